@@ -1,0 +1,293 @@
+"""Settings from one TOML file (SPEC §4.6), validated at start, frozen afterwards.
+
+An unknown key, a wrong type or an impossible value is a `ConfigError` naming the key: a typo in
+`[fines]` must never silently fall back to a default that fines people the wrong amount.
+The SMTP password is never read from the file: only from `PIPELINE_SMTP_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+import zoneinfo
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FILE = "pipeline.toml"
+PASSWORD_ENV = "PIPELINE_SMTP_PASSWORD"
+
+
+class ConfigError(Exception):
+    """Bad configuration: exit 2, with the key named."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    inbox: str = "input"
+    out: str = "output"
+    state: str = "state"
+
+
+@dataclass(frozen=True)
+class Targets:
+    units: int = 3
+    visits: int = 16
+    leads: int = 100
+
+
+@dataclass(frozen=True)
+class Fines:
+    units: Decimal = Decimal("100.00")
+    visits: Decimal = Decimal("10.00")
+    leads: Decimal = Decimal("1.00")
+
+
+@dataclass(frozen=True)
+class Commission:
+    visit_share: Decimal = Decimal("0.50")
+    lead_fee: Decimal = Decimal("200.00")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    dismissal_after_weeks: int = 4
+
+
+@dataclass(frozen=True)
+class Mail:
+    from_: str = ""
+    summary_to: tuple[str, ...] = ()
+    admin_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against hostile files; not in SPEC §4.6 but configurable like everything else."""
+
+    max_file_mb: int = 200            # a file bigger than this is refused unread
+    max_unzipped_mb: int = 2000       # an .xlsx whose parts inflate past this is a zip bomb
+    settle_seconds: int = 0           # a file modified this recently may still be being copied
+    settle_wait: bool = False         # wait for such a file (true) or leave it for the next run
+
+
+@dataclass(frozen=True)
+class Config:
+    office: str = ""
+    lang: str = "zh"
+    timezone: str = "Asia/Shanghai"
+    holidays: tuple[date, ...] = ()
+    paths: Paths = field(default_factory=Paths)
+    targets: Targets = field(default_factory=Targets)
+    fines: Fines = field(default_factory=Fines)
+    commission: Commission = field(default_factory=Commission)
+    assessment: Assessment = field(default_factory=Assessment)
+    mail: Mail = field(default_factory=Mail)
+    smtp: Smtp = field(default_factory=Smtp)
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def smtp_password(self) -> str:
+        return os.environ.get(PASSWORD_ENV, "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The values used, for the 'about this run' sheet and the config hash (no secrets)."""
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k.rstrip("_"): clean(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
+                return [clean(v) for v in value]
+            if isinstance(value, Decimal | date):
+                return str(value)
+            return value
+
+        return clean(asdict(self))  # type: ignore[no-any-return]
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _int(key: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{key}: must be {bound}, got {value}")
+    return value
+
+
+def _money(key: str, value: Any, maximum: Decimal | None = None) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f'{key}: expected an amount as a string such as "100.00" (or an integer), got {value!r}')
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{key}: {value!r} is not an amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{key}: must be zero or more, got {value!r}")
+    if maximum is not None and amount > maximum:
+        raise ConfigError(f"{key}: must be at most {maximum}, got {value!r}")
+    return amount
+
+
+def _str(key: str, value: Any, choices: tuple[str, ...] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected text, got {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of text, got {value!r}")
+    return tuple(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _table(key: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table [{key}], got {value!r}")
+    for sub in value:
+        if sub not in allowed:
+            raise ConfigError(f"{key}.{sub}: unknown key (allowed: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _holidays(value: Any) -> tuple[date, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"holidays: expected a list of dates, got {value!r}")
+    days = []
+    for item in value:
+        if isinstance(item, date):
+            days.append(item)
+            continue
+        if not isinstance(item, str):
+            raise ConfigError(f"holidays: {item!r} is not a date like \"2027-02-06\"")
+        try:
+            days.append(date.fromisoformat(item))
+        except ValueError:
+            raise ConfigError(f"holidays: {item!r} is not a date like \"2027-02-06\"") from None
+    return tuple(sorted(set(days)))
+
+
+TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission",
+            "assessment", "mail", "smtp", "limits"}
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Validate a parsed TOML document into a `Config`."""
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{key}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    kw: dict[str, Any] = {}
+    if "office" in data:
+        kw["office"] = _str("office", data["office"])
+    if "lang" in data:
+        kw["lang"] = _str("lang", data["lang"], ("zh", "en"))
+    if "timezone" in data:
+        tz = _str("timezone", data["timezone"])
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"timezone: unknown time zone {tz!r}") from None
+        kw["timezone"] = tz
+    if "holidays" in data:
+        kw["holidays"] = _holidays(data["holidays"])
+
+    if "paths" in data:
+        t = _table("paths", data["paths"], {"inbox", "out", "state"})
+        kw["paths"] = Paths(**{k: _str(f"paths.{k}", v) for k, v in t.items()})
+    if "targets" in data:
+        t = _table("targets", data["targets"], {"units", "visits", "leads"})
+        kw["targets"] = Targets(**{k: _int(f"targets.{k}", v) for k, v in t.items()})
+    if "fines" in data:
+        t = _table("fines", data["fines"], {"units", "visits", "leads"})
+        kw["fines"] = Fines(**{k: _money(f"fines.{k}", v) for k, v in t.items()})
+    if "commission" in data:
+        t = _table("commission", data["commission"], {"visit_share", "lead_fee"})
+        c: dict[str, Any] = {}
+        if "visit_share" in t:
+            c["visit_share"] = _money("commission.visit_share", t["visit_share"], Decimal(1))
+        if "lead_fee" in t:
+            c["lead_fee"] = _money("commission.lead_fee", t["lead_fee"])
+        kw["commission"] = Commission(**c)
+    if "assessment" in data:
+        t = _table("assessment", data["assessment"], {"dismissal_after_weeks"})
+        kw["assessment"] = Assessment(
+            **{k: _int(f"assessment.{k}", v, minimum=1) for k, v in t.items()}
+        )
+    if "mail" in data:
+        t = _table("mail", data["mail"], {"from", "summary_to", "admin_to"})
+        m: dict[str, Any] = {}
+        if "from" in t:
+            m["from_"] = _str("mail.from", t["from"])
+        for k in ("summary_to", "admin_to"):
+            if k in t:
+                m[k] = _str_list(f"mail.{k}", t[k])
+        kw["mail"] = Mail(**m)
+    if "smtp" in data:
+        t = _table("smtp", data["smtp"], {"host", "port", "security", "user", "password"})
+        if "password" in t:
+            raise ConfigError(f"smtp.password: never put the password in the file; set {PASSWORD_ENV}")
+        s: dict[str, Any] = {}
+        if "host" in t:
+            s["host"] = _str("smtp.host", t["host"])
+        if "port" in t:
+            s["port"] = _int("smtp.port", t["port"], 1, 65535)
+        if "security" in t:
+            s["security"] = _str("smtp.security", t["security"], ("none", "starttls", "ssl"))
+        if "user" in t:
+            s["user"] = _str("smtp.user", t["user"])
+        kw["smtp"] = Smtp(**s)
+    if "limits" in data:
+        t = _table("limits", data["limits"], {"max_file_mb", "max_unzipped_mb", "settle_seconds", "settle_wait"})
+        lim: dict[str, Any] = {}
+        for k in ("max_file_mb", "max_unzipped_mb"):
+            if k in t:
+                lim[k] = _int(f"limits.{k}", t[k], minimum=1)
+        if "settle_seconds" in t:
+            lim["settle_seconds"] = _int("limits.settle_seconds", t["settle_seconds"], 0, 3600)
+        if "settle_wait" in t:
+            lim["settle_wait"] = _bool("limits.settle_wait", t["settle_wait"])
+        kw["limits"] = Limits(**lim)
+    return Config(**kw)
+
+
+def load(path: str | Path | None) -> Config:
+    """`path` if given, else `pipeline.toml` in the working folder if present, else the defaults."""
+    if path is None:
+        if not Path(DEFAULT_FILE).exists():
+            return Config()
+        path = DEFAULT_FILE
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    try:
+        return from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None

@@ -1,0 +1,177 @@
+"""Pure per-value parsers of SPEC §2.3: text, phone, date-time, money, unit identity.
+
+Each parser takes a cell exactly as the reader got it (str, int, float, bool, date, datetime or
+None) and returns the clean value or raises `ValueProblem` with the reason code. They are
+idempotent on their own output, which the property tests check.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+Cell = Any
+
+
+class ValueProblem(ValueError):
+    """A cell that cannot be used; `reason` is a SPEC §5.2 reading code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _is_number(value: Cell) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def text(value: Cell) -> str:
+    """NFKC, trimmed of all white space (U+3000 included). Numbers lose a spurious `.0`."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return unicodedata.normalize("NFKC", str(value)).strip()
+
+
+def is_blank(value: Cell) -> bool:
+    return text(value) == ""
+
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
+
+
+def phone(value: Cell) -> str:
+    """A mainland mobile number as its 11 digits, or `INVALID_PHONE`.
+
+    A number cell never goes through str(float) so no digit is lost: Excel stores phones typed
+    as numbers as floats, which are exact up to 2**53.
+    """
+    if _is_number(value):
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ValueProblem("INVALID_PHONE")
+        digits = str(int(value))
+    elif isinstance(value, str):
+        digits = unicodedata.normalize("NFKC", value).strip()
+        if digits.startswith("'"):
+            digits = digits[1:].strip()
+        if digits.endswith(".0"):
+            digits = digits[:-2]
+        digits = _PHONE_NOISE.sub("", digits)
+    else:
+        raise ValueProblem("INVALID_PHONE")
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
+            digits = digits[len(prefix):]
+            break
+    if not _MOBILE.fullmatch(digits):
+        raise ValueProblem("INVALID_PHONE")
+    return digits
+
+
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_DATE_SEP = re.compile(
+    r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?"
+)
+_DATE_ZH = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日(?:\s*(\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def _round_second(value: datetime) -> datetime:
+    if value.microsecond >= 500_000:
+        value += timedelta(seconds=1)
+    return value.replace(microsecond=0)
+
+
+def datetime_value(value: Cell) -> datetime:
+    """A naive local date-time rounded to the second, or `INVALID_DATE`."""
+    if isinstance(value, datetime):
+        return _round_second(value.replace(tzinfo=None))
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if _is_number(value):
+        serial = float(value)
+        # 1900 date system; below 1 is not a date, above 9999-12-31 is not either.
+        if not math.isfinite(serial) or serial < 1 or serial >= 2958466:
+            raise ValueProblem("INVALID_DATE")
+        micro = round(serial * 86_400_000_000)
+        return _round_second(_EXCEL_EPOCH + timedelta(microseconds=micro))
+    if isinstance(value, str):
+        raw = unicodedata.normalize("NFKC", value).strip()
+        match = _DATE_SEP.fullmatch(raw)
+        if match:
+            y, _sep, mo, d, h, mi, s = match.groups()
+        else:
+            match = _DATE_ZH.fullmatch(raw)
+            if not match:
+                raise ValueProblem("INVALID_DATE")
+            y, mo, d, h, mi, s = match.groups()
+        try:
+            return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+        except ValueError:
+            raise ValueProblem("INVALID_DATE") from None
+    raise ValueProblem("INVALID_DATE")
+
+
+CENT = Decimal("0.01")
+_MONEY_NOISE = re.compile(r"[\s,¥￥]|元$|^RMB|^CNY", re.IGNORECASE)
+_MONEY = re.compile(r"-?\d+(\.\d+)?|-?\.\d+")
+
+
+def money(value: Cell) -> Decimal:
+    """An exact amount with two places (half up), or `INVALID_AMOUNT` if negative or unreadable."""
+    if _is_number(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueProblem("INVALID_AMOUNT")
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    elif isinstance(value, str):
+        raw = unicodedata.normalize("NFKC", value).strip()
+        raw = _MONEY_NOISE.sub("", raw)
+        raw = raw.removesuffix("元")
+        if not _MONEY.fullmatch(raw):
+            raise ValueProblem("INVALID_AMOUNT")
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            raise ValueProblem("INVALID_AMOUNT") from None
+    else:
+        raise ValueProblem("INVALID_AMOUNT")
+    if amount < 0:
+        raise ValueProblem("INVALID_AMOUNT")
+    return round_money(amount)
+
+
+def round_money(amount: Decimal) -> Decimal:
+    return (amount + 0).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def fmt_money(amount: Decimal) -> str:
+    return str(round_money(amount))
+
+
+def unit_key(name: str) -> str:
+    """Unit identity: NFKC, all white space removed, case-folded."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+
+
+def fmt_time(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def mask_phone(value: str) -> str:
+    """`138****8000` for pages and emails."""
+    if len(value) == 11 and value.isdigit():
+        return value[:3] + "****" + value[7:]
+    return value
