@@ -1,0 +1,133 @@
+"""What a computed week hands to the writers: `results.json` plus the lists the reports show.
+
+A `WeekReport` is stored whole (as JSON) when the week closes, so a closed week re-renders from
+it without reading any input or recomputing anything. Everything in it is plain data: strings,
+ints, ISO date-times (`YYYY-MM-DDTHH:MM:SS`) and money as two-decimal strings, exactly like
+`results.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    role: str            # manager | salesperson | leader
+    team: str
+    email: str
+    active_from: str | None   # ISO date-time or None
+    active_to: str | None
+
+
+@dataclass(frozen=True)
+class Src:
+    file: str
+    sheet: str
+    row: int
+
+
+@dataclass(frozen=True)
+class Lead:
+    """An accepted number (诚意客户号码汇总表)."""
+
+    manager: str
+    phone: str
+    customer: str
+    at: str
+    source: Src
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A counted batch (批)."""
+
+    manager: str
+    phone: str
+    customer: str
+    at: str
+    salesperson: str
+    party_size: str
+    source: Src
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A counted organisation."""
+
+    manager: str
+    unit_name: str
+    address: str
+    at: str
+    photo: str
+    source: Src
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Who owns a phone: registered first by `owner` at `at`, from a `registrations` or `leads` row."""
+
+    phone: str
+    customer: str
+    owner: str
+    at: str
+    via: str                 # registrations | leads
+    source: Src
+    first_visit: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    now: str                 # the run's clock (--now), ISO
+    config: dict[str, Any]   # the configuration values used (no secrets)
+    files: list[tuple[str, str]]  # (file name in the inbox, SHA-256) read by the run
+
+
+@dataclass
+class WeekReport:
+    week: str
+    start: str               # ISO date of the Monday
+    end: str                 # ISO date of the Sunday
+    lang: str
+    office: str
+    results: dict[str, Any]  # exactly results.json (SPEC §5.1)
+    run: RunInfo
+    roster: list[Person] = field(default_factory=list)
+    leads: list[Lead] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    units: list[Unit] = field(default_factory=list)
+    new_registrations: list[LedgerEntry] = field(default_factory=list)
+    # The whole ledger as of the week's end, phone order. Large: kept as tuples
+    # (phone, customer, owner, at, via, first_visit) to stay compact in memory and in the state.
+    ledger: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return zlib.compress(json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode(), 3)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> WeekReport:
+        d = json.loads(zlib.decompress(blob))
+
+        def src(s: dict[str, Any]) -> Src:
+            return Src(**s)
+
+        return cls(
+            week=d["week"], start=d["start"], end=d["end"], lang=d["lang"], office=d["office"],
+            results=d["results"],
+            run=RunInfo(d["run"]["run_id"], d["run"]["now"], d["run"]["config"],
+                        [tuple(f) for f in d["run"]["files"]]),  # type: ignore[misc]
+            roster=[Person(**p) for p in d["roster"]],
+            leads=[Lead(**{**x, "source": src(x["source"])}) for x in d["leads"]],
+            visits=[Visit(**{**x, "source": src(x["source"])}) for x in d["visits"]],
+            units=[Unit(**{**x, "source": src(x["source"])}) for x in d["units"]],
+            new_registrations=[LedgerEntry(**{**x, "source": src(x["source"])}) for x in d["new_registrations"]],
+            ledger=[tuple(x) for x in d["ledger"]],  # type: ignore[misc]
+        )
+
+    def manager_names(self) -> list[str]:
+        return [m["name"] for m in self.results["managers"]]
