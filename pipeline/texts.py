@@ -120,6 +120,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "why.hidden": {"zh": "隐藏文件", "en": "a hidden file"},
     "why.extension": {"zh": "不支持的文件类型", "en": "not a supported file type"},
     "why.settling": {"zh": "文件刚被修改，可能仍在复制中，留待下次运行", "en": "modified moments ago, may still be copying; left for the next run"},
+    # --- reports --- (labels of workbooks and pages)
+    # --- end reports ---
+    # --- mail --- (subjects and bodies of emails)
+    # --- end mail ---
 }
 
 KIND_NAMES: dict[str, dict[str, str]] = {
