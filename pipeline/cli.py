@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
 from . import config as cfg
+from .weeks import Week
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -68,6 +71,81 @@ def validate(files: tuple[Path, ...], as_json: bool, config_path: str | None) ->
             for p in r["problems"]:
                 click.echo(f"  row {p['row']} [{p['column']}] {p['reason']}: {p['message']}")
     sys.exit(0 if ok else EXIT_FAILED)
+
+
+def _parse_now(value: str | None, config: cfg.Config) -> datetime:
+    if value is None:
+        return datetime.now(ZoneInfo(config.timezone)).replace(tzinfo=None, microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time like 2026-11-30T08:00:00", param_hint="--now") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(ZoneInfo(config.timezone)).replace(tzinfo=None)
+    return parsed
+
+
+def _parse_week(value: str | None) -> Week | None:
+    if value is None:
+        return None
+    try:
+        return Week.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--week") from None
+
+
+@cli.command()
+@click.option("--week", "week_text", metavar="2026-W48", help="Compute up to this week (or re-render it if closed).")
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path), help="Inbox folder (default input/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock, for reruns and tests.")
+@click.option("--dry-run", is_flag=True, help="Compute and write outputs; store, close, send and move nothing.")
+@click.option("--force", is_flag=True, help="Compute a week that has not ended yet.")
+@click.option("--send", is_flag=True, help="Send the emails over SMTP (each message once).")
+def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: Path | None,
+        config_path: str | None, now_text: str | None, dry_run: bool, force: bool, send: bool) -> None:
+    """Run the weekly job: read the inbox, apply the rules, write reports, close the weeks.
+
+    Exit 0 done; 1 the run failed and changed nothing; 2 bad usage or configuration;
+    3 done but some emails were not delivered; 75 another run holds the lock.
+
+    Example: pipeline run --now 2026-11-30T08:00:00
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    opts = runner.RunOptions(
+        inbox=inbox or Path(config.paths.inbox), out=out or Path(config.paths.out),
+        state=state_dir or Path(config.paths.state), now=_parse_now(now_text, config),
+        week=_parse_week(week_text), dry_run=dry_run, force=force, send=send)
+    try:
+        result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
+    except runner.Locked as exc:
+        click.echo(f"locked: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except runner.RunRefused as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except runner.RunFailed as exc:
+        click.echo(f"run failed, nothing changed: {exc}", err=True)
+        runner.notify_failure(config, str(exc), opts.now)
+        sys.exit(EXIT_FAILED)
+    if result.rerendered:
+        click.echo(f"re-rendered closed week {result.rerendered}: {opts.out / result.rerendered}")
+    for week in result.weeks:
+        click.echo(f"{'previewed' if dry_run else 'closed'} {week}: {opts.out / week}")
+    if result.weeks:
+        s = result.stats
+        click.echo(f"rows read {s['rows_read']}, stored {s['rows_stored']}, duplicates dropped "
+                   f"{s['duplicates_dropped']}, rejected {s['rejected']}")
+    if send:
+        click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
+        for key, recipient, error in result.mail_failures:
+            click.echo(f"  not delivered: {key} to {recipient}: {error}", err=True)
+        if result.mail_failures:
+            sys.exit(EXIT_MAIL)
 
 
 def main() -> None:

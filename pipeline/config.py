@@ -114,7 +114,7 @@ class Config:
                 return str(value)
             return value
 
-        return clean(asdict(self))  # type: ignore[no-any-return]
+        return clean(asdict(self))
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()

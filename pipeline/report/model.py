@@ -120,13 +120,13 @@ class WeekReport:
             week=d["week"], start=d["start"], end=d["end"], lang=d["lang"], office=d["office"],
             results=d["results"],
             run=RunInfo(d["run"]["run_id"], d["run"]["now"], d["run"]["config"],
-                        [tuple(f) for f in d["run"]["files"]]),  # type: ignore[misc]
+                        [tuple(f) for f in d["run"]["files"]]),
             roster=[Person(**p) for p in d["roster"]],
             leads=[Lead(**{**x, "source": src(x["source"])}) for x in d["leads"]],
             visits=[Visit(**{**x, "source": src(x["source"])}) for x in d["visits"]],
             units=[Unit(**{**x, "source": src(x["source"])}) for x in d["units"]],
             new_registrations=[LedgerEntry(**{**x, "source": src(x["source"])}) for x in d["new_registrations"]],
-            ledger=[tuple(x) for x in d["ledger"]],  # type: ignore[misc]
+            ledger=[tuple(x) for x in d["ledger"]],
         )
 
     def manager_names(self) -> list[str]:

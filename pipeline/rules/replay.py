@@ -1,0 +1,270 @@
+"""The weekly rules (SPEC §4.1–§4.4) as one ordered pass over the whole history.
+
+`replay` is pure: history, roster, the weeks to compute and the configuration come in; decisions
+come out as data. It is linear in the history: one sort, then one pass with dictionary lookups.
+Each rule of the spec is one function below, named after its section:
+
+- `registration` / `lead`  §4.1 ownership: first registration wins
+- `visit`                  §4.2 first visits, registered before, same owner, same team
+- `unit`                   §4.3 photo, unit identity
+- `deal`                   §4.4 commission by the owner at the deal time
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from ..config import Config
+from ..texts import t
+from ..weeks import Week
+from .assess import Person
+from .events import Event, replay_key
+
+CENT = Decimal("0.01")
+
+
+@dataclass
+class Owner:
+    """A ledger entry: who registered a phone first, when, and from which row."""
+
+    owner: str
+    at: str
+    via: str          # registrations | leads
+    customer: str
+    event: Event
+
+
+@dataclass
+class WeekOutcome:
+    week: Week
+    counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    commission: dict[str, dict[str, Decimal]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
+    deals: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, entry)
+    leads: list[Event] = field(default_factory=list)
+    visits: list[Event] = field(default_factory=list)
+    units: list[Event] = field(default_factory=list)
+    new_registrations: list[Owner] = field(default_factory=list)
+    ledger: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+
+
+@dataclass
+class Replay:
+    """The state the rules carry through time."""
+
+    roster: dict[str, Person]
+    config: Config
+    lang: str
+    owners: dict[str, Owner] = field(default_factory=dict)
+    visited: dict[str, str] = field(default_factory=dict)       # phone -> time of its first visit row
+    counted_visits: dict[tuple[str, str], str] = field(default_factory=dict)  # (manager, phone) -> first time
+    counted_units: dict[str, Event] = field(default_factory=dict)
+
+    # ---- helpers
+
+    def manager(self, name: str) -> Person | None:
+        person = self.roster.get(name)
+        return person if person is not None and person.role == "manager" else None
+
+    def _reject(self, event: Event, reason: str, **fields: Any) -> dict[str, Any]:
+        message = t(self.lang, f"reason.{reason}", manager=event.who, phone=event.phone, **fields)
+        return {
+            "kind": event.kind,
+            "source": {"file": event.file, "sheet": event.sheet, "row": event.row},
+            "reason": reason,
+            "message": message,
+            "manager": event.who or None,
+            "phone": event.phone or None,
+        }
+
+    def _manager_check(self, event: Event) -> dict[str, Any] | None:
+        """UNKNOWN_MANAGER / INACTIVE_MANAGER, shared by leads, visits and units."""
+        person = self.manager(event.who)
+        if person is None:
+            return self._reject(event, "UNKNOWN_MANAGER")
+        from datetime import date
+
+        if not person.active_on(date.fromisoformat(event.at[:10])):
+            return self._reject(event, "INACTIVE_MANAGER", day=event.at[:10])
+        return None
+
+    # ---- §4.1
+
+    def registration(self, event: Event) -> Owner | None:
+        """A registrations row owns its phone for `registered_by` unless someone was first."""
+        if event.phone in self.owners:
+            return None
+        entry = Owner(event.who, event.at, "registrations", event.customer, event)
+        self.owners[event.phone] = entry
+        return entry
+
+    def lead(self, event: Event) -> tuple[Owner | None, dict[str, Any] | None]:
+        problem = self._manager_check(event)
+        if problem:
+            return None, problem
+        current = self.owners.get(event.phone)
+        if current is not None and current.owner == event.who:
+            return None, self._reject(event, "DUPLICATE_OWN", at=current.at[:10])
+        if current is not None:
+            return None, self._reject(event, "ALREADY_REGISTERED", at=current.at[:10], owner=current.owner)
+        entry = Owner(event.who, event.at, "leads", event.customer, event)
+        self.owners[event.phone] = entry
+        return entry, None
+
+    # ---- §4.2
+
+    def visit(self, event: Event) -> dict[str, Any] | None:
+        """None when the visit counts as a batch for its manager, else the rejection."""
+        try:
+            return self._visit_reason(event)
+        finally:
+            # Any visit row, whatever its outcome, makes later ones not first visits.
+            self.visited.setdefault(event.phone, event.at)
+
+    def _visit_reason(self, event: Event) -> dict[str, Any] | None:
+        problem = self._manager_check(event)
+        if problem:
+            return problem
+        manager = self.roster[event.who]
+        sales = self.roster.get(event.salesperson)
+        if sales is None or sales.role != "salesperson":
+            return self._reject(event, "UNKNOWN_SALESPERSON", salesperson=event.salesperson)
+        if sales.team != manager.team:
+            return self._reject(event, "SALESPERSON_OTHER_TEAM", salesperson=event.salesperson,
+                                sp_team=sales.team, team=manager.team)
+        owner = self.owners.get(event.phone)
+        if owner is None:
+            return self._reject(event, "NOT_REGISTERED", at=event.at.replace("T", " "))
+        if owner.owner != event.who:
+            return self._reject(event, "REGISTERED_BY_OTHER", owner=owner.owner, reg_at=owner.at[:10])
+        if event.phone in self.visited:
+            return self._reject(event, "NOT_FIRST_VISIT", first=self.visited[event.phone].replace("T", " "))
+        self.counted_visits.setdefault((event.who, event.phone), event.at)
+        return None
+
+    # ---- §4.3
+
+    def unit(self, event: Event) -> dict[str, Any] | None:
+        problem = self._manager_check(event)
+        if problem:
+            return problem
+        if not event.photo:
+            return self._reject(event, "NO_PHOTO", unit=event.unit_name)
+        first = self.counted_units.get(event.unit_key)
+        if first is not None:
+            return self._reject(event, "DUPLICATE_UNIT", unit=event.unit_name, at=first.at[:10], owner=first.who)
+        self.counted_units[event.unit_key] = event
+        return None
+
+    # ---- §4.4
+
+    def deal(self, event: Event, late: bool) -> dict[str, Any]:
+        """The deals entry of results.json for one sold unit, decided by the owner at the deal time."""
+        amount = Decimal(event.amount)
+        entry: dict[str, Any] = {
+            "source": {"file": event.file, "sheet": event.sheet, "row": event.row},
+            "phone": event.phone, "deal_at": event.at, "room": event.room or None,
+            "salesperson": event.salesperson, "salesperson_commission": str(amount),
+            "manager": None, "kind": None, "manager_commission": "0.00",
+            "salesperson_net": str(amount), "reason": None, "late": late,
+        }
+        owner = self.owners.get(event.phone)
+        if owner is None:
+            entry["reason"] = "NOT_REGISTERED"
+            return entry
+        if self.manager(owner.owner) is None:
+            entry["reason"] = "OWNER_NOT_MANAGER"
+            return entry
+        entry["manager"] = owner.owner
+        visit_at = self.counted_visits.get((owner.owner, event.phone))
+        if visit_at is not None and visit_at <= event.at:
+            share = (amount * self.config.commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
+            entry.update(kind="visit", manager_commission=str(share), salesperson_net=str(amount - share))
+        else:
+            fee = self.config.commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
+            entry.update(kind="lead", manager_commission=str(fee))
+        return entry
+
+
+def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
+           run_id: str, config: Config, lang: str) -> list[WeekOutcome]:
+    """Replay the whole history up to the end of the last week in `weeks` (contiguous, oldest first).
+
+    Events before `history_start` decide ownership and first visits but are never reported or
+    paid. A deal of this run (`run_id`) dated in a week closed earlier (between `history_start`
+    and the first computed week) is paid in the first computed week, marked late.
+    """
+    state = Replay(roster, config, lang)
+    outcomes = [WeekOutcome(w) for w in weeks]
+    starts = [w.start_iso for w in weeks]
+    first_start = starts[0]
+    stop = weeks[-1].next_start_iso
+
+    def week_index(at: str) -> int | None:
+        if at < first_start or at >= stop:
+            return None
+        return bisect.bisect_right(starts, at) - 1
+
+    snapshot_at = [w.next_start_iso for w in weeks]
+    snap = 0
+    for event in sorted(events, key=replay_key):
+        while snap < len(weeks) and event.at >= snapshot_at[snap]:
+            outcomes[snap].ledger = _ledger(state.owners, state.visited)
+            snap += 1
+        if event.at >= stop:
+            break
+        index = week_index(event.at)
+        out = outcomes[index] if index is not None else None
+        kind = event.kind
+        if kind == "registrations":
+            registered = state.registration(event)
+            if registered is not None and out is not None:
+                out.new_registrations.append(registered)
+        elif kind == "leads":
+            owner, problem = state.lead(event)
+            if out is not None:
+                if problem:
+                    out.rejections.append((event.seq, problem))
+                elif owner is not None:
+                    out.counts[event.who]["leads"] += 1
+                    out.leads.append(event)
+                    out.new_registrations.append(owner)
+        elif kind == "visits":
+            problem = state.visit(event)
+            if out is not None:
+                if problem:
+                    out.rejections.append((event.seq, problem))
+                else:
+                    out.counts[event.who]["visits"] += 1
+                    out.visits.append(event)
+        elif kind == "units":
+            problem = state.unit(event)
+            if out is not None:
+                if problem:
+                    out.rejections.append((event.seq, problem))
+                else:
+                    out.counts[event.who]["units"] += 1
+                    out.units.append(event)
+        elif kind == "deals":
+            late = out is None and event.run_id == run_id and history_start <= event.at < first_start
+            if out is None and late:
+                out = outcomes[0]
+            if out is not None:
+                paid = state.deal(event, late)
+                out.deals.append(paid)
+                if paid["kind"]:
+                    out.commission[paid["manager"]][paid["kind"]] += Decimal(paid["manager_commission"])
+    while snap < len(weeks):
+        outcomes[snap].ledger = _ledger(state.owners, state.visited)
+        snap += 1
+    return outcomes
+
+
+def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> list[tuple[str, str, str, str, str, str | None]]:
+    """The whole ledger at a week's end, in phone order."""
+    return [(phone, o.customer, o.owner, o.at, o.via, visited.get(phone)) for phone, o in sorted(owners.items())]

@@ -1,0 +1,576 @@
+"""`pipeline run`: the weekly job, as an ordered list of steps around the pure rules.
+
+lock → choose weeks → read inbox → store rows (one transaction) → replay → assess → write each
+week's outputs to a temporary folder and rename it into place → commit → move the inputs to
+`INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
+crash after it is finished by the next run (pending moves are part of the committed state).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_file
+from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
+from .report.model import Person as ReportPerson
+from .report.write import write_week
+from .rules.assess import Person, assess
+from .rules.events import Event
+from .rules.replay import WeekOutcome, replay
+from .schema import IDENTITY, TIME_COLUMN
+from .state import State, StateError, digest
+from .texts import t
+from .weeks import Week, last_complete, span
+
+Echo = Callable[[str], None]
+
+
+class RunFailed(Exception):
+    """The run failed and changed nothing (exit 1)."""
+
+
+class RunRefused(Exception):
+    """Bad usage: the run cannot do what was asked (exit 2)."""
+
+
+class Locked(Exception):
+    """Another run holds the state folder's lock (exit 75)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    inbox: Path
+    out: Path
+    state: Path
+    now: datetime
+    week: Week | None = None
+    dry_run: bool = False
+    force: bool = False
+    send: bool = False
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    weeks: list[str] = field(default_factory=list)
+    rerendered: str | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)
+    mail_failures: list[tuple[str, str, str]] = field(default_factory=list)
+    mail_sent: int = 0
+
+
+def _crash_point(name: str) -> None:
+    """Fault injection for the crash tests: PIPELINE_CRASH_AT=<step> kills the process there."""
+    if os.environ.get("PIPELINE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ---------------------------------------------------------------------------------------------
+# lock
+
+
+@contextmanager
+def state_lock(folder: Path) -> Iterator[None]:
+    """One run per state folder. flock is released by the OS if the process dies: no stale lock."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "lock"
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise Locked(f"another run holds the lock on {folder}: {holder}") from None
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now().isoformat(timespec='seconds')}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.seek(0)
+        fh.truncate()
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# choosing weeks
+
+
+def choose_weeks(closed: list[str], now: datetime, week: Week | None) -> tuple[list[Week], Week | None]:
+    """(weeks to compute, closed week to re-render) per SPEC §3."""
+    last_closed = Week.parse(closed[-1]) if closed else None
+    if week is not None:
+        if str(week) in closed:
+            return [], week
+        if last_closed is None:
+            return [week], None
+        if week < last_closed:
+            raise RunRefused(f"{week} was never computed and lies before the last closed week {last_closed}: "
+                             f"its rows are history and it cannot be computed now")
+        return span(last_closed.next(), week), None
+    latest = last_complete(now)
+    if last_closed is None:
+        return [latest], None
+    return span(last_closed.next(), latest), None
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+@dataclass
+class Inbox:
+    files: list[InboxFile]
+    sha: dict[str, str]
+    sheets: list[Sheet]
+    skipped: list[tuple[str, str]]
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float) -> Inbox:
+    files, skipped = list_inbox(inbox)
+    settle = config.limits.settle_seconds
+    if settle:
+        young = [f for f in files if wall_now - f.mtime < settle]
+        if young and config.limits.settle_wait:
+            time.sleep(min(settle, max(0.0, settle - (wall_now - min(f.mtime for f in young)))))
+            files, skipped = list_inbox(inbox)
+            young = [f for f in files if time.time() - f.mtime < settle]
+        for f in young:
+            skipped.append((f.name, "why.settling"))
+        files = [f for f in files if f not in young]
+    for name, why in skipped:
+        echo(t(config.lang, "warn.skipped_file", file=name, why=t(config.lang, why)))
+    sheets: list[Sheet] = []
+    sha: dict[str, str] = {}
+    for f in files:
+        sha[f.name] = sha256(f.path)
+        try:
+            found = read_file(f.path, f.name, config.lang, config.limits.max_unzipped_mb, config.limits.max_file_mb)
+        except FileError as exc:
+            raise RunFailed(f"{exc.code}: {exc.message}") from None
+        for s in found:
+            if s.error:
+                raise RunFailed(f"{s.error}: {s.message}")
+            if s.kind is None:
+                echo(t(config.lang, "warn.unrecognised_sheet", file=s.file, sheet=s.sheet))
+        sheets.extend(found)
+    return Inbox(files, sha, sheets, skipped)
+
+
+def choose_roster(inbox: Inbox) -> Sheet | None:
+    """The newest roster read: by file modification time, then last file name, then last sheet."""
+    mtimes = {f.name: f.mtime for f in inbox.files}
+    rosters = [(mtimes[s.file], s.file, s.index, s) for s in inbox.sheets if s.kind == "roster"]
+    if not rosters:
+        return None
+    return max(rosters, key=lambda r: r[:3])[3]
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+def roster_people(sheet: Sheet) -> list[Person]:
+    return [Person(r.values["name"], r.values["role"], r.values["team"], r.values["email"],
+                   _day(r.values["active_from"]), _day(r.values["active_to"])) for r in sheet.rows]
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value if value is not None else "")
+
+
+def identity(row: Row) -> bytes:
+    return digest(row.kind + "\x1f" + "\x1f".join(_iso(row.values.get(c)) for c in IDENTITY[row.kind]))
+
+
+def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
+    """The stored form of a row (state.ROW_COLUMNS order, with the identity after `at`)."""
+    v = row.values
+    who = v.get("manager") or v.get("registered_by") or ""
+    amount = v.get("commission")
+    return (seq, run_id, row.kind, _iso(v[TIME_COLUMN[row.kind]]), identity(row),
+            v.get("phone") or "", who, v.get("salesperson") or "", v.get("customer") or "",
+            v.get("unit_name") or "", v.get("unit_key") or "", v.get("photo") or "", v.get("address") or "",
+            v.get("party_size") or "", str(amount) if amount is not None else "", v.get("room") or "",
+            v.get("note") or "", row.source.file, row.source.sheet, row.source.row)
+
+
+def _problem_entry(p: Problem) -> dict[str, Any]:
+    return {"kind": p.kind, "source": p.source.as_dict(), "reason": p.reason, "message": p.message,
+            "manager": p.manager, "phone": p.phone}
+
+
+@dataclass
+class Intake:
+    """What a run takes from its inbox: rows to store, reading rejections, counters."""
+
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    new_fingerprints: list[bytes] = field(default_factory=list)
+    rows_read: int = 0
+    rows_stored: int = 0
+    duplicates: int = 0
+
+
+def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] | None, lang: str) -> Intake:
+    """Sort every row read into stored / duplicate / rejected (SPEC §2.4, §3 late rows)."""
+    result = Intake()
+    seq = state.next_seq()
+    # Everything read gets a sequence number in read order, so rejections sort like the inputs.
+    ordered: list[tuple[int, Row | Problem]] = []
+    for sheet in inbox.sheets:
+        if sheet.kind is None:
+            continue
+        items: list[Row | Problem] = [*sheet.rows, *sheet.problems]
+        items.sort(key=lambda x: x.source.row)
+        for item in items:
+            ordered.append((seq, item))
+            seq += 1
+    result.rows_read = len(ordered)
+
+    fingerprints = [digest(item.fingerprint) for _, item in ordered]
+    rejected_before = state.rejected_fingerprints(fingerprints)
+    candidates = [(s, item) for s, item in ordered if isinstance(item, Row) and item.kind != "roster"]
+    stored_before = state.existing_identities([identity(r) for _, r in candidates])
+    seen: set[bytes] = set()
+
+    for (s, item), fp in zip(ordered, fingerprints, strict=True):
+        if isinstance(item, Problem):
+            if fp in rejected_before:
+                result.duplicates += 1
+                continue
+            result.rejections.append((s, _problem_entry(item)))
+            result.new_fingerprints.append(fp)
+            continue
+        if item.kind == "roster":
+            result.rows_stored += 1
+            continue
+        ident = identity(item)
+        if ident in stored_before or ident in seen:
+            result.duplicates += 1
+            continue
+        at = _iso(item.values[TIME_COLUMN[item.kind]])
+        if late_range and item.kind in ("leads", "visits", "units") and late_range[0] <= at < late_range[1]:
+            if fp in rejected_before:
+                result.duplicates += 1
+                continue
+            week = Week.of(date.fromisoformat(at[:10]))
+            manager = item.values.get("manager") or None
+            phone = item.values.get("phone") or None
+            result.rejections.append((s, {
+                "kind": item.kind, "source": item.source.as_dict(), "reason": "LATE",
+                "message": t(lang, "reason.LATE", value=at.replace("T", " "), week=str(week)),
+                "manager": manager, "phone": phone}))
+            result.new_fingerprints.append(fp)
+            continue
+        seen.add(ident)
+        result.rows.append(event_tuple(item, s, run_id))
+        result.rows_stored += 1
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# building each week's report
+
+
+def _src(e: Event) -> Src:
+    return Src(e.file, e.sheet, e.row)
+
+
+def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict[str, int], config: Config,
+                 reading: list[tuple[int, dict[str, Any]]], stats: dict[str, int], run: RunInfo) -> WeekReport:
+    """results.json (SPEC §5.1) and the lists behind the reports, for one computed week."""
+    week = outcome.week
+    managers = []
+    for person in roster.values():
+        if person.role != "manager":
+            continue
+        entry = assess(person, week, outcome.counts.get(person.name, {}), outcome.commission.get(person.name, {}),
+                       previous.get(person.name, 0), config)
+        paid = person.name in outcome.commission
+        if entry["active_days"] or paid:
+            managers.append(entry)
+    managers.sort(key=lambda m: str(m["name"]))
+    rejections = [entry for _, entry in sorted(outcome.rejections + reading, key=lambda r: r[0])]
+    results = {
+        "schema": 1,
+        "week": str(week), "start": week.monday.isoformat(), "end": week.sunday.isoformat(),
+        "managers": managers,
+        "deals": outcome.deals,
+        "rejections": rejections,
+        "stats": {**stats, "rejected": len(rejections)},
+    }
+    return WeekReport(
+        week=str(week), start=week.monday.isoformat(), end=week.sunday.isoformat(), lang=config.lang,
+        office=config.office, results=results, run=run,
+        roster=[ReportPerson(p.name, p.role, p.team, p.email,
+                             p.active_from.isoformat() if p.active_from else None,
+                             p.active_to.isoformat() if p.active_to else None) for p in roster.values()],
+        leads=[Lead(e.who, e.phone, e.customer, e.at, _src(e)) for e in outcome.leads],
+        visits=[Visit(e.who, e.phone, e.customer, e.at, e.salesperson, e.party_size, _src(e)) for e in outcome.visits],
+        units=[Unit(e.who, e.unit_name, e.address, e.at, e.photo, _src(e)) for e in outcome.units],
+        new_registrations=[LedgerEntry(e.event.phone, e.customer, e.owner, e.at, e.via, _src(e.event))
+                           for e in outcome.new_registrations],
+        ledger=outcome.ledger,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> Path:
+    """Write the week's folder beside its final place, then swap it in with renames."""
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / report.week
+    tmp = out / f".{report.week}.tmp-{run_id}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_week(report, tmp)
+    _write_outbox(report, tmp, config)
+    old = out / f".{report.week}.old-{run_id}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+    return final
+
+
+def _write_outbox(report: WeekReport, folder: Path, config: Config) -> None:
+    try:
+        from . import mail
+    except ImportError:  # pragma: no cover - mail arrives with its own change
+        return
+    build = getattr(mail, "build_messages", None)
+    write = getattr(mail, "write_outbox", None)
+    if build is None or write is None:
+        return
+    write(build(report, folder, config), folder)
+
+
+def _send(report: WeekReport, folder: Path, config: Config, state: State, resend: bool,
+          result: RunResult, at: str) -> None:
+    from . import mail
+
+    messages = mail.build_messages(report, folder, config)
+    outcome = mail.send_messages(messages, config, state.sent(report.week), resend=resend)
+    state.record_sent(report.week, outcome.sent, at)
+    result.mail_sent += len(outcome.sent)
+    result.mail_failures.extend(outcome.failed)
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def finish_moves(state: State, inbox: Path) -> None:
+    """Archive moves a crashed run committed to but did not finish."""
+    for run_id, name, sha in state.pending_moves():
+        src = inbox / name
+        if src.is_file() and sha256(src) == sha:
+            dest = inbox / "archive" / run_id
+            dest.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest / name)
+        state.done_move(run_id, name)
+
+
+def run(opts: RunOptions, config: Config, echo: Echo = print) -> RunResult:
+    """The weekly job. Raises RunFailed (exit 1), RunRefused (exit 2), Locked (exit 75)."""
+    fresh_state = not (opts.state / "pipeline.db").exists()
+    try:
+        with state_lock(opts.state):
+            result = _run_locked(opts, config, echo)
+    except (RunFailed, RunRefused, StateError):
+        if fresh_state:
+            # A failed first run leaves no state behind, not even an empty database.
+            shutil.rmtree(opts.state, ignore_errors=True)
+        raise
+    if fresh_state and opts.dry_run:
+        shutil.rmtree(opts.state, ignore_errors=True)  # a dry run stores nothing
+    return result
+
+
+def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
+    run_id = new_run_id(opts.now)
+    started = datetime.now().isoformat(timespec="seconds")
+    result = RunResult(run_id)
+    clock = time.perf_counter()
+
+    def stage(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.stages[name] = round(result.stages.get(name, 0.0) + now - clock, 3)
+        clock = now
+
+    try:
+        state = State(opts.state)
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
+    try:
+        if not opts.dry_run:
+            finish_moves(state, opts.inbox)
+        closed = state.closed_weeks()
+        weeks, rerender = choose_weeks(closed, opts.now, opts.week)
+        if rerender is not None:
+            blob = state.week_report(str(rerender))
+            assert blob is not None
+            report = WeekReport.from_bytes(blob)
+            publish(report, opts.out, run_id, config)
+            stage("reports")
+            result.rerendered = str(rerender)
+            if opts.send and not opts.dry_run:
+                _send(report, opts.out / report.week, config, state, False, result, opts.now.isoformat())
+            return result
+        if not weeks:
+            echo("nothing to compute: every complete week is closed")
+            return result
+        unfinished = [w for w in weeks if not w.ended_by(opts.now)]
+        if unfinished and not (opts.dry_run or opts.force):
+            raise RunRefused(f"{unfinished[0]} has not ended yet ({unfinished[0].end:%Y-%m-%d %H:%M:%S}); "
+                             f"preview it with --dry-run or force it with --force")
+
+        inbox = read_inbox(opts.inbox, config, echo, time.time())
+        stage("read")
+        _crash_point("after_read")
+
+        roster_sheet = choose_roster(inbox)
+        stored_roster = state.roster()
+        if roster_sheet is None and stored_roster is None:
+            raise RunFailed("NO_ROSTER: " + t(config.lang, "file.NO_ROSTER"))
+        people = roster_people(roster_sheet) if roster_sheet is not None else list((stored_roster or {}).values())
+        roster = {p.name: p for p in people}
+
+        first_week = state.meta("first_week")
+        history_start = Week.parse(first_week).start_iso if first_week else weeks[0].start_iso
+        late_range = (history_start, Week.parse(closed[-1]).next_start_iso) if closed else None
+
+        if not opts.dry_run:
+            if state.row_count() or closed:
+                state.backup(run_id)
+        state.begin()
+        taken = intake(inbox, state, run_id, late_range, config.lang)
+        state.add_rows(taken.rows)
+        state.add_rejected(taken.new_fingerprints)
+        if roster_sheet is not None:
+            state.set_roster(people)
+        stage("store")
+
+        events = list(state.history(weeks[-1].next_start_iso))
+        outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang)
+        del events
+        stage("replay")
+
+        run_info = RunInfo(run_id, opts.now.isoformat(timespec="seconds"), config.as_dict(),
+                           sorted(inbox.sha.items()))
+        previous = state.last_streaks()
+        stats = {"rows_read": taken.rows_read, "rows_stored": taken.rows_stored,
+                 "duplicates_dropped": taken.duplicates}
+        zero = dict.fromkeys(stats, 0)
+        reports = []
+        for i, outcome in enumerate(outcomes):
+            last = i == len(outcomes) - 1
+            report = build_report(outcome, roster, previous, config, taken.rejections if last else [],
+                                  stats if last else zero, run_info)
+            for m in report.results["managers"]:
+                if m["active_days"] > 0:
+                    previous[m["name"]] = m["streak"]
+            reports.append(report)
+        stage("assess")
+
+        for report in reports:
+            publish(report, opts.out, run_id, config)
+        stage("reports")
+        _crash_point("after_outputs")
+
+        result.weeks = [r.week for r in reports]
+        result.stats = {**stats, "rejected": sum(r.results["stats"]["rejected"] for r in reports)}
+        if opts.dry_run:
+            state.rollback()
+            return result
+
+        for report in reports:
+            state.close_week(report.week, run_id, report.results, report.to_bytes())
+        if not first_week:
+            state.set_meta("first_week", str(weeks[0]))
+        finished = datetime.now().isoformat(timespec="seconds")
+        state.log_run(run_id, started, finished, opts.now.isoformat(timespec="seconds"), result.weeks,
+                      config.digest(), sorted(inbox.sha.items()), "ok")
+        state.add_pending_moves(run_id, sorted(inbox.sha.items()))
+        state.commit()
+        stage("store")
+        _crash_point("after_commit")
+
+        for i, f in enumerate(inbox.files):
+            dest = opts.inbox / "archive" / run_id
+            dest.mkdir(parents=True, exist_ok=True)
+            os.replace(f.path, dest / f.name)
+            state.done_move(run_id, f.name)
+            if i == 0:
+                _crash_point("during_archive")
+
+        if opts.send:
+            for report in reports:
+                _send(report, opts.out / report.week, config, state, False, result, opts.now.isoformat())
+        stage("outbox")
+        return result
+    finally:
+        state.rollback()
+        state.close()
+        _write_log(opts.state, result, started)
+
+
+def notify_failure(config: Config, error: str, now: datetime) -> None:
+    """Best effort: tell `admin_to` that the run failed and what to do (when SMTP is configured)."""
+    try:
+        from . import mail
+
+        notice = getattr(mail, "send_notice", None)
+        if notice is not None:
+            notice(config, error, now)
+    except Exception:  # noqa: BLE001 - a failed notice must never hide the run's own failure
+        pass
+
+
+def _write_log(folder: Path, result: RunResult, started: str) -> None:
+    """A log file per run under the state folder (stages, weeks, stats) for the admin and the benchmark."""
+    if not folder.is_dir():
+        return
+    logs = folder / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / f"{result.run_id}.json").write_text(json.dumps({
+        "run_id": result.run_id, "started": started, "weeks": result.weeks, "rerendered": result.rerendered,
+        "stats": result.stats, "stages": result.stages, "mail_sent": result.mail_sent,
+        "mail_failures": result.mail_failures,
+    }, ensure_ascii=False, indent=2), encoding="utf-8")

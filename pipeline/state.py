@@ -1,0 +1,278 @@
+"""The embedded database under `--state`: history, roster, closed weeks, runs, sent mail.
+
+All storage goes through this module, so a server database could replace SQLite later. A run
+opens one transaction (`begin`), makes every change inside it, and `commit`s only after the
+week's outputs are in place; a dry run or a failure rolls back, leaving the file as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .rules.assess import Person
+from .rules.events import Event
+
+DB_NAME = "pipeline.db"
+BACKUPS = "backups"
+KEEP_BACKUPS = 5
+
+# Each entry migrates the schema from version i to i+1; never edit a released step, append one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE rows (
+        seq INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        ident BLOB NOT NULL UNIQUE,
+        phone TEXT NOT NULL, who TEXT NOT NULL, salesperson TEXT NOT NULL, customer TEXT NOT NULL,
+        unit_name TEXT NOT NULL, unit_key TEXT NOT NULL, photo TEXT NOT NULL, address TEXT NOT NULL,
+        party_size TEXT NOT NULL, amount TEXT NOT NULL, room TEXT NOT NULL, note TEXT NOT NULL,
+        file TEXT NOT NULL, sheet TEXT NOT NULL, row INTEGER NOT NULL
+    );
+    CREATE TABLE rejected (fingerprint BLOB PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE roster (
+        ord INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, team TEXT NOT NULL,
+        email TEXT NOT NULL, active_from TEXT, active_to TEXT
+    );
+    CREATE TABLE weeks (
+        week TEXT PRIMARY KEY, run_id TEXT NOT NULL, results TEXT NOT NULL, report BLOB NOT NULL
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, now TEXT NOT NULL,
+        weeks TEXT NOT NULL, config_hash TEXT NOT NULL, files TEXT NOT NULL, outcome TEXT NOT NULL
+    );
+    CREATE TABLE pending_moves (run_id TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,
+        PRIMARY KEY (run_id, name));
+    CREATE TABLE sent (week TEXT NOT NULL, recipient TEXT NOT NULL, digest TEXT NOT NULL, key TEXT NOT NULL,
+        at TEXT NOT NULL, PRIMARY KEY (week, recipient, digest));
+    """,
+]
+
+ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "customer", "unit_name",
+               "unit_key", "photo", "address", "party_size", "amount", "room", "note", "file", "sheet", "row")
+
+
+class StateError(Exception):
+    """The state cannot be used (corrupt, newer schema): the message says how to recover."""
+
+
+def digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+class State:
+    def __init__(self, folder: Path, create: bool = True) -> None:
+        self.folder = folder
+        self.path = folder / DB_NAME
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self._check()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise StateError(self._corrupt_message(str(exc))) from None
+
+    # ---- integrity and backups
+
+    def _check(self) -> None:
+        result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(result)
+
+    def _corrupt_message(self, detail: str) -> str:
+        backups = sorted((self.folder / BACKUPS).glob("*.db")) if (self.folder / BACKUPS).is_dir() else []
+        if backups:
+            last = backups[-1]
+            return (f"the state database {self.path} is damaged ({detail}). The last good copy is {last}. "
+                    f"To restore it: move {self.path} aside, then copy {last} to {self.path} and run again; "
+                    f"weeks closed after that copy will be recomputed from the archived inputs "
+                    f"(move them back from the inbox's archive folder).")
+        return (f"the state database {self.path} is damaged ({detail}) and no backup copy exists. "
+                f"Move it aside and rerun with the archived inputs to rebuild the history.")
+
+    def backup(self, run_id: str) -> Path:
+        """A copy before each committing run; only the newest few are kept."""
+        folder = self.folder / BACKUPS
+        folder.mkdir(exist_ok=True)
+        target = folder / f"{run_id}.db"
+        dest = sqlite3.connect(target)
+        with dest:
+            self.conn.backup(dest)
+        dest.close()
+        for old in sorted(folder.glob("*.db"))[:-KEEP_BACKUPS]:
+            old.unlink()
+        return target
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StateError(f"{self.path} was written by a newer version (schema {version}); upgrade the pipeline")
+        for step in range(version, len(MIGRATIONS)):
+            self.conn.execute("BEGIN")
+            for statement in MIGRATIONS[step].split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {step + 1}")
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ---- transactions
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    # ---- meta
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ---- weeks
+
+    def closed_weeks(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT week FROM weeks ORDER BY week")]
+
+    def week_report(self, week: str) -> bytes | None:
+        row = self.conn.execute("SELECT report FROM weeks WHERE week = ?", (week,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def week_results(self, week: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT results FROM weeks WHERE week = ?", (week,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes) -> None:
+        self.conn.execute("INSERT INTO weeks (week, run_id, results, report) VALUES (?, ?, ?, ?)",
+                          (week, run_id, json.dumps(results, ensure_ascii=False), report))
+
+    def last_streaks(self) -> dict[str, int]:
+        """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
+        streaks: dict[str, int] = {}
+        for (text,) in self.conn.execute("SELECT results FROM weeks ORDER BY week DESC"):
+            for m in json.loads(text)["managers"]:
+                if m["active_days"] > 0 and m["name"] not in streaks:
+                    streaks[m["name"]] = int(m["streak"])
+        return streaks
+
+    # ---- roster
+
+    def roster(self) -> dict[str, Person] | None:
+        rows = self.conn.execute(
+            "SELECT name, role, team, email, active_from, active_to FROM roster ORDER BY ord").fetchall()
+        if not rows:
+            return None
+        return {
+            r[0]: Person(r[0], r[1], r[2], r[3],
+                         date.fromisoformat(r[4]) if r[4] else None, date.fromisoformat(r[5]) if r[5] else None)
+            for r in rows
+        }
+
+    def set_roster(self, people: Iterable[Person]) -> None:
+        self.conn.execute("DELETE FROM roster")
+        self.conn.executemany(
+            "INSERT INTO roster (ord, name, role, team, email, active_from, active_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i, p.name, p.role, p.team, p.email,
+              p.active_from.isoformat() if p.active_from else None,
+              p.active_to.isoformat() if p.active_to else None) for i, p in enumerate(people)])
+
+    # ---- history
+
+    def next_seq(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM rows").fetchone()[0])
+
+    def existing_identities(self, idents: list[bytes]) -> set[bytes]:
+        """Which of these identities are already stored (one indexed join, not a full scan)."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS probe (ident BLOB PRIMARY KEY) WITHOUT ROWID")
+        self.conn.execute("DELETE FROM probe")
+        self.conn.executemany("INSERT OR IGNORE INTO probe (ident) VALUES (?)", ((i,) for i in idents))
+        found = {r[0] for r in self.conn.execute("SELECT p.ident FROM probe p JOIN rows r ON r.ident = p.ident")}
+        self.conn.execute("DELETE FROM probe")
+        return found
+
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows as (seq, run_id, kind, at, ident, phone, who, ... file, sheet, row)."""
+        self.conn.executemany(
+            "INSERT INTO rows (seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
+            "photo, address, party_size, amount, room, note, file, sheet, row) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def history(self, until: str) -> Iterator[Event]:
+        """Every stored row dated before `until` (ISO), as events."""
+        cursor = self.conn.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM rows WHERE at < ?", (until,))
+        make = Event._make
+        for chunk in iter(lambda: cursor.fetchmany(50_000), []):
+            yield from map(make, chunk)
+
+    def rejected_fingerprints(self, fingerprints: list[bytes]) -> set[bytes]:
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS probe_fp (fp BLOB PRIMARY KEY) WITHOUT ROWID")
+        self.conn.execute("DELETE FROM probe_fp")
+        self.conn.executemany("INSERT OR IGNORE INTO probe_fp (fp) VALUES (?)", ((f,) for f in fingerprints))
+        found = {r[0] for r in self.conn.execute(
+            "SELECT p.fp FROM probe_fp p JOIN rejected r ON r.fingerprint = p.fp")}
+        self.conn.execute("DELETE FROM probe_fp")
+        return found
+
+    def add_rejected(self, fingerprints: Iterable[bytes]) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO rejected (fingerprint) VALUES (?)", ((f,) for f in fingerprints))
+
+    def row_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
+
+    # ---- runs and archive moves
+
+    def log_run(self, run_id: str, started: str, finished: str, now: str, weeks: list[str], config_hash: str,
+                files: list[tuple[str, str]], outcome: str) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO runs (run_id, started, finished, now, weeks, config_hash, files, outcome) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, started, finished, now, json.dumps(weeks), config_hash,
+             json.dumps(files, ensure_ascii=False), outcome))
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        cols = ("run_id", "started", "finished", "now", "weeks", "config_hash", "files", "outcome")
+        rows = self.conn.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY started DESC LIMIT ?", (limit,))
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def add_pending_moves(self, run_id: str, files: list[tuple[str, str]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO pending_moves (run_id, name, sha256) VALUES (?, ?, ?)",
+                              [(run_id, name, sha) for name, sha in files])
+
+    def pending_moves(self) -> list[tuple[str, str, str]]:
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT run_id, name, sha256 FROM pending_moves ORDER BY run_id, name")]
+
+    def done_move(self, run_id: str, name: str) -> None:
+        self.conn.execute("DELETE FROM pending_moves WHERE run_id = ? AND name = ?", (run_id, name))
+
+    # ---- mail
+
+    def sent(self, week: str) -> set[tuple[str, str]]:
+        return {(r[0], r[1]) for r in self.conn.execute(
+            "SELECT recipient, digest FROM sent WHERE week = ?", (week,))}
+
+    def record_sent(self, week: str, items: Iterable[tuple[str, str, str]], at: str) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO sent (week, recipient, digest, key, at) VALUES (?, ?, ?, ?, ?)",
+                              [(week, recipient, dig, key, at) for recipient, dig, key in items])

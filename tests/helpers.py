@@ -1,0 +1,49 @@
+"""Build real input workbooks for tests: one call per sheet, headers in any alias."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+
+ROSTER = ["姓名", "岗位", "团队", "邮箱", "入职日期", "离职日期"]
+REGISTRATIONS = ["手机号码", "登记时间", "登记人", "客户姓名"]
+LEADS = ["客户经理", "手机号码", "提交时间", "客户姓名"]
+VISITS = ["客户经理", "手机号码", "到访时间", "销售员"]
+UNITS = ["客户经理", "单位名称", "拓展时间", "照片"]
+DEALS = ["手机号码", "成交时间", "销售员", "佣金", "房号"]
+
+
+def workbook(path: Path, sheets: dict[str, tuple[list[str], list[list[Any]]]],
+             title: str | None = None) -> Path:
+    """Write a workbook with one sheet per entry: (header, rows). A title row goes above the header."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, (header, rows) in sheets.items():
+        ws = wb.create_sheet(name)
+        if title:
+            ws.append([title])
+        ws.append(header)
+        for row in rows:
+            ws.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def roster(path: Path, people: list[list[Any]]) -> Path:
+    return workbook(path, {"名单": (ROSTER, people)})
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300)
+
+
+def results(out: Path, week: str) -> dict[str, Any]:
+    return json.loads((out / week / "results.json").read_text(encoding="utf-8"))
