@@ -1,0 +1,258 @@
+"""`pipeline run` end to end on real workbooks: weeks, catch-up, late rows, reruns, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, results, roster, workbook
+
+PEOPLE = [
+    ["张伟", "大客户经理", "一组", "zw@example.com", None, None],
+    ["王强", "大客户经理", "二组", "wq@example.com", None, None],
+    ["李娜", "销售员", "一组", None, None, None],
+    ["刘总", "负责人", "一组", "boss@example.com", None, None],
+]
+
+
+class Office:
+    """An inbox, an output and a state folder, and the CLI pointed at them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.inbox, self.out, self.state = root / "in", root / "out", root / "state"
+        self.inbox.mkdir(parents=True)
+
+    def run(self, *args: str, now: str | None = None) -> Any:
+        argv = ["run", "--inbox", str(self.inbox), "--out", str(self.out), "--state", str(self.state), *args]
+        if now:
+            argv += ["--now", now]
+        return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+    def results(self, week: str) -> dict[str, Any]:
+        return results(self.out, week)
+
+    def inbox_files(self) -> list[str]:
+        return sorted(p.name for p in self.inbox.iterdir() if p.is_file())
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Office:
+    o = Office(tmp_path)
+    roster(o.inbox / "名单.xlsx", PEOPLE)
+    return o
+
+
+def leads(path: Path, rows: list[list[Any]]) -> Path:
+    return workbook(path, {"号码": (LEADS, rows)}, title="诚意客户号码汇总表")
+
+
+def d(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_first_run_computes_the_last_complete_week_and_archives(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), "王先生"]])
+    result = office.run(now="2026-11-30T08:00:00")
+    assert result.exit_code == 0, result.output
+    r = office.results("2026-W48")
+    assert (r["week"], r["start"], r["end"]) == ("2026-W48", "2026-11-23", "2026-11-29")
+    zw = next(m for m in r["managers"] if m["name"] == "张伟")
+    assert zw["achieved"] == {"leads": 1, "visits": 0, "units": 0}
+    assert zw["fines"]["total"] == "559.00"
+    assert [m["name"] for m in r["managers"]] == sorted(["张伟", "王强"])
+    assert office.inbox_files() == []
+    archived = list((office.inbox / "archive").iterdir())
+    assert len(archived) == 1 and sorted(p.name for p in archived[0].iterdir()) == ["号码.xlsx", "名单.xlsx"]
+
+
+def test_rerun_of_the_same_week_changes_nothing(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    before = office.results("2026-W48")
+    again = office.run(now="2026-11-30T09:00:00")
+    assert again.exit_code == 0 and "nothing to compute" in again.output
+    assert office.results("2026-W48") == before
+
+
+def test_unfinished_week_is_refused_unless_dry_run_or_force(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-30 09:00"), ""]])
+    refused = office.run("--week", "2026-W49", now="2026-12-02T08:00:00")
+    assert refused.exit_code == 2 and "--dry-run" in refused.output
+    assert not office.state.exists() and not office.out.exists()
+    preview = office.run("--week", "2026-W49", "--dry-run", now="2026-12-02T08:00:00")
+    assert preview.exit_code == 0, preview.output
+    assert office.results("2026-W49")["managers"][0]["achieved"]["leads"] == 1
+    assert not office.state.exists(), "a dry run stores nothing"
+    assert office.inbox_files() == ["号码.xlsx", "名单.xlsx"], "a dry run moves no file"
+    forced = office.run("--week", "2026-W49", "--force", now="2026-12-02T08:00:00")
+    assert forced.exit_code == 0 and office.inbox_files() == []
+
+
+def test_dry_run_on_existing_state_stores_nothing(office: Office) -> None:
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    db = (office.state / "pipeline.db").read_bytes()
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-12-01 09:00"), ""]])
+    assert office.run("--dry-run", now="2026-12-07T08:00:00").exit_code == 0
+    assert office.results("2026-W49")["managers"][0]["achieved"]["leads"] == 1
+    assert (office.state / "pipeline.db").read_bytes() == db
+    assert office.inbox_files() == ["号码.xlsx"]
+
+
+def test_closed_week_is_rerendered_without_reading(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    before = office.results("2026-W48")
+    leads(office.inbox / "更多号码.xlsx", [["张伟", 13800138001, d("2026-11-24 10:00"), ""]])
+    (office.out / "2026-W48" / "results.json").unlink()
+    result = office.run("--week", "2026-W48", now="2026-12-10T08:00:00")
+    assert result.exit_code == 0 and "re-rendered" in result.output
+    assert office.results("2026-W48") == before
+    assert office.inbox_files() == ["更多号码.xlsx"], "re-render reads no inbox"
+
+
+def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
+    assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47
+    leads(office.inbox / "号码.xlsx", [
+        ["张伟", 13800138000, d("2026-11-24 09:00"), ""],
+        ["张伟", 13800138001, d("2026-12-01 09:00"), ""],
+    ])
+    result = office.run(now="2026-12-07T08:00:00")
+    assert result.exit_code == 0
+    assert "closed 2026-W48" in result.output and "closed 2026-W49" in result.output
+    w48, w49 = office.results("2026-W48"), office.results("2026-W49")
+    zw = [next(m for m in r["managers"] if m["name"] == "张伟") for r in (w48, w49)]
+    assert [z["achieved"]["leads"] for z in zw] == [1, 1]
+    assert [z["streak"] for z in zw] == [2, 3]
+    assert w48["stats"] == {"rows_read": 0, "rows_stored": 0, "duplicates_dropped": 0, "rejected": 0}
+    assert w49["stats"]["rows_read"] == 2  # the roster was archived by the first run; the stored one applies
+
+
+def test_five_cron_weeks_reach_dismissal_review(office: Office) -> None:
+    mondays = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
+    streaks = []
+    for monday in mondays:
+        assert office.run(now=f"{monday}T08:00:00").exit_code == 0
+        week = sorted(p.name for p in office.out.iterdir() if not p.name.startswith("."))[-1]
+        zw = next(m for m in office.results(week)["managers"] if m["name"] == "张伟")
+        streaks.append((zw["streak"], zw["dismissal_review"]))
+    assert streaks == [(1, False), (2, False), (3, False), (4, True), (5, True)]
+
+
+def test_late_leads_are_rejected_and_late_deals_paid_in_the_next_week(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    leads(office.inbox / "补交号码.xlsx", [
+        ["张伟", 13800138001, d("2026-11-25 09:00"), ""],      # in closed W48: LATE
+        ["张伟", 13800138002, d("2026-12-01 09:00"), ""],      # W49: counts
+    ])
+    workbook(office.inbox / "成交.xlsx", {"成交": (DEALS, [[13800138000, d("2026-11-28"), "李娜", "4000", "1-101"]])})
+    assert office.run(now="2026-12-07T08:00:00").exit_code == 0
+    r = office.results("2026-W49")
+    assert [(x["reason"], x["phone"], x["kind"]) for x in r["rejections"]] == [("LATE", "13800138001", "leads")]
+    assert [(x["manager"], x["kind"], x["manager_commission"], x["late"]) for x in r["deals"]] == [
+        ("张伟", "lead", "200.00", True)]
+    zw = next(m for m in r["managers"] if m["name"] == "张伟")
+    assert zw["achieved"]["leads"] == 1 and zw["commission"]["total"] == "200.00"
+
+
+def test_cumulative_workbook_three_weeks_running_counts_nothing_twice(office: Office) -> None:
+    rows: list[list[Any]] = [["张伟", 13800138000, d("2026-11-24 09:00"), ""], ["张伟", "bad", d("2026-11-24 09:00"), ""]]
+    weeks = [("2026-11-30", "2026-W48"), ("2026-12-07", "2026-W49"), ("2026-12-14", "2026-W50")]
+    seen = []
+    for i, (monday, week) in enumerate(weeks):
+        rows.append(["张伟", 13800138010 + i, d(f"{monday} 09:00"), ""])
+        leads(office.inbox / "号码汇总.xlsx", rows)
+        roster(office.inbox / "名单.xlsx", PEOPLE)
+        workbook(office.inbox / "登记.xlsx", {"登记": (REGISTRATIONS, [[13900000000, d("2026-11-01"), "自然到访", ""]])})
+        assert office.run(now=f"{monday}T08:00:00").exit_code == 0
+        r = office.results(week)
+        zw = next(m for m in r["managers"] if m["name"] == "张伟")
+        seen.append((zw["achieved"]["leads"], r["stats"]["duplicates_dropped"], [x["reason"] for x in r["rejections"]]))
+    # week 1: the lead and the bad row; later weeks: only the new row counts, the rest are dropped silently
+    # dropped: week 2 the 3 old lead rows + the registration; week 3 the 4 old lead rows + the registration
+    assert seen == [(1, 0, ["INVALID_PHONE"]), (1, 4, []), (1, 5, [])]
+
+
+def test_file_level_problem_fails_and_changes_nothing(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    workbook(office.inbox / "坏表.xlsx", {"S": (["客户经理", "手机号码", "备注"], [["张伟", 13800138000, ""]])})
+    result = office.run(now="2026-11-30T08:00:00")
+    assert result.exit_code == 1
+    assert "MISSING_COLUMN" in result.output and "坏表.xlsx" in result.output and "提交时间" in result.output
+    assert not office.state.exists() and not office.out.exists()
+    assert office.inbox_files() == ["号码.xlsx", "名单.xlsx", "坏表.xlsx"]
+
+
+def test_failure_on_existing_state_leaves_it_byte_identical(office: Office) -> None:
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    db = (office.state / "pipeline.db").read_bytes()
+    workbook(office.inbox / "两种.xlsx", {"S": (LEADS + ["到访时间", "销售员"], [])})
+    result = office.run(now="2026-12-07T08:00:00")
+    assert result.exit_code == 1 and "AMBIGUOUS_SHEET" in result.output
+    assert (office.state / "pipeline.db").read_bytes() == db
+    assert not (office.out / "2026-W49").exists()
+
+
+def test_no_roster_fails(tmp_path: Path) -> None:
+    o = Office(tmp_path)
+    leads(o.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    result = o.run(now="2026-11-30T08:00:00")
+    assert result.exit_code == 1 and "NO_ROSTER" in result.output
+    assert not o.state.exists()
+
+
+def test_visit_and_deal_through_workbooks(office: Office) -> None:
+    leads(office.inbox / "号码.xlsx", [["张伟", "+86 138-0013-8000", "2026/11/24 09:00", ""]])
+    workbook(office.inbox / "到访.xlsx", {"到访": (VISITS, [["张伟", "13800138000", "2026年11月25日 10:00", "李娜"]])})
+    workbook(office.inbox / "成交.xlsx", {"成交": (DEALS, [["13800138000", d("2026-11-27"), "李娜", "4,001元", "3-1201"]])})
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    r = office.results("2026-W48")
+    assert r["deals"] == [{
+        "source": {"file": "成交.xlsx", "sheet": "成交", "row": 2},
+        "phone": "13800138000", "deal_at": "2026-11-27T00:00:00", "room": "3-1201",
+        "salesperson": "李娜", "salesperson_commission": "4001.00",
+        "manager": "张伟", "kind": "visit", "manager_commission": "2000.50",
+        "salesperson_net": "2000.50", "reason": None, "late": False,
+    }]
+    zw = next(m for m in r["managers"] if m["name"] == "张伟")
+    assert (zw["commission"], zw["net"]) == ({"visit": "2000.50", "lead": "0.00", "total": "2000.50"}, "1451.50")  # fines 99 + 150 + 300
+
+
+def test_run_log_has_stage_timings(office: Office) -> None:
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    logs = list((office.state / "logs").glob("*.json"))
+    assert len(logs) == 1
+    stages = json.loads(logs[0].read_text())["stages"]
+    assert {"read", "store", "replay", "assess", "reports"} <= set(stages)
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[fines]\nleads = "-1"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", "--config", str(cfg)])
+    assert result.exit_code == 2 and "fines.leads" in result.output
+
+
+def test_config_unknown_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[targets]\nlead = 5\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", "--config", str(cfg)])
+    assert result.exit_code == 2 and "targets.lead" in result.output
+
+
+def test_env_is_not_read_inside_rules() -> None:
+    """Time comes from --now: the rules package never imports the clock."""
+    import pipeline.rules as rules_pkg
+
+    for path in Path(rules_pkg.__file__).parent.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "datetime.now" not in text and "time.time" not in text and "os.environ" not in text, path
+    assert os.environ.get("PIPELINE_CRASH_AT") is None
