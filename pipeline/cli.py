@@ -148,5 +148,35 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
             sys.exit(EXIT_MAIL)
 
 
+@cli.command()
+@click.argument("folder", required=False, default="templates-out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def template(folder: Path, lang: str) -> None:
+    """Write blank input workbooks, one per kind, with the right headers into FOLDER.
+
+    Example: pipeline template blank/ --lang zh
+    """
+    from .template import write_templates
+
+    for path in write_templates(folder, lang):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("folder", required=False, default="input", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock; the demo covers the last complete week before it.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def demo(folder: Path, now_text: str | None, config_path: str | None) -> None:
+    """Write a realistic sample inbox for the last complete week into FOLDER (default input/).
+
+    Example: pipeline demo input/ && pipeline run
+    """
+    from .demo import write_demo
+
+    config = _config(config_path)
+    for path in write_demo(folder, _parse_now(now_text, config)):
+        click.echo(str(path))
+
+
 def main() -> None:
     cli()
