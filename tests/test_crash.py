@@ -1,0 +1,89 @@
+"""A run killed at any step loses nothing: the next run ends with the same results. One lock per state."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import DEALS, LEADS, VISITS, roster, run_cli, workbook
+
+NOW = "2026-11-30T08:00:00"
+PEOPLE = [
+    ["张伟", "大客户经理", "一组", "", None, None],
+    ["王强", "大客户经理", "二组", "", None, None],
+    ["李娜", "销售员", "一组", "", None, None],
+]
+
+
+def make_inbox(inbox: Path) -> None:
+    roster(inbox / "名单.xlsx", PEOPLE)
+    workbook(inbox / "号码.xlsx", {"号码": (LEADS, [
+        ["张伟", 13800138000 + i, datetime(2026, 11, 24, 9, i), ""] for i in range(20)
+    ] + [["王强", 13800138000, datetime(2026, 11, 25, 9), ""]])})
+    workbook(inbox / "到访.xlsx", {"到访": (VISITS, [["张伟", 13800138001, datetime(2026, 11, 26, 9), "李娜"]])})
+    workbook(inbox / "成交.xlsx", {"成交": (DEALS, [[13800138001, datetime(2026, 11, 27), "李娜", 4000, "1-1"]])})
+
+
+def run(root: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+    if crash:
+        env["PIPELINE_CRASH_AT"] = crash
+    return run_cli("run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
+                   "--now", NOW, env=env)
+
+
+def stored_rows(root: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(root / "state" / "pipeline.db") as db:
+        return sorted(db.execute("SELECT kind, at, phone FROM rows").fetchall())
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[tuple[str, str, str]]]:
+    root = tmp_path_factory.mktemp("reference")
+    make_inbox(root / "in")
+    assert run(root).returncode == 0
+    return (root / "out" / "2026-W48" / "results.json").read_text(encoding="utf-8"), stored_rows(root)
+
+
+@pytest.mark.parametrize("step", ["after_read", "after_outputs", "after_commit", "during_archive"])
+def test_killed_run_is_finished_by_the_next(tmp_path: Path, step: str, reference: tuple[str, list]) -> None:
+    make_inbox(tmp_path / "in")
+    crashed = run(tmp_path, crash=step)
+    assert crashed.returncode == -9, crashed.stderr
+    after = run(tmp_path)
+    assert after.returncode == 0, after.stderr
+    results, rows = reference
+    assert (tmp_path / "out" / "2026-W48" / "results.json").read_text(encoding="utf-8") == results
+    assert stored_rows(tmp_path) == rows, "no row lost or stored twice"
+    assert [p.name for p in (tmp_path / "in").iterdir() if p.is_file()] == [], "every input archived"
+    archived = sorted(p.name for p in (tmp_path / "in" / "archive").rglob("*.xlsx"))
+    assert archived == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx"])
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary folder left"
+
+
+def test_second_run_exits_75_while_the_lock_is_held(tmp_path: Path) -> None:
+    make_inbox(tmp_path / "in")
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from pipeline.run import state_lock\n"
+         "with state_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n",
+         str(tmp_path / "state")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        blocked = run(tmp_path)
+        assert blocked.returncode == 75
+        assert "lock" in blocked.stderr and f"pid {holder.pid}" in blocked.stderr
+        assert time.monotonic() - started < 30
+        assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx"])
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert run(tmp_path).returncode == 0, "a dead holder leaves no stale lock"
