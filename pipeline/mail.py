@@ -1,0 +1,564 @@
+"""The week's emails: build them from the written reports, keep them in `outbox/`, send them once.
+
+`build_messages` turns a computed week and its folder into one `Outgoing` per statement: each
+manager gets their own (nothing of anyone else's), each leader the team summary. Building is
+deterministic: the same week and the same files give byte-identical messages (fixed Date,
+Message-ID and MIME boundaries), so the SHA-256 `digest` of a message identifies it across runs and
+the run's state can remember what was sent as (recipient, digest) pairs. For that to hold across a
+re-render, the attached workbooks must be written deterministically too.
+
+`send_messages` delivers over SMTP, skipping what was already sent, retrying transient failures a
+bounded number of times and reporting, never raising, what could not be delivered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+import time
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal, InvalidOperation
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, getaddresses, parseaddr
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .config import Config
+from .normalise import mask_phone
+from .report.context import manager_stems
+from .report.model import Person, WeekReport
+from .texts import TEXTS, kind_name, t
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+PLACEHOLDER_FROM = "pipeline@localhost"
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+MAX_WAIT = 30.0          # longest single pause between two attempts, seconds
+
+# A mainland mobile number standing alone in a text: masked in every body as a last safeguard.
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+# Separators between several addresses in one roster cell (ASCII and full-width).
+_ADDRESS_SPLIT = re.compile(r"[,;，；、\s]+")
+_UNSAFE_FILENAME = re.compile(r"[^\w.@+-]+")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One email ready to write and send; `digest` is the SHA-256 of exactly `data`."""
+
+    key: str                        # manager:<name> | summary:<address> | failure
+    recipients: tuple[str, ...]
+    message: EmailMessage
+    digest: str
+    filename: str                   # a safe file name ending in .eml, unique within the week
+    data: bytes = field(repr=False, default=b"")
+
+
+@dataclass
+class SendReport:
+    sent: list[tuple[str, str, str]] = field(default_factory=list)     # (recipient, digest, key)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)   # (key, recipient, error text)
+    skipped: int = 0                                                   # recipients already sent
+    attempts: int = 0                                                  # connections tried
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+# --- building -------------------------------------------------------------------------------------
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        # Pages are escaped; plain-text bodies hold no markup, so escaping would only garble them.
+        autoescape=lambda name: name is None or not name.endswith(".txt"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _money(value: Any) -> str:
+    """'1987.00' → '1,987.00'; anything that is not an amount is shown as it is."""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _when(value: str) -> str:
+    """ISO date-time → '2026-11-25' at midnight, else '2026-11-25 14:30'."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if moment.time() == dtime(0, 0):
+        return moment.date().isoformat()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def mask_text(text: str) -> str:
+    """Mask every mobile number standing alone in `text` (pages and emails never show them whole)."""
+    return _PHONE_IN_TEXT.sub(r"\1****\3", text)
+
+
+def addresses(cell: str) -> tuple[str, ...]:
+    """The usable addresses of a roster or configuration value: split, trimmed, each with an '@'.
+
+    A cell without any '@' (such as 无 or -) means no address.
+    """
+    found = [a.strip() for a in _ADDRESS_SPLIT.split(cell or "")]
+    return tuple(dict.fromkeys(a for a in found if "@" in a))
+
+
+def _prefix(lang: str, office: str) -> str:
+    return t(lang, "mail.office_prefix", office=office) if office else ""
+
+
+def _reason_label(lang: str, code: str) -> str:
+    key = f"mail.why.{code}"
+    return t(lang, key) if key in TEXTS else code
+
+
+def _sender(config: Config) -> str:
+    return config.mail.from_.strip() or PLACEHOLDER_FROM
+
+
+def _domain(sender: str) -> str:
+    address = parseaddr(sender)[1]
+    domain = address.rpartition("@")[2]
+    return re.sub(r"[^A-Za-z0-9.-]", "", domain) or "localhost"
+
+
+def _week_date(report: WeekReport, config: Config) -> datetime:
+    """The Date of a week's emails: the moment the week closed (next Monday 00:00, local time)."""
+    tz = zoneinfo.ZoneInfo(config.timezone)
+    end = date.fromisoformat(report.end)
+    return datetime.combine(end + timedelta(days=1), dtime(0, 0), tzinfo=tz)
+
+
+def _safe_filename(stem: str, taken: set[str]) -> str:
+    base = _UNSAFE_FILENAME.sub("_", stem).strip("._")[:100] or "message"
+    name = f"{base}.eml"
+    if name.casefold() in taken:
+        name = f"{base}-{hashlib.sha256(stem.encode()).hexdigest()[:8]}.eml"
+    taken.add(name.casefold())
+    return name
+
+
+def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tuple[bytes, str]:
+    """Fix what would otherwise vary between builds, then serialise: (bytes, sha256)."""
+    message["Date"] = format_datetime(when)
+    message["Auto-Submitted"] = "auto-generated"
+    seed = hashlib.sha256(key.encode())
+    for index, part in enumerate(message.walk()):
+        if part.is_multipart():
+            # '=' runs never occur in base64 bodies, so this boundary cannot clash with content.
+            part.set_boundary(f"===============kam{seed.hexdigest()[:16]}{index}==")
+    body_hash = hashlib.sha256(message.as_bytes(policy=SMTP)).hexdigest()
+    message["Message-ID"] = f"<{body_hash[:32]}@{_domain(sender)}>"
+    data = message.as_bytes(policy=SMTP)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _message(sender: str, recipients: Sequence[str], subject: str, text: str, html: str | None,
+             attachment: tuple[bytes, str] | None) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = subject
+    message.set_content(mask_text(text), charset="utf-8", cte="base64")
+    if html is not None:
+        message.add_alternative(mask_text(html), subtype="html", charset="utf-8", cte="base64")
+    if attachment is not None:
+        data, name = attachment
+        message.add_attachment(data, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=name)
+    return message
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: the week's report must be written before its emails are built") from None
+
+
+def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, lang: str,
+                     subject: str) -> dict[str, Any]:
+    name = row["name"]
+    tasks = [
+        {"label": t(lang, f"mail.task.{task}"), "target": row["targets"][task],
+         "achieved": row["achieved"][task], "shortfall": row["shortfall"][task],
+         "fine": _money(row["fines"][task])}
+        for task in ("units", "visits", "leads")
+    ]
+    deals = [
+        {"date": _when(d["deal_at"]), "phone": mask_phone(d["phone"]), "room": d.get("room") or "",
+         "salesperson": d["salesperson"],
+         "kind": t(lang, f"mail.kind.{d['kind']}") + (t(lang, "mail.late") if d.get("late") else ""),
+         "sp_commission": _money(d["salesperson_commission"]), "commission": _money(d["manager_commission"])}
+        for d in report.results.get("deals", []) if d.get("manager") == name
+    ]
+    # Only the reason's label, never its message: a message may name whoever owns the number.
+    rejections = [
+        {"where": f"{kind_name(lang, r['kind'])}: {r['source']['file']} / {r['source']['sheet']} / {r['source']['row']}",
+         "phone": mask_phone(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"])}
+        for r in report.results.get("rejections", []) if r.get("manager") == name
+    ]
+    return {
+        "t": partial(t, lang), "lang": lang, "title": subject, "subject": subject,
+        "name": name, "team": row.get("team") or person.team,
+        "week": report.week, "start": report.start, "end": report.end,
+        "assessed": row["active_days"] > 0, "active_days": row["active_days"], "tasks": tasks,
+        "fines_total": _money(row["fines"]["total"]),
+        "commission": {k: _money(row["commission"][k]) for k in ("visit", "lead", "total")},
+        "net": _money(row["net"]), "met": row["met"], "streak": row["streak"],
+        "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
+    }
+
+
+def _summary_text(env: jinja2.Environment, report: WeekReport, lang: str, subject: str) -> str:
+    lines = []
+    totals = {"commission": Decimal(0), "fines": Decimal(0), "net": Decimal(0)}
+    for row in report.results["managers"]:
+        flags = ""
+        if row["dismissal_review"]:
+            flags = t(lang, "mail.summary.flag_dismissal")
+        elif not row["met"]:
+            flags = t(lang, "mail.summary.flag_missed", streak=row["streak"])
+        lines.append(t(
+            lang, "mail.summary.line", name=row["name"], team=row.get("team", ""),
+            units=f"{row['achieved']['units']}/{row['targets']['units']}",
+            visits=f"{row['achieved']['visits']}/{row['targets']['visits']}",
+            leads=f"{row['achieved']['leads']}/{row['targets']['leads']}",
+            fines=_money(row["fines"]["total"]), commission=_money(row["commission"]["total"]),
+            net=_money(row["net"]), flags=flags))
+        totals["commission"] += Decimal(row["commission"]["total"])
+        totals["fines"] += Decimal(row["fines"]["total"])
+        totals["net"] += Decimal(row["net"])
+    total_line = t(lang, "mail.summary.totals", **{k: _money(v) for k, v in totals.items()},
+                   deals=len(report.results.get("deals", [])), rejected=len(report.results.get("rejections", [])))
+    return env.get_template("email_summary.txt").render(
+        t=partial(t, lang), title=subject, week=report.week, start=report.start, end=report.end,
+        lines=lines, totals=total_line)
+
+
+def _summary_recipients(report: WeekReport, config: Config) -> list[str]:
+    found: dict[str, str] = {}
+    cells = [p.email for p in report.roster if p.role == "leader"] + list(config.mail.summary_to)
+    for cell in cells:
+        for address in addresses(cell):
+            found.setdefault(address.casefold(), address)
+    return list(found.values())
+
+
+def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Outgoing]:
+    """Every email of the week, managers (by name) first, then the summary for each leader address.
+
+    Reads `summary.html`, `summary.xlsx` and `managers/<stem>.xlsx` from `folder` (the week's
+    written outputs, file stems as `manager_stems` gives them); nothing else. A manager without
+    an address in the roster gets no email.
+    """
+    lang = report.lang
+    env = _env()
+    sender = _sender(config)
+    when = _week_date(report, config)
+    prefix = _prefix(lang, config.office or report.office)
+    people = {p.name: p for p in report.roster}
+    stems = manager_stems(report.manager_names())   # the same file names the statement writer used
+    taken: set[str] = set()
+    out: list[Outgoing] = []
+
+    def add(key: str, stem: str, recipients: tuple[str, ...], message: EmailMessage) -> None:
+        data, digest = _finish(message, f"{report.week}|{key}", when, sender)
+        out.append(Outgoing(key, recipients, message, digest, _safe_filename(stem, taken), data))
+
+    for row in report.results["managers"]:
+        name = row["name"]
+        person = people.get(name)
+        if person is None:
+            continue
+        recipients = addresses(person.email)
+        if not recipients:
+            continue
+        subject = t(lang, "mail.subject.manager", prefix=prefix, week=report.week, name=name, net=_money(row["net"]))
+        context = _manager_context(report, row, person, lang, subject)
+        html = env.get_template("email_manager.html").render(context)
+        text = env.get_template("email_manager.txt").render(context)
+        workbook = _read(folder / "managers" / f"{stems[name]}.xlsx")
+        attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
+        add(f"manager:{name}", f"{report.week}-manager-{name}", recipients,
+            _message(sender, recipients, subject, text, html, attachment))
+
+    leaders = _summary_recipients(report, config)
+    if leaders:
+        subject = t(lang, "mail.subject.summary", prefix=prefix, week=report.week)
+        html = _read(folder / "summary.html").decode("utf-8", errors="replace")
+        text = _summary_text(env, report, lang, subject)
+        attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
+        for address in leaders:
+            add(f"summary:{address}", f"{report.week}-summary-{address}", (address,),
+                _message(sender, (address,), subject, text, html, attachment))
+    return out
+
+
+def write_outbox(messages: Iterable[Outgoing], folder: Path) -> None:
+    """Write every message to `folder/outbox/<filename>`, whether it is sent or not."""
+    outbox = folder / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    for item in messages:
+        target = outbox / item.filename
+        partial_file = target.with_name(target.name + ".part")
+        partial_file.write_bytes(item.data)
+        partial_file.replace(target)
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+class _Fatal(Exception):
+    """A problem no retry can fix (login refused, TLS misconfigured): every message left fails."""
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {reply}".strip()
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _code_reply(value: tuple[int, bytes | str]) -> str:
+    code, reply = value
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {text}".strip()
+
+
+class _Session:
+    """One SMTP connection, opened on first use and reused for every message."""
+
+    def __init__(self, config: Config, timeout: float, context: ssl.SSLContext | None,
+                 report: SendReport) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.context = context
+        self.report = report
+        self.smtp: smtplib.SMTP | None = None
+
+    def get(self) -> smtplib.SMTP:
+        """The open connection, or a new one: connected, secured and logged in as configured.
+
+        Raises `_Fatal` for what no retry can fix, `OSError` or `SMTPException` for the rest.
+        """
+        if self.smtp is not None:
+            return self.smtp
+        s = self.config.smtp
+        lang = self.config.lang
+        if s.user and not self.config.smtp_password:
+            raise _Fatal(t(lang, "mail.err.no_password"))
+        self.report.attempts += 1
+        context = self.context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        try:
+            if s.security == "ssl":
+                smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
+        except ssl.SSLError as exc:
+            raise _Fatal(t(lang, "mail.err.tls", detail=_detail(exc))) from exc
+        except smtplib.SMTPResponseException as exc:    # the greeting: 554 = we are not welcome
+            if exc.smtp_code >= 500:
+                raise _Fatal(t(lang, "mail.err.unreachable", host=s.host, port=s.port,
+                               detail=_detail(exc), attempts=self.report.attempts)) from exc
+            raise
+        try:
+            smtp.ehlo()
+            if s.security == "starttls":
+                try:
+                    # Never fall back to plain text when the server offers no STARTTLS.
+                    smtp.starttls(context=context)
+                except (ssl.SSLError, smtplib.SMTPNotSupportedError) as exc:
+                    raise _Fatal(t(lang, "mail.err.tls", detail=_detail(exc))) from exc
+                except smtplib.SMTPResponseException as exc:
+                    if exc.smtp_code >= 500:
+                        raise _Fatal(t(lang, "mail.err.tls", detail=_detail(exc))) from exc
+                    raise
+                smtp.ehlo()
+            if s.user:
+                try:
+                    smtp.login(s.user, self.config.smtp_password)
+                except smtplib.SMTPAuthenticationError as exc:
+                    if exc.smtp_code >= 500:
+                        raise _Fatal(t(lang, "mail.err.auth", detail=_detail(exc))) from exc
+                    raise
+                except smtplib.SMTPNotSupportedError as exc:   # AUTH not offered (e.g. before TLS)
+                    raise _Fatal(t(lang, "mail.err.auth", detail=_detail(exc))) from exc
+        except BaseException:
+            smtp.close()
+            raise
+        self.smtp = smtp
+        return smtp
+
+    def drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+            self.smtp = None
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.drop()
+
+
+def _send_one(session: _Session, item: Outgoing, todo: list[str], sender: str, retries: int,
+              backoff: float, sleep: Callable[[float], None]) -> str | None:
+    """Deliver `item` to `todo`; returns None, or the reason the server must be taken as down."""
+    config = session.config
+    lang = config.lang
+    report = session.report
+
+    def fail(recipients: Iterable[str], error: str) -> None:
+        report.failed.extend((item.key, r, error) for r in recipients)
+
+    remaining = list(todo)
+    last = ""
+    unreachable = False
+    wait = backoff
+    for attempt in range(retries + 1):
+        if attempt:
+            sleep(min(wait, MAX_WAIT))
+            wait *= 2
+        try:
+            smtp = session.get()
+        except _Fatal as exc:
+            fail(remaining, str(exc))
+            return str(exc)
+        except (smtplib.SMTPException, OSError) as exc:   # refused, timed out, 4xx greeting
+            last, unreachable = _detail(exc), True
+            continue
+        try:
+            refused: dict[str, tuple[int, bytes]] = smtp.sendmail(sender, remaining, item.data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            refused = dict(exc.recipients)
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:    # sendmail has reset the transaction: the connection stays
+                fail(remaining, t(lang, "mail.err.refused", detail=_detail(exc)))
+                return None
+            session.drop()              # 4xx: start again on a fresh connection (421 closes it anyway)
+            last, unreachable = _detail(exc), False
+            continue
+        except (smtplib.SMTPException, OSError) as exc:   # disconnected, reset, timed out
+            session.drop()
+            last, unreachable = _detail(exc), False
+            continue
+        again = []
+        for recipient in remaining:
+            if recipient not in refused:
+                report.sent.append((recipient, item.digest, item.key))
+            elif refused[recipient][0] >= 500:
+                fail([recipient], t(lang, "mail.err.refused", detail=_code_reply(refused[recipient])))
+            else:
+                again.append(recipient)
+                last, unreachable = _code_reply(refused[recipient]), False
+        remaining = again
+        if not remaining:
+            return None
+    if unreachable:
+        error = t(lang, "mail.err.unreachable", host=config.smtp.host, port=config.smtp.port,
+                  detail=last, attempts=retries + 1)
+        fail(remaining, error)
+        return error
+    fail(remaining, t(lang, "mail.err.transient", detail=last, attempts=retries + 1))
+    return None
+
+
+def send_messages(messages: Iterable[Outgoing], config: Config, already_sent: set[tuple[str, str]],
+                  resend: bool = False, retries: int = 3, backoff: float = 0.5, timeout: float = 10,
+                  ssl_context: ssl.SSLContext | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> SendReport:
+    """Send each message to each recipient not yet sent it (all of them with `resend`).
+
+    A recipient counts as sent once the server accepted the message for it. Transient failures
+    (connection refused or lost, time-outs, 4xx replies) are retried up to `retries` times per
+    message, waiting `backoff`, then twice as long each time; a server still unreachable after that
+    fails the remaining messages at once rather than retrying each. Refusals (5xx) fail only their
+    recipient. Nothing is raised for a delivery problem: it is in the report.
+    `ssl_context` replaces the default (certificate-verifying) one, for tests against a local server.
+    """
+    report = SendReport()
+    pending: list[tuple[Outgoing, list[str]]] = []
+    for item in messages:
+        todo = [r for r in item.recipients if resend or (r, item.digest) not in already_sent]
+        report.skipped += len(item.recipients) - len(todo)
+        # SMTP without SMTPUTF8 carries only ASCII addresses: refuse the others before connecting.
+        for address in [r for r in todo if not r.isascii()]:
+            report.failed.append((item.key, address, t(config.lang, "mail.err.address", address=address)))
+            todo.remove(address)
+        if todo:
+            pending.append((item, todo))
+    if not pending:
+        return report
+    if not config.smtp.host:
+        error = t(config.lang, "mail.err.no_host")
+        report.failed.extend((item.key, r, error) for item, todo in pending for r in todo)
+        return report
+    sender = parseaddr(_sender(config))[1] or PLACEHOLDER_FROM
+    session = _Session(config, timeout, ssl_context, report)
+    down: str | None = None
+    try:
+        for item, todo in pending:
+            if down is not None:
+                report.failed.extend((item.key, r, down) for r in todo)
+                continue
+            down = _send_one(session, item, todo, sender, max(0, retries), max(0.0, backoff), sleep)
+    finally:
+        session.close()
+    return report
+
+
+# --- failure notices ------------------------------------------------------------------------------
+
+def failure_notice(config: Config, error_text: str, what_to_do: str, now: datetime) -> EmailMessage | None:
+    """A plain-text email telling `mail.admin_to` that a run failed; None when it cannot be sent."""
+    admins = [a for cell in config.mail.admin_to for a in addresses(cell)]
+    if not config.smtp.host or not admins:
+        return None
+    lang = config.lang
+    moment = now if now.tzinfo else now.replace(tzinfo=zoneinfo.ZoneInfo(config.timezone))
+    at = moment.strftime("%Y-%m-%d %H:%M")
+    subject = t(lang, "mail.subject.failure", prefix=_prefix(lang, config.office), at=at)
+    text = _env().get_template("email_failure.txt").render(
+        t=partial(t, lang), at=at, error_text=error_text, what_to_do=what_to_do)
+    sender = _sender(config)
+    message = _message(sender, admins, subject, text, None, None)
+    _finish(message, f"failure|{moment.isoformat()}|{error_text}", moment, sender)
+    return message
+
+
+def send_notice(config: Config, notice: EmailMessage | None, *, retries: int = 1, backoff: float = 0.5,
+                timeout: float = 10, ssl_context: ssl.SSLContext | None = None) -> bool:
+    """Best effort: send a failure notice to its recipients; True when every one accepted it."""
+    if notice is None:
+        return False
+    try:
+        recipients = tuple(a for _, a in getaddresses(notice.get_all("To", [])) if a)
+        data = notice.as_bytes(policy=SMTP)
+        item = Outgoing("failure", recipients, notice, hashlib.sha256(data).hexdigest(), "failure.eml", data)
+        result = send_messages([item], config, set(), resend=True, retries=retries, backoff=backoff,
+                               timeout=timeout, ssl_context=ssl_context)
+    except Exception:   # a notice about a failure must never cause another one
+        return False
+    return bool(result.sent) and not result.failed
