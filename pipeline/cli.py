@@ -104,8 +104,9 @@ def _parse_week(value: str | None) -> Week | None:
 @click.option("--dry-run", is_flag=True, help="Compute and write outputs; store, close, send and move nothing.")
 @click.option("--force", is_flag=True, help="Compute a week that has not ended yet.")
 @click.option("--send", is_flag=True, help="Send the emails over SMTP (each message once).")
+@click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of unexpected errors.")
 def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: Path | None,
-        config_path: str | None, now_text: str | None, dry_run: bool, force: bool, send: bool) -> None:
+        config_path: str | None, now_text: str | None, dry_run: bool, force: bool, send: bool, debug: bool) -> None:
     """Run the weekly job: read the inbox, apply the rules, write reports, close the weeks.
 
     Exit 0 done; 1 the run failed and changed nothing; 2 bad usage or configuration;
@@ -131,6 +132,13 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     except runner.RunFailed as exc:
         click.echo(f"run failed, nothing changed: {exc}", err=True)
         runner.notify_failure(config, str(exc), opts.now)
+        sys.exit(EXIT_FAILED)
+    except Exception as exc:  # noqa: BLE001 - cron must get a message and exit 1, never a bare traceback
+        if debug:
+            raise
+        message = f"unexpected error {type(exc).__name__}: {exc}"
+        click.echo(f"run failed, nothing was committed: {message} (rerun with --debug for the traceback)", err=True)
+        runner.notify_failure(config, message, opts.now)
         sys.exit(EXIT_FAILED)
     if result.rerendered:
         click.echo(f"re-rendered closed week {result.rerendered}: {opts.out / result.rerendered}")
@@ -176,6 +184,86 @@ def demo(folder: Path, now_text: str | None, config_path: str | None) -> None:
     config = _config(config_path)
     for path in write_demo(folder, _parse_now(now_text, config)):
         click.echo(str(path))
+
+
+def _paths(config: cfg.Config, inbox: Path | None, out: Path | None, state_dir: Path | None) -> tuple[Path, Path, Path]:
+    return (inbox or Path(config.paths.inbox), out or Path(config.paths.out), state_dir or Path(config.paths.state))
+
+
+@cli.command()
+@click.option("--week", "week_text", required=True, metavar="2026-W48", help="A closed week.")
+@click.option("--resend", is_flag=True, help="Send again what was already sent.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock.")
+def send(week_text: str, resend: bool, out: Path | None, state_dir: Path | None, config_path: str | None,
+         now_text: str | None) -> None:
+    """Send a closed week's emails: only those not sent yet, or all again with --resend.
+
+    Exit 0 all delivered; 3 some were not delivered (listed); 2 the week is not closed; 75 locked.
+
+    Example: pipeline send --week 2026-W48
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    week = _parse_week(week_text)
+    assert week is not None
+    inbox, out_dir, state = _paths(config, None, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config), send=True)
+    try:
+        result = runner.send_week(opts, config, week, resend)
+    except runner.Locked as exc:
+        click.echo(f"locked: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except runner.RunRefused as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
+    for key, recipient, error in result.mail_failures:
+        click.echo(f"  not delivered: {key} to {recipient}: {error}", err=True)
+    if result.mail_failures:
+        sys.exit(EXIT_MAIL)
+
+
+@cli.command()
+@click.option("--inbox", type=click.Path(file_okay=False, path_type=Path), help="Inbox folder (default input/).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_path: str | None,
+           as_json: bool) -> None:
+    """Closed weeks, the last run and its outcome, files waiting in the inbox, emails not yet sent.
+
+    Example: pipeline status
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=datetime.now())
+    info = runner.status(opts)
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    weeks = info["closed_weeks"]
+    click.echo(f"closed weeks: {len(weeks)}" + (f" ({weeks[0]} .. {weeks[-1]})" if weeks else ""))
+    if info["runs"]:
+        last = info["runs"][0]
+        click.echo(f"last run: {last['run_id']} at {last['finished']} (clock {last['now']}): {last['outcome']}, "
+                   f"weeks {', '.join(json.loads(last['weeks'])) or '-'}")
+    else:
+        click.echo("last run: none committed yet")
+    click.echo(f"waiting in {inbox_dir}: {len(info['waiting'])} file(s)" +
+               (": " + ", ".join(info["waiting"]) if info["waiting"] else ""))
+    if info["skipped"]:
+        click.echo(f"  skipped (not inputs): {', '.join(info['skipped'])}")
+    unsent = info["unsent"]
+    click.echo(f"emails not yet sent: {sum(len(v) for v in unsent.values())}")
+    for week, names in unsent.items():
+        click.echo(f"  {week}: {len(names)}")
 
 
 def main() -> None:

@@ -551,6 +551,56 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         _write_log(opts.state, result, started)
 
 
+def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> RunResult:
+    """`pipeline send`: (re)send a closed week's messages; re-renders its folder if it is missing."""
+    result = RunResult(new_run_id(opts.now))
+    if not (opts.state / "pipeline.db").exists():
+        raise RunRefused(f"no state in {opts.state}: nothing has been closed yet")
+    with state_lock(opts.state):
+        state = State(opts.state, create=False)
+        try:
+            blob = state.week_report(str(week))
+            if blob is None:
+                raise RunRefused(f"{week} is not closed; run it first (pipeline run --week {week})")
+            report = WeekReport.from_bytes(blob)
+            folder = opts.out / report.week
+            if not (folder / "results.json").exists():
+                publish(report, opts.out, result.run_id, config)
+            _send(report, folder, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
+        finally:
+            state.close()
+    result.weeks = [str(week)]
+    return result
+
+
+def status(opts: RunOptions) -> dict[str, Any]:
+    """Closed weeks, recent runs, files waiting in the inbox, messages not yet sent. Reads only."""
+    files, skipped = list_inbox(opts.inbox)
+    info: dict[str, Any] = {"closed_weeks": [], "runs": [], "waiting": [f.name for f in files],
+                            "skipped": [name for name, _ in skipped], "unsent": {}}
+    if not (opts.state / "pipeline.db").exists():
+        return info
+    state = State(opts.state, create=False)
+    try:
+        info["closed_weeks"] = state.closed_weeks()
+        info["runs"] = state.runs(5)
+        for week in info["closed_weeks"]:
+            outbox = opts.out / week / "outbox"
+            if not outbox.is_dir():
+                continue
+            sent = {d for _, d in state.sent(week)}
+            unsent = [p.name for p in sorted(outbox.glob("*.eml"))
+                      if hashlib.sha256(p.read_bytes()).hexdigest() not in sent]
+            if unsent:
+                info["unsent"][week] = unsent
+    finally:
+        state.close()
+    logs = sorted((opts.state / "logs").glob("*.json")) if (opts.state / "logs").is_dir() else []
+    if logs:
+        info["last_log"] = json.loads(logs[-1].read_text(encoding="utf-8"))
+    return info
+
+
 def notify_failure(config: Config, error: str, now: datetime) -> None:
     """Best effort: tell `admin_to` that the run failed and what to do (when SMTP is configured)."""
     try:
