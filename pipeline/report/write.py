@@ -1,7 +1,11 @@
 """Write every output file of one computed week into a folder (SPEC §5).
 
 The run calls `write_week` on a temporary folder and renames it into place only when complete.
-Each writer is a function (report, folder) -> None in `WRITERS`, in the order they run.
+Each writer is a function (report, folder) -> None in `WRITERS`, in the order they run; swapping
+one output format for another is replacing one entry.
+
+Manager statements are `managers/<stem>.xlsx` and `.html`, where `manager_stems` (in
+`context.py`) maps each name to a file-name-safe stem: the name itself when it is safe.
 """
 
 from __future__ import annotations
@@ -11,7 +15,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from .context import manager_stems
+from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
+from .html import write_manager_html, write_summary_html
 from .model import WeekReport
+
+Writer = Callable[[WeekReport, Path], None]
+
+__all__ = ["WRITERS", "Writer", "manager_stems", "statement_paths", "write_week"]
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
@@ -39,7 +50,22 @@ def _safe_csv(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@") else value
 
 
-WRITERS: list[Callable[[WeekReport, Path], None]] = [write_results, write_ledger_csv]
+WRITERS: list[Writer] = [
+    write_results,
+    write_ledger_csv,
+    write_summary_xlsx,      # summary.xlsx: team summary, commission, fines, leads, visits, units, rejections, about
+    write_summary_html,      # summary.html: the leaders' dashboard
+    write_manager_xlsx,      # managers/<stem>.xlsx: each manager's own statement
+    write_manager_html,      # managers/<stem>.html
+    write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
+]
+
+
+def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, Path]]:
+    """Each manager's statement files under `folder`: name -> (xlsx, html)."""
+    stems = manager_stems(report.manager_names())
+    return {name: (folder / "managers" / f"{stem}.xlsx", folder / "managers" / f"{stem}.html")
+            for name, stem in stems.items()}
 
 
 def write_week(report: WeekReport, folder: Path) -> None:

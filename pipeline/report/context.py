@@ -1,0 +1,527 @@
+"""Typed contexts for the report writers: the week grouped once, and one dataclass per page.
+
+`index_week` makes one pass over the week's lists and groups deals, rejections, leads, visits and
+units by manager, managers by team, and leaders by team. The workbook and page writers read from
+that index only, so 500 statements cost one pass over 100,000 rows, not 500.
+
+Templates do no arithmetic: percentages, bar widths, colours, masked phones and every formatted
+label are computed here (datasette's `template_contexts.py` habit), and a template only places them.
+
+Manager statements never show a raw rejection message. Messages such as `ALREADY_REGISTERED`
+name the phone's other owner, who may be another manager; a statement shows the reason's label and
+a fix hint built from the reason code alone, with the source file, sheet and row to find it by.
+The leaders' summary keeps the raw messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..normalise import mask_phone
+from ..texts import KIND_NAMES, TEXTS, t
+from .model import Lead, Person, Unit, Visit, WeekReport
+
+ITEMS = ("units", "visits", "leads")        # SPEC §1 order: the weekly tasks as the office lists them
+COMMISSION_KINDS = ("visit", "lead")
+ZERO = Decimal("0.00")
+
+GREEN, AMBER, RED, GREY = "#16a34a", "#d97706", "#dc2626", "#9ca3af"
+TRACK = "#e5e7eb"
+REVIEW_BG, WARN_BG, TOTAL_BG, SUBTOTAL_BG = "#fde2e2", "#fef3c7", "#e5e7eb", "#eef2ff"
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+def money(value: Any) -> Decimal:
+    """A results.json amount ("1987.00") as an exact Decimal; None counts as zero."""
+    return ZERO if value is None else Decimal(str(value))
+
+
+def fmt_cny(amount: Decimal) -> str:
+    """`12,345.00`, `-213.00`: the CNY display of pages (workbooks format numbers themselves)."""
+    return f"{amount:,.2f}"
+
+
+def fmt_when(iso: str | None) -> str:
+    """An ISO date-time for a page: `2026-11-25 14:30`, or the date alone at midnight."""
+    if not iso:
+        return ""
+    day, _, clock = iso.partition("T")
+    if not clock or clock.startswith("00:00:00"):
+        return day
+    return f"{day} {clock[:5]}"
+
+
+def mask(value: str | None) -> str:
+    """A customer phone for pages: `138****8000`.
+
+    Valid numbers go through `normalise.mask_phone`; anything else that carries seven or more digits
+    (a rejected `INVALID_PHONE` value as read) is masked the same way, so no page shows a number whole.
+    """
+    if not value:
+        return ""
+    masked = mask_phone(value)
+    if masked != value:
+        return masked
+    if sum(ch.isdigit() for ch in value) >= 7 and len(value) >= 7:
+        return value[:3] + "****" + value[-4:]
+    return value
+
+
+def labels(lang: str) -> dict[str, str]:
+    """Every fixed report label of `lang`, keyed without the `report.` prefix (for templates)."""
+    out: dict[str, str] = {}
+    for key, entry in TEXTS.items():
+        if key.startswith("report.") and "{" not in entry["zh"]:
+            out[key[len("report."):]] = entry.get(lang, entry["zh"])
+    return out
+
+
+def reason_label(lang: str, code: str | None) -> str:
+    if not code:
+        return ""
+    key = f"report.reason.{code}"
+    return t(lang, key) if key in TEXTS else code
+
+
+def fix_hint(lang: str, code: str | None) -> str:
+    key = f"report.fix.{code}"
+    return t(lang, key) if code and key in TEXTS else ""
+
+
+def kind_label(lang: str, kind: str | None) -> str:
+    if not kind:
+        return ""
+    names = KIND_NAMES.get(kind)
+    return names.get(lang, kind) if names else kind
+
+
+def commission_kind_label(lang: str, kind: str | None) -> str:
+    return t(lang, f"report.kind.{kind}") if kind in COMMISSION_KINDS else ""
+
+
+_UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+def _stem(name: str) -> tuple[str, bool]:
+    """A file-name stem for `name` and whether it had to be changed."""
+    stem = _UNSAFE_FILE_CHARS.sub("_", unicodedata.normalize("NFC", name)).strip(" .")
+    if stem.split(".")[0].upper() in _WINDOWS_RESERVED:
+        stem = "_" + stem
+    if len(stem.encode()) > 150:           # leave room for the suffix and the extension
+        stem = stem.encode()[:150].decode(errors="ignore")
+    return stem or "_", stem != name
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def manager_stems(names: list[str]) -> dict[str, str]:
+    """File-name stem of each manager's statement: `managers/<stem>.xlsx` and `.html`.
+
+    A name that is safe as a file name on Windows, macOS and Linux is its own stem (张伟 -> 张伟).
+    Any other gets the unsafe characters replaced and a short hash of the full name appended, so
+    `a/b` and `a_b` stay two files; names equal up to case (one file on case-insensitive disks)
+    both get the hash too. Deterministic: the mail writer finds the same files from the same names.
+    """
+    first = {}
+    for name in names:
+        stem, changed = _stem(name)
+        first[name] = f"{stem}-{_digest(name)}" if changed else stem
+    folded = Counter(stem.casefold() for stem in first.values())
+    return {name: f"{stem}-{_digest(name)}" if folded[stem.casefold()] > 1 else stem
+            for name, stem in first.items()}
+
+
+# --- the week, grouped once ---------------------------------------------------------------------
+
+@dataclass
+class WeekIndex:
+    """The week's lists grouped by manager and by team, in one pass each."""
+
+    managers: list[dict[str, Any]]
+    deals_by: dict[str, list[dict[str, Any]]]
+    rejections_by: dict[str, list[dict[str, Any]]]
+    leads_by: dict[str, list[Lead]]
+    visits_by: dict[str, list[Visit]]
+    units_by: dict[str, list[Unit]]
+    teams: list[tuple[str, list[dict[str, Any]]]]   # (team, its managers) in roster order
+    leaders: dict[str, list[str]]
+    dismissal_after: int
+    stems: dict[str, str] = field(default_factory=dict)
+
+    def leaders_text(self, lang: str, team: str) -> str:
+        names = self.leaders.get(team) or []
+        return t(lang, "report.leaders_sep").join(names) if names else t(lang, "report.none")
+
+    def warn_streak(self) -> int:
+        """The streak at which a statement warns: one missed week before dismissal review."""
+        return max(1, self.dismissal_after - 1)
+
+
+def _group(items: Any, key: str) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        name = item[key] if isinstance(item, dict) else getattr(item, key)
+        if name:
+            out.setdefault(name, []).append(item)
+    return out
+
+
+def _team_order(roster: list[Person], managers: list[dict[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for person in roster:
+        seen.setdefault(person.team, None)
+    rest = sorted({m.get("team") or "" for m in managers} - set(seen))
+    return [team for team in [*seen, *rest] if any((m.get("team") or "") == team for m in managers)]
+
+
+def index_week(report: WeekReport) -> WeekIndex:
+    managers = list(report.results.get("managers", []))
+    by_team: dict[str, list[dict[str, Any]]] = {}
+    for m in managers:
+        by_team.setdefault(m.get("team") or "", []).append(m)
+    leaders: dict[str, list[str]] = {}
+    for person in report.roster:
+        if person.role == "leader":
+            leaders.setdefault(person.team, []).append(person.name)
+    assessment = report.run.config.get("assessment") if isinstance(report.run.config, dict) else None
+    after = assessment.get("dismissal_after_weeks", 4) if isinstance(assessment, dict) else 4
+    return WeekIndex(
+        managers=managers,
+        deals_by=_group(report.results.get("deals", []), "manager"),
+        rejections_by=_group(report.results.get("rejections", []), "manager"),
+        leads_by=_group(report.leads, "manager"),
+        visits_by=_group(report.visits, "manager"),
+        units_by=_group(report.units, "manager"),
+        teams=[(team, by_team[team]) for team in _team_order(report.roster, managers)],
+        leaders=leaders,
+        dismissal_after=int(after),
+        stems=manager_stems([m["name"] for m in managers]),
+    )
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Sums over some managers, exact."""
+
+    targets: dict[str, int]
+    achieved: dict[str, int]
+    shortfall: dict[str, int]
+    fines: dict[str, Decimal]          # per item and "total"
+    commission: dict[str, Decimal]     # per kind and "total"
+    net: Decimal
+    count: int
+    met: int
+    reviews: int
+
+
+def totals_of(managers: list[dict[str, Any]]) -> Totals:
+    targets = dict.fromkeys(ITEMS, 0)
+    achieved = dict.fromkeys(ITEMS, 0)
+    shortfall = dict.fromkeys(ITEMS, 0)
+    fines = dict.fromkeys([*ITEMS, "total"], ZERO)
+    commission = dict.fromkeys([*COMMISSION_KINDS, "total"], ZERO)
+    net = ZERO
+    for m in managers:
+        for item in ITEMS:
+            targets[item] += m["targets"][item]
+            achieved[item] += m["achieved"][item]
+            shortfall[item] += m["shortfall"][item]
+        for key in fines:
+            fines[key] += money(m["fines"][key])
+        for key in commission:
+            commission[key] += money(m["commission"][key])
+        net += money(m["net"])
+    return Totals(targets, achieved, shortfall, fines, commission, net, len(managers),
+                  sum(1 for m in managers if m["met"]), sum(1 for m in managers if m["dismissal_review"]))
+
+
+# --- page contexts ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bar:
+    """A progress bar: `pct` of the track filled in `colour`, `rest` left empty."""
+
+    text: str          # "87 / 100"
+    pct_text: str      # "87%", or "—" when there is no target
+    pct: int           # 0..100
+    rest: int          # 100 - pct
+    colour: str
+
+
+def bar(achieved: int, target: int, colour: str | None = None) -> Bar:
+    """Progress of `achieved` toward `target`: green when met, amber from half way, red below."""
+    if target <= 0:
+        return Bar(f"{achieved}", "—", 0, 100, GREY)
+    pct = min(100, achieved * 100 // target)
+    colour = colour or (GREEN if achieved >= target else AMBER if pct >= 50 else RED)
+    return Bar(f"{achieved} / {target}", f"{pct}%", pct, 100 - pct, colour)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of the dashboard: a manager, a team total or the office total."""
+
+    name: str
+    note: str          # "" or a short flag such as the streak warning
+    bars: list[Bar]
+    fines: str
+    commission: str
+    net: str
+    net_colour: str
+    streak: str
+    bg: str            # row background ("" for none)
+    bold: bool
+
+
+@dataclass(frozen=True)
+class TeamBlock:
+    name: str
+    heading: str       # leaders and head count
+    lines: list[Line]
+    total: Line
+
+
+@dataclass(frozen=True)
+class Flagged:
+    name: str
+    team: str
+    streak: int
+    shortfall: str     # e.g. "拓展单位 2、诚意号码 13"
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    code: str
+    label: str
+    count: int
+    bar: Bar
+
+
+@dataclass(frozen=True)
+class SummaryPage:
+    lang: str
+    L: dict[str, str]
+    title: str
+    period: str
+    generated: str
+    counts: str
+    item_labels: list[str]
+    office: Line
+    teams: list[TeamBlock]
+    review_heading: str
+    review: list[Flagged]
+    warning: list[Flagged]
+    reasons: list[ReasonCount]
+    rejected: int
+    see_workbook: str
+
+
+def _count_bar(count: int, top: int) -> Bar:
+    """A bar relative to the largest count, labelled with the count alone."""
+    pct = count * 100 // top if top else 0
+    return Bar(str(count), "", pct, 100 - pct, "#6b7280")
+
+
+def _net_colour(net: Decimal) -> str:
+    return RED if net < 0 else "#111827"
+
+
+def _line_of_manager(lang: str, m: dict[str, Any], warn_at: int) -> Line:
+    streak = int(m["streak"])
+    if m["dismissal_review"]:
+        bg, note = REVIEW_BG, t(lang, "report.col.dismissal_review")
+    elif streak >= warn_at:
+        bg, note = WARN_BG, t(lang, "report.col.streak") + f" {streak}"
+    else:
+        bg, note = "", ""
+    if not m["active_days"]:
+        note = t(lang, "report.not_assessed")
+    net = money(m["net"])
+    return Line(m["name"], note, [bar(m["achieved"][i], m["targets"][i]) for i in ITEMS],
+                fmt_cny(money(m["fines"]["total"])), fmt_cny(money(m["commission"]["total"])),
+                fmt_cny(net), _net_colour(net), str(streak), bg, False)
+
+
+def _line_of_totals(name: str, totals: Totals, bg: str) -> Line:
+    return Line(name, "", [bar(totals.achieved[i], totals.targets[i]) for i in ITEMS],
+                fmt_cny(totals.fines["total"]), fmt_cny(totals.commission["total"]),
+                fmt_cny(totals.net), _net_colour(totals.net), "", bg, True)
+
+
+def _shortfall_text(lang: str, m: dict[str, Any]) -> str:
+    parts = [f"{t(lang, f'report.item.{i}')} {m['shortfall'][i]}" for i in ITEMS if m["shortfall"][i]]
+    return t(lang, "report.leaders_sep").join(parts)
+
+
+def team_name(lang: str, team: str) -> str:
+    return team or t(lang, "report.no_team")
+
+
+def _title_office(lang: str, office: str) -> str:
+    if not office:
+        return ""
+    return office + (" " if lang == "en" else "")
+
+
+def summary_page(report: WeekReport, index: WeekIndex) -> SummaryPage:
+    lang = report.lang
+    warn_at = index.warn_streak()
+    teams = []
+    for team, members in index.teams:
+        teams.append(TeamBlock(
+            team_name(lang, team),
+            t(lang, "report.team_heading", leaders=index.leaders_text(lang, team), n=len(members)),
+            [_line_of_manager(lang, m, warn_at) for m in members],
+            _line_of_totals(t(lang, "report.subtotal", team=team_name(lang, team),
+                                leaders=index.leaders_text(lang, team)),
+                            totals_of(members), SUBTOTAL_BG)))
+    office = totals_of(index.managers)
+    rejections = report.results.get("rejections", [])
+    counted = Counter(r.get("reason") for r in rejections).most_common(10)
+    top = counted[0][1] if counted else 0
+    reasons = [ReasonCount(code or "", reason_label(lang, code), n, _count_bar(n, top)) for code, n in counted]
+    flagged = [Flagged(m["name"], team_name(lang, m.get("team") or ""), int(m["streak"]), _shortfall_text(lang, m))
+               for m in index.managers]
+    review = [f for f, m in zip(flagged, index.managers, strict=True) if m["dismissal_review"]]
+    warning = [f for f, m in zip(flagged, index.managers, strict=True)
+               if not m["dismissal_review"] and int(m["streak"]) >= warn_at]
+    return SummaryPage(
+        lang=lang, L=labels(lang),
+        title=t(lang, "report.title.summary", office=_title_office(lang, report.office), week=report.week),
+        period=t(lang, "report.period", start=report.start, end=report.end),
+        generated=t(lang, "report.generated", now=fmt_when(report.run.now) or report.run.now, run_id=report.run.run_id),
+        counts=t(lang, "report.managers_count", n=office.count, met=office.met),
+        item_labels=[t(lang, f"report.item.{i}") for i in ITEMS],
+        office=_line_of_totals(t(lang, "report.office_total"), office, TOTAL_BG),
+        teams=teams,
+        review_heading=t(lang, "report.h.review", weeks=index.dismissal_after),
+        review=review, warning=warning, reasons=reasons, rejected=len(rejections),
+        see_workbook=t(lang, "report.see_workbook", file="summary.xlsx"),
+    )
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    item: str
+    target: int
+    achieved: int
+    shortfall: int
+    bar: Bar
+    fine: str
+    shortfall_colour: str
+
+
+@dataclass(frozen=True)
+class AmountRow:
+    label: str
+    amount: str
+    bold: bool
+    colour: str
+
+
+@dataclass(frozen=True)
+class DealRow:
+    when: str
+    phone: str         # masked
+    room: str
+    salesperson: str
+    kind: str
+    salesperson_commission: str
+    manager_commission: str
+    late: str
+
+
+@dataclass(frozen=True)
+class RejectionRow:
+    where: str         # file / sheet / row
+    kind: str
+    phone: str         # masked
+    reason: str        # label, never the raw message
+    fix: str
+
+
+@dataclass(frozen=True)
+class ManagerPage:
+    lang: str
+    L: dict[str, str]
+    title: str
+    name: str
+    team: str
+    period: str
+    generated: str
+    warning: str       # "" when there is nothing to warn about
+    warning_bg: str
+    warning_colour: str
+    not_assessed: str
+    targets: list[TargetRow]
+    fines_total: str
+    amounts: list[AmountRow]
+    deals: list[DealRow]
+    rejections: list[RejectionRow]
+
+
+def warning_text(lang: str, m: dict[str, Any], warn_at: int) -> str:
+    streak = int(m["streak"])
+    if m["dismissal_review"]:
+        return t(lang, "report.warn.review", streak=streak)
+    if streak >= warn_at:
+        return t(lang, "report.warn.streak", streak=streak)
+    return ""
+
+
+def where(source: dict[str, Any] | None) -> str:
+    if not source:
+        return ""
+    return f"{source.get('file', '')} / {source.get('sheet', '')} / {source.get('row', '')}"
+
+
+def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> ManagerPage:
+    lang = report.lang
+    name = m["name"]
+    targets = [TargetRow(t(lang, f"report.item.{i}"), m["targets"][i], m["achieved"][i], m["shortfall"][i],
+                         bar(m["achieved"][i], m["targets"][i]), fmt_cny(money(m["fines"][i])),
+                         RED if m["shortfall"][i] else "#111827")
+               for i in ITEMS]
+    net = money(m["net"])
+    amounts = [
+        AmountRow(t(lang, "report.col.commission_visit"), fmt_cny(money(m["commission"]["visit"])), False, "#111827"),
+        AmountRow(t(lang, "report.col.commission_lead"), fmt_cny(money(m["commission"]["lead"])), False, "#111827"),
+        AmountRow(t(lang, "report.col.commission_total"), fmt_cny(money(m["commission"]["total"])), True, "#111827"),
+        AmountRow(t(lang, "report.col.fines_total"), fmt_cny(-money(m["fines"]["total"])), False,
+                  RED if money(m["fines"]["total"]) else "#111827"),
+        AmountRow(t(lang, "report.h.net"), fmt_cny(net), True, _net_colour(net)),
+    ]
+    yes = t(lang, "report.yes")
+    deals = [DealRow(fmt_when(d.get("deal_at")), mask(d.get("phone")), d.get("room") or "", d.get("salesperson") or "",
+                     commission_kind_label(lang, d.get("kind")),
+                     fmt_cny(money(d.get("salesperson_commission"))), fmt_cny(money(d.get("manager_commission"))),
+                     yes if d.get("late") else "")
+             for d in index.deals_by.get(name, [])]
+    rejections = [RejectionRow(where(r.get("source")), kind_label(lang, r.get("kind")), mask(r.get("phone")),
+                               reason_label(lang, r.get("reason")), fix_hint(lang, r.get("reason")))
+                  for r in index.rejections_by.get(name, [])]
+    warning = warning_text(lang, m, index.warn_streak())
+    return ManagerPage(
+        lang=lang, L=labels(lang),
+        title=t(lang, "report.title.manager", name=name, week=report.week),
+        name=name, team=team_name(lang, m.get("team") or ""),
+        period=t(lang, "report.period", start=report.start, end=report.end),
+        generated=t(lang, "report.generated", now=fmt_when(report.run.now) or report.run.now, run_id=report.run.run_id),
+        warning=warning,
+        warning_bg=REVIEW_BG if m["dismissal_review"] else WARN_BG,
+        warning_colour="#991b1b" if m["dismissal_review"] else "#92400e",
+        not_assessed="" if m["active_days"] else t(lang, "report.not_assessed"),
+        targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
+        deals=deals, rejections=rejections,
+    )

@@ -1,0 +1,50 @@
+"""The pages of a week: summary.html (the leaders' dashboard) and managers/<name>.html (SPEC §5).
+
+Pages are built to be read in a browser and pasted into an email body: inline `style` attributes
+only, tables for layout, no JavaScript and no external asset. Customer phones are masked. Jinja
+runs with `autoescape=True` and `StrictUndefined`, so input text never becomes markup and a
+misspelt field fails loudly instead of rendering empty. Templates live in the top-level
+`templates/` folder and only place values computed in `context.py`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from .context import index_week, manager_page, summary_page
+from .model import WeekReport
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_summary(report: WeekReport) -> str:
+    return environment().get_template("summary.html").render(page=summary_page(report, index_week(report)))
+
+
+def write_summary_html(report: WeekReport, folder: Path) -> None:
+    (folder / "summary.html").write_text(render_summary(report), encoding="utf-8")
+
+
+def write_manager_html(report: WeekReport, folder: Path) -> None:
+    index = index_week(report)
+    template = environment().get_template("manager.html")
+    out = folder / "managers"
+    out.mkdir(parents=True, exist_ok=True)
+    for m in index.managers:
+        html = template.render(page=manager_page(report, index, m))
+        (out / f"{index.stems[m['name']]}.html").write_text(html, encoding="utf-8")

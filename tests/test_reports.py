@@ -1,0 +1,450 @@
+"""The workbooks and pages of a week (SPEC §5), read back and checked against `results.json`.
+
+A small realistic week is built by hand: three managers in two teams, deals of every kind,
+rejections of reading and rule kinds, and hostile texts (formulas, markup) in a manager's name,
+customers and rooms. Workbooks are read back with openpyxl; pages are checked as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from markupsafe import escape
+
+from pipeline.config import Config
+from pipeline.report.context import bar, manager_stems, mask
+from pipeline.report.excel import display_width
+from pipeline.report.model import Lead, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport
+from pipeline.report.write import statement_paths, write_week
+
+# xlsxwriter writes data bars with Excel 2010's extension, which openpyxl reads but does not keep.
+pytestmark = pytest.mark.filterwarnings("ignore:.*extension is not supported:UserWarning")
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1", "-1", "@SUM(A1)", "<script>alert(1)</script>"]
+EVIL = '=HYPERLINK("http://x","钱七")'        # the name of a manager
+ZHANG, WANG = "张伟", "王芳"
+MANAGERS = [EVIL, ZHANG, WANG]               # code-point order, as results.json sorts them
+
+
+def _manager(name: str, team: str, achieved: tuple[int, int, int], commission: tuple[str, str],
+             streak: int) -> dict[str, Any]:
+    targets = {"leads": 100, "visits": 16, "units": 3}
+    got = dict(zip(("leads", "visits", "units"), achieved, strict=True))
+    short = {k: max(0, targets[k] - got[k]) for k in targets}
+    rates = {"leads": Decimal("1.00"), "visits": Decimal("10.00"), "units": Decimal("100.00")}
+    fines = {k: short[k] * rates[k] for k in targets}
+    fine_total = sum(fines.values(), Decimal("0.00"))
+    visit, lead = Decimal(commission[0]), Decimal(commission[1])
+    met = not any(short.values())
+    return {
+        "name": name, "team": team, "active_days": 7, "targets": targets, "achieved": got, "shortfall": short,
+        "fines": {**{k: f"{v:.2f}" for k, v in fines.items()}, "total": f"{fine_total:.2f}"},
+        "commission": {"visit": f"{visit:.2f}", "lead": f"{lead:.2f}", "total": f"{visit + lead:.2f}"},
+        "net": f"{visit + lead - fine_total:.2f}", "met": met, "streak": streak, "dismissal_review": streak >= 4,
+    }
+
+
+def _src(file: str, sheet: str, row: int) -> dict[str, Any]:
+    return {"file": file, "sheet": sheet, "row": row}
+
+
+def sample_report(lang: str = "zh") -> WeekReport:
+    """A week of an office with 一组 (张伟, 王芳) and 二组 (a manager with a formula for a name)."""
+    managers = [
+        _manager(EVIL, "二组", (10, 2, 0), ("0.00", "0.00"), 4),
+        _manager(ZHANG, "一组", (87, 16, 1), ("2000.00", "200.00"), 3),
+        _manager(WANG, "一组", (100, 16, 3), ("0.00", "200.00"), 0),
+    ]
+    deals = [
+        {"source": _src("成交记录.xlsx", "Sheet1", 5), "phone": "13800138000", "deal_at": "2026-11-25T00:00:00",
+         "room": "<script>alert(1)</script>", "salesperson": "李娜", "salesperson_commission": "4000.00",
+         "manager": ZHANG, "kind": "visit", "manager_commission": "2000.00", "salesperson_net": "2000.00",
+         "reason": None, "late": False},
+        {"source": _src("成交记录.xlsx", "Sheet1", 6), "phone": "13900139000", "deal_at": "2026-11-26T15:30:00",
+         "room": "@SUM(A1)", "salesperson": "陈静", "salesperson_commission": "3000.00",
+         "manager": ZHANG, "kind": "lead", "manager_commission": "200.00", "salesperson_net": "3000.00",
+         "reason": None, "late": True},
+        {"source": _src("成交记录.xlsx", "Sheet1", 7), "phone": "13700137000", "deal_at": "2026-11-27T10:00:00",
+         "room": "5-0302", "salesperson": "李娜", "salesperson_commission": "5000.00",
+         "manager": WANG, "kind": "lead", "manager_commission": "200.00", "salesperson_net": "5000.00",
+         "reason": None, "late": False},
+        {"source": _src("成交记录.xlsx", "Sheet1", 8), "phone": "13600136000", "deal_at": "2026-11-28T09:00:00",
+         "room": "+1", "salesperson": "刘洋", "salesperson_commission": "3500.00",
+         "manager": None, "kind": None, "manager_commission": "0.00", "salesperson_net": "3500.00",
+         "reason": "NOT_REGISTERED", "late": False},
+    ]
+    rejections = [
+        {"kind": "leads", "source": _src("号码.xlsx", "第48周", 12), "reason": "ALREADY_REGISTERED",
+         "message": f"13500135000 已于 2026-11-20 由 {WANG} 登记", "manager": ZHANG, "phone": "13500135000"},
+        {"kind": "leads", "source": _src("号码.xlsx", "第48周", 13), "reason": "INVALID_PHONE",
+         "message": "「1380013800012」不是有效的手机号码", "manager": ZHANG, "phone": "1380013800012"},
+        {"kind": "visits", "source": _src("到访.xlsx", "Sheet1", 4), "reason": "REGISTERED_BY_OTHER",
+         "message": f"13500135000 已于 2026-11-20 由 {ZHANG} 登记，不属于 {EVIL}", "manager": EVIL,
+         "phone": "13500135000"},
+        {"kind": "units", "source": _src("拓展.xlsx", "Sheet1", 3), "reason": "NO_PHOTO",
+         "message": "拓展单位「@SUM(A1)」没有照片", "manager": WANG, "phone": None},
+        {"kind": "roster", "source": _src("名单.xlsx", "名单", 9), "reason": "DUPLICATE_NAME",
+         "message": "姓名「<script>alert(1)</script>」在名单中重复", "manager": None, "phone": None},
+        {"kind": "deals", "source": _src("成交记录.xlsx", "Sheet1", 9), "reason": "INVALID_AMOUNT",
+         "message": "「佣金」的值「-1」不是有效金额", "manager": None, "phone": "13300133000"},
+    ]
+    roster = [
+        Person("赵敏", "leader", "一组", "zhao@example.com", None, None),
+        Person(ZHANG, "manager", "一组", "zhang@example.com", None, None),
+        Person(WANG, "manager", "一组", "wang@example.com", None, None),
+        Person("李娜", "salesperson", "一组", "", None, None),
+        Person("陈静", "salesperson", "一组", "", None, None),
+        Person("孙磊", "leader", "二组", "sun@example.com", None, None),
+        Person(EVIL, "manager", "二组", "evil@example.com", None, None),
+        Person("刘洋", "salesperson", "二组", "", None, None),
+    ]
+    leads, visits, units, regs = [], [], [], []
+    serial = 0
+    for m in managers:
+        name = m["name"]
+        for i in range(m["achieved"]["leads"]):
+            serial += 1
+            phone = f"1581000{serial:04d}"
+            customer = HOSTILE[i % len(HOSTILE)] if i < 10 else f"客户{serial}"
+            at = f"2026-11-{23 + i % 7}T{9 + i % 9:02d}:15:00"
+            leads.append(Lead(name, phone, customer, at, Src("号码.xlsx", "第48周", serial + 1)))
+            regs.append(LedgerEntry(phone, customer, name, at, "leads", Src("号码.xlsx", "第48周", serial + 1)))
+        for i in range(m["achieved"]["visits"]):
+            visits.append(Visit(name, f"1591000{len(visits):04d}", f"访客{len(visits)}", f"2026-11-{23 + i % 7}T14:00:00",
+                                "刘洋" if m["team"] == "二组" else "李娜", str(1 + i % 3),
+                                Src("到访.xlsx", "Sheet1", len(visits) + 2)))
+        for i in range(m["achieved"]["units"]):
+            units.append(Unit(name, f"{name}拓展单位{i}", "高新区科技路 1 号", "2026-11-24T10:00:00",
+                              f"IMG_{len(units):04d}.jpg", Src("拓展.xlsx", "Sheet1", len(units) + 2)))
+    regs.append(LedgerEntry("13100131000", "-1", "自然到访", "2026-11-24T11:00:00", "registrations",
+                            Src("登记.xlsx", "Sheet1", 2)))
+    results = {
+        "schema": 1, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
+        "managers": managers, "deals": deals, "rejections": rejections,
+        "stats": {"rows_read": 512, "rows_stored": 470, "duplicates_dropped": 36, "rejected": len(rejections)},
+    }
+    files = [(f, hashlib.sha256(f.encode()).hexdigest()) for f in ("号码.xlsx", "到访.xlsx", "成交记录.xlsx")]
+    ledger = [(e.phone, e.customer, e.owner, e.at, e.via, None) for e in regs]
+    return WeekReport(
+        week="2026-W48", start="2026-11-23", end="2026-11-29", lang=lang, office="滨江壹号",
+        results=results, run=RunInfo("20261130T080000", "2026-11-30T08:00:00", Config().as_dict(), files),
+        roster=roster, leads=leads, visits=visits, units=units, new_registrations=regs, ledger=ledger,
+    )
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[WeekReport, Path]:
+    report = sample_report()
+    folder = tmp_path_factory.mktemp("out") / "2026-W48"
+    write_week(report, folder)
+    return report, folder
+
+
+def rows_of(path: Path, sheet: str) -> list[tuple[Any, ...]]:
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return [tuple(r) for r in book[sheet].iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def cny(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def statement(report: WeekReport, folder: Path, name: str) -> tuple[Path, Path]:
+    return statement_paths(report, folder)[name]
+
+
+# --- files and names ------------------------------------------------------------------------------
+
+def test_every_output_file_is_written(written: tuple[WeekReport, Path]) -> None:
+    """One folder per week: the summary, the ledger, and two statements per manager (SPEC §5)."""
+    report, folder = written
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    stems = manager_stems(MANAGERS)
+    expected = sorted(["results.json", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
+                       *(f"managers/{stems[m]}.{ext}" for m in MANAGERS for ext in ("xlsx", "html"))])
+    assert names == expected
+
+
+def test_statement_file_names_are_safe_and_distinct() -> None:
+    """A safe name is its own file name; unsafe ones and names equal up to case get a hash suffix."""
+    stems = manager_stems([ZHANG, EVIL, "a/b", "a_b", "Ann", "ANN", "CON", "..", ""])
+    assert stems[ZHANG] == ZHANG
+    assert stems["a_b"] == "a_b"
+    assert stems["a/b"].startswith("a_b-") and stems["a/b"] != stems["a_b"]
+    assert stems["Ann"] != stems["ANN"] and stems["Ann"].casefold() != stems["ANN"].casefold()
+    assert stems["CON"].startswith("_CON")
+    for stem in stems.values():
+        assert stem and not re.search(r'[\\/:*?"<>|]', stem) and not stem.startswith(".")
+    assert len(set(stems.values())) == len(stems)
+
+
+# --- summary.xlsx ---------------------------------------------------------------------------------
+
+SUMMARY_SHEETS = ["团队汇总", "佣金明细", "罚款明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "运行信息"]
+
+
+def test_summary_workbook_sheets(written: tuple[WeekReport, Path]) -> None:
+    _report, folder = written
+    book = openpyxl.load_workbook(folder / "summary.xlsx")
+    assert book.sheetnames == SUMMARY_SHEETS
+    for ws in book.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert ws.auto_filter.ref is not None and ws.auto_filter.ref.startswith("A1:"), ws.title
+
+
+def test_team_summary_matches_results(written: tuple[WeekReport, Path]) -> None:
+    """One row per manager, grouped by team (roster order) with a subtotal naming the leader, then the office total."""
+    report, folder = written
+    rows = rows_of(folder / "summary.xlsx", "团队汇总")
+    header = rows[0]
+    assert header[:6] == ("团队", "客户经理", "在岗天数", "拓展单位目标", "拓展单位完成", "拓展单位差额")
+    assert header[-4:] == ("净额", "达标", "连续未达标周数", "辞退审核")
+    col = {h: i for i, h in enumerate(header)}
+    body = rows[1:]
+    assert [r[0] for r in body] == ["一组", "一组", "一组 小计（负责人：赵敏）", "二组", "二组 小计（负责人：孙磊）", "全体合计"]
+    by_name = {r[1]: r for r in body if r[1]}
+    assert list(by_name) == [ZHANG, WANG, EVIL]
+    labels = {"units": "拓展单位", "visits": "上门批次", "leads": "诚意号码"}
+    for m in report.results["managers"]:
+        r = by_name[m["name"]]
+        for item, label in labels.items():
+            assert (r[col[f"{label}目标"]], r[col[f"{label}完成"]], r[col[f"{label}差额"]]) == (
+                m["targets"][item], m["achieved"][item], m["shortfall"][item])
+            assert cny(r[col[f"{label}罚款"]]) == Decimal(m["fines"][item])
+        assert cny(r[col["罚款合计"]]) == Decimal(m["fines"]["total"])
+        assert cny(r[col["带访成交佣金"]]) == Decimal(m["commission"]["visit"])
+        assert cny(r[col["号码成交佣金"]]) == Decimal(m["commission"]["lead"])
+        assert cny(r[col["佣金合计"]]) == Decimal(m["commission"]["total"])
+        assert cny(r[col["净额"]]) == Decimal(m["net"])
+        assert r[col["连续未达标周数"]] == m["streak"]
+        assert r[col["辞退审核"]] == ("是" if m["dismissal_review"] else "否")
+    total = body[-1]
+    managers = report.results["managers"]
+    assert cny(total[col["罚款合计"]]) == sum(Decimal(m["fines"]["total"]) for m in managers)
+    assert cny(total[col["净额"]]) == sum(Decimal(m["net"]) for m in managers)
+    assert total[col["诚意号码完成"]] == sum(m["achieved"]["leads"] for m in managers)
+    team1 = body[2]
+    assert cny(team1[col["佣金合计"]]) == Decimal("2400.00")
+
+
+def test_team_summary_highlights(written: tuple[WeekReport, Path]) -> None:
+    """Dismissal reviews fill the row red, the streak warning amber, shortfalls are flagged, money is CNY."""
+    _report, folder = written
+    ws = openpyxl.load_workbook(folder / "summary.xlsx")["团队汇总"]
+    header = [c.value for c in ws[1]]
+    rows = {r[1].value: r for r in ws.iter_rows(min_row=2) if r[1].value}
+    fill = {name: r[0].fill.fgColor.rgb for name, r in rows.items()}
+    assert fill[EVIL].endswith("FFC7CE") and fill[ZHANG].endswith("FFEB9C")
+    assert fill[WANG] in (None, "00000000")
+    short = rows[WANG][header.index("诚意号码差额")], rows[ZHANG][header.index("诚意号码差额")]
+    assert short[0].fill.fgColor.rgb in (None, "00000000") and short[1].value == 13
+    net = rows[ZHANG][header.index("净额")]
+    assert net.number_format == "#,##0.00" and net.data_type == "n"
+
+
+def test_commission_sheet_lists_every_deal(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    rows = rows_of(folder / "summary.xlsx", "佣金明细")
+    assert rows[0] == ("成交时间", "手机号码", "房号", "销售员", "销售员佣金", "客户经理", "佣金类型", "经理佣金",
+                       "销售员实得", "原因", "补录", "文件", "工作表", "行号")
+    got = [(r[0], r[1], r[2], cny(r[4]), r[5], cny(r[7]), cny(r[8]), r[11], r[12], r[13]) for r in rows[1:]]
+    want = [(datetime.fromisoformat(d["deal_at"]), d["phone"], d["room"], Decimal(d["salesperson_commission"]),
+             d["manager"], Decimal(d["manager_commission"]), Decimal(d["salesperson_net"]),
+             d["source"]["file"], d["source"]["sheet"], d["source"]["row"]) for d in report.results["deals"]]
+    assert got == want
+    assert rows[4][9] == "到访前未登记" and rows[2][10] == "是"
+
+
+def test_fines_sheet(written: tuple[WeekReport, Path]) -> None:
+    """One row per manager and missed target: shortfall × rate = fine."""
+    report, folder = written
+    rows = rows_of(folder / "summary.xlsx", "罚款明细")
+    got = [(r[1], r[2], r[5], cny(r[6]), cny(r[7])) for r in rows[1:]]
+    assert got == [(ZHANG, "拓展单位", 2, Decimal("100.00"), Decimal("200.00")),
+                   (ZHANG, "诚意号码", 13, Decimal("1.00"), Decimal("13.00")),
+                   (EVIL, "拓展单位", 3, Decimal("100.00"), Decimal("300.00")),
+                   (EVIL, "上门批次", 14, Decimal("10.00"), Decimal("140.00")),
+                   (EVIL, "诚意号码", 90, Decimal("1.00"), Decimal("90.00"))]
+    fines = {m["name"]: Decimal(m["fines"]["total"]) for m in report.results["managers"]}
+    for name in (ZHANG, EVIL):
+        assert sum(cny(r[7]) for r in rows[1:] if r[1] == name) == fines[name]
+
+
+def test_lists_of_the_week(written: tuple[WeekReport, Path]) -> None:
+    """The accepted numbers, visits and units, with full phones as text and real dates."""
+    report, folder = written
+    book = openpyxl.load_workbook(folder / "summary.xlsx")
+    leads = book["诚意客户号码汇总表"]
+    assert [c.value for c in leads[1]] == ["客户经理", "客户", "手机号码", "提交时间", "文件", "工作表", "行号"]
+    values = [tuple(c.value for c in r) for r in leads.iter_rows(min_row=2)]
+    assert values == [(x.manager, x.customer, x.phone, datetime.fromisoformat(x.at), x.source.file, x.source.sheet,
+                       x.source.row) for x in report.leads]
+    second = leads[2]
+    assert second[2].data_type == "s" and second[3].is_date
+    assert book["到访批次"].max_row == len(report.visits) + 1
+    assert [c.value for c in book["拓展单位"][2]][:2] == [ZHANG, f"{ZHANG}拓展单位0"]
+
+
+def test_rejections_sheet_keeps_the_plain_message(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    rows = rows_of(folder / "summary.xlsx", "未通过记录")
+    assert rows[0] == ("表格类型", "文件", "工作表", "行号", "原因代码", "原因", "说明", "客户经理", "手机号码")
+    got = [(r[1], r[2], r[3], r[4], r[6], r[7] or None, r[8] or None) for r in rows[1:]]
+    assert got == [(x["source"]["file"], x["source"]["sheet"], x["source"]["row"], x["reason"], x["message"],
+                    x["manager"], x["phone"]) for x in report.results["rejections"]]
+
+
+def test_about_sheet(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    rows = rows_of(folder / "summary.xlsx", "运行信息")
+    pairs = {(r[0], r[1]): r[2] for r in rows[1:]}
+    assert pairs[("运行", "周")] == "2026-W48"
+    assert pairs[("配置", "targets.leads")] == "100" and pairs[("配置", "fines.units")] == "100.00"
+    for name, digest in report.run.files:
+        assert pairs[("输入文件（SHA-256）", name)] == digest
+    assert pairs[("统计", "未通过行数")] == "6"
+
+
+def test_no_formula_anywhere_and_hostile_text_is_literal(written: tuple[WeekReport, Path]) -> None:
+    """No input text becomes a formula: every cell of every workbook is a value, hostile ones literal."""
+    _report, folder = written
+    seen: set[str] = set()
+    for path in folder.rglob("*.xlsx"):
+        book = openpyxl.load_workbook(path)
+        for ws in book.worksheets:
+            for row in ws.iter_rows():
+                for c in row:
+                    assert c.data_type != "f", (path.name, ws.title, c.coordinate, c.value)
+                    if c.value in HOSTILE or c.value == EVIL:
+                        assert c.data_type == "s"
+                        seen.add(c.value)
+            assert not ws._hyperlinks, (path.name, ws.title)
+    assert seen == set(HOSTILE) | {EVIL}
+
+
+# --- statements -----------------------------------------------------------------------------------
+
+def test_statement_workbook(written: tuple[WeekReport, Path]) -> None:
+    """A manager's workbook: targets with progress, fines, commission, net; their deals and rejections."""
+    report, folder = written
+    book = openpyxl.load_workbook(statement(report, folder, ZHANG)[0])
+    assert book.sheetnames == ["本周概览", "佣金明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录"]
+    overview = [tuple(c.value for c in r) for r in book["本周概览"].iter_rows()]
+    assert overview[0][0] == "张伟 个人周报 2026-W48"
+    assert any(r[0] == "已连续 3 周未完成任务：下周仍未完成将列入辞退审核" for r in overview)
+    table = {r[0]: r for r in overview if r[0] in ("拓展单位", "上门批次", "诚意号码")}
+    assert table["诚意号码"][1:5] == (100, 87, 13, pytest.approx(0.87))
+    assert cny(table["拓展单位"][5]) == Decimal("200.00")
+    amounts = {r[0]: r[1] for r in overview if r[0] and len(r) > 1 and r[1] is not None}
+    assert cny(amounts["佣金合计"]) == Decimal("2200.00")
+    assert cny(amounts["本周净额（佣金 − 罚款）"]) == Decimal("1987.00")
+    assert book["本周概览"].conditional_formatting, "progress shown as a data bar"
+    deals = [tuple(c.value for c in r) for r in book["佣金明细"].iter_rows(min_row=2)]
+    assert [d[1] for d in deals] == ["13800138000", "13900139000"]
+    rejections = [tuple(c.value for c in r) for r in book["未通过记录"].iter_rows(min_row=2)]
+    assert [(r[3], r[5]) for r in rejections] == [(12, "号码已被他人登记"), (13, "手机号码无效")]
+    assert rejections[0][6] == "该号码此前已有登记，不计数也无佣金；如有异议请联系策划部"
+    assert book["诚意客户号码汇总表"].max_row == 88
+
+
+def test_a_statement_names_no_other_manager(written: tuple[WeekReport, Path]) -> None:
+    """Nothing of another manager in a statement: not their name, even from a rejection message."""
+    report, folder = written
+    for name in MANAGERS:
+        xlsx, page = statement(report, folder, name)
+        cells = [str(c.value) for ws in openpyxl.load_workbook(xlsx).worksheets
+                 for row in ws.iter_rows() for c in row if c.value is not None]
+        text = page.read_text(encoding="utf-8")
+        for other in MANAGERS:
+            if other == name:
+                continue
+            assert not any(other in c for c in cells), (name, other)
+            assert other not in text and escape(other) not in text, (name, other)
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+def pages(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8") for p in folder.rglob("*.html")}
+
+
+def test_pages_escape_input(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    for name, text in pages(folder).items():
+        assert "<script" not in text.lower(), name
+        assert "javascript:" not in text.lower() and not re.search(r"<[^>]+\son\w+\s*=", text), name
+        assert not re.search(r"<(link|img|iframe|object)\b", text), name
+    summary = (folder / "summary.html").read_text(encoding="utf-8")
+    assert escape(EVIL) in summary
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in statement(report, folder, ZHANG)[1].read_text(encoding="utf-8")
+
+
+def test_pages_mask_customer_phones(written: tuple[WeekReport, Path]) -> None:
+    """No customer number appears whole in a page, not even an invalid one as read."""
+    report, folder = written
+    for name, text in pages(folder).items():
+        assert not re.search(r"\d{11}", text), name
+    page = statement(report, folder, ZHANG)[1].read_text(encoding="utf-8")
+    assert "138****8000" in page and "139****9000" in page and "138****0012" in page
+
+
+def test_summary_page_is_a_dashboard(written: tuple[WeekReport, Path]) -> None:
+    _report, folder = written
+    text = (folder / "summary.html").read_text(encoding="utf-8")
+    assert "滨江壹号大客户经理周报 2026-W48" in text
+    assert "一组 小计（负责人：赵敏）" in text and "二组 小计（负责人：孙磊）" in text and "全体合计" in text
+    assert text.index("一组") < text.index("二组 小计")
+    assert 'width="87%"' in text            # 张伟's leads: 87 / 100
+    assert "辞退审核名单（连续 4 周未完成任务）" in text
+    assert "号码已被他人登记" in text and "ALREADY_REGISTERED" in text
+    assert "<style" not in text and "<script" not in text and "http" not in text.replace(str(escape(EVIL)), "")
+
+
+def test_statement_page(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    text = statement(report, folder, EVIL)[1].read_text(encoding="utf-8")
+    assert "已连续 4 周未完成任务：已列入辞退审核" in text
+    assert "客户归属他人" in text and "-530.00" in text
+    zhang = statement(report, folder, ZHANG)[1].read_text(encoding="utf-8")
+    assert "1,987.00" in zhang and "2,000.00" in zhang and "号码成交（每套定额）" in zhang
+
+
+# --- ledger.xlsx, English, contexts ---------------------------------------------------------------
+
+def test_ledger_workbook(written: tuple[WeekReport, Path]) -> None:
+    report, folder = written
+    rows = rows_of(folder / "ledger.xlsx", "本周新增登记")
+    assert rows[0] == ("手机号码", "客户", "归属人", "登记时间", "登记方式", "文件", "工作表", "行号")
+    assert [(r[0], r[1], r[2], r[3]) for r in rows[1:]] == [
+        (e.phone, e.customer, e.owner, datetime.fromisoformat(e.at)) for e in report.new_registrations]
+    assert rows[-1][4] == "客户登记备案" and rows[1][4] == "诚意客户号码"
+
+
+def test_english_labels(tmp_path: Path) -> None:
+    report = sample_report("en")
+    write_week(report, tmp_path)
+    book = openpyxl.load_workbook(tmp_path / "summary.xlsx", read_only=True)
+    assert book.sheetnames == ["Team summary", "Commission", "Fines", "Accepted numbers", "Visits", "Units",
+                               "Rejected rows", "About this run"]
+    assert next(book["Team summary"].iter_rows(values_only=True))[:3] == ("Team", "Manager", "Active days")
+    page = (tmp_path / "summary.html").read_text(encoding="utf-8")
+    assert "Office total" in page and '<html lang="en">' in page
+    assert "团队" not in page
+
+
+def test_bars_and_masks() -> None:
+    assert (bar(87, 100).pct, bar(87, 100).rest, bar(87, 100).text) == (87, 13, "87 / 100")
+    assert bar(20, 16).pct == 100 and bar(20, 16).rest == 0
+    assert bar(3, 0).pct_text == "—"
+    assert mask("13800138000") == "138****8000" and mask("1380013800012") == "138****0012" and mask("abc") == "abc"
+    assert display_width("张伟 A") == 6
