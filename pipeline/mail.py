@@ -113,6 +113,15 @@ def mask_text(text: str) -> str:
     return _PHONE_IN_TEXT.sub(r"\1****\3", text)
 
 
+def _mask_any(value: str) -> str:
+    """A valid mobile as `138****8000`; an invalid one as read, but with its middle digits hidden
+    too (a mistyped number is still mostly someone's number)."""
+    masked = mask_phone(value)
+    if masked != value or sum(c.isdigit() for c in value) < 7:
+        return masked
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
 def addresses(cell: str) -> tuple[str, ...]:
     """The usable addresses of a roster or configuration value: split, trimmed, each with an '@'.
 
@@ -212,8 +221,9 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
     ]
     # Only the reason's label, never its message: a message may name whoever owns the number.
     rejections = [
-        {"where": f"{kind_name(lang, r['kind'])}: {r['source']['file']} / {r['source']['sheet']} / {r['source']['row']}",
-         "phone": mask_phone(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"])}
+        {"where": t(lang, "mail.where", kind=kind_name(lang, r["kind"]), file=r["source"]["file"],
+                    sheet=r["source"]["sheet"], row=r["source"]["row"]),
+         "phone": _mask_any(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"])}
         for r in report.results.get("rejections", []) if r.get("manager") == name
     ]
     return {
@@ -548,17 +558,24 @@ def failure_notice(config: Config, error_text: str, what_to_do: str, now: dateti
     return message
 
 
-def send_notice(config: Config, notice: EmailMessage | None, *, retries: int = 1, backoff: float = 0.5,
-                timeout: float = 10, ssl_context: ssl.SSLContext | None = None) -> bool:
-    """Best effort: send a failure notice to its recipients; True when every one accepted it."""
-    if notice is None:
-        return False
+def send_notice(config: Config, error_text: str, now: datetime, what_to_do: str = "", *,
+                retries: int = 1, backoff: float = 0.5, timeout: float = 10,
+                ssl_context: ssl.SSLContext | None = None) -> bool:
+    """Best effort: tell `mail.admin_to` that a run failed. True when every admin accepted it.
+
+    Never raises: a notice about one failure must not cause another. Without SMTP or admins it
+    does nothing and returns False.
+    """
     try:
+        todo = what_to_do or t(config.lang, "mail.failure.todo_default")
+        notice = failure_notice(config, error_text, todo, now)
+        if notice is None:
+            return False
         recipients = tuple(a for _, a in getaddresses(notice.get_all("To", [])) if a)
         data = notice.as_bytes(policy=SMTP)
         item = Outgoing("failure", recipients, notice, hashlib.sha256(data).hexdigest(), "failure.eml", data)
         result = send_messages([item], config, set(), resend=True, retries=retries, backoff=backoff,
                                timeout=timeout, ssl_context=ssl_context)
-    except Exception:   # a notice about a failure must never cause another one
+    except Exception:
         return False
     return bool(result.sent) and not result.failed

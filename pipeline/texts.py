@@ -310,6 +310,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "mail.col.commission": {"zh": "您的佣金（元）", "en": "your commission (CNY)"},
     "mail.col.where": {"zh": "来源（文件 / 工作表 / 行）", "en": "source (file / sheet / row)"},
     "mail.col.reason": {"zh": "原因", "en": "reason"},
+    "mail.where": {"zh": "{kind}｜{file} / {sheet} / 第 {row} 行", "en": "{kind}: {file} / {sheet} / row {row}"},
     "mail.task.units": {"zh": "拓展单位（家）", "en": "units canvassed"},
     "mail.task.visits": {"zh": "诚意客户上门（批）", "en": "prospect visits (batches)"},
     "mail.task.leads": {"zh": "诚意客户号码（个）", "en": "prospect numbers"},
@@ -391,6 +392,10 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "mail.failure.error": {"zh": "出了什么问题：", "en": "What went wrong:"},
     "mail.failure.todo": {"zh": "怎么处理：", "en": "What to do:"},
+    "mail.failure.todo_default": {
+        "zh": "按上面的提示更正后重新运行即可：失败的运行不会更改任何数据，也不会移动收件箱里的文件。",
+        "en": "Fix what the message above says and run again: a failed run changes nothing and moves no inbox file.",
+    },
     "mail.footer": {
         "zh": "此邮件由周报程序自动发送，请勿直接回复；如有疑问请联系策划部。",
         "en": "Sent automatically by the weekly pipeline; please do not reply. Questions: ask the planning office.",
