@@ -250,6 +250,8 @@ def test_team_summary_highlights(written: tuple[WeekReport, Path]) -> None:
     assert short[0].fill.fgColor.rgb in (None, "00000000") and short[1].value == 13
     net = rows[ZHANG][header.index("净额")]
     assert net.number_format == "#,##0.00" and net.data_type == "n"
+    levels = [ws.row_dimensions[r].outlineLevel for r in range(2, ws.max_row + 1)]
+    assert levels == [1, 1, 0, 1, 0, 0], "managers fold under their team's subtotal"
 
 
 def test_commission_sheet_lists_every_deal(written: tuple[WeekReport, Path]) -> None:

@@ -33,7 +33,7 @@ ZERO = Decimal("0.00")
 
 GREEN, AMBER, RED, GREY = "#16a34a", "#d97706", "#dc2626", "#9ca3af"
 TRACK = "#e5e7eb"
-REVIEW_BG, WARN_BG, TOTAL_BG, SUBTOTAL_BG = "#fde2e2", "#fef3c7", "#e5e7eb", "#eef2ff"
+REVIEW_BG, WARN_BG, TOTAL_BG, SUBTOTAL_BG = "#fde2e2", "#fef3c7", "#dbeafe", "#eef2ff"
 
 
 # --- small helpers -------------------------------------------------------------------------------

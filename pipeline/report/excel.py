@@ -17,10 +17,10 @@ Choices, stated once:
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -100,11 +100,24 @@ FIXED_WIDTH = {"datetime": 19, "date": 10, "pct": 6}
 MAX_WIDTH = 60
 
 
+# East Asian wide and full-width ranges (Unicode EastAsianWidth W/F): two columns each in a sheet.
+_WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+                   "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
+EXCEL_EPOCH = datetime(1899, 12, 30)      # 1900 date system; every date written is after 1900-03-01
+DAY = timedelta(days=1)
+
+
 def display_width(text: str) -> int:
     """Columns a text takes in a spreadsheet: CJK and full-width characters count as 2."""
     if text.isascii():
         return len(text)
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    return len(text) + len(_WIDE.findall(text))
+
+
+def excel_serial(value: Any) -> float:
+    """An ISO date-time (or datetime) as an Excel serial number: a real date once formatted."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (moment - EXCEL_EPOCH) / DAY
 
 
 class _Formats:
@@ -122,10 +135,6 @@ class _Formats:
         return self.cache[key]
 
 
-def _as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 class _SheetWriter:
     def __init__(self, book: xlsxwriter.Workbook, formats: _Formats, sheet: Sheet) -> None:
         self.ws: Worksheet = book.add_worksheet(sheet.name)
@@ -138,66 +147,78 @@ class _SheetWriter:
         if width > self.widths.get(col, 0):
             self.widths[col] = width
 
-    def text(self, col: int, value: str, style: str | None = None) -> None:
-        self.ws.write_string(self.row, col, value, self.formats.get("text", style))
-        self._fit(col, display_width(value))
-
-    def cell(self, col: int, column: Column, value: Any, style: str | None) -> None:
-        ws, row, kind = self.ws, self.row, column.type
-        if column.flag_positive and style is None and isinstance(value, int | float) and value > 0:
-            style = "bad"
-        fmt = self.formats.get(kind, style)
-        if value is None or value == "":
-            if style:
-                ws.write_blank(row, col, None, fmt)
-            return
-        if kind == "text":
-            text = str(value)
-            ws.write_string(row, col, text, fmt)
-            self._fit(col, display_width(text))
-        elif kind == "int":
-            ws.write_number(row, col, int(value), fmt)
-            self._fit(col, len(str(value)))
-        elif kind == "money":
-            amount = money(value)
-            ws.write_number(row, col, float(amount), fmt)
-            self._fit(col, len(f"{amount:,.2f}"))
-        elif kind == "pct":
-            ws.write_number(row, col, float(value), fmt)
-        else:   # datetime, date
-            ws.write_datetime(row, col, _as_datetime(value), fmt)
-
     def table(self, table: Table, single: bool) -> None:
+        """Header, then the rows. The hot loop of every workbook: one branch per column type, no lookups."""
+        ws, columns = self.ws, table.columns
         first = self.row
-        for col, column in enumerate(table.columns):
-            self.ws.write_string(self.row, col, column.header, self.formats.get("text", "header"))
+        for col, column in enumerate(columns):
+            ws.write_string(first, col, column.header, self.formats.get("text", "header"))
             self._fit(col, min(display_width(column.header), 24))
             if column.type in FIXED_WIDTH:
                 self._fit(col, FIXED_WIDTH[column.type])
         if single:
-            self.ws.freeze_panes(self.row + 1, 0)
-        self.row += 1
+            ws.freeze_panes(first + 1, 0)
+        kinds = [c.type for c in columns]
+        flags = [c.flag_positive for c in columns]
+        plain = [self.formats.get(kind, None) for kind in kinds]
+        bad = [self.formats.get(kind, "bad") for kind in kinds]
+        styled: dict[str, list[Format]] = {}
+        widths = [self.widths.get(col, 0) for col in range(len(columns))]
+        largest = [0.0] * len(columns)        # numbers: the width follows the largest magnitude
+        write_string, write_number, write_blank = ws.write_string, ws.write_number, ws.write_blank
+        row = first + 1
         for entry in table.rows:
-            values, style, level = (entry.values, entry.style, entry.level) if isinstance(entry, Styled) \
-                else (entry, None, 0)
-            if level:
-                self.ws.set_row(self.row, None, None, {"level": level})
-            for col, column in enumerate(table.columns):
-                self.cell(col, column, values[col], style)
-            self.row += 1
-        last = max(self.row - 1, first)
+            style: str | None = None
+            fmts = plain
+            if isinstance(entry, Styled):
+                values, style, level = entry
+                if level:
+                    ws.set_row(row, None, None, {"level": level})
+                if style:
+                    fmts = styled.get(style) or styled.setdefault(style, [self.formats.get(k, style) for k in kinds])
+            else:
+                values = entry
+            for col, kind in enumerate(kinds):
+                value = values[col]
+                if value is None or value == "":
+                    if style:
+                        write_blank(row, col, None, fmts[col])
+                elif kind == "text":
+                    text = value if isinstance(value, str) else str(value)
+                    write_string(row, col, text, fmts[col])
+                    if 2 * len(text) > widths[col]:
+                        widths[col] = max(widths[col], display_width(text))
+                elif kind == "datetime" or kind == "date":
+                    write_number(row, col, excel_serial(value), fmts[col])
+                else:   # int, money, pct
+                    number = float(value)
+                    fmt = bad[col] if flags[col] and style is None and number > 0 else fmts[col]
+                    write_number(row, col, int(value) if kind == "int" else number, fmt)
+                    if abs(number) > largest[col]:
+                        largest[col] = abs(number)
+                        shown = f"{number:,.2f}" if kind == "money" else f"{number:.0f}"
+                        widths[col] = max(widths[col], len(shown) + 1)
+            row += 1
+        self.row = row
+        for col, width in enumerate(widths):
+            self._fit(col, width)
+        last = max(row - 1, first)
         if single:
-            self.ws.autofilter(first, 0, last, len(table.columns) - 1)
-        for col, column in enumerate(table.columns):
+            ws.autofilter(first, 0, last, len(columns) - 1)
+        for col, column in enumerate(columns):
             if column.bar and last > first:
-                self.ws.conditional_format(first + 1, col, last, col, {
+                ws.conditional_format(first + 1, col, last, col, {
                     "type": "data_bar", "bar_color": "#63BE7B", "bar_solid": True,
                     "min_type": "num", "min_value": 0, "max_type": "num", "max_value": 1})
 
     def write(self) -> None:
+        span = max((len(block.columns) for block in self.sheet.blocks), default=1)
         for text, style in self.sheet.title:
             if text:
                 self.ws.write_string(self.row, 0, text, self.formats.get("text", style))
+            if style in ("review", "warn"):        # a filled band as wide as the tables below
+                for col in range(1, span):
+                    self.ws.write_blank(self.row, col, None, self.formats.get("text", style))
             self.row += 1
         if self.sheet.title:
             self.row += 1
