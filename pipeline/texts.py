@@ -189,7 +189,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.col.value": {"zh": "值", "en": "Value"},
     "report.via.registrations": {"zh": "客户登记备案", "en": "registration record"},
     "report.via.leads": {"zh": "诚意客户号码", "en": "accepted lead"},
-    "report.kind.visit": {"zh": "带访成交（销售员佣金 50%）", "en": "visit (share of salesperson's)"},
+    "report.kind.visit": {"zh": "带访成交（分销售员佣金）", "en": "visit (share of salesperson's)"},
     "report.kind.lead": {"zh": "号码成交（每套定额）", "en": "lead (flat fee per unit)"},
     "report.yes": {"zh": "是", "en": "yes"},
     "report.no": {"zh": "否", "en": "no"},
