@@ -450,3 +450,21 @@ def test_bars_and_masks() -> None:
     assert bar(3, 0).pct_text == "—"
     assert mask("13800138000") == "138****8000" and mask("1380013800012") == "138****0012" and mask("abc") == "abc"
     assert display_width("张伟 A") == 6
+
+
+def test_a_manager_paid_but_not_assessed(tmp_path: Path) -> None:
+    """A manager who left but is paid for an owned customer's deal: no targets, no bars, still a statement."""
+    report = sample_report()
+    wang = next(m for m in report.results["managers"] if m["name"] == WANG)
+    zero = {"leads": 0, "visits": 0, "units": 0}
+    wang.update(active_days=0, targets=zero, achieved=zero, shortfall=zero, met=True, streak=0,
+                fines={"leads": "0.00", "visits": "0.00", "units": "0.00", "total": "0.00"})
+    write_week(report, tmp_path)
+    xlsx, page = statement(report, tmp_path, WANG)
+    text = page.read_text(encoding="utf-8")
+    assert "本周未考核" in text and 'width="0%"' not in text
+    overview = [tuple(c.value for c in r) for r in openpyxl.load_workbook(xlsx)["本周概览"].iter_rows()]
+    leads = next(r for r in overview if r[0] == "诚意号码")
+    assert leads[1:5] == (0, 0, 0, None)
+    summary = (tmp_path / "summary.html").read_text(encoding="utf-8")
+    assert "本周未考核" in summary
