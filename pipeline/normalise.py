@@ -31,6 +31,9 @@ def _is_number(value: Cell) -> bool:
 
 def text(value: Cell) -> str:
     """NFKC, trimmed of all white space (U+3000 included). Numbers lose a spurious `.0`."""
+    if value.__class__ is str:
+        # ASCII is already NFKC: skip the normaliser on the common case.
+        return (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -60,6 +63,8 @@ def phone(value: Cell) -> str:
     A number cell never goes through str(float) so no digit is lost: Excel stores phones typed
     as numbers as floats, which are exact up to 2**53.
     """
+    if value.__class__ is str and len(value) == 11 and value.isascii() and _MOBILE.fullmatch(value):
+        return value  # the common case, already clean
     if _is_number(value):
         if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
             raise ValueProblem("INVALID_PHONE")
@@ -97,6 +102,8 @@ def _round_second(value: datetime) -> datetime:
 
 def datetime_value(value: Cell) -> datetime:
     """A naive local date-time rounded to the second, or `INVALID_DATE`."""
+    if value.__class__ is datetime and not value.microsecond and value.tzinfo is None:
+        return value  # the common case: an Excel date cell, already whole seconds
     if isinstance(value, datetime):
         return _round_second(value.replace(tzinfo=None))
     if isinstance(value, date):

@@ -17,6 +17,7 @@ import signal
 import socket
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -231,7 +232,6 @@ def _problem_entry(p: Problem) -> dict[str, Any]:
 class Intake:
     """What a run takes from its inbox: rows to store, reading rejections, counters."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
     rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     new_fingerprints: list[bytes] = field(default_factory=list)
     rows_read: int = 0
@@ -240,59 +240,65 @@ class Intake:
 
 
 def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] | None, lang: str) -> Intake:
-    """Sort every row read into stored / duplicate / rejected (SPEC §2.4, §3 late rows)."""
+    """Store the new rows and sort the rest into duplicates and rejections (SPEC §2.4, §3 late rows).
+
+    Identity duplicates are left to the database's unique index (INSERT OR IGNORE: the row read
+    first wins), so the common case costs one insert per row. Only rejected rows and late
+    candidates are compared cell for cell with what earlier runs rejected.
+    """
     result = Intake()
-    seq = state.next_seq()
-    # Everything read gets a sequence number in read order, so rejections sort like the inputs.
-    ordered: list[tuple[int, Row | Problem]] = []
+    base = state.next_seq()
+    to_store: list[tuple[Any, ...]] = []
+    late: list[tuple[int, Row]] = []
+    problems: list[tuple[int, Problem]] = []
     for sheet in inbox.sheets:
         if sheet.kind is None:
             continue
-        items: list[Row | Problem] = [*sheet.rows, *sheet.problems]
-        items.sort(key=lambda x: x.source.row)
-        for item in items:
-            ordered.append((seq, item))
-            seq += 1
-    result.rows_read = len(ordered)
+        # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
+        result.rows_read += sheet.data_rows
+        problems.extend((base + p.source.row, p) for p in sheet.problems)
+        if sheet.kind == "roster":
+            result.rows_stored += len(sheet.rows)
+        else:
+            lo, hi = late_range if late_range else ("", "")
+            time_column = TIME_COLUMN[sheet.kind]
+            may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
+            for row in sheet.rows:
+                seq = base + row.source.row
+                if may_be_late and lo <= _iso(row.values[time_column]) < hi:
+                    late.append((seq, row))
+                else:
+                    to_store.append(event_tuple(row, seq, run_id))
+        base += max([0, *(r.source.row for r in sheet.rows), *(p.source.row for p in sheet.problems)]) + 1
 
-    fingerprints = [digest(item.fingerprint) for _, item in ordered]
-    rejected_before = state.rejected_fingerprints(fingerprints)
-    candidates = [(s, item) for s, item in ordered if isinstance(item, Row) and item.kind != "roster"]
-    stored_before = state.existing_identities([identity(r) for _, r in candidates])
-    seen: set[bytes] = set()
+    stored = state.add_rows(to_store)
+    result.rows_stored += stored
+    result.duplicates += len(to_store) - stored
 
-    for (s, item), fp in zip(ordered, fingerprints, strict=True):
-        if isinstance(item, Problem):
-            if fp in rejected_before:
-                result.duplicates += 1
-                continue
-            result.rejections.append((s, _problem_entry(item)))
-            result.new_fingerprints.append(fp)
-            continue
-        if item.kind == "roster":
-            result.rows_stored += 1
-            continue
-        ident = identity(item)
-        if ident in stored_before or ident in seen:
+    compared: list[Row | Problem] = [p for _, p in problems] + [r for _, r in late]
+    fingerprints = {id(item): digest(item.fingerprint) for item in compared}
+    rejected_before = state.rejected_fingerprints(list(fingerprints.values()))
+    stored_before = state.existing_identities([identity(r) for _, r in late])
+    for seq, problem in problems:
+        fp = fingerprints[id(problem)]
+        if fp in rejected_before:
             result.duplicates += 1
             continue
-        at = _iso(item.values[TIME_COLUMN[item.kind]])
-        if late_range and item.kind in ("leads", "visits", "units") and late_range[0] <= at < late_range[1]:
-            if fp in rejected_before:
-                result.duplicates += 1
-                continue
-            week = Week.of(date.fromisoformat(at[:10]))
-            manager = item.values.get("manager") or None
-            phone = item.values.get("phone") or None
-            result.rejections.append((s, {
-                "kind": item.kind, "source": item.source.as_dict(), "reason": "LATE",
-                "message": t(lang, "reason.LATE", value=at.replace("T", " "), week=str(week)),
-                "manager": manager, "phone": phone}))
-            result.new_fingerprints.append(fp)
+        result.rejections.append((seq, _problem_entry(problem)))
+        result.new_fingerprints.append(fp)
+    for seq, row in late:
+        fp = fingerprints[id(row)]
+        if identity(row) in stored_before or fp in rejected_before:
+            result.duplicates += 1
             continue
-        seen.add(ident)
-        result.rows.append(event_tuple(item, s, run_id))
-        result.rows_stored += 1
+        at = _iso(row.values[TIME_COLUMN[row.kind]])
+        week = Week.of(date.fromisoformat(at[:10]))
+        result.rejections.append((seq, {
+            "kind": row.kind, "source": row.source.as_dict(), "reason": "LATE",
+            "message": t(lang, "reason.LATE", value=at.replace("T", " "), week=str(week)),
+            "manager": row.values.get("manager") or None, "phone": row.values.get("phone") or None}))
+        result.new_fingerprints.append(fp)
+    result.rejections.sort(key=lambda r: r[0])
     return result
 
 
@@ -444,9 +450,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         closed = state.closed_weeks()
         weeks, rerender = choose_weeks(closed, opts.now, opts.week)
         if rerender is not None:
-            blob = state.week_report(str(rerender))
-            assert blob is not None
-            report = WeekReport.from_bytes(blob)
+            report = load_week(state, str(rerender))
+            assert report is not None
             publish(report, opts.out, run_id, config)
             stage("reports")
             result.rerendered = str(rerender)
@@ -481,7 +486,6 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
                 state.backup(run_id)
         state.begin()
         taken = intake(inbox, state, run_id, late_range, config.lang)
-        state.add_rows(taken.rows)
         state.add_rejected(taken.new_fingerprints)
         if roster_sheet is not None:
             state.set_roster(people)
@@ -521,7 +525,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             return result
 
         for report in reports:
-            state.close_week(report.week, run_id, report.results, report.to_bytes())
+            ledger = zlib.compress((opts.out / report.week / "ledger.csv").read_bytes(), 1)
+            state.close_week(report.week, run_id, report.results, report.to_bytes(), ledger)
         if not first_week:
             state.set_meta("first_week", str(weeks[0]))
         finished = datetime.now().isoformat(timespec="seconds")
@@ -551,6 +556,16 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         _write_log(opts.state, result, started)
 
 
+def load_week(state: State, week: str) -> WeekReport | None:
+    stored = state.week_report(week)
+    if stored is None:
+        return None
+    report = WeekReport.from_bytes(stored[0])
+    if stored[1] is not None:
+        report.ledger_csv = zlib.decompress(stored[1])
+    return report
+
+
 def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> RunResult:
     """`pipeline send`: (re)send a closed week's messages; re-renders its folder if it is missing."""
     result = RunResult(new_run_id(opts.now))
@@ -559,10 +574,9 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
     with state_lock(opts.state):
         state = State(opts.state, create=False)
         try:
-            blob = state.week_report(str(week))
-            if blob is None:
+            report = load_week(state, str(week))
+            if report is None:
                 raise RunRefused(f"{week} is not closed; run it first (pipeline run --week {week})")
-            report = WeekReport.from_bytes(blob)
             folder = opts.out / report.week
             if not (folder / "results.json").exists():
                 publish(report, opts.out, result.run_id, config)

@@ -43,7 +43,8 @@ MIGRATIONS: list[str] = [
         email TEXT NOT NULL, active_from TEXT, active_to TEXT
     );
     CREATE TABLE weeks (
-        week TEXT PRIMARY KEY, run_id TEXT NOT NULL, results TEXT NOT NULL, report BLOB NOT NULL
+        week TEXT PRIMARY KEY, run_id TEXT NOT NULL, results TEXT NOT NULL, report BLOB NOT NULL,
+        ledger BLOB
     );
     CREATE TABLE runs (
         run_id TEXT PRIMARY KEY, started TEXT NOT NULL, finished TEXT, now TEXT NOT NULL,
@@ -156,17 +157,18 @@ class State:
     def closed_weeks(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT week FROM weeks ORDER BY week")]
 
-    def week_report(self, week: str) -> bytes | None:
-        row = self.conn.execute("SELECT report FROM weeks WHERE week = ?", (week,)).fetchone()
-        return None if row is None else bytes(row[0])
+    def week_report(self, week: str) -> tuple[bytes, bytes | None] | None:
+        """The stored report of a closed week and its ledger.csv (both compressed)."""
+        row = self.conn.execute("SELECT report, ledger FROM weeks WHERE week = ?", (week,)).fetchone()
+        return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
 
     def week_results(self, week: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT results FROM weeks WHERE week = ?", (week,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes) -> None:
-        self.conn.execute("INSERT INTO weeks (week, run_id, results, report) VALUES (?, ?, ?, ?)",
-                          (week, run_id, json.dumps(results, ensure_ascii=False), report))
+    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
+        self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
+                          (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
 
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
@@ -212,12 +214,15 @@ class State:
         self.conn.execute("DELETE FROM probe")
         return found
 
-    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Rows as (seq, run_id, kind, at, ident, phone, who, ... file, sheet, row)."""
+    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> int:
+        """Rows as (seq, run_id, kind, at, ident, phone, who, ... file, sheet, row); a row whose
+        identity is already stored is ignored. Returns how many were stored."""
+        before = self.conn.total_changes
         self.conn.executemany(
-            "INSERT INTO rows (seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
+            "INSERT OR IGNORE INTO rows (seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
             "photo, address, party_size, amount, room, note, file, sheet, row) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return self.conn.total_changes - before
 
     def history(self, until: str) -> Iterator[Event]:
         """Every stored row dated before `until` (ISO), as events."""

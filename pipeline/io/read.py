@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import select
+import signal
+import time
 import zipfile
-from collections.abc import Iterable
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Unix: no memory ceiling for the probe
+    resource = None  # type: ignore[assignment]
 
 from .. import normalise as nz
 from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
@@ -47,7 +56,13 @@ class Row:
     kind: str
     source: Source
     values: dict[str, Any]
-    fingerprint: str  # the row's cells as read, for "equals a row rejected earlier" (SPEC §2.4)
+    cells: dict[str, Any]  # as read, kept for `fingerprint`
+
+    @property
+    def fingerprint(self) -> str:
+        """The row's cells as read, for "equals a row rejected earlier" (SPEC §2.4). Computed
+        only when asked: most rows never need it."""
+        return _fingerprint(self.kind, self.cells)
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,86 @@ class FileError(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # grids: every format becomes a list of sheets of rows of raw cells
+#
+# Input files are untrusted. Before a parser sees a file: its size on disk, the sizes its zip
+# directory declares (a zip bomb), the XML prologs of its parts (entities: billion laughs), and the
+# number of parts are checked. Then the sheets' ranges are measured by a throw-away child process
+# (`_probe`), because calamine builds each sheet as a dense rows x columns block before anything
+# else sees it: one stray cell at XFD1048576 asks it for ~550 GB and aborts the whole process,
+# with no exception to catch. The child has a memory ceiling; if it dies, or a sheet is larger than
+# `MAX_CELLS`, the file fails with a message saying what to fix. calamine itself refuses zip parts
+# larger than their declared size, does not expand XML entities, never runs macros and returns
+# formulas' cached values only (cells holding an error such as #N/A come back empty).
+
+MAX_CELLS = 32_000_000
+"""The most cells (rows x columns, counted from A1 to the last cell holding a value) a sheet may span:
+~1 GB in calamine's dense block, 1,048,576 rows x 30 columns. Larger is refused."""
+MAX_ZIP_DIRECTORY = 16 * 1024 * 1024  # a workbook's part list; honest ones are a few KB
+MAX_PROLOG = 1024 * 1024  # bytes of declaration/comments before an XML part's root element
+PROBE_TIMEOUT = 600.0  # seconds the child may take to measure one file's sheets
+CELL_BYTES = 32  # calamine's size of one cell of a sheet's dense block (measured: 550 GB / 17.2 G cells)
+
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
+_SUFFIX_OF = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "ods": (".ods",), "xls": (".xls",)}
+# What Excel shows for a formula that failed; calamine reads such cells as empty, text exports
+# (CSV, HTML) carry the words: both are read as an empty cell.
+EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!",
+                          "#GETTING_DATA", "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!"})
+
+_DETAILS: dict[str, dict[str, str]] = {
+    "io": {"zh": "无法打开：{error}", "en": "cannot be opened: {error}"},
+    "too_big": {"zh": "文件 {size} MB，超过 {limit} MB 的上限：请拆分后再放入",
+                "en": "{size} MB, over the {limit} MB limit: split it into smaller files"},
+    "empty": {"zh": "文件是空的（0 字节），可能复制未完成：请重新复制",
+              "en": "the file is empty (0 bytes), perhaps an interrupted copy: copy it again"},
+    "zip_bomb": {"zh": "解压后 {size} MB，超过 {limit} MB 的上限，疑似压缩炸弹，已拒绝",
+                 "en": "unpacks to {size} MB, over the {limit} MB limit (a zip bomb?); refused unread"},
+    "zip_parts": {"zh": "压缩包内部件过多（目录 {size} KB），不像工作簿，已拒绝",
+                  "en": "holds too many parts (a {size} KB directory) for a workbook; refused unread"},
+    "zip_damaged": {"zh": "文件已损坏或不完整（{error}）", "en": "damaged or truncated ({error})"},
+    "zip_encrypted": {"zh": "压缩包设有密码", "en": "the zip archive is password-protected"},
+    "zip_method": {"zh": "使用了不支持的压缩方式", "en": "uses an unsupported compression method"},
+    "not_workbook_zip": {"zh": "是压缩包但不是工作簿（可能是改了扩展名的其他文件）",
+                         "en": "a zip archive but not a workbook (another file renamed?)"},
+    "entities": {"zh": "{part} 声明了 XML 实体（DOCTYPE），可能是恶意文件，已拒绝",
+                 "en": "{part} declares XML entities (a DOCTYPE), which workbooks never do; refused as unsafe"},
+    "prolog": {"zh": "{part} 的 XML 开头异常，已拒绝", "en": "{part} starts with unusual XML; refused as unsafe"},
+    "password": {"zh": "文件设有打开密码：请用 Excel/WPS 打开，取消密码（文件 > 信息 > 保护工作簿）",
+                 "en": "password-protected: open it in Excel or WPS and remove the password (File > Info > Protect Workbook)"},
+    "too_many_cells": {
+        "zh": "工作表「{sheet}」的范围是 {rows} 行 × {cols} 列（{cells} 个单元格），超过 {limit} 个的上限。"
+              "通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，删除表格以外的行和列",
+        "en": "sheet '{sheet}' spans {rows} rows x {cols} columns ({cells} cells), over the {limit} limit. "
+              "Usually a stray cell far from the table: press Ctrl+End to find the last cell and delete the rows "
+              "and columns beyond the table"},
+    "probe_died": {
+        "zh": "读取它需要的内存超过上限，或文件已损坏。通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，"
+              "删除表格以外的行和列",
+        "en": "reading it needs more memory than allowed, or the file is damaged. Usually a stray cell far from "
+              "the table: press Ctrl+End to find the last cell and delete the rows and columns beyond the table"},
+    "probe_slow": {"zh": "读取超过 {seconds} 秒仍未完成", "en": "reading it took over {seconds} seconds"},
+    "calamine": {"zh": "文件已损坏或格式不对（{error}）", "en": "damaged or not in the format its name says ({error})"},
+    "binary": {"zh": "不是工作簿，也不是文本文件（可能已损坏、不完整或改了扩展名）",
+               "en": "neither a workbook nor text (damaged, truncated or renamed)"},
+    "encoding": {"zh": "文字编码无法识别（{error}）：请另存为 UTF-8 CSV 或 .xlsx",
+                 "en": "unknown text encoding ({error}): save it as UTF-8 CSV or .xlsx"},
+    "csv": {"zh": "CSV 格式错误（{error}）", "en": "not valid CSV ({error})"},
+    "html_no_table": {"zh": "是网页/XML 文件，但其中没有表格", "en": "a web page or XML file without a table"},
+    "xml_2003": {"zh": "是旧的“XML 电子表格 2003”格式", "en": "in the old 'XML Spreadsheet 2003' format"},
+    "text_too_big": {"zh": "超过 {limit} 个单元格的上限：请拆分后再放入",
+                     "en": "over the {limit} cells limit: split it into smaller files"},
+}
+
+
+def _fail(lang: str, file: str, key: str, sheet: str | None = None, **fields: Any) -> FileError:
+    """A file-level failure whose message says what is wrong and what to do (SPEC §2.1)."""
+    detail = _DETAILS[key].get(lang, _DETAILS[key]["en"]).format(**fields)
+    return FileError("UNREADABLE", file, t(lang, "file.UNREADABLE", file=file, detail=detail), sheet=sheet)
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
 
 
 def _sniff(data: bytes) -> str:
@@ -102,54 +197,143 @@ def _sniff(data: bytes) -> str:
         return "zip"
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return "cfb"
-    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml", b"<meta", b"<head")):
-        return "html"
     return "text"
 
 
-def _check_zip(path: Path, name: str, lang: str, max_unzipped_mb: int) -> None:
-    """Refuse zip bombs and XML entity bombs before any parser sees the file."""
+def _looks_html(text: str) -> bool:
+    head = text[:2048].lstrip("\ufeff \t\r\n").lower()
+    return head.startswith(("<!doctype html", "<html", "<table", "<?xml", "<meta", "<head"))
+
+
+def _zip_directory_size(path: Path) -> int | None:
+    """The central directory's size from the end record, before `zipfile` loads it (None: no end record)."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 65_557))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    directory = int.from_bytes(tail[at + 12:at + 16], "little")
+    if directory == 0xFFFFFFFF:  # zip64: the locator sits just before the end record
+        loc = at - 20
+        if loc >= 0 and tail[loc:loc + 4] == b"PK\x06\x07":
+            offset = int.from_bytes(tail[loc + 8:loc + 16], "little")
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                rec = fh.read(56)
+            if rec[:4] == b"PK\x06\x06" and len(rec) == 56:
+                directory = int.from_bytes(rec[40:48], "little")
+    return directory
+
+
+def _prolog_safe(head: bytes) -> bool | None:
+    """Whether an XML part's prolog (before its root element) is free of a DOCTYPE: True, False, or
+    None if `head` ends inside the prolog."""
+    pos = 0
+    if head.startswith(b"\xef\xbb\xbf"):
+        pos = 3
+    n = len(head)
+    while True:
+        while pos < n and head[pos] in b" \t\r\n":
+            pos += 1
+        if pos >= n:
+            return None
+        if head.startswith(b"<?", pos):
+            end = head.find(b"?>", pos + 2)
+        elif head.startswith(b"<!--", pos):
+            end = head.find(b"-->", pos + 4)
+        elif head.startswith(b"<!", pos):
+            return False  # <!DOCTYPE (any case), <!ENTITY, <![CDATA[ before the root: refused
+        else:
+            return True  # the root element (or not XML at all: the parser will say so)
+        if end < 0:
+            return None
+        pos = end + 2 if head[end] == ord("?") else end + 3
+
+
+def _check_zip(path: Path, name: str, lang: str, max_unzipped_mb: int) -> tuple[str, int]:
+    """Refuse zip bombs and XML entity bombs before any parser sees the file: (workbook format,
+    declared unzipped bytes)."""
     try:
+        directory = _zip_directory_size(path)
+        if directory is not None and directory > MAX_ZIP_DIRECTORY:
+            raise _fail(lang, name, "zip_parts", size=directory // 1024)
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             total = sum(i.file_size for i in infos)
             if total > max_unzipped_mb * 1024 * 1024:
-                raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                                detail=f"unpacks to {total // (1024 * 1024)} MB, over the {max_unzipped_mb} MB limit"))
+                raise _fail(lang, name, "zip_bomb", size=total // (1024 * 1024), limit=max_unzipped_mb)
             for info in infos:
-                if info.filename.endswith((".xml", ".rels", ".vml")):
-                    with zf.open(info) as fh:
-                        head = fh.read(4096)
-                    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-                        raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                                        detail=f"{info.filename} declares XML entities, refused as unsafe"))
-    except zipfile.BadZipFile as exc:
-        raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                        detail=f"damaged or truncated: {exc}")) from None
+                if info.flag_bits & 0x1:
+                    raise _fail(lang, name, "zip_encrypted")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise _fail(lang, name, "zip_method")
+            for info in infos:
+                if info.is_dir() or info.file_size == 0:
+                    continue
+                with zf.open(info) as fh:
+                    head = fh.read(4096)
+                    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+                        continue  # not XML (pictures, vbaProject.bin, .bin sheets)
+                    verdict = _prolog_safe(head)
+                    while verdict is None and len(head) < MAX_PROLOG:
+                        more = fh.read(65536)
+                        if not more:
+                            break
+                        head += more
+                        verdict = _prolog_safe(head)
+                if verdict is False:
+                    raise _fail(lang, name, "entities", part=info.filename)
+                if verdict is None and len(head) >= MAX_PROLOG:
+                    raise _fail(lang, name, "prolog", part=info.filename)
+            names = {i.filename for i in infos}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
+            RuntimeError, OSError, zlib.error) as exc:
+        raise _fail(lang, name, "zip_damaged", error=_first_line(exc)) from None
+    if "xl/workbook.xml" in names:
+        return "xlsx", total
+    if "xl/workbook.bin" in names:
+        return "xlsb", total
+    if "content.xml" in names:
+        return "ods", total
+    raise _fail(lang, name, "not_workbook_zip")
 
 
 def _decode_text(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")  # Excel's "Unicode text"; the BOM says the byte order
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("gb18030")
 
 
-def _csv_grid(data: bytes) -> list[list[Any]]:
-    text = _decode_text(data)
+def _blank_errors(row: list[str]) -> list[Any]:
+    return ["" if c in EXCEL_ERRORS else c for c in row]
+
+
+def _csv_grid(text: str, file: str, lang: str, max_cells: int) -> list[list[Any]]:
     sample = text[:4096]
     delimiter = ","
     if sample.count("\t") > sample.count(",") and sample.count("\t") > sample.count(";"):
         delimiter = "\t"
     elif sample.count(";") > sample.count(","):
         delimiter = ";"
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    grid: list[list[Any]] = []
+    cells = 0
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        cells += len(row)
+        if cells > max_cells:
+            raise _fail(lang, file, "text_too_big", limit=max_cells)
+        grid.append(_blank_errors(row))
+    return grid
 
 
-def _html_grids(data: bytes) -> list[tuple[str, list[list[Any]]]]:
+def _html_grids(text: str, file: str, lang: str, max_cells: int) -> list[tuple[str, list[list[Any]]]]:
     """Tables of an HTML page (what many systems export as ".xls"), one sheet per <table>."""
     from html.parser import HTMLParser
 
@@ -159,6 +343,7 @@ def _html_grids(data: bytes) -> list[tuple[str, list[list[Any]]]]:
             self.tables: list[list[list[str]]] = []
             self.row: list[str] | None = None
             self.cell: list[str] | None = None
+            self.cells = 0
 
         def handle_starttag(self, tag: str, attrs: Any) -> None:
             if tag == "table":
@@ -167,13 +352,18 @@ def _html_grids(data: bytes) -> list[tuple[str, list[list[Any]]]]:
                 self.row = []
             elif tag in ("td", "th") and self.row is not None:
                 self.cell = []
+            elif tag == "br" and self.cell is not None:
+                self.cell.append("\n")
 
         def handle_endtag(self, tag: str) -> None:
             if tag in ("td", "th") and self.row is not None and self.cell is not None:
                 self.row.append("".join(self.cell))
                 self.cell = None
+                self.cells += 1
+                if self.cells > max_cells:
+                    raise _fail(lang, file, "text_too_big", limit=max_cells)
             elif tag == "tr" and self.row is not None and self.tables:
-                self.tables[-1].append(self.row)
+                self.tables[-1].append(_blank_errors(self.row))
                 self.row = None
 
         def handle_data(self, data: str) -> None:
@@ -181,72 +371,202 @@ def _html_grids(data: bytes) -> list[tuple[str, list[list[Any]]]]:
                 self.cell.append(data)
 
     parser = TableParser()
-    parser.feed(_decode_text(data))
+    try:
+        parser.feed(text)
+        parser.close()
+    except FileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - html.parser asserts on some malformed markup
+        raise _fail(lang, file, "calamine", error=_first_line(exc)) from None
     return [(f"Table{i + 1}", rows) for i, rows in enumerate(parser.tables)]
 
 
-def _calamine_grids(path: Path, name: str, lang: str) -> Iterable[tuple[str, list[list[Any]]]]:
+def _open_workbook(path: Path, fmt: str) -> Any:
+    """calamine picks its reader by the file name's extension; a file whose name lies (an .xlsx
+    saved as .xls, as WPS and web systems do) is opened by its content instead."""
     from python_calamine import CalamineWorkbook
 
+    if path.suffix.lower() in _SUFFIX_OF[fmt]:
+        return CalamineWorkbook.from_path(str(path))
+    with path.open("rb") as fh:
+        return CalamineWorkbook.from_filelike(fh)
+
+
+def _vm_bytes() -> int:
     try:
-        wb = CalamineWorkbook.from_path(str(path))
-        metas = wb.sheets_metadata
-    except Exception as exc:  # calamine raises its own types per format; all mean "cannot read"
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "password" in detail.lower() or "encrypt" in detail.lower():
-            detail = "password-protected: remove the password"
-        raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name, detail=detail[:200])) from None
-    for meta in metas:
-        if "WorkSheet" not in str(meta.typ):
-            continue
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _measure_sheets(path: Path, fmt: str) -> dict[str, Any]:
+    """In the child: each worksheet's extent from A1, as calamine builds it."""
+    with _open_workbook(path, fmt) as wb:
+        sheets = []
+        for meta in wb.sheets_metadata:
+            if "WorkSheet" not in str(meta.typ):
+                continue
+            end = wb.get_sheet_by_name(meta.name).end
+            sheets.append([meta.name, end[0] + 1 if end else 0, end[1] + 1 if end else 0])
+    return {"sheets": sheets}
+
+
+def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] | None:
+    """Measure the sheets in a forked child under an address-space ceiling of its current size +
+    `budget`. None if the child died (out of memory: calamine aborts) or overran `timeout`."""
+    import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
         try:
-            grid = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-        except Exception as exc:
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name, detail=detail[:200]),
-                            sheet=meta.name) from None
-        yield meta.name, grid
+            os.close(read_fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
+            try:
+                _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+                ceiling = _vm_bytes() + budget
+                if hard != resource.RLIM_INFINITY:
+                    ceiling = min(ceiling, hard)
+                resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+            except (AttributeError, ValueError, OSError):
+                pass
+            try:
+                answer = _measure_sheets(path, fmt)
+            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
+                answer = {"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
+                          or "password" in str(exc).lower() or "encrypt" in str(exc).lower()}
+            payload = memoryview(json.dumps(answer).encode("utf-8"))
+            while payload:
+                payload = payload[os.write(write_fd, payload):]
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if not ready:
+                continue
+            block = os.read(read_fd, 65536)
+            if not block:
+                break
+            chunks.append(block)
+    finally:
+        os.close(read_fd)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        raise TimeoutError
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0) or not chunks:
+        return None
+    try:
+        answer: dict[str, Any] = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    return answer
+
+
+def _calamine_error(exc: BaseException, name: str, lang: str, sheet: str | None = None) -> FileError:
+    text = _first_line(exc)
+    if "password" in type(exc).__name__.lower() or "password" in text.lower() or "encrypt" in text.lower():
+        return _fail(lang, name, "password", sheet=sheet)
+    return _fail(lang, name, "calamine", sheet=sheet, error=text)
+
+
+def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int,
+                    max_cells: int) -> list[tuple[str, list[list[Any]]]]:
+    budget = max_cells * CELL_BYTES + 2 * max(unzipped, path.stat().st_size) + (768 << 20)
+    try:
+        answer = _probe(path, fmt, budget, PROBE_TIMEOUT) if hasattr(os, "fork") else None
+    except TimeoutError:
+        raise _fail(lang, name, "probe_slow", seconds=int(PROBE_TIMEOUT)) from None
+    if answer is None and hasattr(os, "fork"):
+        raise _fail(lang, name, "probe_died")
+    if answer is not None:
+        if "error" in answer:
+            if answer.get("password"):
+                raise _fail(lang, name, "password")
+            raise _fail(lang, name, "calamine", error=str(answer["error"]))
+        for sheet, rows, cols in answer["sheets"]:
+            if rows * cols > max_cells:
+                raise _fail(lang, name, "too_many_cells", sheet=sheet, rows=f"{rows:,}", cols=f"{cols:,}",
+                            cells=f"{rows * cols:,}", limit=f"{max_cells:,}")
+    grids: list[tuple[str, list[list[Any]]]] = []
+    try:
+        wb = _open_workbook(path, fmt)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+            raise
+        raise _calamine_error(exc, name, lang) from None
+    with wb:
+        for meta in wb.sheets_metadata:
+            if "WorkSheet" not in str(meta.typ):
+                continue
+            try:
+                grid = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+            except BaseException as exc:  # calamine's own errors, and pyo3's PanicException (a BaseException)
+                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+                    raise
+                raise _calamine_error(exc, name, lang, sheet=meta.name) from None
+            grids.append((meta.name, grid))
+    return grids
 
 
 def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000,
-              max_file_mb: int = 200) -> list[tuple[str, list[list[Any]]]]:
+              max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[tuple[str, list[list[Any]]]]:
     """Every sheet of a file as (name, rows of raw cells), or `FileError`."""
+    suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
         if size > max_file_mb * 1024 * 1024:
-            raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                            detail=f"{size // (1024 * 1024)} MB, over the {max_file_mb} MB limit"))
+            raise _fail(lang, name, "too_big", size=size // (1024 * 1024), limit=max_file_mb)
         with path.open("rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
-        raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name, detail=exc.strerror or "I/O error")) from None
+        raise _fail(lang, name, "io", error=exc.strerror or type(exc).__name__) from None
+    if not head and suffix in WORKBOOK_SUFFIXES:
+        raise _fail(lang, name, "empty")
     kind = _sniff(head)
-    suffix = path.suffix.lower()
     if kind == "zip":
-        _check_zip(path, name, lang, max_unzipped_mb)
-        return list(_calamine_grids(path, name, lang))
-    if kind == "cfb":
-        data = path.read_bytes()
-        if b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00e\x00d\x00P\x00a\x00c\x00k\x00a\x00g\x00e" in data:
-            raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                            detail="password-protected: remove the password"))
-        return list(_calamine_grids(path, name, lang))
-    data = path.read_bytes()
-    if kind == "html":
-        grids = _html_grids(data)
-        if not grids:
-            raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                            detail="an HTML page without a table"))
-        return grids
-    if suffix in (".xlsx", ".xlsm", ".xlsb", ".ods") or (suffix == ".xls" and b"\x00" in head):
-        # Not a zip at all: truncated, or something else renamed.
-        if b"\x00" in head:
-            raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name,
-                            detail="not a workbook (damaged, truncated or renamed)"))
+        fmt, unzipped = _check_zip(path, name, lang, max_unzipped_mb)
+        return _calamine_grids(path, name, lang, fmt, unzipped, max_cells)
     try:
-        return [(path.stem if suffix == ".csv" else Path(name).stem, _csv_grid(data))]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise FileError("UNREADABLE", name, t(lang, "file.UNREADABLE", file=name, detail=str(exc)[:200])) from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(lang, name, "io", error=exc.strerror or type(exc).__name__) from None
+    if kind == "cfb":
+        # Excel encrypts an .xlsx into a compound file holding "EncryptedPackage" (UTF-16 names).
+        if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
+            raise _fail(lang, name, "password")
+        return _calamine_grids(path, name, lang, "xls", len(data), max_cells)
+    try:
+        text = _decode_text(data)
+    except UnicodeDecodeError as exc:
+        if b"\x00" in data[:4096]:
+            raise _fail(lang, name, "binary") from None
+        raise _fail(lang, name, "encoding", error=_first_line(exc, 80)) from None
+    if "\x00" in text:
+        raise _fail(lang, name, "binary")
+    if _looks_html(text):
+        grids = _html_grids(text, name, lang, max_cells)
+        if not grids:
+            if "urn:schemas-microsoft-com:office:spreadsheet" in text[:8192]:
+                raise _fail(lang, name, "xml_2003")
+            raise _fail(lang, name, "html_no_table")
+        return grids
+    try:
+        return [(Path(name).stem, _csv_grid(text, name, lang, max_cells))]
+    except csv.Error as exc:
+        raise _fail(lang, name, "csv", error=_first_line(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,52 +625,62 @@ def _as_read(cell: Any) -> str:
     return nz.text(cell)
 
 
-def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Row | Problem:
-    """One data row -> a clean `Row`, or the first `Problem` in SPEC §2.1's order."""
-    spec = KINDS[kind]
-    fingerprint = kind + "\x1f" + "\x1f".join(_as_read(cells.get(c)) for c in spec.columns)
-    manager = nz.text(cells.get("manager")) or None if "manager" in spec.columns else None
-    raw_phone = nz.text(cells.get("phone")) or None if "phone" in spec.columns else None
+def _fingerprint(kind: str, cells: dict[str, Any]) -> str:
+    return kind + "\x1f" + "\x1f".join(_as_read(cells.get(c)) for c in KINDS[kind].columns)
 
-    def problem(column: str, reason: str, **extra: Any) -> Problem:
+
+# Per kind, (column, type) in the order checks run: computed once, not per row.
+_PLAN = {name: [(c, column_type(c)) for c in k.columns] for name, k in KINDS.items()}
+_REQUIRED = {name: [c for c in k.required if c != "photo"] for name, k in KINDS.items()}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or (value.__class__ is str and not nz.text(value))
+
+
+def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Row | Problem:
+    """One data row -> a clean `Row`, or the first `Problem` in SPEC §2.1's order.
+
+    This runs once per input row (a million for a big ledger), so the common path does no more
+    than one parser call per cell; everything a rejection needs is computed only on rejection.
+    """
+
+    def problem(column: str, reason: str) -> Problem:
         value = _as_read(cells.get(column))
-        phone = raw_phone
-        if raw_phone is not None and reason != "INVALID_PHONE":
+        manager = (nz.text(cells.get("manager")) or None) if "manager" in KINDS[kind].columns else None
+        phone = (nz.text(cells.get("phone")) or None) if "phone" in KINDS[kind].columns else None
+        if phone is not None and reason != "INVALID_PHONE":
             try:
                 phone = nz.phone(cells.get("phone"))
             except nz.ValueProblem:
                 pass
-        message = t(lang, f"reason.{reason}", column=column_name(lang, column), value=value, **extra)
-        return Problem(kind, source, column, value, reason, message, manager, phone, fingerprint)
+        message = t(lang, f"reason.{reason}", column=column_name(lang, column), value=value)
+        return Problem(kind, source, column, value, reason, message, manager, phone, _fingerprint(kind, cells))
 
-    for column in spec.required:
-        if column == "photo":
-            continue  # an empty photo is the rule rejection NO_PHOTO, not a reading problem
-        if nz.is_blank(cells.get(column)):
+    for column in _REQUIRED[kind]:
+        # an empty photo is not MISSING_VALUE but the rule rejection NO_PHOTO (SPEC §4.3)
+        if _blank(cells.get(column)):
             return problem(column, "MISSING_VALUE")
     values: dict[str, Any] = {}
-    for column in spec.columns:
+    for column, ctype in _PLAN[kind]:
         cell = cells.get(column)
-        ctype = column_type(column)
         if ctype == "text":
             values[column] = nz.text(cell)
-            continue
-        if nz.is_blank(cell):
+        elif _blank(cell):
             values[column] = None
-            continue
-        if ctype == "role":
+        elif ctype == "role":
             role = ROLE_KEYS.get(header_key(nz.text(cell)))
             if role is None:
                 return problem(column, "UNKNOWN_ROLE")
             values[column] = role
-            continue
-        try:
-            values[column] = _PARSERS[ctype](cell)
-        except nz.ValueProblem as exc:
-            return problem(column, exc.reason)
+        else:
+            try:
+                values[column] = _PARSERS[ctype](cell)
+            except nz.ValueProblem as exc:
+                return problem(column, exc.reason)
     if kind == "units":
         values["unit_key"] = nz.unit_key(values["unit_name"])
-    return Row(kind, source, values, fingerprint)
+    return Row(kind, source, values, cells)
 
 
 def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: str) -> Sheet:
@@ -368,7 +698,7 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
     assert header is not None
     for r in range(header + 1, len(grid)):
         cells = grid[r]
-        if all(c is None or (isinstance(c, str) and nz.text(c) == "") for c in cells):
+        if all(c is None or c == "" or (isinstance(c, str) and nz.text(c) == "") for c in cells):
             continue  # all-empty rows, unknown columns included, are skipped silently
         row_cells = {c: (cells[i] if i < len(cells) else None) for i, c in picks}
         parsed = parse_row(kind, row_cells, Source(file, sheet, r + 1), lang)
@@ -399,11 +729,11 @@ def _dedupe_roster(sheet: Sheet, lang: str) -> None:
 
 
 def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzipped_mb: int = 2000,
-              max_file_mb: int = 200) -> list[Sheet]:
+              max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[Sheet]:
     """All sheets of one file, classified and parsed. Raises `FileError` if unreadable."""
     name = name or path.name
-    return [read_sheet(name, sheet, i, grid, lang)
-            for i, (sheet, grid) in enumerate(sheets_of(path, name, lang, max_unzipped_mb, max_file_mb))]
+    grids = sheets_of(path, name, lang, max_unzipped_mb, max_file_mb, max_cells=max_cells)
+    return [read_sheet(name, sheet, i, grid, lang) for i, (sheet, grid) in enumerate(grids)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -105,9 +105,35 @@ class WeekReport:
     # The whole ledger as of the week's end, phone order. Large: kept as tuples
     # (phone, customer, owner, at, via, first_visit) to stay compact in memory and in the state.
     ledger: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+    # ledger.csv as written when the week closed; a re-render writes these bytes back instead of
+    # the tuples above (which are not stored: a million of them would make closing slow).
+    ledger_csv: bytes | None = None
 
     def to_bytes(self) -> bytes:
-        return zlib.compress(json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode(), 3)
+        """Everything but the ledger, as compressed JSON. Written by hand: `asdict` deep-copies
+        every object and takes seconds on a big week."""
+
+        def src(s: Src) -> dict[str, Any]:
+            return {"file": s.file, "sheet": s.sheet, "row": s.row}
+
+        def plain(obj: Any) -> dict[str, Any]:
+            d = dict(obj.__dict__)
+            if "source" in d:
+                d["source"] = src(d["source"])
+            return d
+
+        doc = {
+            "week": self.week, "start": self.start, "end": self.end, "lang": self.lang, "office": self.office,
+            "results": self.results,
+            "run": {"run_id": self.run.run_id, "now": self.run.now, "config": self.run.config,
+                    "files": [list(f) for f in self.run.files]},
+            "roster": [plain(p) for p in self.roster],
+            "leads": [plain(x) for x in self.leads],
+            "visits": [plain(x) for x in self.visits],
+            "units": [plain(x) for x in self.units],
+            "new_registrations": [plain(x) for x in self.new_registrations],
+        }
+        return zlib.compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(), 1)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> WeekReport:
@@ -126,7 +152,6 @@ class WeekReport:
             visits=[Visit(**{**x, "source": src(x["source"])}) for x in d["visits"]],
             units=[Unit(**{**x, "source": src(x["source"])}) for x in d["units"]],
             new_registrations=[LedgerEntry(**{**x, "source": src(x["source"])}) for x in d["new_registrations"]],
-            ledger=[tuple(x) for x in d["ledger"]],
         )
 
     def manager_names(self) -> list[str]:

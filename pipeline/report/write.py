@@ -37,12 +37,20 @@ LEDGER_HEADERS = {
 
 
 def write_ledger_csv(report: WeekReport, folder: Path) -> None:
-    """The whole ledger as UTF-8 with BOM, so Excel and WPS open the Chinese intact."""
-    with (folder / "ledger.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+    """The whole ledger as UTF-8 with BOM, so Excel and WPS open the Chinese intact.
+
+    A CSV, not a sheet: a large office's ledger passes a sheet's 1,048,576 rows. A closed week
+    re-renders from the bytes stored when it closed.
+    """
+    path = folder / "ledger.csv"
+    if report.ledger_csv is not None:
+        path.write_bytes(report.ledger_csv)
+        return
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"]))
-        for phone, customer, owner, at, via, first_visit in report.ledger:
-            out.writerow([phone, _safe_csv(customer), _safe_csv(owner), at, via, first_visit or ""])
+        out.writerows((phone, _safe_csv(customer), _safe_csv(owner), at, via, first_visit or "")
+                      for phone, customer, owner, at, via, first_visit in report.ledger)
 
 
 def _safe_csv(value: str) -> str:
