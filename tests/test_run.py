@@ -256,3 +256,19 @@ def test_env_is_not_read_inside_rules() -> None:
         text = path.read_text(encoding="utf-8")
         assert "datetime.now" not in text and "time.time" not in text and "os.environ" not in text, path
     assert os.environ.get("PIPELINE_CRASH_AT") is None
+
+
+def test_rerender_is_byte_identical_so_mail_is_sent_once(office: Office) -> None:
+    """Workbooks, pages and .eml files of a closed week re-render to the same bytes: the
+    digests that keep each message sent once depend on it."""
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    folder = office.out / "2026-W48"
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert any(name.startswith("outbox/") for name in before) and "summary.xlsx" in before
+    assert office.run("--week", "2026-W48", now="2026-12-20T08:00:00").exit_code == 0
+    assert snapshot() == before

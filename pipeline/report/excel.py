@@ -231,14 +231,18 @@ class _SheetWriter:
             self.ws.set_column(col, col, min(MAX_WIDTH, width + 2))
 
 
-def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False) -> None:
-    """Write `sheets` to `path`; `big` streams rows to disk (constant memory) instead of holding them."""
+def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, created: datetime | None = None) -> None:
+    """Write `sheets` to `path`; `big` streams rows to disk (constant memory) instead of holding them.
+
+    `created` fixes the document's creation time, so the same week renders to the same bytes (the
+    mail digests that make "each message once" work depend on it)."""
     options: dict[str, Any] = {
         "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
         "default_date_format": "yyyy-mm-dd hh:mm:ss",
     }
     options["constant_memory" if big else "in_memory"] = True
     book = xlsxwriter.Workbook(str(path), options)
+    book.set_properties({"created": created or datetime(2000, 1, 1)})
     formats = _Formats(book)
     for sheet in sheets:
         _SheetWriter(book, formats, sheet).write()
@@ -521,8 +525,14 @@ def _registration_rows(report: WeekReport) -> Iterable[list[Any]]:
 
 # --- writers: (report, folder) -> None -----------------------------------------------------------
 
+def created_at(report: WeekReport) -> datetime:
+    """The Monday after the week: a creation time that does not change when a week re-renders."""
+    return datetime.fromisoformat(report.end) + timedelta(days=1)
+
+
 def write_summary_xlsx(report: WeekReport, folder: Path) -> None:
-    write_workbook(folder / "summary.xlsx", summary_sheets(report, index_week(report)), big=True)
+    write_workbook(folder / "summary.xlsx", summary_sheets(report, index_week(report)), big=True,
+                   created=created_at(report))
 
 
 def write_manager_xlsx(report: WeekReport, folder: Path) -> None:
@@ -530,10 +540,11 @@ def write_manager_xlsx(report: WeekReport, folder: Path) -> None:
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
     for m in index.managers:
-        write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m))
+        write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
+                       created=created_at(report))
 
 
 def write_ledger_xlsx(report: WeekReport, folder: Path) -> None:
     sheet = Sheet(t(report.lang, "report.sheet.registrations"),
                   [Table(registration_columns(report.lang), _registration_rows(report))])
-    write_workbook(folder / "ledger.xlsx", [sheet], big=True)
+    write_workbook(folder / "ledger.xlsx", [sheet], big=True, created=created_at(report))

@@ -68,6 +68,16 @@ WRITERS: list[Writer] = [
     write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
 ]
 
+# The two big workbooks go to a second process on a big week: they and the statements each take
+# about half of the writing time, and xlsxwriter is pure Python (one core each).
+SIDE_WRITERS: list[Writer] = [write_summary_xlsx, write_ledger_xlsx]
+PARALLEL_FROM_ROWS = 20_000
+
+
+def _write_side(report: WeekReport, folder: Path) -> None:
+    for writer in SIDE_WRITERS:
+        writer(report, folder)
+
 
 def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, Path]]:
     """Each manager's statement files under `folder`: name -> (xlsx, html)."""
@@ -76,7 +86,21 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
             for name, stem in stems.items()}
 
 
-def write_week(report: WeekReport, folder: Path) -> None:
+def write_week(report: WeekReport, folder: Path, parallel: bool = True) -> None:
+    """Run every writer into `folder`. Big weeks use a second process (spawned, so it shares no
+    open database or lock with the run) for the summary and ledger workbooks."""
     folder.mkdir(parents=True, exist_ok=True)
-    for writer in WRITERS:
-        writer(report, folder)
+    rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
+    if not parallel or rows < PARALLEL_FROM_ROWS:
+        for writer in WRITERS:
+            writer(report, folder)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        side = pool.submit(_write_side, report, folder)
+        for writer in WRITERS:
+            if writer not in SIDE_WRITERS:
+                writer(report, folder)
+        side.result()
