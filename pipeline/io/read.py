@@ -5,7 +5,11 @@ Reading choices, stated once:
   formulas, dates as `datetime`, numbers as `float` (exact for 11-digit phones) and merged cells as
   a value in the top-left cell only. Rows come padded from A1 (`skip_empty_area=False`) so the
   row index + 1 is the row number Excel shows.
-- `.csv` is decoded as UTF-8 (BOM or not), else GB18030; every cell is text.
+- `.csv` is decoded as UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030; every cell is text.
+- A file is read as what its content is, whatever its name says: an "xls" that is really an HTML
+  page, CSV text or an .xlsx (web systems and WPS export such files) reads like the real thing.
+- Untrusted input is checked before parsing (sizes, zip bombs, XML entities, sheet extents): see
+  the note above `MAX_CELLS`.
 - Every sheet, hidden ones included, is classified alone by its header row (SPEC §2.1).
 Problems are returned as data (`Problem`), never raised, except for file-level failures
 (`FileError`), which the caller turns into a failed run.
@@ -433,11 +437,11 @@ def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] 
             except (AttributeError, ValueError, OSError):
                 pass
             try:
-                answer = _measure_sheets(path, fmt)
+                found = _measure_sheets(path, fmt)
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
-                answer = {"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
+                found = {"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
                           or "password" in str(exc).lower() or "encrypt" in str(exc).lower()}
-            payload = memoryview(json.dumps(answer).encode("utf-8"))
+            payload = memoryview(json.dumps(found).encode("utf-8"))
             while payload:
                 payload = payload[os.write(write_fd, payload):]
         finally:
