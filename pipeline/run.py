@@ -248,32 +248,41 @@ def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] 
     """
     result = Intake()
     base = state.next_seq()
-    to_store: list[tuple[Any, ...]] = []
     late: list[tuple[int, Row]] = []
     problems: list[tuple[int, Problem]] = []
-    for sheet in inbox.sheets:
-        if sheet.kind is None:
-            continue
-        # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
-        result.rows_read += sheet.data_rows
-        problems.extend((base + p.source.row, p) for p in sheet.problems)
-        if sheet.kind == "roster":
-            result.rows_stored += len(sheet.rows)
-        else:
-            lo, hi = late_range if late_range else ("", "")
-            time_column = TIME_COLUMN[sheet.kind]
-            may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
-            for row in sheet.rows:
-                seq = base + row.source.row
-                if may_be_late and lo <= _iso(row.values[time_column]) < hi:
-                    late.append((seq, row))
-                else:
-                    to_store.append(event_tuple(row, seq, run_id))
-        base += max([0, *(r.source.row for r in sheet.rows), *(p.source.row for p in sheet.problems)]) + 1
+    offered = 0
 
-    stored = state.add_rows(to_store)
+    def stored_rows() -> Iterator[tuple[Any, ...]]:
+        """The rows to insert, made one at a time: a big ledger never exists twice in memory."""
+        nonlocal base, offered
+        for sheet in inbox.sheets:
+            if sheet.kind is None:
+                continue
+            # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
+            result.rows_read += sheet.data_rows
+            problems.extend((base + p.source.row, p) for p in sheet.problems)
+            last = max([0, *(p.source.row for p in sheet.problems)])
+            if sheet.kind == "roster":
+                result.rows_stored += len(sheet.rows)
+                last = max([last, *(r.source.row for r in sheet.rows)])
+            else:
+                lo, hi = late_range if late_range else ("", "")
+                time_column = TIME_COLUMN[sheet.kind]
+                may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
+                for row in sheet.rows:
+                    seq = base + row.source.row
+                    last = max(last, row.source.row)
+                    if may_be_late and lo <= _iso(row.values[time_column]) < hi:
+                        late.append((seq, row))
+                    else:
+                        offered += 1
+                        yield event_tuple(row, seq, run_id)
+                sheet.release_rows()  # stored now; the replay reads them back from the state
+            base += last + 1
+
+    stored = state.add_rows(stored_rows())
     result.rows_stored += stored
-    result.duplicates += len(to_store) - stored
+    result.duplicates += offered - stored
 
     compared: list[Row | Problem] = [p for _, p in problems] + [r for _, r in late]
     fingerprints = {id(item): digest(item.fingerprint) for item in compared}

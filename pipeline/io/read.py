@@ -96,9 +96,17 @@ class Sheet:
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
+    released: int = 0  # rows handed over and dropped by `release_rows`
+
     @property
     def data_rows(self) -> int:
-        return len(self.rows) + len(self.problems)
+        return len(self.rows) + len(self.problems) + self.released
+
+    def release_rows(self) -> None:
+        """Drop the parsed rows once stored, keeping their count: a big ledger's rows are the
+        largest thing a run holds in memory."""
+        self.released += len(self.rows)
+        self.rows = []
 
 
 class FileError(Exception):
@@ -623,6 +631,7 @@ def classify(grid: list[list[Any]], file: str, sheet: str, lang: str) -> tuple[s
 
 
 _PARSERS = {"phone": nz.phone, "datetime": nz.datetime_value, "money": nz.money}
+_INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "money": "INVALID_AMOUNT"}
 
 
 def _as_read(cell: Any) -> str:
@@ -682,6 +691,10 @@ def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Ro
                 values[column] = _PARSERS[ctype](cell)
             except nz.ValueProblem as exc:
                 return problem(column, exc.reason)
+            except (ArithmeticError, ValueError):
+                # A parser that trips over an absurd cell (a 30-digit amount, the last instant of
+                # 9999) must not stop the run: the cell is simply not a valid value of its type.
+                return problem(column, _INVALID[ctype])
     if kind == "units":
         values["unit_key"] = nz.unit_key(values["unit_name"])
     return Row(kind, source, values, cells)
