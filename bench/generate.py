@@ -713,6 +713,11 @@ def ensure(p: Params, force: bool = False, log: Any = print) -> tuple[Path, dict
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     shutil.rmtree(d, ignore_errors=True)
     tmp.rename(d)
+    # inboxes of older parameters or an older generator are of no use any more
+    keep = {data_dir(FULL).name, data_dir(QUICK).name, d.name}
+    for old in CACHE.glob("data-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
     s = manifest["seconds"]
     log(f"generated in {s['data'] + s['write']:.1f} s (data {s['data']:.1f} s, writing {s['write']:.1f} s)")
     return d, manifest

@@ -17,12 +17,16 @@ Every command runs under measure.py, which reports its wall time and peak RSS. T
 medians over --repeat repetitions (peak RSS: the largest). The table goes to stdout and, as
 Markdown, to bench/.cache/last.md.
 
-Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--keep]
+With --at REV the product measured is the package as committed at REV (a snapshot of the tree
+whose folder is put first on PYTHONPATH), not the working tree: figures of a known commit while others edit.
+
+Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--keep] [--at REV]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -30,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -40,6 +45,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402  (bench/ is not a package)
+
+ENV: dict[str, str] | None = None  # the product's environment (--at: PYTHONPATH to a snapshot)
 
 STAGES = ("read", "store", "replay", "assess", "reports", "outbox")
 NOW = {"2026-W46": "2026-11-16T08:00:00", "2026-W47": "2026-11-23T08:00:00"}
@@ -55,17 +62,39 @@ def pipeline_exe() -> str | None:
     exe = str(beside) if beside.exists() else shutil.which("pipeline")
     if exe is None:
         return None
-    ok = subprocess.run([exe, "run", "--help"], capture_output=True).returncode == 0
+    ok = subprocess.run([exe, "run", "--help"], capture_output=True, env=ENV).returncode == 0
     return exe if ok else None
 
 
-def measure(cmd: list[str], work: Path, label: str) -> dict[str, Any]:
+def git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True)
+
+
+def snapshot(rev: str) -> tuple[Path, str]:
+    """The tree as committed at rev (package, templates), extracted into bench/.cache/at-<commit>/."""
+    got = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    if got.returncode != 0:
+        raise SystemExit(f"--at: unknown revision {rev!r}")
+    sha = got.stdout.decode().strip()
+    folder = generate.CACHE / f"at-{sha[:12]}"
+    if not (folder / "pipeline" / "cli.py").exists():
+        archive = git("archive", "--format=tar", sha)
+        if archive.returncode != 0:
+            raise SystemExit(f"--at: git archive failed: {archive.stderr.decode().strip()}")
+        shutil.rmtree(folder, ignore_errors=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder, filter="data")
+    return folder, sha[:7]
+
+
+def measure(cmd: list[Any], work: Path, label: str, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> dict[str, Any]:
     """Run cmd under measure.py; its output goes to work/<label>.log."""
     res = work / f"{label}.json"
     out = work / f"{label}.log"
     with open(out, "wb") as f:
         subprocess.run([sys.executable, str(HERE / "measure.py"), str(res), "--", *map(str, cmd)],
-                       stdout=f, stderr=subprocess.STDOUT, check=True)
+                       stdout=f, stderr=subprocess.STDOUT, check=True, env=env, cwd=cwd)
     m = json.loads(res.read_text())
     m["rss"] = m["maxrss_kb"] * 1024 / MB
     if m["rc"] != 0:
@@ -95,7 +124,7 @@ def product_run(exe: str, data: Path, work: Path, p: generate.Params) -> dict[st
     def run(week: str, label: str) -> dict[str, Any]:
         since = time.time() - 1
         m = measure([exe, "run", "--inbox", inbox, "--out", out, "--state", state, "--week", week,
-                     "--now", NOW[week]], work, label)
+                     "--now", NOW[week]], work, label, ENV, cwd=work)  # no pipeline.toml there: defaults
         lg = run_log(state, since)
         m["stages"] = (lg or {}).get("stages")
         return m
@@ -151,7 +180,7 @@ def spread(xs: list[float]) -> str:
     return f"{secs(median(xs))} ({secs(min(xs))}–{secs(max(xs))})"
 
 
-def machine() -> dict[str, str]:
+def machine(commit: str | None) -> dict[str, str]:
     mem = "?"
     cpu = platform.processor() or "?"
     try:
@@ -164,23 +193,21 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
-        commit = "?"
+    if commit is None:  # the working tree
+        commit = git("rev-parse", "--short", "HEAD").stdout.decode().strip() or "?"
+        if git("status", "--porcelain", "--", "pipeline").stdout.strip():
+            commit += " with uncommitted changes to pipeline/"
     return {"cpus": str(os.cpu_count()), "cpu": cpu, "memory": mem, "python": platform.python_version(),
-            "os": f"{platform.system()} {platform.release()}", "commit": commit or "?"}
+            "os": f"{platform.system()} {platform.release()}", "commit": commit}
 
 
 def table(p: generate.Params, manifest: dict[str, Any], runs: dict[str, list[dict[str, Any]]],
-          repeat: int, notes: list[str]) -> str:
+          repeat: int, notes: list[str], mi: dict[str, str]) -> str:
     w1, w2 = manifest["weeks"]["week1"], manifest["weeks"]["week2"]
     rows1, rows2 = w1["rows"], w2["rows"]
     ok = {k: [m for m in v if m.get("rc") == 0] for k, v in runs.items()}
     walls = {k: [m["wall"] for m in v] for k, v in ok.items()}
     rss = {k: max((m["rss"] for m in v), default=float("nan")) for k, v in ok.items()}
-    mi = machine()
     lines = [
         f"# Benchmark: {'quick (10x smaller) ' if p != generate.FULL else ''}big-office inbox",
         "",
@@ -188,7 +215,7 @@ def table(p: generate.Params, manifest: dict[str, Any], runs: dict[str, list[dic
         f"week 1 ({p.week1}) inbox {rows1:,} rows, week 2 ({p.week2}) inbox {rows2:,} rows; "
         f"median of {repeat} (range in brackets), peak RSS the largest.",
         f"Machine: {mi['cpus']} CPUs ({mi['cpu']}), {mi['memory']} memory, Python {mi['python']}, {mi['os']}; "
-        f"commit {mi['commit']}.",
+        f"Product: commit {mi['commit']}.",
         "",
         "| measurement | wall s | peak RSS MB | rows/s |",
         "| --- | ---: | ---: | ---: |",
@@ -198,7 +225,7 @@ def table(p: generate.Params, manifest: dict[str, Any], runs: dict[str, list[dic
         if key not in runs:
             return
         if not walls.get(key):
-            lines.append(f"| {label} | failed | — | — |")
+            lines.append(f"| {label} | {'failed' if runs[key] else 'not run'} | — | — |")
             return
         rate = f"{rows / median(walls[key]):,.0f}" if rows else "—"
         lines.append(f"| {label} | {spread(walls[key])} | {rss[key]:,.0f} | {rate} |")
@@ -253,15 +280,18 @@ def table(p: generate.Params, manifest: dict[str, Any], runs: dict[str, list[dic
     def known(x: float) -> bool:
         return x == x
 
+    def fmt(x: float, spec: str, unit: str) -> str:
+        return f"{x:{spec}} {unit}" if known(x) else "—"
+
     lines += [
         "",
         "| target | measured | verdict |",
         "| --- | ---: | --- |",
-        f"| full run ≤ 4 × floor | {full_floor:.1f} × | {verdict(full_floor <= 4 if known(full_floor) else None)} |",
-        f"| ≥ 8 × faster than the baseline | {base_full:.1f} × | {verdict(base_full >= 8 if known(base_full) else None)} |",
-        f"| peak RSS ≤ 2 GB (2,000 MB) | {peak:,.0f} MB | {verdict(peak <= 2000 if known(peak) else None)} |",
-        f"| re-render ≤ ½ full run | {rer:.2f} × | {verdict(rer <= 0.5 if known(rer) else None)} |",
-        f"| second week ≤ 1.2 × first | {sec:.2f} × | {verdict(sec <= 1.2 if known(sec) else None)} |",
+        f"| full run ≤ 4 × floor | {fmt(full_floor, '.1f', '×')} | {verdict(full_floor <= 4 if known(full_floor) else None)} |",
+        f"| ≥ 8 × faster than the baseline | {fmt(base_full, '.1f', '×')} | {verdict(base_full >= 8 if known(base_full) else None)} |",
+        f"| peak RSS ≤ 2 GB (2,000 MB) | {fmt(peak, ',.0f', 'MB')} | {verdict(peak <= 2000 if known(peak) else None)} |",
+        f"| re-render ≤ ½ full run | {fmt(rer, '.2f', '×')} | {verdict(rer <= 0.5 if known(rer) else None)} |",
+        f"| second week ≤ 1.2 × first | {fmt(sec, '.2f', '×')} | {verdict(sec <= 1.2 if known(sec) else None)} |",
     ]
 
     # what the product computed, against what the generator put in
@@ -293,9 +323,16 @@ def main() -> int:
     ap.add_argument("--regen", action="store_true", help="generate the inbox again even if cached")
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline (it takes minutes)")
     ap.add_argument("--keep", action="store_true", help="keep the run folders in bench/.cache/runs/")
+    ap.add_argument("--at", metavar="REV", help="measure pipeline/ as committed at REV, not the working tree")
     a = ap.parse_args()
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    global ENV
+    commit = None
+    if a.at:
+        folder, commit = snapshot(a.at)
+        ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
+    mi = machine(commit)
     p = generate.QUICK if a.quick else generate.FULL
     data, manifest = generate.ensure(p, a.regen, log)
     runs_dir = generate.CACHE / "runs"
@@ -333,7 +370,7 @@ def main() -> int:
                 else f"{tag} baseline FAILED (exit {m['rc']})")
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
-    text = table(p, manifest, runs, a.repeat, notes)
+    text = table(p, manifest, runs, a.repeat, notes, mi)
     print(text)
     (generate.CACHE / "last.md").write_text(text, encoding="utf-8")
     return 0 if all(m.get("rc") == 0 for v in runs.values() for m in v) else 1
