@@ -76,6 +76,17 @@ class RunResult:
     mail_sent: int = 0
 
 
+def progress(items: list[Any], label: str) -> Any:
+    """A progress bar on an interactive terminal; under cron (no terminal) the items unchanged."""
+    import sys
+
+    if not sys.stderr.isatty() or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="file", leave=False)
+
+
 def _crash_point(name: str) -> None:
     """Fault injection for the crash tests: PIPELINE_CRASH_AT=<step> kills the process there."""
     if os.environ.get("PIPELINE_CRASH_AT") == name:
@@ -170,7 +181,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float) -> Inbo
         echo(t(config.lang, "warn.skipped_file", file=name, why=t(config.lang, why)))
     sheets: list[Sheet] = []
     sha: dict[str, str] = {}
-    for f in files:
+    for f in progress(files, "reading"):
         sha[f.name] = sha256(f.path)
         try:
             found = read_file(f.path, f.name, config.lang, config.limits.max_unzipped_mb, config.limits.max_file_mb)
@@ -522,7 +533,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             reports.append(report)
         stage("assess")
 
-        for report in reports:
+        for report in progress(reports, "reports"):
             publish(report, opts.out, run_id, config)
         stage("reports")
         _crash_point("after_outputs")
