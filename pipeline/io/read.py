@@ -18,6 +18,7 @@ Problems are returned as data (`Problem`), never raised, except for file-level f
 from __future__ import annotations
 
 import csv
+import faulthandler
 import io
 import json
 import os
@@ -436,6 +437,7 @@ def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] 
             os.close(read_fd)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
+            faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
             try:
                 _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
                 ceiling = _vm_bytes() + budget
