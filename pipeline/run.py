@@ -218,20 +218,31 @@ def _iso(value: Any) -> str:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value if value is not None else "")
 
 
-def identity(row: Row) -> bytes:
-    return digest(row.kind + "\x1f" + "\x1f".join(_iso(row.values.get(c)) for c in IDENTITY[row.kind]))
+# Where each kind's identity columns (SPEC §2.4, schema.IDENTITY) sit in the stored tuple below.
+_SLOT = {"phone": 5, "registered_by": 6, "manager": 6, "salesperson": 7, "unit_key": 10, "commission": 14,
+         "room": 15, "registered_at": 3, "submitted_at": 3, "visited_at": 3, "expanded_at": 3, "deal_at": 3}
+_IDENTITY_SLOTS = {kind: tuple(_SLOT[c] for c in columns) for kind, columns in IDENTITY.items()}
 
 
 def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
-    """The stored form of a row (state.ROW_COLUMNS order, with the identity after `at`)."""
+    """The stored form of a row (state.ROW_COLUMNS order, with the identity digest after `at`).
+
+    Runs once per input row, so every value is turned into text once and the identity is made
+    from those texts."""
     v = row.values
-    who = v.get("manager") or v.get("registered_by") or ""
+    kind = row.kind
     amount = v.get("commission")
-    return (seq, run_id, row.kind, _iso(v[TIME_COLUMN[row.kind]]), identity(row),
-            v.get("phone") or "", who, v.get("salesperson") or "", v.get("customer") or "",
-            v.get("unit_name") or "", v.get("unit_key") or "", v.get("photo") or "", v.get("address") or "",
-            v.get("party_size") or "", str(amount) if amount is not None else "", v.get("room") or "",
-            v.get("note") or "", row.source.file, row.source.sheet, row.source.row)
+    fields = [seq, run_id, kind, v[TIME_COLUMN[kind]].isoformat(), b"",
+              v.get("phone") or "", v.get("manager") or v.get("registered_by") or "", v.get("salesperson") or "",
+              v.get("customer") or "", v.get("unit_name") or "", v.get("unit_key") or "", v.get("photo") or "",
+              v.get("address") or "", v.get("party_size") or "", str(amount) if amount is not None else "",
+              v.get("room") or "", v.get("note") or "", row.source.file, row.source.sheet, row.source.row]
+    fields[4] = digest(kind + "\x1f" + "\x1f".join([fields[i] for i in _IDENTITY_SLOTS[kind]]))
+    return tuple(fields)
+
+
+def identity(row: Row) -> bytes:
+    return bytes(event_tuple(row, 0, "")[4])
 
 
 def _problem_entry(p: Problem) -> dict[str, Any]:
