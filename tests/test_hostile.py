@@ -13,6 +13,8 @@ import os
 import shutil
 import sqlite3
 import struct
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable
@@ -410,3 +412,29 @@ def test_waiting_covers_every_file_still_being_copied(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert office.inbox_files() == []
     assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 3
+
+
+CAPPED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # 1 GB of address space, for good
+from pipeline.cli import main
+sys.argv = ["pipeline", "validate", "--json", *sys.argv[1:]]
+main()
+"""
+
+
+def test_memory_stays_bounded_under_a_hard_1_gb_ceiling(tmp_path: Path) -> None:
+    """Sheets that look or are huge, read by a process that may never hold more than 1 GB."""
+    files = [corpus.huge_dimension(tmp_path / "dim.xlsx"), corpus.tall_sparse(tmp_path / "tall.xlsx", 1_048_576),
+             corpus.far_cell(tmp_path / "far.xlsx"), corpus.far_cell_without_refs(tmp_path / "norefs.xlsx"),
+             corpus.far_cell(tmp_path / "wide.xlsx", "XFD3"), corpus.good_leads(tmp_path / "leads.xlsx")]
+    done = subprocess.run([sys.executable, "-c", CAPPED, *map(str, files)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    no_traceback(done)
+    reports = {r["file"]: r for r in json.loads(done.stdout)}
+    assert done.returncode == 1
+    for ok in ("dim.xlsx", "tall.xlsx", "wide.xlsx"):
+        assert (reports[ok]["kind"], reports[ok]["error"]) == ("roster", None), reports[ok]
+    for bad in ("far.xlsx", "norefs.xlsx"):
+        assert reports[bad]["error"] == "UNREADABLE" and "Ctrl+End" in reports[bad]["message"]
+    assert reports["leads.xlsx"]["rows"] == 2
