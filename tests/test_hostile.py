@@ -438,3 +438,39 @@ def test_memory_stays_bounded_under_a_hard_1_gb_ceiling(tmp_path: Path) -> None:
     for bad in ("far.xlsx", "norefs.xlsx"):
         assert reports[bad]["error"] == "UNREADABLE" and "Ctrl+End" in reports[bad]["message"]
     assert reports["leads.xlsx"]["rows"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# the size probe's own failures are file failures too
+
+
+def test_the_probe_failing_is_a_plain_file_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.io import read
+
+    path = corpus.good_leads(tmp_path / "号码.xlsx")
+
+    def refuse() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    with monkeypatch.context() as m:
+        m.setattr(read.os, "fork", refuse)
+        with pytest.raises(read.FileError, match="helper process") as exc:
+            read.read_file(path, lang="en")
+        assert exc.value.code == "UNREADABLE" and exc.value.file == "号码.xlsx"
+    with monkeypatch.context() as m:
+        m.setattr(read, "PROBE_TIMEOUT", 0.0)
+        with pytest.raises(read.FileError, match="took over 0 seconds"):
+            read.read_file(path, lang="en")
+    real_probe = read._probe
+
+    def probe_then_copy(*args: Any) -> Any:
+        answer = real_probe(*args)
+        later = time.time() + 5
+        os.utime(path, (later, later))  # the file is being written again
+        return answer
+
+    with monkeypatch.context() as m:
+        m.setattr(read, "_probe", probe_then_copy)
+        with pytest.raises(read.FileError, match="still being copied"):
+            read.read_file(path, lang="en")
+    assert [s.kind for s in read.read_file(path)] == ["leads"]  # and all is well again

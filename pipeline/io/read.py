@@ -180,6 +180,10 @@ _DETAILS: dict[str, dict[str, str]] = {
               "删除表格以外的行和列",
         "en": "reading it needs more memory than allowed, or the file is damaged. Usually a stray cell far from "
               "the table: press Ctrl+End to find the last cell and delete the rows and columns beyond the table"},
+    "probe_failed": {"zh": "读取前的检查无法进行（系统拒绝启动辅助进程：{error}）：请稍后重新运行",
+                     "en": "could not be checked before reading (the system refused a helper process: {error}); run again later"},
+    "changed": {"zh": "读取过程中文件被修改了（可能仍在复制中）：请等复制完成后重新运行",
+                "en": "changed while being read (still being copied?): run again once the copy is done"},
     "probe_slow": {"zh": "读取超过 {seconds} 秒仍未完成", "en": "reading it took over {seconds} seconds"},
     "calamine": {"zh": "文件已损坏或格式不对（{error}）", "en": "damaged or not in the format its name says ({error})"},
     "binary": {"zh": "不是工作簿，也不是文本文件（可能已损坏、不完整或改了扩展名）",
@@ -431,7 +435,12 @@ def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] 
     import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
 
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
         try:
             os.close(read_fd)
@@ -439,11 +448,13 @@ def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] 
             os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
             faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
             try:
+                in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
                 _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-                ceiling = _vm_bytes() + budget
+                ceiling = in_use + budget
                 if hard != resource.RLIM_INFINITY:
                     ceiling = min(ceiling, hard)
-                resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+                if in_use:
+                    resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
             except (AttributeError, ValueError, OSError):
                 pass
             try:
@@ -496,13 +507,26 @@ def _calamine_error(exc: BaseException, name: str, lang: str, sheet: str | None 
     return _fail(lang, name, "calamine", sheet=sheet, error=text)
 
 
-def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int,
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, size: int,
                     max_cells: int) -> list[tuple[str, list[list[Any]]]]:
-    budget = max_cells * CELL_BYTES + 2 * max(unzipped, path.stat().st_size) + (768 << 20)
+    budget = max_cells * CELL_BYTES + 2 * max(unzipped, size) + (768 << 20)
+    before = _identity(path)
     try:
         answer = _probe(path, fmt, budget, PROBE_TIMEOUT) if hasattr(os, "fork") else None
     except TimeoutError:
         raise _fail(lang, name, "probe_slow", seconds=int(PROBE_TIMEOUT)) from None
+    except OSError as exc:  # no helper process (fork refused: out of memory or processes)
+        raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
+    if _identity(path) != before:
+        raise _fail(lang, name, "changed")  # what was measured is not what would be read
     if answer is None and hasattr(os, "fork"):
         raise _fail(lang, name, "probe_died")
     if answer is not None:
@@ -532,6 +556,8 @@ def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int,
                     raise
                 raise _calamine_error(exc, name, lang, sheet=meta.name) from None
             grids.append((meta.name, grid))
+    if _identity(path) != before:
+        raise _fail(lang, name, "changed")
     return grids
 
 
@@ -552,7 +578,7 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
     kind = _sniff(head)
     if kind == "zip":
         fmt, unzipped = _check_zip(path, name, lang, max_unzipped_mb)
-        return _calamine_grids(path, name, lang, fmt, unzipped, max_cells)
+        return _calamine_grids(path, name, lang, fmt, unzipped, size, max_cells)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -561,7 +587,7 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
         # Excel encrypts an .xlsx into a compound file holding "EncryptedPackage" (UTF-16 names).
         if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
             raise _fail(lang, name, "password")
-        return _calamine_grids(path, name, lang, "xls", len(data), max_cells)
+        return _calamine_grids(path, name, lang, "xls", len(data), size, max_cells)
     try:
         text = _decode_text(data)
     except UnicodeDecodeError as exc:
