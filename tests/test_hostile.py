@@ -461,16 +461,16 @@ def test_the_probe_failing_is_a_plain_file_failure(tmp_path: Path, monkeypatch: 
         m.setattr(read, "PROBE_TIMEOUT", 0.0)
         with pytest.raises(read.FileError, match="took over 0 seconds"):
             read.read_file(path, lang="en")
-    real_probe = read._probe
+    real_message = read._Probe.message
 
-    def probe_then_copy(*args: Any) -> Any:
-        answer = real_probe(*args)
+    def measured_then_copied(probe: Any) -> Any:
+        said = real_message(probe)
         later = time.time() + 5
         os.utime(path, (later, later))  # the file is being written again
-        return answer
+        return said
 
     with monkeypatch.context() as m:
-        m.setattr(read, "_probe", probe_then_copy)
+        m.setattr(read._Probe, "message", measured_then_copied)
         with pytest.raises(read.FileError, match="still being copied"):
             read.read_file(path, lang="en")
     assert [s.kind for s in read.read_file(path)] == ["leads"]  # and all is well again

@@ -27,6 +27,7 @@ import signal
 import time
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -417,87 +418,105 @@ def _vm_bytes() -> int:
         return 0
 
 
-def _measure_sheets(path: Path, fmt: str) -> dict[str, Any]:
-    """In the child: each worksheet's extent from A1, as calamine builds it."""
-    with _open_workbook(path, fmt) as wb:
-        sheets = []
-        for meta in wb.sheets_metadata:
-            if "WorkSheet" not in str(meta.typ):
-                continue
-            end = wb.get_sheet_by_name(meta.name).end
-            sheets.append([meta.name, end[0] + 1 if end else 0, end[1] + 1 if end else 0])
-    return {"sheets": sheets}
+def _child_measures(path: Path, fmt: str, write_fd: int) -> None:
+    """In the child: each worksheet's extent from A1 as calamine builds it, one JSON line per sheet
+    as soon as it is known, then {"done": true}; or {"error": ...}."""
 
+    def say(message: dict[str, Any]) -> None:
+        payload = memoryview((json.dumps(message) + "\n").encode("utf-8"))
+        while payload:
+            payload = payload[os.write(write_fd, payload):]
 
-def _probe(path: Path, fmt: str, budget: int, timeout: float) -> dict[str, Any] | None:
-    """Measure the sheets in a forked child under an address-space ceiling of its current size +
-    `budget`. None if the child died (out of memory: calamine aborts) or overran `timeout`."""
-    import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
-
-    read_fd, write_fd = os.pipe()
     try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
-    if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
+        with _open_workbook(path, fmt) as wb:
+            for meta in wb.sheets_metadata:
+                if "WorkSheet" not in str(meta.typ):
+                    continue
+                end = wb.get_sheet_by_name(meta.name).end
+                say({"sheet": [meta.name, end[0] + 1 if end else 0, end[1] + 1 if end else 0]})
+        say({"done": True})
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
+        say({"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
+             or "password" in str(exc).lower() or "encrypt" in str(exc).lower()})
+
+
+class _Probe:
+    """A forked child that measures a workbook's sheets under an address-space ceiling of its
+    current size + `budget`, reporting each sheet as soon as it is measured: the parent reads a
+    sheet while the child measures the next. A child that calamine aborts (out of memory) just
+    stops talking; `message()` then returns None."""
+
+    def __init__(self, path: Path, fmt: str, budget: int, timeout: float) -> None:
+        import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
+
+        read_fd, write_fd = os.pipe()
         try:
+            pid = os.fork()
+        except OSError:
             os.close(read_fd)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
-            faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
+            os.close(write_fd)
+            raise
+        if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
             try:
-                in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
-                _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-                ceiling = in_use + budget
-                if hard != resource.RLIM_INFINITY:
-                    ceiling = min(ceiling, hard)
-                if in_use:
-                    resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
-            except (AttributeError, ValueError, OSError):
-                pass
-            try:
-                found = _measure_sheets(path, fmt)
-            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
-                found = {"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
-                          or "password" in str(exc).lower() or "encrypt" in str(exc).lower()}
-            payload = memoryview(json.dumps(found).encode("utf-8"))
-            while payload:
-                payload = payload[os.write(write_fd, payload):]
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    timed_out = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
+                os.close(read_fd)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
+                faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
+                try:
+                    in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
+                    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+                    ceiling = in_use + budget
+                    if hard != resource.RLIM_INFINITY:
+                        ceiling = min(ceiling, hard)
+                    if in_use:
+                        resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+                except (AttributeError, ValueError, OSError):
+                    pass
+                _child_measures(path, fmt, write_fd)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        self.fd: int | None = read_fd
+        self.pid: int | None = pid
+        self.deadline = time.monotonic() + timeout
+        self.pending = b""
+
+    def message(self) -> dict[str, Any] | None:
+        """The child's next message; None once it has stopped. TimeoutError past the deadline."""
+        while b"\n" not in self.pending:
+            if self.fd is None:
+                return None
+            left = self.deadline - time.monotonic()
             if left <= 0:
-                timed_out = True
-                break
-            ready, _, _ = select.select([read_fd], [], [], left)
+                raise TimeoutError
+            ready, _, _ = select.select([self.fd], [], [], left)
             if not ready:
                 continue
-            block = os.read(read_fd, 65536)
+            block = os.read(self.fd, 65536)
             if not block:
-                break
-            chunks.append(block)
-    finally:
-        os.close(read_fd)
-        if timed_out:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-    if timed_out:
-        raise TimeoutError
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0) or not chunks:
-        return None
-    try:
-        answer: dict[str, Any] = json.loads(b"".join(chunks))
-    except ValueError:
-        return None
-    return answer
+                os.close(self.fd)
+                self.fd = None
+                continue
+            self.pending += block
+        line, self.pending = self.pending.split(b"\n", 1)
+        try:
+            found: dict[str, Any] = json.loads(line)
+        except ValueError:
+            return None
+        return found
+
+    def close(self) -> None:
+        """Stop the child if it is still at work, and reap it."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = None
 
 
 def _calamine_error(exc: BaseException, name: str, lang: str, sheet: str | None = None) -> FileError:
@@ -516,54 +535,77 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 
 def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, size: int,
-                    max_cells: int) -> list[tuple[str, list[list[Any]]]]:
+                    max_cells: int) -> Iterator[tuple[str, list[list[Any]]]]:
+    """The workbook's sheets, each read only once the probe has measured it and found it fits."""
     budget = max_cells * CELL_BYTES + 2 * max(unzipped, size) + (768 << 20)
     before = _identity(path)
-    try:
-        answer = _probe(path, fmt, budget, PROBE_TIMEOUT) if hasattr(os, "fork") else None
-    except TimeoutError:
-        raise _fail(lang, name, "probe_slow", seconds=int(PROBE_TIMEOUT)) from None
-    except OSError as exc:  # no helper process (fork refused: out of memory or processes)
-        raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
-    if _identity(path) != before:
-        raise _fail(lang, name, "changed")  # what was measured is not what would be read
-    if answer is None and hasattr(os, "fork"):
-        raise _fail(lang, name, "probe_died")
-    if answer is not None:
-        if "error" in answer:
-            if answer.get("password"):
+    probe: _Probe | None = None
+    if hasattr(os, "fork"):
+        try:
+            probe = _Probe(path, fmt, budget, PROBE_TIMEOUT)
+        except OSError as exc:  # no helper process (fork refused: out of memory or processes)
+            raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
+
+    def measured(expected: str | None) -> None:
+        """Wait for the probe's word on the next sheet (`expected`), or on the end (None)."""
+        if probe is None:
+            return
+        try:
+            said = probe.message()
+        except TimeoutError:
+            raise _fail(lang, name, "probe_slow", seconds=int(PROBE_TIMEOUT)) from None
+        if said is None:
+            raise _fail(lang, name, "probe_died")
+        if "error" in said:
+            if said.get("password"):
                 raise _fail(lang, name, "password")
-            raise _fail(lang, name, "calamine", error=str(answer["error"]))
-        for sheet, rows, cols in answer["sheets"]:
-            if rows * cols > max_cells:
-                raise _fail(lang, name, "too_many_cells", sheet=sheet, rows=f"{rows:,}", cols=f"{cols:,}",
-                            cells=f"{rows * cols:,}", limit=f"{max_cells:,}")
-    grids: list[tuple[str, list[list[Any]]]] = []
+            raise _fail(lang, name, "calamine", error=str(said["error"]))
+        if expected is None:
+            if not said.get("done"):
+                raise _fail(lang, name, "changed")
+            return
+        sheet, rows, cols = said.get("sheet") or (None, 0, 0)
+        if sheet != expected:
+            raise _fail(lang, name, "changed")  # the child saw another workbook than this one
+        if rows * cols > max_cells:
+            raise _fail(lang, name, "too_many_cells", sheet=sheet, rows=f"{rows:,}", cols=f"{cols:,}",
+                        cells=f"{rows * cols:,}", limit=f"{max_cells:,}")
+
     try:
-        wb = _open_workbook(path, fmt)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
-            raise
-        raise _calamine_error(exc, name, lang) from None
-    with wb:
-        for meta in wb.sheets_metadata:
-            if "WorkSheet" not in str(meta.typ):
-                continue
-            try:
-                grid = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-            except BaseException as exc:  # calamine's own errors, and pyo3's PanicException (a BaseException)
-                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
-                    raise
-                raise _calamine_error(exc, name, lang, sheet=meta.name) from None
-            grids.append((meta.name, grid))
+        try:
+            wb = _open_workbook(path, fmt)
+            metas = [m for m in wb.sheets_metadata if "WorkSheet" in str(m.typ)]
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+                raise
+            raise _calamine_error(exc, name, lang) from None
+        with wb:
+            for meta in metas:
+                measured(meta.name)
+                try:
+                    grid = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+                except BaseException as exc:  # calamine's errors, and pyo3's PanicException (a BaseException)
+                    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+                        raise
+                    raise _calamine_error(exc, name, lang, sheet=meta.name) from None
+                yield meta.name, grid
+        measured(None)
+    finally:
+        if probe is not None:
+            probe.close()
     if _identity(path) != before:
-        raise _fail(lang, name, "changed")
-    return grids
+        raise _fail(lang, name, "changed")  # what was measured is not what was read
 
 
 def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000,
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[tuple[str, list[list[Any]]]]:
     """Every sheet of a file as (name, rows of raw cells), or `FileError`."""
+    return list(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells))
+
+
+def _sheets(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
+            max_cells: int) -> Iterator[tuple[str, list[list[Any]]]]:
+    """`sheets_of`, one sheet at a time: a workbook's sheets are never all held at once."""
     suffix = path.suffix.lower()
     try:
         size = path.stat().st_size
@@ -578,7 +620,8 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
     kind = _sniff(head)
     if kind == "zip":
         fmt, unzipped = _check_zip(path, name, lang, max_unzipped_mb)
-        return _calamine_grids(path, name, lang, fmt, unzipped, size, max_cells)
+        yield from _calamine_grids(path, name, lang, fmt, unzipped, size, max_cells)
+        return
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -587,7 +630,8 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
         # Excel encrypts an .xlsx into a compound file holding "EncryptedPackage" (UTF-16 names).
         if "EncryptedPackage".encode("utf-16-le") in data or "EncryptionInfo".encode("utf-16-le") in data:
             raise _fail(lang, name, "password")
-        return _calamine_grids(path, name, lang, "xls", len(data), size, max_cells)
+        yield from _calamine_grids(path, name, lang, "xls", len(data), size, max_cells)
+        return
     try:
         text = _decode_text(data)
     except UnicodeDecodeError as exc:
@@ -602,11 +646,13 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
             if "urn:schemas-microsoft-com:office:spreadsheet" in text[:8192]:
                 raise _fail(lang, name, "xml_2003")
             raise _fail(lang, name, "html_no_table")
-        return grids
+        yield from grids
+        return
     try:
-        return [(Path(name).stem, _csv_grid(text, name, lang, max_cells))]
+        grid = _csv_grid(text, name, lang, max_cells)
     except csv.Error as exc:
         raise _fail(lang, name, "csv", error=_first_line(exc)) from None
+    yield Path(name).stem, grid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -777,7 +823,7 @@ def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzippe
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[Sheet]:
     """All sheets of one file, classified and parsed. Raises `FileError` if unreadable."""
     name = name or path.name
-    grids = sheets_of(path, name, lang, max_unzipped_mb, max_file_mb, max_cells=max_cells)
+    grids = _sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
     return [read_sheet(name, sheet, i, grid, lang) for i, (sheet, grid) in enumerate(grids)]
 
 
