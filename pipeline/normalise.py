@@ -95,8 +95,11 @@ _DATE_ZH = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日(?:\s*(\d{1,2}):(\d{2}
 
 
 def _round_second(value: datetime) -> datetime:
-    if value.microsecond >= 500_000:
-        value += timedelta(seconds=1)
+    try:
+        if value.microsecond >= 500_000:
+            value += timedelta(seconds=1)
+    except OverflowError:  # the last half second of 9999-12-31 rounds past the calendar
+        raise ValueProblem("INVALID_DATE") from None
     return value.replace(microsecond=0)
 
 
@@ -157,7 +160,10 @@ def money(value: Cell) -> Decimal:
         raise ValueProblem("INVALID_AMOUNT")
     if amount < 0:
         raise ValueProblem("INVALID_AMOUNT")
-    return round_money(amount)
+    try:
+        return round_money(amount)
+    except ArithmeticError:  # more digits than any real amount (decimal's 28-digit context)
+        raise ValueProblem("INVALID_AMOUNT") from None
 
 
 def round_money(amount: Decimal) -> Decimal:

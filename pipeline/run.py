@@ -169,11 +169,14 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float) -> Inbo
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
-        young = [f for f in files if wall_now - f.mtime < settle]
+        # A modification time in the future (a skewed clock on a share) does not count as copying.
+        young = [f for f in files if 0 <= wall_now - f.mtime < settle]
         if young and config.limits.settle_wait:
-            time.sleep(min(settle, max(0.0, settle - (wall_now - min(f.mtime for f in young)))))
+            # wait until the newest of them has been still for `settle` seconds, then look again
+            time.sleep(min(settle, max(0.0, settle - (wall_now - max(f.mtime for f in young)))))
             files, skipped = list_inbox(inbox)
-            young = [f for f in files if time.time() - f.mtime < settle]
+            now = time.time()
+            young = [f for f in files if 0 <= now - f.mtime < settle]
         for f in young:
             skipped.append((f.name, "why.settling"))
         files = [f for f in files if f not in young]
@@ -565,6 +568,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
                       config.digest(), sorted(inbox.sha.items()), "ok")
         state.add_pending_moves(run_id, sorted(inbox.sha.items()))
         state.commit()
+        if not state.has_backup():
+            state.backup(run_id)  # the first run had nothing to copy before; keep its result
         stage("store")
         _crash_point("after_commit")
 

@@ -116,6 +116,10 @@ class State:
             old.unlink()
         return target
 
+    def has_backup(self) -> bool:
+        folder = self.folder / BACKUPS
+        return folder.is_dir() and any(folder.glob("*.db"))
+
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
