@@ -1,0 +1,263 @@
+"""The fast workbook writer against the reference (xlsxwriter), cell by cell.
+
+Every workbook the reports write goes through `write_workbook`; its default engine (`fastxlsx`)
+writes the sheet XML itself. Here the same `Sheet`s are written by both engines and read back
+with openpyxl: sheet names, frozen panes, autofilters, outline levels, column widths, data bars,
+and for every cell its value, type, number format, font, fill, borders and alignment must be equal.
+The sheets are built to be awkward: formulas, markup, CJK, control characters, literal `_xHHHH_`,
+leading and trailing spaces, texts over Excel's length limit, None, Decimal and string money,
+datetimes as objects and as ISO text, styled blanks, several blocks under title lines. Then the
+report's own sheets of the sample week, and what only the fast engine promises (bytes that do
+not change, well-formed XML, no formula, markup-looking text kept literal).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import openpyxl
+import pytest
+
+from pipeline.report import excel, fastxlsx
+from pipeline.report.context import index_week
+from pipeline.report.excel import Column, Sheet, Styled, Table, write_workbook
+from tests.test_reports import sample_report
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*extension is not supported:UserWarning")
+
+CREATED = datetime(2026, 11, 30)
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+TEXTS: list[Any] = [
+    '=HYPERLINK("http://x","y")', "+1", "-1", "@SUM(A1)", "=1+1", "<script>alert(1)</script>",
+    "a & b < c > d", "quote \" and '", "张伟", "王芳先生", "　全角空格　", " leading", "trailing ", " both ",
+    "tab\there", "line\nbreak", "cr\r\nlf", "\x01ctrl\x1f", "nul\x00byte", "\x0b\x0c", "_x0041_ literal",
+    "_X00ff_", "__x0041__", "\ufffe\uffff", "😀 emoji 𠀀", "x" * 40_000, "张" * 20_000, "😀" * 20_000,
+    "13800138000", "号码汇总_张伟.xlsx", "", None, 12345, Decimal("1.50"), "\u00a0nbsp\u00a0", "\n",
+]
+
+COLUMNS = [
+    Column("文本 text"), Column("整数", "int", flag_positive=True), Column("金额", "money"),
+    Column("时间", "datetime"), Column("日期", "date"), Column("比例", "pct"), Column("计数", "int"),
+]
+
+
+def _plain_rows() -> list[list[Any]]:
+    ints: list[Any] = [3, 0, -2, None, 10**6, ""]
+    money: list[Any] = ["1987.00", Decimal("-213.00"), Decimal("0.10"), None, 1234567.891, "0.00", Decimal("12")]
+    moments: list[Any] = ["2026-11-25T14:30:00", datetime(2026, 11, 26, 9, 5, 7), "2026-11-23T00:00:00", None]
+    days: list[Any] = ["2026-11-25", datetime(2026, 1, 1), None]
+    pcts: list[Any] = [0.87, 1.0, 0, None, 1 / 3]
+    return [[text, ints[i % 6], money[i % 7], moments[i % 4], days[i % 3], pcts[i % 5], i]
+            for i, text in enumerate(TEXTS)]
+
+
+def _styled_rows() -> list[Styled | list[Any]]:
+    rows: list[Styled | list[Any]] = []
+    for i, values in enumerate(_plain_rows()[:12]):
+        rows.append(Styled(values, ("review", "warn", None)[i % 3], 1))
+    rows.append(Styled(["一组 小计", "", None, None, None, None, 7], "subtotal"))
+    rows.append(Styled([None] * 7, "warn"))                    # a styled row of blanks
+    rows.append([None] * 7)                                    # an empty row inside the table
+    rows.append(Styled(["全体合计", 5, "100.00", None, None, None, None], "total"))
+    return rows
+
+
+def awkward_sheets() -> list[Sheet]:
+    overview = Sheet("概览 & <总>", [
+        Table([Column("项目"), Column("目标", "int"), Column("差额", "int", flag_positive=True),
+               Column("完成率", "pct", bar=True), Column("罚款", "money")],
+              [Styled(["拓展单位", 3, 2, 1 / 3, "200.00"]), Styled(["诚意号码", 100, 0, 0.87, "0.00"]),
+               Styled(["罚款合计", None, None, None, "213.00"], "total")]),
+        Table([Column("项目"), Column("金额（元）", "money")],
+              [Styled(["佣金合计", "2200.00"], "subtotal"), Styled(["净额", Decimal("-13.50")], "total")]),
+    ], title=[("张伟 个人周报 2026-W48", "title"), ("团队: 一组", None), ("已列入辞退审核", "review"),
+              ("", "warn"), ("=SUM(A1)", None)])
+    return [
+        Sheet("明细", [Table(COLUMNS, _plain_rows())]),
+        Sheet("汇总", [Table(COLUMNS, _styled_rows())]),
+        overview,
+        Sheet("空表", [Table(COLUMNS, [])]),
+        Sheet("Sheet's 1", [Table([Column("only")], [["a"], ["b"]])]),
+    ]
+
+
+# --- reading back ---------------------------------------------------------------------------------
+
+def _colour(colour: Any) -> Any:
+    if colour is None:
+        return None
+    return colour.rgb if colour.type == "rgb" else (colour.type, colour.theme, colour.indexed)
+
+
+def snapshot(path: Path) -> dict[str, Any]:
+    """Everything openpyxl reads of a workbook that the reports rely on."""
+    book = openpyxl.load_workbook(path)
+    shot: dict[str, Any] = {"sheets": book.sheetnames}
+    for ws in book.worksheets:
+        cells = {}
+        for row in ws.iter_rows():
+            for c in row:
+                if c.value is None and not c.has_style:
+                    continue
+                value = c.value
+                if isinstance(value, str):      # openpyxl undoes `_x005F_` in shared strings only
+                    value = value.replace("_x005F_", "_")
+                cells[c.coordinate] = (
+                    value, c.data_type, c.number_format, bool(c.font.b), c.font.sz, _colour(c.font.color),
+                    c.fill.fill_type, _colour(c.fill.fgColor) if c.fill.fill_type else None,
+                    c.border.top.style, c.border.bottom.style, bool(c.alignment.wrap_text), c.alignment.vertical)
+        bars = sorted((str(cf.sqref), tuple(r.type for r in cf.rules),
+                       tuple((r.dataBar.cfvo[0].val, r.dataBar.cfvo[1].val, _colour(r.dataBar.color))
+                             for r in cf.rules if r.dataBar))
+                      for cf in ws.conditional_formatting)
+        shot[ws.title] = {
+            "freeze": ws.freeze_panes,
+            "filter": ws.auto_filter.ref,
+            "size": (ws.max_row, ws.max_column),
+            "levels": {r: d.outlineLevel for r, d in ws.row_dimensions.items() if d.outlineLevel},
+            "outline": ws.sheet_format.outlineLevelRow,
+            "widths": sorted((d.min, d.max, d.width) for d in ws.column_dimensions.values() if d.customWidth),
+            "bars": bars,
+            "cells": cells,
+        }
+    book.close()
+    return shot
+
+
+def assert_same(fast: dict[str, Any], ref: dict[str, Any]) -> None:
+    assert fast["sheets"] == ref["sheets"]
+    for name in ref["sheets"]:
+        got, want = fast[name], ref[name]
+        for key in want:
+            if key != "cells":
+                assert got[key] == want[key], (name, key)
+        assert got["cells"].keys() == want["cells"].keys(), (name, got["cells"].keys() ^ want["cells"].keys())
+        for ref_cell, value in want["cells"].items():
+            assert got["cells"][ref_cell] == value, (name, ref_cell)
+
+
+def write_both(tmp_path: Path, sheets: list[Sheet], big: bool = False) -> tuple[Path, Path]:
+    fast, ref = tmp_path / "fast.xlsx", tmp_path / "ref.xlsx"
+    write_workbook(fast, sheets, big=big, created=CREATED, engine="fast")
+    write_workbook(ref, sheets, big=big, created=CREATED, engine="xlsxwriter")
+    return fast, ref
+
+
+# --- the same workbook, cell by cell --------------------------------------------------------------
+
+@pytest.mark.parametrize("big", [False, True], ids=["shared-strings-ref", "constant-memory-ref"])
+def test_awkward_sheets_read_back_the_same(tmp_path: Path, big: bool) -> None:
+    fast, ref = write_both(tmp_path, awkward_sheets(), big)
+    shot = snapshot(fast)
+    assert_same(shot, snapshot(ref))
+    cells = shot["明细"]["cells"]
+    assert [cells[f"A{r}"][0] for r in range(2, 7)] == TEXTS[:5], "formulas stay text"
+    assert all(cell[1] != "f" for sheet in shot["sheets"] for cell in shot[sheet]["cells"].values())
+    assert cells["A27"][0] == "x" * 32_767, "cut at Excel's limit"
+    assert cells["C2"][:3] == (1987, "n", "#,##0.00")
+    assert cells["D2"][0] == datetime(2026, 11, 25, 14, 30) and cells["D2"][2] == "yyyy-mm-dd hh:mm:ss"
+    assert shot["明细"]["freeze"] == "A2" and shot["明细"]["filter"] == f"A1:G{len(TEXTS) + 1}"
+    assert shot["概览 & <总>"]["bars"] and shot["概览 & <总>"]["freeze"] is None
+
+
+def test_the_report_sheets_read_back_the_same(tmp_path: Path) -> None:
+    """The sample week's summary, every statement and the ledger, through both engines (the
+    reference with the options the reports used with it: constant memory for the two big books)."""
+    report = sample_report()
+    index = index_week(report)
+
+    def build(name: str) -> list[Sheet]:          # the builders return generators: build twice
+        if name == "summary":
+            return excel.summary_sheets(report, index)
+        if name == "ledger":
+            return [Sheet("本周新增登记", [Table(excel.registration_columns("zh"), excel._registration_rows(report))])]
+        return excel.manager_sheets(report, index, next(m for m in index.managers if m["name"] == name))
+
+    for i, name in enumerate(["summary", "ledger", *(m["name"] for m in index.managers)]):
+        fast, ref = tmp_path / f"{i}-fast.xlsx", tmp_path / f"{i}-ref.xlsx"
+        write_workbook(fast, build(name), created=CREATED, engine="fast")
+        write_workbook(ref, build(name), big=name in ("summary", "ledger"), created=CREATED, engine="xlsxwriter")
+        assert_same(snapshot(fast), snapshot(ref))
+
+
+def test_rows_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are joined a chunk at a time: tables longer than a chunk, plain and styled, come out whole."""
+    monkeypatch.setattr(fastxlsx, "CHUNK_ROWS", 7)
+    plain: list[list[Any]] = [[f"客户{i}", i - 20, f"{i}.25", f"2026-11-{23 + i % 7}T0{i % 10}:00:00", None, i / 50, i]
+                              for i in range(40)]
+    plain[13] = plain[-1] = [None, "", None, None, "", None, None]       # empty rows, one of them last
+    styled = [Styled(row, "bad" if i % 9 == 0 else None, i % 2) for i, row in enumerate(plain)]
+    sheets = [Sheet("plain", [Table(COLUMNS, plain)]), Sheet("styled", [Table(COLUMNS, styled)])]
+    fast, ref = write_both(tmp_path, sheets)
+    assert_same(snapshot(fast), snapshot(ref))
+
+
+# --- what only the fast engine promises -----------------------------------------------------------
+
+def test_same_input_same_bytes(tmp_path: Path) -> None:
+    first, second, later = tmp_path / "1.xlsx", tmp_path / "2.xlsx", tmp_path / "3.xlsx"
+    write_workbook(first, awkward_sheets(), created=CREATED)
+    write_workbook(second, awkward_sheets(), created=CREATED)
+    write_workbook(later, awkward_sheets(), created=datetime(2026, 12, 7))
+    assert first.read_bytes() == second.read_bytes()
+    assert first.read_bytes() != later.read_bytes()
+    with zipfile.ZipFile(first) as z:
+        infos = z.infolist()
+        assert infos[0].filename == "[Content_Types].xml"
+        assert {i.date_time for i in infos} == {(2026, 11, 30, 0, 0, 0)}
+        assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED}
+        assert b"2026-11-30T00:00:00Z" in z.read("docProps/core.xml")
+
+
+def test_every_part_is_well_formed_and_has_no_formula(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    write_workbook(path, awkward_sheets(), created=CREATED)
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            root = ElementTree.fromstring(z.read(name))      # expat refuses control characters
+            if name.startswith("xl/worksheets/"):
+                cells = list(root.iter(f"{{{MAIN}}}c"))
+                assert cells and not list(root.iter(f"{{{MAIN}}}f")), name        # (data bars have xm:f)
+                assert {c.get("t") for c in cells} <= {None, "inlineStr"}, name
+
+
+def test_markup_looking_text_and_lone_surrogates_stay_text(tmp_path: Path) -> None:
+    """xlsxwriter writes a text shaped like `<r>…</r>` as raw rich-text XML (an input could break
+    the file); the fast engine escapes it like any text. A lone surrogate, which xlsxwriter cannot
+    encode at all, becomes U+FFFD."""
+    texts = ["<r><t>x</t></r>", "<r></t></is></c></row></sheetData><r>", "a\ud800b"]
+    path = tmp_path / "book.xlsx"
+    write_workbook(path, [Sheet("s", [Table([Column("t")], [[x] for x in texts])])], created=CREATED)
+    values = [c.value for c in openpyxl.load_workbook(path)["s"]["A"]][1:]
+    assert values == [texts[0], texts[1], "a\ufffdb"]
+
+
+def test_escaping_matches_excel_rules() -> None:
+    esc = fastxlsx.escape_text
+    assert esc("a & <b>") == "a &amp; &lt;b&gt;"
+    assert esc('"quoted"') == '"quoted"'
+    assert esc("\x00\x01\x1f") == "_x0000__x0001__x001F_"
+    assert esc("tab\tnewline\n") == "tab\tnewline\n"
+    assert esc("_x0041_") == "_x005F_x0041_" and esc("_x00zz_") == "_x00zz_"
+    assert esc("\ufffe") == "_xFFFE_"
+    assert fastxlsx.inline_text(" a") == '<is><t xml:space="preserve"> a</t></is>'
+    assert fastxlsx.inline_text("a") == "<is><t>a</t></is>"
+    assert [fastxlsx.col_name(c) for c in (0, 25, 26, 701, 702, 16383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
+
+
+@pytest.mark.parametrize("name", ["", "a" * 32, "a/b", "a[1]", "'quoted'", "x?"])
+def test_invalid_sheet_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError):
+        write_workbook(tmp_path / "bad.xlsx", [Sheet(name, [Table([Column("a")], [])])])
+
+
+def test_duplicate_sheet_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        write_workbook(tmp_path / "bad.xlsx", [Sheet("Ab", [Table([Column("a")], [])]),
+                                               Sheet("aB", [Table([Column("a")], [])])])
