@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 try:
     import resource
@@ -45,8 +45,10 @@ READABLE = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
 HEADER_SCAN_ROWS = 10
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
+    """Where a row came from: the file's name in the inbox, the sheet, the row number Excel shows.
+    (Named tuples, not frozen dataclasses: a big ledger makes a million of them.)"""
+
     file: str
     sheet: str
     row: int
@@ -55,8 +57,7 @@ class Source:
         return {"file": self.file, "sheet": self.sheet, "row": self.row}
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """A row that passed every reading check: canonical column -> clean value."""
 
     kind: str
@@ -722,7 +723,8 @@ _REQUIRED = {name: [c for c in k.required if c != "photo"] for name, k in KINDS.
 
 
 def _blank(value: Any) -> bool:
-    return value is None or value == "" or (value.__class__ is str and not nz.text(value))
+    # str.strip() removes every Unicode white space NFKC could produce (U+3000 included)
+    return value is None or (value.__class__ is str and not value.strip())
 
 
 def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Row | Problem:
@@ -787,16 +789,24 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
     wanted = set(KINDS[kind].columns)
     picks = [(i, c) for i, c in columns.items() if c in wanted]
     assert header is not None
+    rows, problems = result.rows, result.problems
+    width = max(i for i, _ in picks) + 1 if picks else 0
     for r in range(header + 1, len(grid)):
         cells = grid[r]
-        if all(c is None or c == "" or (isinstance(c, str) and nz.text(c) == "") for c in cells):
-            continue  # all-empty rows, unknown columns included, are skipped silently
-        row_cells = {c: (cells[i] if i < len(cells) else None) for i, c in picks}
-        parsed = parse_row(kind, row_cells, Source(file, sheet, r + 1), lang)
-        if isinstance(parsed, Problem):
-            result.problems.append(parsed)
+        for c in cells:
+            if c is None or c == "":
+                continue
+            if c.__class__ is not str or nz.text(c):
+                break
         else:
-            result.rows.append(parsed)
+            continue  # all-empty rows, unknown columns included, are skipped silently
+        if len(cells) < width:
+            cells = [*cells, *([None] * (width - len(cells)))]
+        parsed = parse_row(kind, {c: cells[i] for i, c in picks}, Source(file, sheet, r + 1), lang)
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+        else:
+            rows.append(parsed)
     if kind == "roster":
         _dedupe_roster(result, lang)
     return result
