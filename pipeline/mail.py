@@ -175,7 +175,13 @@ def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tup
         if part.is_multipart():
             # '=' runs never occur in base64 bodies, so this boundary cannot clash with content.
             part.set_boundary(f"===============kam{seed.hexdigest()[:16]}{index}==")
-    body_hash = hashlib.sha256(message.as_bytes(policy=SMTP)).hexdigest()
+    # The Message-ID follows the content without serialising the message twice: the leaf parts'
+    # payloads are already encoded strings.
+    body = hashlib.sha256(key.encode())
+    for part in message.walk():
+        if not part.is_multipart():
+            body.update(str(part.get_payload()).encode("utf-8", "surrogateescape"))
+    body_hash = body.hexdigest()
     message["Message-ID"] = f"<{body_hash[:32]}@{_domain(sender)}>"
     data = message.as_bytes(policy=SMTP)
     return data, hashlib.sha256(data).hexdigest()
