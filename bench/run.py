@@ -13,14 +13,15 @@
    Per-stage times come from the run's log, `<state>/logs/<run-id>.json`.
 4. The naive baseline (baseline.py): pandas + openpyxl, the leads part alone.
 
-Every command runs under measure.py, which reports its wall time and peak RSS. The figures are
-medians over --repeat repetitions (peak RSS: the largest). The table goes to stdout and, as
-Markdown, to bench/.cache/last.md.
+Every command runs under measure.py, which reports its wall time, CPU time and peak RSS. The
+figures are medians over --repeat repetitions (peak RSS: the largest). The table goes to stdout
+and, as Markdown, to bench/.cache/last.md; the raw measurements to bench/.cache/last.json
+(--report prints the table again from them).
 
 With --at REV the product measured is the package as committed at REV (a snapshot of the tree
 whose folder is put first on PYTHONPATH), not the working tree: figures of a known commit while others edit.
 
-Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--keep] [--at REV]
+Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--keep] [--at REV] [--report]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import sys
 import tarfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -213,22 +215,24 @@ def table(p: generate.Params, manifest: dict[str, Any], runs: dict[str, list[dic
         "",
         f"{p.teams * p.managers_per_team} managers in {p.teams} teams; "
         f"week 1 ({p.week1}) inbox {rows1:,} rows, week 2 ({p.week2}) inbox {rows2:,} rows; "
-        f"median of {repeat} (range in brackets), peak RSS the largest.",
+        f"median of {repeat} (range in brackets), peak RSS the largest; CPU = user + system time of the "
+        "process and its children (less sensitive than wall time to other load on the machine).",
         f"Machine: {mi['cpus']} CPUs ({mi['cpu']}), {mi['memory']} memory, Python {mi['python']}, {mi['os']}; "
         f"Product: commit {mi['commit']}.",
         "",
-        "| measurement | wall s | peak RSS MB | rows/s |",
-        "| --- | ---: | ---: | ---: |",
+        "| measurement | wall s | CPU s | peak RSS MB | rows/s |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
 
     def row(label: str, key: str, rows: int | None) -> None:
         if key not in runs:
             return
         if not walls.get(key):
-            lines.append(f"| {label} | {'failed' if runs[key] else 'not run'} | — | — |")
+            lines.append(f"| {label} | {'failed' if runs[key] else 'not run'} | — | — | — |")
             return
         rate = f"{rows / median(walls[key]):,.0f}" if rows else "—"
-        lines.append(f"| {label} | {spread(walls[key])} | {rss[key]:,.0f} | {rate} |")
+        cpu = median([m["user"] + m["sys"] for m in ok[key]])
+        lines.append(f"| {label} | {spread(walls[key])} | {secs(cpu)} | {rss[key]:,.0f} | {rate} |")
 
     row("floor: fastexcel → Arrow, week 1 inbox", "floor1", rows1)
     row("floor: fastexcel → Arrow, week 2 inbox", "floor2", rows2)
@@ -324,9 +328,16 @@ def main() -> int:
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline (it takes minutes)")
     ap.add_argument("--keep", action="store_true", help="keep the run folders in bench/.cache/runs/")
     ap.add_argument("--at", metavar="REV", help="measure pipeline/ as committed at REV, not the working tree")
+    ap.add_argument("--report", action="store_true",
+                    help="measure nothing: print the table again from the last run's bench/.cache/last.json")
     a = ap.parse_args()
     if a.repeat < 1:
         ap.error("--repeat must be at least 1")
+    if a.report:
+        raw = json.loads((generate.CACHE / "last.json").read_text(encoding="utf-8"))
+        p = generate.Params(**raw["params"])
+        print(table(p, raw["manifest"], raw["runs"], raw["repeat"], raw["notes"], raw["machine"]), end="")
+        return 0
     global ENV
     commit = None
     if a.at:
@@ -370,8 +381,11 @@ def main() -> int:
                 else f"{tag} baseline FAILED (exit {m['rc']})")
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+    raw = {"params": asdict(p), "manifest": manifest, "runs": runs, "repeat": a.repeat, "notes": list(notes),
+           "machine": mi}
+    (generate.CACHE / "last.json").write_text(json.dumps(raw, ensure_ascii=False, indent=1), encoding="utf-8")
     text = table(p, manifest, runs, a.repeat, notes, mi)
-    print(text)
+    print(text, end="")
     (generate.CACHE / "last.md").write_text(text, encoding="utf-8")
     return 0 if all(m.get("rc") == 0 for v in runs.values() for m in v) else 1
 
