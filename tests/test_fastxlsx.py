@@ -261,3 +261,18 @@ def test_duplicate_sheet_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_workbook(tmp_path / "bad.xlsx", [Sheet("Ab", [Table([Column("a")], [])]),
                                                Sheet("aB", [Table([Column("a")], [])])])
+
+
+def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big week splits the writers over a second (spawned) process; every file, workbooks and
+    pages alike, comes out byte for byte as one process writes it."""
+    from pipeline.report import write
+
+    report = sample_report()
+    write.write_week(report, tmp_path / "one", parallel=False)
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    write.write_week(report, tmp_path / "two")
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one.keys() == two.keys() and len(one) == 11
+    assert [name for name in one if one[name] != two[name]] == []

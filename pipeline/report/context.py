@@ -19,8 +19,12 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from ..normalise import mask_phone
@@ -74,8 +78,11 @@ def mask(value: str | None) -> str:
     return value
 
 
+@cache
 def labels(lang: str) -> dict[str, str]:
-    """Every fixed report label of `lang`, keyed without the `report.` prefix (for templates)."""
+    """Every fixed report label of `lang`, keyed without the `report.` prefix (for templates).
+
+    Computed once per language and shared by every page: read it, do not change it."""
     out: dict[str, str] = {}
     for key, entry in TEXTS.items():
         if key.startswith("report.") and "{" not in entry["zh"]:
@@ -185,7 +192,32 @@ def _team_order(roster: list[Person], managers: list[dict[str, Any]]) -> list[st
     return [team for team in [*seen, *rest] if any((m.get("team") or "") == team for m in managers)]
 
 
+# While a week's files are written, each writer asks for the index; within `indexed_once` the
+# first computes it and the others reuse it (the report does not change while it is written).
+_INDEXES: ContextVar[dict[int, tuple[WeekReport, WeekIndex]] | None] = ContextVar("week_indexes", default=None)
+
+
+@contextmanager
+def indexed_once() -> Iterator[None]:
+    """Within the block, `index_week` of the same report object is computed once."""
+    token = _INDEXES.set({})
+    try:
+        yield
+    finally:
+        _INDEXES.reset(token)
+
+
 def index_week(report: WeekReport) -> WeekIndex:
+    cache = _INDEXES.get()
+    if cache is None:
+        return _index_week(report)
+    hit = cache.get(id(report))
+    if hit is None or hit[0] is not report:
+        hit = cache[id(report)] = (report, _index_week(report))
+    return hit[1]
+
+
+def _index_week(report: WeekReport) -> WeekIndex:
     managers = list(report.results.get("managers", []))
     by_team: dict[str, list[dict[str, Any]]] = {}
     for m in managers:

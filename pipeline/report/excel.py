@@ -450,9 +450,9 @@ def _fast_sheet(book: fastxlsx.Workbook, laid: _Laid) -> None:
                 out.write(rows)
 
 
-def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime) -> None:
+def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None) -> None:
     sheets = list(sheets)
-    with fastxlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created) as book:
+    with fastxlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level) as book:
         for sheet in sheets:
             _fast_sheet(book, _lay_out(sheet))
 
@@ -462,12 +462,13 @@ DEFAULT_ENGINE: Engine = "fast"
 
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, created: datetime | None = None,
-                   engine: Engine | None = None) -> None:
+                   engine: Engine | None = None, level: int | None = None) -> None:
     """Write `sheets` to `path`.
 
     `engine` "fast" (the default) writes the sheet XML itself (`fastxlsx`), streaming every sheet;
     "xlsxwriter" is the reference the tests compare it with, where `big` streams rows to disk
     (constant memory) instead of holding them. Both lay a sheet out the same way (`_lay_out`).
+    `level` is the fast engine's deflate level (default `fastxlsx.LEVEL`).
 
     `created` fixes the document's creation time, so the same week renders to the same bytes (the
     mail digests that make "each message once" work depend on it)."""
@@ -475,7 +476,7 @@ def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, creat
     if (engine or DEFAULT_ENGINE) == "xlsxwriter":
         _write_xlsxwriter(path, sheets, big, created)
     else:
-        _write_fast(path, sheets, created)
+        _write_fast(path, sheets, created, level)
 
 
 # --- builders: WeekReport -> sheets -------------------------------------------------------------
@@ -780,4 +781,6 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
 def write_ledger_xlsx(report: WeekReport, folder: Path) -> None:
     sheet = Sheet(t(report.lang, "report.sheet.registrations"),
                   [Table(registration_columns(report.lang), _registration_rows(report))])
-    write_workbook(folder / "ledger.xlsx", [sheet], big=True, created=created_at(report))
+    # Not mailed, unlike the summary and the statements: a lighter deflate (level 3 against 6 is
+    # about 10 % larger and a third of a second faster on a big week).
+    write_workbook(folder / "ledger.xlsx", [sheet], big=True, created=created_at(report), level=3)

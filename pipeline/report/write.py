@@ -11,11 +11,15 @@ Manager statements are `managers/<stem>.xlsx` and `.html`, where `manager_stems`
 from __future__ import annotations
 
 import csv
+import gc
 import json
-from collections.abc import Callable
+import pickle
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from .context import manager_stems
+from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
 from .model import WeekReport
@@ -68,15 +72,38 @@ WRITERS: list[Writer] = [
     write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
 ]
 
-# The two big workbooks go to a second process on a big week: they and the statements each take
-# about half of the writing time, and xlsxwriter is pure Python (one core each).
-SIDE_WRITERS: list[Writer] = [write_summary_xlsx, write_ledger_xlsx]
+# A big week writes in two processes. The second (spawned, so it shares no open database or lock
+# with the run) writes the summary and ledger workbooks, the pages and the first `SIDE_STATEMENTS`
+# of the statement workbooks; this one writes results.json, ledger.csv and the other statements.
+# The second gets the report without the ledger, which only ledger.csv needs: a million tuples
+# would take seconds to pass. The share balances the two on the benchmark's big week (500
+# managers, 92,500 leads, a million-row ledger): the second process starts about 1.5 s late
+# (start-up, the report pickled and unpickled).
+SIDE_WRITERS: list[Writer] = [write_summary_xlsx, write_ledger_xlsx, write_summary_html, write_manager_html]
+SIDE_STATEMENTS = 0.2            # the share of statement workbooks the second process writes
 PARALLEL_FROM_ROWS = 20_000
 
 
-def _write_side(report: WeekReport, folder: Path) -> None:
-    for writer in SIDE_WRITERS:
-        writer(report, folder)
+def _write_side(payload: bytes, folder: Path, statements: tuple[int, int]) -> None:
+    report: WeekReport = pickle.loads(payload)
+    with indexed_once():
+        for writer in SIDE_WRITERS:
+            writer(report, folder)
+        write_manager_xlsx(report, folder, statements)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the files are written: the writers make millions of
+    short-lived lists and strings, none in cycles, and each full collection walks every object
+    of the run (a fifth of the writing time on a big week)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, Path]]:
@@ -87,20 +114,29 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
 
 
 def write_week(report: WeekReport, folder: Path, parallel: bool = True) -> None:
-    """Run every writer into `folder`. Big weeks use a second process (spawned, so it shares no
-    open database or lock with the run) for the summary and ledger workbooks."""
+    """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
-    if not parallel or rows < PARALLEL_FROM_ROWS:
-        for writer in WRITERS:
-            writer(report, folder)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        side = pool.submit(_write_side, report, folder)
-        for writer in WRITERS:
-            if writer not in SIDE_WRITERS:
+    with _gc_paused(), indexed_once():
+        if not parallel or rows < PARALLEL_FROM_ROWS:
+            for writer in WRITERS:
                 writer(report, folder)
-        side.result()
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        managers = len(report.results["managers"])
+        cut = round(managers * SIDE_STATEMENTS)
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=gc.disable) as pool:
+            pool.submit(int)       # start the process now: its start-up runs while the report is pickled
+            # Pickled here, not in the pool's feeder thread, where it would compete with the writers
+            # below for the interpreter and reach the second process later.
+            payload = pickle.dumps(replace(report, ledger=[], ledger_csv=None), pickle.HIGHEST_PROTOCOL)
+            side = pool.submit(_write_side, payload, folder, (0, cut))
+            del payload
+            for writer in WRITERS:
+                if writer is write_manager_xlsx:
+                    write_manager_xlsx(report, folder, (cut, managers))
+                elif writer not in SIDE_WRITERS:
+                    writer(report, folder)
+            side.result()
