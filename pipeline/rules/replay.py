@@ -16,6 +16,7 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import Any
 
 from ..config import Config
@@ -27,7 +28,7 @@ from .events import Event, replay_key
 CENT = Decimal("0.01")
 
 
-@dataclass
+@dataclass(slots=True)
 class Owner:
     """A ledger entry: who registered a phone first, when, and from which row."""
 
@@ -267,4 +268,6 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> list[tuple[str, str, str, str, str, str | None]]:
     """The whole ledger at a week's end, in phone order."""
-    return [(phone, o.customer, o.owner, o.at, o.via, visited.get(phone)) for phone, o in sorted(owners.items())]
+    first_visit = visited.get
+    return [(phone, o.customer, o.owner, o.at, o.via, first_visit(phone))
+            for phone, o in sorted(owners.items(), key=itemgetter(0))]
