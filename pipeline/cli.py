@@ -10,6 +10,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -71,6 +72,15 @@ def validate(files: tuple[Path, ...], as_json: bool, config_path: str | None) ->
             for p in r["problems"]:
                 click.echo(f"  row {p['row']} [{p['column']}] {p['reason']}: {p['message']}")
     sys.exit(0 if ok else EXIT_FAILED)
+
+
+def _mail_outcome(result: Any) -> None:
+    """What was sent and what was not; exit 3 when something was not delivered, so cron notices."""
+    click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
+    for key, recipient, error in result.mail_failures:
+        click.echo(f"  not delivered: {key} to {recipient}: {error}", err=True)
+    if result.mail_failures:
+        sys.exit(EXIT_MAIL)
 
 
 def _parse_now(value: str | None, config: cfg.Config) -> datetime:
@@ -149,11 +159,7 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
         click.echo(f"rows read {s['rows_read']}, stored {s['rows_stored']}, duplicates dropped "
                    f"{s['duplicates_dropped']}, rejected {s['rejected']}")
     if send:
-        click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
-        for key, recipient, error in result.mail_failures:
-            click.echo(f"  not delivered: {key} to {recipient}: {error}", err=True)
-        if result.mail_failures:
-            sys.exit(EXIT_MAIL)
+        _mail_outcome(result)
 
 
 @cli.command()
@@ -220,11 +226,7 @@ def send(week_text: str, resend: bool, out: Path | None, state_dir: Path | None,
     except runner.RunRefused as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
-    for key, recipient, error in result.mail_failures:
-        click.echo(f"  not delivered: {key} to {recipient}: {error}", err=True)
-    if result.mail_failures:
-        sys.exit(EXIT_MAIL)
+    _mail_outcome(result)
 
 
 @cli.command()

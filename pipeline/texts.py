@@ -435,6 +435,116 @@ TEXTS: dict[str, dict[str, str]] = {
     # --- end mail ---
 }
 
+# Details of files that cannot be read (pipeline/io/read.py): key detail.<name>.
+_FILE_DETAILS: dict[str, dict[str, str]] = {
+    "io": {"zh": "无法打开：{error}", "en": "cannot be opened: {error}"},
+    "too_big": {"zh": "文件 {size} MB，超过 {limit} MB 的上限：请拆分后再放入",
+                "en": "{size} MB, over the {limit} MB limit: split it into smaller files"},
+    "empty": {"zh": "文件是空的（0 字节），可能复制未完成：请重新复制",
+              "en": "the file is empty (0 bytes), perhaps an interrupted copy: copy it again"},
+    "zip_bomb": {"zh": "解压后 {size} MB，超过 {limit} MB 的上限，疑似压缩炸弹，已拒绝",
+                 "en": "unpacks to {size} MB, over the {limit} MB limit (a zip bomb?); refused unread"},
+    "zip_parts": {"zh": "压缩包内部件过多（目录 {size} KB），不像工作簿，已拒绝",
+                  "en": "holds too many parts (a {size} KB directory) for a workbook; refused unread"},
+    "zip_damaged": {"zh": "文件已损坏或不完整（{error}）", "en": "damaged or truncated ({error})"},
+    "zip_encrypted": {"zh": "压缩包设有密码", "en": "the zip archive is password-protected"},
+    "zip_method": {"zh": "使用了不支持的压缩方式", "en": "uses an unsupported compression method"},
+    "not_workbook_zip": {"zh": "是压缩包但不是工作簿（可能是改了扩展名的其他文件）",
+                         "en": "a zip archive but not a workbook (another file renamed?)"},
+    "entities": {"zh": "{part} 声明了 XML 实体（DOCTYPE），可能是恶意文件，已拒绝",
+                 "en": "{part} declares XML entities (a DOCTYPE), which workbooks never do; refused as unsafe"},
+    "prolog": {"zh": "{part} 的 XML 开头异常，已拒绝", "en": "{part} starts with unusual XML; refused as unsafe"},
+    "password": {"zh": "文件设有打开密码：请用 Excel/WPS 打开，取消密码（文件 > 信息 > 保护工作簿）",
+                 "en": "password-protected: open it in Excel or WPS and remove the password (File > Info > Protect Workbook)"},
+    "too_many_cells": {
+        "zh": "工作表「{sheet}」的范围是 {rows} 行 × {cols} 列（{cells} 个单元格），超过 {limit} 个的上限。"
+              "通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，删除表格以外的行和列",
+        "en": "sheet '{sheet}' spans {rows} rows x {cols} columns ({cells} cells), over the {limit} limit. "
+              "Usually a stray cell far from the table: press Ctrl+End to find the last cell and delete the rows "
+              "and columns beyond the table"},
+    "probe_died": {
+        "zh": "读取它需要的内存超过上限，或文件已损坏。通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，"
+              "删除表格以外的行和列",
+        "en": "reading it needs more memory than allowed, or the file is damaged. Usually a stray cell far from "
+              "the table: press Ctrl+End to find the last cell and delete the rows and columns beyond the table"},
+    "probe_failed": {"zh": "读取前的检查无法进行（系统拒绝启动辅助进程：{error}）：请稍后重新运行",
+                     "en": "could not be checked before reading (the system refused a helper process: {error}); run again later"},
+    "changed": {"zh": "读取过程中文件被修改了（可能仍在复制中）：请等复制完成后重新运行",
+                "en": "changed while being read (still being copied?): run again once the copy is done"},
+    "probe_slow": {"zh": "读取超过 {seconds} 秒仍未完成", "en": "reading it took over {seconds} seconds"},
+    "calamine": {"zh": "文件已损坏或格式不对（{error}）", "en": "damaged or not in the format its name says ({error})"},
+    "binary": {"zh": "不是工作簿，也不是文本文件（可能已损坏、不完整或改了扩展名）",
+               "en": "neither a workbook nor text (damaged, truncated or renamed)"},
+    "encoding": {"zh": "文字编码无法识别（{error}）：请另存为 UTF-8 CSV 或 .xlsx",
+                 "en": "unknown text encoding ({error}): save it as UTF-8 CSV or .xlsx"},
+    "csv": {"zh": "CSV 格式错误（{error}）", "en": "not valid CSV ({error})"},
+    "html_no_table": {"zh": "是网页/XML 文件，但其中没有表格", "en": "a web page or XML file without a table"},
+    "xml_2003": {"zh": "是旧的“XML 电子表格 2003”格式", "en": "in the old 'XML Spreadsheet 2003' format"},
+    "text_too_big": {"zh": "超过 {limit} 个单元格的上限：请拆分后再放入",
+                     "en": "over the {limit} cells limit: split it into smaller files"},
+}
+
+# What each column means, for the instructions sheet of a blank template: key column.help.<column>.
+_COLUMN_HELP: dict[str, dict[str, str]] = {
+    "name": {"zh": "填写全名，与其他表中经理、销售员的写法完全一致；名单内不能重名",
+             "en": "the full name, spelled exactly as in the other sheets; names must be unique"},
+    "role": {"zh": "从下拉列表选择 大客户经理、销售员 或 负责人（也可写 客户经理、置业顾问、主管、组长）",
+             "en": "pick manager, salesperson or leader from the dropdown"},
+    "team": {"zh": "如 一组、二组；客户须交给本团队的销售员",
+             "en": "e.g. Team 1; managers hand customers to salespeople of their own team"},
+    "email": {"zh": "用于发送每周个人对账单和团队汇总",
+              "en": "where the weekly statement and the team summary are sent"},
+    "active_from": {"zh": "从这一天起参加考核，留空表示一直在岗",
+                    "en": "assessed from this day on; leave it empty if always active"},
+    "active_to": {"zh": "这一天之后不再考核，留空表示仍在岗",
+                  "en": "not assessed after this day; leave it empty while the person stays"},
+    "phone": {"zh": "11 位大陆手机号，可带 +86、空格或短横线，系统会自动整理；本列已设为文本格式，请勿改成数字",
+              "en": "the 11-digit mainland mobile number; +86, spaces and dashes are cleaned up; the column is text on purpose"},
+    "customer": {"zh": "如 王先生", "en": "e.g. Mr Wang"},
+    "registered_at": {"zh": "客户登记备案的日期时间", "en": "when the customer was registered"},
+    "registered_by": {"zh": "登记的大客户经理姓名，或渠道名称（如 自然到访、中介）",
+                      "en": "the manager who registered the customer, or a channel (walk-in, agency, ...)"},
+    "manager": {"zh": "大客户经理姓名，须与团队名单一致", "en": "the manager's name, exactly as in the roster"},
+    "submitted_at": {"zh": "提交号码的日期时间", "en": "when the number was submitted"},
+    "visited_at": {"zh": "客户到售楼处的日期时间，每批客户一行",
+                   "en": "when the customer came to the sales office; one row per visiting batch"},
+    "salesperson": {"zh": "接待或成交的销售员姓名，须与团队名单一致",
+                    "en": "the salesperson who received or sold, exactly as in the roster"},
+    "party_size": {"zh": "本批到访的人数", "en": "how many people came in this batch"},
+    "expanded_at": {"zh": "拜访该单位的日期时间", "en": "when the unit was canvassed"},
+    "unit_name": {"zh": "单位全称，同一单位只计一次", "en": "the organisation's full name; each unit counts once"},
+    "photo": {"zh": "照片文件名或链接，没有照片的单位不计数",
+              "en": "the photo's file name or link; a unit without a photo does not count"},
+    "address": {"zh": "单位地址", "en": "the unit's address"},
+    "deal_at": {"zh": "签约的日期时间，每套房一行", "en": "when the contract was signed; one row per unit sold"},
+    "room": {"zh": "如 3-1201", "en": "e.g. 3-1201"},
+    "commission": {"zh": "该套房销售员的佣金，如 4000 或 4,000.50（元）",
+                   "en": "the salesperson's commission on this sale, e.g. 4000 or 4,000.50 (CNY)"},
+    "note": {"zh": "任意补充说明", "en": "anything worth adding"},
+}
+
+# The instructions sheet of a blank template (pipeline/template.py): key template.<name>.
+_TEMPLATE: dict[str, dict[str, str]] = {
+    "title": {"zh": "{title}：填写说明", "en": "{title}: how to fill in this workbook"},
+    "where": {"zh": "请在工作表「{sheet}」第 1 行的表头下方逐行填写，每行一条记录。",
+              "en": "Fill in the sheet '{sheet}' below the header in row 1, one record per row."},
+    "headers": {"zh": "请勿修改表头文字；列的顺序可以调整，也可以在右侧增加自己的列，系统会忽略不认识的列。",
+                "en": "Keep the header texts as they are; columns may be reordered, and extra columns of your own are ignored."},
+    "required": {"zh": "「{header}」（必填）：{text}。", "en": "'{header}' (required): {text}."},
+    "optional": {"zh": "「{header}」（选填）：{text}。", "en": "'{header}' (optional): {text}."},
+    "dates": {"zh": "日期时间可写成 2026-11-24 14:30、2026/11/24 14:30 或 2026年11月24日 14:30；只写日期表示当天 00:00。",
+              "en": "Dates may be written as 2026-11-24 14:30, 2026/11/24 14:30 or 2026年11月24日 14:30; a date alone means 00:00."},
+    "check": {"zh": "放入收件箱前，可运行 pipeline validate 检查每一行是否有问题。",
+              "en": "Before dropping the file into the inbox, pipeline validate lists any row it would reject."},
+    "inbox": {"zh": "填好后把文件放入收件箱文件夹，每周自动统计；本说明页不会被读取，可以保留。",
+              "en": "Drop the filled-in file into the inbox folder; it is read every week. This sheet is never read as data."},
+}
+
+TEXTS.update({f"detail.{k}": v for k, v in _FILE_DETAILS.items()})
+TEXTS.update({f"column.help.{k}": v for k, v in _COLUMN_HELP.items()})
+TEXTS.update({f"template.{k}": v for k, v in _TEMPLATE.items()})
+
+
 KIND_NAMES: dict[str, dict[str, str]] = {
     "roster": {"zh": "团队名单", "en": "roster"},
     "registrations": {"zh": "客户登记备案", "en": "registrations"},

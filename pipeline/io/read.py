@@ -151,58 +151,11 @@ _SUFFIX_OF = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "ods": (".ods",), 
 EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!",
                           "#GETTING_DATA", "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!"})
 
-_DETAILS: dict[str, dict[str, str]] = {
-    "io": {"zh": "无法打开：{error}", "en": "cannot be opened: {error}"},
-    "too_big": {"zh": "文件 {size} MB，超过 {limit} MB 的上限：请拆分后再放入",
-                "en": "{size} MB, over the {limit} MB limit: split it into smaller files"},
-    "empty": {"zh": "文件是空的（0 字节），可能复制未完成：请重新复制",
-              "en": "the file is empty (0 bytes), perhaps an interrupted copy: copy it again"},
-    "zip_bomb": {"zh": "解压后 {size} MB，超过 {limit} MB 的上限，疑似压缩炸弹，已拒绝",
-                 "en": "unpacks to {size} MB, over the {limit} MB limit (a zip bomb?); refused unread"},
-    "zip_parts": {"zh": "压缩包内部件过多（目录 {size} KB），不像工作簿，已拒绝",
-                  "en": "holds too many parts (a {size} KB directory) for a workbook; refused unread"},
-    "zip_damaged": {"zh": "文件已损坏或不完整（{error}）", "en": "damaged or truncated ({error})"},
-    "zip_encrypted": {"zh": "压缩包设有密码", "en": "the zip archive is password-protected"},
-    "zip_method": {"zh": "使用了不支持的压缩方式", "en": "uses an unsupported compression method"},
-    "not_workbook_zip": {"zh": "是压缩包但不是工作簿（可能是改了扩展名的其他文件）",
-                         "en": "a zip archive but not a workbook (another file renamed?)"},
-    "entities": {"zh": "{part} 声明了 XML 实体（DOCTYPE），可能是恶意文件，已拒绝",
-                 "en": "{part} declares XML entities (a DOCTYPE), which workbooks never do; refused as unsafe"},
-    "prolog": {"zh": "{part} 的 XML 开头异常，已拒绝", "en": "{part} starts with unusual XML; refused as unsafe"},
-    "password": {"zh": "文件设有打开密码：请用 Excel/WPS 打开，取消密码（文件 > 信息 > 保护工作簿）",
-                 "en": "password-protected: open it in Excel or WPS and remove the password (File > Info > Protect Workbook)"},
-    "too_many_cells": {
-        "zh": "工作表「{sheet}」的范围是 {rows} 行 × {cols} 列（{cells} 个单元格），超过 {limit} 个的上限。"
-              "通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，删除表格以外的行和列",
-        "en": "sheet '{sheet}' spans {rows} rows x {cols} columns ({cells} cells), over the {limit} limit. "
-              "Usually a stray cell far from the table: press Ctrl+End to find the last cell and delete the rows "
-              "and columns beyond the table"},
-    "probe_died": {
-        "zh": "读取它需要的内存超过上限，或文件已损坏。通常是表格远处有误填的单元格：按 Ctrl+End 找到最后一个单元格，"
-              "删除表格以外的行和列",
-        "en": "reading it needs more memory than allowed, or the file is damaged. Usually a stray cell far from "
-              "the table: press Ctrl+End to find the last cell and delete the rows and columns beyond the table"},
-    "probe_failed": {"zh": "读取前的检查无法进行（系统拒绝启动辅助进程：{error}）：请稍后重新运行",
-                     "en": "could not be checked before reading (the system refused a helper process: {error}); run again later"},
-    "changed": {"zh": "读取过程中文件被修改了（可能仍在复制中）：请等复制完成后重新运行",
-                "en": "changed while being read (still being copied?): run again once the copy is done"},
-    "probe_slow": {"zh": "读取超过 {seconds} 秒仍未完成", "en": "reading it took over {seconds} seconds"},
-    "calamine": {"zh": "文件已损坏或格式不对（{error}）", "en": "damaged or not in the format its name says ({error})"},
-    "binary": {"zh": "不是工作簿，也不是文本文件（可能已损坏、不完整或改了扩展名）",
-               "en": "neither a workbook nor text (damaged, truncated or renamed)"},
-    "encoding": {"zh": "文字编码无法识别（{error}）：请另存为 UTF-8 CSV 或 .xlsx",
-                 "en": "unknown text encoding ({error}): save it as UTF-8 CSV or .xlsx"},
-    "csv": {"zh": "CSV 格式错误（{error}）", "en": "not valid CSV ({error})"},
-    "html_no_table": {"zh": "是网页/XML 文件，但其中没有表格", "en": "a web page or XML file without a table"},
-    "xml_2003": {"zh": "是旧的“XML 电子表格 2003”格式", "en": "in the old 'XML Spreadsheet 2003' format"},
-    "text_too_big": {"zh": "超过 {limit} 个单元格的上限：请拆分后再放入",
-                     "en": "over the {limit} cells limit: split it into smaller files"},
-}
 
 
 def _fail(lang: str, file: str, key: str, sheet: str | None = None, **fields: Any) -> FileError:
     """A file-level failure whose message says what is wrong and what to do (SPEC §2.1)."""
-    detail = _DETAILS[key].get(lang, _DETAILS[key]["en"]).format(**fields)
+    detail = t(lang, f"detail.{key}", **fields)
     return FileError("UNREADABLE", file, t(lang, "file.UNREADABLE", file=file, detail=detail), sheet=sheet)
 
 
