@@ -525,7 +525,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             state.set_roster(people)
         stage("store")
 
-        events = list(state.history(weeks[-1].next_start_iso))
+        events = list(state.history(weeks[-1].next_start_iso, details_from=weeks[0].start_iso))
         outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang)
         del events
         stage("replay")

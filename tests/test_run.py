@@ -272,3 +272,27 @@ def test_rerender_is_byte_identical_so_mail_is_sent_once(office: Office) -> None
     assert any(name.startswith("outbox/") for name in before) and "summary.xlsx" in before
     assert office.run("--week", "2026-W48", now="2026-12-20T08:00:00").exit_code == 0
     assert snapshot() == before
+
+
+def test_history_rows_still_decide_units_and_visits(office: Office) -> None:
+    """Rows before the first computed week are read back without their details; they must still
+    block a duplicate unit, leave a photo-less unit uncounted, and make a visit not the first."""
+    from tests.helpers import UNITS
+
+    workbook(office.inbox / "单位.xlsx", {"单位": (UNITS, [
+        ["张伟", "华为 公司", d("2026-11-02 09:00"), "p1.jpg"],    # history: counted
+        ["张伟", "腾讯", d("2026-11-02 09:00"), ""],               # history: no photo, not counted
+        ["王强", "华为公司", d("2026-11-24 09:00"), "p2.jpg"],      # DUPLICATE_UNIT
+        ["王强", "腾讯", d("2026-11-24 10:00"), "p3.jpg"],         # counts
+    ])})
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-01 09:00"), ""]])
+    workbook(office.inbox / "到访.xlsx", {"到访": (VISITS, [
+        ["张伟", 13800138000, d("2026-11-03 09:00"), "李娜"],
+        ["张伟", 13800138000, d("2026-11-25 09:00"), "李娜"],
+    ])})
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    r = office.results("2026-W48")
+    assert [(x["reason"], x["source"]["row"]) for x in r["rejections"]] == [("NOT_FIRST_VISIT", 3), ("DUPLICATE_UNIT", 4)]
+    wq = next(m for m in r["managers"] if m["name"] == "王强")
+    assert wq["achieved"]["units"] == 1
+    assert "2026-11-02" in r["rejections"][1]["message"] and "张伟" in r["rejections"][1]["message"]
