@@ -165,7 +165,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float) -> Inbox:
+def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
+               on_file: Callable[[list[Sheet]], None] | None = None) -> Inbox:
+    """Read every file of the inbox; `on_file` takes each file's sheets as soon as they are read
+    (the run stores them and lets their rows go, so a big ledger is never held whole)."""
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
@@ -195,6 +198,8 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float) -> Inbo
                 raise RunFailed(f"{s.error}: {s.message}")
             if s.kind is None:
                 echo(t(config.lang, "warn.unrecognised_sheet", file=s.file, sheet=s.sheet))
+        if on_file is not None:
+            on_file(found)
         sheets.extend(found)
     return Inbox(files, sha, sheets, skipped)
 
@@ -262,17 +267,18 @@ class Intake:
     rows_read: int = 0
     rows_stored: int = 0
     duplicates: int = 0
+    next_seq: int = 0  # where the next sheet's sequence numbers start (0: ask the state)
 
 
-def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] | None, lang: str) -> Intake:
+def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,
+           result: Intake) -> None:
     """Store the new rows and sort the rest into duplicates and rejections (SPEC §2.4, §3 late rows).
 
     Identity duplicates are left to the database's unique index (INSERT OR IGNORE: the row read
     first wins), so the common case costs one insert per row. Only rejected rows and late
     candidates are compared cell for cell with what earlier runs rejected.
     """
-    result = Intake()
-    base = state.next_seq()
+    base = result.next_seq or state.next_seq()
     late: list[tuple[int, Row]] = []
     problems: list[tuple[int, Problem]] = []
     offered = 0
@@ -280,7 +286,7 @@ def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] 
     def stored_rows() -> Iterator[tuple[Any, ...]]:
         """The rows to insert, made one at a time: a big ledger never exists twice in memory."""
         nonlocal base, offered
-        for sheet in inbox.sheets:
+        for sheet in sheets:
             if sheet.kind is None:
                 continue
             # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
@@ -308,6 +314,7 @@ def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] 
     stored = state.add_rows(stored_rows())
     result.rows_stored += stored
     result.duplicates += offered - stored
+    result.next_seq = base
 
     compared: list[Row | Problem] = [p for _, p in problems] + [r for _, r in late]
     fingerprints = {id(item): digest(item.fingerprint) for item in compared}
@@ -333,7 +340,6 @@ def intake(inbox: Inbox, state: State, run_id: str, late_range: tuple[str, str] 
             "manager": row.values.get("manager") or None, "phone": row.values.get("phone") or None}))
         result.new_fingerprints.append(fp)
     result.rejections.sort(key=lambda r: r[0])
-    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,17 +506,6 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             raise RunRefused(f"{unfinished[0]} has not ended yet ({unfinished[0].end:%Y-%m-%d %H:%M:%S}); "
                              f"preview it with --dry-run or force it with --force")
 
-        inbox = read_inbox(opts.inbox, config, echo, time.time())
-        stage("read")
-        _crash_point("after_read")
-
-        roster_sheet = choose_roster(inbox)
-        stored_roster = state.roster()
-        if roster_sheet is None and stored_roster is None:
-            raise RunFailed("NO_ROSTER: " + t(config.lang, "file.NO_ROSTER"))
-        people = roster_people(roster_sheet) if roster_sheet is not None else list((stored_roster or {}).values())
-        roster = {p.name: p for p in people}
-
         first_week = state.meta("first_week")
         history_start = Week.parse(first_week).start_iso if first_week else weeks[0].start_iso
         late_range = (history_start, Week.parse(closed[-1]).next_start_iso) if closed else None
@@ -519,7 +514,27 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             if state.row_count() or closed:
                 state.backup(run_id)
         state.begin()
-        taken = intake(inbox, state, run_id, late_range, config.lang)
+        taken = Intake()
+        storing = 0.0
+
+        def store(sheets: list[Sheet]) -> None:
+            nonlocal storing
+            began = time.perf_counter()
+            intake(sheets, state, run_id, late_range, config.lang, taken)
+            storing += time.perf_counter() - began
+
+        inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store)
+        stage("read")
+        result.stages["read"] = round(result.stages["read"] - storing, 3)
+        result.stages["store"] = round(storing, 3)
+        _crash_point("after_read")
+
+        roster_sheet = choose_roster(inbox)
+        stored_roster = state.roster()
+        if roster_sheet is None and stored_roster is None:
+            raise RunFailed("NO_ROSTER: " + t(config.lang, "file.NO_ROSTER"))
+        people = roster_people(roster_sheet) if roster_sheet is not None else list((stored_roster or {}).values())
+        roster = {p.name: p for p in people}
         state.add_rejected(taken.new_fingerprints)
         if roster_sheet is not None:
             state.set_roster(people)
