@@ -249,6 +249,13 @@ def test_escaping_matches_excel_rules() -> None:
     assert fastxlsx.inline_text(" a") == '<is><t xml:space="preserve"> a</t></is>'
     assert fastxlsx.inline_text("a") == "<is><t>a</t></is>"
     assert [fastxlsx.col_name(c) for c in (0, 25, 26, 701, 702, 16383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
+    # `is_plain` lets the column loop skip `inline_text`: only for texts it would leave alone
+    texts = [t for t in TEXTS if isinstance(t, str)] + ["a b", "a\tb", "张 伟", "2026-11-25", "x" * 16_382,
+                                                        "x" * 16_383, "a\u3000", "_", "a_x0041_b", "\ud800"]
+    plain = [t for t in texts if fastxlsx.is_plain(t)]
+    assert {"a b", "a\tb", "张 伟", "13800138000", "x" * 16_382} <= set(plain)
+    for text in plain:
+        assert fastxlsx.inline_text(text) == f"<is><t>{text}</t></is>", text
 
 
 @pytest.mark.parametrize("name", ["", "a" * 32, "a/b", "a[1]", "'quoted'", "x?"])
@@ -276,3 +283,35 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert one.keys() == two.keys() and len(one) == 11
     assert [name for name in one if one[name] != two[name]] == []
+
+
+@pytest.mark.parametrize("ahead", [1, 10**9])
+def test_the_helper_thread_writes_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int) -> None:
+    """Zip writes run on a helper thread, and statements do not wait for each other: several
+    workbooks in flight (or one chunk at a time) come out byte for byte as written inline."""
+    monkeypatch.setattr(fastxlsx, "CHUNK_ROWS", 5)
+    inline = tmp_path / "inline"
+    inline.mkdir()
+    with monkeypatch.context() as m:
+        m.setattr(fastxlsx._HELPER, "submit", lambda fn, *args, size=0, **kw: fn(*args, **kw))
+        for i in range(3):
+            write_workbook(inline / f"{i}.xlsx", awkward_sheets(), created=CREATED)
+    monkeypatch.setattr(fastxlsx._Helper, "AHEAD", ahead)
+    threaded = tmp_path / "threaded"
+    threaded.mkdir()
+    for i in range(3):
+        write_workbook(threaded / f"{i}.xlsx", awkward_sheets(), created=CREATED, wait=False)
+    fastxlsx.wait()
+    for i in range(3):
+        assert (inline / f"{i}.xlsx").read_bytes() == (threaded / f"{i}.xlsx").read_bytes()
+
+
+def test_an_error_on_the_helper_thread_is_raised(tmp_path: Path) -> None:
+    missing = tmp_path / "no such folder" / "book.xlsx"
+    with pytest.raises(FileNotFoundError):
+        write_workbook(missing, awkward_sheets())
+    write_workbook(missing, awkward_sheets(), wait=False)
+    with pytest.raises(FileNotFoundError):
+        fastxlsx.wait()
+    write_workbook(tmp_path / "fine.xlsx", awkward_sheets())       # the helper goes on
+    assert zipfile.ZipFile(tmp_path / "fine.xlsx").testzip() is None

@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -343,8 +342,6 @@ _STYLES = fastxlsx.StyleTable()
 _XF: dict[tuple[str, str | None], int] = {
     (kind, style): _STYLES.add(_format_props(kind, style)) for style in _STYLE_NAMES for kind in NUM_FORMATS}
 _FROMISO = datetime.fromisoformat
-# Texts that need escaping or are not plain words repeat (file names, labels): escape each once.
-_inline_memo = lru_cache(maxsize=4096)(fastxlsx.inline_text)
 
 
 def _cell(kind: str, ref: str, value: Any, style: str | None, flag: bool) -> str:
@@ -365,14 +362,14 @@ def _cell(kind: str, ref: str, value: Any, style: str | None, flag: bool) -> str
 def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: range) -> list[str]:
     """The cells of one column over rows without a style: one comprehension per column type.
 
-    The hot loop of every big workbook. Plain alphanumeric text (names, phones) needs no escaping;
-    anything else goes through `inline_text`."""
+    The hot loop of every big workbook. Most texts (names, phones, times) are plain: `isalnum` is
+    the quick test, `is_plain` the full one; anything else goes through `inline_text`."""
     kind, xf, pre = column.type, _XF[column.type, None], f'<c r="{letter}'
-    inline = _inline_memo
+    inline, plain = fastxlsx.inline_text, fastxlsx.is_plain
     if kind == "text":
         return ["" if v is None or v == "" else
                 f'{pre}{n}" s="{xf}" t="inlineStr"><is><t>{v}</t></is></c>'
-                if v.__class__ is str and v.isalnum() and len(v) < 16384 else
+                if v.__class__ is str and (v.isalnum() and len(v) < 16384 or plain(v)) else
                 f'{pre}{n}" s="{xf}" t="inlineStr">{inline(_text(v))}</c>'
                 for n, v in zip(numbers, values, strict=True)]
     if kind == "datetime" or kind == "date":
@@ -450,11 +447,16 @@ def _fast_sheet(book: fastxlsx.Workbook, laid: _Laid) -> None:
                 out.write(rows)
 
 
-def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None) -> None:
+def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None, wait: bool) -> None:
     sheets = list(sheets)
-    with fastxlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level) as book:
+    book = fastxlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level)
+    try:
         for sheet in sheets:
             _fast_sheet(book, _lay_out(sheet))
+    except BaseException:
+        book.abort()
+        raise
+    book.close(wait)
 
 
 Engine = Literal["fast", "xlsxwriter"]
@@ -462,13 +464,15 @@ DEFAULT_ENGINE: Engine = "fast"
 
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, created: datetime | None = None,
-                   engine: Engine | None = None, level: int | None = None) -> None:
+                   engine: Engine | None = None, level: int | None = None, wait: bool = True) -> None:
     """Write `sheets` to `path`.
 
     `engine` "fast" (the default) writes the sheet XML itself (`fastxlsx`), streaming every sheet;
     "xlsxwriter" is the reference the tests compare it with, where `big` streams rows to disk
     (constant memory) instead of holding them. Both lay a sheet out the same way (`_lay_out`).
-    `level` is the fast engine's deflate level (default `fastxlsx.LEVEL`).
+    `level` is the fast engine's deflate level (default `fastxlsx.LEVEL`). The fast engine
+    compresses and writes on a helper thread; `wait=False` returns before the file is complete
+    (the next workbook is built meanwhile) and `fastxlsx.wait()` waits for all of them.
 
     `created` fixes the document's creation time, so the same week renders to the same bytes (the
     mail digests that make "each message once" work depend on it)."""
@@ -476,7 +480,7 @@ def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, creat
     if (engine or DEFAULT_ENGINE) == "xlsxwriter":
         _write_xlsxwriter(path, sheets, big, created)
     else:
-        _write_fast(path, sheets, created, level)
+        _write_fast(path, sheets, created, level, wait)
 
 
 # --- builders: WeekReport -> sheets -------------------------------------------------------------
@@ -773,9 +777,12 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
     index = index_week(report)
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
-    for m in index.managers[slice(*share) if share else slice(None)]:
-        write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
-                       created=created_at(report))
+    try:
+        for m in index.managers[slice(*share) if share else slice(None)]:
+            write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
+                           created=created_at(report), wait=False)
+    finally:
+        fastxlsx.wait()
 
 
 def write_ledger_xlsx(report: WeekReport, folder: Path) -> None:

@@ -11,7 +11,10 @@ builds with f-strings and joins, and the styles are a table computed once:
   bytes) with one part per sheet streamed in chunks, then the workbook, relationship, property,
   theme and style parts;
 - helpers for the cell XML itself: `inline_text` (an inline string, always a string: no input
-  ever becomes a formula), `col_name`, `NUMBER` (the `%.16G` xlsxwriter uses).
+  ever becomes a formula), `is_plain` (a text that needs none of that), `col_name`, `NUMBER`
+  (the `%.16G` xlsxwriter uses);
+- one helper thread per process that does every zip operation in order (`_Helper`): deflate,
+  CRC and file writes release the interpreter lock, so they run beside the caller's XML building.
 
 A sheet supports what the reports use: column widths, a frozen header row, an autofilter, row
 outline levels and solid data bars (with the Excel 2010 extension xlsxwriter writes). Text is
@@ -24,9 +27,12 @@ surrogate becomes U+FFFD instead of failing the whole file.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +58,11 @@ _LITERAL_ESCAPE = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
+_EDGE = "[^\\s&<>\x00-\x1f_\ufffe\uffff\ud800-\udfff]"
+_INNER = "[^&<>\x00-\x08\x0b-\x1f_\ufffe\uffff\ud800-\udfff]"
+# A text that goes between <t> and </t> as it is: nothing to escape, no "_" (so no literal
+# _xHHHH_), no space at either end (no xml:space), short of the length limit.
+is_plain = re.compile(f"{_EDGE}(?:{_INNER}{{0,16380}}{_EDGE})?").fullmatch
 
 
 def col_name(col: int) -> str:
@@ -336,26 +347,90 @@ def sheet_tail(layout: SheetLayout, index: int) -> str:
     return "".join(parts)
 
 
+class _Helper:
+    """Every zip operation of every workbook, in order, on one helper thread per process.
+
+    Deflate, CRC and file writes release the interpreter lock, so while the helper compresses and
+    writes one chunk of rows (or one small workbook) the caller builds the next: compression and
+    file system time, about a third of the total, move to another core. The caller is one thread;
+    it may be `AHEAD` bytes ahead of the helper before it waits (a memory bound)."""
+
+    AHEAD = 32 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque[tuple[Future[Any], int]] = deque()
+        self._bytes = 0
+
+    def submit(self, fn: Callable[..., Any], *args: Any, size: int = 0, **kwargs: Any) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="fastxlsx")
+        while self._pending and self._bytes + size > self.AHEAD:
+            self._done(*self._pending.popleft())
+        self._pending.append((self._pool.submit(fn, *args, **kwargs), size))
+        self._bytes += size
+
+    def _done(self, future: Future[Any], size: int) -> None:
+        self._bytes -= size
+        future.result()
+
+    def wait(self) -> None:
+        """Until everything submitted is done; the first error raises here, after the rest ran."""
+        error: BaseException | None = None
+        while self._pending:
+            try:
+                self._done(*self._pending.popleft())
+            except BaseException as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+
+_HELPER = _Helper()
+
+
+def wait() -> None:
+    """Until every workbook closed with `wait=False` is completely written (errors raise here)."""
+    _HELPER.wait()
+
+
 class SheetStream:
     """One sheet's part in the zip, open for its rows: `write` ready `<row>` XML, in row order."""
 
     def __init__(self, book: Workbook, layout: SheetLayout, index: int) -> None:
         self.layout = layout
         self.index = index
-        self._fh = book._open_part(f"xl/worksheets/sheet{index + 1}.xml")
-        self._fh.write(sheet_head(layout, selected=index == 0).encode())
+        self._book = book
+        self._fh: Any = None
+        book._do(self._open, f"xl/worksheets/sheet{index + 1}.xml")
+        self._write(sheet_head(layout, selected=index == 0))
+
+    def _open(self, name: str) -> None:                       # on the helper
+        assert self._book._zip is not None
+        self._fh = self._book._zip.open(self._book._info(name), "w", force_zip64=True)
+
+    def _write(self, text: str) -> None:
+        data = text.encode()
+        self._book._do(self._write_now, data, size=len(data))
+
+    def _write_now(self, data: bytes) -> None:                # on the helper
+        self._fh.write(data)
+
+    def _close_now(self) -> None:                             # on the helper
+        if self._fh is not None:
+            self._fh.close()
 
     def write(self, rows_xml: str) -> None:
         if rows_xml:
-            self._fh.write(rows_xml.encode())
+            self._write(rows_xml)
 
     def __enter__(self) -> SheetStream:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if kind is None:
-            self._fh.write(sheet_tail(self.layout, self.index).encode())
-        self._fh.close()
+            self._write(sheet_tail(self.layout, self.index))
+        self._book._do(self._close_now)
 
 
 # --- the workbook ---------------------------------------------------------------------------------
@@ -363,6 +438,11 @@ class SheetStream:
 _CT = "application/vnd.openxmlformats-officedocument"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
+
+
+def _run_all(batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
+    for fn, args in batch:
+        fn(*args)
 
 
 class Workbook:
@@ -373,6 +453,8 @@ class Workbook:
     about a fifth smaller for about twice the compression time; both are small next to building
     the XML. The sheet names are given up front so that `[Content_Types].xml` comes first.
     """
+
+    BATCH = 1024 * 1024
 
     def __init__(self, path: Path | str, sheet_names: Iterable[str], styles: StyleTable,
                  created: datetime | None = None, level: int | None = None) -> None:
@@ -388,8 +470,27 @@ class Workbook:
         self.created = created or datetime(2000, 1, 1)
         self.level = LEVEL if level is None else level
         self.layouts: list[SheetLayout] = []
-        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip: zipfile.ZipFile | None = None
+        self._batch: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._batch_bytes = 0
+        self._do(self._create, path)
         self._write_part("[Content_Types].xml", self._content_types())
+
+    def _do(self, fn: Callable[..., Any], *args: Any, size: int = 0) -> None:
+        """Run `fn` on the helper thread after everything before it. Operations go in batches of
+        about `BATCH` bytes (a small workbook is one batch): one hand-over to the helper each."""
+        self._batch.append((fn, args))
+        self._batch_bytes += size
+        if self._batch_bytes >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            _HELPER.submit(_run_all, self._batch, size=self._batch_bytes)
+            self._batch, self._batch_bytes = [], 0
+
+    def _create(self, path: Path | str) -> None:                # on the helper
+        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
 
     def _info(self, name: str) -> zipfile.ZipInfo:
         moment = max(self.created, datetime(1980, 1, 1))
@@ -402,22 +503,31 @@ class Workbook:
         setattr(info, "_compresslevel", self.level)  # noqa: B010
         return info
 
-    def _open_part(self, name: str) -> Any:
-        return self._zip.open(self._info(name), "w", force_zip64=True)
-
     def _write_part(self, name: str, text: str | bytes) -> None:
-        self._zip.writestr(self._info(name), text.encode() if isinstance(text, str) else text,
-                           compress_type=zipfile.ZIP_DEFLATED, compresslevel=self.level)
+        data = text.encode() if isinstance(text, str) else text
+        self._do(self._writestr, name, data, size=len(data))
+
+    def _writestr(self, name: str, data: bytes) -> None:         # on the helper
+        assert self._zip is not None
+        self._zip.writestr(self._info(name), data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=self.level)
+
+    def _close_zip(self) -> None:                                # on the helper
+        if self._zip is not None:
+            self._zip.close()
 
     def sheet(self, layout: SheetLayout) -> SheetStream:
         """Open the next sheet (in the order of `sheet_names`) for its rows."""
+        if layout.last_row >= MAX_ROWS or layout.last_col >= MAX_COLS:
+            raise ValueError(f"sheet {layout.name!r} is larger than Excel's {MAX_ROWS:,} rows x {MAX_COLS:,} columns")
         index = len(self.layouts)
         if index >= len(self.names) or layout.name != self.names[index]:
             raise ValueError(f"sheet {layout.name!r} is not the next of {self.names}")
         self.layouts.append(layout)
         return SheetStream(self, layout, index)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Write the remaining parts and the zip's directory. With `wait=False` this returns while
+        the helper may still be writing; `fastxlsx.wait()` then waits for it (and raises its errors)."""
         try:
             while len(self.layouts) < len(self.names):      # a sheet never opened is an empty one
                 with self.sheet(SheetLayout(self.names[len(self.layouts)])):
@@ -431,7 +541,18 @@ class Workbook:
             if _THEME is not None:
                 self._write_part("xl/theme/theme1.xml", _THEME)
         finally:
-            self._zip.close()
+            self._do(self._close_zip)
+            self._flush()
+        if wait:
+            _HELPER.wait()
+
+    def abort(self) -> None:
+        """After an error in the caller: close the file as it is and wait for the helper. The
+        caller's error is the one to report, so the helper's (if any) is dropped."""
+        self._do(self._close_zip)
+        self._flush()
+        with contextlib.suppress(BaseException):
+            _HELPER.wait()
 
     def __enter__(self) -> Workbook:
         return self
@@ -440,7 +561,7 @@ class Workbook:
         if kind is None:
             self.close()
         else:
-            self._zip.close()
+            self.abort()
 
     # --- the fixed parts ---
 
