@@ -27,6 +27,7 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,7 +98,7 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
         manager, _team = rng.choice(names)
         units.append(Unit(manager, f"{_name(rng)}科技有限公司{i}", f"高新区科技路 {rng.randint(1, 999)} 号",
                           _at(rng), f"IMG_{i:05d}.jpg", Src("拓展单位.xlsx", "Sheet1", i + 2)))
-    deals = []
+    deals: list[dict[str, Any]] = []
     for i in range(n(5_000)):
         manager, team = rng.choice(names)
         paid = rng.random() < 0.9
@@ -182,7 +183,7 @@ def main() -> None:
     parser.add_argument("--no-total", action="store_true", help="skip the whole write_week")
     args = parser.parse_args()
     if args.engine:
-        excel.DEFAULT_ENGINE = args.engine  # type: ignore[attr-defined]
+        excel.DEFAULT_ENGINE = cast(excel.Engine, args.engine)
 
     clock = time.perf_counter()
     report = big_report(0.1 if args.small else 1.0)
@@ -233,8 +234,8 @@ def main() -> None:
             elif name in ("write_manager_xlsx", "write_manager_html"):
                 ext = ".xlsx" if "xlsx" in name else ".html"
                 size = f"{sum(p.stat().st_size for p in (each / 'managers').glob('*' + ext)) / 1e6:.1f} MB total"
-            cpu = f"{sorted(cpus[name])[len(values) // 2]:.2f}" if name in cpus else ""
-            print(f"| {name} | {sorted(values)[len(values) // 2]:.2f} | {cpu} | {size} |")
+            cpu_text = f"{sorted(cpus[name])[len(values) // 2]:.2f}" if name in cpus else ""
+            print(f"| {name} | {sorted(values)[len(values) // 2]:.2f} | {cpu_text} | {size} |")
         sequential = sum(sorted(v)[len(v) // 2] for k, v in times.items() if k in {w.__name__ for w in WRITERS})
         print(f"| (sum of the writers above) | {sequential:.2f} | | |")
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f} (other processes share the cores)")
