@@ -13,6 +13,7 @@ bounded number of times and reporting, never raising, what could not be delivere
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import smtplib
@@ -323,10 +324,43 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
         html = _read(folder / "summary.html").decode("utf-8", errors="replace")
         text = _summary_text(env, report, lang, subject)
         attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
+        first = None
         for address in leaders:
-            add(f"summary:{address}", f"{report.week}-summary-{address}", (address,),
-                _message(sender, (address,), subject, text, html, attachment))
+            key = f"summary:{address}"
+            stem = f"{report.week}-summary-{address}"
+            copied = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
+            if copied is None:
+                message = _message(sender, (address,), subject, text, html, attachment)
+                add(key, stem, (address,), message)
+                first = out[-1]
+            else:
+                message, data = copied
+                out.append(Outgoing(key, (address,), message, hashlib.sha256(data).hexdigest(),
+                                    _safe_filename(stem, taken), data))
     return out
+
+
+def _readdressed(first: Outgoing, address: str, key: str, sender: str) -> tuple[EmailMessage, bytes] | None:
+    """The summary for another leader without encoding the (large) workbook and page again.
+
+    Every leader's summary is the same message but for To and Message-ID; re-encoding a
+    multi-megabyte attachment per leader was most of the outbox's time on a big office. The bytes
+    get the two header lines swapped; the message object shares the encoded parts. None when the
+    header lines are not plain single lines (then the message is built in full).
+    """
+    old_to = f"To: {first.recipients[0]}\r\n".encode()
+    old_id = f"Message-ID: {first.message['Message-ID']}\r\n".encode()
+    if first.data.count(old_to) != 1 or first.data.count(old_id) != 1 or not address.isascii() \
+            or len(address) > 900:
+        return None
+    message_id = f"<{hashlib.sha256((key + first.digest).encode()).hexdigest()[:32]}@{_domain(sender)}>"
+    data = first.data.replace(old_to, f"To: {address}\r\n".encode(), 1)
+    data = data.replace(old_id, f"Message-ID: {message_id}\r\n".encode(), 1)
+    message = copy.copy(first.message)
+    message._headers = list(first.message._headers)  # type: ignore[attr-defined]
+    message.replace_header("To", address)
+    message.replace_header("Message-ID", message_id)
+    return message, data
 
 
 def write_outbox(messages: Iterable[Outgoing], folder: Path) -> None:

@@ -610,3 +610,24 @@ def test_outgoing_is_frozen(report: WeekReport, folder: Path) -> None:
     assert isinstance(message, Outgoing)
     with pytest.raises(AttributeError):
         message.key = "x"  # type: ignore[misc]
+
+
+def test_every_leader_gets_the_same_summary_but_for_to_and_message_id(report: WeekReport, folder: Path) -> None:
+    """The summary is encoded once and readdressed per leader: the bytes must parse to the same
+    message as a full build would give, addressed to that leader alone."""
+    import hashlib
+
+    summaries = [m for m in build_messages(report, folder, _config()) if m.key.startswith("summary:")]
+    assert len(summaries) >= 2
+    first = email.message_from_bytes(summaries[0].data, policy=SMTP_POLICY)
+    ids = set()
+    for item in summaries:
+        parsed = email.message_from_bytes(item.data, policy=SMTP_POLICY)
+        assert parsed["To"] == item.recipients[0] == item.message["To"]
+        assert parsed["Message-ID"] == item.message["Message-ID"]
+        assert item.digest == hashlib.sha256(item.data).hexdigest()
+        ids.add(parsed["Message-ID"])
+        leaves = [p for p in parsed.walk() if not p.is_multipart()]
+        leaves0 = [p for p in first.walk() if not p.is_multipart()]
+        assert [p.get_content() for p in leaves] == [p.get_content() for p in leaves0]  # type: ignore[attr-defined]
+    assert len(ids) == len(summaries)
