@@ -127,10 +127,9 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     from . import run as runner
 
     config = _config(config_path)
-    opts = runner.RunOptions(
-        inbox=inbox or Path(config.paths.inbox), out=out or Path(config.paths.out),
-        state=state_dir or Path(config.paths.state), now=_parse_now(now_text, config),
-        week=_parse_week(week_text), dry_run=dry_run, force=force, send=send)
+    inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=_parse_now(now_text, config),
+                             week=_parse_week(week_text), dry_run=dry_run, force=force, send=send)
     try:
         result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
     except runner.Locked as exc:

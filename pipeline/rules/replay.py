@@ -235,22 +235,14 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
                     out.counts[event.who]["leads"] += 1
                     out.leads.append(event)
                     out.new_registrations.append(owner)
-        elif kind == "visits":
-            problem = state.visit(event)
+        elif kind == "visits" or kind == "units":
+            problem = state.visit(event) if kind == "visits" else state.unit(event)
             if out is not None:
                 if problem:
                     out.rejections.append((event.seq, problem))
                 else:
-                    out.counts[event.who]["visits"] += 1
-                    out.visits.append(event)
-        elif kind == "units":
-            problem = state.unit(event)
-            if out is not None:
-                if problem:
-                    out.rejections.append((event.seq, problem))
-                else:
-                    out.counts[event.who]["units"] += 1
-                    out.units.append(event)
+                    out.counts[event.who][kind] += 1
+                    (out.visits if kind == "visits" else out.units).append(event)
         elif kind == "deals":
             late = out is None and event.run_id == run_id and history_start <= event.at < first_start
             if out is None and late:
