@@ -50,7 +50,9 @@ def text(value: Cell) -> str:
 
 
 def is_blank(value: Cell) -> bool:
-    return text(value) == ""
+    """Empty or only white space. str.strip() removes every Unicode white space NFKC could
+    produce (U+3000 included), so no normalising is needed to decide."""
+    return value is None or (value.__class__ is str and not value.strip())
 
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")
@@ -177,10 +179,6 @@ def fmt_money(amount: Decimal) -> str:
 def unit_key(name: str) -> str:
     """Unit identity: NFKC, all white space removed, case-folded."""
     return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
-
-
-def fmt_time(value: datetime) -> str:
-    return value.isoformat(timespec="seconds")
 
 
 def mask_phone(value: str) -> str:

@@ -25,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import mail
 from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_file
 from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
@@ -392,41 +393,28 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> Path:
-    """Write the week's folder beside its final place, then swap it in with renames."""
+def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> list[mail.Outgoing]:
+    """Write the week's folder (reports and outbox) beside its final place, then swap it in with
+    renames. Returns the week's messages, so sending does not build them again."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
     write_week(report, tmp)
-    _write_outbox(report, tmp, config)
+    messages = mail.build_messages(report, tmp, config)
+    mail.write_outbox(messages, tmp)
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     if old.exists():
         shutil.rmtree(old)
-    return final
+    return messages
 
 
-def _write_outbox(report: WeekReport, folder: Path, config: Config) -> None:
-    try:
-        from . import mail
-    except ImportError:  # pragma: no cover - mail arrives with its own change
-        return
-    build = getattr(mail, "build_messages", None)
-    write = getattr(mail, "write_outbox", None)
-    if build is None or write is None:
-        return
-    write(build(report, folder, config), folder)
-
-
-def _send(report: WeekReport, folder: Path, config: Config, state: State, resend: bool,
+def _send(report: WeekReport, messages: list[mail.Outgoing], config: Config, state: State, resend: bool,
           result: RunResult, at: str) -> None:
-    from . import mail
-
-    messages = mail.build_messages(report, folder, config)
     outcome = mail.send_messages(messages, config, state.sent(report.week), resend=resend)
     state.record_sent(report.week, outcome.sent, at)
     result.mail_sent += len(outcome.sent)
@@ -492,11 +480,11 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         if rerender is not None:
             report = load_week(state, str(rerender))
             assert report is not None
-            publish(report, opts.out, run_id, config)
+            messages = publish(report, opts.out, run_id, config)
             stage("reports")
             result.rerendered = str(rerender)
             if opts.send and not opts.dry_run:
-                _send(report, opts.out / report.week, config, state, False, result, opts.now.isoformat())
+                _send(report, messages, config, state, False, result, opts.now.isoformat())
             return result
         if not weeks:
             echo("nothing to compute: every complete week is closed")
@@ -562,8 +550,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             reports.append(report)
         stage("assess")
 
-        for report in progress(reports, "reports"):
-            publish(report, opts.out, run_id, config)
+        outboxes = [publish(report, opts.out, run_id, config) for report in progress(reports, "reports")]
         stage("reports")
         _crash_point("after_outputs")
 
@@ -597,8 +584,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
                 _crash_point("during_archive")
 
         if opts.send:
-            for report in reports:
-                _send(report, opts.out / report.week, config, state, False, result, opts.now.isoformat())
+            for report, messages in zip(reports, outboxes, strict=True):
+                _send(report, messages, config, state, False, result, opts.now.isoformat())
         stage("outbox")
         return result
     finally:
@@ -629,9 +616,11 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
             if report is None:
                 raise RunRefused(f"{week} is not closed; run it first (pipeline run --week {week})")
             folder = opts.out / report.week
-            if not (folder / "results.json").exists():
-                publish(report, opts.out, result.run_id, config)
-            _send(report, folder, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
+            if (folder / "results.json").exists():
+                messages = mail.build_messages(report, folder, config)
+            else:
+                messages = publish(report, opts.out, result.run_id, config)
+            _send(report, messages, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
         finally:
             state.close()
     result.weeks = [str(week)]
@@ -669,11 +658,7 @@ def status(opts: RunOptions) -> dict[str, Any]:
 def notify_failure(config: Config, error: str, now: datetime) -> None:
     """Best effort: tell `admin_to` that the run failed and what to do (when SMTP is configured)."""
     try:
-        from . import mail
-
-        notice = getattr(mail, "send_notice", None)
-        if notice is not None:
-            notice(config, error, now)
+        mail.send_notice(config, error, now)
     except Exception:  # noqa: BLE001 - a failed notice must never hide the run's own failure
         pass
 

@@ -169,10 +169,6 @@ class State:
         row = self.conn.execute("SELECT report, ledger FROM weeks WHERE week = ?", (week,)).fetchone()
         return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
 
-    def week_results(self, week: str) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT results FROM weeks WHERE week = ?", (week,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
     def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
         self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
                           (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))

@@ -675,11 +675,6 @@ _PLAN = {name: [(c, column_type(c)) for c in k.columns] for name, k in KINDS.ite
 _REQUIRED = {name: [c for c in k.required if c != "photo"] for name, k in KINDS.items()}
 
 
-def _blank(value: Any) -> bool:
-    # str.strip() removes every Unicode white space NFKC could produce (U+3000 included)
-    return value is None or (value.__class__ is str and not value.strip())
-
-
 def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Row | Problem:
     """One data row -> a clean `Row`, or the first `Problem` in SPEC §2.1's order.
 
@@ -701,14 +696,14 @@ def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Ro
 
     for column in _REQUIRED[kind]:
         # an empty photo is not MISSING_VALUE but the rule rejection NO_PHOTO (SPEC §4.3)
-        if _blank(cells.get(column)):
+        if nz.is_blank(cells.get(column)):
             return problem(column, "MISSING_VALUE")
     values: dict[str, Any] = {}
     for column, ctype in _PLAN[kind]:
         cell = cells.get(column)
         if ctype == "text":
             values[column] = nz.text(cell)
-        elif _blank(cell):
+        elif nz.is_blank(cell):
             values[column] = None
         elif ctype == "role":
             role = ROLE_KEYS.get(header_key(nz.text(cell)))
