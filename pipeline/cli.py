@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,21 @@ def validate(files: tuple[Path, ...], as_json: bool, config_path: str | None) ->
     sys.exit(0 if ok else EXIT_FAILED)
 
 
+@contextmanager
+def _common_exits() -> Iterator[None]:
+    """Exit 75 when another run holds the lock, 2 when the run refuses what was asked."""
+    from . import run as runner
+
+    try:
+        yield
+    except runner.Locked as exc:
+        click.echo(f"locked: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    except runner.RunRefused as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
 def _mail_outcome(result: Any) -> None:
     """What was sent and what was not; exit 3 when something was not delivered, so cron notices."""
     click.echo(f"emails sent: {result.mail_sent}, failed: {len(result.mail_failures)}")
@@ -131,13 +148,8 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=_parse_now(now_text, config),
                              week=_parse_week(week_text), dry_run=dry_run, force=force, send=send)
     try:
-        result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
-    except runner.Locked as exc:
-        click.echo(f"locked: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
-    except runner.RunRefused as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        with _common_exits():
+            result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
     except runner.RunFailed as exc:
         click.echo(f"run failed, nothing changed: {exc}", err=True)
         runner.notify_failure(config, str(exc), opts.now)
@@ -217,14 +229,8 @@ def send(week_text: str, resend: bool, out: Path | None, state_dir: Path | None,
     assert week is not None
     inbox, out_dir, state = _paths(config, None, out, state_dir)
     opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config), send=True)
-    try:
+    with _common_exits():
         result = runner.send_week(opts, config, week, resend)
-    except runner.Locked as exc:
-        click.echo(f"locked: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
-    except runner.RunRefused as exc:
-        click.echo(f"refused: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
     _mail_outcome(result)
 
 
