@@ -296,3 +296,27 @@ def test_history_rows_still_decide_units_and_visits(office: Office) -> None:
     wq = next(m for m in r["managers"] if m["name"] == "王强")
     assert wq["achieved"]["units"] == 1
     assert "2026-11-02" in r["rejections"][1]["message"] and "张伟" in r["rejections"][1]["message"]
+
+
+def test_newest_roster_wins_by_mtime_then_name_then_sheet(office: Office) -> None:
+    """SPEC §2.4: the newest roster read replaces the stored one, for the whole replay."""
+    old = office.inbox / "名单.xlsx"                                   # 张伟 is a manager here
+    newer = roster(office.inbox / "a-新名单.xlsx", [["张伟", "销售员", "一组", None, None, None],
+                                                   ["王强", "大客户经理", "二组", None, None, None]])
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    os.utime(newer, (2_000_000_000, 2_000_000_000))                   # named first, but newer: it wins
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    assert [x["reason"] for x in office.results("2026-W48")["rejections"]] == ["UNKNOWN_MANAGER"]
+
+    # equal times: the last file by name wins; within it, the last sheet
+    workbook(office.inbox / "z-名单.xlsx", {
+        "旧": (["姓名", "岗位", "团队"], [["张伟", "大客户经理", "一组"]]),
+        "新": (["姓名", "岗位", "团队"], [["张伟", "销售员", "一组"], ["王强", "大客户经理", "二组"]]),
+    })
+    roster(office.inbox / "y-名单.xlsx", PEOPLE)
+    for name in ("z-名单.xlsx", "y-名单.xlsx"):
+        os.utime(office.inbox / name, (2_000_000_000, 2_000_000_000))
+    leads(office.inbox / "号码2.xlsx", [["张伟", 13800138001, d("2026-12-01 09:00"), ""]])
+    assert office.run(now="2026-12-07T08:00:00").exit_code == 0
+    assert [x["reason"] for x in office.results("2026-W49")["rejections"]] == ["UNKNOWN_MANAGER"]
