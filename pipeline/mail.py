@@ -210,8 +210,17 @@ def _read(path: Path) -> bytes:
         raise FileNotFoundError(f"{path}: the week's report must be written before its emails are built") from None
 
 
+def _by_manager(entries: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
+    """Deals or rejections grouped by manager, once per week rather than once per manager."""
+    grouped: dict[str | None, list[dict[str, Any]]] = {}
+    for entry in entries:
+        grouped.setdefault(entry.get("manager"), []).append(entry)
+    return grouped
+
+
 def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, lang: str,
-                     subject: str) -> dict[str, Any]:
+                     subject: str, deals_of: dict[str | None, list[dict[str, Any]]],
+                     rejections_of: dict[str | None, list[dict[str, Any]]]) -> dict[str, Any]:
     name = row["name"]
     tasks = [
         {"label": t(lang, f"mail.task.{task}"), "target": row["targets"][task],
@@ -224,14 +233,14 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
          "salesperson": d["salesperson"],
          "kind": t(lang, f"mail.kind.{d['kind']}") + (t(lang, "mail.late") if d.get("late") else ""),
          "sp_commission": _money(d["salesperson_commission"]), "commission": _money(d["manager_commission"])}
-        for d in report.results.get("deals", []) if d.get("manager") == name
+        for d in deals_of.get(name, [])
     ]
     # Only the reason's label, never its message: a message may name whoever owns the number.
     rejections = [
         {"where": t(lang, "mail.where", kind=kind_name(lang, r["kind"]), file=r["source"]["file"],
                     sheet=r["source"]["sheet"], row=r["source"]["row"]),
          "phone": _mask_any(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"])}
-        for r in report.results.get("rejections", []) if r.get("manager") == name
+        for r in rejections_of.get(name, [])
     ]
     return {
         "t": partial(t, lang), "lang": lang, "title": subject, "subject": subject,
@@ -301,6 +310,8 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
         data, digest = _finish(message, f"{report.week}|{key}", when, sender)
         out.append(Outgoing(key, recipients, message, digest, _safe_filename(stem, taken), data))
 
+    deals_of = _by_manager(report.results.get("deals", []))
+    rejections_of = _by_manager(report.results.get("rejections", []))
     for row in report.results["managers"]:
         name = row["name"]
         person = people.get(name)
@@ -310,7 +321,7 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
         if not recipients:
             continue
         subject = t(lang, "mail.subject.manager", prefix=prefix, week=report.week, name=name, net=_money(row["net"]))
-        context = _manager_context(report, row, person, lang, subject)
+        context = _manager_context(report, row, person, lang, subject, deals_of, rejections_of)
         html = env.get_template("email_manager.html").render(context)
         text = env.get_template("email_manager.txt").render(context)
         workbook = _read(folder / "managers" / f"{stems[name]}.xlsx")

@@ -59,6 +59,12 @@ _MOBILE = re.compile(r"1[3-9]\d{9}")
 _PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
 
 
+def clean_mobile(value: Cell) -> bool:
+    """Whether a cell is already a phone's clean form (11 ASCII digits of a mainland mobile), so
+    `phone` would return it unchanged: the short path of bulk reading."""
+    return value.__class__ is str and len(value) == 11 and value.isascii() and _MOBILE.fullmatch(value) is not None
+
+
 def phone(value: Cell) -> str:
     """A mainland mobile number as its 11 digits, or `INVALID_PHONE`.
 

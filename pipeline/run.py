@@ -269,6 +269,35 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     next_seq: int = 0  # where the next sheet's sequence numbers start (0: ask the state)
+    registered: set[tuple[str, str, str]] | None = None  # identities of stored registrations, once asked
+
+
+def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
+    """Store a registrations sheet's new rows as one block; a row whose identity (phone,
+    registered_at, registered_by) is stored already, or was read earlier in this run, is a
+    duplicate (SPEC §2.4). Returns the sheet's last row number."""
+    block = sheet.registrations
+    assert block is not None
+    if result.registered is None:
+        result.registered = state.registration_identities()
+    seen = result.registered
+    keep: list[int] = []
+    for i, key in enumerate(zip(block.phone, block.at, block.who)):  # noqa: B905 - equal lengths by construction
+        if key in seen:
+            continue
+        seen.add(key)
+        keep.append(i)
+    result.duplicates += len(block) - len(keep)
+    result.rows_stored += len(keep)
+    if len(keep) == len(block):
+        columns = [block.at, block.phone, block.who, block.customer, block.note, block.row]
+    else:
+        columns = [[col[i] for i in keep] for col in (block.at, block.phone, block.who, block.customer, block.note,
+                                                      block.row)]
+    at, phone, who, customer, note, row = columns
+    state.add_registrations(run_id, sheet.file, sheet.sheet, [base + r for r in row], at, phone, who, customer,
+                            note, row)
+    return block.row[-1] if block.row else 0
 
 
 def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,
@@ -284,37 +313,41 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
     problems: list[tuple[int, Problem]] = []
     offered = 0
 
-    def stored_rows() -> Iterator[tuple[Any, ...]]:
-        """The rows to insert, made one at a time: a big ledger never exists twice in memory."""
-        nonlocal base, offered
-        for sheet in sheets:
-            if sheet.kind is None:
-                continue
-            # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
-            result.rows_read += sheet.data_rows
-            problems.extend((base + p.source.row, p) for p in sheet.problems)
-            last = max([0, *(p.source.row for p in sheet.problems)])
-            if sheet.kind == "roster":
-                result.rows_stored += len(sheet.rows)
-                last = max([last, *(r.source.row for r in sheet.rows)])
+    def stored_rows(sheet: Sheet) -> Iterator[tuple[Any, ...]]:
+        """A sheet's rows to insert, made one at a time: never all in memory twice."""
+        nonlocal offered
+        lo, hi = late_range if late_range else ("", "")
+        time_column = TIME_COLUMN[str(sheet.kind)]
+        may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
+        for row in sheet.rows:
+            seq = base + row.source.row
+            if may_be_late and lo <= _iso(row.values[time_column]) < hi:
+                late.append((seq, row))
             else:
-                lo, hi = late_range if late_range else ("", "")
-                time_column = TIME_COLUMN[sheet.kind]
-                may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
-                for row in sheet.rows:
-                    seq = base + row.source.row
-                    last = max(last, row.source.row)
-                    if may_be_late and lo <= _iso(row.values[time_column]) < hi:
-                        late.append((seq, row))
-                    else:
-                        offered += 1
-                        yield event_tuple(row, seq, run_id)
-                sheet.release_rows()  # stored now; the replay reads them back from the state
-            base += last + 1
+                offered += 1
+                yield event_tuple(row, seq, run_id)
 
-    stored = state.add_rows(stored_rows())
-    result.rows_stored += stored
-    result.duplicates += offered - stored
+    for sheet in sheets:
+        if sheet.kind is None:
+            continue
+        # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
+        result.rows_read += sheet.data_rows
+        problems.extend((base + p.source.row, p) for p in sheet.problems)
+        last = max([0, *(p.source.row for p in sheet.problems)])
+        if sheet.kind == "roster":
+            result.rows_stored += len(sheet.rows)
+            last = max([last, *(r.source.row for r in sheet.rows)])
+        elif sheet.registrations is not None:
+            last = max(last, _store_registrations(sheet, state, run_id, base, result))
+        else:
+            last = max([last, *(r.source.row for r in sheet.rows)])
+            before = offered
+            stored = state.add_rows(stored_rows(sheet))  # a row already stored is ignored: a duplicate
+            result.rows_stored += stored
+            result.duplicates += offered - before - stored
+        if sheet.kind != "roster":
+            sheet.release_rows()  # stored now; the replay reads them back from the state
+        base += last + 1
     result.next_seq = base
 
     compared: list[Row | Problem] = [p for _, p in problems] + [r for _, r in late]
@@ -529,8 +562,9 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         stage("store")
 
         events = list(state.history(weeks[-1].next_start_iso, details_from=weeks[0].start_iso))
-        outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang)
-        del events
+        registered = state.registrations(weeks[-1].next_start_iso)
+        outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang, registered)
+        del events, registered
         stage("replay")
 
         run_info = RunInfo(run_id, opts.now.isoformat(timespec="seconds"), config.as_dict(),

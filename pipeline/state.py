@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from .rules.assess import Person
-from .rules.events import Event
+from .rules.events import Event, Registered
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
@@ -54,6 +55,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name));
     CREATE TABLE sent (week TEXT NOT NULL, recipient TEXT NOT NULL, digest TEXT NOT NULL, key TEXT NOT NULL,
         at TEXT NOT NULL, PRIMARY KEY (week, recipient, digest));
+    """,
+    # Registrations as compressed column blocks, one per sheet and run: a million-row ledger is
+    # stored and read back in about a second, where a row per registration took ten or more.
+    # The identity of a registration (phone, registered_at, registered_by) is checked in the run.
+    """
+    CREATE TABLE registrations (
+        block INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL, file TEXT NOT NULL, sheet TEXT NOT NULL,
+        first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, rows INTEGER NOT NULL,
+        first_at TEXT NOT NULL, last_at TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
     """,
 ]
 
@@ -206,7 +219,57 @@ class State:
     # ---- history
 
     def next_seq(self) -> int:
-        return int(self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM rows").fetchone()[0])
+        last = self.conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM rows), 0), COALESCE((SELECT MAX(last_seq) FROM registrations), 0))"
+        ).fetchone()[0]
+        return int(last) + 1
+
+    # ---- registrations (column blocks)
+
+    def add_registrations(self, run_id: str, file: str, sheet: str, seq: list[int], at: list[str],
+                          phone: list[str], who: list[str], customer: list[str], note: list[str],
+                          row: list[int]) -> None:
+        """One sheet's new registrations (already deduplicated) as one compressed block."""
+        if not seq:
+            return
+        data = zlib.compress(json.dumps([seq, at, phone, who, customer, note, row], ensure_ascii=False,
+                                        separators=(",", ":")).encode("utf-8"), 1)
+        self.conn.execute(
+            "INSERT INTO registrations (run_id, file, sheet, first_seq, last_seq, rows, first_at, last_at, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, file, sheet, seq[0], seq[-1], len(seq), min(at), max(at), data))
+
+    def registrations(self, until: str = "\uffff") -> Registered:
+        """Every stored registration dated before `until` (ISO), as columns in the order stored.
+        Registrations stored one per row by earlier versions are included."""
+        out = Registered()
+        for file, sheet, first_at, data in self.conn.execute(
+                "SELECT file, sheet, first_at, data FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
+            seq, at, phone, who, customer, note, row = json.loads(zlib.decompress(data))
+            if max(at) >= until:
+                keep = [i for i, a in enumerate(at) if a < until]
+                seq, at, phone, who, customer, note, row = (
+                    [col[i] for i in keep] for col in (seq, at, phone, who, customer, note, row))
+            out.seq += seq
+            out.at += at
+            out.phone += phone
+            out.who += who
+            out.customer += customer
+            out.note += note
+            out.file += [file] * len(seq)
+            out.sheet += [sheet] * len(seq)
+            out.row += row
+        for r in self.conn.execute(
+                "SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
+                "WHERE kind = 'registrations' AND at < ? ORDER BY seq", (until,)):
+            for column, value in zip(Registered.__slots__, r, strict=True):
+                getattr(out, column).append(value)
+        return out
+
+    def registration_identities(self) -> set[tuple[str, str, str]]:
+        """(phone, registered_at, registered_by) of every stored registration (SPEC §2.4)."""
+        stored = self.registrations()
+        return set(zip(stored.phone, stored.at, stored.who, strict=True))
 
     def existing_identities(self, idents: list[bytes]) -> set[bytes]:
         """Which of these identities are already stored (one indexed join, not a full scan)."""
@@ -228,7 +291,8 @@ class State:
         return self.conn.total_changes - before
 
     def history(self, until: str, details_from: str = "") -> Iterator[Event]:
-        """Every stored row dated before `until` (ISO), as events.
+        """Every stored row but registrations (`registrations` has those) dated before `until`
+        (ISO), as events.
 
         Rows dated before `details_from` only decide ownership, first visits and counted units:
         their descriptive columns (where they came from, address, note, ...) are returned empty,
@@ -242,7 +306,8 @@ class State:
             f"CASE WHEN at >= :detail OR kind = 'deals' THEN {c} ELSE {trimmed.get(c, chr(39) * 2)} END"
             for c in ROW_COLUMNS
         ]
-        cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM rows WHERE at < :until",
+        cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM rows WHERE at < :until "
+                                   "AND kind != 'registrations'",
                                    {"until": until, "detail": details_from})
         make = Event._make
         for chunk in iter(lambda: cursor.fetchmany(50_000), []):
@@ -261,7 +326,8 @@ class State:
         self.conn.executemany("INSERT OR IGNORE INTO rejected (fingerprint) VALUES (?)", ((f,) for f in fingerprints))
 
     def row_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
+        return int(self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM rows) + (SELECT COALESCE(SUM(rows), 0) FROM registrations)").fetchone()[0])
 
     # ---- runs and archive moves
 

@@ -21,7 +21,7 @@ from markupsafe import escape
 from pipeline.config import Config
 from pipeline.report.context import bar, manager_stems, mask
 from pipeline.report.excel import display_width
-from pipeline.report.model import Lead, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport
+from pipeline.report.model import Lead, Ledger, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport
 from pipeline.report.write import statement_paths, write_week
 
 # xlsxwriter writes data bars with Excel 2010's extension, which openpyxl reads but does not keep.
@@ -131,7 +131,7 @@ def sample_report(lang: str = "zh") -> WeekReport:
         "stats": {"rows_read": 512, "rows_stored": 470, "duplicates_dropped": 36, "rejected": len(rejections)},
     }
     files = [(f, hashlib.sha256(f.encode()).hexdigest()) for f in ("号码.xlsx", "到访.xlsx", "成交记录.xlsx")]
-    ledger = [(e.phone, e.customer, e.owner, e.at, e.via, None) for e in regs]
+    ledger = Ledger.from_rows((e.phone, e.customer, e.owner, e.at, e.via, None) for e in regs)
     return WeekReport(
         week="2026-W48", start="2026-11-23", end="2026-11-29", lang=lang, office="滨江壹号",
         results=results, run=RunInfo("20261130T080000", "2026-11-30T08:00:00", Config().as_dict(), files),

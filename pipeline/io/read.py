@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -87,6 +88,43 @@ class Problem:
     fingerprint: str
 
 
+class Registrations:
+    """A registrations sheet's rows that passed reading, as columns (one list per column).
+
+    A big office's ledger is a million rows: as columns they are read, deduplicated, stored and
+    replayed without a `Row`, a `Source` and two dicts per row. Times are ISO strings."""
+
+    __slots__ = ("row", "phone", "at", "who", "customer", "note")
+
+    def __init__(self) -> None:
+        self.row: list[int] = []
+        self.phone: list[str] = []
+        self.at: list[str] = []
+        self.who: list[str] = []        # registered_by
+        self.customer: list[str] = []
+        self.note: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return tuple(getattr(self, c) for c in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registrations) and self.columns() == other.columns()
+
+    def __repr__(self) -> str:
+        return f"Registrations({len(self)} rows)"
+
+    def append(self, row: int, values: dict[str, Any]) -> None:
+        self.row.append(row)
+        self.phone.append(values["phone"])
+        self.at.append(values["registered_at"].isoformat())
+        self.who.append(values["registered_by"])
+        self.customer.append(values["customer"])
+        self.note.append(values["note"])
+
+
 @dataclass
 class Sheet:
     file: str
@@ -98,18 +136,22 @@ class Sheet:
     message: str | None = None
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    registrations: Registrations | None = None  # a registrations sheet's rows, instead of `rows`
 
     released: int = 0  # rows handed over and dropped by `release_rows`
 
     @property
     def data_rows(self) -> int:
-        return len(self.rows) + len(self.problems) + self.released
+        block = len(self.registrations) if self.registrations is not None else 0
+        return len(self.rows) + block + len(self.problems) + self.released
 
     def release_rows(self) -> None:
         """Drop the parsed rows once stored, keeping their count: a big ledger's rows are the
         largest thing a run holds in memory."""
-        self.released += len(self.rows)
+        self.released += len(self.rows) + (len(self.registrations) if self.registrations is not None else 0)
         self.rows = []
+        if self.registrations is not None:
+            self.registrations = Registrations()
 
 
 class FileError(Exception):
@@ -739,6 +781,10 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
     assert header is not None
     rows, problems = result.rows, result.problems
     width = max(i for i, _ in picks) + 1 if picks else 0
+    if kind == "registrations":
+        result.registrations = _registrations(grid, header, {c: i for i, c in picks}, width, file, sheet,
+                                              lang, problems)
+        return result
     for r in range(header + 1, len(grid)):
         cells = grid[r]
         for c in cells:
@@ -758,6 +804,49 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
     if kind == "roster":
         _dedupe_roster(result, lang)
     return result
+
+
+def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width: int, file: str, sheet: str,
+                   lang: str, problems: list[Problem]) -> Registrations:
+    """A registrations sheet's rows as columns. A row whose phone is already 11 clean digits and
+    whose time is an Excel date-time of whole seconds (nearly every row of a system's export)
+    takes the short path below; any other row goes through `parse_row` like every other kind, so
+    the outcome is the same either way (a test checks both paths against each other)."""
+    block = Registrations()
+    ip, ia, ib = at["phone"], at["registered_at"], at["registered_by"]
+    ic, inote = at.get("customer"), at.get("note")
+    clean_phone = nz.clean_mobile
+    text = nz.text
+    rows, phones, ats, whos, customers, notes = (block.row, block.phone, block.at, block.who, block.customer,
+                                                 block.note)
+    for r in range(header + 1, len(grid)):
+        cells = grid[r]
+        if len(cells) < width:
+            cells = [*cells, *([None] * (width - len(cells)))]
+        p, a = cells[ip], cells[ia]
+        if a.__class__ is datetime and not a.microsecond and a.tzinfo is None and clean_phone(p):
+            who = text(cells[ib])
+            if who:
+                rows.append(r + 1)
+                phones.append(p)
+                ats.append(a.isoformat())
+                whos.append(who)
+                customers.append(text(cells[ic]) if ic is not None else "")
+                notes.append(text(cells[inote]) if inote is not None else "")
+                continue
+        for c in cells:
+            if c is None or c == "":
+                continue
+            if c.__class__ is not str or text(c):
+                break
+        else:
+            continue  # all-empty rows, unknown columns included, are skipped silently
+        parsed = parse_row("registrations", {c: cells[i] for c, i in at.items()}, Source(file, sheet, r + 1), lang)
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+        else:
+            block.append(r + 1, parsed.values)
+    return block
 
 
 def _dedupe_roster(sheet: Sheet, lang: str) -> None:

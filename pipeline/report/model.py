@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,53 @@ class RunInfo:
     files: list[tuple[str, str]]  # (file name in the inbox, SHA-256) read by the run
 
 
+class Ledger:
+    """The whole registration ledger at a week's end (owner of every phone, first visit), in
+    phone order, as one list per column: a big office's ledger is a million rows, and as columns
+    it is built, pickled and written to ledger.csv without a tuple per row."""
+
+    __slots__ = ("phone", "customer", "owner", "at", "via", "first_visit")
+
+    def __init__(self) -> None:
+        self.phone: list[str] = []
+        self.customer: list[str] = []
+        self.owner: list[str] = []
+        self.at: list[str] = []
+        self.via: list[str] = []          # registrations | leads
+        self.first_visit: list[str | None] = []
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, str | None]]) -> Ledger:
+        ledger = cls()
+        for row in rows:
+            ledger.append(row)
+        return ledger
+
+    def append(self, row: tuple[str, str, str, str, str, str | None]) -> None:
+        for column, value in zip(self.__slots__, row, strict=True):
+            getattr(self, column).append(value)
+
+    def extend(self, other: Ledger, start: int = 0, stop: int | None = None) -> None:
+        for column in self.__slots__:
+            getattr(self, column).extend(getattr(other, column)[start:stop])
+
+    def __len__(self) -> int:
+        return len(self.phone)
+
+    def rows(self) -> Iterator[tuple[str, str, str, str, str, str | None]]:
+        return zip(self.phone, self.customer, self.owner, self.at, self.via, self.first_visit, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ledger) and all(getattr(self, c) == getattr(other, c) for c in self.__slots__)
+
+    def __getstate__(self) -> tuple[list[Any], ...]:
+        return tuple(getattr(self, c) for c in self.__slots__)
+
+    def __setstate__(self, state: tuple[list[Any], ...]) -> None:
+        for column, values in zip(self.__slots__, state, strict=True):
+            setattr(self, column, values)
+
+
 @dataclass
 class WeekReport:
     week: str
@@ -102,9 +150,8 @@ class WeekReport:
     visits: list[Visit] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
     new_registrations: list[LedgerEntry] = field(default_factory=list)
-    # The whole ledger as of the week's end, phone order. Large: kept as tuples
-    # (phone, customer, owner, at, via, first_visit) to stay compact in memory and in the state.
-    ledger: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+    # The whole ledger as of the week's end, phone order. Large: kept as columns.
+    ledger: Ledger = field(default_factory=lambda: Ledger())
     # ledger.csv as written when the week closed; a re-render writes these bytes back instead of
     # the tuples above (which are not stored: a million of them would make closing slow).
     ledger_csv: bytes | None = None

@@ -22,7 +22,7 @@ from pathlib import Path
 from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport
+from .model import Ledger, WeekReport
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -53,8 +53,9 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"]))
-        out.writerows((phone, _safe_csv(customer), _safe_csv(owner), at, via, first_visit or "")
-                      for phone, customer, owner, at, via, first_visit in report.ledger)
+        ledger = report.ledger
+        out.writerows(zip(ledger.phone, map(_safe_csv, ledger.customer), map(_safe_csv, ledger.owner), ledger.at,
+                          ledger.via, [v or "" for v in ledger.first_visit], strict=True))
 
 
 def _safe_csv(value: str) -> str:
@@ -132,7 +133,7 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True) -> None:
             pool.submit(int)       # start the process now: its start-up runs while the report is pickled
             # Pickled here, not in the pool's feeder thread, where it would compete with the writers
             # below for the interpreter and reach the second process later.
-            payload = pickle.dumps(replace(report, ledger=[], ledger_csv=None), pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps(replace(report, ledger=Ledger(), ledger_csv=None), pickle.HIGHEST_PROTOCOL)
             side = pool.submit(_write_side, payload, folder, (0, cut))
             del payload
             for writer in WRITERS:

@@ -20,10 +20,11 @@ from operator import itemgetter
 from typing import Any
 
 from ..config import Config
+from ..report.model import Ledger
 from ..texts import t
 from ..weeks import Week
 from .assess import Person
-from .events import Event, replay_key
+from .events import Event, Registered, replay_key
 
 CENT = Decimal("0.01")
 
@@ -51,7 +52,7 @@ class WeekOutcome:
     visits: list[Event] = field(default_factory=list)
     units: list[Event] = field(default_factory=list)
     new_registrations: list[Owner] = field(default_factory=list)
-    ledger: list[tuple[str, str, str, str, str, str | None]] = field(default_factory=list)
+    ledger: Ledger = field(default_factory=Ledger)
 
 
 @dataclass
@@ -192,14 +193,40 @@ class Replay:
         return entry
 
 
+def first_registrations(registered: Registered) -> dict[str, int]:
+    """Each phone's first registration (time, then order read), as its index in `registered`.
+
+    Only a phone's first registration can ever take effect (§4.1: the first to register owns it,
+    and nothing takes ownership away), so the replay needs no other."""
+    first: dict[str, int] = {}
+    at, seq = registered.at, registered.seq
+    get = first.get
+    for i, phone in enumerate(registered.phone):
+        j = get(phone)
+        if j is None or (at[i], seq[i]) < (at[j], seq[j]):
+            first[phone] = i
+    return first
+
+
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
-           run_id: str, config: Config, lang: str) -> list[WeekOutcome]:
+           run_id: str, config: Config, lang: str, registered: Registered | None = None) -> list[WeekOutcome]:
     """Replay the whole history up to the end of the last week in `weeks` (contiguous, oldest first).
+
+    `events` are the stored rows but registrations, which come as columns in `registered` (a
+    big office's ledger is a million of them). A registration matters to another event only
+    through its phone: the first registration of each phone some other event names is replayed
+    in order with the events; the first registration of every other phone owns it from its
+    time, whatever else happens, and goes straight into the ledger.
 
     Events before `history_start` decide ownership and first visits but are never reported or
     paid. A deal of this run (`run_id`) dated in a week closed earlier (between `history_start`
     and the first computed week) is paid in the first computed week, marked late.
     """
+    registered = registered if registered is not None else Registered()
+    first = first_registrations(registered)
+    named = {e.phone for e in events if e.phone}
+    events = events + [registered.event(i) for phone, i in first.items() if phone in named]
+    alone = sorted((phone, i) for phone, i in first.items() if phone not in named)
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -223,9 +250,9 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         out = outcomes[index] if index is not None else None
         kind = event.kind
         if kind == "registrations":
-            registered = state.registration(event)
-            if registered is not None and out is not None:
-                out.new_registrations.append(registered)
+            took = state.registration(event)
+            if took is not None and out is not None:
+                out.new_registrations.append(took)
         elif kind == "leads":
             owner, problem = state.lead(event)
             if out is not None:
@@ -255,11 +282,55 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
+    _add_alone(outcomes, registered, alone)
     return outcomes
 
 
-def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> list[tuple[str, str, str, str, str, str | None]]:
-    """The whole ledger at a week's end, in phone order."""
+def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: list[tuple[str, int]]) -> None:
+    """The phones no other event names: their first registration owns them from its time. Each
+    week's ledger gains those registered before its end (merged in phone order with the phones
+    the replay walked); its new registrations, those registered during it (in replay order
+    among the others)."""
+    at, customer, who = registered.at, registered.customer, registered.who
+    for outcome in outcomes:
+        start, end = outcome.week.start_iso, outcome.week.next_start_iso
+        # `registered` stops at the last week's end: only an earlier week has some to leave out.
+        taken = alone if outcome is outcomes[-1] else [(phone, i) for phone, i in alone if at[i] < end]
+        index = [i for _phone, i in taken]
+        extra = Ledger()
+        extra.phone = [phone for phone, _i in taken]
+        extra.customer = [customer[i] for i in index]
+        extra.owner = [who[i] for i in index]
+        extra.at = [at[i] for i in index]
+        extra.via = ["registrations"] * len(index)
+        extra.first_visit = [None] * len(index)
+        outcome.ledger = _merge(outcome.ledger, extra)
+        new = [Owner(who[i], at[i], "registrations", customer[i], registered.event(i))
+               for i in index if start <= at[i]]
+        if new:
+            outcome.new_registrations += new
+            outcome.new_registrations.sort(
+                key=lambda o: (o.at, 0 if o.via == "registrations" else 1, o.event.seq))
+
+
+def _merge(walked: Ledger, alone: Ledger) -> Ledger:
+    """Two ledgers of distinct phones, each in phone order, as one in phone order. The walked
+    one is small (phones other events name), so it is placed into the big one by bisection."""
+    if not len(walked):
+        return alone
+    merged = Ledger()
+    done = 0
+    for k, phone in enumerate(walked.phone):
+        cut = bisect.bisect_left(alone.phone, phone, done)
+        merged.extend(alone, done, cut)
+        merged.extend(walked, k, k + 1)
+        done = cut
+    merged.extend(alone, done)
+    return merged
+
+
+def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
+    """The ledger of the phones the replay walked, at a week's end, in phone order."""
     first_visit = visited.get
-    return [(phone, o.customer, o.owner, o.at, o.via, first_visit(phone))
-            for phone, o in sorted(owners.items(), key=itemgetter(0))]
+    return Ledger.from_rows((phone, o.customer, o.owner, o.at, o.via, first_visit(phone))
+                            for phone, o in sorted(owners.items(), key=itemgetter(0)))
