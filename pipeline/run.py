@@ -289,14 +289,9 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
         keep.append(i)
     result.duplicates += len(block) - len(keep)
     result.rows_stored += len(keep)
-    if len(keep) == len(block):
-        columns = [block.at, block.phone, block.who, block.customer, block.note, block.row]
-    else:
-        columns = [[col[i] for i in keep] for col in (block.at, block.phone, block.who, block.customer, block.note,
-                                                      block.row)]
-    at, phone, who, customer, note, row = columns
-    state.add_registrations(run_id, sheet.file, sheet.sheet, [base + r for r in row], at, phone, who, customer,
-                            note, row)
+    kept = block if len(keep) == len(block) else block.subset(keep)
+    state.add_registrations(run_id, sheet.file, sheet.sheet, [base + r for r in kept.row], kept.at, kept.phone,
+                            kept.who, kept.customer, kept.note, kept.row)
     return block.row[-1] if block.row else 0
 
 

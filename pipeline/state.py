@@ -243,10 +243,10 @@ class State:
         """Every stored registration dated before `until` (ISO), as columns in the order stored.
         Registrations stored one per row by earlier versions are included."""
         out = Registered()
-        for file, sheet, first_at, data in self.conn.execute(
-                "SELECT file, sheet, first_at, data FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
+        for file, sheet, last_at, data in self.conn.execute(
+                "SELECT file, sheet, last_at, data FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
             seq, at, phone, who, customer, note, row = json.loads(zlib.decompress(data))
-            if max(at) >= until:
+            if last_at >= until:
                 keep = [i for i, a in enumerate(at) if a < until]
                 seq, at, phone, who, customer, note, row = (
                     [col[i] for i in keep] for col in (seq, at, phone, who, customer, note, row))

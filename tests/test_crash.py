@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DEALS, LEADS, VISITS, roster, run_cli, workbook
+from pipeline.state import State
+
+from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, roster, run_cli, workbook
 
 NOW = "2026-11-30T08:00:00"
 PEOPLE = [
@@ -28,6 +30,8 @@ def make_inbox(inbox: Path) -> None:
         ["张伟", 13800138000 + i, datetime(2026, 11, 24, 9, i), ""] for i in range(20)
     ] + [["王强", 13800138000, datetime(2026, 11, 25, 9), ""]])})
     workbook(inbox / "到访.xlsx", {"到访": (VISITS, [["张伟", 13800138001, datetime(2026, 11, 26, 9), "李娜"]])})
+    workbook(inbox / "登记.xlsx", {"登记": (REGISTRATIONS, [
+        [13900139000 + i, datetime(2026, 11, 10 + i, 9), "自然到访", ""] for i in range(15)])})
     workbook(inbox / "成交.xlsx", {"成交": (DEALS, [[13800138001, datetime(2026, 11, 27), "李娜", 4000, "1-1"]])})
 
 
@@ -40,8 +44,15 @@ def run(root: Path, crash: str | None = None) -> subprocess.CompletedProcess[str
 
 
 def stored_rows(root: Path) -> list[tuple[str, str, str]]:
+    """Every stored row as (kind, time, phone): registrations (column blocks) included."""
     with sqlite3.connect(root / "state" / "pipeline.db") as db:
-        return sorted(db.execute("SELECT kind, at, phone FROM rows").fetchall())
+        rows = db.execute("SELECT kind, at, phone FROM rows").fetchall()
+    state = State(root / "state", create=False)
+    try:
+        registered = state.registrations()
+    finally:
+        state.close()
+    return sorted(rows + [("registrations", at, phone) for at, phone in zip(registered.at, registered.phone, strict=True)])
 
 
 @pytest.fixture(scope="module")

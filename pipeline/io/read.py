@@ -107,6 +107,14 @@ class Registrations:
     def __len__(self) -> int:
         return len(self.row)
 
+    def subset(self, keep: list[int]) -> Registrations:
+        """The rows at these positions, in this order."""
+        out = Registrations()
+        for column in self.__slots__:
+            values = getattr(self, column)
+            setattr(out, column, [values[i] for i in keep])
+        return out
+
     def columns(self) -> tuple[list[Any], ...]:
         return tuple(getattr(self, c) for c in self.__slots__)
 

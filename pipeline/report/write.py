@@ -10,13 +10,14 @@ Manager statements are `managers/<stem>.xlsx` and `.html`, where `manager_stems`
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import pickle
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 from .context import indexed_once, manager_stems
@@ -50,12 +51,36 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     if report.ledger_csv is not None:
         path.write_bytes(report.ledger_csv)
         return
+    ledger = report.ledger
+    header = ",".join(_csv_column(LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"])))
+    # The same bytes csv.writer writes (minimal quoting, CRLF), a column at a time: phones, times
+    # and sources never need quoting, names and customers only rarely, and a million rows go
+    # through `str.join` instead of the csv module's per-field work.
+    lines = map(",".join, zip(ledger.phone, _csv_column(ledger.customer), _csv_column(ledger.owner), ledger.at,
+                              ledger.via, [v or "" for v in ledger.first_visit], strict=True))
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"]))
-        ledger = report.ledger
-        out.writerows(zip(ledger.phone, map(_safe_csv, ledger.customer), map(_safe_csv, ledger.owner), ledger.at,
-                          ledger.via, [v or "" for v in ledger.first_visit], strict=True))
+        fh.write(header + "\r\n")
+        while chunk := "\r\n".join(islice(lines, 100_000)):
+            fh.write(chunk + "\r\n")
+
+
+_NEEDS_CARE = re.compile(r'[,"\r\n]|(?:^|\x1f)[=+\-@]')
+
+
+def _csv_column(values: list[str]) -> list[str]:
+    """A column's cells as CSV fields: quoted where they hold a comma, a quote or a line break,
+    and a cell starting with = + - @ (a formula when opened in Excel) prefixed with '. One scan
+    of the whole column decides whether any cell needs either."""
+    if not _NEEDS_CARE.search("\x1f".join(values)):
+        return values
+    return [_csv_field(v) for v in values]
+
+
+def _csv_field(value: str) -> str:
+    value = _safe_csv(value)
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def _safe_csv(value: str) -> str:

@@ -226,7 +226,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     first = first_registrations(registered)
     named = {e.phone for e in events if e.phone}
     events = events + [registered.event(i) for phone, i in first.items() if phone in named]
-    alone = sorted((phone, i) for phone, i in first.items() if phone not in named)
+    alone = [(phone, first[phone]) for phone in sorted(first.keys() - named)]
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -315,17 +315,21 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: list[
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     """Two ledgers of distinct phones, each in phone order, as one in phone order. The walked
-    one is small (phones other events name), so it is placed into the big one by bisection."""
+    one is small (phones other events name): its rows are placed into the big one by bisection."""
     if not len(walked):
         return alone
+    cuts = [bisect.bisect_left(alone.phone, phone) for phone in walked.phone]
     merged = Ledger()
-    done = 0
-    for k, phone in enumerate(walked.phone):
-        cut = bisect.bisect_left(alone.phone, phone, done)
-        merged.extend(alone, done, cut)
-        merged.extend(walked, k, k + 1)
-        done = cut
-    merged.extend(alone, done)
+    for column in Ledger.__slots__:
+        big, small = getattr(alone, column), getattr(walked, column)
+        out: list[Any] = []
+        done = 0
+        for cut, value in zip(cuts, small, strict=True):
+            out += big[done:cut]
+            out.append(value)
+            done = cut
+        out += big[done:]
+        setattr(merged, column, out)
     return merged
 
 
