@@ -75,7 +75,7 @@ def test_killed_run_is_finished_by_the_next(tmp_path: Path, step: str, reference
     assert stored_rows(tmp_path) == rows, "no row lost or stored twice"
     assert [p.name for p in (tmp_path / "in").iterdir() if p.is_file()] == [], "every input archived"
     archived = sorted(p.name for p in (tmp_path / "in" / "archive").rglob("*.xlsx"))
-    assert archived == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx"])
+    assert archived == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx", "登记.xlsx"])
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary folder left"
 
 
@@ -93,7 +93,7 @@ def test_second_run_exits_75_while_the_lock_is_held(tmp_path: Path) -> None:
         assert blocked.returncode == 75
         assert "lock" in blocked.stderr and f"pid {holder.pid}" in blocked.stderr
         assert time.monotonic() - started < 30
-        assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx"])
+        assert sorted(p.name for p in (tmp_path / "in").iterdir()) == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx", "登记.xlsx"])
     finally:
         holder.kill()
         holder.wait(timeout=10)
