@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.io.read import Problem, Source, parse_row, read_file
-from pipeline.report.model import Ledger
+from pipeline.report.model import Ledger, Src, WeekReport
 from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
 from pipeline.rules.events import Event, Registered
 from pipeline.rules.replay import WeekOutcome, replay
@@ -148,3 +148,30 @@ def test_ledger_csv_matches_the_csv_module(tmp_path_factory: Any, rows: list[tup
     out.writerow(LEDGER_HEADERS["zh"])
     out.writerows((p, _safe_csv(c), _safe_csv(o), at, via, fv or "") for p, c, o, at, via, fv in ledger.rows())
     assert (folder / "ledger.csv").read_bytes() == expected.getvalue().encode("utf-8-sig")
+
+
+# ---- a closed week's stored report: rows as arrays, and as objects (weeks closed by earlier versions)
+
+
+def test_stored_report_round_trips_in_both_formats() -> None:
+    import json
+    import zlib
+
+    from tests.test_reports import sample_report
+
+    report = sample_report()
+    assert report.leads and report.visits and report.units and report.new_registrations
+    again = WeekReport.from_bytes(report.to_bytes())
+    assert (again.leads, again.visits, again.units, again.new_registrations) == (
+        report.leads, report.visits, report.units, report.new_registrations)
+    assert again.results == report.results and again.roster == report.roster
+
+    doc = json.loads(zlib.decompress(report.to_bytes()))
+    del doc["format"]
+    for key, rows in (("leads", report.leads), ("visits", report.visits), ("units", report.units),
+                      ("new_registrations", report.new_registrations)):
+        doc[key] = [{**r._asdict(), "source": r.source._asdict()} for r in rows]
+    old = WeekReport.from_bytes(zlib.compress(json.dumps(doc, ensure_ascii=False).encode()))
+    assert (old.leads, old.visits, old.units, old.new_registrations) == (
+        report.leads, report.visits, report.units, report.new_registrations)
+    assert isinstance(old.leads[0].source, Src)

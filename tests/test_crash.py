@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.state import State
-
 from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, roster, run_cli, workbook
 
 NOW = "2026-11-30T08:00:00"

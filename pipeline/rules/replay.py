@@ -16,6 +16,7 @@ import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import compress
 from operator import itemgetter
 from typing import Any
 
@@ -225,8 +226,8 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     registered = registered if registered is not None else Registered()
     first = first_registrations(registered)
     named = {e.phone for e in events if e.phone}
-    events = events + [registered.event(i) for phone, i in first.items() if phone in named]
-    alone = [(phone, first[phone]) for phone in sorted(first.keys() - named)]
+    events = events + [registered.event(first[phone]) for phone in named & first.keys()]
+    alone = sorted(first.keys() - named)
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -282,31 +283,34 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
-    _add_alone(outcomes, registered, alone)
+    _add_alone(outcomes, registered, alone, first)
     return outcomes
 
 
-def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: list[tuple[str, int]]) -> None:
-    """The phones no other event names: their first registration owns them from its time. Each
-    week's ledger gains those registered before its end (merged in phone order with the phones
-    the replay walked); its new registrations, those registered during it (in replay order
-    among the others)."""
+def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: list[str],
+               first: dict[str, int]) -> None:
+    """The phones no other event names (`alone`, in phone order): their first registration owns
+    them from its time. Each week's ledger gains those registered before its end, merged in
+    phone order with the phones the replay walked; its new registrations, those registered
+    during it (in replay order among the others). A million of them: every step below is a
+    map or a slice, not a Python loop."""
     at, customer, who = registered.at, registered.customer, registered.who
+    index = list(map(first.__getitem__, alone))
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
-        # `registered` stops at the last week's end: only an earlier week has some to leave out.
-        taken = alone if outcome is outcomes[-1] else [(phone, i) for phone, i in alone if at[i] < end]
-        index = [i for _phone, i in taken]
         extra = Ledger()
-        extra.phone = [phone for phone, _i in taken]
-        extra.customer = [customer[i] for i in index]
-        extra.owner = [who[i] for i in index]
-        extra.at = [at[i] for i in index]
-        extra.via = ["registrations"] * len(index)
-        extra.first_visit = [None] * len(index)
+        extra.phone, taken = alone, index
+        if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
+            before = list(map(end.__gt__, map(at.__getitem__, index)))
+            extra.phone, taken = list(compress(alone, before)), list(compress(index, before))
+        extra.customer = list(map(customer.__getitem__, taken))
+        extra.owner = list(map(who.__getitem__, taken))
+        extra.at = list(map(at.__getitem__, taken))
+        extra.via = ["registrations"] * len(taken)
+        extra.first_visit = [None] * len(taken)
         outcome.ledger = _merge(outcome.ledger, extra)
         new = [Owner(who[i], at[i], "registrations", customer[i], registered.event(i))
-               for i in index if start <= at[i]]
+               for i in compress(taken, map(start.__le__, extra.at))]
         if new:
             outcome.new_registrations += new
             outcome.new_registrations.sort(
