@@ -175,3 +175,18 @@ def test_stored_report_round_trips_in_both_formats() -> None:
     assert (old.leads, old.visits, old.units, old.new_registrations) == (
         report.leads, report.visits, report.units, report.new_registrations)
     assert isinstance(old.leads[0].source, Src)
+
+
+def test_results_text_is_the_results_one_entry_per_line() -> None:
+    import json
+
+    from pipeline.report.write import results_text
+    from tests.test_reports import sample_report
+
+    results = sample_report().results
+    text = results_text(results)
+    assert json.loads(text) == results
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and lines[1] == '  "schema": 1,'
+    assert len(lines) == 2 + len(results) + sum(len(v) + 1 for v in results.values() if isinstance(v, list) and v)
+    assert results_text({"rejections": []}) == '{\n  "rejections": []\n}\n'

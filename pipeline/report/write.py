@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
@@ -31,8 +32,22 @@ __all__ = ["WRITERS", "Writer", "manager_stems", "statement_paths", "write_week"
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
-    (folder / "results.json").write_text(
-        json.dumps(report.results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (folder / "results.json").write_text(results_text(report.results), encoding="utf-8")
+
+
+def results_text(results: dict[str, Any]) -> str:
+    """results.json as people read it in a diff: one top-level key per line, and each entry of
+    `managers`, `deals` and `rejections` on a line of its own. (json's own `indent` switches to
+    its pure-Python encoder: about a second for a big week's ten thousand entries.)"""
+    parts = []
+    for key, value in results.items():
+        head = f"  {json.dumps(key, ensure_ascii=False)}: "
+        if isinstance(value, list) and value:
+            body = ",\n".join(["    " + json.dumps(v, ensure_ascii=False) for v in value])
+            parts.append(f"{head}[\n{body}\n  ]")
+        else:
+            parts.append(head + json.dumps(value, ensure_ascii=False))
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 LEDGER_HEADERS = {
