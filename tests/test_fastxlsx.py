@@ -271,7 +271,7 @@ def test_duplicate_sheet_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A big week splits the writers over a second (spawned) process; every file, workbooks and
+    """A big week splits the writers over a second (forked) process; every file, workbooks and
     pages alike, comes out byte for byte as one process writes it."""
     from pipeline.report import write
 
@@ -283,6 +283,21 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert one.keys() == two.keys() and len(one) == 11
     assert [name for name in one if one[name] != two[name]] == []
+
+
+def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the forked writer comes back to the run as an error naming it, not as a
+    week with files missing."""
+    from pipeline.report import write
+
+    def broken(report: Any, folder: Path) -> None:
+        raise ValueError("disk says no")
+
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "SIDE_WRITERS", [*write.SIDE_WRITERS, broken])
+    with pytest.raises(RuntimeError, match="second report writer failed: ValueError: disk says no"):
+        write.write_week(sample_report(), tmp_path / "week")
+    assert (tmp_path / "week" / "results.json").exists()  # this process's writers ran; the run fails anyway
 
 
 @pytest.mark.parametrize("ahead", [1, 10**9])

@@ -394,6 +394,13 @@ def wait() -> None:
     _HELPER.wait()
 
 
+def reset_helper() -> None:
+    """A fresh helper, for a forked child: a fork copies no thread, so the parent's helper
+    would take work and never do it."""
+    global _HELPER
+    _HELPER = _Helper()
+
+
 class SheetStream:
     """One sheet's part in the zip, open for its rows: `write` ready `<row>` XML, in row order."""
 

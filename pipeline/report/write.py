@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import gc
 import json
-import pickle
+import os
 import re
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .context import indexed_once, manager_stems
+from . import fastxlsx
+from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import Ledger, WeekReport
+from .model import WeekReport
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -113,25 +114,50 @@ WRITERS: list[Writer] = [
     write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
 ]
 
-# A big week writes in two processes. The second (spawned, so it shares no open database or lock
-# with the run) writes the summary and ledger workbooks, the pages and the first `SIDE_STATEMENTS`
-# of the statement workbooks; this one writes results.json, ledger.csv and the other statements.
-# The second gets the report without the ledger, which only ledger.csv needs: a million tuples
-# would take seconds to pass. The share balances the two on the benchmark's big week (500
-# managers, 92,500 leads, a million-row ledger): the second process starts about 1.5 s late
-# (start-up, the report pickled and unpickled). A re-render writes ledger.csv from stored bytes,
-# not from a million tuples (1.5 s less here): this process then keeps every statement.
+# A big week writes in two processes. The second (forked: it starts at once and shares the
+# report without copying it) writes the summary and ledger workbooks, the pages and the first
+# `SIDE_STATEMENTS` of the statement workbooks; this one writes results.json, ledger.csv and the
+# other statements. The share balances the two on the benchmark's big week (500 managers,
+# 92,500 leads, a million-row ledger). The child touches neither the database nor the lock: it
+# writes files and leaves with os._exit, running no exit handler of the parent's. Where there
+# is no fork (Windows), one process writes everything.
 SIDE_WRITERS: list[Writer] = [write_summary_xlsx, write_ledger_xlsx, write_summary_html, write_manager_html]
 SIDE_STATEMENTS = 0.2            # the share of statement workbooks the second process writes
 PARALLEL_FROM_ROWS = 20_000
 
 
-def _write_side(payload: bytes, folder: Path, statements: tuple[int, int]) -> None:
-    report: WeekReport = pickle.loads(payload)
-    with indexed_once():
-        for writer in SIDE_WRITERS:
-            writer(report, folder)
-        write_manager_xlsx(report, folder, statements)
+class _Side:
+    """The forked second writer: its pid, and a pipe that carries its error, if any."""
+
+    def __init__(self, report: WeekReport, folder: Path, statements: tuple[int, int]) -> None:
+        fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; what it wrote is what the tests compare
+            os.close(read_fd)
+            code = 0
+            try:
+                fastxlsx.reset_helper()  # the parent's helper thread does not exist in the child
+                for writer in SIDE_WRITERS:
+                    writer(report, folder)
+                write_manager_xlsx(report, folder, statements)
+                fastxlsx.wait()
+            except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
+                os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def result(self) -> None:
+        """Wait for the child; its failure raises here with its traceback's last lines."""
+        with os.fdopen(self.fd, "rb") as fh:
+            said = fh.read()
+        _, status = os.waitpid(self.pid, 0)
+        if status != 0:
+            detail = said.decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
 
 
 @contextmanager
@@ -160,25 +186,19 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
     with _gc_paused(), indexed_once():
-        if not parallel or rows < PARALLEL_FROM_ROWS:
+        if not parallel or rows < PARALLEL_FROM_ROWS or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
             return
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         managers = len(report.results["managers"])
-        cut = round(managers * SIDE_STATEMENTS) if report.ledger_csv is None else 0
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=gc.disable) as pool:
-            pool.submit(int)       # start the process now: its start-up runs while the report is pickled
-            # Pickled here, not in the pool's feeder thread, where it would compete with the writers
-            # below for the interpreter and reach the second process later.
-            payload = pickle.dumps(replace(report, ledger=Ledger(), ledger_csv=None), pickle.HIGHEST_PROTOCOL)
-            side = pool.submit(_write_side, payload, folder, (0, cut))
-            del payload
+        cut = round(managers * SIDE_STATEMENTS)
+        index_week(report)  # computed once, before the fork: both processes use it
+        side = _Side(report, folder, (0, cut))
+        try:
             for writer in WRITERS:
                 if writer is write_manager_xlsx:
                     write_manager_xlsx(report, folder, (cut, managers))
                 elif writer not in SIDE_WRITERS:
                     writer(report, folder)
+        finally:
             side.result()
