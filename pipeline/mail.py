@@ -14,6 +14,7 @@ bounded number of times and reporting, never raising, what could not be delivere
 from __future__ import annotations
 
 import copy
+import email
 import hashlib
 import re
 import smtplib
@@ -52,16 +53,57 @@ _ADDRESS_SPLIT = re.compile(r"[,;，；、\s]+")
 _UNSAFE_FILENAME = re.compile(r"[^\w.@+-]+")
 
 
-@dataclass(frozen=True)
 class Outgoing:
-    """One email ready to write and send; `digest` is the SHA-256 of exactly `data`."""
+    """One email ready to write and send; `digest` is the SHA-256 of exactly `data`.
+
+    `message` is the email as an object. A message built in another process travels as its
+    bytes alone, and its object is parsed from them only if someone asks."""
+
+    __slots__ = ("key", "recipients", "_message", "digest", "filename", "data")
+    _message: EmailMessage | None
 
     key: str                        # manager:<name> | summary:<address> | failure
     recipients: tuple[str, ...]
-    message: EmailMessage
     digest: str
     filename: str                   # a safe file name ending in .eml, unique within the week
-    data: bytes = field(repr=False, default=b"")
+    data: bytes
+
+    def __init__(self, key: str, recipients: tuple[str, ...], message: EmailMessage | None, digest: str,
+                 filename: str, data: bytes = b"") -> None:
+        for name, value in (("key", key), ("recipients", recipients), ("_message", message), ("digest", digest),
+                            ("filename", filename), ("data", data)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Outgoing is immutable: cannot set {name}")
+
+    @property
+    def message(self) -> EmailMessage:
+        if self._message is None:
+            parsed = email.message_from_bytes(self.data, policy=SMTP)
+            assert isinstance(parsed, EmailMessage)
+            object.__setattr__(self, "_message", parsed)  # a cache of what `data` already says
+        assert self._message is not None
+        return self._message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Outgoing, (self.key, self.recipients, self._message, self.digest, self.filename, self.data))
+
+    def detached(self) -> Outgoing:
+        """The same email without its object: what crosses to another process."""
+        return Outgoing(self.key, self.recipients, None, self.digest, self.filename, self.data)
+
+    def named(self, filename: str) -> Outgoing:
+        return Outgoing(self.key, self.recipients, self._message, self.digest, filename, self.data)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outgoing) and (self.key, self.recipients, self.digest, self.filename, self.data) == (
+            other.key, other.recipients, other.digest, other.filename, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Outgoing({self.key!r}, {self.recipients!r}, {self.filename!r}, {len(self.data)} bytes)"
 
 
 @dataclass
@@ -296,6 +338,25 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
     written outputs, file stems as `manager_stems` gives them); nothing else. A manager without
     an address in the roster gets no email.
     """
+    managers = (0, len(report.results["managers"]))
+    return name_messages(report.week, manager_messages(report, folder, config, managers)
+                         + summary_messages(report, folder, config))
+
+
+def name_messages(week: str, messages: list[Outgoing]) -> list[Outgoing]:
+    """Each message's file name in the outbox, unique within the week, in the order given (the
+    order `build_messages` gives, so a message keeps its name whichever process built it)."""
+    taken: set[str] = set()
+    named = []
+    for m in messages:
+        kind, _, who = m.key.partition(":")
+        named.append(m.named(_safe_filename(f"{week}-{kind}-{who}", taken)))
+    return named
+
+
+def manager_messages(report: WeekReport, folder: Path, config: Config, span: tuple[int, int]) -> list[Outgoing]:
+    """The statements' emails of the managers at positions span[0]..span[1]-1 of results.json
+    (file names not given yet: `name_messages`)."""
     lang = report.lang
     env = _env()
     sender = _sender(config)
@@ -303,16 +364,10 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
     prefix = _prefix(lang, config.office or report.office)
     people = {p.name: p for p in report.roster}
     stems = manager_stems(report.manager_names())   # the same file names the statement writer used
-    taken: set[str] = set()
     out: list[Outgoing] = []
-
-    def add(key: str, stem: str, recipients: tuple[str, ...], message: EmailMessage) -> None:
-        data, digest = _finish(message, f"{report.week}|{key}", when, sender)
-        out.append(Outgoing(key, recipients, message, digest, _safe_filename(stem, taken), data))
-
     deals_of = _by_manager(report.results.get("deals", []))
     rejections_of = _by_manager(report.results.get("rejections", []))
-    for row in report.results["managers"]:
+    for row in report.results["managers"][span[0]:span[1]]:
         name = row["name"]
         person = people.get(name)
         if person is None:
@@ -326,29 +381,42 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
         text = env.get_template("email_manager.txt").render(context)
         workbook = _read(folder / "managers" / f"{stems[name]}.xlsx")
         attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
-        add(f"manager:{name}", f"{report.week}-manager-{name}", recipients,
-            _message(sender, recipients, subject, text, html, attachment))
-
-    leaders = _summary_recipients(report, config)
-    if leaders:
-        subject = t(lang, "mail.subject.summary", prefix=prefix, week=report.week)
-        html = _read(folder / "summary.html").decode("utf-8", errors="replace")
-        text = _summary_text(env, report, lang, subject)
-        attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
-        first = None
-        for address in leaders:
-            key = f"summary:{address}"
-            stem = f"{report.week}-summary-{address}"
-            copied = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
-            if copied is None:
-                message = _message(sender, (address,), subject, text, html, attachment)
-                add(key, stem, (address,), message)
-                first = out[-1]
-            else:
-                message, data = copied
-                out.append(Outgoing(key, (address,), message, hashlib.sha256(data).hexdigest(),
-                                    _safe_filename(stem, taken), data))
+        out.append(_outgoing(f"manager:{name}", report.week, recipients, when, sender,
+                             _message(sender, recipients, subject, text, html, attachment)))
     return out
+
+
+def summary_messages(report: WeekReport, folder: Path, config: Config) -> list[Outgoing]:
+    """The summary for each leader address (file names not given yet: `name_messages`)."""
+    lang = report.lang
+    sender = _sender(config)
+    when = _week_date(report, config)
+    leaders = _summary_recipients(report, config)
+    out: list[Outgoing] = []
+    if not leaders:
+        return out
+    subject = t(lang, "mail.subject.summary", prefix=_prefix(lang, config.office or report.office), week=report.week)
+    html = _read(folder / "summary.html").decode("utf-8", errors="replace")
+    text = _summary_text(_env(), report, lang, subject)
+    attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
+    first = None
+    for address in leaders:
+        key = f"summary:{address}"
+        copied = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
+        if copied is None:
+            out.append(_outgoing(key, report.week, (address,), when, sender,
+                                 _message(sender, (address,), subject, text, html, attachment)))
+            first = out[-1]
+        else:
+            message, data = copied
+            out.append(Outgoing(key, (address,), message, hashlib.sha256(data).hexdigest(), "", data))
+    return out
+
+
+def _outgoing(key: str, week: str, recipients: tuple[str, ...], when: datetime, sender: str,
+              message: EmailMessage) -> Outgoing:
+    data, digest = _finish(message, f"{week}|{key}", when, sender)
+    return Outgoing(key, recipients, message, digest, "", data)
 
 
 def _readdressed(first: Outgoing, address: str, key: str, sender: str) -> tuple[EmailMessage, bytes] | None:

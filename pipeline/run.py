@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -422,6 +423,12 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
+def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *, config: Config) -> list[mail.Outgoing]:
+    """The emails of the statements at `span`, without their message objects (they may cross
+    to the parent process as bytes)."""
+    return [m.detached() for m in mail.manager_messages(report, folder, config, span)]
+
+
 def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> list[mail.Outgoing]:
     """Write the week's folder (reports and outbox) beside its final place, then swap it in with
     renames. Returns the week's messages, so sending does not build them again."""
@@ -430,8 +437,11 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> list[
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    write_week(report, tmp)
-    messages = mail.build_messages(report, tmp, config)
+    # Each process that wrote statements builds those managers' emails; the summary's need the
+    # summary files, so they come after.
+    built = write_week(report, tmp, after=partial(_statement_mails, config=config))
+    mine = [m for part in built for m in part]
+    messages = mail.name_messages(report.week, mine + mail.summary_messages(report, tmp, config))
     mail.write_outbox(messages, tmp)
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():

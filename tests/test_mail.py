@@ -631,3 +631,23 @@ def test_every_leader_gets_the_same_summary_but_for_to_and_message_id(report: We
         leaves0 = [p for p in first.walk() if not p.is_multipart()]
         assert [p.get_content() for p in leaves] == [p.get_content() for p in leaves0]  # type: ignore[attr-defined]
     assert len(ids) == len(summaries)
+
+
+def test_emails_built_beside_the_second_writer_equal_one_process(tmp_path: Path, report: WeekReport,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a big week the forked writer builds the emails of the statements it wrote and passes
+    them back as bytes: the outbox, the order, the names and every byte are those one process
+    gives, and a message passed back still reads as a message."""
+    from pipeline.report import write
+    from pipeline.run import publish
+
+    one = publish(report, tmp_path / "one", "r1", _config())
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "SIDE_STATEMENTS", 0.5)
+    two = publish(report, tmp_path / "two", "r1", _config())
+    assert len(one) == len(two) > 3 and one == two
+    for a, b in zip(one, two, strict=True):
+        assert (tmp_path / "one" / report.week / "outbox" / a.filename).read_bytes() == \
+            (tmp_path / "two" / report.week / "outbox" / b.filename).read_bytes() == b.data
+        assert b.message["Subject"] == a.message["Subject"]
+    assert not list((tmp_path / "two" / report.week).glob(".side-*"))

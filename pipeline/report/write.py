@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import pickle
 import re
 import traceback
 from collections.abc import Callable, Iterator
@@ -126,10 +127,17 @@ SIDE_STATEMENTS = 0.2            # the share of statement workbooks the second p
 PARALLEL_FROM_ROWS = 20_000
 
 
-class _Side:
-    """The forked second writer: its pid, and a pipe that carries its error, if any."""
+After = Callable[[WeekReport, Path, tuple[int, int]], Any]
+"""Work to do in each process once its files are written, for the statements it wrote (positions
+in results.json's managers): the run builds those managers' emails there."""
 
-    def __init__(self, report: WeekReport, folder: Path, statements: tuple[int, int]) -> None:
+
+class _Side:
+    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
+    `after` returns comes back pickled in a file beside the week's outputs."""
+
+    def __init__(self, report: WeekReport, folder: Path, statements: tuple[int, int], after: After | None) -> None:
+        self.passed = folder / f".side-{os.getpid()}.pickle"
         fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -142,6 +150,8 @@ class _Side:
                     writer(report, folder)
                 write_manager_xlsx(report, folder, statements)
                 fastxlsx.wait()
+                if after is not None:
+                    self.passed.write_bytes(pickle.dumps(after(report, folder, statements), pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
                 os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
                 code = 1
@@ -150,14 +160,21 @@ class _Side:
         os.close(write_fd)
         self.pid, self.fd = pid, read_fd
 
-    def result(self) -> None:
-        """Wait for the child; its failure raises here with its traceback's last lines."""
+    def result(self) -> Any:
+        """Wait for the child and return what its `after` returned; its failure raises here
+        with its traceback's last line."""
         with os.fdopen(self.fd, "rb") as fh:
             said = fh.read()
         _, status = os.waitpid(self.pid, 0)
         if status != 0:
             detail = said.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
+        if not self.passed.exists():
+            return None
+        try:
+            return pickle.loads(self.passed.read_bytes())  # written by our own child just now
+        finally:
+            self.passed.unlink()
 
 
 @contextmanager
@@ -181,24 +198,32 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
             for name, stem in stems.items()}
 
 
-def write_week(report: WeekReport, folder: Path, parallel: bool = True) -> None:
-    """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`)."""
+def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: After | None = None) -> list[Any]:
+    """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`).
+
+    `after(report, folder, (first, stop))` runs in each process once its files are written, for
+    the statements it wrote; the results come back in manager order (one per process)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
+    managers = len(report.results["managers"])
     with _gc_paused(), indexed_once():
         if not parallel or rows < PARALLEL_FROM_ROWS or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
-            return
-        managers = len(report.results["managers"])
+            return [after(report, folder, (0, managers))] if after is not None else []
         cut = round(managers * SIDE_STATEMENTS)
         index_week(report)  # computed once, before the fork: both processes use it
-        side = _Side(report, folder, (0, cut))
+        side = _Side(report, folder, (0, cut), after)
+        mine = None
         try:
             for writer in WRITERS:
                 if writer is write_manager_xlsx:
                     write_manager_xlsx(report, folder, (cut, managers))
                 elif writer not in SIDE_WRITERS:
                     writer(report, folder)
+            fastxlsx.wait()
+            if after is not None:
+                mine = after(report, folder, (cut, managers))
         finally:
-            side.result()
+            theirs = side.result()
+        return [theirs, mine] if after is not None else []
