@@ -89,6 +89,7 @@ class State:
         if create:
             folder.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self._fresh: dict[int, list[list[Any]]] = {}  # registration blocks added in this transaction
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -158,8 +159,10 @@ class State:
 
     def commit(self) -> None:
         self.conn.execute("COMMIT")
+        self._fresh.clear()
 
     def rollback(self) -> None:
+        self._fresh.clear()
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
@@ -232,20 +235,28 @@ class State:
         """One sheet's new registrations (already deduplicated) as one compressed block."""
         if not seq:
             return
-        data = zlib.compress(json.dumps([seq, at, phone, who, customer, note, row], ensure_ascii=False,
-                                        separators=(",", ":")).encode("utf-8"), 1)
-        self.conn.execute(
+        columns: list[list[Any]] = [seq, at, phone, who, customer, note, row]
+        data = zlib.compress(json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 1)
+        cursor = self.conn.execute(
             "INSERT INTO registrations (run_id, file, sheet, first_seq, last_seq, rows, first_at, last_at, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, file, sheet, seq[0], seq[-1], len(seq), min(at), max(at), data))
+        # The columns stay at hand until the transaction ends: the replay of this run needs them
+        # and need not decode what it has just encoded.
+        assert cursor.lastrowid is not None
+        self._fresh[cursor.lastrowid] = columns
 
     def registrations(self, until: str = "\uffff") -> Registered:
         """Every stored registration dated before `until` (ISO), as columns in the order stored.
         Registrations stored one per row by earlier versions are included."""
         out = Registered()
-        for file, sheet, last_at, data in self.conn.execute(
-                "SELECT file, sheet, last_at, data FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
-            seq, at, phone, who, customer, note, row = json.loads(zlib.decompress(data))
+        for block, file, sheet, last_at in self.conn.execute(
+                "SELECT block, file, sheet, last_at FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
+            columns = self._fresh.get(block)
+            if columns is None:
+                (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
+                columns = json.loads(zlib.decompress(data))
+            seq, at, phone, who, customer, note, row = columns
             if last_at >= until:
                 keep = [i for i, a in enumerate(at) if a < until]
                 seq, at, phone, who, customer, note, row = (

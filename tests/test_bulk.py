@@ -190,3 +190,32 @@ def test_results_text_is_the_results_one_entry_per_line() -> None:
     assert lines[0] == "{" and lines[-1] == "}" and lines[1] == '  "schema": 1,'
     assert len(lines) == 2 + len(results) + sum(len(v) + 1 for v in results.values() if isinstance(v, list) and v)
     assert results_text({"rejections": []}) == '{\n  "rejections": []\n}\n'
+
+
+def test_registration_blocks_read_back_alike_before_and_after_commit(tmp_path: Path) -> None:
+    from pipeline.state import State
+
+    def columns(r: Registered) -> list[list[Any]]:
+        return [getattr(r, c) for c in Registered.__slots__]
+
+    state = State(tmp_path / "state")
+    state.begin()
+    state.add_registrations("r1", "登记.xlsx", "登记", [5, 9], ["2026-11-02T09:00:00", "2026-11-01T09:00:00"],
+                            ["13800138000", "13900139000"], ["张伟", "自然到访"], ["王先生", ""], ["", "备注"], [2, 6])
+    state.add_registrations("r1", "登记.xlsx", "二", [20], ["2026-11-03T09:00:00"], ["13700137000"], ["李强"], [""],
+                            [""], [3])
+    fresh = columns(state.registrations())
+    assert fresh[0] == [5, 9, 20] and fresh[6] == ["登记.xlsx"] * 3 and fresh[7] == ["登记", "登记", "二"]
+    assert columns(state.registrations("2026-11-02T09:00:00")) == [[9], ["2026-11-01T09:00:00"], ["13900139000"],
+                                                                  ["自然到访"], [""], ["备注"], ["登记.xlsx"],
+                                                                  ["登记"], [6]]
+    state.commit()
+    state.close()
+    again = State(tmp_path / "state")
+    assert columns(again.registrations()) == fresh
+    again.begin()
+    again.add_registrations("r2", "x.xlsx", "s", [30], ["2026-11-04T09:00:00"], ["13600136000"], ["甲"], [""], [""],
+                            [2])
+    again.rollback()
+    assert columns(again.registrations()) == fresh
+    again.close()
