@@ -567,6 +567,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             storing += time.perf_counter() - began
 
         inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store)
+        taken.registered = None  # the identities were for storing; the replay needs none
         stage("read")
         result.stages["read"] = round(result.stages["read"] - storing, 3)
         result.stages["store"] = round(storing, 3)
@@ -585,6 +586,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
 
         events = list(state.history(weeks[-1].next_start_iso, details_from=weeks[0].start_iso))
         registered = state.registrations(weeks[-1].next_start_iso)
+        state.forget_registrations()
         outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang, registered)
         del events, registered
         stage("replay")

@@ -89,7 +89,7 @@ class State:
         if create:
             folder.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self._fresh: dict[int, list[list[Any]]] = {}  # registration blocks added in this transaction
+        self._fresh: dict[int, list[list[Any]]] = {}  # registration blocks at hand, decoded
         try:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
@@ -241,7 +241,7 @@ class State:
             "INSERT INTO registrations (run_id, file, sheet, first_seq, last_seq, rows, first_at, last_at, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, file, sheet, seq[0], seq[-1], len(seq), min(at), max(at), data))
-        # The columns stay at hand until the transaction ends: the replay of this run needs them
+        # The columns stay at hand (`forget_registrations`): the replay of this run needs them
         # and need not decode what it has just encoded.
         assert cursor.lastrowid is not None
         self._fresh[cursor.lastrowid] = columns
@@ -255,7 +255,7 @@ class State:
             columns = self._fresh.get(block)
             if columns is None:
                 (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
-                columns = json.loads(zlib.decompress(data))
+                columns = self._fresh[block] = json.loads(zlib.decompress(data))
             seq, at, phone, who, customer, note, row = columns
             if last_at >= until:
                 keep = [i for i, a in enumerate(at) if a < until]
@@ -276,6 +276,12 @@ class State:
             for column, value in zip(Registered.__slots__, r, strict=True):
                 getattr(out, column).append(value)
         return out
+
+    def forget_registrations(self) -> None:
+        """Let go of the registration blocks kept decoded in memory: the ones this transaction
+        added, and the stored ones decoded once already (a run asks for them twice: for
+        identities while storing, then for the replay)."""
+        self._fresh.clear()
 
     def registration_identities(self) -> set[tuple[str, str, str]]:
         """(phone, registered_at, registered_by) of every stored registration (SPEC §2.4)."""

@@ -17,7 +17,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import compress
-from operator import itemgetter
 from typing import Any
 
 from ..config import Config
@@ -339,6 +338,13 @@ def _merge(walked: Ledger, alone: Ledger) -> Ledger:
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
     """The ledger of the phones the replay walked, at a week's end, in phone order."""
-    first_visit = visited.get
-    return Ledger.from_rows((phone, o.customer, o.owner, o.at, o.via, first_visit(phone))
-                            for phone, o in sorted(owners.items(), key=itemgetter(0)))
+    phones = sorted(owners)
+    entries = list(map(owners.__getitem__, phones))
+    ledger = Ledger()
+    ledger.phone = phones
+    ledger.customer = [o.customer for o in entries]
+    ledger.owner = [o.owner for o in entries]
+    ledger.at = [o.at for o in entries]
+    ledger.via = [o.via for o in entries]
+    ledger.first_visit = list(map(visited.get, phones))
+    return ledger
