@@ -9,7 +9,6 @@ crash after it is finished by the next run (pending moves are part of the commit
 from __future__ import annotations
 
 import fcntl
-import gc
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_file
 from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
 from .report.model import Person as ReportPerson
-from .report.write import write_week
+from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
 from .rules.events import Event
 from .rules.replay import WeekOutcome, replay
@@ -479,27 +478,11 @@ def finish_moves(state: State, inbox: Path) -> None:
         state.done_move(run_id, name)
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """No cyclic garbage collection during a run. A big week holds millions of objects (the
-    ledger's strings, the week's rows), and CPython's collector walks all of them every time
-    enough new containers were made: measured, a fifth of a big week's run time, to find
-    nothing (the run makes no reference cycles worth collecting). Objects are still freed as
-    soon as nothing refers to them; the collector runs again after the run."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def run(opts: RunOptions, config: Config, echo: Echo = print) -> RunResult:
     """The weekly job. Raises RunFailed (exit 1), RunRefused (exit 2), Locked (exit 75)."""
     fresh_state = not (opts.state / "pipeline.db").exists()
     try:
-        with state_lock(opts.state), _no_cycle_collection():
+        with state_lock(opts.state), gc_paused():
             result = _run_locked(opts, config, echo)
     except (RunFailed, RunRefused, StateError):
         if fresh_state:
