@@ -219,3 +219,25 @@ def test_registration_blocks_read_back_alike_before_and_after_commit(tmp_path: P
     again.rollback()
     assert columns(again.registrations()) == fresh
     again.close()
+
+
+def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp_path: Path) -> None:
+    """Before schema 2 a registration was a row of `rows`: such a state still gives its
+    registrations to the replay and to the duplicate check, after the blocks' ones in order read."""
+    from pipeline.state import State, digest
+
+    state = State(tmp_path / "state")
+    state.begin()
+    state.add_rows([(3, "old", "registrations", "2026-10-01T09:00:00", digest("old-1"), "13800138000", "自然到访",
+                     "", "王先生", "", "", "", "", "", "", "", "", "旧.xlsx", "登记", 2)])
+    state.add_registrations("new", "新.xlsx", "登记", [10], ["2026-10-02T09:00:00"], ["13900139000"], ["张伟"], [""],
+                            [""], [2])
+    state.commit()
+    got = state.registrations()
+    assert list(zip(got.seq, got.phone, got.who, got.file, strict=True)) == [
+        (10, "13900139000", "张伟", "新.xlsx"), (3, "13800138000", "自然到访", "旧.xlsx")]
+    assert state.registration_identities() == {("13800138000", "2026-10-01T09:00:00", "自然到访"),
+                                               ("13900139000", "2026-10-02T09:00:00", "张伟")}
+    assert list(state.history("9999")) == []  # registrations are not events of the history any more
+    assert state.row_count() == 2 and state.next_seq() == 11
+    state.close()
