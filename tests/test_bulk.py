@@ -43,6 +43,11 @@ MESSY_ROWS: list[list[Any]] = [
     ["13800138008", 46000.5, "张伟", "序列号"],                                # Excel serial
     ["'13800138009", datetime(2026, 11, 2, 9, 39), "张伟", "撇号"],             # leading apostrophe
     ["13800138010.0", datetime(2026, 11, 2, 9, 40), 42, "数字登记人"],          # trailing .0, number name
+    ["13800138011", "2026-11-02 09:41:00", "张伟", "文本时间"],                  # text time: short path
+    [13800138012, "2026-13-02 09:42:00", "张伟", "十三月"],                      # INVALID_DATE
+    ["13800138013", "２026-11-02 09:43:00", "张伟", "全角年份"],                  # full-width digit: NFKC
+    [23800138014, datetime(2026, 11, 2, 9, 44), "张伟", "二开头"],               # INVALID_PHONE (a number)
+    [13800138015.5, datetime(2026, 11, 2, 9, 45), "张伟", "小数"],               # INVALID_PHONE
 ]
 
 
@@ -71,7 +76,7 @@ def test_registration_sheet_reads_like_parse_row(tmp_path: Path) -> None:
     assert got_rows == expected_rows
     assert [(p.source.row, p.reason, p.phone) for p in sheet.problems] == expected_problems
     assert {p.reason for p in sheet.problems} == {"MISSING_VALUE", "INVALID_PHONE", "INVALID_DATE"}
-    assert len(block) == 8 * 3 and sheet.data_rows == 11 * 3
+    assert len(block) == 10 * 3 and sheet.data_rows == 16 * 3
 
 
 # ---- the replay: registrations as columns against registrations as events
@@ -241,3 +246,27 @@ def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp
     assert list(state.history("9999")) == []  # registrations are not events of the history any more
     assert state.row_count() == 2 and state.next_seq() == 11
     state.close()
+
+
+cells = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-10**12, max_value=10**12),
+    st.integers(min_value=12_999_999_990, max_value=20_000_000_010),
+    st.floats(min_value=12_999_999_990, max_value=20_000_000_010), st.floats(allow_nan=True),
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.from_regex(r"1[0-9]{10}", fullmatch=True), st.text(alphabet="0123456789-: +.年月日２", max_size=22),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}", fullmatch=True),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(cells)
+def test_quick_parsers_agree_with_the_full_ones(cell: Any) -> None:
+    """Where the short path of bulk reading answers, it answers what the full parser does."""
+    from pipeline import normalise as nz
+
+    phone = nz.quick_phone(cell)
+    if phone is not None:
+        assert nz.phone(cell) == phone
+    when = nz.quick_time(cell)
+    if when is not None:
+        assert nz.datetime_value(cell).isoformat() == when

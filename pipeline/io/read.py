@@ -29,7 +29,6 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -816,14 +815,15 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
 
 def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width: int, file: str, sheet: str,
                    lang: str, problems: list[Problem]) -> Registrations:
-    """A registrations sheet's rows as columns. A row whose phone is already 11 clean digits and
-    whose time is an Excel date-time of whole seconds (nearly every row of a system's export)
-    takes the short path below; any other row goes through `parse_row` like every other kind, so
-    the outcome is the same either way (a test checks both paths against each other)."""
+    """A registrations sheet's rows as columns. A row whose phone is 11 clean digits (text or a
+    number cell) and whose time is a date-time cell of whole seconds or a text
+    `YYYY-MM-DD HH:MM:SS` (nearly every row of a system's export) takes the short path below; any
+    other row goes through `parse_row` like every other kind, so the outcome is the same either
+    way (a test checks both paths against each other)."""
     block = Registrations()
     ip, ia, ib = at["phone"], at["registered_at"], at["registered_by"]
     ic, inote = at.get("customer"), at.get("note")
-    clean_phone = nz.clean_mobile
+    quick_phone, quick_time = nz.quick_phone, nz.quick_time
     text = nz.text
     rows, phones, ats, whos, customers, notes = (block.row, block.phone, block.at, block.who, block.customer,
                                                  block.note)
@@ -831,13 +831,13 @@ def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width
         cells = grid[r]
         if len(cells) < width:
             cells = [*cells, *([None] * (width - len(cells)))]
-        p, a = cells[ip], cells[ia]
-        if a.__class__ is datetime and not a.microsecond and a.tzinfo is None and clean_phone(p):
+        phone, when = quick_phone(cells[ip]), quick_time(cells[ia])
+        if phone is not None and when is not None:
             who = text(cells[ib])
             if who:
                 rows.append(r + 1)
-                phones.append(p)
-                ats.append(a.isoformat())
+                phones.append(phone)
+                ats.append(when)
                 whos.append(who)
                 customers.append(text(cells[ic]) if ic is not None else "")
                 notes.append(text(cells[inote]) if inote is not None else "")
