@@ -270,20 +270,20 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     next_seq: int = 0  # where the next sheet's sequence numbers start (0: ask the state)
-    registered: set[tuple[str, str, str]] | None = None  # identities of stored registrations, once asked
+    registered: set[tuple[str, ...]] | None = None  # identities of stored registrations, once asked
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
-    """Store a registrations sheet's new rows as one block; a row whose identity (phone,
-    registered_at, registered_by) is stored already, or was read earlier in this run, is a
-    duplicate (SPEC §2.4). Returns the sheet's last row number."""
+    """Store a registrations sheet's new rows as one block; a row whose identity is stored
+    already, or was read earlier in this run, is a duplicate (SPEC §2.4). Returns the sheet's
+    last row number."""
     block = sheet.registrations
     assert block is not None
     if result.registered is None:
         result.registered = state.registration_identities()
     seen = result.registered
     keep: list[int] = []
-    for i, key in enumerate(zip(block.phone, block.at, block.who)):  # noqa: B905 - equal lengths by construction
+    for i, key in enumerate(block.identities()):
         if key in seen:
             continue
         seen.add(key)

@@ -283,10 +283,9 @@ class State:
         identities while storing, then for the replay)."""
         self._fresh.clear()
 
-    def registration_identities(self) -> set[tuple[str, str, str]]:
-        """(phone, registered_at, registered_by) of every stored registration (SPEC §2.4)."""
-        stored = self.registrations()
-        return set(zip(stored.phone, stored.at, stored.who, strict=True))
+    def registration_identities(self) -> set[tuple[str, ...]]:
+        """The identity of every stored registration (SPEC §2.4)."""
+        return set(self.registrations().identities())
 
     def existing_identities(self, idents: list[bytes]) -> set[bytes]:
         """Which of these identities are already stored (one indexed join, not a full scan)."""

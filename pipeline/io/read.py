@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - not on Unix: no memory ceiling for the
     resource = None  # type: ignore[assignment]
 
 from .. import normalise as nz
+from ..rules.events import Registered
 from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
 from ..texts import column_name, kind_name, t
 
@@ -87,51 +88,6 @@ class Problem:
     fingerprint: str
 
 
-class Registrations:
-    """A registrations sheet's rows that passed reading, as columns (one list per column).
-
-    A big office's ledger is a million rows: as columns they are read, deduplicated, stored and
-    replayed without a `Row`, a `Source` and two dicts per row. Times are ISO strings."""
-
-    __slots__ = ("row", "phone", "at", "who", "customer", "note")
-
-    def __init__(self) -> None:
-        self.row: list[int] = []
-        self.phone: list[str] = []
-        self.at: list[str] = []
-        self.who: list[str] = []        # registered_by
-        self.customer: list[str] = []
-        self.note: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self.row)
-
-    def subset(self, keep: list[int]) -> Registrations:
-        """The rows at these positions, in this order."""
-        out = Registrations()
-        for column in self.__slots__:
-            values = getattr(self, column)
-            setattr(out, column, [values[i] for i in keep])
-        return out
-
-    def columns(self) -> tuple[list[Any], ...]:
-        return tuple(getattr(self, c) for c in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Registrations) and self.columns() == other.columns()
-
-    def __repr__(self) -> str:
-        return f"Registrations({len(self)} rows)"
-
-    def append(self, row: int, values: dict[str, Any]) -> None:
-        self.row.append(row)
-        self.phone.append(values["phone"])
-        self.at.append(values["registered_at"].isoformat())
-        self.who.append(values["registered_by"])
-        self.customer.append(values["customer"])
-        self.note.append(values["note"])
-
-
 @dataclass
 class Sheet:
     file: str
@@ -143,7 +99,7 @@ class Sheet:
     message: str | None = None
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
-    registrations: Registrations | None = None  # a registrations sheet's rows, instead of `rows`
+    registrations: Registered | None = None  # a registrations sheet's rows, instead of `rows`
 
     released: int = 0  # rows handed over and dropped by `release_rows`
 
@@ -158,7 +114,7 @@ class Sheet:
         self.released += len(self.rows) + (len(self.registrations) if self.registrations is not None else 0)
         self.rows = []
         if self.registrations is not None:
-            self.registrations = Registrations()
+            self.registrations = Registered()
 
 
 class FileError(Exception):
@@ -773,6 +729,16 @@ def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Ro
     return Row(kind, source, values, cells)
 
 
+def _all_empty(cells: list[Any]) -> bool:
+    """Every cell empty or white space (SPEC §2.3: such a row is skipped silently)."""
+    for c in cells:
+        if c is None or c == "":
+            continue
+        if c.__class__ is not str or nz.text(c):
+            return False
+    return True
+
+
 def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: str) -> Sheet:
     result = Sheet(file, sheet, index)
     kind, header, columns, error, message = classify(grid, file, sheet, lang)
@@ -794,12 +760,7 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
         return result
     for r in range(header + 1, len(grid)):
         cells = grid[r]
-        for c in cells:
-            if c is None or c == "":
-                continue
-            if c.__class__ is not str or nz.text(c):
-                break
-        else:
+        if _all_empty(cells):
             continue  # all-empty rows, unknown columns included, are skipped silently
         if len(cells) < width:
             cells = [*cells, *([None] * (width - len(cells)))]
@@ -814,13 +775,13 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
 
 
 def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width: int, file: str, sheet: str,
-                   lang: str, problems: list[Problem]) -> Registrations:
+                   lang: str, problems: list[Problem]) -> Registered:
     """A registrations sheet's rows as columns. A row whose phone is 11 clean digits (text or a
     number cell) and whose time is a date-time cell of whole seconds or a text
     `YYYY-MM-DD HH:MM:SS` (nearly every row of a system's export) takes the short path below; any
     other row goes through `parse_row` like every other kind, so the outcome is the same either
     way (a test checks both paths against each other)."""
-    block = Registrations()
+    block = Registered()
     ip, ia, ib = at["phone"], at["registered_at"], at["registered_by"]
     ic, inote = at.get("customer"), at.get("note")
     quick_phone, quick_time = nz.quick_phone, nz.quick_time
@@ -842,13 +803,8 @@ def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width
                 customers.append(text(cells[ic]) if ic is not None else "")
                 notes.append(text(cells[inote]) if inote is not None else "")
                 continue
-        for c in cells:
-            if c is None or c == "":
-                continue
-            if c.__class__ is not str or text(c):
-                break
-        else:
-            continue  # all-empty rows, unknown columns included, are skipped silently
+        if _all_empty(cells):
+            continue
         parsed = parse_row("registrations", {c: cells[i] for c, i in at.items()}, Source(file, sheet, r + 1), lang)
         if isinstance(parsed, Problem):
             problems.append(parsed)

@@ -113,10 +113,6 @@ class Ledger:
         for column, value in zip(self.__slots__, row, strict=True):
             getattr(self, column).append(value)
 
-    def extend(self, other: Ledger, start: int = 0, stop: int | None = None) -> None:
-        for column in self.__slots__:
-            getattr(self, column).extend(getattr(other, column)[start:stop])
-
     def __len__(self) -> int:
         return len(self.phone)
 
