@@ -320,3 +320,24 @@ def test_newest_roster_wins_by_mtime_then_name_then_sheet(office: Office) -> Non
     leads(office.inbox / "号码2.xlsx", [["张伟", 13800138001, d("2026-12-01 09:00"), ""]])
     assert office.run(now="2026-12-07T08:00:00").exit_code == 0
     assert [x["reason"] for x in office.results("2026-W49")["rejections"]] == ["UNKNOWN_MANAGER"]
+
+
+def test_registrations_read_twice_in_one_run_are_stored_once_first_read_wins(office: Office) -> None:
+    """SPEC §2.4 for registrations within one run: a row whose identity (phone, registered_at,
+    registered_by) equals one read earlier (same sheet or another file) is dropped; a row that
+    differs in any of the three is a registration of its own."""
+    at = d("2026-11-01 09:00")
+    workbook(office.inbox / "登记A.xlsx", {"登记": (REGISTRATIONS, [
+        [13900000000, at, "自然到访", "先读到的"],
+        [13900000000, at, "自然到访", "同一登记"],          # duplicate in the same sheet
+        [13900000000, at, "电话来访", "来源不同"],          # near miss: registered_by differs
+        [13900000000, d("2026-11-01 09:01"), "自然到访", ""],  # near miss: time differs
+    ])})
+    workbook(office.inbox / "登记B.xlsx", {"登记": (REGISTRATIONS, [[13900000000, at, "自然到访", "另一文件"]])})
+    roster(office.inbox / "名单.xlsx", PEOPLE)
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    stats = office.results("2026-W48")["stats"]
+    assert (stats["rows_read"], stats["duplicates_dropped"]) == (9, 2)
+    assert stats["rows_stored"] == 9 - 2  # 3 registrations + 4 roster rows
+    ledger = (office.out / "2026-W48" / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[:3] for line in ledger[1:]] == [["13900000000", "先读到的", "自然到访"]]
