@@ -19,7 +19,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -28,7 +28,7 @@ from typing import Any
 
 from . import mail
 from .config import Config
-from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_file
+from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_files
 from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
@@ -189,20 +189,23 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
         echo(t(config.lang, "warn.skipped_file", file=name, why=t(config.lang, why)))
     sheets: list[Sheet] = []
     sha: dict[str, str] = {}
-    for f in progress(files, "reading"):
-        sha[f.name] = sha256(f.path)
-        try:
-            found = read_file(f.path, f.name, config.lang, config.limits.max_unzipped_mb, config.limits.max_file_mb)
-        except FileError as exc:
-            raise RunFailed(f"{exc.code}: {exc.message}") from None
-        for s in found:
-            if s.error:
-                raise RunFailed(f"{s.error}: {s.message}")
-            if s.kind is None:
-                echo(t(config.lang, "warn.unrecognised_sheet", file=s.file, sheet=s.sheet))
-        if on_file is not None:
-            on_file(found)
-        sheets.extend(found)
+    # Files are read by children side by side (read_files) and handed over in order.
+    with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
+                            config.limits.max_file_mb)) as found_each:
+        for f in progress(files, "reading"):
+            sha[f.name] = sha256(f.path)
+            try:
+                found = next(found_each)
+            except FileError as exc:
+                raise RunFailed(f"{exc.code}: {exc.message}") from None
+            for s in found:
+                if s.error:
+                    raise RunFailed(f"{s.error}: {s.message}")
+                if s.kind is None:
+                    echo(t(config.lang, "warn.unrecognised_sheet", file=s.file, sheet=s.sheet))
+            if on_file is not None:
+                on_file(found)
+            sheets.extend(found)
     return Inbox(files, sha, sheets, skipped)
 
 

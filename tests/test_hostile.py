@@ -461,16 +461,53 @@ def test_the_probe_failing_is_a_plain_file_failure(tmp_path: Path, monkeypatch: 
         m.setattr(read, "PROBE_TIMEOUT", 0.0)
         with pytest.raises(read.FileError, match="took over 0 seconds"):
             read.read_file(path, lang="en")
-    real_message = read._Probe.message
+    real_open = read._open_workbook
 
-    def measured_then_copied(probe: Any) -> Any:
-        said = real_message(probe)
+    def opened_then_copied(*args: Any) -> Any:
+        wb = real_open(*args)  # runs in the reading child, which inherits this patch
         later = time.time() + 5
         os.utime(path, (later, later))  # the file is being written again
-        return said
+        return wb
 
     with monkeypatch.context() as m:
-        m.setattr(read._Probe, "message", measured_then_copied)
+        m.setattr(read, "_open_workbook", opened_then_copied)
         with pytest.raises(read.FileError, match="still being copied"):
             read.read_file(path, lang="en")
     assert [s.kind for s in read.read_file(path)] == ["leads"]  # and all is well again
+
+
+def test_a_text_file_is_read_even_when_no_helper_process_may_start(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CSV needs no memory ceiling: fork refused, it is read in the run's own process."""
+    from pipeline.io import read
+
+    path = corpus.csv_file(tmp_path / "号码.csv", "utf-8")
+
+    def refuse() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    expected = read.read_file(path)
+    monkeypatch.setattr(read.os, "fork", refuse)
+    assert read.read_file(path) == expected and expected[0].kind == "leads"
+
+
+def test_files_read_side_by_side_come_back_in_order_and_stop_at_the_first_bad_one(tmp_path: Path) -> None:
+    """read_files starts the largest file first, but hands files over in the order asked, and a
+    bad file raises at its own place: the files before it were handed over, none after it."""
+    from pipeline.io import read
+
+    small = corpus.good_leads(tmp_path / "a.xlsx")
+    big = corpus.tall_sparse(tmp_path / "b.xlsx", 200_000)
+    bad = corpus.truncated_xlsx(tmp_path / "c.xlsx")
+    text = corpus.csv_file(tmp_path / "d.csv", "gb18030")
+    files = [(p, p.name) for p in (small, big, text)]
+    got = list(read.read_files(files, parallel=2))
+    assert got == [read.read_file(p) for p, _ in files]
+    assert [s.file for found in got for s in found] == ["a.xlsx", "b.xlsx", "d.csv"]
+
+    handed: list[str] = []
+    reading = read.read_files([(small, "a.xlsx"), (bad, "c.xlsx"), (big, "b.xlsx")], parallel=2)
+    with pytest.raises(read.FileError) as exc:
+        for found in reading:
+            handed.append(found[0].file)
+    assert handed == ["a.xlsx"] and exc.value.file == "c.xlsx"

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import csv
 import faulthandler
+import gc
 import io
-import json
 import os
+import pickle
 import select
 import signal
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -133,11 +134,11 @@ class FileError(Exception):
 #
 # Input files are untrusted. Before a parser sees a file: its size on disk, the sizes its zip
 # directory declares (a zip bomb), the XML prologs of its parts (entities: billion laughs), and the
-# number of parts are checked. Then the sheets' ranges are measured by a throw-away child process
-# (`_probe`), because calamine builds each sheet as a dense rows x columns block before anything
-# else sees it: one stray cell at XFD1048576 asks it for ~550 GB and aborts the whole process,
-# with no exception to catch. The child has a memory ceiling; if it dies, or a sheet is larger than
-# `MAX_CELLS`, the file fails with a message saying what to fix. calamine itself refuses zip parts
+# number of parts are checked. Then the file is read by a throw-away child process (`_Child`),
+# because calamine builds each sheet as a dense rows x columns block before anything else sees it:
+# one stray cell at XFD1048576 asks it for ~550 GB and aborts the whole process, with no exception
+# to catch. The child has a memory ceiling; if it dies, or a sheet is larger than `MAX_CELLS`, the
+# file fails with a message saying what to fix. calamine itself refuses zip parts
 # larger than their declared size, does not expand XML entities, never runs macros and returns
 # formulas' cached values only (cells holding an error such as #N/A come back empty).
 
@@ -146,8 +147,9 @@ MAX_CELLS = 32_000_000
 ~1 GB in calamine's dense block, 1,048,576 rows x 30 columns. Larger is refused."""
 MAX_ZIP_DIRECTORY = 16 * 1024 * 1024  # a workbook's part list; honest ones are a few KB
 MAX_PROLOG = 1024 * 1024  # bytes of declaration/comments before an XML part's root element
-PROBE_TIMEOUT = 600.0  # seconds the child may take to measure one file's sheets
+PROBE_TIMEOUT = 600.0  # seconds a reading child may take over one file
 CELL_BYTES = 32  # calamine's size of one cell of a sheet's dense block (measured: 550 GB / 17.2 G cells)
+PY_CELL_BYTES = 80  # one cell as a Python value in a row list, and its share of what is parsed from it
 
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
 _SUFFIX_OF = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "ods": (".ods",), "xls": (".xls",)}
@@ -377,92 +379,101 @@ def _vm_bytes() -> int:
         return 0
 
 
-def _child_measures(path: Path, fmt: str, write_fd: int) -> None:
-    """In the child: each worksheet's extent from A1 as calamine builds it, one JSON line per sheet
-    as soon as it is known, then {"done": true}; or {"error": ...}."""
+_GUARDED = False  # True in a reading child: calamine runs under the ceiling `_cap_memory` sets
 
-    def say(message: dict[str, Any]) -> None:
-        payload = memoryview((json.dumps(message) + "\n").encode("utf-8"))
-        while payload:
-            payload = payload[os.write(write_fd, payload):]
 
+def _cap_memory(budget: int) -> None:
+    """In a reading child, before calamine sees the file: at most its current size + `budget` of
+    address space, so a sheet that would need more makes calamine abort this child, not the run."""
+    if not _GUARDED or resource is None:
+        return
     try:
-        with _open_workbook(path, fmt) as wb:
-            for meta in wb.sheets_metadata:
-                if "WorkSheet" not in str(meta.typ):
-                    continue
-                end = wb.get_sheet_by_name(meta.name).end
-                say({"sheet": [meta.name, end[0] + 1 if end else 0, end[1] + 1 if end else 0]})
-        say({"done": True})
-    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as text
-        say({"error": _first_line(exc), "password": "password" in type(exc).__name__.lower()
-             or "password" in str(exc).lower() or "encrypt" in str(exc).lower()})
+        in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        ceiling = in_use + budget
+        if hard != resource.RLIM_INFINITY:
+            ceiling = min(ceiling, hard)
+        if in_use:
+            resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
+    except (AttributeError, ValueError, OSError):
+        pass
 
 
-class _Probe:
-    """A forked child that measures a workbook's sheets under an address-space ceiling of its
-    current size + `budget`, reporting each sheet as soon as it is measured: the parent reads a
-    sheet while the child measures the next. A child that calamine aborts (out of memory) just
-    stops talking; `message()` then returns None."""
+class _Child:
+    """One file read by a forked child, which sends back what it read (or why it could not) in
+    one message: the sheets, classified and parsed, never the raw grid.
 
-    def __init__(self, path: Path, fmt: str, budget: int, timeout: float) -> None:
+    Each workbook is parsed once, in the child, under a memory ceiling (`_cap_memory`): a stray
+    cell that asks calamine for hundreds of GB ends the child, and the parent says so
+    ("probe_died"). Several children read files side by side while the parent stores the files
+    already read (`read_files`)."""
+
+    def __init__(self, work: Callable[[], Any], name: str, lang: str, timeout: float) -> None:
         import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
 
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
-        except OSError:
+        except OSError as exc:  # no helper process (fork refused: out of memory or processes)
             os.close(read_fd)
             os.close(write_fd)
-            raise
+            raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
         if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
             try:
                 os.close(read_fd)
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
                 faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
-                try:
-                    in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
-                    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-                    ceiling = in_use + budget
-                    if hard != resource.RLIM_INFINITY:
-                        ceiling = min(ceiling, hard)
-                    if in_use:
-                        resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
-                except (AttributeError, ValueError, OSError):
-                    pass
-                _child_measures(path, fmt, write_fd)
+                _child_main(work, write_fd)
             finally:
                 os._exit(0)
         os.close(write_fd)
+        self.name, self.lang, self.timeout = name, lang, timeout
         self.fd: int | None = read_fd
         self.pid: int | None = pid
         self.deadline = time.monotonic() + timeout
-        self.pending = b""
+        self.chunks: list[bytes] = []
 
-    def message(self) -> dict[str, Any] | None:
-        """The child's next message; None once it has stopped. TimeoutError past the deadline."""
-        while b"\n" not in self.pending:
-            if self.fd is None:
-                return None
+    @property
+    def running(self) -> bool:
+        return self.fd is not None
+
+    def pump(self) -> None:
+        """Take what the child has written so far (call when its pipe is readable)."""
+        assert self.fd is not None
+        block = os.read(self.fd, 1 << 20)
+        if block:
+            self.chunks.append(block)
+        else:
+            os.close(self.fd)
+            self.fd = None
+            self._reap()
+
+    def result(self) -> Any:
+        """What the child read; `FileError` if it could not, died or took too long."""
+        while self.fd is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError
+                self.close()
+                raise _fail(self.lang, self.name, "probe_slow", seconds=int(self.timeout))
             ready, _, _ = select.select([self.fd], [], [], left)
-            if not ready:
-                continue
-            block = os.read(self.fd, 65536)
-            if not block:
-                os.close(self.fd)
-                self.fd = None
-                continue
-            self.pending += block
-        line, self.pending = self.pending.split(b"\n", 1)
-        try:
-            found: dict[str, Any] = json.loads(line)
-        except ValueError:
-            return None
-        return found
+            if ready:
+                self.pump()
+        data = b"".join(self.chunks)
+        self.chunks = []
+        if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
+            raise _fail(self.lang, self.name, "probe_died")  # killed (out of memory) before it could say
+        said = pickle.loads(data[8:])
+        if said[0] == "ok":
+            return said[1]
+        if said[0] == "fail":
+            raise FileError(*said[1:])
+        raise _fail(self.lang, self.name, "probe_died")
+
+    def _reap(self) -> None:
+        if self.pid is not None:
+            os.waitpid(self.pid, 0)
+            self.pid = None
 
     def close(self) -> None:
         """Stop the child if it is still at work, and reap it."""
@@ -474,8 +485,39 @@ class _Probe:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            os.waitpid(self.pid, 0)
-            self.pid = None
+            self._reap()
+
+
+def _child_main(work: Callable[[], Any], write_fd: int) -> None:  # pragma: no cover - runs in the child
+    """In the child: do the work, send ("ok", value), ("fail", code, file, message, sheet) or
+    ("died", text), length first."""
+    global _GUARDED
+    _GUARDED = True
+    gc.disable()  # a short-lived process: collecting its million small lists would only cost time
+    try:
+        said: tuple[Any, ...] = ("ok", work())
+    except FileError as exc:
+        said = ("fail", exc.code, exc.file, exc.message, exc.sheet)
+    except BaseException as exc:  # noqa: BLE001 - MemoryError under the ceiling, mostly
+        said = ("died", _first_line(exc))
+    buffer = io.BytesIO()
+    buffer.write(bytes(8))
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True  # no memo: 6x faster on a million short strings, and nothing here is cyclic
+    try:
+        pickler.dump(said)
+    except BaseException as exc:  # noqa: BLE001
+        buffer = io.BytesIO()
+        buffer.write(bytes(8))
+        pickle.dump(("died", _first_line(exc)), buffer)
+    payload = buffer.getbuffer()
+    payload[:8] = (len(payload) - 8).to_bytes(8, "little")
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(write_fd, view):]
+
+
+_FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 
 
 def _calamine_error(exc: BaseException, name: str, lang: str, sheet: str | None = None) -> FileError:
@@ -495,71 +537,45 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, size: int,
                     max_cells: int) -> Iterator[tuple[str, list[list[Any]]]]:
-    """The workbook's sheets, each read only once the probe has measured it and found it fits."""
-    budget = max_cells * CELL_BYTES + 2 * max(unzipped, size) + (768 << 20)
+    """The workbook's sheets, each measured before it becomes Python cells. In a reading child
+    (`_Child`) calamine runs under a memory ceiling; elsewhere (no fork) it runs unguarded."""
+    _cap_memory(max_cells * (CELL_BYTES + PY_CELL_BYTES) + 2 * max(unzipped, size) + (768 << 20))
     before = _identity(path)
-    probe: _Probe | None = None
-    if hasattr(os, "fork"):
-        try:
-            probe = _Probe(path, fmt, budget, PROBE_TIMEOUT)
-        except OSError as exc:  # no helper process (fork refused: out of memory or processes)
-            raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
-
-    def measured(expected: str | None) -> None:
-        """Wait for the probe's word on the next sheet (`expected`), or on the end (None)."""
-        if probe is None:
-            return
-        try:
-            said = probe.message()
-        except TimeoutError:
-            raise _fail(lang, name, "probe_slow", seconds=int(PROBE_TIMEOUT)) from None
-        if said is None:
-            raise _fail(lang, name, "probe_died")
-        if "error" in said:
-            if said.get("password"):
-                raise _fail(lang, name, "password")
-            raise _fail(lang, name, "calamine", error=str(said["error"]))
-        if expected is None:
-            if not said.get("done"):
-                raise _fail(lang, name, "changed")
-            return
-        sheet, rows, cols = said.get("sheet") or (None, 0, 0)
-        if sheet != expected:
-            raise _fail(lang, name, "changed")  # the child saw another workbook than this one
-        if rows * cols > max_cells:
-            raise _fail(lang, name, "too_many_cells", sheet=sheet, rows=f"{rows:,}", cols=f"{cols:,}",
-                        cells=f"{rows * cols:,}", limit=f"{max_cells:,}")
 
     try:
-        try:
-            wb = _open_workbook(path, fmt)
-            metas = [m for m in wb.sheets_metadata if "WorkSheet" in str(m.typ)]
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+        wb = _open_workbook(path, fmt)
+        metas = [m for m in wb.sheets_metadata if "WorkSheet" in str(m.typ)]
+    except BaseException as exc:  # calamine's errors, and pyo3's PanicException (a BaseException)
+        if isinstance(exc, _FATAL):
+            raise
+        raise _calamine_error(exc, name, lang) from None
+    with wb:
+        for meta in metas:
+            try:
+                sheet = wb.get_sheet_by_name(meta.name)  # the dense block: a stray far cell ends the child here
+                end = sheet.end
+                rows, cols = (end[0] + 1, end[1] + 1) if end else (0, 0)
+                if rows * cols > max_cells:
+                    raise _fail(lang, name, "too_many_cells", sheet=meta.name, rows=f"{rows:,}", cols=f"{cols:,}",
+                                cells=f"{rows * cols:,}", limit=f"{max_cells:,}")
+                grid = sheet.to_python(skip_empty_area=False)
+                del sheet
+            except FileError:
                 raise
-            raise _calamine_error(exc, name, lang) from None
-        with wb:
-            for meta in metas:
-                measured(meta.name)
-                try:
-                    grid = wb.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                except BaseException as exc:  # calamine's errors, and pyo3's PanicException (a BaseException)
-                    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
-                        raise
-                    raise _calamine_error(exc, name, lang, sheet=meta.name) from None
-                yield meta.name, grid
-        measured(None)
-    finally:
-        if probe is not None:
-            probe.close()
+            except BaseException as exc:
+                if isinstance(exc, _FATAL):
+                    raise
+                raise _calamine_error(exc, name, lang, sheet=meta.name) from None
+            yield meta.name, grid
     if _identity(path) != before:
-        raise _fail(lang, name, "changed")  # what was measured is not what was read
+        raise _fail(lang, name, "changed")  # what was read is not one version of the file
 
 
 def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000,
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[tuple[str, list[list[Any]]]]:
     """Every sheet of a file as (name, rows of raw cells), or `FileError`."""
-    return list(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells))
+    return _start(path, name, lang, lambda: list(_sheets(path, name, lang, max_unzipped_mb, max_file_mb,
+                                                           max_cells))).result()
 
 
 def _sheets(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
@@ -833,9 +849,94 @@ def _dedupe_roster(sheet: Sheet, lang: str) -> None:
 def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzipped_mb: int = 2000,
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[Sheet]:
     """All sheets of one file, classified and parsed. Raises `FileError` if unreadable."""
-    name = name or path.name
-    grids = _sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
-    return [read_sheet(name, sheet, i, grid, lang) for i, (sheet, grid) in enumerate(grids)]
+    return _start_file(path, name or path.name, lang, max_unzipped_mb, max_file_mb, max_cells).result()
+
+
+def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb: int = 2000,
+               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2) -> Generator[list[Sheet]]:
+    """`read_file` of each (path, name), in the order given, read `parallel` at a time.
+
+    Children read files side by side, the largest first (a big ledger is then read while the
+    small files are, and stored); the caller takes each file's sheets in order, and the first
+    file that cannot be read raises `FileError` there. Children still at work when the caller
+    stops are ended."""
+    sizes = [_size(path) for path, _ in files]
+    waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
+    started: dict[int, _Child | _Here] = {}
+
+    def start(i: int) -> _Child | _Here:
+        waiting.remove(i)
+        path, name = files[i]
+        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
+        return reading
+
+    try:
+        for i in range(len(files)):
+            if i not in started:
+                start(i)
+            wanted = started[i]
+            while wanted.running and time.monotonic() < wanted.deadline:
+                running = [r for r in started.values() if isinstance(r, _Child) and r.running]
+                while waiting and len(running) < parallel:
+                    fresh = start(waiting[0])
+                    if isinstance(fresh, _Child) and fresh.running:
+                        running.append(fresh)
+                fds = {r.fd: r for r in running if r.fd is not None}
+                ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
+                for fd in ready:
+                    fds[fd].pump()
+            yield started.pop(i).result()
+    finally:
+        for r in started.values():
+            r.close()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Here:
+    """A file read in this process: where there is no fork, or a text file when fork is refused."""
+
+    running = False
+    deadline = float("inf")
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+
+    def result(self) -> Any:
+        return self.work()
+
+    def close(self) -> None:
+        pass
+
+
+def _start(path: Path, name: str, lang: str, work: Callable[[], Any]) -> _Child | _Here:
+    """`work` (reading one file) begun in a child where this system can fork, else kept for later."""
+    if not hasattr(os, "fork"):
+        return _Here(work)
+    try:
+        return _Child(work, name, lang, PROBE_TIMEOUT)
+    except FileError:
+        try:
+            with path.open("rb") as fh:
+                if _sniff(fh.read(8)) == "text":
+                    return _Here(work)  # a text file needs no ceiling: read it here
+        except OSError:
+            pass
+        raise
+
+
+def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
+                max_cells: int) -> _Child | _Here:
+    def work() -> list[Sheet]:
+        grids = _sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
+        return [read_sheet(name, sheet, i, grid, lang) for i, (sheet, grid) in enumerate(grids)]
+
+    return _start(path, name, lang, work)
 
 
 # ---------------------------------------------------------------------------------------------
