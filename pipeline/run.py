@@ -431,9 +431,11 @@ def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *,
     return [m.detached() for m in mail.manager_messages(report, folder, config, span)]
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> list[mail.Outgoing]:
+def publish(report: WeekReport, out: Path, run_id: str, config: Config,
+            stored: list[tuple[bytes, bytes]] | None = None) -> list[mail.Outgoing]:
     """Write the week's folder (reports and outbox) beside its final place, then swap it in with
-    renames. Returns the week's messages, so sending does not build them again."""
+    renames. Returns the week's messages, so sending does not build them again. With `stored`,
+    the week's stored form (`write.stored_form`) is appended to it."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
@@ -441,8 +443,10 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config) -> list[
         shutil.rmtree(tmp)
     # Each process that wrote statements builds those managers' emails; the summary's need the
     # summary files, so they come after.
-    built = write_week(report, tmp, after=partial(_statement_mails, config=config))
-    mine = [m for part in built for m in part]
+    built = write_week(report, tmp, after=partial(_statement_mails, config=config), store=stored is not None)
+    if stored is not None and built.stored is not None:
+        stored.append(built.stored)
+    mine = [m for part in built.after for m in part]
     messages = mail.name_messages(report.week, mine + mail.summary_messages(report, tmp, config))
     mail.write_outbox(messages, tmp)
     old = out / f".{report.week}.old-{run_id}"
@@ -594,7 +598,9 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             reports.append(report)
         stage("assess")
 
-        outboxes = [publish(report, opts.out, run_id, config) for report in progress(reports, "reports")]
+        kept: list[tuple[bytes, bytes]] = []
+        outboxes = [publish(report, opts.out, run_id, config, None if opts.dry_run else kept)
+                    for report in progress(reports, "reports")]
         stage("reports")
         _crash_point("after_outputs")
 
@@ -604,9 +610,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             state.rollback()
             return result
 
-        for report in reports:
-            ledger = zlib.compress((opts.out / report.week / "ledger.csv").read_bytes(), 1)
-            state.close_week(report.week, run_id, report.results, report.to_bytes(), ledger)
+        for report, (blob, ledger) in zip(reports, kept, strict=True):
+            state.close_week(report.week, run_id, report.results, blob, ledger)
         if not first_week:
             state.set_meta("first_week", str(weeks[0]))
         finished = datetime.now().isoformat(timespec="seconds")

@@ -14,6 +14,7 @@ not change, well-formed XML, no formula, markup-looking text kept literal).
 from __future__ import annotations
 
 import zipfile
+import zlib
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +27,7 @@ import pytest
 from pipeline.report import excel, fastxlsx
 from pipeline.report.context import index_week
 from pipeline.report.excel import Column, Sheet, Styled, Table, write_workbook
+from pipeline.report.model import WeekReport
 from tests.test_reports import sample_report
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*extension is not supported:UserWarning")
@@ -276,13 +278,22 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     from pipeline.report import write
 
     report = sample_report()
-    write.write_week(report, tmp_path / "one", parallel=False)
+    alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
     monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    write.write_week(report, tmp_path / "two")
+    side = write.write_week(report, tmp_path / "two", store=True)
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert one.keys() == two.keys() and len(one) == 11
     assert [name for name in one if one[name] != two[name]] == []
+    # The stored form the second process compressed is the week's: it re-renders the same files.
+    assert alone.stored is not None and side.stored is not None
+    assert zlib.decompress(side.stored[1]) == one[Path("ledger.csv")]
+    again = WeekReport.from_bytes(side.stored[0])
+    again.ledger_csv = zlib.decompress(side.stored[1])
+    write.write_week(again, tmp_path / "three", parallel=False)
+    three = {p.relative_to(tmp_path / "three"): p.read_bytes() for p in (tmp_path / "three").rglob("*") if p.is_file()}
+    assert [name for name in one if one[name] != three[name]] == []
+    assert write.write_week(report, tmp_path / "four").stored is None  # not asked for: not made
 
 
 def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
