@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import python_calamine
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -77,6 +78,118 @@ def test_registration_sheet_reads_like_parse_row(tmp_path: Path) -> None:
     assert [(p.source.row, p.reason, p.phone) for p in sheet.problems] == expected_problems
     assert {p.reason for p in sheet.problems} == {"MISSING_VALUE", "INVALID_PHONE", "INVALID_DATE"}
     assert len(block) == 10 * 3 and sheet.data_rows == 16 * 3
+
+
+# ---- reading a big sheet as typed columns (fastexcel) against calamine cell by cell
+
+# Each column holds one type (what the columnar path takes), with the awkward values of its type.
+TEXT_PHONES_DATE_TIMES: list[list[Any]] = [
+    ["13800138000", datetime(2026, 11, 2, 9, 30), "自然到访", "王先生", "备注"],
+    ["138 0013 8001", datetime(2026, 11, 2, 9, 31), "  张伟　", None, None],          # spaces, U+3000
+    ["+8613800138002", datetime(2026, 11, 2, 9, 32), "ＡＢＣ渠道", "Ｘ", "全角"],        # NFKC
+    ["13800138003", datetime(2026, 11, 2, 9, 33, 0, 600_000), "张伟", "", None],     # rounds: slow path
+    ["13800138004", datetime(2026, 11, 2, 9, 34), "   ", "空登记人", None],           # MISSING_VALUE
+    ["1380013800", datetime(2026, 11, 2, 9, 35), "张伟", "短号", None],              # INVALID_PHONE
+    [None, None, None, None, None],                                                # blank: skipped
+    [None, None, None, None, "只有备注"],                                            # not blank: MISSING_VALUE
+    ["'13800138009", datetime(2026, 11, 2, 9, 39), "张伟", "撇号", None],
+    ["13800138010", datetime(2026, 11, 2, 9, 40), "张伟", " 客户 ", "x "],           # trimmed customer, note
+]
+NUMBER_PHONES_TEXT_TIMES: list[list[Any]] = [
+    [13800138000, "2026-11-02 09:30:00", "张伟", "文本时间"],
+    [13800138001, "2026-11-02 09:31", "张伟", "无秒"],                                # slow path, accepted
+    [13800138002, "2026年11月2日9:32", "张伟", "中文日期"],
+    [23800138003, "2026-11-02 09:33:00", "张伟", "二开头"],                           # INVALID_PHONE
+    [13800138004.5, "2026-11-02 09:34:00", "张伟", "小数"],                           # INVALID_PHONE
+    [13800138005, "2026-13-02 09:35:00", "张伟", "十三月"],                           # INVALID_DATE
+    [13800138006, "２026-11-02 09:36:00", "张伟", "全角年份"],
+    [13800138007, "11/24/2026", "张伟", "美式日期"],                                   # INVALID_DATE
+]
+
+
+def _columnar_vs_cells(path: Path, monkeypatch: Any) -> tuple[Any, list[Any]]:
+    """(what the columnar path gives for the first sheet, or None; the sheets read cell by cell)."""
+    import fastexcel
+
+    from pipeline.io import columnar, read
+
+    monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 0)
+    [(name, part)] = list(columnar.big_sheets(path).items())[:1] or [("", "")]
+    fast = columnar.registrations(path, name, part, fastexcel.read_excel(str(path)), path.name, "zh", read.MAX_CELLS)
+    monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 1 << 60)
+    return fast, read.read_file(path)
+
+
+def test_a_big_registration_sheet_reads_the_same_as_columns(tmp_path: Path, monkeypatch: Any) -> None:
+    header = [*REGISTRATIONS, "备注"]
+    cases = {
+        "text.xlsx": workbook(tmp_path / "text.xlsx", {"登记": (header, TEXT_PHONES_DATE_TIMES * 3)}),
+        "number.xlsx": workbook(tmp_path / "number.xlsx", {"登记": (REGISTRATIONS, NUMBER_PHONES_TEXT_TIMES * 3)}),
+    }
+    for name, path in cases.items():
+        fast, [expected] = _columnar_vs_cells(path, monkeypatch)
+        assert fast is not None, name  # the columnar path was taken...
+        fast.index = expected.index
+        assert fast == expected, name  # ...and gave what calamine cell by cell gives
+        assert expected.problems and len(expected.registrations or []) > 3
+        # and read_file itself takes it once the sheet is big enough
+        monkeypatch.setattr("pipeline.io.columnar.FAST_SHEET_BYTES", 0)
+        assert read_file(path) == [expected]
+
+
+def test_the_columnar_path_finds_the_header_where_the_reader_does(tmp_path: Path, monkeypatch: Any) -> None:
+    """Empty rows above the header and inside the data, a numbered column A without a header:
+    the same row numbers and the same rows either way."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "登记"
+    for j, title in enumerate(REGISTRATIONS, start=2):
+        ws.cell(row=3, column=j, value=title)
+    r = 4
+    for k, row in enumerate(TEXT_PHONES_DATE_TIMES):
+        if k == 4:
+            r += 2  # two empty rows inside the data
+        ws.cell(row=r, column=1, value=f"#{k}")
+        for j, value in enumerate(row[:4], start=2):
+            ws.cell(row=r, column=j, value=value)
+        r += 1
+    path = tmp_path / "offset.xlsx"
+    wb.save(path)
+    fast, [expected] = _columnar_vs_cells(path, monkeypatch)
+    assert fast is not None and expected.header_row == 3
+    fast.index = expected.index
+    assert fast == expected
+
+
+def test_the_columnar_path_steps_aside_where_it_could_differ(tmp_path: Path, monkeypatch: Any) -> None:
+    """A title above the header, a column mixing numbers and text, a rejected row with a time at
+    midnight (calamine may read it as a date): calamine reads these, and read_file gives the same."""
+    mixed = [["13800138000", datetime(2026, 11, 2, 9, 30), "张伟", "x"],
+             [13800138001, datetime(2026, 11, 2, 9, 31), "张伟", "y"]]
+    midnight = [["13800138000", datetime(2026, 11, 2, 9, 30), "张伟", "x"],
+                ["1380013800", datetime(2026, 11, 3), "张伟", "短号"]]
+    clean = [["13800138000", datetime(2026, 11, 2, 9, 30), "张伟", "x"]]
+    cases = [workbook(tmp_path / "title.xlsx", {"登记": (REGISTRATIONS, clean)}, title="客户登记表"),
+             workbook(tmp_path / "mixed.xlsx", {"登记": (REGISTRATIONS, mixed)}),
+             workbook(tmp_path / "midnight.xlsx", {"登记": (REGISTRATIONS, midnight)})]
+    for path in cases:
+        fast, expected = _columnar_vs_cells(path, monkeypatch)
+        assert fast is None, path.name
+        monkeypatch.setattr("pipeline.io.columnar.FAST_SHEET_BYTES", 0)
+        assert read_file(path) == expected
+
+
+def test_a_big_sheet_over_the_cell_limit_is_refused_on_the_columnar_path_too(tmp_path: Path,
+                                                                             monkeypatch: Any) -> None:
+    from pipeline.io import columnar, read
+
+    path = workbook(tmp_path / "wide.xlsx", {"登记": (REGISTRATIONS, TEXT_PHONES_DATE_TIMES * 3)})
+    monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 0)
+    assert read_file(path, max_cells=10_000)[0].kind == "registrations"
+    with pytest.raises(read.FileError, match="sheet '登记' spans 31 rows x 5 columns.*Ctrl\\+End"):
+        read_file(path, lang="en", max_cells=100)
 
 
 # ---- the replay: registrations as columns against registrations as events

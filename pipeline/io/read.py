@@ -5,6 +5,8 @@ Reading choices, stated once:
   formulas, dates as `datetime`, numbers as `float` (exact for 11-digit phones) and merged cells as
   a value in the top-left cell only. Rows come padded from A1 (`skip_empty_area=False`) so the
   row index + 1 is the row number Excel shows.
+- A big registrations sheet of an .xlsx (a million-row ledger) is read as typed columns by
+  fastexcel instead, where that gives the same outcome (`columnar.py`).
 - `.csv` is decoded as UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030; every cell is text.
 - A file is read as what its content is, whatever its name says: an "xls" that is really an HTML
   page, CSV text or an .xlsx (web systems and WPS export such files) reads like the real thing.
@@ -162,7 +164,7 @@ EXCEL_ERRORS = frozenset({"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM
 
 def _fail(lang: str, file: str, key: str, sheet: str | None = None, **fields: Any) -> FileError:
     """A file-level failure whose message says what is wrong and what to do (SPEC §2.1)."""
-    detail = t(lang, f"detail.{key}", **fields)
+    detail = t(lang, f"detail.{key}", sheet=sheet, **fields)
     return FileError("UNREADABLE", file, t(lang, "file.UNREADABLE", file=file, detail=detail), sheet=sheet)
 
 
@@ -536,11 +538,16 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 
 def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, size: int,
-                    max_cells: int) -> Iterator[tuple[str, list[list[Any]]]]:
+                    max_cells: int, columnar: bool = False) -> Iterator[tuple[str, list[list[Any]] | Sheet]]:
     """The workbook's sheets, each measured before it becomes Python cells. In a reading child
-    (`_Child`) calamine runs under a memory ceiling; elsewhere (no fork) it runs unguarded."""
+    (`_Child`) calamine runs under a memory ceiling; elsewhere (no fork) it runs unguarded.
+
+    With `columnar`, a big registrations sheet of an .xlsx comes back already read, as a `Sheet`
+    (see `columnar.py`), where that path gives the same outcome."""
     _cap_memory(max_cells * (CELL_BYTES + PY_CELL_BYTES) + 2 * max(unzipped, size) + (768 << 20))
     before = _identity(path)
+    big = _columnar_sheets(path) if columnar and fmt == "xlsx" else {}
+    fast: Any = None
 
     try:
         wb = _open_workbook(path, fmt)
@@ -551,6 +558,15 @@ def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, s
         raise _calamine_error(exc, name, lang) from None
     with wb:
         for meta in metas:
+            if meta.name in big:
+                from . import columnar as col
+
+                fast = fast or _fastexcel(path)
+                done = (col.registrations(path, meta.name, big[meta.name], fast, name, lang, max_cells)
+                        if fast else None)
+                if done is not None:
+                    yield meta.name, done
+                    continue
             try:
                 sheet = wb.get_sheet_by_name(meta.name)  # the dense block: a stray far cell ends the child here
                 end = sheet.end
@@ -571,6 +587,26 @@ def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, s
         raise _fail(lang, name, "changed")  # what was read is not one version of the file
 
 
+def _columnar_sheets(path: Path) -> dict[str, str]:
+    try:
+        import fastexcel  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError:  # pragma: no cover - both are dependencies; without them, cell by cell
+        return {}
+    from .columnar import big_sheets
+
+    return big_sheets(path)
+
+
+def _fastexcel(path: Path) -> Any:
+    import fastexcel
+
+    try:
+        return fastexcel.read_excel(str(path))
+    except Exception:  # noqa: BLE001 - whatever it refuses, calamine reads (or explains)
+        return None
+
+
 def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000,
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[tuple[str, list[list[Any]]]]:
     """Every sheet of a file as (name, rows of raw cells), or `FileError`."""
@@ -579,7 +615,7 @@ def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 20
 
 
 def _sheets(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
-            max_cells: int) -> Iterator[tuple[str, list[list[Any]]]]:
+            max_cells: int, columnar: bool = False) -> Iterator[tuple[str, list[list[Any]] | Sheet]]:
     """`sheets_of`, one sheet at a time: a workbook's sheets are never all held at once."""
     suffix = path.suffix.lower()
     try:
@@ -595,7 +631,7 @@ def _sheets(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb:
     kind = _sniff(head)
     if kind == "zip":
         fmt, unzipped = _check_zip(path, name, lang, max_unzipped_mb)
-        yield from _calamine_grids(path, name, lang, fmt, unzipped, size, max_cells)
+        yield from _calamine_grids(path, name, lang, fmt, unzipped, size, max_cells, columnar)
         return
     try:
         data = path.read_bytes()
@@ -933,8 +969,15 @@ def _start(path: Path, name: str, lang: str, work: Callable[[], Any]) -> _Child 
 def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
                 max_cells: int) -> _Child | _Here:
     def work() -> list[Sheet]:
-        grids = _sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
-        return [read_sheet(name, sheet, i, grid, lang) for i, (sheet, grid) in enumerate(grids)]
+        out = []
+        for i, (sheet, grid) in enumerate(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells,
+                                                  columnar=True)):
+            if isinstance(grid, Sheet):
+                grid.index = i
+                out.append(grid)
+            else:
+                out.append(read_sheet(name, sheet, i, grid, lang))
+        return out
 
     return _start(path, name, lang, work)
 
