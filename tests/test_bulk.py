@@ -383,3 +383,26 @@ def test_quick_parsers_agree_with_the_full_ones(cell: Any) -> None:
     when = nz.quick_time(cell)
     if when is not None:
         assert nz.datetime_value(cell).isoformat() == when
+
+
+# ---- registration blocks in the state: text columns, JSON when a value needs it
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**40), _TEXT, _TEXT, _TEXT, _TEXT, _TEXT, st.integers(1, 2**20)),
+                min_size=1, max_size=20))
+def test_a_registration_block_decodes_to_what_was_encoded(rows: list[tuple[Any, ...]]) -> None:
+    """Any text (NUL, RS and separators included) round-trips; a block needing none of the two
+    is written as text columns, else as JSON, and JSON blocks of earlier versions still read."""
+    import json
+
+    from pipeline.state import _BLOCK_MARK, _decode_block, _encode_block
+
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    data = _encode_block(columns)
+    assert _decode_block(data) == columns
+    awkward = any("\x00" in v or "\x1e" in v for c in columns[1:6] for v in c)
+    assert data.startswith(_BLOCK_MARK) != awkward
+    assert _decode_block(json.dumps(columns, ensure_ascii=False).encode()) == columns
