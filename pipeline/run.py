@@ -285,12 +285,18 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
     if result.registered is None:
         result.registered = state.registration_identities()
     seen = result.registered
-    keep: list[int] = []
-    for i, key in enumerate(block.identities()):
-        if key in seen:
-            continue
-        seen.add(key)
-        keep.append(i)
+    keys = list(block.identities())
+    fresh = set(keys)
+    if len(fresh) == len(keys) and seen.isdisjoint(fresh):
+        seen |= fresh  # the common case, every row new: set operations, no loop over a million rows
+        keep = list(range(len(keys)))
+    else:
+        keep = []
+        for i, key in enumerate(keys):
+            if key in seen:
+                continue
+            seen.add(key)
+            keep.append(i)
     result.duplicates += len(block) - len(keep)
     result.rows_stored += len(keep)
     kept = block if len(keep) == len(block) else block.subset(keep)

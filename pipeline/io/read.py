@@ -435,6 +435,7 @@ class _Child:
         self.pid: int | None = pid
         self.deadline = time.monotonic() + timeout
         self.chunks: list[bytes] = []
+        self.said: tuple[Any, ...] | None = None
 
     @property
     def running(self) -> bool:
@@ -461,16 +462,26 @@ class _Child:
             ready, _, _ = select.select([self.fd], [], [], left)
             if ready:
                 self.pump()
-        data = b"".join(self.chunks)
-        self.chunks = []
-        if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
-            raise _fail(self.lang, self.name, "probe_died")  # killed (out of memory) before it could say
-        said = pickle.loads(data[8:])
+        self.settle()
+        said, self.said = self.said, None
+        assert said is not None
         if said[0] == "ok":
             return said[1]
         if said[0] == "fail":
             raise FileError(*said[1:])
         raise _fail(self.lang, self.name, "probe_died")
+
+    def settle(self) -> None:
+        """Decode what a finished child sent, once (`read_files` does it for a file while it
+        waits for an earlier one)."""
+        if self.fd is not None or self.said is not None:
+            return
+        data = b"".join(self.chunks)
+        self.chunks = []
+        if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
+            self.said = ("died", "")  # killed (out of memory) before it could say
+        else:
+            self.said = pickle.loads(data[8:])
 
     def _reap(self) -> None:
         if self.pid is not None:
@@ -921,6 +932,8 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
                 ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
                 for fd in ready:
                     fds[fd].pump()
+                    if not fds[fd].running and fds[fd] is not wanted:
+                        fds[fd].settle()  # decoded now, while this process has nothing else to do
             yield started.pop(i).result()
     finally:
         for r in started.values():
