@@ -13,6 +13,7 @@ bounded number of times and reporting, never raising, what could not be delivere
 
 from __future__ import annotations
 
+import binascii
 import copy
 import email
 import hashlib
@@ -245,6 +246,62 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
     return message
 
 
+def _statement_bytes(key: str, sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
+                     attachment: tuple[bytes, str], when: datetime) -> tuple[bytes, str]:
+    """`_finish(_message(...))` for a statement email, byte for byte, without the email package
+    walking the message: (bytes, sha256).
+
+    Five hundred statements took 2.8 s in the email package (headers parsed, folded and
+    generated line by line). The layout of these messages never changes (mixed: alternative
+    (text, html), attachment), so it is written here; the headers that vary are still folded by
+    the package's own policy, and a test checks the bytes against `_finish(_message(...))`."""
+    data, name = attachment
+    head = EmailMessage(policy=SMTP)
+    head["From"] = sender
+    head["To"] = ", ".join(recipients)
+    head["Subject"] = subject
+    head["Content-Disposition"] = "attachment"
+    head.set_param("filename", name, header="Content-Disposition", replace=True)
+
+    def line(field: str) -> bytes:
+        return SMTP.fold_binary(field, head[field])
+
+    seed = hashlib.sha256(key.encode()).hexdigest()[:16]
+    outer, inner = f"===============kam{seed}0==".encode(), f"===============kam{seed}1==".encode()
+    payloads = [_base64_lines(_crlf_lines(mask_text(text))), _base64_lines(_crlf_lines(mask_text(html))),
+                _base64_lines(data)]
+    body = hashlib.sha256(key.encode())
+    for payload in payloads:
+        body.update(payload)
+    message_id = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
+    crlf = [p.replace(b"\n", b"\r\n") for p in payloads]
+    out = b"".join([
+        line("From"), line("To"), line("Subject"),
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary="', outer, b'"\r\n',
+        SMTP.fold_binary("Date", format_datetime(when)), b"Auto-Submitted: auto-generated\r\n",
+        SMTP.fold_binary("Message-ID", message_id), b"\r\n",
+        b"--", outer, b'\r\nContent-Type: multipart/alternative;\r\n boundary="', inner, b'"\r\n\r\n',
+        b"--", inner, b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n',
+        crlf[0], b"\r\n--", inner,
+        b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\nMIME-Version: 1.0\r\n\r\n',
+        crlf[1], b"\r\n--", inner, b"--\r\n\r\n--", outer,
+        b"\r\nContent-Type: " + "/".join(XLSX_TYPE).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n",
+        line("Content-Disposition"), b"MIME-Version: 1.0\r\n\r\n",
+        crlf[2], b"\r\n--", outer, b"--\r\n",
+    ])
+    return out, hashlib.sha256(out).hexdigest()
+
+
+def _crlf_lines(text: str) -> bytes:
+    """A text body as the email package encodes it: its lines ended by CRLF."""
+    return b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
+
+
+def _base64_lines(data: bytes) -> bytes:
+    """Base64 in lines of 76 characters, each ended by LF (the email package's payload form)."""
+    return b"".join(binascii.b2a_base64(data[i:i + 57]) for i in range(0, len(data), 57))
+
+
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -381,8 +438,10 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
         text = env.get_template("email_manager.txt").render(context)
         workbook = _read(folder / "managers" / f"{stems[name]}.xlsx")
         attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
-        out.append(_outgoing(f"manager:{name}", report.week, recipients, when, sender,
-                             _message(sender, recipients, subject, text, html, attachment)))
+        key = f"manager:{name}"
+        data, digest = _statement_bytes(f"{report.week}|{key}", sender, recipients, subject, text, html,
+                                        attachment, when)
+        out.append(Outgoing(key, recipients, None, digest, "", data))
     return out
 
 

@@ -24,6 +24,8 @@ import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import PASSWORD_ENV, Config, Mail, Smtp
 from pipeline.mail import (
@@ -651,3 +653,26 @@ def test_emails_built_beside_the_second_writer_equal_one_process(tmp_path: Path,
             (tmp_path / "two" / report.week / "outbox" / b.filename).read_bytes() == b.data
         assert b.message["Subject"] == a.message["Subject"]
     assert not list((tmp_path / "two" / report.week).glob(".side-*"))
+
+
+# ---- the statements' emails are written directly: the same bytes the email package writes
+
+_NAMES = st.text(alphabet=st.sampled_from(list("张伟王芳李娜丁宇ÁBé _-.'()【】") + ["\u3000", "𠀀"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=_NAMES, subject_tail=_NAMES, extra=st.sampled_from(["", "a@b.cn", "very.long.address.of.someone@example.com"]),
+       sender=st.sampled_from(["pipeline@localhost", "销售中心 <sales@example.com>", '"Ops, Team" <ops@example.com>']),
+       text=st.text(max_size=300), html=st.text(max_size=300), data=st.binary(max_size=400))
+def test_a_statement_email_is_byte_for_byte_what_the_email_package_writes(
+        name: str, subject_tail: str, extra: str, sender: str, text: str, html: str, data: bytes) -> None:
+    from pipeline import mail
+
+    recipients = ("kam380@example.com", *([extra] if extra else []))
+    subject = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
+    attachment = (data, f"2026-W46 周报 {name}.xlsx")
+    when = datetime(2026, 11, 16, tzinfo=mail.zoneinfo.ZoneInfo("Asia/Shanghai"))
+    key = f"2026-W46|manager:{name}"
+    text = text + " 13912345678\r\nline\rend\n"
+    expected = mail._finish(mail._message(sender, recipients, subject, text, html, attachment), key, when, sender)
+    assert mail._statement_bytes(key, sender, recipients, subject, text, html, attachment, when) == expected
