@@ -168,9 +168,11 @@ def sha256(path: Path) -> str:
 
 
 def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
-               on_file: Callable[[list[Sheet]], None] | None = None) -> Inbox:
+               on_file: Callable[[list[Sheet]], None] | None = None,
+               idle: Callable[[], None] | None = None) -> Inbox:
     """Read every file of the inbox; `on_file` takes each file's sheets as soon as they are read
-    (the run stores them and lets their rows go, so a big ledger is never held whole)."""
+    (the run stores them and lets their rows go, so a big ledger is never held whole); `idle`
+    runs while the run waits for the largest file (`read_files`)."""
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
@@ -191,7 +193,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     sha: dict[str, str] = {}
     # Files are read by children side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb)) as found_each:
+                            config.limits.max_file_mb, idle=idle)) as found_each:
         for f in progress(files, "reading"):
             sha[f.name] = sha256(f.path)
             try:
@@ -555,6 +557,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         state.begin()
         taken = Intake()
         storing = 0.0
+        until = weeks[-1].next_start_iso  # the replay reads the history up to the last week's end
 
         def store(sheets: list[Sheet]) -> None:
             nonlocal storing
@@ -562,7 +565,20 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             intake(sheets, state, run_id, late_range, config.lang, taken)
             storing += time.perf_counter() - began
 
-        inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store)
+        earlier: list[Event] = []
+
+        def ahead() -> None:
+            """While the big file is read: the stored registrations' identities, which storing a
+            registrations sheet needs (decoded once; the replay reuses the decoded blocks), and
+            the earlier runs' rows the replay needs."""
+            nonlocal storing
+            if taken.registered is None:
+                began = time.perf_counter()
+                taken.registered = state.registration_identities()
+                storing += time.perf_counter() - began
+            earlier.extend(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
+
+        inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead)
         taken.registered = None  # the identities were for storing; the replay needs none
         stage("read")
         result.stages["read"] = round(result.stages["read"] - storing, 3)
@@ -580,7 +596,10 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             state.set_roster(people)
         stage("store")
 
-        events = list(state.history(weeks[-1].next_start_iso, details_from=weeks[0].start_iso))
+        # The replay sorts the events: the earlier runs' rows read ahead, then this run's.
+        events = earlier if earlier else list(state.history(until, details_from=weeks[0].start_iso))
+        if earlier:
+            events += state.history(until, details_from=weeks[0].start_iso, run_id=run_id)
         registered = state.registrations(weeks[-1].next_start_iso)
         state.forget_registrations()
         outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang, registered)

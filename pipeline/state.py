@@ -312,9 +312,11 @@ class State:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return self.conn.total_changes - before
 
-    def history(self, until: str, details_from: str = "") -> Iterator[Event]:
+    def history(self, until: str, details_from: str = "", run_id: str | None = None,
+                other_runs: bool = False) -> Iterator[Event]:
         """Every stored row but registrations (`registrations` has those) dated before `until`
-        (ISO), as events.
+        (ISO), as events; with `run_id`, only that run's rows, or with `other_runs` every other
+        run's (a run reads the earlier runs' rows while it waits for its own files).
 
         Rows dated before `details_from` only decide ownership, first visits and counted units:
         their descriptive columns (where they came from, address, note, ...) are returned empty,
@@ -328,9 +330,10 @@ class State:
             f"CASE WHEN at >= :detail OR kind = 'deals' THEN {c} ELSE {trimmed.get(c, chr(39) * 2)} END"
             for c in ROW_COLUMNS
         ]
+        which = "" if run_id is None else " AND run_id != :run" if other_runs else " AND run_id = :run"
         cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM rows WHERE at < :until "
-                                   "AND kind != 'registrations'",
-                                   {"until": until, "detail": details_from})
+                                   "AND kind != 'registrations'" + which,
+                                   {"until": until, "detail": details_from, "run": run_id})
         make = Event._make
         for chunk in iter(lambda: cursor.fetchmany(50_000), []):
             yield from map(make, chunk)

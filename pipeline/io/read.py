@@ -900,15 +900,18 @@ def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzippe
 
 
 def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb: int = 2000,
-               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2) -> Generator[list[Sheet]]:
+               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2,
+               idle: Callable[[], None] | None = None) -> Generator[list[Sheet]]:
     """`read_file` of each (path, name), in the order given, read `parallel` at a time.
 
     Children read files side by side, the largest first (a big ledger is then read while the
     small files are, and stored); the caller takes each file's sheets in order, and the first
     file that cannot be read raises `FileError` there. Children still at work when the caller
-    stops are ended."""
+    stops are ended. `idle` runs once, the first time this process waits for the largest file:
+    work the caller can do ahead while it would otherwise wait."""
     sizes = [_size(path) for path, _ in files]
     waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
+    largest = waiting[0] if waiting else -1
     started: dict[int, _Child | _Here] = {}
 
     def start(i: int) -> _Child | _Here:
@@ -922,6 +925,9 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
             if i not in started:
                 start(i)
             wanted = started[i]
+            if idle is not None and i == largest and wanted.running:
+                idle()
+                idle = None
             while wanted.running and time.monotonic() < wanted.deadline:
                 running = [r for r in started.values() if isinstance(r, _Child) and r.running]
                 while waiting and len(running) < parallel:
