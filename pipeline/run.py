@@ -193,7 +193,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     sha: dict[str, str] = {}
     # Files are read by children side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb, idle=idle)) as found_each:
+                            config.limits.max_file_mb, idle=idle, prepare=_prepare)) as found_each:
         for f in progress(files, "reading"):
             sha[f.name] = sha256(f.path)
             try:
@@ -254,6 +254,14 @@ def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
               v.get("room") or "", v.get("note") or "", row.source.file, row.source.sheet, row.source.row]
     fields[4] = digest(kind + "\x1f" + "\x1f".join([fields[i] for i in _IDENTITY_SLOTS[kind]]))
     return tuple(fields)
+
+
+def _prepare(sheets: list[Sheet]) -> None:
+    """In the reading child: each row's stored form but for its seq and run (`event_tuple`
+    from `kind` on), so the run only prefixes those when it stores the file."""
+    for sheet in sheets:
+        if sheet.kind in ("leads", "visits", "units", "deals") and sheet.rows:
+            sheet.stored = [event_tuple(row, 0, "")[2:] for row in sheet.rows]
 
 
 def identity(row: Row) -> bytes:
@@ -326,13 +334,14 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
         lo, hi = late_range if late_range else ("", "")
         time_column = TIME_COLUMN[str(sheet.kind)]
         may_be_late = late_range is not None and sheet.kind in ("leads", "visits", "units")
-        for row in sheet.rows:
+        tails = sheet.stored
+        for k, row in enumerate(sheet.rows):
             seq = base + row.source.row
             if may_be_late and lo <= _iso(row.values[time_column]) < hi:
                 late.append((seq, row))
             else:
                 offered += 1
-                yield event_tuple(row, seq, run_id)
+                yield (seq, run_id, *tails[k]) if tails is not None else event_tuple(row, seq, run_id)
 
     for sheet in sheets:
         if sheet.kind is None:

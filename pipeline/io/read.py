@@ -103,6 +103,7 @@ class Sheet:
     rows: list[Row] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     registrations: Registered | None = None  # a registrations sheet's rows, instead of `rows`
+    stored: list[tuple[Any, ...]] | None = None  # `rows` in their stored form, made by the reader's `prepare`
 
     released: int = 0  # rows handed over and dropped by `release_rows`
 
@@ -116,6 +117,7 @@ class Sheet:
         largest thing a run holds in memory."""
         self.released += len(self.rows) + (len(self.registrations) if self.registrations is not None else 0)
         self.rows = []
+        self.stored = None
         if self.registrations is not None:
             self.registrations = Registered()
 
@@ -901,14 +903,17 @@ def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzippe
 
 def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb: int = 2000,
                max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2,
-               idle: Callable[[], None] | None = None) -> Generator[list[Sheet]]:
+               idle: Callable[[], None] | None = None,
+               prepare: Callable[[list[Sheet]], None] | None = None) -> Generator[list[Sheet]]:
     """`read_file` of each (path, name), in the order given, read `parallel` at a time.
 
     Children read files side by side, the largest first (a big ledger is then read while the
     small files are, and stored); the caller takes each file's sheets in order, and the first
     file that cannot be read raises `FileError` there. Children still at work when the caller
     stops are ended. `idle` runs once, the first time this process waits for the largest file:
-    work the caller can do ahead while it would otherwise wait."""
+    work the caller can do ahead while it would otherwise wait. `prepare` runs on each file's
+    sheets where they are read (in the child): work on the rows the caller would do one file
+    at a time, done side by side."""
     sizes = [_size(path) for path, _ in files]
     waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
     largest = waiting[0] if waiting else -1
@@ -917,7 +922,7 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
     def start(i: int) -> _Child | _Here:
         waiting.remove(i)
         path, name = files[i]
-        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells)
+        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells, prepare)
         return reading
 
     try:
@@ -986,7 +991,7 @@ def _start(path: Path, name: str, lang: str, work: Callable[[], Any]) -> _Child 
 
 
 def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
-                max_cells: int) -> _Child | _Here:
+                max_cells: int, prepare: Callable[[list[Sheet]], None] | None = None) -> _Child | _Here:
     def work() -> list[Sheet]:
         out = []
         for i, (sheet, grid) in enumerate(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells,
@@ -996,6 +1001,8 @@ def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file
                 out.append(grid)
             else:
                 out.append(read_sheet(name, sheet, i, grid, lang))
+        if prepare is not None:
+            prepare(out)
         return out
 
     return _start(path, name, lang, work)
