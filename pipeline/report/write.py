@@ -248,9 +248,5 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
             if after is not None:
                 mine = after(report, folder, (cut, managers))
         finally:
-            import sys
-            import time as _t
-            _a = _t.perf_counter()
             theirs, stored = side.result()
-            print(f"TIMING waited for side {_t.perf_counter()-_a:.2f}", file=sys.stderr)
         return Written([theirs, mine] if after is not None else [], stored)
