@@ -153,6 +153,7 @@ MAX_ZIP_DIRECTORY = 16 * 1024 * 1024  # a workbook's part list; honest ones are 
 MAX_PROLOG = 1024 * 1024  # bytes of declaration/comments before an XML part's root element
 PROBE_TIMEOUT = 600.0  # seconds a reading child may take over one file
 CELL_BYTES = 32  # calamine's size of one cell of a sheet's dense block (measured: 550 GB / 17.2 G cells)
+DECODE_AHEAD_BYTES = 128 << 20  # the most of later files' results decoded while waiting for an earlier one
 PY_CELL_BYTES = 80  # one cell as a Python value in a row list, and its share of what is parsed from it
 
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -472,6 +473,11 @@ class _Child:
         if said[0] == "fail":
             raise FileError(*said[1:])
         raise _fail(self.lang, self.name, "probe_died")
+
+    @property
+    def size(self) -> int:
+        """Bytes received from the child so far."""
+        return sum(map(len, self.chunks))
 
     def settle(self) -> None:
         """Decode what a finished child sent, once (`read_files` does it for a file while it
@@ -917,6 +923,7 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
     sizes = [_size(path) for path, _ in files]
     waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
     largest = waiting[0] if waiting else -1
+    ahead = 0  # bytes of later files' results decoded while waiting (bounded: they are held until used)
     started: dict[int, _Child | _Here] = {}
 
     def start(i: int) -> _Child | _Here:
@@ -942,9 +949,11 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
                 fds = {r.fd: r for r in running if r.fd is not None}
                 ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
                 for fd in ready:
-                    fds[fd].pump()
-                    if not fds[fd].running and fds[fd] is not wanted:
-                        fds[fd].settle()  # decoded now, while this process has nothing else to do
+                    done = fds[fd]
+                    done.pump()
+                    if not done.running and done is not wanted and ahead + done.size <= DECODE_AHEAD_BYTES:
+                        ahead += done.size
+                        done.settle()  # decoded now, while this process has nothing else to do
             yield started.pop(i).result()
     finally:
         for r in started.values():
