@@ -217,15 +217,15 @@ class _Firsts:
         self.index = order.filter(head)
         self.phone = ordered.filter(head)
 
-    def split(self, named: set[str]) -> tuple[list[int], Any, Any]:
+    def split(self, named: set[str]) -> tuple[list[int], Any]:
         """(positions of the first registrations of `named` phones, in phone order; the positions
-        and the phones of all the others, as Arrow arrays in phone order)."""
+        of all the others, as an Arrow array in phone order)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         hit = pc.is_in(self.phone, value_set=pa.array(sorted(named), pa.string()))
         alone = pc.invert(hit)
-        return self.index.filter(hit).to_pylist(), self.index.filter(alone), self.phone.filter(alone)
+        return self.index.filter(hit).to_pylist(), self.index.filter(alone)
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
@@ -244,7 +244,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     """
     registered = registered if registered is not None else Registered()
     firsts = _Firsts(registered)
-    walked, alone, alone_phones = firsts.split({e.phone for e in events if e.phone})
+    walked, alone = firsts.split({e.phone for e in events if e.phone})
     events = events + [registered.event(i) for i in walked]
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
@@ -301,8 +301,8 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
-    _add_alone(outcomes, firsts, alone, alone_phones)
-    del firsts, alone, alone_phones
+    _add_alone(outcomes, firsts, alone)
+    del firsts, alone
     _release_arrow_memory()
     return outcomes
 
@@ -315,12 +315,12 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, alone_phones: Any) -> None:
+def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None:
     """The phones no other event names (`alone`: positions in the registrations, in phone order):
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
     registrations, those registered during it (in replay order among the others). A million of
-    them: every step below is an Arrow take or filter, not a Python loop."""
+    them: every step below is an Arrow take or filter, or a `map` over positions."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -329,16 +329,17 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, alone_p
     alone_at = firsts.at.take(alone)
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
-        taken, phones, taken_at = alone, alone_phones, alone_at
+        taken, taken_at = alone, alone_at
         if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
             before = pc.less(alone_at, pa.scalar(end, pa.string()))
-            taken, phones, taken_at = alone.filter(before), alone_phones.filter(before), alone_at.filter(before)
+            taken, taken_at = alone.filter(before), alone_at.filter(before)
         positions = taken.to_pylist()
         extra = Ledger()
-        extra.phone = phones.to_pylist()
+        # The registrations' own strings, not new ones from Arrow: a ledger of millions shares them.
+        extra.phone = list(map(registered.phone.__getitem__, positions))
         extra.customer = list(map(customer.__getitem__, positions))
         extra.owner = list(map(who.__getitem__, positions))
-        extra.at = taken_at.to_pylist()
+        extra.at = list(map(at.__getitem__, positions))
         extra.via = ["registrations"] * len(positions)
         extra.first_visit = [None] * len(positions)
         outcome.ledger = _merge(outcome.ledger, extra)
