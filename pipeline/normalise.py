@@ -55,7 +55,13 @@ def is_blank(value: Cell) -> bool:
     return value is None or (value.__class__ is str and not value.strip())
 
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
+# A mainland mobile (SPEC §2.3: `^1[3-9]\d{9}$`, \d as ASCII digits: Python's \d also takes other
+# scripts' digits, which no phone system dials). The one definition of the rule:
+# `phone`, the bulk short path and the columnar reader (`io/columnar.py`) all use these. As a
+# number cell: LOWEST_MOBILE <= n < MOBILE_END.
+MOBILE = "1[3-9][0-9]{9}"
+LOWEST_MOBILE, MOBILE_END = 13_000_000_000, 20_000_000_000
+_MOBILE = re.compile(MOBILE)
 _PHONE_NOISE = re.compile(r"[\s\-.()\[\]]")
 
 
@@ -67,8 +73,7 @@ def quick_phone(value: Cell) -> str | None:
     if kind is str:
         return value if len(value) == 11 and value.isascii() and _MOBILE.fullmatch(value) else None
     if kind is float or kind is int:
-        # 13000000000 <= n < 20000000000: eleven digits, a 1 then 3-9, whatever the rest
-        if 13_000_000_000 <= value < 20_000_000_000 and (kind is int or value.is_integer()):
+        if LOWEST_MOBILE <= value < MOBILE_END and (kind is int or value.is_integer()):
             return str(int(value))
     return None
 

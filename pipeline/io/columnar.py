@@ -208,10 +208,11 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     if not text_ok or when.type not in (pa.string(), pa.timestamp("ms")):
         return None
     if phone.type in (pa.string(), pa.large_string()):
-        quick_phone = pc.match_substring_regex(phone, r"^1[3-9][0-9]{9}$")
+        quick_phone = pc.match_substring_regex(phone, f"^{nz.MOBILE}$")
         phone_text = phone
     elif phone.type == pa.float64():
-        quick_phone = pc.and_(pc.and_(pc.greater_equal(phone, 13e9), pc.less(phone, 2e10)),
+        quick_phone = pc.and_(pc.and_(pc.greater_equal(phone, float(nz.LOWEST_MOBILE)),
+                                      pc.less(phone, float(nz.MOBILE_END))),
                               pc.equal(pc.floor(phone), phone))
         phone_text = pc.cast(pc.cast(phone, pa.int64(), safe=False), pa.string())
     elif phone.type == pa.null():
