@@ -26,8 +26,11 @@ from __future__ import annotations
 import html
 import posixpath
 import re
+import sys
 import zipfile
 from datetime import datetime
+from datetime import time as dtime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -50,8 +53,6 @@ _VALUE = re.compile(r"<(?:\w+:)?v>(.*?)</(?:\w+:)?v>", re.S)
 _INLINE_T = re.compile(r"<(?:\w+:)?t\b[^>]*>(.*?)</(?:\w+:)?t>", re.S)
 _ATTR = re.compile(r'\b(\w+)="([^"]*)"')
 _REF = re.compile(r"([A-Z]{1,3})([0-9]+)")
-# Python's str.strip() white space (what nz.text removes), as a regular-expression class.
-_SPACE = "[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}]"
 
 
 def big_sheets(path: Path) -> dict[str, str]:
@@ -251,17 +252,13 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     slow = Registered()
     for k, i in enumerate(others.to_pylist()):
         cells = [column[k] for column in cells_of]
-        if read._all_empty(cells):
-            continue
-        picked = {c: cells[j] for c, j in at.items()}
-        parsed = read.parse_row("registrations", picked, read.Source(file, sheet, first + i), lang)
+        parsed = read.registration_row(cells, at, read.Source(file, sheet, first + i), lang)
         if isinstance(parsed, read.Problem):
-            if isinstance(picked["registered_at"], datetime) and not (
-                    picked["registered_at"].hour or picked["registered_at"].minute
-                    or picked["registered_at"].second or picked["registered_at"].microsecond):
+            when = cells[at["registered_at"]]
+            if isinstance(when, datetime) and when.time() == dtime(0):
                 return None  # calamine may have read this cell as a date: its fingerprint would differ
             problems.append(parsed)
-        else:
+        elif parsed is not None:
             slow.append(first + i, parsed.values)
     return _merged(block, slow) if len(slow) else block
 
@@ -276,10 +273,17 @@ def _clean_text(column: Any, n: int) -> Any:
         return pa.array([""] * n, pa.string())
     filled = pc.fill_null(column, "")
     normal = pc.all(pc.equal(pc.utf8_normalize(filled, "NFKC"), filled)).as_py()
-    trimmed = not pc.any(pc.match_substring_regex(filled, f"^{_SPACE}|{_SPACE}$")).as_py()
+    space = _white_space()
+    trimmed = not pc.any(pc.match_substring_regex(filled, f"^{space}|{space}$")).as_py()
     if normal is not False and trimmed:
         return filled
     return pa.array([nz.text(v) for v in filled.to_pylist()], pa.string())
+
+
+@cache
+def _white_space() -> str:
+    """What str.strip() removes (so what nz.text trims), as a regular-expression class."""
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) + "]"
 
 
 def _merged(a: Registered, b: Registered) -> Registered:

@@ -874,14 +874,20 @@ def _registrations(grid: list[list[Any]], header: int, at: dict[str, int], width
                 customers.append(text(cells[ic]) if ic is not None else "")
                 notes.append(text(cells[inote]) if inote is not None else "")
                 continue
-        if _all_empty(cells):
-            continue
-        parsed = parse_row("registrations", {c: cells[i] for c, i in at.items()}, Source(file, sheet, r + 1), lang)
+        parsed = registration_row(cells, at, Source(file, sheet, r + 1), lang)
         if isinstance(parsed, Problem):
             problems.append(parsed)
-        else:
+        elif parsed is not None:
             block.append(r + 1, parsed.values)
     return block
+
+
+def registration_row(cells: list[Any], at: dict[str, int], source: Source, lang: str) -> Row | Problem | None:
+    """A registrations row the short path left (both readers): None when blank, else `parse_row`'s
+    verdict on the cells at `at`."""
+    if _all_empty(cells):
+        return None
+    return parse_row("registrations", {c: cells[i] for c, i in at.items()}, source, lang)
 
 
 def _dedupe_roster(sheet: Sheet, lang: str) -> None:
