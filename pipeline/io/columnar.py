@@ -264,20 +264,21 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
 
 
 def _clean_text(column: Any, n: int) -> Any:
-    """A text column as `nz.text` gives it (NFKC, trimmed; empty for a blank cell), computed in
-    Python only when some cell needs it."""
+    """A text column as `nz.text` gives it (NFKC, trimmed; empty for a blank cell): the cells
+    that need it go through `nz.text` in Python, the others (nearly all) are kept as they are."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if column.type == pa.null():
         return pa.array([""] * n, pa.string())
     filled = pc.fill_null(column, "")
-    normal = pc.all(pc.equal(pc.utf8_normalize(filled, "NFKC"), filled)).as_py()
     space = _white_space()
-    trimmed = not pc.any(pc.match_substring_regex(filled, f"^{space}|{space}$")).as_py()
-    if normal is not False and trimmed:
+    care = pc.or_(pc.not_equal(pc.utf8_normalize(filled, "NFKC"), filled),
+                  pc.match_substring_regex(filled, f"^{space}|{space}$"))
+    if not pc.any(care).as_py():
         return filled
-    return pa.array([nz.text(v) for v in filled.to_pylist()], pa.string())
+    cleaned = [nz.text(v) for v in pc.filter(filled, care).to_pylist()]
+    return pc.replace_with_mask(filled, care, pa.array(cleaned, filled.type))
 
 
 @cache
