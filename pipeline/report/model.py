@@ -89,45 +89,53 @@ _Row = TypeVar("_Row", Lead, Visit, Unit, LedgerEntry)
 
 class Ledger:
     """The whole registration ledger at a week's end (owner of every phone, first visit), in
-    phone order, as one list per column: a big office's ledger is a million rows, and as columns
-    it is built, pickled and written to ledger.csv without a tuple per row."""
+    phone order, as an Arrow table of text columns: a big office's ledger is a million rows, and
+    as columns it is built from the registrations by position, sorted and written to ledger.csv
+    without a Python object per row (`write.write_ledger_csv`)."""
 
-    __slots__ = ("phone", "customer", "owner", "at", "via", "first_visit")
+    COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
 
-    def __init__(self) -> None:
-        self.phone: list[str] = []
-        self.customer: list[str] = []
-        self.owner: list[str] = []
-        self.at: list[str] = []
-        self.via: list[str] = []          # registrations | leads
-        self.first_visit: list[str | None] = []
+    __slots__ = ("table",)
+
+    def __init__(self, table: Any = None) -> None:
+        self.table = table  # None: empty
+
+    @classmethod
+    def from_columns(cls, *columns: Any) -> Ledger:
+        """From the six columns (lists or Arrow arrays of text; first_visit may hold None)."""
+        import pyarrow as pa
+
+        return cls(pa.table([c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns],
+                            schema=_ledger_schema()))
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, str | None]]) -> Ledger:
-        ledger = cls()
-        for row in rows:
-            ledger.append(row)
-        return ledger
-
-    def append(self, row: tuple[str, str, str, str, str, str | None]) -> None:
-        for column, value in zip(self.__slots__, row, strict=True):
-            getattr(self, column).append(value)
+        listed = list(rows)
+        return cls.from_columns(*([r[k] for r in listed] for k in range(len(cls.COLUMNS))))
 
     def __len__(self) -> int:
-        return len(self.phone)
+        return 0 if self.table is None else int(self.table.num_rows)
+
+    def column(self, name: str) -> list[Any]:
+        return [] if self.table is None else list(self.table.column(name).to_pylist())
 
     def rows(self) -> Iterator[tuple[str, str, str, str, str, str | None]]:
-        return zip(self.phone, self.customer, self.owner, self.at, self.via, self.first_visit, strict=True)
+        return zip(*(self.column(c) for c in self.COLUMNS), strict=True)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ledger) and all(getattr(self, c) == getattr(other, c) for c in self.__slots__)
+        return isinstance(other, Ledger) and list(self.rows()) == list(other.rows())
 
-    def __getstate__(self) -> tuple[list[Any], ...]:
-        return tuple(getattr(self, c) for c in self.__slots__)
+    def __getstate__(self) -> tuple[Any]:
+        return (self.table,)
 
-    def __setstate__(self, state: tuple[list[Any], ...]) -> None:
-        for column, values in zip(self.__slots__, state, strict=True):
-            setattr(self, column, values)
+    def __setstate__(self, state: tuple[Any]) -> None:
+        (self.table,) = state
+
+
+def _ledger_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.string()) for c in Ledger.COLUMNS])
 
 
 @dataclass

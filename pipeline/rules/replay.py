@@ -205,7 +205,7 @@ class _Firsts:
         import pyarrow.compute as pc
 
         self.registered = registered
-        phone = pa.array(registered.phone, pa.string())
+        phone = self.every_phone = pa.array(registered.phone, pa.string())
         self.at = pa.array(registered.at, pa.string())
         order = pc.sort_indices(pa.table({"p": phone, "a": self.at, "s": pa.array(registered.seq, pa.int64())}),
                                 sort_keys=[("p", "ascending"), ("a", "ascending"), ("s", "ascending")])
@@ -320,28 +320,27 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
     registrations, those registered during it (in replay order among the others). A million of
-    them: every step below is an Arrow take or filter, or a `map` over positions."""
+    them: every step below is an Arrow take, filter or sort."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     registered = firsts.registered
     at, customer, who = registered.at, registered.customer, registered.who
     alone_at = firsts.at.take(alone)
+    customers = pa.array(customer, pa.string()).take(alone)
+    owners = pa.array(who, pa.string()).take(alone)
+    phones = firsts.every_phone.take(alone)
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
         taken, taken_at = alone, alone_at
+        columns = [phones, customers, owners, alone_at]
         if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
             before = pc.less(alone_at, pa.scalar(end, pa.string()))
             taken, taken_at = alone.filter(before), alone_at.filter(before)
-        positions = taken.to_pylist()
-        extra = Ledger()
-        # The registrations' own strings, not new ones from Arrow: a ledger of millions shares them.
-        extra.phone = list(map(registered.phone.__getitem__, positions))
-        extra.customer = list(map(customer.__getitem__, positions))
-        extra.owner = list(map(who.__getitem__, positions))
-        extra.at = list(map(at.__getitem__, positions))
-        extra.via = ["registrations"] * len(positions)
-        extra.first_visit = [None] * len(positions)
+            columns = [c.filter(before) for c in columns]
+        n = len(taken)
+        extra = Ledger.from_columns(*columns, pa.repeat(pa.scalar("registrations", pa.string()), n),
+                                    pa.nulls(n, pa.string()))
         outcome.ledger = _merge(outcome.ledger, extra)
         during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start, pa.string()))).to_pylist()
         new = [Owner(who[i], at[i], "registrations", customer[i], registered.event(i)) for i in during]
@@ -352,34 +351,21 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
-    """Two ledgers of distinct phones, each in phone order, as one in phone order. The walked
-    one is small (phones other events name): its rows are placed into the big one by bisection."""
+    """Two ledgers of distinct phones as one, in phone order (one Arrow sort)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not len(walked):
         return alone
-    cuts = [bisect.bisect_left(alone.phone, phone) for phone in walked.phone]
-    merged = Ledger()
-    for column in Ledger.__slots__:
-        big, small = getattr(alone, column), getattr(walked, column)
-        out: list[Any] = []
-        done = 0
-        for cut, value in zip(cuts, small, strict=True):
-            out += big[done:cut]
-            out.append(value)
-            done = cut
-        out += big[done:]
-        setattr(merged, column, out)
-    return merged
+    if not len(alone):
+        return walked
+    both = pa.concat_tables([walked.table, alone.table]).combine_chunks()
+    return Ledger(both.take(pc.sort_indices(both.column("phone"))))
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
     """The ledger of the phones the replay walked, at a week's end, in phone order."""
     phones = sorted(owners)
     entries = list(map(owners.__getitem__, phones))
-    ledger = Ledger()
-    ledger.phone = phones
-    ledger.customer = [o.customer for o in entries]
-    ledger.owner = [o.owner for o in entries]
-    ledger.at = [o.at for o in entries]
-    ledger.via = [o.via for o in entries]
-    ledger.first_visit = list(map(visited.get, phones))
-    return ledger
+    return Ledger.from_columns(phones, [o.customer for o in entries], [o.owner for o in entries],
+                               [o.at for o in entries], [o.via for o in entries], list(map(visited.get, phones)))
