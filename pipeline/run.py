@@ -283,36 +283,46 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     next_seq: int = 0  # where the next sheet's sequence numbers start (0: ask the state)
-    registered: set[tuple[str, ...]] | None = None  # identities of stored registrations, once asked
+    registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
     """Store a registrations sheet's new rows as one block; a row whose identity is stored
     already, or was read earlier in this run, is a duplicate (SPEC §2.4). Returns the sheet's
-    last row number."""
+    last row number. Identities are compared as Arrow keys (`Registered.keys`): a million rows
+    take a few hash-table passes, and a loop only when the sheet repeats itself."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     block = sheet.registrations
     assert block is not None
     if result.registered is None:
-        result.registered = state.registration_identities()
-    seen = result.registered
-    keys = list(block.identities())
-    fresh = set(keys)
-    if len(fresh) == len(keys) and seen.isdisjoint(fresh):
-        seen |= fresh  # the common case, every row new: set operations, no loop over a million rows
-        keep = list(range(len(keys)))
-    else:
+        result.registered = [state.registration_keys()]
+    keys = block.keys()
+    known = [k for k in result.registered if len(k)]
+    new = pc.invert(pc.is_in(keys, value_set=pa.concat_arrays(known))) if known else None  # not stored before
+    candidates = keys if new is None else keys.filter(new)
+    keep: Any = None  # None: every row
+    if pc.count_distinct(candidates).as_py() == len(candidates):
+        if new is not None and not pc.all(new).as_py():
+            keep = pc.indices_nonzero(new)
+    else:  # the sheet holds a registration twice: the first one read counts
+        flags = new.to_pylist() if new is not None else [True] * len(keys)
+        seen: set[str] = set()
         keep = []
-        for i, key in enumerate(keys):
-            if key in seen:
-                continue
-            seen.add(key)
-            keep.append(i)
-    result.duplicates += len(block) - len(keep)
-    result.rows_stored += len(keep)
-    kept = block if len(keep) == len(block) else block.subset(keep)
-    state.add_registrations(run_id, sheet.file, sheet.sheet, [base + r for r in kept.row], kept.at, kept.phone,
-                            kept.who, kept.customer, kept.note, kept.row)
-    return block.row[-1] if block.row else 0
+        for i, key in enumerate(keys.to_pylist()):
+            if flags[i] and key not in seen:
+                seen.add(key)
+                keep.append(i)
+        keep = pa.array(keep, pa.int64())
+    kept = block if keep is None else block.take(keep)
+    result.registered.append(keys if keep is None else keys.take(keep))
+    result.duplicates += len(block) - len(kept)
+    result.rows_stored += len(kept)
+    row = kept.array("row")
+    state.add_registrations(run_id, sheet.file, sheet.sheet, pc.add(row, base), kept.array("at"), kept.array("phone"),
+                            kept.array("who"), kept.array("customer"), kept.array("note"), row)
+    return int(block.array("row")[-1].as_py()) if len(block) else 0
 
 
 def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,
@@ -583,7 +593,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             nonlocal storing
             if taken.registered is None:
                 began = time.perf_counter()
-                taken.registered = state.registration_identities()
+                taken.registered = [state.registration_keys()]
                 storing += time.perf_counter() - began
             earlier.extend(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
 

@@ -233,16 +233,17 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     assert who_text is not None
     quick = pc.fill_null(pc.and_(pc.and_(quick_phone, quick_when), pc.greater(pc.utf8_length(who_text), 0)), False)
 
-    block = Registered()
     keep = pc.indices_nonzero(quick)
-    rows = pc.add(keep, first).to_pylist()
-    block.row = rows
-    block.phone = phone_text.take(keep).to_pylist()
-    block.at = when_text.take(keep).to_pylist()
-    block.who = who_text.take(keep).to_pylist()
-    block.customer = texts["customer"].take(keep).to_pylist() if texts["customer"] is not None else [""] * len(rows)
-    block.note = texts["note"].take(keep).to_pylist() if texts["note"] is not None else [""] * len(rows)
-    if len(rows) == n:
+    kept = len(keep)
+
+    def text_of(column: Any) -> Any:
+        return (pc.cast(column.take(keep), pa.string()) if column is not None
+                else pa.repeat(pa.scalar("", pa.string()), kept))
+
+    block = Registered(row=pc.add(pc.cast(keep, pa.int64()), first), phone=text_of(phone_text),
+                       at=text_of(when_text), who=text_of(who_text), customer=text_of(texts["customer"]),
+                       note=text_of(texts["note"]))
+    if kept == n:
         return block
 
     # The rows the short path left: cell by cell, as calamine would give them (empty is "").
@@ -284,14 +285,16 @@ def _clean_text(column: Any, n: int) -> Any:
 @cache
 def _white_space() -> str:
     """What str.strip() removes (so what nz.text trims), as a regular-expression class."""
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()) + "]"
+    spaces = filter(str.isspace, map(chr, range(sys.maxunicode + 1)))
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in spaces) + "]"
 
 
 def _merged(a: Registered, b: Registered) -> Registered:
     """Two blocks of one sheet's rows as one, in row order."""
-    order = sorted(range(len(a) + len(b)), key=lambda k: a.row[k] if k < len(a) else b.row[k - len(a)])
-    out = Registered()
-    for column in ("row", "phone", "at", "who", "customer", "note"):
-        both = getattr(a, column) + getattr(b, column)
-        setattr(out, column, [both[k] for k in order])
-    return out
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = ("row", "phone", "at", "who", "customer", "note")
+    both = {c: pa.concat_arrays([a.array(c), b.array(c)]) for c in columns}
+    order = pc.sort_indices(both["row"])
+    return Registered(**{c: both[c].take(order) for c in columns})

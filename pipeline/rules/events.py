@@ -35,29 +35,55 @@ class Event(NamedTuple):
 
 
 class Registered:
-    """Registrations as columns (one list per field, position i is one row): a registrations
-    sheet's rows that passed reading, and the stored ones the replay takes.
+    """Registrations as columns (position i is one row): a registrations sheet's rows that
+    passed reading, and the stored ones the replay takes.
 
     A big office's ledger is a million rows that only ever register phones: as columns they are
     read, deduplicated, stored and replayed without an object per row, and the replay takes from
     them only what can matter (`replay.py`). A sheet's rows as read have no `seq`, `file` and
-    `sheet` yet (those are the sheet's, and the order read is given when they are stored)."""
+    `sheet` yet (those are the sheet's, and the order read is given when they are stored).
 
-    __slots__ = ("seq", "at", "phone", "who", "customer", "note", "file", "sheet", "row")
+    Each column is a Python list or an Arrow array, whichever its maker had: the columnar reader,
+    the state and the replay work on arrays (a million rows cross from the reading process,
+    are stored and sorted without becoming Python strings), the cell reader and the tests build
+    lists. `array(name)` and the column attributes turn one into the other when asked."""
 
-    def __init__(self) -> None:
-        self.seq: list[int] = []
-        self.at: list[str] = []        # ISO, to the second
-        self.phone: list[str] = []
-        self.who: list[str] = []       # registered_by: the owner if this row is the phone's first
-        self.customer: list[str] = []
-        self.note: list[str] = []
-        self.file: list[str] = []
-        self.sheet: list[str] = []
-        self.row: list[int] = []
+    COLUMNS = ("seq", "at", "phone", "who", "customer", "note", "file", "sheet", "row")
+    _NUMBERS = ("seq", "row")
+
+    seq: list[int]
+    at: list[str]        # ISO, to the second
+    phone: list[str]
+    who: list[str]       # registered_by: the owner if this row is the phone's first
+    customer: list[str]
+    note: list[str]
+    file: list[str]
+    sheet: list[str]
+    row: list[int]
+
+    __slots__ = ("_data",)
+
+    def __init__(self, **columns: Any) -> None:
+        """Empty, or from columns given by name (lists or Arrow arrays; those not given are empty)."""
+        self._data: dict[str, Any] = {c: columns.get(c, []) for c in self.COLUMNS}
+
+    def _list(self, name: str) -> list[Any]:
+        values = self._data[name]
+        if not isinstance(values, list):
+            values = self._data[name] = values.to_pylist()
+        return values
+
+    def array(self, name: str) -> Any:
+        """The column as an Arrow array (int64 or string)."""
+        import pyarrow as pa
+
+        values = self._data[name]
+        if isinstance(values, list):
+            values = self._data[name] = pa.array(values, pa.int64() if name in self._NUMBERS else pa.string())
+        return values
 
     def __len__(self) -> int:
-        return len(self.row)
+        return len(self._data["row"])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Registered) and self.columns() == other.columns()
@@ -65,8 +91,14 @@ class Registered:
     def __repr__(self) -> str:
         return f"Registered({len(self)} rows)"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return self._data
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._data = state
+
     def columns(self) -> tuple[list[Any], ...]:
-        return tuple(getattr(self, c) for c in self.__slots__)
+        return tuple(self._list(c) for c in self.COLUMNS)
 
     def append(self, row: int, values: dict[str, Any]) -> None:
         """A row read (its clean values by column name), without `seq`, `file` and `sheet`."""
@@ -77,24 +109,47 @@ class Registered:
         self.customer.append(values["customer"])
         self.note.append(values["note"])
 
-    def subset(self, keep: list[int]) -> Registered:
-        """The rows at these positions, in this order (columns not filled stay empty)."""
-        out = Registered()
-        for column in self.__slots__:
-            values = getattr(self, column)
-            setattr(out, column, [values[i] for i in keep] if values else [])
-        return out
+    def take(self, positions: Any) -> Registered:
+        """The rows at these positions (a list or an Arrow array), in this order, as arrays
+        (columns not filled stay empty)."""
+        return Registered(**{c: self.array(c).take(positions) for c in self.COLUMNS if len(self._data[c])})
+
+    def keys(self) -> Any:
+        """Each row's identity (SPEC §2.4, `schema.IDENTITY`) as one Arrow string: rows with the
+        same one are the same registration. The parts are joined by U+001F; the phone (11
+        characters) and the time (19) have fixed lengths, so no two identities share a key."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        parts = [self.array(_FIELD[column]) for column in IDENTITY["registrations"]]
+        return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.string()))
 
     def identities(self) -> Iterator[tuple[str, ...]]:
-        """Each row's identity (SPEC §2.4, `schema.IDENTITY`): rows with the same one are the
-        same registration."""
-        return zip(*(getattr(self, _FIELD[column]) for column in IDENTITY["registrations"]), strict=True)
+        """Each row's identity as a tuple (SPEC §2.4)."""
+        return zip(*(self._list(_FIELD[column]) for column in IDENTITY["registrations"]), strict=True)
 
-    def event(self, i: int, run_id: str = "") -> Event:
-        """Row i as an `Event`, for the few rows the replay walks one by one."""
-        return Event(self.seq[i], run_id, "registrations", self.at[i], self.phone[i], self.who[i], "",
-                     self.customer[i], "", "", "", "", "", "", "", self.note[i], self.file[i], self.sheet[i],
-                     self.row[i])
+    def events(self, positions: Any, run_id: str = "") -> list[Event]:
+        """The rows at these positions as `Event`s, for the few rows the replay walks one by one."""
+        part = self.take(positions) if len(positions) else Registered()
+        return [Event(seq, run_id, "registrations", at, phone, who, "", customer, "", "", "", "", "", "", "",
+                      note, file, sheet, row)
+                for seq, at, phone, who, customer, note, file, sheet, row in zip(*part.columns(), strict=True)]
+
+
+def _column(name: str) -> property:
+    """A column of `Registered` as a list (`Registered._list`); setting it sets the column."""
+
+    def get(self: Registered) -> list[Any]:
+        return self._list(name)
+
+    def put(self: Registered, values: Any) -> None:
+        self._data[name] = values
+
+    return property(get, put)
+
+
+for _name in Registered.COLUMNS:
+    setattr(Registered, _name, _column(_name))
 
 
 # The field of `Registered` holding each column of a registrations row.

@@ -205,9 +205,9 @@ class _Firsts:
         import pyarrow.compute as pc
 
         self.registered = registered
-        phone = self.every_phone = pa.array(registered.phone, pa.string())
-        self.at = pa.array(registered.at, pa.string())
-        order = pc.sort_indices(pa.table({"p": phone, "a": self.at, "s": pa.array(registered.seq, pa.int64())}),
+        phone = self.every_phone = registered.array("phone")
+        self.at = registered.array("at")
+        order = pc.sort_indices(pa.table({"p": phone, "a": self.at, "s": registered.array("seq")}),
                                 sort_keys=[("p", "ascending"), ("a", "ascending"), ("s", "ascending")])
         ordered = phone.take(order)
         if len(ordered) > 1:
@@ -217,15 +217,15 @@ class _Firsts:
         self.index = order.filter(head)
         self.phone = ordered.filter(head)
 
-    def split(self, named: set[str]) -> tuple[list[int], Any]:
-        """(positions of the first registrations of `named` phones, in phone order; the positions
-        of all the others, as an Arrow array in phone order)."""
+    def split(self, named: set[str]) -> tuple[Any, Any]:
+        """(positions of the first registrations of `named` phones; the positions of all the
+        others), as Arrow arrays in phone order."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         hit = pc.is_in(self.phone, value_set=pa.array(sorted(named), pa.string()))
         alone = pc.invert(hit)
-        return self.index.filter(hit).to_pylist(), self.index.filter(alone)
+        return self.index.filter(hit), self.index.filter(alone)
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
@@ -245,7 +245,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     registered = registered if registered is not None else Registered()
     firsts = _Firsts(registered)
     walked, alone = firsts.split({e.phone for e in events if e.phone})
-    events = events + [registered.event(i) for i in walked]
+    events = events + registered.events(walked)
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -325,10 +325,9 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
     import pyarrow.compute as pc
 
     registered = firsts.registered
-    at, customer, who = registered.at, registered.customer, registered.who
     alone_at = firsts.at.take(alone)
-    customers = pa.array(customer, pa.string()).take(alone)
-    owners = pa.array(who, pa.string()).take(alone)
+    customers = registered.array("customer").take(alone)
+    owners = registered.array("who").take(alone)
     phones = firsts.every_phone.take(alone)
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
@@ -342,8 +341,8 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
         extra = Ledger.from_columns(*columns, pa.repeat(pa.scalar("registrations", pa.string()), n),
                                     pa.nulls(n, pa.string()))
         outcome.ledger = _merge(outcome.ledger, extra)
-        during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start, pa.string()))).to_pylist()
-        new = [Owner(who[i], at[i], "registrations", customer[i], registered.event(i)) for i in during]
+        during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start, pa.string())))
+        new = [Owner(e.who, e.at, "registrations", e.customer, e) for e in registered.events(during)]
         if new:
             outcome.new_registrations += new
             outcome.new_registrations.sort(
