@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import Config  # noqa: E402
 from pipeline.report import excel  # noqa: E402
-from pipeline.report.model import Lead, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport  # noqa: E402
+from pipeline.report.model import Lead, Ledger, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport  # noqa: E402
 from pipeline.report.write import WRITERS, write_week  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -165,7 +165,8 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
     return WeekReport(
         week="2026-W46", start="2026-11-09", end="2026-11-15", lang="zh", office="滨江壹号",
         results=results, run=RunInfo("20261116T080000", "2026-11-16T08:00:00", Config().as_dict(), files),
-        roster=roster, leads=leads, visits=visits, units=units, new_registrations=regs, ledger=ledger)
+        roster=roster, leads=leads, visits=visits, units=units, new_registrations=regs,
+        ledger=Ledger.from_rows(ledger))
 
 
 def _outbox(report: WeekReport, folder: Path) -> None:

@@ -94,6 +94,15 @@ class Outgoing:
         """The same email without its object: what crosses to another process."""
         return Outgoing(self.key, self.recipients, None, self.digest, self.filename, self.data)
 
+    def without_data(self) -> Outgoing:
+        """The email's name, recipients and digest alone, once its bytes are in the outbox."""
+        return Outgoing(self.key, self.recipients, None, self.digest, self.filename)
+
+    def with_data(self, data: bytes) -> Outgoing:
+        """`without_data` undone with the bytes read back from the outbox (not hashed again:
+        this run wrote them a moment ago)."""
+        return Outgoing(self.key, self.recipients, None, self.digest, self.filename, data)
+
     def named(self, filename: str) -> Outgoing:
         return Outgoing(self.key, self.recipients, self._message, self.digest, filename, self.data)
 
@@ -402,7 +411,9 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
 
 def name_messages(week: str, messages: list[Outgoing]) -> list[Outgoing]:
     """Each message's file name in the outbox, unique within the week, in the order given (the
-    order `build_messages` gives, so a message keeps its name whichever process built it)."""
+    order `build_messages` gives, so a message keeps its name whichever process built it). A
+    name starts with the week and the message's kind, so messages of different kinds never
+    compete for a name: naming each kind apart gives the same names."""
     taken: set[str] = set()
     named = []
     for m in messages:

@@ -458,6 +458,15 @@ def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *,
     return [m.detached() for m in mail.manager_messages(report, folder, config, span)]
 
 
+def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[mail.Outgoing]:
+    """The leaders' emails, named and written to the outbox where the summary files were just
+    written; what returns to the run is each email without its bytes (`publish` reads them back
+    from the outbox: a big office's summaries are hundreds of MB)."""
+    messages = mail.name_messages(report.week, mail.summary_messages(report, folder, config))
+    mail.write_outbox(messages, folder)
+    return [m.without_data() for m in messages]
+
+
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
             stored: list[tuple[bytes, bytes]] | None = None) -> list[mail.Outgoing]:
     """Write the week's folder (reports and outbox) beside its final place, then swap it in with
@@ -468,14 +477,18 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    # Each process that wrote statements builds those managers' emails; the summary's need the
-    # summary files, so they come after.
-    built = write_week(report, tmp, after=partial(_statement_mails, config=config), store=stored is not None)
+    # Each process that wrote statements builds those managers' emails; the process that wrote
+    # the summary files builds and writes the leaders' emails.
+    built = write_week(report, tmp, after=partial(_statement_mails, config=config), store=stored is not None,
+                       summary=partial(_summary_mails, config=config))
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    mine = [m for part in built.after for m in part]
-    messages = mail.name_messages(report.week, mine + mail.summary_messages(report, tmp, config))
-    mail.write_outbox(messages, tmp)
+    # Named apart, statements and summaries get the names `mail.build_messages` gives them
+    # together: the two kinds' names differ in their first characters (`mail.name_messages`).
+    statements = mail.name_messages(report.week, [m for part in built.after for m in part])
+    mail.write_outbox(statements, tmp)
+    summaries = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in built.summary]
+    messages = statements + summaries
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)

@@ -147,9 +147,15 @@ After = Callable[[WeekReport, Path, tuple[int, int]], Any]
 in results.json's managers): the run builds those managers' emails there."""
 
 
+Summary = Callable[[WeekReport, Path], Any]
+"""Work to do once the summary files are written, in the process that wrote them: the run
+builds and writes the leaders' emails there."""
+
+
 class Written(NamedTuple):
     after: list[Any]                    # what `after` returned, one per process, in manager order
     stored: tuple[bytes, bytes] | None  # `stored_form`, when asked for
+    summary: Any = None                 # what `summary` returned
 
 
 def stored_form(report: WeekReport, folder: Path) -> tuple[bytes, bytes]:
@@ -163,7 +169,7 @@ class _Side:
     `after` returns comes back pickled in a file beside the week's outputs."""
 
     def __init__(self, report: WeekReport, folder: Path, statements: tuple[int, int], after: After | None,
-                 store: bool) -> None:
+                 summary: Summary | None, store: bool) -> None:
         self.passed = folder / f".side-{os.getpid()}.pickle"
         fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
@@ -178,6 +184,7 @@ class _Side:
                 write_manager_xlsx(report, folder, statements)
                 fastxlsx.wait()
                 said = (after(report, folder, statements) if after is not None else None,
+                        summary(report, folder) if summary is not None else None,
                         stored_form(report, folder) if store else None)
                 self.passed.write_bytes(pickle.dumps(said, pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
@@ -188,9 +195,9 @@ class _Side:
         os.close(write_fd)
         self.pid, self.fd = pid, read_fd
 
-    def result(self) -> tuple[Any, tuple[bytes, bytes] | None]:
-        """Wait for the child and return what its `after` returned and the stored form; its
-        failure raises here with its traceback's last line."""
+    def result(self) -> tuple[Any, Any, tuple[bytes, bytes] | None]:
+        """Wait for the child and return what its `after` and `summary` returned and the stored
+        form; its failure raises here with its traceback's last line."""
         with os.fdopen(self.fd, "rb") as fh:
             error = fh.read()
         _, status = os.waitpid(self.pid, 0)
@@ -198,7 +205,7 @@ class _Side:
             detail = error.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
         try:
-            passed: tuple[Any, tuple[bytes, bytes] | None] = pickle.loads(self.passed.read_bytes())
+            passed: tuple[Any, Any, tuple[bytes, bytes] | None] = pickle.loads(self.passed.read_bytes())
             return passed  # written by our own child just now
         finally:
             self.passed.unlink()
@@ -228,12 +235,13 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
 
 
 def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: After | None = None,
-               store: bool = False) -> Written:
+               store: bool = False, summary: Summary | None = None) -> Written:
     """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`).
 
     `after(report, folder, (first, stop))` runs in each process once its files are written, for
-    the statements it wrote; the results come back in manager order (one per process). With
-    `store`, the week's `stored_form` comes back too."""
+    the statements it wrote; the results come back in manager order (one per process).
+    `summary(report, folder)` runs in the process that wrote the summary files, once they are
+    written. With `store`, the week's `stored_form` comes back too."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
     managers = len(report.results["managers"])
@@ -242,10 +250,11 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
             for writer in WRITERS:
                 writer(report, folder)
             return Written([after(report, folder, (0, managers))] if after is not None else [],
-                           stored_form(report, folder) if store else None)
+                           stored_form(report, folder) if store else None,
+                           summary(report, folder) if summary is not None else None)
         cut = round(managers * SIDE_STATEMENTS)
         index_week(report)  # computed once, before the fork: both processes use it
-        side = _Side(report, folder, (0, cut), after, store)
+        side = _Side(report, folder, (0, cut), after, summary, store)
         mine = None
         try:
             for writer in WRITERS:
@@ -257,5 +266,5 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
             if after is not None:
                 mine = after(report, folder, (cut, managers))
         finally:
-            theirs, stored = side.result()
-        return Written([theirs, mine] if after is not None else [], stored)
+            theirs, summarised, stored = side.result()
+        return Written([theirs, mine] if after is not None else [], stored, summarised)
