@@ -557,6 +557,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         state = State(opts.state)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
+    backed_up: Callable[[], Path] | None = None
     try:
         if not opts.dry_run:
             finish_moves(state, opts.inbox)
@@ -583,9 +584,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         history_start = Week.parse(first_week).start_iso if first_week else weeks[0].start_iso
         late_range = (history_start, Week.parse(closed[-1]).next_start_iso) if closed else None
 
-        if not opts.dry_run:
-            if state.row_count() or closed:
-                state.backup(run_id)
+        if not opts.dry_run and (state.row_count() or closed):
+            backed_up = state.backup_aside(run_id)  # waited for before the commit (and on failure)
         state.begin()
         taken = Intake()
         storing = 0.0
@@ -675,6 +675,9 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         state.log_run(run_id, started, finished, opts.now.isoformat(timespec="seconds"), result.weeks,
                       config.digest(), sorted(inbox.sha.items()), "ok")
         state.add_pending_moves(run_id, sorted(inbox.sha.items()))
+        if backed_up is not None:
+            backed_up()
+            backed_up = None
         state.commit()
         if not state.has_backup():
             state.backup(run_id)  # the first run had nothing to copy before; keep its result
@@ -695,6 +698,11 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         stage("outbox")
         return result
     finally:
+        if backed_up is not None:  # a failed run: the copy is finished, not left half made
+            try:
+                backed_up()
+            except Exception:  # noqa: BLE001,S110 - the run's own failure is what is reported
+                pass
         state.rollback()
         state.close()
         _write_log(opts.state, result, started)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -132,16 +134,36 @@ class State:
 
     def backup(self, run_id: str) -> Path:
         """A copy before each committing run; only the newest few are kept."""
-        folder = self.folder / BACKUPS
-        folder.mkdir(exist_ok=True)
-        target = folder / f"{run_id}.db"
-        dest = sqlite3.connect(target)
-        with dest:
-            self.conn.backup(dest)
-        dest.close()
-        for old in sorted(folder.glob("*.db"))[:-KEEP_BACKUPS]:
-            old.unlink()
-        return target
+        return _backup(self.conn, self.folder, run_id)
+
+    def backup_aside(self, run_id: str) -> Callable[[], Path]:
+        """`backup`, made by a thread while the run goes on; call what is returned to wait for
+        it (and to see its error). The thread reads through a connection of its own, which sees
+        the state as last committed (WAL) whatever this connection writes meanwhile: a big
+        state's copy (a second or so) leaves the run's critical path. Wait before committing."""
+        done: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                source = sqlite3.connect(self.path)
+                try:
+                    done["path"] = _backup(source, self.folder, run_id)
+                finally:
+                    source.close()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                done["error"] = exc
+
+        thread = threading.Thread(target=work, name="state-backup", daemon=True)
+        thread.start()
+
+        def wait() -> Path:
+            thread.join()
+            if "error" in done:
+                raise done["error"]
+            path: Path = done["path"]
+            return path
+
+        return wait
 
     def has_backup(self) -> bool:
         folder = self.folder / BACKUPS
@@ -398,6 +420,22 @@ class State:
     def record_sent(self, week: str, items: Iterable[tuple[str, str, str]], at: str) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO sent (week, recipient, digest, key, at) VALUES (?, ?, ?, ?, ?)",
                               [(week, recipient, dig, key, at) for recipient, dig, key in items])
+
+
+def _backup(source: sqlite3.Connection, state_folder: Path, run_id: str) -> Path:
+    folder = state_folder / BACKUPS
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{run_id}.db"
+    partial = folder / f"{run_id}.db.part"  # renamed when whole: a crash leaves no half copy as *.db
+    partial.unlink(missing_ok=True)
+    dest = sqlite3.connect(partial)
+    with dest:
+        source.backup(dest)
+    dest.close()
+    os.replace(partial, target)
+    for old in sorted(folder.glob("*.db"))[:-KEEP_BACKUPS]:
+        old.unlink()
+    return target
 
 
 # Blocks written by schema 4 on are Arrow IPC streams compressed with zstd, after a marker: a

@@ -351,6 +351,30 @@ def test_a_committing_run_leaves_a_backup(tmp_path: Path) -> None:
             assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
 
 
+def test_a_backup_made_aside_holds_the_committed_state_not_the_run_in_progress(tmp_path: Path) -> None:
+    """The run copies the state on a thread while it stores the week's rows: the copy is the
+    state as last committed, and no half copy is ever left under a backup's name."""
+    from pipeline.state import State
+
+    state = State(tmp_path / "state")
+    state.begin()
+    state.set_meta("first_week", "2026-W48")
+    state.commit()
+    state.begin()
+    state.set_meta("first_week", "2026-W49")  # uncommitted while the copy is made
+    state.add_registrations("r2", "登记.xlsx", "登记", list(range(1, 20_001)), ["2026-11-02T09:00:00"] * 20_000,
+                            [f"1380{k:07d}" for k in range(20_000)], ["张伟"] * 20_000, [""] * 20_000,
+                            [""] * 20_000, list(range(2, 20_002)))
+    backup = state.backup_aside("r2")()
+    assert state.meta("first_week") == "2026-W49"  # this connection still sees its own writes
+    state.rollback()
+    state.close()
+    with sqlite3.connect(backup) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'first_week'").fetchall() == [("2026-W48",)]
+        assert db.execute("SELECT COUNT(*) FROM registrations").fetchone() == (0,)
+    assert backup.name == "r2.db" and not list(backup.parent.glob("*.part"))
+
+
 def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path) -> None:
     office = Office(tmp_path)
     corpus.good_leads(office.inbox / "号码.xlsx")

@@ -943,15 +943,16 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
             if i not in started:
                 start(i)
             wanted = started[i]
-            if idle is not None and i == largest and wanted.running:
-                idle()
-                idle = None
             while wanted.running and time.monotonic() < wanted.deadline:
                 running = [r for r in started.values() if isinstance(r, _Child) and r.running]
                 while waiting and len(running) < parallel:
                     fresh = start(waiting[0])
                     if isinstance(fresh, _Child) and fresh.running:
                         running.append(fresh)
+                if idle is not None and i == largest:
+                    idle()  # with the children started: they read while it runs
+                    idle = None
+                    continue
                 fds = {r.fd: r for r in running if r.fd is not None}
                 ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
                 for fd in ready:
