@@ -415,3 +415,28 @@ def test_a_registration_block_decodes_to_what_was_encoded(rows: list[tuple[Any, 
         numbers = [",".join(map(str, columns[0])), ",".join(map(str, columns[6]))]
         old = _BLOCK_MARK + "\x1e".join(numbers + ["\x00".join(c) for c in texts]).encode("utf-8")
         assert _decode_block(zlib.compress(old)).equals(table)
+
+
+# ---- the replay sorts phones and times as integers where that sorts them the same
+
+_PHONES = st.one_of(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.text(alphabet="0123456789١+ ", min_size=10,
+                                                                               max_size=12))
+_TIMES = st.one_of(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
+    lambda d: d.isoformat(timespec="seconds")), st.text(alphabet="0123456789-:T ", min_size=18, max_size=20))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_PHONES, _TIMES), max_size=12))
+def test_phones_and_times_sort_as_numbers_as_they_sort_as_text(rows: list[tuple[str, str]]) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.rules.replay import _PHONE, _TIME, _as_number
+
+    phones = pa.array([p for p, _ in rows], pa.string())
+    times = pa.array([t for _, t in rows], pa.string())
+    keys = [("p", "ascending"), ("t", "ascending"), ("i", "ascending")]
+    order = pc.sort_indices(pa.table({"p": phones, "t": times, "i": range(len(rows))}), sort_keys=keys)
+    fast = pc.sort_indices(pa.table({"p": _as_number(phones, _PHONE), "t": _as_number(times, _TIME),
+                                     "i": range(len(rows))}), sort_keys=keys)
+    assert fast.to_pylist() == order.to_pylist()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -65,6 +66,7 @@ class Replay:
     visited: dict[str, str] = field(default_factory=dict)       # phone -> time of its first visit row
     counted_visits: dict[tuple[str, str], str] = field(default_factory=dict)  # (manager, phone) -> first time
     counted_units: dict[str, Event] = field(default_factory=dict)
+    active: dict[tuple[str, str], str] = field(default_factory=dict)  # (name, day) -> yes | no | "" (not a manager)
 
     # ---- helpers
 
@@ -85,14 +87,17 @@ class Replay:
 
     def _manager_check(self, event: Event) -> dict[str, Any] | None:
         """UNKNOWN_MANAGER / INACTIVE_MANAGER, shared by leads, visits and units."""
-        person = self.manager(event.who)
-        if person is None:
+        day = event.at[:10]
+        verdict = self.active.get((event.who, day))
+        if verdict is None:  # decided once per manager and day: a big week has 100,000 rows, 3,500 of these
+            person = self.manager(event.who)
+            verdict = "" if person is None else "yes" if person.active_on(date.fromisoformat(day)) else "no"
+            self.active[event.who, day] = verdict
+        if verdict == "yes":
+            return None
+        if verdict == "":
             return self._reject(event, "UNKNOWN_MANAGER")
-        from datetime import date
-
-        if not person.active_on(date.fromisoformat(event.at[:10])):
-            return self._reject(event, "INACTIVE_MANAGER", day=event.at[:10])
-        return None
+        return self._reject(event, "INACTIVE_MANAGER", day=day)
 
     # ---- §4.1
 
@@ -207,7 +212,8 @@ class _Firsts:
         self.registered = registered
         phone = self.every_phone = registered.array("phone")
         self.at = registered.array("at")
-        order = pc.sort_indices(pa.table({"p": phone, "a": self.at, "s": registered.array("seq")}),
+        order = pc.sort_indices(pa.table({"p": _as_number(phone, _PHONE), "a": _as_number(self.at, _TIME),
+                                          "s": registered.array("seq")}),
                                 sort_keys=[("p", "ascending"), ("a", "ascending"), ("s", "ascending")])
         ordered = phone.take(order)
         if len(ordered) > 1:
@@ -226,6 +232,29 @@ class _Firsts:
         hit = pc.is_in(self.phone, value_set=pa.array(sorted(named), pa.string()))
         alone = pc.invert(hit)
         return self.index.filter(hit), self.index.filter(alone)
+
+
+_PHONE, _TIME = "phone", "time"
+
+
+def _as_number(column: Any, kind: str) -> Any:
+    """A text column to sort by, as integers that sort the same where that is certain: phones
+    when every one is 11 ASCII digits, times when every one is ISO to the second (19
+    characters). Integers sort about four times faster than text; otherwise the text as it is."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    size = 11 if kind == _PHONE else 19
+    if not len(column) or not pc.all(pc.equal(pc.utf8_length(column), size)).as_py():
+        return column
+    try:
+        if kind == _PHONE:
+            if not (pc.all(pc.string_is_ascii(column)).as_py() and pc.all(pc.utf8_is_digit(column)).as_py()):
+                return column
+            return pc.cast(column, pa.int64())
+        return pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
@@ -359,7 +388,7 @@ def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     if not len(alone):
         return walked
     both = pa.concat_tables([walked.table, alone.table]).combine_chunks()
-    return Ledger(both.take(pc.sort_indices(both.column("phone"))))
+    return Ledger(both.take(pc.sort_indices(_as_number(both.column("phone").combine_chunks(), _PHONE))))
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
