@@ -17,7 +17,6 @@ import signal
 import socket
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 from . import mail
 from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_files
-from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
+from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport, unpack_ledger_csv
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
@@ -714,7 +713,7 @@ def load_week(state: State, week: str) -> WeekReport | None:
         return None
     report = WeekReport.from_bytes(stored[0])
     if stored[1] is not None:
-        report.ledger_csv = zlib.decompress(stored[1])
+        report.ledger_csv = unpack_ledger_csv(stored[1])
     return report
 
 

@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import traceback
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from . import fastxlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport
+from .model import WeekReport, pack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -161,7 +160,7 @@ class Written(NamedTuple):
 def stored_form(report: WeekReport, folder: Path) -> tuple[bytes, bytes]:
     """What the state keeps of a closed week, compressed: the report (for re-rendering) and the
     ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed)."""
-    return report.to_bytes(), zlib.compress((folder / "ledger.csv").read_bytes(), 1)
+    return report.to_bytes(), pack_ledger_csv((folder / "ledger.csv").read_bytes())
 
 
 class _Side:
