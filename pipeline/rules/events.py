@@ -121,8 +121,9 @@ class Registered:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        parts = [self.array(_FIELD[column]) for column in IDENTITY["registrations"]]
-        return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.string()))
+        # Large strings (64-bit offsets): tens of millions of keys pass 2 GB of text.
+        parts = [pc.cast(self.array(_FIELD[column]), pa.large_string()) for column in IDENTITY["registrations"]]
+        return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
 
     def identities(self) -> Iterator[tuple[str, ...]]:
         """Each row's identity as a tuple (SPEC §2.4)."""
