@@ -267,9 +267,9 @@ class State:
         compressed block."""
         if not len(seq):
             return
-        table = _block_table([seq, at, phone, who, customer, note, row])
         import pyarrow.compute as pc
 
+        table = _block_table([seq, at, phone, who, customer, note, row])
         first_at, last_at = pc.min_max(table.column("at")).values()
         cursor = self.conn.execute(
             "INSERT INTO registrations (run_id, file, sheet, first_seq, last_seq, rows, first_at, last_at, data) "
@@ -426,8 +426,9 @@ def _backup(source: sqlite3.Connection, state_folder: Path, run_id: str) -> Path
     folder = state_folder / BACKUPS
     folder.mkdir(exist_ok=True)
     target = folder / f"{run_id}.db"
+    for stale in folder.glob("*.db.part"):  # half copies of runs that crashed (one run at a time: the lock)
+        stale.unlink()
     partial = folder / f"{run_id}.db.part"  # renamed when whole: a crash leaves no half copy as *.db
-    partial.unlink(missing_ok=True)
     dest = sqlite3.connect(partial)
     with dest:
         source.backup(dest)

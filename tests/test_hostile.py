@@ -365,6 +365,8 @@ def test_a_backup_made_aside_holds_the_committed_state_not_the_run_in_progress(t
     state.add_registrations("r2", "登记.xlsx", "登记", list(range(1, 20_001)), ["2026-11-02T09:00:00"] * 20_000,
                             [f"1380{k:07d}" for k in range(20_000)], ["张伟"] * 20_000, [""] * 20_000,
                             [""] * 20_000, list(range(2, 20_002)))
+    (tmp_path / "state" / "backups").mkdir()
+    (tmp_path / "state" / "backups" / "r1.db.part").write_bytes(b"half a copy of a run that crashed")
     backup = state.backup_aside("r2")()
     assert state.meta("first_week") == "2026-W49"  # this connection still sees its own writes
     state.rollback()
