@@ -360,17 +360,15 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
     phones = firsts.every_phone.take(alone)
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
-        taken, taken_at = alone, alone_at
-        columns = [phones, customers, owners, alone_at]
+        taken, columns = alone, [phones, customers, owners, alone_at]
         if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
             before = pc.less(alone_at, pa.scalar(end, pa.string()))
-            taken, taken_at = alone.filter(before), alone_at.filter(before)
-            columns = [c.filter(before) for c in columns]
+            taken, columns = alone.filter(before), [c.filter(before) for c in columns]
         n = len(taken)
         extra = Ledger.from_columns(*columns, pa.repeat(pa.scalar("registrations", pa.string()), n),
                                     pa.nulls(n, pa.string()))
         outcome.ledger = _merge(outcome.ledger, extra)
-        during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start, pa.string())))
+        during = taken.filter(pc.greater_equal(columns[3], pa.scalar(start, pa.string())))
         new = [Owner(e.who, e.at, "registrations", e.customer, e) for e in registered.events(during)]
         if new:
             outcome.new_registrations += new
@@ -379,21 +377,20 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
-    """Two ledgers of distinct phones as one, in phone order (one Arrow sort)."""
+    """The walked phones' ledger (in no order) and the alone phones' (in phone order), distinct
+    phones, as one ledger in phone order: one Arrow sort."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not len(walked):
         return alone
-    if not len(alone):
-        return walked
-    both = pa.concat_tables([walked.table, alone.table]).combine_chunks()
+    both = walked.table if not len(alone) else pa.concat_tables([walked.table, alone.table]).combine_chunks()
     return Ledger(both.take(pc.sort_indices(_as_number(both.column("phone").combine_chunks(), _PHONE))))
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
-    """The ledger of the phones the replay walked, at a week's end, in phone order."""
-    phones = sorted(owners)
-    entries = list(map(owners.__getitem__, phones))
-    return Ledger.from_columns(phones, [o.customer for o in entries], [o.owner for o in entries],
-                               [o.at for o in entries], [o.via for o in entries], list(map(visited.get, phones)))
+    """The ledger of the phones the replay walked, at a week's end, in the order they were first
+    owned (`_add_alone` merges it in phone order: one sort for both)."""
+    entries = list(owners.values())
+    return Ledger.from_columns(list(owners), [o.customer for o in entries], [o.owner for o in entries],
+                               [o.at for o in entries], [o.via for o in entries], list(map(visited.get, owners)))
