@@ -255,6 +255,9 @@ def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
     return tuple(fields)
 
 
+_STORED_AT = 1  # where a stored form made by `_prepare` (the `event_tuple` from `kind` on) holds the time
+
+
 def _prepare(sheets: list[Sheet]) -> None:
     """In the reading child: each row's stored form but for its seq and run (`event_tuple`
     from `kind` on), so the run only prefixes those when it stores the file."""
@@ -346,7 +349,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
         tails = sheet.stored
         for k, row in enumerate(sheet.rows):
             seq = base + row.source.row
-            if may_be_late and lo <= _iso(row.values[time_column]) < hi:
+            # the time as stored (whole seconds: the text `_iso` gives), not made again
+            if may_be_late and lo <= (tails[k][_STORED_AT] if tails is not None
+                                      else _iso(row.values[time_column])) < hi:
                 late.append((seq, row))
             else:
                 offered += 1
@@ -596,18 +601,18 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             intake(sheets, state, run_id, late_range, config.lang, taken)
             storing += time.perf_counter() - began
 
-        earlier: list[Event] = []
+        earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
 
         def ahead() -> None:
             """While the big file is read: the stored registrations' identities, which storing a
             registrations sheet needs (decoded once; the replay reuses the decoded blocks), and
             the earlier runs' rows the replay needs."""
-            nonlocal storing
+            nonlocal storing, earlier
             if taken.registered is None:
                 began = time.perf_counter()
                 taken.registered = [state.registration_keys()]
                 storing += time.perf_counter() - began
-            earlier.extend(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
+            earlier = list(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
 
         inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead)
         taken.registered = None  # the identities were for storing; the replay needs none
@@ -627,11 +632,10 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             state.set_roster(people)
         stage("store")
 
-        # The replay sorts the events: the earlier runs' rows read ahead, then this run's.
-        events = earlier if earlier else list(state.history(until, details_from=weeks[0].start_iso))
-        if earlier:
-            events += state.history(until, details_from=weeks[0].start_iso, run_id=run_id)
-        registered = state.registrations(weeks[-1].next_start_iso)
+        # The replay sorts the events: the earlier runs' rows (read ahead, if the run waited), then this run's.
+        events = (earlier + list(state.history(until, details_from=weeks[0].start_iso, run_id=run_id))
+                  if earlier is not None else list(state.history(until, details_from=weeks[0].start_iso)))
+        registered = state.registrations(until)
         state.forget_registrations()
         outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang, registered)
         del events, registered
