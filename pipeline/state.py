@@ -316,10 +316,6 @@ class State:
         identities while storing, then for the replay)."""
         self._fresh.clear()
 
-    def registration_identities(self) -> set[tuple[str, ...]]:
-        """The identity of every stored registration (SPEC §2.4)."""
-        return set(self.registrations().identities())
-
     def registration_keys(self) -> Any:
         """The identity of every stored registration as one Arrow string each (`Registered.keys`)."""
         return self.registrations().keys()

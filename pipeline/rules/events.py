@@ -6,7 +6,6 @@ million of them need no parsing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from ..schema import IDENTITY
@@ -124,10 +123,6 @@ class Registered:
         # Large strings (64-bit offsets): tens of millions of keys pass 2 GB of text.
         parts = [pc.cast(self.array(_FIELD[column]), pa.large_string()) for column in IDENTITY["registrations"]]
         return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
-
-    def identities(self) -> Iterator[tuple[str, ...]]:
-        """Each row's identity as a tuple (SPEC §2.4)."""
-        return zip(*(self._list(_FIELD[column]) for column in IDENTITY["registrations"]), strict=True)
 
     def events(self, positions: Any, run_id: str = "") -> list[Event]:
         """The rows at these positions as `Event`s, for the few rows the replay walks one by one."""
