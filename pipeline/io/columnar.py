@@ -217,7 +217,7 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
                               pc.equal(pc.floor(phone), phone))
         phone_text = pc.cast(pc.cast(phone, pa.int64(), safe=False), pa.string())
     elif phone.type == pa.null():
-        quick_phone, phone_text = pa.array([False] * n), pa.nulls(n, pa.string())
+        quick_phone, phone_text = pa.repeat(pa.scalar(False), n), pa.nulls(n, pa.string())
     else:
         return None
     if when.type == pa.timestamp("ms"):
@@ -271,7 +271,7 @@ def _clean_text(column: Any, n: int) -> Any:
     import pyarrow.compute as pc
 
     if column.type == pa.null():
-        return pa.array([""] * n, pa.string())
+        return pa.repeat(pa.scalar("", pa.string()), n)
     filled = pc.fill_null(column, "")
     space = _white_space()
     care = pc.or_(pc.not_equal(pc.utf8_normalize(filled, "NFKC"), filled),
