@@ -229,7 +229,7 @@ class _Firsts:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        hit = pc.is_in(self.phone, value_set=pa.array(sorted(named), pa.string()))
+        hit = pc.is_in(self.phone, value_set=pa.array(list(named), pa.string()))
         alone = pc.invert(hit)
         return self.index.filter(hit), self.index.filter(alone)
 
