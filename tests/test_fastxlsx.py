@@ -298,6 +298,38 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     assert write.write_week(report, tmp_path / "four").stored is None  # not asked for: not made
 
 
+def test_both_processes_take_statements_and_each_is_written_once(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two processes take runs of statements from one shared counter: each manager's run is
+    taken by exactly one of them, and what `after` returns comes back in manager order. (Each
+    `after` waits, a bounded while, until two runs are taken, so both processes hold one.)"""
+    import os
+    import time
+
+    from pipeline.report import write
+
+    report = sample_report()
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "STATEMENT_STEP", 1)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def after(report: WeekReport, folder: Path, span: tuple[int, int]) -> tuple[tuple[int, int], int]:
+        assert all((folder / "managers" / f"{index_week(report).stems[m['name']]}.xlsx").stat().st_size
+                   for m in report.results["managers"][span[0]:span[1]])  # written before `after`
+        (marks / str(span[0])).touch()
+        for _ in range(1000):
+            if len(list(marks.iterdir())) >= 2:
+                break
+            time.sleep(0.01)
+        return span, os.getpid()
+
+    runs = write.write_week(report, tmp_path / "week", after=after).after
+    managers = len(report.results["managers"])
+    assert [span for span, _ in runs] == [(i, i + 1) for i in range(managers)]
+    assert len({pid for _, pid in runs}) == 2
+
+
 def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An error in the forked writer comes back to the run as an error naming it, not as a
     week with files missing."""

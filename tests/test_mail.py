@@ -645,7 +645,7 @@ def test_emails_built_beside_the_second_writer_equal_one_process(tmp_path: Path,
 
     one = publish(report, tmp_path / "one", "r1", _config())
     monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(write, "SIDE_STATEMENTS", 0.5)
+    monkeypatch.setattr(write, "STATEMENT_STEP", 1)
     two = publish(report, tmp_path / "two", "r1", _config())
     assert len(one) == len(two) > 3 and one == two
     for a, b in zip(one, two, strict=True):

@@ -777,9 +777,11 @@ def write_summary_xlsx(report: WeekReport, folder: Path) -> None:
 STATEMENT_LEVEL = 1
 
 
-def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] | None = None) -> None:
+def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] | None = None,
+                       wait: bool = True) -> None:
     """Every manager's statement workbook, or those of managers[start:stop] for `share` (start, stop):
-    a big week splits them between two processes."""
+    a big week shares them between two processes. With `wait=False` the last files may still be
+    being written when this returns (`fastxlsx.wait()`), unless an error stopped it."""
     index = index_week(report)
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
@@ -787,7 +789,10 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
         for m in index.managers[slice(*share) if share else slice(None)]:
             write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
                            created=created_at(report), wait=False, level=STATEMENT_LEVEL)
-    finally:
+    except BaseException:
+        fastxlsx.wait()
+        raise
+    if wait:
         fastxlsx.wait()
 
 

@@ -40,11 +40,12 @@ def write_summary_html(report: WeekReport, folder: Path) -> None:
     (folder / "summary.html").write_text(render_summary(report), encoding="utf-8")
 
 
-def write_manager_html(report: WeekReport, folder: Path) -> None:
+def write_manager_html(report: WeekReport, folder: Path, share: tuple[int, int] | None = None) -> None:
+    """Every manager's statement page, or those of managers[start:stop] for `share` (start, stop)."""
     index = index_week(report)
     template = environment().get_template("manager.html")
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
-    for m in index.managers:
+    for m in index.managers[slice(*share) if share else slice(None)]:
         html = template.render(page=manager_page(report, index, m))
         (out / f"{index.stems[m['name']]}.html").write_text(html, encoding="utf-8")

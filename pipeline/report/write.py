@@ -130,16 +130,18 @@ WRITERS: list[Writer] = [
 ]
 
 # A big week writes in two processes. The second (forked: it starts at once and shares the
-# report without copying it) writes the summary and ledger workbooks, ledger.csv, the summary
-# page and the first `SIDE_STATEMENTS` of the statement workbooks, builds the leaders' emails and
-# compresses the stored ledger.csv (`stored_form`) when asked; this one writes results.json, the
-# other statements and every statement page, builds their emails and the stored report. The
-# split balances the two on the benchmark's big week (500 managers, 92,500 leads, a million-row
-# ledger): measured over three runs, they finish within 0.15-0.6 s of each other. The child
-# touches neither the database nor the lock: it writes files and leaves with os._exit, running
-# no exit handler of the parent's. Where there is no fork (Windows), one process writes everything.
+# report without copying it) writes `SIDE_WRITERS` (ledger.csv, the summary and ledger workbooks,
+# the summary page), builds the leaders' emails and compresses the stored ledger.csv
+# (`stored_form`) when asked; this one writes results.json and makes the stored report. Then
+# both take the managers' statements (workbook, page and email) `STATEMENT_STEP` managers at a
+# time, whichever asks first (`_Claims`), until none is left: the two finish within one step of
+# each other however the machine's speed varies, where a fixed split measured right on one run
+# was a second off on the next. The child touches neither the database nor the lock: it writes
+# files and leaves with os._exit, running no exit handler of the parent's. Where there is no
+# fork (Windows), one process writes everything.
 SIDE_WRITERS: list[Writer] = [write_ledger_csv, write_summary_xlsx, write_ledger_xlsx, write_summary_html]
-SIDE_STATEMENTS = 0.0            # the share of statement workbooks the second process writes
+STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
+STATEMENT_STEP = 8               # managers per claim: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
 
 
@@ -154,7 +156,7 @@ builds and writes the leaders' emails there."""
 
 
 class Written(NamedTuple):
-    after: list[Any]                    # what `after` returned, one per process, in manager order
+    after: list[Any]                    # what `after` returned, one per run of statements, in manager order
     stored: tuple[bytes, bytes] | None  # `stored_form`, when asked for
     summary: Any = None                 # what `summary` returned
 
@@ -170,11 +172,43 @@ def _stored_ledger(folder: Path) -> bytes:
     return pack_ledger_csv((folder / "ledger.csv").read_bytes())
 
 
-class _Side:
-    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
-    `after` returns comes back pickled in a file beside the week's outputs."""
+class _Claims:
+    """Runs of statements (positions in results.json's managers) handed to whichever process asks
+    first. The next position lives in shared memory made before the fork, behind its lock."""
 
-    def __init__(self, report: WeekReport, folder: Path, statements: tuple[int, int], after: After | None,
+    def __init__(self, total: int, step: int) -> None:
+        import multiprocessing
+
+        self.total, self.step = total, max(1, step)
+        self._next = multiprocessing.Value("q", 0)
+
+    def take(self) -> tuple[int, int] | None:
+        with self._next.get_lock():
+            start = int(self._next.value)
+            if start >= self.total:
+                return None
+            self._next.value = stop = min(self.total, start + self.step)
+        return start, stop
+
+
+def _statements(report: WeekReport, folder: Path, claims: _Claims, after: After | None) -> list[tuple[int, Any]]:
+    """Claimed runs of statements written (workbooks, pages), each followed by `after`:
+    [(first position, what `after` returned)]."""
+    done = []
+    while (span := claims.take()) is not None:
+        write_manager_xlsx(report, folder, span, wait=False)  # compressed beside the pages
+        write_manager_html(report, folder, span)
+        fastxlsx.wait()
+        done.append((span[0], after(report, folder, span) if after is not None else None))
+    return done
+
+
+class _Side:
+    """The forked second writer: its pid, and a pipe that carries its error, if any. What it
+    returns (its runs of statements, the leaders' emails, the stored ledger) comes back pickled
+    in a file beside the week's outputs."""
+
+    def __init__(self, report: WeekReport, folder: Path, claims: _Claims, after: After | None,
                  summary: Summary | None, store: bool) -> None:
         self.passed = folder / f".side-{os.getpid()}.pickle"
         fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
@@ -187,11 +221,10 @@ class _Side:
                 fastxlsx.reset_helper()  # the parent's helper thread does not exist in the child
                 for writer in SIDE_WRITERS:
                     writer(report, folder)
-                write_manager_xlsx(report, folder, statements)
                 fastxlsx.wait()
-                said = (after(report, folder, statements) if after is not None else None,
-                        summary(report, folder) if summary is not None else None,
-                        _stored_ledger(folder) if store else None)
+                said = (summary(report, folder) if summary is not None else None,
+                        _stored_ledger(folder) if store else None,
+                        _statements(report, folder, claims, after))
                 self.passed.write_bytes(pickle.dumps(said, pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
                 os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
@@ -201,9 +234,9 @@ class _Side:
         os.close(write_fd)
         self.pid, self.fd = pid, read_fd
 
-    def result(self) -> tuple[Any, Any, bytes | None]:
-        """Wait for the child and return what its `after` and `summary` returned and the stored
-        ledger; its failure raises here with its traceback's last line."""
+    def result(self) -> tuple[Any, bytes | None, list[tuple[int, Any]]]:
+        """Wait for the child and return what `summary` returned, the stored ledger and its runs
+        of statements; its failure raises here with its traceback's last line."""
         with os.fdopen(self.fd, "rb") as fh:
             error = fh.read()
         _, status = os.waitpid(self.pid, 0)
@@ -211,7 +244,7 @@ class _Side:
             detail = error.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
         try:
-            passed: tuple[Any, Any, bytes | None] = pickle.loads(self.passed.read_bytes())
+            passed: tuple[Any, bytes | None, list[tuple[int, Any]]] = pickle.loads(self.passed.read_bytes())
             return passed  # written by our own child just now
         finally:
             self.passed.unlink()
@@ -244,8 +277,8 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
                store: bool = False, summary: Summary | None = None) -> Written:
     """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`).
 
-    `after(report, folder, (first, stop))` runs in each process once its files are written, for
-    the statements it wrote; the results come back in manager order (one per process).
+    `after(report, folder, (first, stop))` runs once each run of statements is written, in the
+    process that wrote it; the results come back in manager order (one per run).
     `summary(report, folder)` runs in the process that wrote the summary files, once they are
     written. With `store`, the week's `stored_form` comes back too."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -258,21 +291,18 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
             return Written([after(report, folder, (0, managers))] if after is not None else [],
                            stored_form(report, folder) if store else None,
                            summary(report, folder) if summary is not None else None)
-        cut = round(managers * SIDE_STATEMENTS)
         index_week(report)  # computed once, before the fork: both processes use it
-        side = _Side(report, folder, (0, cut), after, summary, store)
-        mine = None
+        claims = _Claims(managers, STATEMENT_STEP)
+        side = _Side(report, folder, claims, after, summary, store)
+        mine: list[tuple[int, Any]] = []
         try:
             for writer in WRITERS:
-                if writer is write_manager_xlsx:
-                    write_manager_xlsx(report, folder, (cut, managers))
-                elif writer not in SIDE_WRITERS:
+                if writer not in SIDE_WRITERS and writer not in STATEMENT_WRITERS:
                     writer(report, folder)
-            fastxlsx.wait()
-            if after is not None:
-                mine = after(report, folder, (cut, managers))
-            blob = report.to_bytes() if store else None  # here: the second process has more to do
+            blob = report.to_bytes() if store else None  # first: the statements even the two out
+            mine = _statements(report, folder, claims, after)
         finally:
-            theirs, summarised, ledger = side.result()
+            summarised, ledger, theirs = side.result()
         stored = (blob, ledger) if blob is not None and ledger is not None else None
-        return Written([theirs, mine] if after is not None else [], stored, summarised)
+        runs = [said for _, said in sorted(mine + theirs, key=lambda run: run[0])]
+        return Written(runs if after is not None else [], stored, summarised)
