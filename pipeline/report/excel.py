@@ -772,8 +772,8 @@ def write_summary_xlsx(report: WeekReport, folder: Path) -> None:
 
 
 # Statements are deflated at the fastest level: on the big office the helper thread compressing
-# 500 of them was the one waited for. Measured (bench/reports_bench.py, three pairs of medians of
-# 3): 0.2-0.65 s less for the 500, files 12 % larger (about 26 KB instead of 23 KB each).
+# 500 of them was the one waited for. Measured with zlib (bench/reports_bench.py, three pairs of
+# medians of 3): 0.2-0.65 s less for the 500, files 12 % larger (about 26 KB instead of 23 KB each).
 STATEMENT_LEVEL = 1
 
 
@@ -799,6 +799,6 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
 def write_ledger_xlsx(report: WeekReport, folder: Path) -> None:
     sheet = Sheet(t(report.lang, "report.sheet.registrations"),
                   [Table(registration_columns(report.lang), _registration_rows(report))])
-    # Not mailed, unlike the summary and the statements: a lighter deflate (level 3 against 6 is
-    # about 10 % larger and a third of a second faster on a big week).
+    # Not mailed, unlike the summary and the statements: a lighter deflate (with zlib, level 3
+    # against 6 was about 10 % larger and a third of a second faster on a big week).
     write_workbook(folder / "ledger.xlsx", [sheet], big=True, created=created_at(report), level=3)

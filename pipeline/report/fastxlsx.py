@@ -7,9 +7,9 @@ builds with f-strings and joins, and the styles are a table computed once:
 
 - `StyleTable`: cell formats (number format, bold, font size and colour, fill, top/bottom
   border, wrap, vertical alignment) as `xf` indices, and the `styles.xml` that defines them;
-- `Workbook`: a zip (deflate, fixed timestamps from `created`, so the same input gives the same
-  bytes) with one part per sheet streamed in chunks, then the workbook, relationship, property,
-  theme and style parts;
+- `Workbook`: a zip (`zipwrite`: deflate, fixed timestamps from `created`, so the same input
+  gives the same bytes) with one part per sheet streamed in chunks, then the workbook,
+  relationship, property, theme and style parts;
 - helpers for the cell XML itself: `inline_text` (an inline string, always a string: no input
   ever becomes a formula), `is_plain` (a text that needs none of that), `col_name`, `NUMBER`
   (the `%.16G` xlsxwriter uses);
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import zipfile
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 from xml.sax.saxutils import escape as _xml_escape
+
+from .zipwrite import ZipWriter
 
 try:   # the theme part xlsxwriter writes; optional (a workbook without one uses default colours)
     from xlsxwriter.theme import THEME_XML_2007 as _THEME
@@ -414,7 +415,7 @@ class SheetStream:
 
     def _open(self, name: str) -> None:                       # on the helper
         assert self._book._zip is not None
-        self._fh = self._book._zip.open(self._book._info(name), "w", force_zip64=True)
+        self._fh = self._book._zip.stream(name)
 
     def _write(self, text: str) -> None:
         data = text.encode()
@@ -456,9 +457,9 @@ class Workbook:
     """A workbook written as it goes: `sheet(layout)` streams one sheet, `close` writes the rest.
 
     `created` is the document's creation time and every zip entry's timestamp, so the same input
-    gives the same bytes. `level` is the deflate level: 1 is fastest, 6 (zlib's default) makes files
-    about a fifth smaller for about twice the compression time; both are small next to building
-    the XML. The sheet names are given up front so that `[Content_Types].xml` comes first.
+    gives the same bytes. `level` is zlib's deflate level (`zipwrite.deflate_level` maps it to the
+    library in use): 1 is fastest, 6 makes files smaller. The sheet names are given up front so
+    that `[Content_Types].xml` comes first.
     """
 
     BATCH = 1024 * 1024
@@ -477,7 +478,7 @@ class Workbook:
         self.created = created or datetime(2000, 1, 1)
         self.level = LEVEL if level is None else level
         self.layouts: list[SheetLayout] = []
-        self._zip: zipfile.ZipFile | None = None
+        self._zip: ZipWriter | None = None
         self._batch: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self._batch_bytes = 0
         self._do(self._create, path)
@@ -497,26 +498,16 @@ class Workbook:
             self._batch, self._batch_bytes = [], 0
 
     def _create(self, path: Path | str) -> None:                # on the helper
-        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip = ZipWriter(path, self.created, self.level)
 
-    def _info(self, name: str) -> zipfile.ZipInfo:
-        moment = max(self.created, datetime(1980, 1, 1))
-        info = zipfile.ZipInfo(name, date_time=moment.timetuple()[:6])
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.create_system = 0
-        info.external_attr = 0
-        # The level of a part streamed through `ZipFile.open(info, "w")` is read from the info
-        # (`_compresslevel` in 3.11-3.12; 3.13 keeps it as an alias of `compress_level`).
-        setattr(info, "_compresslevel", self.level)  # noqa: B010
-        return info
-
-    def _write_part(self, name: str, text: str | bytes) -> None:
+    def _write_part(self, name: str, text: str | bytes, same: bool = True) -> None:
+        """A whole part; `same`: one that other workbooks of the kind repeat (deflated once)."""
         data = text.encode() if isinstance(text, str) else text
-        self._do(self._writestr, name, data, size=len(data))
+        self._do(self._writestr, name, data, same, size=len(data))
 
-    def _writestr(self, name: str, data: bytes) -> None:         # on the helper
+    def _writestr(self, name: str, data: bytes, same: bool) -> None:   # on the helper
         assert self._zip is not None
-        self._zip.writestr(self._info(name), data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=self.level)
+        self._zip.add(name, data, same)
 
     def _close_zip(self) -> None:                                # on the helper
         if self._zip is not None:
@@ -542,7 +533,7 @@ class Workbook:
             self._write_part("_rels/.rels", self._root_rels())
             self._write_part("docProps/app.xml", self._app())
             self._write_part("docProps/core.xml", self._core())
-            self._write_part("xl/workbook.xml", self._workbook())
+            self._write_part("xl/workbook.xml", self._workbook(), same=False)  # names each filter's rows
             self._write_part("xl/_rels/workbook.xml.rels", self._workbook_rels())
             self._write_part("xl/styles.xml", self.styles.xml())
             if _THEME is not None:
