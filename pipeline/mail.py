@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, parseaddr
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ import jinja2
 
 from .config import Config
 from .normalise import mask_phone
-from .report.context import manager_stems
+from .report.context import index_week
 from .report.model import Person, WeekReport
 from .texts import TEXTS, kind_name, t
 
@@ -130,7 +130,10 @@ class SendReport:
 
 # --- building -------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
+    """One environment per process, so each template is compiled once (the statements' emails
+    are built a run of managers at a time)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         # Pages are escaped; plain-text bodies hold no markup, so escaping would only garble them.
@@ -318,17 +321,9 @@ def _read(path: Path) -> bytes:
         raise FileNotFoundError(f"{path}: the week's report must be written before its emails are built") from None
 
 
-def _by_manager(entries: list[dict[str, Any]]) -> dict[str | None, list[dict[str, Any]]]:
-    """Deals or rejections grouped by manager, once per week rather than once per manager."""
-    grouped: dict[str | None, list[dict[str, Any]]] = {}
-    for entry in entries:
-        grouped.setdefault(entry.get("manager"), []).append(entry)
-    return grouped
-
-
 def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, lang: str,
-                     subject: str, deals_of: dict[str | None, list[dict[str, Any]]],
-                     rejections_of: dict[str | None, list[dict[str, Any]]]) -> dict[str, Any]:
+                     subject: str, deals_of: dict[str, list[dict[str, Any]]],
+                     rejections_of: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     name = row["name"]
     tasks = [
         {"label": t(lang, f"mail.task.{task}"), "target": row["targets"][task],
@@ -431,10 +426,10 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
     when = _week_date(report, config)
     prefix = _prefix(lang, config.office or report.office)
     people = {p.name: p for p in report.roster}
-    stems = manager_stems(report.manager_names())   # the same file names the statement writer used
+    index = index_week(report)   # grouped once while a week is written (`indexed_once`)
+    stems = index.stems          # the same file names the statement writer used
     out: list[Outgoing] = []
-    deals_of = _by_manager(report.results.get("deals", []))
-    rejections_of = _by_manager(report.results.get("rejections", []))
+    deals_of, rejections_of = index.deals_by, index.rejections_by
     for row in report.results["managers"][span[0]:span[1]]:
         name = row["name"]
         person = people.get(name)
