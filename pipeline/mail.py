@@ -14,7 +14,6 @@ bounded number of times and reporting, never raising, what could not be delivere
 from __future__ import annotations
 
 import binascii
-import copy
 import email
 import hashlib
 import re
@@ -89,10 +88,6 @@ class Outgoing:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Outgoing, (self.key, self.recipients, self._message, self.digest, self.filename, self.data))
-
-    def detached(self) -> Outgoing:
-        """The same email without its object: what crosses to another process."""
-        return Outgoing(self.key, self.recipients, None, self.digest, self.filename, self.data)
 
     def without_data(self) -> Outgoing:
         """The email's name, recipients and digest alone, once its bytes are in the outbox."""
@@ -260,8 +255,19 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
 
 def _statement_bytes(key: str, sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
                      attachment: tuple[bytes, str], when: datetime) -> tuple[bytes, str]:
-    """`_finish(_message(...))` for a statement email, byte for byte, without the email package
-    walking the message: (bytes, sha256).
+    """`_finish(_message(...))` for a statement (or summary) email, byte for byte, without the
+    email package walking the message: (bytes, sha256). See `_mixed_parts`."""
+    data = b"".join(_mixed_parts(key, sender, recipients, subject, text, html, attachment, when))
+    return data, hashlib.sha256(data).hexdigest()
+
+
+_TO, _ID = 1, 8   # where `_mixed_parts` puts the To and Message-ID header lines
+
+
+def _mixed_parts(key: str, sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
+                 attachment: tuple[bytes, str], when: datetime) -> list[bytes]:
+    """The bytes of `_finish(_message(...))` in pieces whose join is the email; the To and
+    Message-ID header lines are pieces of their own (`_TO`, `_ID`).
 
     Five hundred statements took 2.8 s in the email package (headers parsed, folded and
     generated line by line). The layout of these messages never changes (mixed: alternative
@@ -287,7 +293,7 @@ def _statement_bytes(key: str, sender: str, recipients: Sequence[str], subject: 
         body.update(payload)
     message_id = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
     crlf = [p.replace(b"\n", b"\r\n") for p in payloads]
-    out = b"".join([
+    return [
         line("From"), line("To"), line("Subject"),
         b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary="', outer, b'"\r\n',
         SMTP.fold_binary("Date", format_datetime(when)), b"Auto-Submitted: auto-generated\r\n",
@@ -300,8 +306,7 @@ def _statement_bytes(key: str, sender: str, recipients: Sequence[str], subject: 
         b"\r\nContent-Type: " + "/".join(XLSX_TYPE).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n",
         line("Content-Disposition"), b"MIME-Version: 1.0\r\n\r\n",
         crlf[2], b"\r\n--", outer, b"--\r\n",
-    ])
-    return out, hashlib.sha256(out).hexdigest()
+    ]
 
 
 def _crlf_lines(text: str) -> bytes:
@@ -409,12 +414,38 @@ def name_messages(week: str, messages: list[Outgoing]) -> list[Outgoing]:
     order `build_messages` gives, so a message keeps its name whichever process built it). A
     name starts with the week and the message's kind, so messages of different kinds never
     compete for a name: naming each kind apart gives the same names."""
+    names = _file_names(week, [m.key for m in messages])
+    return [m.named(name) for m, name in zip(messages, names, strict=True)]
+
+
+def _file_names(week: str, keys: list[str]) -> list[str]:
     taken: set[str] = set()
-    named = []
-    for m in messages:
-        kind, _, who = m.key.partition(":")
-        named.append(m.named(_safe_filename(f"{week}-{kind}-{who}", taken)))
-    return named
+    names = []
+    for key in keys:
+        kind, _, who = key.partition(":")
+        names.append(_safe_filename(f"{week}-{kind}-{who}", taken))
+    return names
+
+
+def statement_names(report: WeekReport) -> dict[str, str]:
+    """The outbox file name of each statement email (manager -> name), as `name_messages` names
+    the week's statements together: known before any is built, so whichever process builds an
+    email writes it to the outbox."""
+    getting = _statement_recipients(report)
+    return dict(zip(getting, _file_names(report.week, [f"manager:{name}" for name in getting]), strict=True))
+
+
+def _statement_recipients(report: WeekReport) -> dict[str, tuple[str, ...]]:
+    """The managers who get a statement email, in results.json's order, and their addresses: a
+    manager on the roster with an address."""
+    people = {p.name: p for p in report.roster}
+    out = {}
+    for row in report.results["managers"]:
+        person = people.get(row["name"])
+        recipients = addresses(person.email) if person is not None else ()
+        if recipients:
+            out[row["name"]] = recipients
+    return out
 
 
 def manager_messages(report: WeekReport, folder: Path, config: Config, span: tuple[int, int]) -> list[Outgoing]:
@@ -430,14 +461,13 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
     stems = index.stems          # the same file names the statement writer used
     out: list[Outgoing] = []
     deals_of, rejections_of = index.deals_by, index.rejections_by
+    getting = _statement_recipients(report)
     for row in report.results["managers"][span[0]:span[1]]:
         name = row["name"]
-        person = people.get(name)
-        if person is None:
-            continue
-        recipients = addresses(person.email)
+        recipients = getting.get(name, ())
         if not recipients:
             continue
+        person = people[name]
         subject = t(lang, "mail.subject.manager", prefix=prefix, week=report.week, name=name, net=_money(row["net"]))
         context = _manager_context(report, row, person, lang, subject, deals_of, rejections_of)
         html = env.get_template("email_manager.html").render(context)
@@ -464,47 +494,38 @@ def summary_messages(report: WeekReport, folder: Path, config: Config) -> list[O
     html = _read(folder / "summary.html").decode("utf-8", errors="replace")
     text = _summary_text(_env(), report, lang, subject)
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
-    first = None
+    first: tuple[str, list[bytes], str] | None = None   # the last built in full: address, pieces, digest
     for address in leaders:
         key = f"summary:{address}"
-        copied = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
-        if copied is None:
-            out.append(_outgoing(key, report.week, (address,), when, sender,
-                                 _message(sender, (address,), subject, text, html, attachment)))
-            first = out[-1]
-        else:
-            message, data = copied
-            out.append(Outgoing(key, (address,), message, hashlib.sha256(data).hexdigest(), "", data))
+        parts = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
+        built = parts is None
+        if parts is None:
+            parts = _mixed_parts(f"{report.week}|{key}", sender, (address,), subject, text, html, attachment, when)
+        data = b"".join(parts)
+        digest = hashlib.sha256(data).hexdigest()
+        if built:
+            first = (address, parts, digest)
+        out.append(Outgoing(key, (address,), None, digest, "", data))
     return out
 
 
-def _outgoing(key: str, week: str, recipients: tuple[str, ...], when: datetime, sender: str,
-              message: EmailMessage) -> Outgoing:
-    data, digest = _finish(message, f"{week}|{key}", when, sender)
-    return Outgoing(key, recipients, message, digest, "", data)
-
-
-def _readdressed(first: Outgoing, address: str, key: str, sender: str) -> tuple[EmailMessage, bytes] | None:
+def _readdressed(first: tuple[str, list[bytes], str], address: str, key: str, sender: str) -> list[bytes] | None:
     """The summary for another leader without encoding the (large) workbook and page again.
 
     Every leader's summary is the same message but for To and Message-ID; re-encoding a
-    multi-megabyte attachment per leader was most of the outbox's time on a big office. The bytes
-    get the two header lines swapped; the message object shares the encoded parts. None when the
-    header lines are not plain single lines (then the message is built in full).
+    multi-megabyte attachment per leader was most of the outbox's time on a big office. The
+    pieces of the first (`_mixed_parts`) get the two header lines swapped. None when the lines are
+    not plain single lines (then the message is built in full).
     """
-    old_to = f"To: {first.recipients[0]}\r\n".encode()
-    old_id = f"Message-ID: {first.message['Message-ID']}\r\n".encode()
-    if first.data.count(old_to) != 1 or first.data.count(old_id) != 1 or not address.isascii() \
+    was, parts, digest = first
+    if parts[_TO] != f"To: {was}\r\n".encode() or parts[_ID].count(b"\r\n") != 1 or not address.isascii() \
             or len(address) > 900:
         return None
-    message_id = f"<{hashlib.sha256((key + first.digest).encode()).hexdigest()[:32]}@{_domain(sender)}>"
-    data = first.data.replace(old_to, f"To: {address}\r\n".encode(), 1)
-    data = data.replace(old_id, f"Message-ID: {message_id}\r\n".encode(), 1)
-    message = copy.copy(first.message)
-    message._headers = list(first.message._headers)  # type: ignore[attr-defined]
-    message.replace_header("To", address)
-    message.replace_header("Message-ID", message_id)
-    return message, data
+    message_id = f"<{hashlib.sha256((key + digest).encode()).hexdigest()[:32]}@{_domain(sender)}>"
+    copied = list(parts)
+    copied[_TO] = f"To: {address}\r\n".encode()
+    copied[_ID] = f"Message-ID: {message_id}\r\n".encode()
+    return copied
 
 
 def write_outbox(messages: Iterable[Outgoing], folder: Path) -> None:

@@ -456,43 +456,48 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *, config: Config) -> list[mail.Outgoing]:
-    """The emails of the statements at `span`, without their message objects (they may cross
-    to the parent process as bytes)."""
-    return [m.detached() for m in mail.manager_messages(report, folder, config, span)]
+def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *, config: Config,
+                     names: dict[str, str]) -> list[mail.Outgoing]:
+    """The emails of the statements at `span`, named (`names`: `mail.statement_names`) and
+    written to the outbox by the process that built them; what returns is each email without
+    its bytes (`publish` reads them back when they are to be sent)."""
+    messages = [m.named(names[m.key.partition(":")[2]]) for m in mail.manager_messages(report, folder, config, span)]
+    mail.write_outbox(messages, folder)
+    return [m.without_data() for m in messages]
 
 
 def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[mail.Outgoing]:
     """The leaders' emails, named and written to the outbox where the summary files were just
     written; what returns to the run is each email without its bytes (`publish` reads them back
-    from the outbox: a big office's summaries are hundreds of MB)."""
+    when they are to be sent: a big office's summaries are hundreds of MB)."""
     messages = mail.name_messages(report.week, mail.summary_messages(report, folder, config))
     mail.write_outbox(messages, folder)
     return [m.without_data() for m in messages]
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None) -> list[mail.Outgoing]:
+            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
     """Write the week's folder (reports and outbox) beside its final place, then swap it in with
-    renames. Returns the week's messages, so sending does not build them again. With `stored`,
-    the week's stored form (`write.stored_form`) is appended to it."""
+    renames. Returns the week's messages, so sending does not build them again; without
+    `with_data`, only their names, recipients and digests (the bytes are in the outbox). With
+    `stored`, the week's stored form (`write.stored_form`) is appended to it."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    # Each process that wrote statements builds those managers' emails; the process that wrote
-    # the summary files builds and writes the leaders' emails.
-    built = write_week(report, tmp, after=partial(_statement_mails, config=config), store=stored is not None,
-                       summary=partial(_summary_mails, config=config))
-    if stored is not None and built.stored is not None:
-        stored.append(built.stored)
+    # Each process that wrote statements builds and writes those managers' emails, under the
+    # names they get together; the process that wrote the summary files, the leaders' emails.
     # Named apart, statements and summaries get the names `mail.build_messages` gives them
     # together: the two kinds' names differ in their first characters (`mail.name_messages`).
-    statements = mail.name_messages(report.week, [m for part in built.after for m in part])
-    mail.write_outbox(statements, tmp)
-    summaries = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in built.summary]
-    messages = statements + summaries
+    names = mail.statement_names(report)
+    built = write_week(report, tmp, after=partial(_statement_mails, config=config, names=names),
+                       store=stored is not None, summary=partial(_summary_mails, config=config))
+    if stored is not None and built.stored is not None:
+        stored.append(built.stored)
+    messages = [m for part in built.after for m in part] + built.summary
+    if with_data:
+        messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
@@ -570,7 +575,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         if rerender is not None:
             report = load_week(state, str(rerender))
             assert report is not None
-            messages = publish(report, opts.out, run_id, config)
+            messages = publish(report, opts.out, run_id, config, with_data=opts.send and not opts.dry_run)
             stage("reports")
             result.rerendered = str(rerender)
             if opts.send and not opts.dry_run:
@@ -659,7 +664,9 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         stage("assess")
 
         kept: list[tuple[bytes, bytes]] = []
-        outboxes = [publish(report, opts.out, run_id, config, None if opts.dry_run else kept)
+        # The emails' bytes are read back from the outbox only when they are to be sent.
+        outboxes = [publish(report, opts.out, run_id, config, None if opts.dry_run else kept,
+                            with_data=opts.send and not opts.dry_run)
                     for report in progress(reports, "reports")]
         stage("reports")
         _crash_point("after_outputs")
