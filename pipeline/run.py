@@ -167,11 +167,13 @@ def sha256(path: Path) -> str:
 
 
 def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
-               on_file: Callable[[list[Sheet]], None] | None = None,
-               idle: Callable[[], None] | None = None) -> Inbox:
-    """Read every file of the inbox; `on_file` takes each file's sheets as soon as they are read
-    (the run stores them and lets their rows go, so a big ledger is never held whole); `idle`
-    runs while the run waits for the largest file (`read_files`)."""
+               on_file: Callable[[int, list[Sheet]], None] | None = None,
+               idle: Callable[[], None] | None = None,
+               early: Callable[[int, list[Sheet]], None] | None = None) -> Inbox:
+    """Read every file of the inbox; `on_file(position, sheets)` takes each file's sheets in
+    order as soon as they are read (the run stores them and lets their rows go, so a big ledger
+    is never held whole); `idle` runs while the run waits for the largest file, and `early`
+    gets a file read ahead of an earlier one (`read_files`)."""
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
@@ -192,8 +194,8 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     sha: dict[str, str] = {}
     # Files are read by children side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb, idle=idle, prepare=_prepare)) as found_each:
-        for f in progress(files, "reading"):
+                            config.limits.max_file_mb, idle=idle, prepare=_prepare, early=early)) as found_each:
+        for position, f in enumerate(progress(files, "reading")):
             sha[f.name] = sha256(f.path)
             try:
                 found = next(found_each)
@@ -205,7 +207,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
                 if s.kind is None:
                     echo(t(config.lang, "warn.unrecognised_sheet", file=s.file, sheet=s.sheet))
             if on_file is not None:
-                on_file(found)
+                on_file(position, found)
             sheets.extend(found)
     return Inbox(files, sha, sheets, skipped)
 
@@ -284,7 +286,6 @@ class Intake:
     rows_read: int = 0
     rows_stored: int = 0
     duplicates: int = 0
-    next_seq: int = 0  # where the next sheet's sequence numbers start (0: ask the state)
     registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
 
 
@@ -327,15 +328,23 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
     return int(block.array("row")[-1].as_py()) if len(block) else 0
 
 
+# A file's rows are numbered (seq) from `run base + position × FILE_SEQ_STRIDE`, so a file read
+# ahead of an earlier one can be stored before it (`_run_locked`'s `early`): its numbers do not
+# depend on how many rows the files before it have. 2**40 rows is past any file; 2**63 is eight
+# million files' strides, runs included.
+FILE_SEQ_STRIDE = 1 << 40
+
+
 def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,
-           result: Intake) -> None:
-    """Store the new rows and sort the rest into duplicates and rejections (SPEC §2.4, §3 late rows).
+           result: Intake, base: int, lowest_seq_wins: bool = False) -> None:
+    """Store a file's new rows (its rows numbered from `base`, in sheet and row order) and sort
+    the rest into duplicates and rejections (SPEC §2.4, §3 late rows).
 
     Identity duplicates are left to the database's unique index (INSERT OR IGNORE: the row read
-    first wins), so the common case costs one insert per row. Only rejected rows and late
-    candidates are compared cell for cell with what earlier runs rejected.
+    first wins), so the common case costs one insert per row; `lowest_seq_wins` when a later
+    file was stored first (`State.add_rows`). Only rejected rows and late candidates are
+    compared cell for cell with what earlier runs rejected.
     """
-    base = result.next_seq or state.next_seq()
     late: list[tuple[int, Row]] = []
     problems: list[tuple[int, Problem]] = []
     offered = 0
@@ -372,13 +381,12 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
         else:
             last = max([last, *(r.source.row for r in sheet.rows)])
             before = offered
-            stored = state.add_rows(stored_rows(sheet))  # a row already stored is ignored: a duplicate
+            stored = state.add_rows(stored_rows(sheet), lowest_seq_wins)  # a row stored already: a duplicate
             result.rows_stored += stored
             result.duplicates += offered - before - stored
         if sheet.kind != "roster":
             sheet.release_rows()  # stored now; the replay reads them back from the state
         base += last + 1
-    result.next_seq = base
 
     compared: list[Row | Problem] = [p for _, p in problems] + [r for _, r in late]
     fingerprints = {id(item): digest(item.fingerprint) for item in compared}
@@ -599,12 +607,26 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         taken = Intake()
         storing = 0.0
         until = weeks[-1].next_start_iso  # the replay reads the history up to the last week's end
+        run_base = state.next_seq()
+        stored: set[int] = set()  # positions of the files stored
 
-        def store(sheets: list[Sheet]) -> None:
+        def store(position: int, sheets: list[Sheet]) -> None:
+            """A file's rows stored, at its turn or (`early`) ahead of it; once."""
             nonlocal storing
+            if position in stored:
+                return
             began = time.perf_counter()
-            intake(sheets, state, run_id, late_range, config.lang, taken)
+            later = any(p > position for p in stored)
+            intake(sheets, state, run_id, late_range, config.lang, taken, run_base + position * FILE_SEQ_STRIDE, later)
+            stored.add(position)
             storing += time.perf_counter() - began
+
+        def early(position: int, sheets: list[Sheet]) -> None:
+            """A file read while the run waits for an earlier one (the big ledger): stored now,
+            unless it holds registrations, which are checked against the earlier files' in
+            order (`_store_registrations`), or a sheet that fails the run anyway."""
+            if not any(s.error or s.registrations is not None or s.kind == "registrations" for s in sheets):
+                store(position, sheets)
 
         earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
 
@@ -619,7 +641,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
                 storing += time.perf_counter() - began
             earlier = list(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
 
-        inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead)
+        inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead, early=early)
         taken.registered = None  # the identities were for storing; the replay needs none
         stage("read")
         result.stages["read"] = round(result.stages["read"] - storing, 3)

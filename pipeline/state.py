@@ -329,15 +329,26 @@ class State:
         self.conn.execute("DELETE FROM probe")
         return found
 
-    def add_rows(self, rows: Iterable[tuple[Any, ...]]) -> int:
+    def add_rows(self, rows: Iterable[tuple[Any, ...]], lowest_seq_wins: bool = False) -> int:
         """Rows as (seq, run_id, kind, at, ident, phone, who, ... file, sheet, row); a row whose
-        identity is already stored is ignored. Returns how many were stored."""
-        before = self.conn.total_changes
-        self.conn.executemany(
-            "INSERT OR IGNORE INTO rows (seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
-            "photo, address, party_size, amount, room, note, file, sheet, row) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return self.conn.total_changes - before
+        identity is already stored is ignored. Returns how many new rows the table has.
+
+        With `lowest_seq_wins` a row replaces a stored one of the same identity that has a
+        higher seq: a run that stores a file read ahead of an earlier one (SPEC §2.4: the row
+        read first counts, and seq is the order read) then stores the earlier file so."""
+        columns = ("seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
+                   "photo, address, party_size, amount, room, note, file, sheet, row")
+        values = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        if not lowest_seq_wins:
+            before = self.conn.total_changes
+            self.conn.executemany(f"INSERT OR IGNORE INTO rows ({columns}) {values}", rows)
+            return self.conn.total_changes - before
+        count = "SELECT COUNT(*) FROM rows"
+        before = self.conn.execute(count).fetchone()[0]
+        kept = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ") if c != "ident")
+        self.conn.executemany(f"INSERT INTO rows ({columns}) {values} "
+                              f"ON CONFLICT (ident) DO UPDATE SET {kept} WHERE excluded.seq < rows.seq", rows)
+        return int(self.conn.execute(count).fetchone()[0] - before)
 
     def history(self, until: str, details_from: str = "", run_id: str | None = None,
                 other_runs: bool = False) -> Iterator[Event]:

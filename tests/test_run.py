@@ -341,3 +341,40 @@ def test_registrations_read_twice_in_one_run_are_stored_once_first_read_wins(off
     assert stats["rows_stored"] == 9 - 2  # 3 registrations + 4 roster rows
     ledger = (office.out / "2026-W48" / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
     assert [line.split(",")[:3] for line in ledger[1:]] == [["13900000000", "先读到的", "自然到访"]]
+
+
+def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file read while the run waits for an earlier one is stored at once; when the earlier
+    file comes, its row of the same identity still counts (SPEC §2.4: the row read first, in
+    file order, wins) and the later one is the duplicate. A.xlsx is made slow to read (its
+    reading child waits a second), so B.xlsx is stored first."""
+    import time
+
+    from pipeline import run
+
+    at = d("2026-11-24 10:00")
+    leads(office.inbox / "A.xlsx", [["张伟", 13900000001, at, "先读到的"]])
+    leads(office.inbox / "B.xlsx", [["张伟", 13900000001, at, "后读到的"], ["张伟", 13900000002, at, "乙"]])
+    prepare = run._prepare
+
+    def slow_for_a(sheets: list[Any]) -> None:
+        if sheets and sheets[0].file == "A.xlsx":
+            time.sleep(1.0)
+        prepare(sheets)
+
+    order: list[int] = []  # the positions of the files, in the order stored
+    intake = run.intake
+
+    def watch(sheets: list[Any], *args: Any) -> None:
+        order.append(args[5] >> 40)  # base = run base (1 on a new state) + position * 2**40
+        intake(sheets, *args)
+
+    monkeypatch.setattr(run, "_prepare", slow_for_a)
+    monkeypatch.setattr(run, "intake", watch)
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    assert order.index(1) < order.index(0)  # B.xlsx (position 1) was stored before A.xlsx
+    stats = office.results("2026-W48")["stats"]
+    assert (stats["rows_read"], stats["rows_stored"], stats["duplicates_dropped"]) == (3 + 4, 2 + 4, 1)
+    ledger = (office.out / "2026-W48" / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert [line.split(",")[:2] for line in ledger[1:]] == [["13900000001", "先读到的"], ["13900000002", "乙"]]

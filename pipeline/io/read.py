@@ -916,7 +916,8 @@ def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzippe
 def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb: int = 2000,
                max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2,
                idle: Callable[[], None] | None = None,
-               prepare: Callable[[list[Sheet]], None] | None = None) -> Generator[list[Sheet]]:
+               prepare: Callable[[list[Sheet]], None] | None = None,
+               early: Callable[[int, list[Sheet]], None] | None = None) -> Generator[list[Sheet]]:
     """`read_file` of each (path, name), in the order given, read `parallel` at a time.
 
     Children read files side by side, the largest first (a big ledger is then read while the
@@ -925,12 +926,15 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
     stops are ended. `idle` runs once, the first time this process waits for the largest file:
     work the caller can do ahead while it would otherwise wait. `prepare` runs on each file's
     sheets where they are read (in the child): work on the rows the caller would do one file
-    at a time, done side by side."""
+    at a time, done side by side. `early(position, sheets)` gets a file read ahead of its turn
+    as soon as it is decoded, while this process waits for an earlier one (the same sheets are
+    yielded again at the file's turn)."""
     sizes = [_size(path) for path, _ in files]
     waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
     largest = waiting[0] if waiting else -1
     ahead = 0  # bytes of later files' results decoded while waiting (bounded: they are held until used)
     started: dict[int, _Child | _Here] = {}
+    finished: list[_Child] = []  # later files' children done, their results not decoded yet
 
     def start(i: int) -> _Child | _Here:
         waiting.remove(i)
@@ -953,14 +957,22 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
                     idle()  # with the children started: they read while it runs
                     idle = None
                     continue
+                if finished:  # after the free slots were given to the next files above
+                    done = finished.pop(0)
+                    position = next((k for k, r in started.items() if r is done), None)
+                    if position is not None and ahead + done.size <= DECODE_AHEAD_BYTES:
+                        ahead += done.size
+                        done.settle()  # decoded now, while this process has nothing else to do
+                        if early is not None and done.said is not None and done.said[0] == "ok":
+                            early(position, done.said[1])
+                    continue
                 fds = {r.fd: r for r in running if r.fd is not None}
                 ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
                 for fd in ready:
                     done = fds[fd]
                     done.pump()
-                    if not done.running and done is not wanted and ahead + done.size <= DECODE_AHEAD_BYTES:
-                        ahead += done.size
-                        done.settle()  # decoded now, while this process has nothing else to do
+                    if not done.running and done is not wanted:
+                        finished.append(done)
             yield started.pop(i).result()
     finally:
         for r in started.values():
