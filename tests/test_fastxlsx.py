@@ -334,17 +334,26 @@ def test_both_processes_take_statements_and_each_is_written_once(tmp_path: Path,
 
 def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An error in the forked writer comes back to the run as an error naming it, not as a
-    week with files missing."""
+    week with files missing (the child fails as it starts; this process does every job)."""
     from pipeline.report import write
 
-    def broken(report: Any, folder: Path) -> None:
+    def broken() -> None:
         raise ValueError("disk says no")
 
     monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(write, "SIDE_WRITERS", [*write.SIDE_WRITERS, broken])
+    monkeypatch.setattr(fastxlsx, "reset_helper", broken)  # run by the forked writer alone
     with pytest.raises(RuntimeError, match="second report writer failed: ValueError: disk says no"):
         write.write_week(sample_report(), tmp_path / "week")
-    assert (tmp_path / "week" / "results.json").exists()  # this process's writers ran; the run fails anyway
+    assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
+
+
+def test_every_writer_has_a_place_in_the_two_processes_jobs() -> None:
+    """The jobs of a big week cover `WRITERS` exactly once: a writer added to the list is
+    written by both paths."""
+    from pipeline.report import write
+
+    parallel = [w for writers, _ in write.JOBS for w in writers] + list(write.STATEMENT_WRITERS)
+    assert sorted(parallel, key=id) == sorted(write.WRITERS, key=id) and len(parallel) == len(set(parallel))
 
 
 @pytest.mark.parametrize("ahead", [1, 10**9])

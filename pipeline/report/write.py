@@ -129,19 +129,25 @@ WRITERS: list[Writer] = [
     write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
 ]
 
-# A big week writes in two processes. The second (forked: it starts at once and shares the
-# report without copying it) writes `SIDE_WRITERS` (ledger.csv, the summary and ledger workbooks,
-# the summary page), builds the leaders' emails and compresses the stored ledger.csv
-# (`stored_form`) when asked; this one writes results.json and makes the stored report. Then
-# both take the managers' statements (workbook, page and email) `STATEMENT_STEP` managers at a
-# time, whichever asks first (`_Claims`), until none is left: the two finish within one step of
-# each other however the machine's speed varies, where a fixed split measured right on one run
-# was a second off on the next. The child touches neither the database nor the lock: it writes
+# A big week writes in two processes: this one and a second, forked (it starts at once and
+# shares the report without copying it). The work is a list of jobs, the largest first: the
+# `JOBS` below, the stored report when asked, then the managers' statements (workbook, page and
+# email) `STATEMENT_STEP` managers a job. Each process takes the next job free (`_Claims`) until
+# none is left, so the two finish within one small job of each other however the machine's
+# speed varies (a fixed split, measured right on one run, was a second or two off on the next).
+# A job runs its writers in order, then what must follow them in the same process: "summary"
+# (the leaders' emails, built from the summary files), "stored_ledger" (ledger.csv compressed
+# for the state, `stored_form`). The child touches neither the database nor the lock: it writes
 # files and leaves with os._exit, running no exit handler of the parent's. Where there is no
-# fork (Windows), one process writes everything.
-SIDE_WRITERS: list[Writer] = [write_ledger_csv, write_summary_xlsx, write_ledger_xlsx, write_summary_html]
+# fork (Windows), one process runs `WRITERS`.
+JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
+    ((write_summary_xlsx, write_summary_html), "summary"),
+    ((write_ledger_xlsx,), None),
+    ((write_ledger_csv,), "stored_ledger"),
+    ((write_results,), None),
+]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
-STATEMENT_STEP = 8               # managers per claim: about a tenth of a second of work
+STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
 
 
@@ -173,44 +179,80 @@ def _stored_ledger(folder: Path) -> bytes:
 
 
 class _Claims:
-    """Runs of statements (positions in results.json's managers) handed to whichever process asks
-    first. The next position lives in shared memory made before the fork, behind its lock."""
+    """Jobs (their positions in a `_Plan`) handed to whichever process asks first. The next
+    position lives in shared memory made before the fork, behind its lock."""
 
-    def __init__(self, total: int, step: int) -> None:
+    def __init__(self, total: int) -> None:
         import multiprocessing
 
-        self.total, self.step = total, max(1, step)
+        self.total = total
         self._next = multiprocessing.Value("q", 0)
 
-    def take(self) -> tuple[int, int] | None:
+    def take(self) -> int | None:
         with self._next.get_lock():
-            start = int(self._next.value)
-            if start >= self.total:
+            job = int(self._next.value)
+            if job >= self.total:
                 return None
-            self._next.value = stop = min(self.total, start + self.step)
-        return start, stop
+            self._next.value = job + 1
+        return job
 
 
-def _statements(report: WeekReport, folder: Path, claims: _Claims, after: After | None) -> list[tuple[int, Any]]:
-    """Claimed runs of statements written (workbooks, pages), each followed by `after`:
-    [(first position, what `after` returned)]."""
-    done = []
-    while (span := claims.take()) is not None:
-        write_manager_xlsx(report, folder, span, wait=False)  # compressed beside the pages
-        write_manager_html(report, folder, span)
+class _Plan:
+    """The jobs of a big week (see `JOBS`): the fixed ones, the stored report when asked, then
+    the statements in runs of `STATEMENT_STEP` managers."""
+
+    def __init__(self, report: WeekReport, folder: Path, after: After | None, summary: Summary | None,
+                 store: bool) -> None:
+        self.report, self.folder, self.after, self.summary, self.store = report, folder, after, summary, store
+        self.fixed = [*JOBS, *([((), "stored_report")] if store else [])]
+        managers = len(report.results["managers"])
+        self.runs = [(a, min(managers, a + STATEMENT_STEP)) for a in range(0, managers, STATEMENT_STEP)]
+
+    def __len__(self) -> int:
+        return len(self.fixed) + len(self.runs)
+
+    def run(self, job: int) -> Any:
+        report, folder = self.report, self.folder
+        if job >= len(self.fixed):
+            span = self.runs[job - len(self.fixed)]
+            write_manager_xlsx(report, folder, span, wait=False)  # compressed beside the pages
+            write_manager_html(report, folder, span)
+            fastxlsx.wait()
+            return self.after(report, folder, span) if self.after is not None else None
+        writers, follow = self.fixed[job]
+        for writer in writers:
+            writer(report, folder)
         fastxlsx.wait()
-        done.append((span[0], after(report, folder, span) if after is not None else None))
+        if follow == "summary" and self.summary is not None:
+            return self.summary(report, folder)
+        if follow == "stored_ledger" and self.store:
+            return _stored_ledger(folder)
+        if follow == "stored_report":
+            return report.to_bytes()
+        return None
+
+    def follow(self, done: dict[int, Any], name: str) -> Any:
+        """What the fixed job followed by `name` returned (None without one)."""
+        return next((done.get(i) for i, (_, follow) in enumerate(self.fixed) if follow == name), None)
+
+    def after_runs(self, done: dict[int, Any]) -> list[Any]:
+        return [done[len(self.fixed) + k] for k in range(len(self.runs))]
+
+
+def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
+    """The jobs this process takes, run: {job: what it returned}."""
+    done = {}
+    while (job := claims.take()) is not None:
+        done[job] = plan.run(job)
     return done
 
 
 class _Side:
-    """The forked second writer: its pid, and a pipe that carries its error, if any. What it
-    returns (its runs of statements, the leaders' emails, the stored ledger) comes back pickled
-    in a file beside the week's outputs."""
+    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
+    jobs returned comes back pickled in a file beside the week's outputs."""
 
-    def __init__(self, report: WeekReport, folder: Path, claims: _Claims, after: After | None,
-                 summary: Summary | None, store: bool) -> None:
-        self.passed = folder / f".side-{os.getpid()}.pickle"
+    def __init__(self, plan: _Plan, claims: _Claims) -> None:
+        self.passed = plan.folder / f".side-{os.getpid()}.pickle"
         fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -219,13 +261,7 @@ class _Side:
             code = 0
             try:
                 fastxlsx.reset_helper()  # the parent's helper thread does not exist in the child
-                for writer in SIDE_WRITERS:
-                    writer(report, folder)
-                fastxlsx.wait()
-                said = (summary(report, folder) if summary is not None else None,
-                        _stored_ledger(folder) if store else None,
-                        _statements(report, folder, claims, after))
-                self.passed.write_bytes(pickle.dumps(said, pickle.HIGHEST_PROTOCOL))
+                self.passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
                 os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
                 code = 1
@@ -234,9 +270,9 @@ class _Side:
         os.close(write_fd)
         self.pid, self.fd = pid, read_fd
 
-    def result(self) -> tuple[Any, bytes | None, list[tuple[int, Any]]]:
-        """Wait for the child and return what `summary` returned, the stored ledger and its runs
-        of statements; its failure raises here with its traceback's last line."""
+    def result(self) -> dict[int, Any]:
+        """Wait for the child and return what its jobs returned; its failure raises here with its
+        traceback's last line."""
         with os.fdopen(self.fd, "rb") as fh:
             error = fh.read()
         _, status = os.waitpid(self.pid, 0)
@@ -244,7 +280,7 @@ class _Side:
             detail = error.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
         try:
-            passed: tuple[Any, bytes | None, list[tuple[int, Any]]] = pickle.loads(self.passed.read_bytes())
+            passed: dict[int, Any] = pickle.loads(self.passed.read_bytes())
             return passed  # written by our own child just now
         finally:
             self.passed.unlink()
@@ -275,7 +311,7 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
 
 def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: After | None = None,
                store: bool = False, summary: Summary | None = None) -> Written:
-    """Run every writer into `folder`. Big weeks use a second process (see `SIDE_WRITERS`).
+    """Run every writer into `folder`. Big weeks use a second process (see `JOBS`).
 
     `after(report, folder, (first, stop))` runs once each run of statements is written, in the
     process that wrote it; the results come back in manager order (one per run).
@@ -292,17 +328,14 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
                            stored_form(report, folder) if store else None,
                            summary(report, folder) if summary is not None else None)
         index_week(report)  # computed once, before the fork: both processes use it
-        claims = _Claims(managers, STATEMENT_STEP)
-        side = _Side(report, folder, claims, after, summary, store)
-        mine: list[tuple[int, Any]] = []
+        plan = _Plan(report, folder, after, summary, store)
+        claims = _Claims(len(plan))
+        side = _Side(plan, claims)
+        done: dict[int, Any] = {}
         try:
-            for writer in WRITERS:
-                if writer not in SIDE_WRITERS and writer not in STATEMENT_WRITERS:
-                    writer(report, folder)
-            blob = report.to_bytes() if store else None  # first: the statements even the two out
-            mine = _statements(report, folder, claims, after)
+            done = _work(plan, claims)
         finally:
-            summarised, ledger, theirs = side.result()
-        stored = (blob, ledger) if blob is not None and ledger is not None else None
-        runs = [said for _, said in sorted(mine + theirs, key=lambda run: run[0])]
-        return Written(runs if after is not None else [], stored, summarised)
+            done.update(side.result())
+        blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
+        return Written(plan.after_runs(done) if after is not None else [],
+                       (blob, ledger) if store else None, plan.follow(done, "summary"))
