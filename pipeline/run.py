@@ -35,7 +35,7 @@ from .rules.assess import Person, assess
 from .rules.events import Event
 from .rules.replay import WeekOutcome, replay
 from .schema import IDENTITY, TIME_COLUMN
-from .state import State, StateError, digest
+from .state import State, StateError, digest, history_event
 from .texts import t
 from .weeks import Week, last_complete, span
 
@@ -287,6 +287,9 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
+    # The rows this run stored (`event_tuple` form), while every row offered was stored: the
+    # replay takes them from here instead of reading them back. None once one was a duplicate.
+    kept: list[tuple[Any, ...]] | None = field(default_factory=list)
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
@@ -364,7 +367,10 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
                 late.append((seq, row))
             else:
                 offered += 1
-                yield (seq, run_id, *tails[k]) if tails is not None else event_tuple(row, seq, run_id)
+                stored = (seq, run_id, *tails[k]) if tails is not None else event_tuple(row, seq, run_id)
+                if result.kept is not None:
+                    result.kept.append(stored)
+                yield stored
 
     for sheet in sheets:
         if sheet.kind is None:
@@ -384,6 +390,8 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             stored = state.add_rows(stored_rows(sheet), lowest_seq_wins)  # a row stored already: a duplicate
             result.rows_stored += stored
             result.duplicates += offered - before - stored
+            if offered - before != stored:
+                result.kept = None  # which were left out is the database's to say: read back
         if sheet.kind != "roster":
             sheet.release_rows()  # stored now; the replay reads them back from the state
         base += last + 1
@@ -659,9 +667,17 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             state.set_roster(people)
         stage("store")
 
-        # The replay sorts the events: the earlier runs' rows (read ahead, if the run waited), then this run's.
-        events = (earlier + list(state.history(until, details_from=weeks[0].start_iso, run_id=run_id))
-                  if earlier is not None else list(state.history(until, details_from=weeks[0].start_iso)))
+        # The replay sorts the events: the earlier runs' rows (read ahead, if the run waited), then
+        # this run's, as `history` would read them back (kept in memory when every one was stored).
+        details_from = weeks[0].start_iso
+        if earlier is None:
+            earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
+        mine = ([history_event((*row[:4], *row[5:]), details_from) for row in taken.kept
+                 if row[3] < until and row[2] != "registrations"] if taken.kept is not None
+                else list(state.history(until, details_from=details_from, run_id=run_id)))
+        taken.kept = None
+        events = earlier + mine
+        del mine
         registered = state.registrations(until)
         state.forget_registrations()
         outcomes = replay(events, roster, weeks, history_start, run_id, config, config.lang, registered)

@@ -86,6 +86,30 @@ ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "cu
                "unit_key", "photo", "address", "party_size", "amount", "room", "note", "file", "sheet", "row")
 
 
+# What `history` keeps of a row dated before the weeks a run computes (deals excepted): the
+# columns the rules read; each other column blanked as below (SQL, and the same in Python for
+# `history_event`), `photo` kept only as whether there is one.
+HISTORY_KEEPS = frozenset({"seq", "kind", "at", "phone", "who", "salesperson", "customer", "unit_key"})
+_BLANK: tuple[str, Callable[[Any], Any]] = ("''", lambda value: "")
+_HISTORY_BLANK: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "photo": ("CASE WHEN photo = '' THEN '' ELSE '1' END", lambda value: "1" if value else ""),
+    "row": ("0", lambda value: 0),
+}
+_BLANKERS = [(i, _HISTORY_BLANK.get(c, _BLANK)[1]) for i, c in enumerate(ROW_COLUMNS) if c not in HISTORY_KEEPS]
+_AT, _KIND = ROW_COLUMNS.index("at"), ROW_COLUMNS.index("kind")
+
+
+def history_event(values: tuple[Any, ...], details_from: str) -> Event:
+    """A row (`ROW_COLUMNS` order) as `history` returns it: blanked as above when it is dated
+    before `details_from` and is not a deal."""
+    if values[_AT] < details_from and values[_KIND] != "deals":
+        blanked = list(values)
+        for i, blank in _BLANKERS:
+            blanked[i] = blank(blanked[i])
+        return Event._make(blanked)
+    return Event._make(values)
+
+
 class StateError(Exception):
     """The state cannot be used (corrupt, newer schema): the message says how to recover."""
 
@@ -361,11 +385,9 @@ class State:
         so a million-row history holds no more text than the rules need. Deals keep everything
         (a late deal is paid, and shown, in a later week).
         """
-        full = set(ROW_COLUMNS) - {"seq", "kind", "at", "phone", "who", "salesperson", "customer", "unit_key"}
-        trimmed = {"photo": "CASE WHEN photo = '' THEN '' ELSE '1' END", "row": "0"}
         columns = [
-            c if c not in full else
-            f"CASE WHEN at >= :detail OR kind = 'deals' THEN {c} ELSE {trimmed.get(c, chr(39) * 2)} END"
+            c if c in HISTORY_KEEPS else
+            f"CASE WHEN at >= :detail OR kind = 'deals' THEN {c} ELSE {_HISTORY_BLANK.get(c, _BLANK)[0]} END"
             for c in ROW_COLUMNS
         ]
         which = "" if run_id is None else " AND run_id != :run" if other_runs else " AND run_id = :run"

@@ -471,3 +471,33 @@ def test_a_closed_weeks_ledger_csv_reads_back_as_stored_now_and_before(data: byt
 
     assert unpack_ledger_csv(pack_ledger_csv(data)) == data
     assert unpack_ledger_csv(zlib.compress(data, 1)) == data
+
+
+_TEXTS = st.text(alphabet=st.sampled_from(list("张伟ab 1_,'\"\u3000")), max_size=6)
+_STORED = st.lists(st.tuples(
+    st.sampled_from(["leads", "visits", "units", "deals", "registrations"]),
+    st.sampled_from(["2026-11-01T09:00:00", "2026-11-15T23:59:59", "2026-11-16T00:00:00", "2026-11-20T10:30:00",
+                     "2026-11-30T00:00:00"]),
+    st.lists(_TEXTS, min_size=14, max_size=14), st.integers(min_value=1, max_value=1_048_576)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=_STORED)
+def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path_factory: pytest.TempPathFactory,
+                                                                       rows: list[Any]) -> None:
+    """The run takes its own rows from memory (`history_event`) instead of reading them back:
+    for any rows, dated before, at or after the first computed week, of any kind, the events
+    are those `State.history` returns (descriptive columns blanked before the week, deals
+    whole, registrations and rows from the week's end on left out)."""
+    from pipeline.state import State, digest, history_event
+
+    state = State(tmp_path_factory.mktemp("state"))
+    state.begin()
+    stored = [(seq, "r1", kind, at, digest(f"{seq}"), *texts, row)
+              for seq, (kind, at, texts, row) in enumerate(rows, start=1)]
+    assert state.add_rows(stored) == len(stored)
+    details_from, until = "2026-11-16T00:00:00", "2026-11-23T00:00:00"
+    mine = [history_event((*r[:4], *r[5:]), details_from) for r in stored if r[3] < until and r[2] != "registrations"]
+    assert sorted(mine) == sorted(state.history(until, details_from=details_from, run_id="r1"))
+    state.rollback()
+    state.close()
