@@ -358,10 +358,10 @@ def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
     leads(office.inbox / "B.xlsx", [["张伟", 13900000001, at, "后读到的"], ["张伟", 13900000002, at, "乙"]])
     prepare = run._prepare
 
-    def slow_for_a(sheets: list[Any]) -> None:
+    def slow_for_a(sheets: list[Any], **kwargs: Any) -> None:
         if sheets and sheets[0].file == "A.xlsx":
             time.sleep(1.0)
-        prepare(sheets)
+        prepare(sheets, **kwargs)
 
     order: list[int] = []  # the positions of the files, in the order stored
     intake = run.intake

@@ -28,6 +28,7 @@ import posixpath
 import re
 import sys
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dtime
 from functools import cache
@@ -153,11 +154,18 @@ def _shared_strings(zf: zipfile.ZipFile, last: int) -> list[str] | None:
     return strings
 
 
+def load(reader: Any, sheet: str) -> Any:
+    """The sheet as fastexcel parses it for `registrations`: every cell typed strictly, the
+    whole column deciding its type."""
+    return reader.load_sheet_eager(sheet, header_row=0, dtype_coercion="strict", schema_sample_rows=None)
+
+
 def registrations(path: Path, sheet: str, part: str, reader: Any, file: str, lang: str,
-                  max_cells: int) -> Any:
+                  max_cells: int, loaded: Callable[[], Any] | None = None) -> Any:
     """The sheet read as a registrations `read.Sheet`, or None when this path is not certain to
     give what the cell-by-cell reader gives (see the module's docstring). A sheet spanning more
-    than `max_cells` is left to the other reader too, which refuses it with its message."""
+    than `max_cells` is left to the other reader too, which refuses it with its message.
+    `loaded` gives the parsed sheet (`load`) when it was parsed ahead."""
     from . import read
 
     found = first_row(path, part)
@@ -171,7 +179,7 @@ def registrations(path: Path, sheet: str, part: str, reader: Any, file: str, lan
     if kind != "registrations" or error or index != header_at:
         return None
     try:
-        batch = reader.load_sheet_eager(sheet, header_row=0, dtype_coercion="strict", schema_sample_rows=None)
+        batch = loaded() if loaded is not None else load(reader, sheet)
     except Exception:  # noqa: BLE001 - mixed types, or anything fastexcel refuses: the other reader decides
         return None
     names = list(batch.schema.names)

@@ -104,6 +104,9 @@ class Sheet:
     problems: list[Problem] = field(default_factory=list)
     registrations: Registered | None = None  # a registrations sheet's rows, instead of `rows`
     stored: list[tuple[Any, ...]] | None = None  # `rows` in their stored form, made by the reader's `prepare`
+    # With `stored`, the reader's `prepare` drops `rows` (counted in `released`) but those that
+    # may be late, kept here by their position in `stored`: the run needs no other row object.
+    late_rows: dict[int, Row] | None = None
 
     released: int = 0  # rows handed over and dropped by `release_rows`
 
@@ -118,6 +121,7 @@ class Sheet:
         self.released += len(self.rows) + (len(self.registrations) if self.registrations is not None else 0)
         self.rows = []
         self.stored = None
+        self.late_rows = None
         if self.registrations is not None:
             self.registrations = Registered()
 
@@ -575,14 +579,15 @@ def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, s
         if isinstance(exc, _FATAL):
             raise
         raise _calamine_error(exc, name, lang) from None
-    with wb:
+    ahead = _Ahead(path, [m.name for m in metas if m.name in big])
+    with wb, ahead:
         for meta in metas:
             if meta.name in big:
                 from . import columnar as col
 
                 fast = fast or _fastexcel(path)
-                done = (col.registrations(path, meta.name, big[meta.name], fast, name, lang, max_cells)
-                        if fast else None)
+                done = (col.registrations(path, meta.name, big[meta.name], fast, name, lang, max_cells,
+                                          ahead.loaded(meta.name)) if fast else None)
                 if done is not None:
                     yield meta.name, done
                     continue
@@ -615,6 +620,44 @@ def _columnar_sheets(path: Path) -> dict[str, str]:
     from .columnar import big_sheets
 
     return big_sheets(path)
+
+
+class _Ahead:
+    """A workbook's big sheets after the first parsed by fastexcel on a thread, while the first is
+    parsed and turned into columns: fastexcel parses without the interpreter lock, so a ledger
+    split over yearly sheets is read side by side on a second core. A sheet the columnar path
+    then declines (`columnar.registrations`) was parsed for nothing; nothing else changes."""
+
+    def __init__(self, path: Path, sheets: list[str]) -> None:
+        self.futures: dict[str, Any] = {}
+        self.pool: Any = None
+        if len(sheets) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from . import columnar as col
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="sheets-ahead")
+            for sheet in sheets[1:]:
+                self.futures[sheet] = self.pool.submit(lambda s=sheet: col.load(_fastexcel_or_fail(path), s))
+
+    def loaded(self, sheet: str) -> Callable[[], Any] | None:
+        future = self.futures.pop(sheet, None)
+        return future.result if future is not None else None
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            for future in self.futures.values():
+                future.cancel()
+            self.pool.shutdown(wait=True)
+
+
+def _fastexcel_or_fail(path: Path) -> Any:
+    import fastexcel
+
+    return fastexcel.read_excel(str(path))
 
 
 def _fastexcel(path: Path) -> Any:
