@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import zlib
@@ -157,7 +158,14 @@ class State:
                 f"Move it aside and rerun with the archived inputs to rebuild the history.")
 
     def backup(self, run_id: str) -> Path:
-        """A copy before each committing run; only the newest few are kept."""
+        """A copy of the state as committed; only the newest few are kept. Outside a
+        transaction the database file is copied as it is, once the log is written back into
+        it (a checkpoint, which closing the state would make anyway): a file copy takes a
+        quarter of the page-by-page copy. If another process keeps the log busy, page by page."""
+        if not self.conn.in_transaction:
+            busy, pages, moved = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy == 0 and pages == moved:
+                return _backup(None, self.folder, run_id, self.path)
         return _backup(self.conn, self.folder, run_id)
 
     def backup_aside(self, run_id: str) -> Callable[[], Path]:
@@ -451,17 +459,25 @@ class State:
                               [(week, recipient, dig, key, at) for recipient, dig, key in items])
 
 
-def _backup(source: sqlite3.Connection, state_folder: Path, run_id: str) -> Path:
+def _backup(source: sqlite3.Connection | None, state_folder: Path, run_id: str, file: Path | None = None) -> Path:
+    """A copy through `source` page by page, or of `file` as it is (a database with nothing in
+    its log: `State.backup`)."""
     folder = state_folder / BACKUPS
     folder.mkdir(exist_ok=True)
     target = folder / f"{run_id}.db"
     for stale in folder.glob("*.db.part"):  # half copies of runs that crashed (one run at a time: the lock)
         stale.unlink()
     partial = folder / f"{run_id}.db.part"  # renamed when whole: a crash leaves no half copy as *.db
-    dest = sqlite3.connect(partial)
-    with dest:
-        source.backup(dest)
-    dest.close()
+    if source is not None:
+        dest = sqlite3.connect(partial)
+        with dest:
+            source.backup(dest)
+        dest.close()
+    else:
+        assert file is not None
+        shutil.copyfile(file, partial)
+        with open(partial, "rb+") as fh:
+            os.fsync(fh.fileno())
     os.replace(partial, target)
     for old in sorted(folder.glob("*.db"))[:-KEEP_BACKUPS]:
         old.unlink()
