@@ -58,6 +58,14 @@ def _crc32(data: bytes, value: int = 0) -> int:
     return int((_fast or zlib).crc32(data, value))
 
 
+def zlib_compress(data: bytes, level: int) -> bytes:
+    """`zlib.compress(data, level)` by the deflate library in use: the same zlib format (any
+    zlib reads it back), in a quarter of the time with ISA-L."""
+    if _fast is not None:
+        return bytes(_fast.compress(data, deflate_level(level)))
+    return zlib.compress(data, level)
+
+
 def _deflate(data: bytes, level: int) -> tuple[int, bytes]:
     packer = _compressor(level)
     return _crc32(data), packer.compress(data) + packer.flush()
