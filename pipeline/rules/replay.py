@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -275,6 +276,24 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     firsts = _Firsts(registered)
     walked, alone = firsts.split({e.phone for e in events if e.phone})
     events = events + registered.events(walked)
+    # The lone phones' columns (`_add_alone`) are taken by Arrow on a thread while the events
+    # are walked below: its takes run without the interpreter lock.
+    columns = (firsts.every_phone, registered.array("customer"), registered.array("who"), firsts.at)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
+    try:
+        lone = pool.submit(lambda positions: [column.take(positions) for column in columns], alone)
+        outcomes = _walk(events, roster, weeks, history_start, run_id, config, lang)
+        _add_alone(outcomes, firsts, alone, lone.result())
+    finally:
+        pool.shutdown(wait=True)
+    del firsts, alone
+    _release_arrow_memory()
+    return outcomes
+
+
+def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str, run_id: str,
+          config: Config, lang: str) -> list[WeekOutcome]:
+    """The events in time order (`replay_key`), each week's outcome taken as they pass."""
     state = Replay(roster, config, lang)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -330,9 +349,6 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
-    _add_alone(outcomes, firsts, alone)
-    del firsts, alone
-    _release_arrow_memory()
     return outcomes
 
 
@@ -344,7 +360,7 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None:
+def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, lone: list[Any]) -> None:
     """The phones no other event names (`alone`: positions in the registrations, in phone order):
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
@@ -354,10 +370,7 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any) -> None
     import pyarrow.compute as pc
 
     registered = firsts.registered
-    alone_at = firsts.at.take(alone)
-    customers = registered.array("customer").take(alone)
-    owners = registered.array("who").take(alone)
-    phones = firsts.every_phone.take(alone)
+    phones, customers, owners, alone_at = lone  # the lone phones' columns, taken in `replay`
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
         taken, columns = alone, [phones, customers, owners, alone_at]
