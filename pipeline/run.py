@@ -321,10 +321,11 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
     keys = block.keys()
     known = [k for k in result.registered if len(k)]
     new = pc.invert(pc.is_in(keys, value_set=pa.concat_arrays(known))) if known else None  # not stored before
-    candidates = keys if new is None else keys.filter(new)
+    every = new is None or pc.all(new).as_py()
+    candidates = keys if every else keys.filter(new)
     keep: Any = None  # None: every row
-    if len(pc.unique(candidates)) == len(candidates):  # (unique: a quarter of count_distinct's time)
-        if new is not None and not pc.all(new).as_py():
+    if _all_distinct(candidates, block.array("phone") if every else block.array("phone").filter(new)):
+        if not every:
             keep = pc.indices_nonzero(new)
     else:  # the sheet holds a registration twice: the first one read counts
         flags = new.to_pylist() if new is not None else [True] * len(keys)
@@ -350,6 +351,26 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
 # depend on how many rows the files before it have. 2**40 rows is past any file; 2**63 is eight
 # million files' strides, runs included.
 FILE_SEQ_STRIDE = 1 << 40
+
+
+def _all_distinct(keys: Any, phones: Any) -> bool:
+    """Whether no identity key repeats (`phones`: each key's phone). A key starts with its phone,
+    so only the rows whose phone repeats can repeat a key, and only those are compared whole:
+    hashing a million keys took 0.4 s, counting their phones (as integers where they all
+    parse) a tenth of it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        numbers = pc.cast(phones, pa.int64())  # equal phones give equal numbers: nothing is missed
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        numbers = phones
+    counts = pc.value_counts(numbers)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if not len(repeated):
+        return True
+    subset = keys.filter(pc.is_in(numbers, value_set=repeated))
+    return len(pc.unique(subset)) == len(subset)
 
 
 def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,

@@ -501,3 +501,23 @@ def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path
     assert sorted(mine) == sorted(state.history(until, details_from=details_from, run_id="r1"))
     state.rollback()
     state.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["13800138000", "13900139000", "1380013800", "０1380013800", "x"]),
+                               st.sampled_from(["2026-11-01T09:00:00", "2026-11-02T09:00:00"]),
+                               st.sampled_from(["张伟", "王芳"])), max_size=12))
+def test_the_quick_duplicate_check_agrees_with_hashing_every_key(rows: list[tuple[str, str, str]]) -> None:
+    """Storing a registrations sheet asks whether any identity repeats by counting phones first
+    (`run._all_distinct`): for any rows (phones that parse as numbers or not, repeated or not,
+    keys repeated or only their phones) it answers as comparing every whole key does."""
+    import pyarrow as pa
+
+    from pipeline.run import _all_distinct
+
+    block = Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
+                       customer=[""] * len(rows), note=[""] * len(rows), row=list(range(len(rows))),
+                       seq=list(range(len(rows))))
+    keys = block.keys()
+    phones = pa.array([r[0] for r in rows], pa.string())
+    assert _all_distinct(keys, phones) == (len(set(keys.to_pylist())) == len(rows))
