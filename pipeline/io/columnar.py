@@ -245,8 +245,9 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     kept = len(keep)
 
     def text_of(column: Any) -> Any:
-        return (pc.cast(column.take(keep), pa.string()) if column is not None
-                else pa.repeat(pa.scalar("", pa.string()), kept))
+        if column is None:
+            return pa.repeat(pa.scalar("", pa.string()), kept)
+        return pc.cast(column if kept == n else column.take(keep), pa.string())  # every row kept: no copy
 
     block = Registered(row=pc.add(pc.cast(keep, pa.int64()), first), phone=text_of(phone_text),
                        at=text_of(when_text), who=text_of(who_text), customer=text_of(texts["customer"]),
