@@ -32,7 +32,7 @@ from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekRepo
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
-from .rules.events import Event
+from .rules.events import PHONE, Event, as_number
 from .rules.replay import WeekOutcome, replay
 from .schema import IDENTITY, TIME_COLUMN
 from .state import State, StateError, digest, history_event
@@ -354,17 +354,13 @@ FILE_SEQ_STRIDE = 1 << 40
 
 
 def _all_distinct(keys: Any, phones: Any) -> bool:
-    """Whether no identity key repeats (`phones`: each key's phone). A key starts with its phone,
+    """Whether no identity key repeats (`phones`: each key's phone). A key includes its phone,
     so only the rows whose phone repeats can repeat a key, and only those are compared whole:
     hashing a million keys took 0.4 s, counting their phones (as integers where they all
     parse) a tenth of it."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        numbers = pc.cast(phones, pa.int64())  # equal phones give equal numbers: nothing is missed
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        numbers = phones
+    numbers = as_number(phones, PHONE)  # equal phones give equal numbers: nothing is missed
     counts = pc.value_counts(numbers)
     repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if not len(repeated):

@@ -450,7 +450,9 @@ def test_phones_and_times_sort_as_numbers_as_they_sort_as_text(rows: list[tuple[
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.rules.replay import _PHONE, _TIME, _as_number
+    from pipeline.rules.events import PHONE as _PHONE
+    from pipeline.rules.events import TIME as _TIME
+    from pipeline.rules.events import as_number as _as_number
 
     phones = pa.array([p for p, _ in rows], pa.string())
     times = pa.array([t for _, t in rows], pa.string())

@@ -152,6 +152,30 @@ for _name in Registered.COLUMNS:
 _FIELD = {"phone": "phone", "registered_at": "at", "registered_by": "who", "customer": "customer", "note": "note"}
 
 
+PHONE, TIME = "phone", "time"  # the kinds of text `as_number` turns into integers
+
+
+def as_number(column: Any, kind: str) -> Any:
+    """A text column to sort by, as integers that sort the same where that is certain: phones
+    when every one is 11 ASCII digits, times when every one is ISO to the second (19
+    characters). Integers sort about four times faster than text, and hash faster; otherwise the
+    text as it is. Equal texts give equal integers either way."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    size = 11 if kind == PHONE else 19
+    if not len(column) or not pc.all(pc.equal(pc.utf8_length(column), size)).as_py():
+        return column
+    try:
+        if kind == PHONE:
+            if not (pc.all(pc.string_is_ascii(column)).as_py() and pc.all(pc.utf8_is_digit(column)).as_py()):
+                return column
+            return pc.cast(column, pa.int64())
+        return pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
 def replay_key(event: Event) -> tuple[str, int, int]:
     """Time; then registrations before other kinds; then the order read."""
     return (event.at, 0 if event.kind == "registrations" else 1, event.seq)
