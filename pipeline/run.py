@@ -35,7 +35,7 @@ from .rules.assess import Person, assess
 from .rules.events import PHONE, Event, as_number
 from .rules.replay import WeekOutcome, replay
 from .schema import IDENTITY, TIME_COLUMN
-from .state import State, StateError, digest, history_event
+from .state import State, StateError, digest, history_events
 from .texts import t
 from .weeks import Week, last_complete, span
 
@@ -243,7 +243,7 @@ _IDENTITY_SLOTS = {kind: tuple(_SLOT[c] for c in columns) for kind, columns in I
 
 
 def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
-    """The stored form of a row (state.ROW_COLUMNS order, with the identity digest after `at`).
+    """The stored form of a row (`state.STORED_COLUMNS`: ROW_COLUMNS with the identity digest after `at`).
 
     Runs once per input row, so every value is turned into text once and the identity is made
     from those texts."""
@@ -707,8 +707,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         details_from = weeks[0].start_iso
         if earlier is None:
             earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
-        mine = ([history_event((*row[:4], *row[5:]), details_from) for row in taken.kept
-                 if row[3] < until and row[2] != "registrations"] if taken.kept is not None
+        mine = (history_events(taken.kept, until, details_from) if taken.kept is not None
                 else list(state.history(until, details_from=details_from, run_id=run_id)))
         taken.kept = None
         events = earlier + mine

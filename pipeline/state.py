@@ -89,7 +89,7 @@ ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "cu
 
 # What `history` keeps of a row dated before the weeks a run computes (deals excepted): the
 # columns the rules read; each other column blanked as below (SQL, and the same in Python for
-# `history_event`), `photo` kept only as whether there is one.
+# `history_events`), `photo` kept only as whether there is one.
 HISTORY_KEEPS = frozenset({"seq", "kind", "at", "phone", "who", "salesperson", "customer", "unit_key"})
 _BLANK: tuple[str, Callable[[Any], Any]] = ("''", lambda value: "")
 _HISTORY_BLANK: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -100,15 +100,25 @@ _BLANKERS = [(i, _HISTORY_BLANK.get(c, _BLANK)[1]) for i, c in enumerate(ROW_COL
 _AT, _KIND = ROW_COLUMNS.index("at"), ROW_COLUMNS.index("kind")
 
 
-def history_event(values: tuple[Any, ...], details_from: str) -> Event:
-    """A row (`ROW_COLUMNS` order) as `history` returns it: blanked as above when it is dated
-    before `details_from` and is not a deal."""
-    if values[_AT] < details_from and values[_KIND] != "deals":
-        blanked = list(values)
-        for i, blank in _BLANKERS:
-            blanked[i] = blank(blanked[i])
-        return Event._make(blanked)
-    return Event._make(values)
+# A row as `add_rows` takes it: `ROW_COLUMNS` with the identity digest after `at`.
+STORED_COLUMNS = (*ROW_COLUMNS[:_AT + 1], "ident", *ROW_COLUMNS[_AT + 1:])
+
+
+def history_events(stored: Iterable[tuple[Any, ...]], until: str, details_from: str) -> list[Event]:
+    """Rows as given to `add_rows` (`STORED_COLUMNS`), as `history` reads them back: dated
+    before `until`, registrations left out (`registrations` has those), and blanked as above
+    when dated before `details_from` and not a deal. A run makes its own rows' events so,
+    instead of reading back what it has just stored."""
+    out = []
+    for row in stored:
+        if row[_AT] >= until or row[_KIND] == "registrations":
+            continue
+        values = [*row[:_AT + 1], *row[_AT + 2:]]
+        if values[_AT] < details_from and values[_KIND] != "deals":
+            for i, blank in _BLANKERS:
+                values[i] = blank(values[i])
+        out.append(Event._make(values))
+    return out
 
 
 class StateError(Exception):
@@ -368,16 +378,15 @@ class State:
         With `lowest_seq_wins` a row replaces a stored one of the same identity that has a
         higher seq: a run that stores a file read ahead of an earlier one (SPEC §2.4: the row
         read first counts, and seq is the order read) then stores the earlier file so."""
-        columns = ("seq, run_id, kind, at, ident, phone, who, salesperson, customer, unit_name, unit_key, "
-                   "photo, address, party_size, amount, room, note, file, sheet, row")
-        values = "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        columns = ", ".join(STORED_COLUMNS)
+        values = f"VALUES ({', '.join('?' * len(STORED_COLUMNS))})"
         if not lowest_seq_wins:
             before = self.conn.total_changes
             self.conn.executemany(f"INSERT OR IGNORE INTO rows ({columns}) {values}", rows)
             return self.conn.total_changes - before
         count = "SELECT COUNT(*) FROM rows"
         before = self.conn.execute(count).fetchone()[0]
-        kept = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", ") if c != "ident")
+        kept = ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS if c != "ident")
         self.conn.executemany(f"INSERT INTO rows ({columns}) {values} "
                               f"ON CONFLICT (ident) DO UPDATE SET {kept} WHERE excluded.seq < rows.seq", rows)
         return int(self.conn.execute(count).fetchone()[0] - before)

@@ -487,11 +487,11 @@ _STORED = st.lists(st.tuples(
 @given(rows=_STORED)
 def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path_factory: pytest.TempPathFactory,
                                                                        rows: list[Any]) -> None:
-    """The run takes its own rows from memory (`history_event`) instead of reading them back:
+    """The run takes its own rows from memory (`history_events`) instead of reading them back:
     for any rows, dated before, at or after the first computed week, of any kind, the events
     are those `State.history` returns (descriptive columns blanked before the week, deals
     whole, registrations and rows from the week's end on left out)."""
-    from pipeline.state import State, digest, history_event
+    from pipeline.state import State, digest, history_events
 
     state = State(tmp_path_factory.mktemp("state"))
     state.begin()
@@ -499,7 +499,7 @@ def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path
               for seq, (kind, at, texts, row) in enumerate(rows, start=1)]
     assert state.add_rows(stored) == len(stored)
     details_from, until = "2026-11-16T00:00:00", "2026-11-23T00:00:00"
-    mine = [history_event((*r[:4], *r[5:]), details_from) for r in stored if r[3] < until and r[2] != "registrations"]
+    mine = history_events(stored, until, details_from)
     assert sorted(mine) == sorted(state.history(until, details_from=details_from, run_id="r1"))
     state.rollback()
     state.close()
