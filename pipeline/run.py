@@ -667,7 +667,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             """A file read while the run waits for an earlier one (the big ledger): stored now,
             unless it holds registrations, which are checked against the earlier files' in
             order (`_store_registrations`), or a sheet that fails the run anyway."""
-            if not any(s.error or s.registrations is not None or s.kind == "registrations" for s in sheets):
+            if not any(s.error or s.kind == "registrations" for s in sheets):
                 store(position, sheets)
 
         earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead

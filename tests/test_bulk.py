@@ -523,3 +523,36 @@ def test_the_quick_duplicate_check_agrees_with_hashing_every_key(rows: list[tupl
     keys = block.keys()
     phones = pa.array([r[0] for r in rows], pa.string())
     assert _all_distinct(keys, phones) == (len(set(keys.to_pylist())) == len(rows))
+
+
+def test_a_workbooks_later_big_sheets_parsed_ahead_read_the_same(tmp_path: Path, monkeypatch: Any) -> None:
+    """A ledger split over two big registrations sheets: the second is parsed on a thread of the
+    reading child while the first is turned into columns (`read._Ahead`); the sheets read are
+    the same as when each is parsed in turn."""
+    import threading
+
+    from pipeline.io import columnar, read
+
+    path = workbook(tmp_path / "ledger.xlsx", {"2025年": (REGISTRATIONS, NUMBER_PHONES_TEXT_TIMES * 3),
+                                               "2026年": ([*REGISTRATIONS, "备注"], TEXT_PHONES_DATE_TIMES * 3)})
+    monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 0)
+    where = tmp_path / "where.txt"  # written in the reading child
+    load = columnar.load
+
+    def watched(reader: Any, sheet: str) -> Any:
+        with where.open("a", encoding="utf-8") as fh:
+            fh.write(f"{sheet} {threading.current_thread().name}\n")
+        return load(reader, sheet)
+
+    monkeypatch.setattr(columnar, "load", watched)
+    ahead = read_file(path)
+    assert sorted(where.read_text(encoding="utf-8").split("\n")[:2]) == ["2025年 MainThread", "2026年 sheets-ahead_0"]
+
+    def block(sheet: Any) -> tuple[Any, ...]:
+        assert sheet.registrations is not None and len(sheet.registrations)  # the columnar path, both
+        return (sheet.sheet, [sheet.registrations.array(c).to_pylist() for c in Registered.COLUMNS], sheet.problems)
+
+    init = read._Ahead.__init__
+    monkeypatch.setattr(read._Ahead, "__init__", lambda self, path, sheets: init(self, path, []))  # nothing ahead
+    in_turn = read_file(path)
+    assert [block(s) for s in ahead] == [block(s) for s in in_turn]

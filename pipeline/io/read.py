@@ -661,10 +661,8 @@ def _fastexcel_or_fail(path: Path) -> Any:
 
 
 def _fastexcel(path: Path) -> Any:
-    import fastexcel
-
     try:
-        return fastexcel.read_excel(str(path))
+        return _fastexcel_or_fail(path)
     except Exception:  # noqa: BLE001 - whatever it refuses, calamine reads (or explains)
         return None
 
