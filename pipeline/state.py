@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +176,8 @@ class State:
         if not self.conn.in_transaction:
             busy, pages, moved = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
             if busy == 0 and pages == moved:
-                return _backup(None, self.folder, run_id, self.path)
-        return _backup(self.conn, self.folder, run_id)
+                return _backup(self.folder, run_id, partial(_copy_file, self.path))
+        return _backup(self.folder, run_id, partial(_copy_pages, self.conn))
 
     def backup_aside(self, run_id: str) -> Callable[[], Path]:
         """`backup`, made by a thread while the run goes on; call what is returned to wait for
@@ -189,7 +190,7 @@ class State:
             try:
                 source = sqlite3.connect(self.path)
                 try:
-                    done["path"] = _backup(source, self.folder, run_id)
+                    done["path"] = _backup(self.folder, run_id, partial(_copy_pages, source))
                 finally:
                     source.close()
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
@@ -468,26 +469,31 @@ class State:
                               [(week, recipient, dig, key, at) for recipient, dig, key in items])
 
 
-def _backup(source: sqlite3.Connection | None, state_folder: Path, run_id: str, file: Path | None = None) -> Path:
-    """A copy through `source` page by page, or of `file` as it is (a database with nothing in
-    its log: `State.backup`)."""
+def _copy_pages(source: sqlite3.Connection, target: Path) -> None:
+    """The database `source` reads (as last committed), copied page by page."""
+    dest = sqlite3.connect(target)
+    with dest:
+        source.backup(dest)
+    dest.close()
+
+
+def _copy_file(file: Path, target: Path) -> None:
+    """A database file with nothing in its log, copied as it is (`State.backup`)."""
+    shutil.copyfile(file, target)
+    with open(target, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def _backup(state_folder: Path, run_id: str, copy: Callable[[Path], None]) -> Path:
+    """`copy` to a backup named after the run, under a temporary name until it is whole."""
     folder = state_folder / BACKUPS
     folder.mkdir(exist_ok=True)
     target = folder / f"{run_id}.db"
     for stale in folder.glob("*.db.part"):  # half copies of runs that crashed (one run at a time: the lock)
         stale.unlink()
-    partial = folder / f"{run_id}.db.part"  # renamed when whole: a crash leaves no half copy as *.db
-    if source is not None:
-        dest = sqlite3.connect(partial)
-        with dest:
-            source.backup(dest)
-        dest.close()
-    else:
-        assert file is not None
-        shutil.copyfile(file, partial)
-        with open(partial, "rb+") as fh:
-            os.fsync(fh.fileno())
-    os.replace(partial, target)
+    half = folder / f"{run_id}.db.part"  # renamed when whole: a crash leaves no half copy as *.db
+    copy(half)
+    os.replace(half, target)
     for old in sorted(folder.glob("*.db"))[:-KEEP_BACKUPS]:
         old.unlink()
     return target

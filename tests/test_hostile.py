@@ -537,3 +537,30 @@ def test_files_read_side_by_side_come_back_in_order_and_stop_at_the_first_bad_on
         for found in reading:
             handed.append(found[0].file)
     assert handed == ["a.xlsx"] and exc.value.file == "c.xlsx"
+
+
+def test_a_backup_while_another_process_reads_still_holds_the_last_commit(tmp_path: Path) -> None:
+    """The backup after a committing run copies the database file once its log is written back
+    into it; when a reader (another process: `pipeline status`) keeps an older snapshot, the log
+    cannot be emptied, and the copy is made page by page instead: either way it holds the last
+    commit."""
+    from pipeline.state import State
+
+    state = State(tmp_path / "state")
+    state.begin()
+    state.set_meta("first", "1")
+    state.commit()
+    reader = sqlite3.connect(state.path)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT value FROM meta WHERE key = 'first'").fetchone() == ("1",)  # its snapshot
+    state.begin()
+    state.set_meta("second", "2")
+    state.commit()
+    busy = state.backup("r1")
+    reader.close()
+    quiet = state.backup("r2")
+    state.close()
+    for backup in (busy, quiet):
+        with sqlite3.connect(backup) as db:
+            assert dict(db.execute("SELECT key, value FROM meta WHERE key IN ('first', 'second')")) == \
+                {"first": "1", "second": "2"}
