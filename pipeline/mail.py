@@ -435,16 +435,16 @@ def statement_names(report: WeekReport) -> dict[str, str]:
     return dict(zip(getting, _file_names(report.week, [f"manager:{name}" for name in getting]), strict=True))
 
 
-def _statement_recipients(report: WeekReport) -> dict[str, tuple[str, ...]]:
-    """The managers who get a statement email, in results.json's order, and their addresses: a
-    manager on the roster with an address."""
+def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[str, ...]]]:
+    """The managers who get a statement email, in results.json's order, with their roster entry
+    and addresses: a manager on the roster with an address."""
     people = {p.name: p for p in report.roster}
     out = {}
     for row in report.results["managers"]:
         person = people.get(row["name"])
         recipients = addresses(person.email) if person is not None else ()
-        if recipients:
-            out[row["name"]] = recipients
+        if person is not None and recipients:
+            out[row["name"]] = (person, recipients)
     return out
 
 
@@ -456,7 +456,6 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
     sender = _sender(config)
     when = _week_date(report, config)
     prefix = _prefix(lang, config.office or report.office)
-    people = {p.name: p for p in report.roster}
     index = index_week(report)   # grouped once while a week is written (`indexed_once`)
     stems = index.stems          # the same file names the statement writer used
     out: list[Outgoing] = []
@@ -464,10 +463,9 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
     getting = _statement_recipients(report)
     for row in report.results["managers"][span[0]:span[1]]:
         name = row["name"]
-        recipients = getting.get(name, ())
-        if not recipients:
+        if name not in getting:
             continue
-        person = people[name]
+        person, recipients = getting[name]
         subject = t(lang, "mail.subject.manager", prefix=prefix, week=report.week, name=name, net=_money(row["net"]))
         context = _manager_context(report, row, person, lang, subject, deals_of, rejections_of)
         html = env.get_template("email_manager.html").render(context)
