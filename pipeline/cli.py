@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 the run failed and changed nothing; 2 bad usage or configu
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -274,4 +275,18 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
 
 
 def main() -> None:
-    cli()
+    """The `pipeline` command. Once a command is done and its output flushed, the process ends
+    without the interpreter's teardown, which would free a big week's objects one by one (0.2 to
+    0.25 s of the benchmark's run) with nothing left to do: files and the state are closed, and a
+    report child has exited already. An error raised past click still ends the usual way."""
+    try:
+        cli.main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)

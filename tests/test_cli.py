@@ -43,3 +43,17 @@ def test_validate_json_shape_and_exit_codes(tmp_path: Path) -> None:
 def test_python_dash_m(tmp_path: Path) -> None:
     result = run_cli("--help")
     assert result.returncode == 0 and "run" in result.stdout and "validate" in result.stdout
+
+
+def test_the_command_ends_with_its_exit_code_and_all_its_output(tmp_path: Path) -> None:
+    """`main` ends the process itself once a command is done: the code and every line written
+    (stdout and stderr, piped, so block-buffered) must still come out."""
+    good = workbook(tmp_path / "号码.xlsx", {"号码": (LEADS, [["张伟", f"1370013{i:04d}", "2026-11-26 09:00", ""]
+                                                             for i in range(2000)])})
+    listed = run_cli("validate", "--json", str(good))
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["rows"] == 2000
+    wrong = run_cli("run", "--week", "not-a-week", cwd=tmp_path)
+    assert wrong.returncode == 2 and "--week" in wrong.stderr
+    missing = run_cli("validate", str(tmp_path / "absent.xlsx"))
+    assert missing.returncode == 2 and "absent.xlsx" in missing.stderr
