@@ -444,3 +444,35 @@ def test_a_part_past_the_zip_limit_fails_naming_it(tmp_path: Path, monkeypatch: 
     with pytest.raises(ValueError, match="sheet1.xml: a workbook part past 4 GB"):
         stream.write(bytes(range(256)) * 8)
     book.abort()
+
+
+_CELL_TEXTS = st.one_of(st.none(), st.just(""), st.integers(-10**6, 10**6),
+                        st.text(alphabet=st.sampled_from("aZ9_ x&<>\x01\ufffe张伟ｱ한é\U00020000"), max_size=12),
+                        st.sampled_from(["_x0041_", "号码_2026-W46.xlsx", " lead", "trail ", "a_b"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(_CELL_TEXTS, max_size=30), first=st.integers(1, 1000))
+def test_a_text_column_is_written_and_measured_as_each_cell_alone(values: list[Any], first: int) -> None:
+    """The column loops (`_plain_cells`, `_column_width`) take shortcuts: each distinct text
+    escaped once, all-ASCII columns measured by length, texts sorted by length to stop early.
+    They must equal the general form of one cell (`_cell`) and the widest text's display width."""
+    column = Column("文本")
+    numbers = range(first, first + len(values))
+    expected = [excel._cell("text", f"C{n}", v, None, False) for n, v in zip(numbers, values, strict=True)]
+    assert excel._plain_cells(column, "C", values, numbers) == expected
+    shown = [excel._text(v) for v in values if v is not None and v != ""]
+    assert excel._column_width("text", values) == max(map(excel.display_width, shown), default=0)
+
+
+def test_a_table_given_by_columns_reads_back_as_by_rows(tmp_path: Path) -> None:
+    """`Columns` and a list of rows are two spellings of one table, in both engines."""
+    header = [Column("客户"), Column("时间", "datetime"), Column("行", "int")]
+    rows = [["张伟", "2026-11-26T09:00:00", 2], ["", None, 3], ["a_b", "2026-11-27T10:30:00", None]]
+    for engine in ("fast", "xlsxwriter"):
+        write_workbook(tmp_path / f"rows-{engine}.xlsx", [Sheet("表", [Table(header, rows)])], engine=engine)
+        write_workbook(tmp_path / f"cols-{engine}.xlsx",
+                       [Sheet("表", [Table(header, excel.Columns(list(zip(*rows, strict=True))))])], engine=engine)
+        by_rows, by_cols = (list(openpyxl.load_workbook(tmp_path / f"{kind}-{engine}.xlsx")["表"].values)
+                            for kind in ("rows", "cols"))
+        assert by_cols == by_rows and len(by_rows) == 4 and by_rows[1][0] == "张伟"

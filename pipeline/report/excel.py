@@ -71,10 +71,36 @@ class Styled(NamedTuple):
     level: int = 0
 
 
+class Columns(NamedTuple):
+    """A table's rows given column by column, none of them styled. The big tables (every lead,
+    visit and unit of the week and of each statement) are built this way: a column is one pass
+    over the records, where rows would cost a list per row and a transposition to write them."""
+
+    data: Sequence[Sequence[Any]]
+
+
 @dataclass
 class Table:
     columns: list[Column]
-    rows: Iterable[Sequence[Any] | Styled]
+    rows: Iterable[Sequence[Any] | Styled] | Columns
+
+
+class _Rows(Sequence[tuple[Any, ...]]):
+    """`Columns` read as rows (what the reference engine and `_written` take), made on demand."""
+
+    def __init__(self, data: Sequence[Sequence[Any]]) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(zip(*(column[i] for column in self.data), strict=True))
+        return tuple(column[i] for column in self.data)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return zip(*self.data, strict=True)
 
 
 @dataclass
@@ -135,10 +161,21 @@ def _column_width(kind: str, values: Sequence[Any]) -> int:
     """The width a column's values need: the widest text (CJK counts 2), or the longest number as
     shown (the largest and the smallest are the longest of their sign). Dates have fixed widths."""
     if kind == "text":
+        texts = set(values)
+        texts.discard(None)
+        texts.discard("")
+        try:
+            joined = "".join(texts)
+        except TypeError:         # a number in a text column
+            texts = {_text(v) for v in texts}
+            joined = "".join(texts)
+        if joined.isascii():      # one column a character: the longest text
+            return max(map(len, texts), default=0)
         best = 0
-        for text in {v if v.__class__ is str else str(v) for v in values if v is not None and v != ""}:
-            if 2 * len(text) > best:
-                best = max(best, display_width(text))
+        for text in sorted(texts, key=len, reverse=True):   # a text is at most twice its length wide
+            if 2 * len(text) <= best:
+                break
+            best = max(best, display_width(text))
         return best
     if kind in NUMERIC:
         numbers = [float(v) for v in values if v is not None and v != ""]
@@ -165,9 +202,9 @@ def _written(entry: Sequence[Any] | Styled, width: int) -> bool:
 @dataclass
 class _Block:
     table: Table
-    rows: list[Sequence[Any] | Styled]
+    rows: Sequence[Sequence[Any] | Styled]
     first: int                  # the header's row (0-based); data rows follow it
-    data: list[tuple[Any, ...]] | None = None   # the values column by column, when no row is Styled
+    data: Sequence[Sequence[Any]] | None = None   # the values column by column, when no row is Styled
 
     @property
     def last(self) -> int:      # the last row of the block's range (the header when it has no rows)
@@ -205,7 +242,11 @@ def _lay_out(sheet: Sheet) -> _Laid:
     for i, table in enumerate(sheet.blocks):
         if i:
             row += 1
-        block = _Block(table, list(table.rows), row)
+        given = table.rows
+        if isinstance(given, Columns):
+            block = _Block(table, _Rows(given.data), row, given.data)
+        else:
+            block = _Block(table, list(given), row)
         blocks.append(block)
         columns = table.columns
         for col, column in enumerate(columns):
@@ -213,7 +254,9 @@ def _lay_out(sheet: Sheet) -> _Laid:
             width = max(width, FIXED_WIDTH.get(column.type, 0), widths.get(col, 0))
             widths[col] = width
         if block.rows:
-            if any(e.__class__ is Styled for e in block.rows):
+            if block.data is not None:
+                data = block.data
+            elif any(e.__class__ is Styled for e in block.rows):
                 data = list(zip(*map(_row_values, block.rows), strict=False))
                 max_level = max(max_level, *(e.level for e in block.rows if isinstance(e, Styled)))
             else:
@@ -367,10 +410,16 @@ def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: ra
     kind, xf, pre = column.type, _XF[column.type, None], f'<c r="{letter}'
     inline, plain = fastxlsx.inline_text, fastxlsx.is_plain
     if kind == "text":
+        # The texts that need more than <t>…</t>, made once each: a source's file name has an "_"
+        # and repeats on every row of its file.
+        bodies = {v: inline(_text(v)) for v in set(values) if v is not None and v != "" and not (
+            v.__class__ is str and (v.isalnum() and len(v) < 16384 or plain(v)))}
+        if not bodies:
+            return ["" if v is None or v == "" else f'{pre}{n}" s="{xf}" t="inlineStr"><is><t>{v}</t></is></c>'
+                    for n, v in zip(numbers, values, strict=True)]
         return ["" if v is None or v == "" else
+                f'{pre}{n}" s="{xf}" t="inlineStr">{bodies[v]}</c>' if v in bodies else
                 f'{pre}{n}" s="{xf}" t="inlineStr"><is><t>{v}</t></is></c>'
-                if v.__class__ is str and (v.isalnum() and len(v) < 16384 or plain(v)) else
-                f'{pre}{n}" s="{xf}" t="inlineStr">{inline(_text(v))}</c>'
                 for n, v in zip(numbers, values, strict=True)]
     if kind == "datetime" or kind == "date":
         fromiso, epoch, day = _FROMISO, EXCEL_EPOCH, DAY
@@ -395,17 +444,18 @@ def _fast_rows(block: _Block) -> Iterator[str]:
     columns = block.table.columns
     letters = [fastxlsx.col_name(col) for col in range(len(columns))]
     size = fastxlsx.CHUNK_ROWS
-    for start in range(0, len(block.rows), size):
-        chunk = block.rows[start:start + size]
+    total = len(block.rows)
+    for start in range(0, total, size):
         first = block.first + 2 + start                  # the 1-based number of the chunk's first row
-        numbers = range(first, first + len(chunk))
+        numbers = range(first, first + min(size, total - start))
         if block.data is not None:
             cells = [[f'<row r="{n}">' for n in numbers]]
             cells += [_plain_cells(column, letters[col], block.data[col][start:start + size], numbers)
                       for col, column in enumerate(columns)]
-            cells.append(["</row>"] * len(chunk))
+            cells.append(["</row>"] * len(numbers))
             yield "".join(chain.from_iterable(zip(*cells, strict=True)))
             continue
+        chunk = block.rows[start:start + size]
         out = []
         for n, entry in zip(numbers, chunk, strict=True):
             values, style, level = entry if isinstance(entry, Styled) else (entry, None, 0)
@@ -597,9 +647,20 @@ def lead_columns(lang: str, with_manager: bool = True) -> list[Column]:
             Column(_h(lang, "submitted_at"), "datetime"), *_src_columns(lang)]
 
 
-def lead_rows(leads: Iterable[Any], with_manager: bool = True) -> Iterable[list[Any]]:
-    for x in leads:
-        yield [*([x.manager] if with_manager else []), x.customer, x.phone, x.at, *_src(x.source)]
+def _record_columns(records: Sequence[Any], fields: Sequence[str], with_manager: bool) -> Columns:
+    """Named tuples (leads, visits, units) as table columns: the manager if asked, `fields` in
+    order, then the source's file, sheet and row. One transposition does every column."""
+    names = ["manager", *fields] if with_manager else list(fields)
+    if not records:
+        return Columns([() for _ in range(len(names) + 3)])
+    by_name = dict(zip(records[0]._fields, zip(*records, strict=True), strict=True))
+    sources = by_name["source"]
+    places = sources if set(map(type, sources)) == {Src} else map(_src, sources)  # a Src is (file, sheet, row)
+    return Columns([*(by_name[name] for name in names), *zip(*places, strict=True)])
+
+
+def lead_rows(leads: Sequence[Any], with_manager: bool = True) -> Columns:
+    return _record_columns(leads, ("customer", "phone", "at"), with_manager)
 
 
 def visit_columns(lang: str, with_manager: bool = True) -> list[Column]:
@@ -609,10 +670,8 @@ def visit_columns(lang: str, with_manager: bool = True) -> list[Column]:
             Column(_h(lang, "party_size")), *_src_columns(lang)]
 
 
-def visit_rows(visits: Iterable[Any], with_manager: bool = True) -> Iterable[list[Any]]:
-    for x in visits:
-        yield [*([x.manager] if with_manager else []), x.customer, x.phone, x.at, x.salesperson, x.party_size,
-               *_src(x.source)]
+def visit_rows(visits: Sequence[Any], with_manager: bool = True) -> Columns:
+    return _record_columns(visits, ("customer", "phone", "at", "salesperson", "party_size"), with_manager)
 
 
 def unit_columns(lang: str, with_manager: bool = True) -> list[Column]:
@@ -621,9 +680,8 @@ def unit_columns(lang: str, with_manager: bool = True) -> list[Column]:
             Column(_h(lang, "expanded_at"), "datetime"), Column(_h(lang, "photo")), *_src_columns(lang)]
 
 
-def unit_rows(units: Iterable[Any], with_manager: bool = True) -> Iterable[list[Any]]:
-    for x in units:
-        yield [*([x.manager] if with_manager else []), x.unit_name, x.address, x.at, x.photo, *_src(x.source)]
+def unit_rows(units: Sequence[Any], with_manager: bool = True) -> Columns:
+    return _record_columns(units, ("unit_name", "address", "at", "photo"), with_manager)
 
 
 def rejection_columns(lang: str) -> list[Column]:
