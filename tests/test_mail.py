@@ -676,3 +676,15 @@ def test_a_statement_email_is_byte_for_byte_what_the_email_package_writes(
     text = text + " 13912345678\r\nline\rend\n"
     expected = mail._finish(mail._message(sender, recipients, subject, text, html, attachment), key, when, sender)
     assert mail._statement_bytes(key, sender, recipients, subject, text, html, attachment, when) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.one_of(st.binary(max_size=400), st.integers(0, 3000).map(lambda n: bytes(range(256)) * (n // 256) + bytes(n % 256))))
+def test_attachment_base64_is_cut_into_lines_as_the_email_package_cuts_it(data: bytes) -> None:
+    """The direct layout encodes a payload whole and cuts it into lines itself; the lines must be
+    the package's own (76 characters from 57 bytes each, LF ended, nothing for no data)."""
+    from email import base64mime
+
+    from pipeline import mail
+
+    assert mail._base64_lines(data) == base64mime.body_encode(data, maxlinelen=76, eol="\n").encode()
