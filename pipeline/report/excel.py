@@ -810,11 +810,12 @@ def registration_columns(lang: str) -> list[Column]:
             Column(_h(lang, "registered_at"), "datetime"), Column(_h(lang, "via")), *_src_columns(lang)]
 
 
-def _registration_rows(report: WeekReport) -> Iterable[list[Any]]:
+def _registration_rows(report: WeekReport) -> Columns:
     lang = report.lang
     via = {key: t(lang, f"report.via.{key}") for key in ("registrations", "leads")}
-    for e in report.new_registrations:
-        yield [e.phone, e.customer, e.owner, e.at, via.get(e.via, e.via), *_src(e.source)]
+    phone, customer, owner, at, vias, *source = _record_columns(
+        report.new_registrations, ("phone", "customer", "owner", "at", "via"), False).data
+    return Columns([phone, customer, owner, at, [via.get(v, v) for v in vias], *source])
 
 
 # --- writers: (report, folder) -> None -----------------------------------------------------------
