@@ -21,7 +21,7 @@ import smtplib
 import ssl
 import time
 import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
@@ -418,7 +418,7 @@ def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Out
     """
     managers = (0, len(report.results["managers"]))
     return name_messages(report.week, manager_messages(report, folder, config, managers)
-                         + summary_messages(report, folder, config))
+                         + list(summary_messages(report, folder, config)))
 
 
 def name_messages(week: str, messages: list[Outgoing]) -> list[Outgoing]:
@@ -445,6 +445,14 @@ def statement_names(report: WeekReport) -> dict[str, str]:
     email writes it to the outbox."""
     getting = _statement_recipients(report)
     return dict(zip(getting, _file_names(report.week, [f"manager:{name}" for name in getting]), strict=True))
+
+
+def summary_names(report: WeekReport, config: Config) -> dict[str, str]:
+    """The outbox file name of each leader's summary email (key -> name), as `name_messages`
+    names the week's summaries together: known before any is built, so each can be written as
+    soon as it is made."""
+    keys = [f"summary:{address}" for address in _summary_recipients(report, config)]
+    return dict(zip(keys, _file_names(report.week, keys), strict=True))
 
 
 def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[str, ...]]]:
@@ -491,15 +499,16 @@ def manager_messages(report: WeekReport, folder: Path, config: Config, span: tup
     return out
 
 
-def summary_messages(report: WeekReport, folder: Path, config: Config) -> list[Outgoing]:
-    """The summary for each leader address (file names not given yet: `name_messages`)."""
+def summary_messages(report: WeekReport, folder: Path, config: Config) -> Iterator[Outgoing]:
+    """The summary for each leader address, one at a time (file names not given yet:
+    `name_messages`). Each is the whole workbook and page again: tens of MB on a big office, so
+    a caller that writes each before taking the next holds one at a time."""
     lang = report.lang
     sender = _sender(config)
     when = _week_date(report, config)
     leaders = _summary_recipients(report, config)
-    out: list[Outgoing] = []
     if not leaders:
-        return out
+        return
     subject = t(lang, "mail.subject.summary", prefix=_prefix(lang, config.office or report.office), week=report.week)
     html = _read(folder / "summary.html").decode("utf-8", errors="replace")
     text = _summary_text(_env(), report, lang, subject)
@@ -515,8 +524,7 @@ def summary_messages(report: WeekReport, folder: Path, config: Config) -> list[O
         digest = hashlib.sha256(data).hexdigest()
         if built:
             first = (address, parts, digest)
-        out.append(Outgoing(key, (address,), None, digest, "", data))
-    return out
+        yield Outgoing(key, (address,), None, digest, "", data)
 
 
 def _readdressed(first: tuple[str, list[bytes], str], address: str, key: str, sender: str) -> list[bytes] | None:

@@ -520,9 +520,15 @@ def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[
     """The leaders' emails, named and written to the outbox where the summary files were just
     written; what returns to the run is each email without its bytes (`publish` reads them back
     when they are to be sent: a big office's summaries are hundreds of MB)."""
-    messages = mail.name_messages(report.week, mail.summary_messages(report, folder, config))
-    mail.write_outbox(messages, folder)
-    return [m.without_data() for m in messages]
+    names = mail.summary_names(report, config)
+    written = []
+    for message in mail.summary_messages(report, folder, config):
+        # Written and let go before the next is made: a big office's summary emails are tens
+        # of MB each, and the next one then reuses the memory instead of faulting in fresh pages.
+        named = message.named(names[message.key])
+        mail.write_outbox([named], folder)
+        written.append(named.without_data())
+    return written
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,

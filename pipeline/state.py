@@ -530,7 +530,7 @@ def _encode_block(table: Any) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
-    return _ARROW_MARK + sink.getvalue().to_pybytes()
+    return b"".join((_ARROW_MARK, memoryview(sink.getvalue())))  # one copy of the block, not two
 
 
 def _decode_block(data: bytes) -> Any:

@@ -635,6 +635,16 @@ def test_every_leader_gets_the_same_summary_but_for_to_and_message_id(report: We
     assert len(ids) == len(summaries)
 
 
+def test_summary_names_known_up_front_are_the_names_given_together(report: WeekReport, folder: Path) -> None:
+    """The run writes each leader's summary as soon as it is made, under the name `summary_names`
+    gives before any is built; that must be the name the week's emails get together."""
+    from pipeline import mail
+
+    together = {m.key: m.filename for m in build_messages(report, folder, _config()) if m.key.startswith("summary:")}
+    assert len(together) >= 2
+    assert mail.summary_names(report, _config()) == together
+
+
 def test_emails_built_beside_the_second_writer_equal_one_process(tmp_path: Path, report: WeekReport,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """On a big week the forked writer builds the emails of the statements it wrote and passes

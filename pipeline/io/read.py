@@ -493,7 +493,7 @@ class _Child:
         if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
             self.said = ("died", "")  # killed (out of memory) before it could say
         else:
-            self.said = pickle.loads(data[8:])
+            self.said = pickle.loads(memoryview(data)[8:])  # a view: the result is not copied again
 
     def _reap(self) -> None:
         if self.pid is not None:

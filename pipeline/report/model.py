@@ -217,8 +217,8 @@ _ZSTD_MARK = b"\x00zstd1\x1e"
 def pack_ledger_csv(data: bytes) -> bytes:
     import pyarrow as pa
 
-    packed = pa.Codec("zstd", compression_level=1).compress(data, asbytes=True)
-    return _ZSTD_MARK + len(data).to_bytes(8, "little") + packed
+    packed = pa.Codec("zstd", compression_level=1).compress(data)
+    return b"".join((_ZSTD_MARK, len(data).to_bytes(8, "little"), memoryview(packed)))  # one copy of the bytes
 
 
 def unpack_ledger_csv(blob: bytes) -> bytes:
