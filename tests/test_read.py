@@ -333,3 +333,55 @@ def test_the_reader_turns_a_parser_crash_into_a_row_rejection(tmp_path: Path) ->
                                                  ["13800138000", 2958465.9999999, "李娜", 100, ""],
                                                  ["13800138000", T, "李娜", "1" * 30, ""]]})
     assert reasons(read_file(path)[0]) == [(2, "INVALID_AMOUNT"), (3, "INVALID_DATE"), (4, "INVALID_AMOUNT")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(max_size=12), max_size=50), numbers=st.lists(st.integers(-2**63, 2**63 - 1), max_size=50),
+       cut=st.integers(0, 10_000))
+def test_a_childs_message_reads_back_whole_and_a_cut_one_as_died(texts: list[str], numbers: list[int], cut: int) -> None:
+    """A reading child's result crosses as one message: the pickle stream and the Arrow buffers
+    pickled out of band, each aligned. It must read back equal, with the arrays made over the
+    message itself (no copy) and aligned; a message cut short reads as a child that died."""
+    import os
+
+    import pyarrow as pa
+
+    from pipeline.io import read
+
+    said = ("ok", {"texts": pa.array(texts, pa.string()), "numbers": pa.array(numbers, pa.int64()), "plain": texts})
+    message = bytearray(b"".join(memoryview(p).cast("B").tobytes() for p in read._frame(said)))
+    assert int.from_bytes(message[:8], "little") == len(message) - 8
+    view = memoryview(message)
+    back = read._unframe(view)
+    assert back[0] == "ok" and back[1]["plain"] == texts
+    assert back[1]["texts"].equals(said[1]["texts"]) and back[1]["numbers"].equals(said[1]["numbers"])
+    start = pa.py_buffer(message).address
+    for column in ("texts", "numbers"):
+        for buffer in back[1][column].buffers():
+            if buffer is not None and buffer.size:
+                assert start <= buffer.address < start + len(message)   # a view of the message
+                assert (buffer.address - start) % read._ALIGN == 0
+    del back, view
+
+    # The same message through a real pipe from a child process, whole and cut short.
+    for keep in (len(message), min(cut, len(message) - 1)):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.close(read_fd)
+            data = memoryview(bytes(message[:keep]))
+            while data:
+                data = data[os.write(write_fd, data):]
+            os._exit(0)
+        os.close(write_fd)
+        child = read._Child.__new__(read._Child)
+        child.fd, child.pid, child.head, child.message, child.got, child.spilled, child.said = (
+            read_fd, pid, b"", None, 0, False, None)
+        while child.running:
+            child.pump()
+        child.settle()
+        assert child.said is not None
+        if keep == len(message):
+            assert child.said[0] == "ok" and child.said[1]["numbers"].to_pylist() == numbers
+        else:
+            assert child.said == ("died", "")

@@ -441,7 +441,10 @@ class _Child:
         self.fd: int | None = read_fd
         self.pid: int | None = pid
         self.deadline = time.monotonic() + timeout
-        self.chunks: list[bytes] = []
+        self.head = b""                          # the message's first 8 bytes: its length
+        self.message: bytearray | None = None    # the whole message, read into place (`_frame`)
+        self.got = 0                             # bytes of `message` read so far
+        self.spilled = False                     # more bytes came than the length said
         self.said: tuple[Any, ...] | None = None
 
     @property
@@ -449,15 +452,42 @@ class _Child:
         return self.fd is not None
 
     def pump(self) -> None:
-        """Take what the child has written so far (call when its pipe is readable)."""
+        """Take what the child has written so far (call when its pipe is readable): the length
+        first, then the rest of the message straight into one buffer of that size."""
         assert self.fd is not None
-        block = os.read(self.fd, 1 << 20)
-        if block:
-            self.chunks.append(block)
+        if self.message is None:
+            block = os.read(self.fd, 8 - len(self.head))
+            if block:
+                self.head += block
+                if len(self.head) == 8:
+                    size = 8 + int.from_bytes(self.head, "little")
+                    if size > _MESSAGE_MAX:
+                        self.spilled = True      # not a length this code writes: the child is broken
+                        self._finish()
+                        return
+                    self.message = bytearray(size)
+                    self.message[:8] = self.head
+                    self.got = 8
+                return
         else:
-            os.close(self.fd)
-            self.fd = None
-            self._reap()
+            left = memoryview(self.message)[self.got:]
+            if left:
+                read = os.readv(self.fd, [left[:1 << 20]])
+                if read:
+                    self.got += read
+                    return
+            elif os.read(self.fd, 1):
+                self.spilled = True
+                self._finish()
+                return
+        self._finish()
+
+    def _finish(self) -> None:
+        """The pipe is done (closed by the child, or no longer read)."""
+        assert self.fd is not None
+        os.close(self.fd)
+        self.fd = None
+        self._reap()
 
     def result(self) -> Any:
         """What the child read; `FileError` if it could not, died or took too long."""
@@ -481,19 +511,18 @@ class _Child:
     @property
     def size(self) -> int:
         """Bytes received from the child so far."""
-        return sum(map(len, self.chunks))
+        return self.got if self.message is not None else len(self.head)
 
     def settle(self) -> None:
         """Decode what a finished child sent, once (`read_files` does it for a file while it
         waits for an earlier one)."""
         if self.fd is not None or self.said is not None:
             return
-        data = b"".join(self.chunks)
-        self.chunks = []
-        if len(data) < 8 or int.from_bytes(data[:8], "little") != len(data) - 8:
-            self.said = ("died", "")  # killed (out of memory) before it could say
+        message, self.message = self.message, None
+        if message is None or self.got != len(message) or self.spilled:
+            self.said = ("died", "")  # killed (out of memory) before it could say all
         else:
-            self.said = pickle.loads(memoryview(data)[8:])  # a view: the result is not copied again
+            self.said = _unframe(memoryview(message))
 
     def _reap(self) -> None:
         if self.pid is not None:
@@ -525,21 +554,60 @@ def _child_main(work: Callable[[], Any], write_fd: int) -> None:  # pragma: no c
         said = ("fail", exc.code, exc.file, exc.message, exc.sheet)
     except BaseException as exc:  # noqa: BLE001 - MemoryError under the ceiling, mostly
         said = ("died", _first_line(exc))
-    buffer = io.BytesIO()
-    buffer.write(bytes(8))
-    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
-    pickler.fast = True  # no memo: 6x faster on a million short strings, and nothing here is cyclic
     try:
-        pickler.dump(said)
+        pieces = _frame(said)
     except BaseException as exc:  # noqa: BLE001
-        buffer = io.BytesIO()
-        buffer.write(bytes(8))
-        pickle.dump(("died", _first_line(exc)), buffer)
-    payload = buffer.getbuffer()
-    payload[:8] = (len(payload) - 8).to_bytes(8, "little")
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(write_fd, view):]
+        pieces = _frame(("died", _first_line(exc)))
+    for piece in pieces:
+        view = memoryview(piece).cast("B")
+        while view:
+            view = view[os.write(write_fd, view):]
+
+
+# A reading child's message (`_frame`): its length (8 bytes, little-endian, not counting
+# these 8), the number of parts and each part's size (8 bytes each), then the parts, each from
+# a multiple of `_ALIGN` bytes: first the pickle stream, then the buffers pickled out of band
+# (protocol 5: Arrow's, the bulk of a ledger's columns). The parent reads the message into one
+# buffer of the length given and makes the arrays over it, where a stream of pieces was joined,
+# sliced and copied out of the pickle again: three fresh copies of a ledger's 75 MB.
+_ALIGN = 64
+_MESSAGE_MAX = 1 << 40
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
+
+
+def _frame(said: tuple[Any, ...]) -> list[Any]:
+    """`said` as the pieces of one message, to be written in order."""
+    stream = io.BytesIO()
+    buffers: list[pickle.PickleBuffer] = []
+    pickler = pickle.Pickler(stream, 5, buffer_callback=buffers.append)
+    pickler.fast = True  # no memo: 6x faster on a million short strings, and nothing here is cyclic
+    pickler.dump(said)
+    parts = [stream.getbuffer(), *(b.raw() for b in buffers)]
+    head_size = 16 + 8 * len(parts)
+    pieces: list[Any] = [b""]
+    offset = head_size
+    for part in parts:
+        start = _aligned(offset)
+        pieces += [bytes(start - offset), part]
+        offset = start + part.nbytes
+    pieces[0] = b"".join(n.to_bytes(8, "little") for n in (offset - 8, len(parts), *(p.nbytes for p in parts)))
+    return pieces
+
+
+def _unframe(message: memoryview) -> Any:
+    """What `_frame` made, from the whole message: the arrays are views of it, not copies."""
+    count = int.from_bytes(message[8:16], "little")
+    offset = 16 + 8 * count
+    parts = []
+    for i in range(count):
+        size = int.from_bytes(message[16 + 8 * i:24 + 8 * i], "little")
+        start = _aligned(offset)
+        parts.append(message[start:start + size])
+        offset = start + size
+    return pickle.loads(parts[0], buffers=parts[1:])
 
 
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
