@@ -137,6 +137,9 @@ def _env() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates do not change during a run: without this, every render of a page that
+        # extends or imports another looks up the other's modification time again.
+        auto_reload=False,
     )
 
 

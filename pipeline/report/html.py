@@ -29,6 +29,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates do not change during a run: without this, every render of a page that
+        # extends or imports another looks up the other's modification time again.
+        auto_reload=False,
     )
 
 
