@@ -19,6 +19,7 @@ Problems are returned as data (`Problem`), never raised, except for file-level f
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import faulthandler
 import gc
@@ -418,7 +419,12 @@ class _Child:
     already read (`read_files`)."""
 
     def __init__(self, work: Callable[[], Any], name: str, lang: str, timeout: float) -> None:
-        import python_calamine  # noqa: F401 - loaded before the fork: the child imports nothing
+        # Loaded before the fork, so the child imports nothing: pyarrow took each reading child
+        # 0.15 s of CPU to import, five children a run while the two cores are busy reading.
+        import python_calamine  # noqa: F401
+        with contextlib.suppress(ImportError):  # both dependencies; without them, cell by cell
+            import fastexcel  # noqa: F401
+            import pyarrow.compute  # noqa: F401
 
         read_fd, write_fd = os.pipe()
         try:
