@@ -214,7 +214,8 @@ class WeekReport:
 _ZSTD_MARK = b"\x00zstd1\x1e"
 
 
-def pack_ledger_csv(data: bytes) -> bytes:
+def pack_ledger_csv(data: bytes | Any) -> bytes:
+    """ledger.csv (bytes, or an Arrow buffer) as the state keeps it."""
     import pyarrow as pa
 
     packed = pa.Codec("zstd", compression_level=1).compress(data)
