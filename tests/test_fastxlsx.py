@@ -476,3 +476,15 @@ def test_a_table_given_by_columns_reads_back_as_by_rows(tmp_path: Path) -> None:
         by_rows, by_cols = (list(openpyxl.load_workbook(tmp_path / f"{kind}-{engine}.xlsx")["表"].values)
                             for kind in ("rows", "cols"))
         assert by_cols == by_rows and len(by_rows) == 4 and by_rows[1][0] == "张伟"
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.just(""), st.booleans(), st.integers(-10**17, 10**17),
+                                 st.sampled_from([10**15 - 1, 10**15, -10**15, 10**16, "42", Decimal("7")])),
+                       max_size=30), first=st.integers(1, 1000))
+def test_an_int_column_is_written_as_each_cell_alone(values: list[Any], first: int) -> None:
+    """The int column loop writes small ints as text, skipping the float format: it must equal
+    the one-cell form (`%.16G`) for every value, large, negative, textual or boolean."""
+    numbers = range(first, first + len(values))
+    expected = [excel._cell("int", f"D{n}", v, None, False) for n, v in zip(numbers, values, strict=True)]
+    assert excel._plain_cells(Column("行", "int"), "D", values, numbers) == expected

@@ -385,6 +385,7 @@ _STYLES = fastxlsx.StyleTable()
 _XF: dict[tuple[str, str | None], int] = {
     (kind, style): _STYLES.add(_format_props(kind, style)) for style in _STYLE_NAMES for kind in NUM_FORMATS}
 _FROMISO = datetime.fromisoformat
+_EXACT = 10**15
 
 
 def _cell(kind: str, ref: str, value: Any, style: str | None, flag: bool) -> str:
@@ -429,8 +430,9 @@ def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: ra
     if column.flag_positive:
         ref = f"{letter}{{}}"
         return [_cell(kind, ref.format(n), v, None, True) for n, v in zip(numbers, values, strict=True)]
-    if kind == "int":
-        return ["" if v is None or v == "" else f'{pre}{n}" s="{xf}"><v>{int(v):.16G}</v></c>'
+    if kind == "int":  # an int below 10^15 shows as %.16G shows it; formatting it as text is faster
+        return ["" if v is None or v == "" else f'{pre}{n}" s="{xf}"><v>{v}</v></c>'
+                if v.__class__ is int and -_EXACT < v < _EXACT else f'{pre}{n}" s="{xf}"><v>{int(v):.16G}</v></c>'
                 for n, v in zip(numbers, values, strict=True)]
     return ["" if v is None or v == "" else f'{pre}{n}" s="{xf}"><v>{float(v):.16G}</v></c>'
             for n, v in zip(numbers, values, strict=True)]
