@@ -38,10 +38,10 @@ import jinja2
 from .config import Config
 from .normalise import mask_phone
 from .report.context import index_week
+from .report.html import make_environment
 from .report.model import Person, WeekReport
 from .texts import TEXTS, kind_name, t
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 PLACEHOLDER_FROM = "pipeline@localhost"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAX_WAIT = 30.0          # longest single pause between two attempts, seconds
@@ -128,19 +128,9 @@ class SendReport:
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     """One environment per process, so each template is compiled once (the statements' emails
-    are built a run of managers at a time)."""
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        # Pages are escaped; plain-text bodies hold no markup, so escaping would only garble them.
-        autoescape=lambda name: name is None or not name.endswith(".txt"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        # Templates do not change during a run: without this, every render of a page that
-        # extends or imports another looks up the other's modification time again.
-        auto_reload=False,
-    )
+    are built a run of managers at a time). Pages are escaped; plain-text bodies hold no markup,
+    so escaping would only garble them."""
+    return make_environment(lambda name: name is None or not name.endswith(".txt"))
 
 
 def _money(value: Any) -> str:

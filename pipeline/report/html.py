@@ -9,6 +9,7 @@ misspelt field fails loudly instead of rendering empty. Templates live in the to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,19 +21,25 @@ from .model import WeekReport
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
+def make_environment(autoescape: bool | Callable[[str | None], bool]) -> jinja2.Environment:
+    """A Jinja environment over `templates/`, as every page and email is rendered: undefined
+    names fail, blocks trimmed. Templates do not change during a run: without `auto_reload`
+    off, every render of a page that extends or imports another looks up the other's
+    modification time again."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=True,
+        autoescape=autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        # Templates do not change during a run: without this, every render of a page that
-        # extends or imports another looks up the other's modification time again.
         auto_reload=False,
     )
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    return make_environment(True)
 
 
 def render_summary(report: WeekReport) -> str:
