@@ -433,19 +433,21 @@ def _file_names(week: str, keys: list[str]) -> list[str]:
 
 
 def statement_names(report: WeekReport) -> dict[str, str]:
-    """The outbox file name of each statement email (manager -> name), as `name_messages` names
-    the week's statements together: known before any is built, so whichever process builds an
+    """The outbox file name of each statement email (key -> name), as `name_messages` names the
+    week's statements together: known before any is built, so whichever process builds an
     email writes it to the outbox."""
-    getting = _statement_recipients(report)
-    return dict(zip(getting, _file_names(report.week, [f"manager:{name}" for name in getting]), strict=True))
+    return _names(report.week, [f"manager:{name}" for name in _statement_recipients(report)])
 
 
 def summary_names(report: WeekReport, config: Config) -> dict[str, str]:
     """The outbox file name of each leader's summary email (key -> name), as `name_messages`
     names the week's summaries together: known before any is built, so each can be written as
     soon as it is made."""
-    keys = [f"summary:{address}" for address in _summary_recipients(report, config)]
-    return dict(zip(keys, _file_names(report.week, keys), strict=True))
+    return _names(report.week, [f"summary:{address}" for address in _summary_recipients(report, config)])
+
+
+def _names(week: str, keys: list[str]) -> dict[str, str]:
+    return dict(zip(keys, _file_names(week, keys), strict=True))
 
 
 def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[str, ...]]]:
@@ -539,15 +541,20 @@ def _readdressed(first: tuple[str, list[bytes], str], address: str, key: str, se
     return copied
 
 
-def write_outbox(messages: Iterable[Outgoing], folder: Path) -> None:
-    """Write every message to `folder/outbox/<filename>`, whether it is sent or not."""
+def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:
+    """Write every message to `folder/outbox/<filename>`, whether it is sent or not, one at a
+    time as `messages` gives them (a big office's summaries are tens of MB each: a generator
+    holds one at a time). Returns them without their bytes: names, recipients and digests."""
     outbox = folder / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
+    written = []
     for item in messages:
         target = outbox / item.filename
         partial_file = target.with_name(target.name + ".part")
         partial_file.write_bytes(item.data)
         partial_file.replace(target)
+        written.append(item.without_data())
+    return written
 
 
 # --- sending --------------------------------------------------------------------------------------

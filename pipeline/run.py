@@ -511,9 +511,8 @@ def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *,
     """The emails of the statements at `span`, named (`names`: `mail.statement_names`) and
     written to the outbox by the process that built them; what returns is each email without
     its bytes (`publish` reads them back when they are to be sent)."""
-    messages = [m.named(names[m.key.partition(":")[2]]) for m in mail.manager_messages(report, folder, config, span)]
-    mail.write_outbox(messages, folder)
-    return [m.without_data() for m in messages]
+    return mail.write_outbox((m.named(names[m.key]) for m in mail.manager_messages(report, folder, config, span)),
+                             folder)
 
 
 def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[mail.Outgoing]:
@@ -521,14 +520,9 @@ def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[
     written; what returns to the run is each email without its bytes (`publish` reads them back
     when they are to be sent: a big office's summaries are hundreds of MB)."""
     names = mail.summary_names(report, config)
-    written = []
-    for message in mail.summary_messages(report, folder, config):
-        # Written and let go before the next is made: a big office's summary emails are tens
-        # of MB each, and the next one then reuses the memory instead of faulting in fresh pages.
-        named = message.named(names[message.key])
-        mail.write_outbox([named], folder)
-        written.append(named.without_data())
-    return written
+    # Each written and let go before the next is made (a generator): a big office's summary
+    # emails are tens of MB each, and the next one then reuses the memory of the one before.
+    return mail.write_outbox((m.named(names[m.key]) for m in mail.summary_messages(report, folder, config)), folder)
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
