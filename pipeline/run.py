@@ -275,11 +275,17 @@ def _prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> 
     half the bytes, and is decoded there in half the time."""
     for sheet in sheets:
         if sheet.kind in ("leads", "visits", "units", "deals") and sheet.rows:
-            stored = sheet.stored = [event_tuple(row, 0, "")[2:] for row in sheet.rows]
-            sheet.late_rows = {k: row for k, row in enumerate(sheet.rows)
-                               if _may_be_late(sheet.kind, stored[k][_STORED_AT], late_range)}
-            sheet.released += len(sheet.rows)
-            sheet.rows = []
+            _stored_forms(sheet, late_range)
+
+
+def _stored_forms(sheet: Sheet, late_range: tuple[str, str] | None) -> None:
+    """A sheet's rows as stored forms (`Sheet.stored`), those that may be late kept as rows
+    (`Sheet.late_rows`), the others let go."""
+    stored = sheet.stored = [event_tuple(row, 0, "")[2:] for row in sheet.rows]
+    sheet.late_rows = {k: row for k, row in enumerate(sheet.rows)
+                       if _may_be_late(sheet.kind, stored[k][_STORED_AT], late_range)}
+    sheet.released += len(sheet.rows)
+    sheet.rows = []
 
 
 def identity(row: Row) -> bytes:
@@ -384,20 +390,13 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
     offered = 0
 
     def stored_rows(sheet: Sheet) -> Iterator[tuple[Any, ...]]:
-        """A sheet's rows to insert, made one at a time: never all in memory twice. Made from
-        the stored forms `_prepare` made where the file was read, or from the rows."""
+        """A sheet's rows to insert, from the stored forms (`_stored_forms`, made where the file
+        was read), prefixed one at a time: never all in memory twice."""
         nonlocal offered
-        if sheet.stored is not None:
-            late_rows = sheet.late_rows or {}
-            made: Iterator[tuple[Any, ...]] = ((seq, run_id, *tail) for seq, tail in
-                                               ((base + tail[-1], tail) for tail in sheet.stored))
-            candidates = (late_rows.get(k) for k in range(len(sheet.stored)))
-        else:
-            time_column = TIME_COLUMN[str(sheet.kind)]
-            made = (event_tuple(row, base + row.source.row, run_id) for row in sheet.rows)
-            candidates = (row if _may_be_late(sheet.kind, _iso(row.values[time_column]), late_range) else None
-                          for row in sheet.rows)
-        for stored, late_row in zip(made, candidates, strict=True):
+        late_rows = sheet.late_rows or {}
+        for k, tail in enumerate(sheet.stored or ()):
+            stored = (base + tail[-1], run_id, *tail)
+            late_row = late_rows.get(k)
             if late_row is not None:
                 late.append((stored[0], late_row))
                 continue
@@ -419,7 +418,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
         elif sheet.registrations is not None:
             last = max(last, _store_registrations(sheet, state, run_id, base, result))
         else:
-            last = max([last, *(r.source.row for r in sheet.rows), *(t[-1] for t in sheet.stored or ())])
+            if sheet.stored is None and sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
+                _stored_forms(sheet, late_range)
+            last = max([last, *(t[-1] for t in sheet.stored or ())])
             before = offered
             stored = state.add_rows(stored_rows(sheet), lowest_seq_wins)  # a row stored already: a duplicate
             result.rows_stored += stored
