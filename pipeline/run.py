@@ -605,6 +605,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
     run_id = new_run_id(opts.now)
     started = datetime.now().isoformat(timespec="seconds")
     result = RunResult(run_id)
+    sending = opts.send and not opts.dry_run  # a dry run sends nothing: the emails stay in the outbox
     clock = time.perf_counter()
 
     def stage(name: str) -> None:
@@ -626,10 +627,10 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         if rerender is not None:
             report = load_week(state, str(rerender))
             assert report is not None
-            messages = publish(report, opts.out, run_id, config, with_data=opts.send and not opts.dry_run)
+            messages = publish(report, opts.out, run_id, config, with_data=sending)
             stage("reports")
             result.rerendered = str(rerender)
-            if opts.send and not opts.dry_run:
+            if sending:
                 _send(report, messages, config, state, False, result, opts.now.isoformat())
             return result
         if not weeks:
@@ -739,7 +740,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         kept: list[tuple[bytes, bytes]] = []
         # The emails' bytes are read back from the outbox only when they are to be sent.
         outboxes = [publish(report, opts.out, run_id, config, None if opts.dry_run else kept,
-                            with_data=opts.send and not opts.dry_run)
+                            with_data=sending)
                     for report in progress(reports, "reports")]
         stage("reports")
         _crash_point("after_outputs")
@@ -775,7 +776,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             if i == 0:
                 _crash_point("during_archive")
 
-        if opts.send:
+        if sending:
             for report, messages in zip(reports, outboxes, strict=True):
                 _send(report, messages, config, state, False, result, opts.now.isoformat())
         stage("outbox")
