@@ -22,10 +22,12 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from . import mail
+from . import normalise as nz
 from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_files
 from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport, unpack_ledger_csv
@@ -34,7 +36,7 @@ from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
 from .rules.events import PHONE, Event, as_number
 from .rules.replay import WeekOutcome, replay
-from .schema import IDENTITY, TIME_COLUMN
+from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
 from .state import State, StateError, digest, history_events
 from .texts import t
 from .weeks import Week, last_complete, span
@@ -196,7 +198,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     # Files are read by children side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
                             config.limits.max_file_mb, idle=idle, prepare=partial(_prepare, late_range=late_range),
-                            early=early)) as found_each:
+                            early=early, shortcut=partial(_shortcut, late_range=late_range))) as found_each:
         for position, f in enumerate(progress(files, "reading")):
             sha[f.name] = sha256(f.path)
             try:
@@ -236,9 +238,10 @@ def _iso(value: Any) -> str:
     return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value if value is not None else "")
 
 
-# Where each kind's identity columns (SPEC §2.4, schema.IDENTITY) sit in the stored tuple below.
-_SLOT = {"phone": 5, "registered_by": 6, "manager": 6, "salesperson": 7, "unit_key": 10, "commission": 14,
-         "room": 15, "registered_at": 3, "submitted_at": 3, "visited_at": 3, "expanded_at": 3, "deal_at": 3}
+# Where each column sits in the stored tuple below (identity columns: SPEC §2.4, schema.IDENTITY).
+_SLOT = {"phone": 5, "registered_by": 6, "manager": 6, "salesperson": 7, "customer": 8, "unit_name": 9,
+         "unit_key": 10, "photo": 11, "address": 12, "party_size": 13, "commission": 14, "room": 15, "note": 16,
+         "registered_at": 3, "submitted_at": 3, "visited_at": 3, "expanded_at": 3, "deal_at": 3}
 _IDENTITY_SLOTS = {kind: tuple(_SLOT[c] for c in columns) for kind, columns in IDENTITY.items()}
 
 
@@ -279,13 +282,55 @@ def _prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> 
 
 
 def _stored_forms(sheet: Sheet, late_range: tuple[str, str] | None) -> None:
-    """A sheet's rows as stored forms (`Sheet.stored`), those that may be late kept as rows
-    (`Sheet.late_rows`), the others let go."""
-    stored = sheet.stored = [event_tuple(row, 0, "")[2:] for row in sheet.rows]
-    sheet.late_rows = {k: row for k, row in enumerate(sheet.rows)
-                       if _may_be_late(sheet.kind, stored[k][_STORED_AT], late_range)}
+    """A sheet's rows as stored forms (`Sheet.stored`, in row order with those the reader's
+    `_shortcut` made), those that may be late kept as rows (`Sheet.late_rows`), the others let go."""
+    forms = [event_tuple(row, 0, "")[2:] for row in sheet.rows]
+    late = {form[-1]: row for form, row in zip(forms, sheet.rows, strict=True)
+            if _may_be_late(sheet.kind, form[_STORED_AT], late_range)}
+    if sheet.stored:  # two runs in row order (numbers are distinct): the sort merges them
+        forms = sorted([*sheet.stored, *forms], key=itemgetter(-1))
+    sheet.stored = forms
+    sheet.late_rows = {k: late[form[-1]] for k, form in enumerate(forms) if form[-1] in late} if late else {}
     sheet.released += len(sheet.rows)
     sheet.rows = []
+
+
+# The kinds a reader's shortcut takes: their columns are text but one phone and one time.
+_SHORT_KINDS = frozenset({"leads", "visits"})
+
+
+def _shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
+              late_range: tuple[str, str] | None = None) -> Callable[[list[Any], int], tuple[Any, ...] | None] | None:
+    """`read.Shortcut` for leads and visits, run where the file is read: a row whose phone and
+    time take the bulk short path (`nz.quick_phone`, `nz.quick_time`) and whose required text
+    columns are not blank goes straight to the stored form `parse_row` then `event_tuple` would
+    give it (a property test compares the two on messy cells). Any other row, and a row that may
+    be late (§3: it is compared with what earlier runs rejected), is left to `parse_row`. A
+    week of 100,000 leads is read in a fifth of the time."""
+    if kind not in _SHORT_KINDS or "phone" not in at or TIME_COLUMN[kind] not in at:
+        return None
+    ip, it = at["phone"], at[TIME_COLUMN[kind]]
+    required = set(KINDS[kind].required)
+    texts = [(_SLOT[c] - 2, at[c], c in required) for c in KINDS[kind].columns
+             if c in at and column_type(c) == "text"]
+    ident_slots = [s - 2 for s in _IDENTITY_SLOTS[kind]]
+    blank: list[Any] = [kind, "", b"", *[""] * 12, file, sheet, 0]  # the stored form of a row of empty texts
+    quick_phone, quick_time, text, head = nz.quick_phone, nz.quick_time, nz.text, kind + "\x1f"
+
+    def stored(cells: list[Any], number: int) -> tuple[Any, ...] | None:
+        phone, when = quick_phone(cells[ip]), quick_time(cells[it])
+        if phone is None or when is None or _may_be_late(kind, when, late_range):
+            return None
+        form = blank.copy()
+        for slot, i, needed in texts:
+            value = form[slot] = text(cells[i])
+            if needed and not value:
+                return None
+        form[1], form[3], form[-1] = when, phone, number
+        form[2] = digest(head + "\x1f".join([form[s] for s in ident_slots]))
+        return tuple(form)
+
+    return stored
 
 
 def identity(row: Row) -> bytes:
@@ -418,7 +463,7 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
         elif sheet.registrations is not None:
             last = max(last, _store_registrations(sheet, state, run_id, base, result))
         else:
-            if sheet.stored is None and sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
+            if sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
                 _stored_forms(sheet, late_range)
             last = max([last, *(t[-1] for t in sheet.stored or ())])
             before = offered

@@ -409,6 +409,74 @@ def test_quick_parsers_agree_with_the_full_ones(cell: Any) -> None:
         assert nz.datetime_value(cell).isoformat() == when
 
 
+# ---- leads and visits: the reader's shortcut to stored forms against parse_row and event_tuple
+
+_NAMES = st.one_of(st.sampled_from(["张伟", "  张伟　", "ＡＢＣ", "", "   ", "\u3000", "李 娜", "x\u200b"]),
+                   st.none(), st.integers(0, 99), st.floats(0, 99), st.text(max_size=4))
+_LATE = ("2026-11-02T00:00:00", "2026-11-09T00:00:00")  # a closed week's range (SPEC §3)
+
+
+@st.composite
+def short_rows(draw: st.DrawFn, width: int) -> list[Any]:
+    """A row of `width` cells: manager, phone, time, then texts; a time near `_LATE` at times."""
+    near = st.datetimes(min_value=datetime(2026, 11, 1), max_value=datetime(2026, 11, 10)).map(
+        lambda d: d.replace(microsecond=0))
+    return [draw(_NAMES), draw(cells), draw(st.one_of(near, near.map(str), cells)),
+            *(draw(_NAMES) for _ in range(width - 3))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([("leads", ["客户经理", "手机号码", "提交时间", "客户姓名", "备注"]),
+                        ("visits", ["客户经理", "手机号码", "到访时间", "销售员", "人数", "备注"])]),
+       st.data())
+def test_the_readers_shortcut_stores_what_parse_row_would(kind_header: tuple[str, list[str]],
+                                                         data: st.DataObject) -> None:
+    """A leads or visits sheet read with the run's shortcut (`run._shortcut`) gives the same
+    stored forms, late rows, problems and row count as every row through `parse_row` and
+    `event_tuple`; the rows the shortcut takes hold none that may be late."""
+    from functools import partial
+
+    from pipeline.io.read import read_sheet
+    from pipeline.run import _shortcut, _stored_forms
+
+    kind, header = kind_header
+    rows = data.draw(st.lists(short_rows(len(header)), max_size=12))
+    rows += [["张伟", "13800138000", datetime(2026, 11, 20, 9, 30), "客户", "3", ""]] * data.draw(st.integers(0, 2))
+    grid = [[*h] for h in [header]] + [r[:len(header)] for r in rows]
+    plain = read_sheet("f.xlsx", "s", 0, grid, "zh")
+    quick = read_sheet("f.xlsx", "s", 0, grid, "zh", partial(_shortcut, late_range=_LATE))
+    assert plain.kind == quick.kind == kind
+    assert quick.data_rows == plain.data_rows
+    taken = [f[-1] for f in quick.stored or ()]
+    for sheet in (plain, quick):
+        _stored_forms(sheet, _LATE)
+    assert quick.stored == plain.stored
+    assert {k: r.source.row for k, r in (quick.late_rows or {}).items()} == {
+        k: r.source.row for k, r in (plain.late_rows or {}).items()}
+    assert not {r.source.row for r in (plain.late_rows or {}).values()} & set(taken)
+    assert [(p.source.row, p.reason) for p in quick.problems] == [(p.source.row, p.reason) for p in plain.problems]
+    assert quick.data_rows == plain.data_rows
+
+
+def test_the_shortcut_takes_clean_rows_and_leaves_the_rest(tmp_path: Path) -> None:
+    """The run reads a leads file through the shortcut: clean rows never become row objects,
+    messy ones are parsed, and both are stored (a row of each is in the week's results)."""
+    from functools import partial
+
+    from pipeline.io.read import read_files
+    from pipeline.run import _shortcut
+
+    path = workbook(tmp_path / "报备.xlsx", {"报备": (["客户经理", "手机号码", "提交时间", "客户姓名"], [
+        ["张伟", "13800138000", datetime(2026, 11, 20, 9, 30), "甲"],         # clean: the shortcut
+        ["张伟", "138 0013 8001", datetime(2026, 11, 20, 9, 31), "乙"],       # spaces: parse_row
+        ["", "13800138002", datetime(2026, 11, 20, 9, 32), "丙"],             # MISSING_VALUE
+    ])})
+    [[sheet]] = list(read_files([(path, path.name)], shortcut=partial(_shortcut, late_range=None)))
+    assert [f[3] for f in sheet.stored or ()] == ["13800138000"]
+    assert [r.values["phone"] for r in sheet.rows] == ["13800138001"]
+    assert [p.reason for p in sheet.problems] == ["MISSING_VALUE"] and sheet.data_rows == 3
+
+
 # ---- registration blocks in the state: Arrow streams; text columns and JSON of earlier versions
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=6)

@@ -925,7 +925,17 @@ def _all_empty(cells: list[Any]) -> bool:
     return True
 
 
-def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: str) -> Sheet:
+# A caller's way past `parse_row` for rows it only stores (`run._shortcut`): given a sheet's kind,
+# where its columns are ({column: index}), its file and sheet name, a function of one row's cells
+# and number that returns the row's stored form, or None to leave the row to `parse_row`; None
+# for a kind it does not take.
+Shortcut = Callable[[str, dict[str, int], str, str], Callable[[list[Any], int], tuple[Any, ...] | None] | None]
+
+
+def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: str,
+               shortcut: Shortcut | None = None) -> Sheet:
+    """One sheet's grid classified and parsed. With `shortcut`, the rows it takes are kept in
+    `Sheet.stored` only (counted in `released`, in row order), the others parsed as usual."""
     result = Sheet(file, sheet, index)
     kind, header, columns, error, message = classify(grid, file, sheet, lang)
     result.header_row = None if header is None else header + 1
@@ -944,17 +954,26 @@ def read_sheet(file: str, sheet: str, index: int, grid: list[list[Any]], lang: s
         result.registrations = _registrations(grid, header, {c: i for i, c in picks}, width, file, sheet,
                                               lang, problems)
         return result
+    quick = shortcut(kind, {c: i for i, c in picks}, file, sheet) if shortcut is not None else None
+    stored: list[tuple[Any, ...]] = []
     for r in range(header + 1, len(grid)):
         cells = grid[r]
-        if _all_empty(cells):
-            continue  # all-empty rows, unknown columns included, are skipped silently
         if len(cells) < width:
             cells = [*cells, *([None] * (width - len(cells)))]
+        if quick is not None:
+            form = quick(cells, r + 1)
+            if form is not None:
+                stored.append(form)
+                continue
+        if _all_empty(cells):
+            continue  # all-empty rows, unknown columns included, are skipped silently
         parsed = parse_row(kind, {c: cells[i] for i, c in picks}, Source(file, sheet, r + 1), lang)
         if isinstance(parsed, Problem):
             problems.append(parsed)
         else:
             rows.append(parsed)
+    if stored:
+        result.stored, result.released = stored, len(stored)
     if kind == "roster":
         _dedupe_roster(result, lang)
     return result
@@ -1032,7 +1051,8 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
                max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2,
                idle: Callable[[], None] | None = None,
                prepare: Callable[[list[Sheet]], None] | None = None,
-               early: Callable[[int, list[Sheet]], None] | None = None) -> Generator[list[Sheet]]:
+               early: Callable[[int, list[Sheet]], None] | None = None,
+               shortcut: Shortcut | None = None) -> Generator[list[Sheet]]:
     """`read_file` of each (path, name), in the order given, read `parallel` at a time.
 
     Children read files side by side, the largest first (a big ledger is then read while the
@@ -1041,7 +1061,8 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
     stops are ended. `idle` runs once, the first time this process waits for the largest file:
     work the caller can do ahead while it would otherwise wait. `prepare` runs on each file's
     sheets where they are read (in the child): work on the rows the caller would do one file
-    at a time, done side by side. `early(position, sheets)` gets a file read ahead of its turn
+    at a time, done side by side, and `shortcut` (see `read_sheet`) takes the rows it can before
+    they are parsed. `early(position, sheets)` gets a file read ahead of its turn
     as soon as it is decoded, while this process waits for an earlier one (the same sheets are
     yielded again at the file's turn)."""
     sizes = [_size(path) for path, _ in files]
@@ -1054,7 +1075,8 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
     def start(i: int) -> _Child | _Here:
         waiting.remove(i)
         path, name = files[i]
-        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells, prepare)
+        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells, prepare,
+                                                   shortcut)
         return reading
 
     try:
@@ -1134,7 +1156,8 @@ def _start(path: Path, name: str, lang: str, work: Callable[[], Any]) -> _Child 
 
 
 def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
-                max_cells: int, prepare: Callable[[list[Sheet]], None] | None = None) -> _Child | _Here:
+                max_cells: int, prepare: Callable[[list[Sheet]], None] | None = None,
+                shortcut: Shortcut | None = None) -> _Child | _Here:
     def work() -> list[Sheet]:
         out = []
         for i, (sheet, grid) in enumerate(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells,
@@ -1143,7 +1166,7 @@ def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file
                 grid.index = i
                 out.append(grid)
             else:
-                out.append(read_sheet(name, sheet, i, grid, lang))
+                out.append(read_sheet(name, sheet, i, grid, lang, shortcut))
         if prepare is not None:
             prepare(out)
         return out
