@@ -139,6 +139,10 @@ class State:
         self.conn = sqlite3.connect(self.path, isolation_level=None)
         self._fresh: dict[int, Any] = {}  # registration blocks at hand, decoded (Arrow tables)
         try:
+            # Pages of 64 KB (taken by a new database only; an existing one keeps its size): a
+            # big week commits 90 MB, and its commit wrote 4 KB pages in 0.38-0.44 s, 64 KB ones
+            # in 0.17-0.19 s (both the same file size).
+            self.conn.execute("PRAGMA page_size=65536")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             # The identity index takes random keys: a big page cache keeps a million inserts in memory.

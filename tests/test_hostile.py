@@ -386,8 +386,10 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     backup = sorted((office.state / "backups").glob("*.db"))[-1]
     db = office.state / "pipeline.db"
     data = bytearray(db.read_bytes())
-    middle = len(data) // 2 // 4096 * 4096  # a whole page in the middle of the file
-    data[middle:middle + 4096] = bytes((i * 7 + 13) % 256 for i in range(4096))
+    page = int.from_bytes(data[16:18], "big")  # the header's page size (1 stands for 65536)
+    page = 65536 if page == 1 else page
+    middle = len(data) // 2 // page * page  # a whole page in the middle of the file
+    data[middle:middle + page] = bytes((i * 7 + 13) % 256 for i in range(page))
     db.write_bytes(bytes(data))
     corrupt = db.read_bytes()
     outputs = sorted(p.name for p in office.out.iterdir())
