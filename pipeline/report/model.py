@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
+from ..rules.events import PHONE, as_number
 from .zipwrite import zlib_compress
 
 
@@ -97,10 +98,30 @@ class Ledger:
 
     COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
 
-    __slots__ = ("table",)
+    __slots__ = ("_table", "_unsorted")
 
     def __init__(self, table: Any = None) -> None:
-        self.table = table  # None: empty
+        self._table = table  # None: empty
+        self._unsorted = False
+
+    @classmethod
+    def by_phone(cls, table: Any) -> Ledger:
+        """A ledger of distinct phones in no order, put in phone order when its table is first
+        asked for: a big office's million rows are sorted and copied by the process that
+        writes ledger.csv, beside the other reports, not by the replay before them."""
+        ledger = cls(table)
+        ledger._unsorted = True
+        return ledger
+
+    @property
+    def table(self) -> Any:
+        if self._unsorted:
+            import pyarrow.compute as pc
+
+            both = self._table.combine_chunks()
+            self._table = both.take(pc.sort_indices(as_number(both.column("phone"), PHONE)))
+            self._unsorted = False
+        return self._table
 
     @classmethod
     def from_columns(cls, *columns: Any) -> Ledger:
@@ -116,7 +137,7 @@ class Ledger:
         return cls.from_columns(*([r[k] for r in listed] for k in range(len(cls.COLUMNS))))
 
     def __len__(self) -> int:
-        return 0 if self.table is None else int(self.table.num_rows)
+        return 0 if self._table is None else int(self._table.num_rows)
 
     def column(self, name: str) -> list[Any]:
         return [] if self.table is None else list(self.table.column(name).to_pylist())
@@ -131,7 +152,8 @@ class Ledger:
         return (self.table,)
 
     def __setstate__(self, state: tuple[Any]) -> None:
-        (self.table,) = state
+        (self._table,) = state
+        self._unsorted = False
 
 
 def _ledger_schema() -> Any:

@@ -203,36 +203,42 @@ class _Firsts:
     order: only a phone's first registration can ever take effect (§4.1: the first to register
     owns it, and nothing takes ownership away), so the replay needs no other.
 
-    A million registrations: found with one Arrow sort (phone, time, order read) instead of a
-    Python loop and a sort of the phones left alone; `index` are positions in `registered`."""
+    The phones `named` by other events (`walked`, a tenth of a big ledger) are found first: the
+    walk needs only those. The others' (`alone`, a million) are found on a thread while the walk
+    runs: Arrow sorts without the interpreter lock. Both are one Arrow sort (phone, time, order
+    read) instead of a Python loop; positions are in `registered`."""
 
-    def __init__(self, registered: Registered) -> None:
+    def __init__(self, registered: Registered, named: set[str]) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         self.registered = registered
-        phone = self.every_phone = registered.array("phone")
-        self.at = registered.array("at")
-        order = pc.sort_indices(pa.table({"p": as_number(phone, PHONE), "a": as_number(self.at, TIME),
-                                          "s": registered.array("seq")}),
+        self.phone, self.at, self.seq = registered.array("phone"), registered.array("at"), registered.array("seq")
+        # Sorted and compared as numbers where they all are (`as_number`): taken by position
+        # below, eight bytes a row instead of a text each.
+        self._phone_key, self._at_key = as_number(self.phone, PHONE), as_number(self.at, TIME)
+        hit = pc.is_in(self.phone, value_set=pa.array(list(named), pa.string()))
+        self.walked = self._first_of_each(pc.indices_nonzero(hit))
+        self._rest = pc.indices_nonzero(pc.invert(hit))
+
+    def alone(self) -> Any:
+        """The first registrations of the phones no other event names, in phone order."""
+        return self._first_of_each(self._rest)
+
+    def _first_of_each(self, positions: Any) -> Any:
+        """Of these positions, each phone's first registration, in phone order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        phone = self._phone_key.take(positions)  # equal phones, equal keys
+        order = pc.sort_indices(pa.table({"p": phone, "a": self._at_key.take(positions), "s": self.seq.take(positions)}),
                                 sort_keys=[("p", "ascending"), ("a", "ascending"), ("s", "ascending")])
         ordered = phone.take(order)
         if len(ordered) > 1:
             head = pa.concat_arrays([pa.array([True]), pc.not_equal(ordered[1:], ordered[:-1])])
         else:
             head = pa.array([True] * len(ordered), pa.bool_())
-        self.index = order.filter(head)
-        self.phone = ordered.filter(head)
-
-    def split(self, named: set[str]) -> tuple[Any, Any]:
-        """(positions of the first registrations of `named` phones; the positions of all the
-        others), as Arrow arrays in phone order."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        hit = pc.is_in(self.phone, value_set=pa.array(list(named), pa.string()))
-        alone = pc.invert(hit)
-        return self.index.filter(hit), self.index.filter(alone)
+        return positions.take(order).filter(head)
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
@@ -250,20 +256,24 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     and the first computed week) is paid in the first computed week, marked late.
     """
     registered = registered if registered is not None else Registered()
-    firsts = _Firsts(registered)
-    walked, alone = firsts.split({e.phone for e in events if e.phone})
-    events = events + registered.events(walked)
-    # The lone phones' columns (`_add_alone`) are taken by Arrow on a thread while the events
-    # are walked below: its takes run without the interpreter lock.
-    columns = (firsts.every_phone, registered.array("customer"), registered.array("who"), firsts.at)
+    firsts = _Firsts(registered, {e.phone for e in events if e.phone})
+    events = events + registered.events(firsts.walked)
+    # The lone phones and their columns (`_add_alone`) are found by Arrow on a thread while the
+    # events are walked below: its sorts and takes run without the interpreter lock.
+    columns = (firsts.phone, registered.array("customer"), registered.array("who"), firsts.at)
+
+    def lone(firsts: _Firsts) -> tuple[Any, list[Any]]:
+        alone = firsts.alone()
+        return alone, [column.take(alone) for column in columns]
+
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
-        lone = pool.submit(lambda positions: [column.take(positions) for column in columns], alone)
+        found = pool.submit(lone, firsts)
         outcomes = _walk(events, roster, weeks, history_start, run_id, config, lang)
-        _add_alone(outcomes, firsts, alone, lone.result())
+        _add_alone(outcomes, registered, *found.result())
     finally:
         pool.shutdown(wait=True)
-    del firsts, alone
+    del firsts, found
     _release_arrow_memory()
     return outcomes
 
@@ -337,7 +347,7 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, lone: list[Any]) -> None:
+def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any]) -> None:
     """The phones no other event names (`alone`: positions in the registrations, in phone order):
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
@@ -346,7 +356,6 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, lone: l
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    registered = firsts.registered
     phones, customers, owners, alone_at = lone  # the lone phones' columns, taken in `replay`
     for outcome in outcomes:
         start, end = outcome.week.start_iso, outcome.week.next_start_iso
@@ -368,14 +377,12 @@ def _add_alone(outcomes: list[WeekOutcome], firsts: _Firsts, alone: Any, lone: l
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     """The walked phones' ledger (in no order) and the alone phones' (in phone order), distinct
-    phones, as one ledger in phone order: one Arrow sort."""
+    phones, as one ledger in phone order (`Ledger.by_phone`: one Arrow sort, when written)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if not len(walked):
         return alone
-    both = walked.table if not len(alone) else pa.concat_tables([walked.table, alone.table]).combine_chunks()
-    return Ledger(both.take(pc.sort_indices(as_number(both.column("phone").combine_chunks(), PHONE))))
+    return Ledger.by_phone(walked.table if not len(alone) else pa.concat_tables([walked.table, alone.table]))
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
