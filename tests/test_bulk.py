@@ -273,6 +273,35 @@ def test_ledger_csv_matches_the_csv_module(tmp_path_factory: Any, rows: list[tup
     assert (folder / "ledger.csv").read_bytes() == expected.getvalue().encode("utf-8-sig")
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(13_000_000_000, 13_000_000_099).map(str), st.sampled_from(["1380013800", "x"])),
+                unique=True, max_size=30), st.data())
+def test_a_merged_ledger_reads_and_writes_as_one_sorted_by_phone(tmp_path_factory: Any, phones: list[str],
+                                                               data: st.DataObject) -> None:
+    """The replay's ledger of walked phones (in no order) and alone phones (in phone order):
+    its table and its ledger.csv are those of one ledger sorted by phone (Arrow's order of
+    the texts; phones not all 11 digits included)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    walked_phones = data.draw(st.permutations(phones[: data.draw(st.integers(0, len(phones)))]))
+    alone_phones = [p for p in phones if p not in walked_phones]
+    whole = Ledger.from_rows((p, f"客{p[-2:]}", "张伟", "2026-11-20T09:00:00", "leads", None) for p in phones)
+    part = {p: i for i, p in enumerate(phones)}
+
+    def ledger_of(chosen: list[str]) -> Ledger:
+        return Ledger(whole.table.take(pa.array([part[p] for p in chosen], pa.int64())))
+
+    alone_sorted = sorted(alone_phones, key=lambda p: p.encode())
+    merged = Ledger.merged(ledger_of(list(walked_phones)).table, ledger_of(alone_sorted).table)
+    expected = Ledger(whole.table.take(pc.sort_indices(whole.table.column("phone"))))
+    folder, again = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    for ledger, where in ((merged, folder), (expected, again)):
+        write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_csv=None), where)  # type: ignore[arg-type]
+    assert (folder / "ledger.csv").read_bytes() == (again / "ledger.csv").read_bytes()
+    assert len(merged) == len(phones) and list(merged.rows()) == list(expected.rows())
+
+
 def test_ledger_csv_cells_that_excel_would_run_as_formulas_are_shown_as_text(tmp_path: Path) -> None:
     """SPEC §5: no text from an input becomes a formula. Excel runs a CSV cell starting with
     = + - or @; such a customer or owner is written with a leading ' (and quoted if it needs)."""

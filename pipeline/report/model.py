@@ -98,29 +98,63 @@ class Ledger:
 
     COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
 
-    __slots__ = ("_table", "_unsorted")
+    __slots__ = ("_table", "_alone")
 
     def __init__(self, table: Any = None) -> None:
         self._table = table  # None: empty
-        self._unsorted = False
+        self._alone: Any = None  # with `merged`: the part already in phone order
 
     @classmethod
-    def by_phone(cls, table: Any) -> Ledger:
-        """A ledger of distinct phones in no order, put in phone order when its table is first
-        asked for: a big office's million rows are sorted and copied by the process that
-        writes ledger.csv, beside the other reports, not by the replay before them."""
-        ledger = cls(table)
-        ledger._unsorted = True
+    def merged(cls, walked: Any, alone: Any) -> Ledger:
+        """The ledger of two tables of distinct phones, no phone in both: `walked` in no order,
+        `alone` in phone order (a big office's million rows). Nothing is sorted or copied until
+        asked: `in_runs` gives the phone order as runs of the two, from which ledger.csv is
+        written without copying the million rows; `table` puts them in one table."""
+        ledger = cls(walked)
+        ledger._alone = alone
         return ledger
+
+    def in_runs(self) -> tuple[Any, Any, Any]:
+        """(walked, alone, before): the ledger in phone order as the walked rows sorted, the
+        alone rows as they are, and for each walked row how many alone rows come before it (a
+        numpy array, non-decreasing). A ledger not `merged` is all alone."""
+        import numpy
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self._alone is None:
+            return self._table.slice(0, 0), self._table, numpy.zeros(0, numpy.int64)
+        walked, alone = self._table, self._alone
+        # One key column for both, so both sides are numbers or both are text (`as_number`).
+        keys = as_number(pa.concat_arrays([walked.column("phone").combine_chunks(),
+                                           alone.column("phone").combine_chunks()]), PHONE)
+        walked_keys, alone_keys = keys[:walked.num_rows], keys[walked.num_rows:]
+        order = pc.sort_indices(walked_keys)
+
+        def as_numpy(column: Any) -> Any:
+            if pa.types.is_integer(column.type):
+                return column.to_numpy()
+            return numpy.array(column.to_pylist(), dtype=object)  # texts compare as Arrow sorts them
+
+        before = numpy.searchsorted(as_numpy(alone_keys), as_numpy(walked_keys.take(order)))
+        return walked.take(order), alone, before
 
     @property
     def table(self) -> Any:
-        if self._unsorted:
-            import pyarrow.compute as pc
+        if self._alone is not None:
+            import numpy
+            import pyarrow as pa
 
-            both = self._table.combine_chunks()
-            self._table = both.take(pc.sort_indices(as_number(both.column("phone"), PHONE)))
-            self._unsorted = False
+            walked, alone, before = self.in_runs()
+            size = walked.num_rows + alone.num_rows
+            lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
+            order = numpy.empty(size, numpy.int64)
+            order[lands] = numpy.arange(walked.num_rows)
+            rest = numpy.ones(size, bool)
+            rest[lands] = False
+            order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
+            self._table = pa.concat_tables([walked, alone]).combine_chunks().take(pa.array(order))
+            self._alone = None
         return self._table
 
     @classmethod
@@ -137,7 +171,7 @@ class Ledger:
         return cls.from_columns(*([r[k] for r in listed] for k in range(len(cls.COLUMNS))))
 
     def __len__(self) -> int:
-        return 0 if self._table is None else int(self._table.num_rows)
+        return sum(int(t.num_rows) for t in (self._table, self._alone) if t is not None)
 
     def column(self, name: str) -> list[Any]:
         return [] if self.table is None else list(self.table.column(name).to_pylist())
@@ -153,7 +187,7 @@ class Ledger:
 
     def __setstate__(self, state: tuple[Any]) -> None:
         (self._table,) = state
-        self._unsorted = False
+        self._alone = None
 
 
 def _ledger_schema() -> Any:

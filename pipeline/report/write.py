@@ -70,15 +70,39 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     with path.open("wb") as fh:
         fh.write(("\ufeff" + header + "\r\n").encode("utf-8"))
         if len(report.ledger):
-            fh.write(_csv_lines(report.ledger.table))
+            walked, alone, before = report.ledger.in_runs()
+            fh.writelines(_interleaved(_csv_lines(walked), _csv_lines(alone), before))
+
+
+def _interleaved(walked: Any, alone: Any, before: Any) -> Iterator[memoryview]:
+    """The bytes of two runs of lines (`_csv_lines`) merged: walked line i after `before[i]`
+    alone lines. The alone lines (a big office's million) go out as slices of their buffer,
+    between the walked ones, never copied one by one."""
+    walked_data, walked_bounds = _line_buffer(walked)
+    alone_data, alone_bounds = _line_buffer(alone)
+    start = int(alone_bounds[0])
+    cuts = alone_bounds[before].tolist()
+    for i, cut in enumerate(cuts):
+        yield alone_data[start:cut]
+        yield walked_data[int(walked_bounds[i]):int(walked_bounds[i + 1])]
+        start = cut
+    yield alone_data[start:int(alone_bounds[-1])]
+
+
+def _line_buffer(lines: Any) -> tuple[memoryview, Any]:
+    """A large_string array's data and its lines' offsets into it (numpy, one more than lines)."""
+    import numpy
+
+    offsets, data = lines.buffers()[1:3]
+    bounds = numpy.frombuffer(offsets, numpy.int64)[lines.offset:lines.offset + len(lines) + 1]
+    return (memoryview(data) if data is not None else memoryview(b"")), bounds
 
 
 def _csv_lines(table: Any) -> Any:
-    """The rows as the bytes csv.writer writes them (minimal quoting, CRLF after each row), made
-    by Arrow a column at a time: phones, times, sources and first visits never need quoting
-    (they are the pipeline's own text), customers and owners rarely; only the cells that need
-    care (`_csv_field`) pass through Python."""
-    import numpy
+    """The rows as the lines csv.writer writes (minimal quoting, CRLF after each row), one
+    large_string each, made by Arrow a column at a time: phones, times, sources and first visits
+    never need quoting (they are the pipeline's own text), customers and owners rarely; only the
+    cells that need care (`_csv_field`) pass through Python."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -94,11 +118,7 @@ def _csv_lines(table: Any) -> Any:
     # Each line's CRLF goes on its last cell (a short column) before the join, not on the
     # joined lines: one copy of the whole file's text instead of two.
     columns[-1] = pc.binary_join_element_wise(columns[-1], pa.scalar("", text), pa.scalar("\r\n", text))
-    lines = pc.binary_join_element_wise(*columns, pa.scalar(",", text))
-    offsets, data = lines.buffers()[1:3]
-    bounds = numpy.frombuffer(offsets, numpy.int64)
-    first, last = int(bounds[lines.offset]), int(bounds[lines.offset + len(lines)])
-    return memoryview(data)[first:last]
+    return pc.binary_join_element_wise(*columns, pa.scalar(",", text))
 
 
 # SPEC §5 ("no text from an input may become a formula"), for ledger.csv: a cell holding one of

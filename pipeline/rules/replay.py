@@ -377,12 +377,12 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     """The walked phones' ledger (in no order) and the alone phones' (in phone order), distinct
-    phones, as one ledger in phone order (`Ledger.by_phone`: one Arrow sort, when written)."""
-    import pyarrow as pa
-
+    phones, as one ledger in phone order (`Ledger.merged`: put in order where it is written)."""
     if not len(walked):
         return alone
-    return Ledger.by_phone(walked.table if not len(alone) else pa.concat_tables([walked.table, alone.table]))
+    if not len(alone):
+        return Ledger.merged(walked.table, walked.table.slice(0, 0))
+    return Ledger.merged(walked.table, alone.table)
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
