@@ -733,6 +733,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead, early=early,
                            late_range=late_range)
         taken.registered = None  # the identities were for storing; the replay needs none
+        state.write_blocks_aside()  # no process is forked before the reports: written before them
         stage("read")
         result.stages["read"] = round(result.stages["read"] - storing, 3)
         result.stages["store"] = round(storing, 3)
@@ -782,6 +783,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             reports.append(report)
         stage("assess")
 
+        state.write_blocks()  # before the reports fork their second process (`write_blocks_aside`)
         kept: list[tuple[bytes, bytes]] = []
         # The emails' bytes are read back from the outbox only when they are to be sent.
         outboxes = [publish(report, opts.out, run_id, config, None if opts.dry_run else kept,

@@ -391,6 +391,45 @@ def test_registration_blocks_read_back_alike_before_and_after_commit(tmp_path: P
     again.close()
 
 
+@pytest.mark.parametrize("aside", [True, False])
+def test_a_block_encoded_aside_is_written_by_the_commit_and_dropped_by_a_rollback(tmp_path: Path, aside: bool) -> None:
+    """A block's data is written within its transaction: encoded on a thread
+    (`write_blocks_aside`) or at the commit; forgetting the decoded blocks in between keeps it
+    readable; a rollback while its thread runs stores nothing and leaves no thread behind."""
+    import threading
+
+    from pipeline.state import State
+
+    def columns(r: Registered) -> list[list[Any]]:
+        return [getattr(r, c) for c in Registered.COLUMNS]
+
+    def add(state: State, run: str, phone: str) -> None:
+        state.add_registrations(run, "登记.xlsx", "登记", list(range(1, 5001)), ["2026-11-02T09:00:00"] * 5000,
+                                [phone] * 5000, [f"来源{k}" for k in range(5000)], [""] * 5000, [""] * 5000,
+                                list(range(2, 5002)))
+
+    state = State(tmp_path / "state")
+    state.begin()
+    add(state, "r1", "13800138000")
+    if aside:
+        state.write_blocks_aside()
+    before = columns(state.registrations())
+    state.forget_registrations()
+    assert columns(state.registrations()) == before
+    state.commit()
+    state.close()
+    again = State(tmp_path / "state")
+    assert columns(again.registrations()) == before and len(before[0]) == 5000
+    again.begin()
+    add(again, "r2", "13900139000")
+    if aside:
+        again.write_blocks_aside()
+    again.rollback()
+    assert not [t for t in threading.enumerate() if t.name == "state-blocks"]
+    assert columns(again.registrations()) == before
+    again.close()
+
+
 def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp_path: Path) -> None:
     """Before schema 2 a registration was a row of `rows`: such a state still gives its
     registrations to the replay and to the duplicate check, after the blocks' ones in order read."""
