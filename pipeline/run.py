@@ -352,9 +352,13 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
-    # The rows this run stored (`event_tuple` form), while every row offered was stored: the
-    # replay takes them from here instead of reading them back. None once one was a duplicate.
-    kept: list[tuple[Any, ...]] | None = field(default_factory=list)
+    # The rows this run stored, as `history(until, details_from)` would read them back, while
+    # every row offered was stored: the replay takes them from here instead of reading them
+    # back. Made as each sheet is stored (while the run waits for the big ledger). None once
+    # one was a duplicate.
+    kept: list[Event] | None = field(default_factory=list)
+    until: str = "\uffff"
+    details_from: str = ""
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
@@ -433,6 +437,7 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
     late: list[tuple[int, Row]] = []
     problems: list[tuple[int, Problem]] = []
     offered = 0
+    forms: list[tuple[Any, ...]] = []  # a sheet's rows offered, while `result.kept` is kept
 
     def stored_rows(sheet: Sheet) -> Iterator[tuple[Any, ...]]:
         """A sheet's rows to insert, from the stored forms (`_stored_forms`, made where the file
@@ -447,7 +452,7 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
                 continue
             offered += 1
             if result.kept is not None:
-                result.kept.append(stored)
+                forms.append(stored)
             yield stored
 
     for sheet in sheets:
@@ -472,6 +477,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             result.duplicates += offered - before - stored
             if offered - before != stored:
                 result.kept = None  # which were left out is the database's to say: read back
+            if result.kept is not None:
+                result.kept += history_events(forms, result.until, result.details_from)
+            forms.clear()
         if sheet.kind != "roster":
             sheet.release_rows()  # stored now; the replay reads them back from the state
         base += last + 1
@@ -693,9 +701,9 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         if not opts.dry_run and (state.row_count() or closed):
             backed_up = state.backup_aside(run_id)  # waited for before the commit (and on failure)
         state.begin()
-        taken = Intake()
-        storing = 0.0
         until = weeks[-1].next_start_iso  # the replay reads the history up to the last week's end
+        taken = Intake(until=until, details_from=weeks[0].start_iso)
+        storing = 0.0
         run_base = state.next_seq()
         stored: set[int] = set()  # positions of the files stored
 
@@ -755,7 +763,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         details_from = weeks[0].start_iso
         if earlier is None:
             earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
-        mine = (history_events(taken.kept, until, details_from) if taken.kept is not None
+        mine = (taken.kept if taken.kept is not None
                 else list(state.history(until, details_from=details_from, run_id=run_id)))
         taken.kept = None
         events = earlier + mine

@@ -378,3 +378,32 @@ def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
     assert (stats["rows_read"], stats["rows_stored"], stats["duplicates_dropped"]) == (3 + 4, 2 + 4, 1)
     ledger = (office.out / "2026-W48" / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
     assert [line.split(",")[:2] for line in ledger[1:]] == [["13900000001", "先读到的"], ["13900000002", "乙"]]
+
+
+def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(tmp_path: Path) -> None:
+    """`Intake.kept` (made as each sheet is stored) equals what `State.history` reads back for
+    the run: rows after `until` left out, older rows' details blanked, deals kept whole."""
+    from functools import partial
+
+    from pipeline.io.read import read_files
+    from pipeline.run import Intake, _prepare, _shortcut, intake
+    from pipeline.state import State
+
+    at = [d("2026-11-10 09:00"), d("2026-11-17 09:00"), d("2026-11-24 09:00")]
+    path = workbook(tmp_path / "混合.xlsx", {
+        "报备": (LEADS, [["张伟", f"1390000000{k}", when, f"客户{k}"] for k, when in enumerate(at)]),
+        "到访": (VISITS, [["张伟", "13900000000", when, "李娜"] for when in at]),
+        "成交": (DEALS, [["13900000000", when, "李娜", "1000", "A-1"] for when in at]),
+    })
+    state = State(tmp_path / "state")
+    state.begin()
+    taken = Intake(until="2026-11-24T00:00:00", details_from="2026-11-17T00:00:00")
+    [sheets] = list(read_files([(path, path.name)], prepare=_prepare, shortcut=partial(_shortcut, late_range=None)))
+    intake(sheets, state, "r1", None, "zh", taken, 1)
+    assert taken.kept is not None and len(taken.kept) == 6  # two weeks of three kinds
+    back = list(state.history("2026-11-24T00:00:00", details_from="2026-11-17T00:00:00", run_id="r1"))
+    assert sorted(taken.kept) == sorted(back)
+    assert {(e.kind, e.customer, e.file) for e in taken.kept if e.at < "2026-11-17"} == {
+        ("leads", "客户0", ""), ("visits", "", ""), ("deals", "", "混合.xlsx")}
+    state.rollback()
+    state.close()
