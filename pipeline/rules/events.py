@@ -73,7 +73,8 @@ class Registered:
         return values
 
     def array(self, name: str) -> Any:
-        """The column as an Arrow array (int64 or string)."""
+        """The column as an Arrow array (int64 or string; `file` and `sheet` from the state are
+        dictionary-encoded strings, which read back as the same texts)."""
         import pyarrow as pa
 
         values = self._data[name]
