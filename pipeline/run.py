@@ -352,10 +352,10 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
-    # The rows this run stored, as `history(until, details_from)` would read them back, while
-    # every row offered was stored: the replay takes them from here instead of reading them
-    # back. Made as each sheet is stored (while the run waits for the big ledger). None once
-    # one was a duplicate.
+    # The rows this run stored, as `history(until, details_from)` would read them back: the
+    # replay takes them from here instead of reading them back. Made as each sheet is stored
+    # (while the run waits for the big ledger); a sheet with duplicates keeps the rows whose
+    # seq was stored. None once a file stored ahead of an earlier one lost rows to it.
     kept: list[Event] | None = field(default_factory=list)
     until: str = "\uffff"
     details_from: str = ""
@@ -475,8 +475,12 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             stored = state.add_rows(stored_rows(sheet), lowest_seq_wins)  # a row stored already: a duplicate
             result.rows_stored += stored
             result.duplicates += offered - before - stored
-            if offered - before != stored:
-                result.kept = None  # which were left out is the database's to say: read back
+            if offered - before != stored and result.kept is not None:
+                if lowest_seq_wins:
+                    result.kept = None  # rows stored earlier in this run were replaced: read back
+                elif forms:  # rows already stored were left out: the others are the sheet's seqs stored
+                    present = state.stored_seqs(forms[0][0], forms[-1][0])
+                    forms[:] = [form for form in forms if form[0] in present]
             if result.kept is not None:
                 result.kept += history_events(forms, result.until, result.details_from)
             forms.clear()

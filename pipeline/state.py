@@ -445,6 +445,10 @@ class State:
                               f"ON CONFLICT (ident) DO UPDATE SET {kept} WHERE excluded.seq < rows.seq", rows)
         return int(self.conn.execute(count).fetchone()[0] - before)
 
+    def stored_seqs(self, first: int, last: int) -> set[int]:
+        """The seqs from `first` to `last` that rows hold (one range of the primary key)."""
+        return {r[0] for r in self.conn.execute("SELECT seq FROM rows WHERE seq BETWEEN ? AND ?", (first, last))}
+
     def history(self, until: str, details_from: str = "", run_id: str | None = None,
                 other_runs: bool = False) -> Iterator[Event]:
         """Every stored row but registrations (`registrations` has those) dated before `until`

@@ -382,7 +382,8 @@ def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
 
 def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(tmp_path: Path) -> None:
     """`Intake.kept` (made as each sheet is stored) equals what `State.history` reads back for
-    the run: rows after `until` left out, older rows' details blanked, deals kept whole."""
+    the run: rows after `until` left out, older rows' details blanked, deals kept whole, a
+    duplicate (the same lead twice, and a visit an earlier run stored) not kept."""
     from functools import partial
 
     from pipeline.io.read import read_files
@@ -391,16 +392,21 @@ def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(
 
     at = [d("2026-11-10 09:00"), d("2026-11-17 09:00"), d("2026-11-24 09:00")]
     path = workbook(tmp_path / "混合.xlsx", {
-        "报备": (LEADS, [["张伟", f"1390000000{k}", when, f"客户{k}"] for k, when in enumerate(at)]),
+        "报备": (LEADS, [*([["张伟", f"1390000000{k}", when, f"客户{k}"] for k, when in enumerate(at)]),
+                         ["张伟", "13900000001", at[1], "又一次"]]),
         "到访": (VISITS, [["张伟", "13900000000", when, "李娜"] for when in at]),
         "成交": (DEALS, [["13900000000", when, "李娜", "1000", "A-1"] for when in at]),
     })
+    earlier = workbook(tmp_path / "早.xlsx", {"到访": (VISITS, [["张伟", "13900000000", at[1], "李娜"]])})
     state = State(tmp_path / "state")
     state.begin()
+    [sheets] = list(read_files([(earlier, earlier.name)], prepare=_prepare))
+    intake(sheets, state, "r0", None, "zh", Intake(), 1)
     taken = Intake(until="2026-11-24T00:00:00", details_from="2026-11-17T00:00:00")
     [sheets] = list(read_files([(path, path.name)], prepare=_prepare, shortcut=partial(_shortcut, late_range=None)))
-    intake(sheets, state, "r1", None, "zh", taken, 1)
-    assert taken.kept is not None and len(taken.kept) == 6  # two weeks of three kinds
+    intake(sheets, state, "r1", None, "zh", taken, 1 << 20)
+    assert taken.duplicates == 2
+    assert taken.kept is not None and len(taken.kept) == 5  # two weeks of three kinds, less the visit r0 stored
     back = list(state.history("2026-11-24T00:00:00", details_from="2026-11-17T00:00:00", run_id="r1"))
     assert sorted(taken.kept) == sorted(back)
     assert {(e.kind, e.customer, e.file) for e in taken.kept if e.at < "2026-11-17"} == {
