@@ -29,7 +29,6 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from datetime import time as dtime
 from functools import cache
@@ -217,17 +216,27 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
                   for c in ("registered_by", "customer", "note") if c in at)
     if not text_ok or when.type not in (pa.string(), pa.timestamp("ms")):
         return None
-    # The text columns are cleaned on threads while the phones and times are checked here:
-    # Arrow's kernels run without the interpreter lock, and the reading child has the other
-    # core to itself by then (a million rows: 0.18-0.30 s of the sheet's 0.31-0.60 s).
-    with ThreadPoolExecutor(2, thread_name_prefix="clean-text") as pool:
-        cleaning = {c: pool.submit(_clean_text, batch.column(at[c]), n) for c in ("registered_by", "customer", "note")
-                    if c in at}
-        checked = _phones_and_times(phone, when, n)
-        texts = {c: cleaning[c].result() if c in cleaning else None for c in ("registered_by", "customer", "note")}
-    if checked is None:
+    if phone.type in (pa.string(), pa.large_string()):
+        quick_phone = pc.match_substring_regex(phone, f"^{nz.MOBILE}$")
+        phone_text = phone
+    elif phone.type == pa.float64():
+        quick_phone = pc.and_(pc.and_(pc.greater_equal(phone, float(nz.LOWEST_MOBILE)),
+                                      pc.less(phone, float(nz.MOBILE_END))),
+                              pc.equal(pc.floor(phone), phone))
+        phone_text = pc.cast(pc.cast(phone, pa.int64(), safe=False), pa.string())
+    elif phone.type == pa.null():
+        quick_phone, phone_text = pa.repeat(pa.scalar(False), n), pa.nulls(n, pa.string())
+    else:
         return None
-    quick_phone, phone_text, quick_when, when_text = checked
+    if when.type == pa.timestamp("ms"):
+        seconds = pc.cast(when, pa.timestamp("s"), safe=False)
+        quick_when = pc.equal(pc.cast(seconds, pa.timestamp("ms")), when)
+        when_text = pc.replace_substring(pc.cast(seconds, pa.string()), " ", "T", max_replacements=1)
+    else:
+        iso = [nz.quick_time(v) for v in when.to_pylist()]  # text times: the same check as cell by cell
+        when_text = pa.array(iso, pa.string())
+        quick_when = pc.is_valid(when_text)
+    texts = {c: _clean_text(batch.column(at[c]), n) if c in at else None for c in ("registered_by", "customer", "note")}
     who_text = texts["registered_by"]
     assert who_text is not None
     quick = pc.fill_null(pc.and_(pc.and_(quick_phone, quick_when), pc.greater(pc.utf8_length(who_text), 0)), False)
@@ -262,35 +271,6 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
         elif parsed is not None:
             slow.append(first + i, parsed.values)
     return _merged(block, slow) if len(slow) else block
-
-
-def _phones_and_times(phone: Any, when: Any, n: int) -> tuple[Any, Any, Any, Any] | None:
-    """(which phones take the short path, the phones as text, which times do, the times as ISO
-    text) for `_columns`; None for a column type this path does not take."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if phone.type in (pa.string(), pa.large_string()):
-        quick_phone = pc.match_substring_regex(phone, f"^{nz.MOBILE}$")
-        phone_text = phone
-    elif phone.type == pa.float64():
-        quick_phone = pc.and_(pc.and_(pc.greater_equal(phone, float(nz.LOWEST_MOBILE)),
-                                      pc.less(phone, float(nz.MOBILE_END))),
-                              pc.equal(pc.floor(phone), phone))
-        phone_text = pc.cast(pc.cast(phone, pa.int64(), safe=False), pa.string())
-    elif phone.type == pa.null():
-        quick_phone, phone_text = pa.repeat(pa.scalar(False), n), pa.nulls(n, pa.string())
-    else:
-        return None
-    if when.type == pa.timestamp("ms"):
-        seconds = pc.cast(when, pa.timestamp("s"), safe=False)
-        quick_when = pc.equal(pc.cast(seconds, pa.timestamp("ms")), when)
-        when_text = pc.replace_substring(pc.cast(seconds, pa.string()), " ", "T", max_replacements=1)
-    else:
-        iso = [nz.quick_time(v) for v in when.to_pylist()]  # text times: the same check as cell by cell
-        when_text = pa.array(iso, pa.string())
-        quick_when = pc.is_valid(when_text)
-    return quick_phone, phone_text, quick_when, when_text
 
 
 def _clean_text(column: Any, n: int) -> Any:
