@@ -258,8 +258,14 @@ def event_tuple(row: Row, seq: int, run_id: str) -> tuple[Any, ...]:
               v.get("customer") or "", v.get("unit_name") or "", v.get("unit_key") or "", v.get("photo") or "",
               v.get("address") or "", v.get("party_size") or "", str(amount) if amount is not None else "",
               v.get("room") or "", v.get("note") or "", row.source.file, row.source.sheet, row.source.row]
-    fields[4] = digest(kind + "\x1f" + "\x1f".join([fields[i] for i in _IDENTITY_SLOTS[kind]]))
+    fields[4] = _identity_digest(kind, [fields[i] for i in _IDENTITY_SLOTS[kind]])
     return tuple(fields)
+
+
+def _identity_digest(kind: str, texts: list[str]) -> bytes:
+    """A row's identity as stored (SPEC §2.4): its kind and its identity columns' texts, in
+    `schema.IDENTITY` order, digested."""
+    return digest(kind + "\x1f" + "\x1f".join(texts))
 
 
 _STORED_AT = 1  # where a stored form made by `_prepare` (the `event_tuple` from `kind` on) holds the time
@@ -315,7 +321,7 @@ def _shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
              if c in at and column_type(c) == "text"]
     ident_slots = [s - 2 for s in _IDENTITY_SLOTS[kind]]
     blank: list[Any] = [kind, "", b"", *[""] * 12, file, sheet, 0]  # the stored form of a row of empty texts
-    quick_phone, quick_time, text, head = nz.quick_phone, nz.quick_time, nz.text, kind + "\x1f"
+    quick_phone, quick_time, text = nz.quick_phone, nz.quick_time, nz.text
 
     def stored(cells: list[Any], number: int) -> tuple[Any, ...] | None:
         phone, when = quick_phone(cells[ip]), quick_time(cells[it])
@@ -327,7 +333,7 @@ def _shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
             if needed and not value:
                 return None
         form[1], form[3], form[-1] = when, phone, number
-        form[2] = digest(head + "\x1f".join([form[s] for s in ident_slots]))
+        form[2] = _identity_digest(kind, [form[s] for s in ident_slots])
         return tuple(form)
 
     return stored
