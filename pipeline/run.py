@@ -712,7 +712,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             backed_up = state.backup_aside(run_id)  # waited for before the commit (and on failure)
         state.begin()
         until = weeks[-1].next_start_iso  # the replay reads the history up to the last week's end
-        taken = Intake(until=until, details_from=weeks[0].start_iso)
+        details_from = weeks[0].start_iso  # rows before it decide ownership only (`State.history`)
+        taken = Intake(until=until, details_from=details_from)
         storing = 0.0
         run_base = state.next_seq()
         stored: set[int] = set()  # positions of the files stored
@@ -746,7 +747,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
                 began = time.perf_counter()
                 taken.registered = [state.registration_keys()]
                 storing += time.perf_counter() - began
-            earlier = list(state.history(until, details_from=weeks[0].start_iso, run_id=run_id, other_runs=True))
+            earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
 
         inbox = read_inbox(opts.inbox, config, echo, time.time(), on_file=store, idle=ahead, early=early,
                            late_range=late_range)
@@ -770,7 +771,6 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
 
         # The replay sorts the events: the earlier runs' rows (read ahead, if the run waited), then
         # this run's, as `history` would read them back (kept in memory when every one was stored).
-        details_from = weeks[0].start_iso
         if earlier is None:
             earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
         mine = (taken.kept if taken.kept is not None

@@ -379,8 +379,6 @@ def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     phones, as one ledger in phone order (`Ledger.merged`: put in order where it is written)."""
     if not len(walked):
         return alone
-    if not len(alone):
-        return Ledger.merged(walked.table, walked.table.slice(0, 0))
     return Ledger.merged(walked.table, alone.table)
 
 
