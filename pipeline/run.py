@@ -34,7 +34,7 @@ from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekRepo
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
-from .rules.events import PHONE, Event, as_number
+from .rules.events import PHONE, Event, Registered, as_number
 from .rules.replay import WeekOutcome, replay
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
 from .state import State, StateError, digest, history_events
@@ -357,7 +357,7 @@ class Intake:
     rows_read: int = 0
     rows_stored: int = 0
     duplicates: int = 0
-    registered: list[Any] | None = None  # identity keys (Arrow) of stored registrations and this run's, once asked
+    registered: list[Known] | None = None  # stored registrations and this run's, once asked
     # The rows this run stored, as `history(until, details_from)` would read them back: the
     # replay takes them from here instead of reading them back. Made as each sheet is stored
     # (while the run waits for the big ledger); a sheet with duplicates keeps the rows whose
@@ -367,38 +367,101 @@ class Intake:
     details_from: str = ""
 
 
+@dataclass
+class Known:
+    """Registrations a sheet's are compared with (stored, or read earlier in this run): their
+    phones as numbers (`as_number`), and their identity keys (`Registered.keys`) made only when
+    asked. A key includes its phone, so only rows whose phone is known can repeat a key."""
+
+    block: Registered
+    numbers: Any
+    _keys: Any = None
+
+    @classmethod
+    def of(cls, block: Registered, keys: Any = None) -> Known:
+        return cls(block, as_number(block.array("phone"), PHONE), keys)
+
+    def keys(self) -> Any:
+        if self._keys is None:
+            self._keys = self.block.keys()
+        return self._keys
+
+    def keys_of(self, numbers: Any) -> Any:
+        """The keys of the rows whose phone is among `numbers` (all of them when most are)."""
+        import pyarrow.compute as pc
+
+        if self._keys is not None:
+            return self._keys.filter(pc.is_in(self.numbers, value_set=numbers))
+        rows = pc.indices_nonzero(pc.is_in(self.numbers, value_set=numbers))
+        if 2 * len(rows) > len(self.numbers):
+            return self.keys().take(rows)
+        return self.block.take(rows).keys()
+
+
+def _stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
+    """Which of the block's rows are stored or read already, as a boolean array (None: none).
+
+    Rows whose phone no known registration has cannot be, so identity keys are made and
+    compared only for the others: storing a million-row ledger beside another sheet compared
+    a million keys (0.5 s) where a few thousand phones are shared."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    known = [k for k in known if len(k.numbers)]
+    if not known:
+        return None
+    types = {numbers.type, *(k.numbers.type for k in known)}
+    if len(types) > 1:  # phones that are not all numbers on one side: compared as texts
+        numbers = pc.cast(block.array("phone"), pa.large_string())
+        known = [Known(k.block, pc.cast(k.block.array("phone"), pa.large_string()), k._keys) for k in known]
+    every = pa.concat_arrays([k.numbers for k in known])
+    shared = pc.is_in(numbers, value_set=every)
+    if not pc.any(shared).as_py():
+        return None
+    rows = pc.indices_nonzero(shared)
+    if 2 * len(rows) > len(block):  # most phones known (a ledger dropped again): every key compared
+        repeated = pc.is_in(block.keys(), value_set=pa.concat_arrays([k.keys() for k in known]))
+        return repeated if pc.any(repeated).as_py() else None
+    phones = pc.unique(numbers.take(rows))
+    earlier = pa.concat_arrays([k.keys_of(phones) for k in known])
+    repeated = pc.is_in(block.take(rows).keys(), value_set=earlier)
+    if not pc.any(repeated).as_py():
+        return None
+    return pc.replace_with_mask(pa.repeat(pa.scalar(False), len(block)), shared, repeated)
+
+
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
     """Store a registrations sheet's new rows as one block; a row whose identity is stored
     already, or was read earlier in this run, is a duplicate (SPEC §2.4). Returns the sheet's
-    last row number. Identities are compared as Arrow keys (`Registered.keys`): a million rows
-    take a few hash-table passes, and a loop only when the sheet repeats itself."""
+    last row number. Identities are compared as Arrow arrays (`_stored_before`, `_all_distinct`):
+    a million rows take a few hash-table passes over their phones, and a loop only when the
+    sheet repeats itself."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     block = sheet.registrations
     assert block is not None
     if result.registered is None:
-        result.registered = [state.registration_keys()]
-    keys = block.keys()
-    known = [k for k in result.registered if len(k)]
-    new = pc.invert(pc.is_in(keys, value_set=pa.concat_arrays(known))) if known else None  # not stored before
+        result.registered = [Known.of(state.registrations())]
+    numbers = as_number(block.array("phone"), PHONE)
+    old = _stored_before(block, numbers, result.registered)
+    new = None if old is None else pc.invert(old)  # None: every row is new
     every = new is None or pc.all(new).as_py()
-    candidates = keys if every else keys.filter(new)
     keep: Any = None  # None: every row
-    if _all_distinct(candidates, block.array("phone") if every else block.array("phone").filter(new)):
-        if not every:
-            keep = pc.indices_nonzero(new)
+    fresh = None if every else pc.indices_nonzero(new)
+    if _all_distinct(block, numbers, fresh):
+        keep = fresh
     else:  # the sheet holds a registration twice: the first one read counts
-        flags = new.to_pylist() if new is not None else [True] * len(keys)
+        flags = new.to_pylist() if new is not None else [True] * len(block)
         seen: set[str] = set()
         keep = []
-        for i, key in enumerate(keys.to_pylist()):
+        for i, key in enumerate(block.keys().to_pylist()):
             if flags[i] and key not in seen:
                 seen.add(key)
                 keep.append(i)
         keep = pa.array(keep, pa.int64())
     kept = block if keep is None else block.take(keep)
-    result.registered.append(keys if keep is None else keys.take(keep))
+    result.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
     result.duplicates += len(block) - len(kept)
     result.rows_stored += len(kept)
     row = kept.array("row")
@@ -407,27 +470,32 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
     return int(block.array("row")[-1].as_py()) if len(block) else 0
 
 
+def _all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
+    """Whether no identity key repeats among the block's `rows` (None: all of them; `numbers`:
+    the block's phones, `as_number`). A key includes its phone, so only the rows whose phone
+    repeats can repeat a key, and only those are compared whole: hashing a million keys took
+    0.4 s, counting their phones a tenth of it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows is not None:
+        numbers = numbers.take(rows)
+    coded = pc.dictionary_encode(numbers)  # counted by their codes: half the time of value_counts
+    if len(coded.dictionary) == len(numbers):
+        return True
+    counts = np.bincount(coded.indices.to_numpy(zero_copy_only=False), minlength=len(coded.dictionary))
+    repeated = coded.dictionary.take(pa.array(np.flatnonzero(counts > 1)))
+    subset = pc.indices_nonzero(pc.is_in(numbers, value_set=repeated))
+    keys = block.take(subset if rows is None else rows.take(subset)).keys()
+    return len(pc.unique(keys)) == len(keys)
+
+
 # A file's rows are numbered (seq) from `run base + position × FILE_SEQ_STRIDE`, so a file read
 # ahead of an earlier one can be stored before it (`_run_locked`'s `early`): its numbers do not
 # depend on how many rows the files before it have. 2**40 rows is past any file; 2**63 is eight
 # million files' strides, runs included.
 FILE_SEQ_STRIDE = 1 << 40
-
-
-def _all_distinct(keys: Any, phones: Any) -> bool:
-    """Whether no identity key repeats (`phones`: each key's phone). A key includes its phone,
-    so only the rows whose phone repeats can repeat a key, and only those are compared whole:
-    hashing a million keys took 0.4 s, counting their phones (as integers where they all
-    parse) a tenth of it."""
-    import pyarrow.compute as pc
-
-    numbers = as_number(phones, PHONE)  # equal phones give equal numbers: nothing is missed
-    counts = pc.value_counts(numbers)
-    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-    if not len(repeated):
-        return True
-    subset = keys.filter(pc.is_in(numbers, value_set=repeated))
-    return len(pc.unique(subset)) == len(subset)
 
 
 def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str, str] | None, lang: str,
@@ -745,7 +813,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             nonlocal storing, earlier
             if taken.registered is None:
                 began = time.perf_counter()
-                taken.registered = [state.registration_keys()]
+                stored = state.registrations()
+                taken.registered = [Known.of(stored, stored.keys())]
                 storing += time.perf_counter() - began
             earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
 

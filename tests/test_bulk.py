@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pipeline.io.read import Problem, Source, parse_row, read_file
 from pipeline.report.model import Ledger, Src, WeekReport
 from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
-from pipeline.rules.events import Event, Registered
+from pipeline.rules.events import PHONE, Event, Registered, as_number
 from pipeline.rules.replay import WeekOutcome, replay
 from pipeline.weeks import Week
 from tests.helpers import REGISTRATIONS, workbook
@@ -657,8 +657,44 @@ def test_the_quick_duplicate_check_agrees_with_hashing_every_key(rows: list[tupl
                        customer=[""] * len(rows), note=[""] * len(rows), row=list(range(len(rows))),
                        seq=list(range(len(rows))))
     keys = block.keys()
-    phones = pa.array([r[0] for r in rows], pa.string())
-    assert _all_distinct(keys, phones) == (len(set(keys.to_pylist())) == len(rows))
+    phones = as_number(pa.array([r[0] for r in rows], pa.string()), PHONE)
+    assert _all_distinct(block, phones) == (len(set(keys.to_pylist())) == len(rows))
+    some = pa.array([i for i in range(len(rows)) if i % 2 == 0], pa.int64())  # only some rows asked about
+    asked = [keys[i].as_py() for i in some.to_pylist()]
+    assert _all_distinct(block, phones, some) == (len(set(asked)) == len(asked))
+
+
+_REG_ROWS = st.lists(st.tuples(st.sampled_from(["13800138000", "13900139000", "1380013800", "０1380013800", "x"]),
+                               st.sampled_from(["2026-11-01T09:00:00", "2026-11-02T09:00:00"]),
+                               st.sampled_from(["张伟", "王芳"])), max_size=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sheet=_REG_ROWS, earlier=st.lists(_REG_ROWS, max_size=3), keyed=st.booleans())
+def test_registrations_stored_before_agree_with_comparing_every_key(
+        sheet: list[tuple[str, str, str]], earlier: list[list[tuple[str, str, str]]], keyed: bool) -> None:
+    """Storing a registrations sheet compares identity keys only for rows whose phone an
+    earlier registration has (`run._stored_before`): for any sheet and earlier blocks (phones
+    that are numbers on one side and text on the other, keys made ahead or not) it finds the
+    rows that comparing every whole key finds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.run import Known, _stored_before
+
+    def block(rows: list[tuple[str, str, str]]) -> Registered:
+        return Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
+                          customer=[""] * len(rows), note=[""] * len(rows), row=list(range(len(rows))),
+                          seq=list(range(len(rows))))
+
+    mine = block(sheet)
+    known = [Known.of(block(rows), block(rows).keys() if keyed else None) for rows in earlier]
+    found = _stored_before(mine, as_number(mine.array("phone"), PHONE), known)
+    every = {k for rows in earlier for k in block(rows).keys().to_pylist()}
+    expected = [k in every for k in mine.keys().to_pylist()]
+    assert (found.to_pylist() if found is not None else [False] * len(sheet)) == expected
+    if found is not None:
+        assert found.type == pa.bool_() and not pc.any(pc.is_null(found)).as_py()
 
 
 def test_a_workbooks_later_big_sheets_parsed_ahead_read_the_same(tmp_path: Path, monkeypatch: Any) -> None:
