@@ -498,6 +498,26 @@ def summary_messages(report: WeekReport, folder: Path, config: Config) -> Iterat
     """The summary for each leader address, one at a time (file names not given yet:
     `name_messages`). Each is the whole workbook and page again: tens of MB on a big office, so
     a caller that writes each before taking the next holds one at a time."""
+    for key, address, parts, digest in _summary_parts(report, folder, config):
+        yield Outgoing(key, (address,), None, digest, "", b"".join(parts))
+
+
+def write_summaries(report: WeekReport, folder: Path, config: Config, names: dict[str, str]) -> list[Outgoing]:
+    """`summary_messages` written to the outbox under `names` (key -> file name) piece by piece,
+    never joined: a big office's twenty-five summaries are 300 MB, and joining each before
+    writing it copied them all once more. Returns them without their bytes, as `write_outbox`."""
+    outbox = folder / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    written = []
+    for key, address, parts, digest in _summary_parts(report, folder, config):
+        item = Outgoing(key, (address,), None, digest, names[key])
+        _write_message(outbox / item.filename, parts)
+        written.append(item)
+    return written
+
+
+def _summary_parts(report: WeekReport, folder: Path, config: Config) -> Iterator[tuple[str, str, list[bytes], str]]:
+    """Each leader's summary as (key, address, the pieces whose join is the email, its SHA-256)."""
     lang = report.lang
     sender = _sender(config)
     when = _week_date(report, config)
@@ -515,11 +535,13 @@ def summary_messages(report: WeekReport, folder: Path, config: Config) -> Iterat
         built = parts is None
         if parts is None:
             parts = _mixed_parts(f"{report.week}|{key}", sender, (address,), subject, text, html, attachment, when)
-        data = b"".join(parts)
-        digest = hashlib.sha256(data).hexdigest()
+        hashed = hashlib.sha256()
+        for part in parts:
+            hashed.update(part)
+        digest = hashed.hexdigest()
         if built:
             first = (address, parts, digest)
-        yield Outgoing(key, (address,), None, digest, "", data)
+        yield key, address, parts, digest
 
 
 def _readdressed(first: tuple[str, list[bytes], str], address: str, key: str, sender: str) -> list[bytes] | None:
@@ -549,12 +571,17 @@ def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:
     outbox.mkdir(parents=True, exist_ok=True)
     written = []
     for item in messages:
-        target = outbox / item.filename
-        partial_file = target.with_name(target.name + ".part")
-        partial_file.write_bytes(item.data)
-        partial_file.replace(target)
+        _write_message(outbox / item.filename, (item.data,))
         written.append(item.without_data())
     return written
+
+
+def _write_message(target: Path, parts: Iterable[bytes]) -> None:
+    """An email's bytes (in pieces) to `target`, under a temporary name until complete."""
+    partial_file = target.with_name(target.name + ".part")
+    with partial_file.open("wb") as fh:
+        fh.writelines(parts)
+    partial_file.replace(target)
 
 
 # --- sending --------------------------------------------------------------------------------------

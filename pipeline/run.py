@@ -651,10 +651,9 @@ def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[
     """The leaders' emails, named and written to the outbox where the summary files were just
     written; what returns to the run is each email without its bytes (`publish` reads them back
     when they are to be sent: a big office's summaries are hundreds of MB)."""
-    names = mail.summary_names(report, config)
-    # Each written and let go before the next is made (a generator): a big office's summary
-    # emails are tens of MB each, and the next one then reuses the memory of the one before.
-    return mail.write_outbox((m.named(names[m.key]) for m in mail.summary_messages(report, folder, config)), folder)
+    # Each written and let go before the next is made: a big office's summary emails are tens of
+    # MB each, and the next one then reuses the memory of the one before.
+    return mail.write_summaries(report, folder, config, mail.summary_names(report, config))
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,

@@ -6,6 +6,7 @@ Every SMTP test talks to an aiosmtpd server on 127.0.0.1 (a free port), stopped 
 from __future__ import annotations
 
 import email
+import hashlib
 import io
 import shutil
 import socket
@@ -34,7 +35,10 @@ from pipeline.mail import (
     failure_notice,
     send_messages,
     send_notice,
+    summary_messages,
+    summary_names,
     write_outbox,
+    write_summaries,
 )
 from pipeline.report.context import manager_stems
 from pipeline.report.model import Person, RunInfo, WeekReport
@@ -279,6 +283,23 @@ def test_write_outbox_writes_every_message(report: WeekReport, folder: Path) -> 
         raw = (folder / "outbox" / m.filename).read_bytes()
         assert raw == m.data
         assert email.message_from_bytes(raw, policy=SMTP_POLICY)["Subject"] == m.message["Subject"]
+
+
+def test_summaries_written_piece_by_piece_are_the_messages_built_whole(report: WeekReport, folder: Path) -> None:
+    """The leaders' summaries go to the outbox in pieces, never joined (`write_summaries`): each
+    file is byte for byte the message `summary_messages` builds, under the name `build_messages`
+    gives it, and its digest is the SHA-256 of the file."""
+    config = _config()
+    whole = {m.key: m for m in build_messages(report, folder, config) if m.key.startswith("summary:")}
+    assert len(whole) == 2  # the leader, and summary_to but for the case-variant of her address
+    written = write_summaries(report, folder, config, summary_names(report, config))
+    assert [m.key for m in written] == [m.key for m in summary_messages(report, folder, config)]
+    for item in written:
+        raw = (folder / "outbox" / item.filename).read_bytes()
+        assert item.filename == whole[item.key].filename
+        assert raw == whole[item.key].data
+        assert item.digest == whole[item.key].digest == hashlib.sha256(raw).hexdigest()
+    assert not list((folder / "outbox").glob("*.part"))
 
 
 # --- a real SMTP server -------------------------------------------------------------------------------
