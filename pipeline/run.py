@@ -401,27 +401,49 @@ class Known:
 def _stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
     """Which of the block's rows are stored or read already, as a boolean array (None: none).
 
-    Rows whose phone no known registration has cannot be, so identity keys are made and
-    compared only for the others: storing a million-row ledger beside another sheet compared
-    a million keys (0.5 s) where a few thousand phones are shared."""
+    Known registrations whose keys are made (the stored ones, made while the big file is read)
+    are compared key for key (`_repeated_keys`). For the others (this run's), rows whose phone
+    none of them has cannot repeat one, so keys are made and compared only for the rest:
+    storing a million-row ledger beside another sheet compared a million keys (0.5 s) where a
+    few thousand phones are shared."""
+    known = [k for k in known if len(k.numbers)]
+    keyed = [k for k in known if k._keys is not None]
+    keys = block.keys() if keyed else None
+    return _either(_repeated_keys(keys, keyed) if keyed else None,
+                   _shared_phones(block, numbers, [k for k in known if k._keys is None]))
+
+
+def _repeated_keys(keys: Any, known: list[Known]) -> Any:
+    """Which of these keys the known registrations have (None: none); the hash table is built on
+    the smaller side (a few new rows against a million stored: the new rows' keys)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    known = [k for k in known if len(k.numbers)]
+    every = known[0].keys() if len(known) == 1 else pa.concat_arrays([k.keys() for k in known])
+    if 4 * len(keys) < len(every):
+        every = every.filter(pc.is_in(every, value_set=keys))
+    repeated = pc.is_in(keys, value_set=every)
+    return repeated if pc.any(repeated).as_py() else None
+
+
+def _shared_phones(block: Registered, numbers: Any, known: list[Known]) -> Any:
+    """`_stored_before` against registrations without keys made: keys only where a phone is shared."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not known:
         return None
     types = {numbers.type, *(k.numbers.type for k in known)}
     if len(types) > 1:  # phones that are not all numbers on one side: compared as texts
         numbers = pc.cast(block.array("phone"), pa.large_string())
-        known = [Known(k.block, pc.cast(k.block.array("phone"), pa.large_string()), k._keys) for k in known]
-    every = pa.concat_arrays([k.numbers for k in known])
+        known = [Known(k.block, pc.cast(k.block.array("phone"), pa.large_string())) for k in known]
+    every = known[0].numbers if len(known) == 1 else pa.concat_arrays([k.numbers for k in known])
     shared = pc.is_in(numbers, value_set=every)
     if not pc.any(shared).as_py():
         return None
     rows = pc.indices_nonzero(shared)
-    if 2 * len(rows) > len(block):  # most phones known (a ledger dropped again): every key compared
-        repeated = pc.is_in(block.keys(), value_set=pa.concat_arrays([k.keys() for k in known]))
-        return repeated if pc.any(repeated).as_py() else None
+    if 2 * len(rows) > len(block):  # most phones known (a ledger dropped twice in one run): every key
+        return _repeated_keys(block.keys(), known)
     phones = pc.unique(numbers.take(rows))
     earlier = pa.concat_arrays([k.keys_of(phones) for k in known])
     repeated = pc.is_in(block.take(rows).keys(), value_set=earlier)
@@ -430,7 +452,39 @@ def _stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
     return pc.replace_with_mask(pa.repeat(pa.scalar(False), len(block)), shared, repeated)
 
 
-def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake) -> int:
+def _either(a: Any, b: Any) -> Any:
+    """Two row masks of `_stored_before` (None: no row) as one."""
+    import pyarrow.compute as pc
+
+    return b if a is None else a if b is None else pc.or_(a, b)
+
+
+def _stored_before_file(sheets: list[Sheet], state: State, result: Intake) -> dict[int, tuple[Any, Any]]:
+    """For a file of several registrations sheets: each sheet's phones (`as_number`) and which of
+    its rows were stored or read before the file (`_stored_before`), found for all the sheets in
+    one pass, by `id` of the sheet. A ledger dropped again compares every key with the stored
+    ones; once per sheet, the stored keys' hash table was built once per sheet."""
+    import pyarrow as pa
+
+    if result.registered is None:
+        result.registered = [Known.of(state.registrations())]
+    blocks = [s.registrations for s in sheets if s.registrations is not None]
+    columns = ("row", "phone", "at", "who")
+    both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in columns})
+    numbers = as_number(both.array("phone"), PHONE)
+    old = _stored_before(both, numbers, result.registered)
+    out: dict[int, tuple[Any, Any]] = {}
+    start = 0
+    for sheet in sheets:
+        assert sheet.registrations is not None
+        size = len(sheet.registrations)
+        out[id(sheet)] = (numbers.slice(start, size), None if old is None else old.slice(start, size))
+        start += size
+    return out
+
+
+def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake,
+                         before: tuple[Any, Any, int] | None = None) -> int:
     """Store a registrations sheet's new rows as one block; a row whose identity is stored
     already, or was read earlier in this run, is a duplicate (SPEC §2.4). Returns the sheet's
     last row number. Identities are compared as Arrow arrays (`_stored_before`, `_all_distinct`):
@@ -443,8 +497,12 @@ def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, res
     assert block is not None
     if result.registered is None:
         result.registered = [Known.of(state.registrations())]
-    numbers = as_number(block.array("phone"), PHONE)
-    old = _stored_before(block, numbers, result.registered)
+    if before is None:
+        numbers = as_number(block.array("phone"), PHONE)
+        old = _stored_before(block, numbers, result.registered)
+    else:  # (phones, rows stored before the file, where the file's own sheets start in `registered`)
+        numbers, old, since = before
+        old = _either(old, _stored_before(block, numbers, result.registered[since:]))
     new = None if old is None else pc.invert(old)  # None: every row is new
     every = new is None or pc.all(new).as_py()
     keep: Any = None  # None: every row
@@ -529,6 +587,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
                 forms.append(stored)
             yield stored
 
+    several = [s for s in sheets if s.kind == "registrations" and s.registrations is not None]
+    file_known = _stored_before_file(several, state, result) if len(several) > 1 else {}
+    since = len(result.registered or ())
     for sheet in sheets:
         if sheet.kind is None:
             continue
@@ -540,7 +601,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             result.rows_stored += len(sheet.rows)
             last = max([last, *(r.source.row for r in sheet.rows)])
         elif sheet.registrations is not None:
-            last = max(last, _store_registrations(sheet, state, run_id, base, result))
+            ahead = file_known.get(id(sheet))
+            last = max(last, _store_registrations(sheet, state, run_id, base, result,
+                                                  None if ahead is None else (*ahead, since)))
         else:
             if sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
                 _stored_forms(sheet, late_range)

@@ -670,13 +670,13 @@ _REG_ROWS = st.lists(st.tuples(st.sampled_from(["13800138000", "13900139000", "1
 
 
 @settings(max_examples=200, deadline=None)
-@given(sheet=_REG_ROWS, earlier=st.lists(_REG_ROWS, max_size=3), keyed=st.booleans())
+@given(sheet=_REG_ROWS, earlier=st.lists(_REG_ROWS, max_size=3), keyed=st.lists(st.booleans(), min_size=3, max_size=3))
 def test_registrations_stored_before_agree_with_comparing_every_key(
-        sheet: list[tuple[str, str, str]], earlier: list[list[tuple[str, str, str]]], keyed: bool) -> None:
+        sheet: list[tuple[str, str, str]], earlier: list[list[tuple[str, str, str]]], keyed: list[bool]) -> None:
     """Storing a registrations sheet compares identity keys only for rows whose phone an
     earlier registration has (`run._stored_before`): for any sheet and earlier blocks (phones
-    that are numbers on one side and text on the other, keys made ahead or not) it finds the
-    rows that comparing every whole key finds."""
+    that are numbers on one side and text on the other, keys made ahead for some or none, a few
+    rows against many) it finds the rows that comparing every whole key finds."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -688,7 +688,7 @@ def test_registrations_stored_before_agree_with_comparing_every_key(
                           seq=list(range(len(rows))))
 
     mine = block(sheet)
-    known = [Known.of(block(rows), block(rows).keys() if keyed else None) for rows in earlier]
+    known = [Known.of(block(rows), block(rows).keys() if made else None) for rows, made in zip(earlier, keyed)]
     found = _stored_before(mine, as_number(mine.array("phone"), PHONE), known)
     every = {k for rows in earlier for k in block(rows).keys().to_pylist()}
     expected = [k in every for k in mine.keys().to_pylist()]
@@ -751,3 +751,51 @@ def test_a_big_sheets_text_columns_are_cleaned_as_cell_by_cell(texts: list[str |
     assert cleaned.to_pylist() == [nz.text(v) for v in texts]
     for v in texts:  # each alone too: a column whose every text passes the quick pattern
         assert _clean_text(pa.array([v], pa.string()), 1).to_pylist() == [nz.text(v)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(stored=_REG_ROWS, sheets=st.lists(_REG_ROWS, min_size=2, max_size=3))
+def test_a_files_registration_sheets_checked_together_keep_the_first_read(
+        tmp_path_factory: Any, stored: list[tuple[str, str, str]], sheets: list[list[tuple[str, str, str]]]) -> None:
+    """A file's registrations sheets are compared with what was stored before it in one pass
+    (`run._stored_before_file`), then each with the file's earlier sheets: for any stored rows
+    and sheets (repeats within a sheet, across sheets, of stored rows) the rows stored and the
+    duplicates counted are those of keeping, in order read, each identity's first reading."""
+    from pipeline.io.read import Sheet
+    from pipeline.run import Intake, _store_registrations, _stored_before_file
+    from pipeline.state import State
+
+    def block(rows: list[tuple[str, str, str]]) -> Registered:
+        return Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
+                          customer=[""] * len(rows), note=[""] * len(rows), row=list(range(2, len(rows) + 2)))
+
+    state = State(tmp_path_factory.mktemp("state"))
+    state.begin()
+    first = block(stored)
+    state.add_registrations("r0", "旧.xlsx", "登记", list(range(len(stored))), first.array("at"), first.array("phone"),
+                            first.array("who"), first.array("customer"), first.array("note"), first.array("row"))
+    read = []
+    for i, rows in enumerate(sheets):
+        sheet = Sheet("新.xlsx", f"第{i}页", i, kind="registrations", header_row=1)
+        sheet.registrations = block(rows)
+        read.append(sheet)
+    result = Intake()
+    together = _stored_before_file(read, state, result)
+    since = len(result.registered or ())
+    for sheet in read:
+        _store_registrations(sheet, state, "r1", 1000 * (sheet.index + 1), result, (*together[id(sheet)], since))
+
+    seen = set(stored)
+    expected = []
+    for rows in sheets:
+        for row in rows:
+            if row not in seen:
+                seen.add(row)
+                expected.append(row)
+    everything = state.registrations()
+    got = list(zip(everything.phone, everything.at, everything.who, strict=True))[len(stored):]
+    assert got == expected
+    assert result.rows_stored == len(expected)
+    assert result.duplicates == sum(map(len, sheets)) - len(expected)
+    state.rollback()
+    state.close()
