@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench clean
+.PHONY: install test lint run bench clean bytecode
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,7 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The package's modules compiled ahead: an editable install leaves them as source, and where
+# PYTHONDONTWRITEBYTECODE is set every run compiled them again (0.07 s of each run's start-up).
+# Only what changed is compiled again; Python ignores a compiled file older than its source.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q pipeline >/dev/null
+
+install: $(STAMP) bytecode
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -21,14 +27,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests bench
 	$(BIN)/mypy pipeline
 
-run: $(STAMP)
+run: $(STAMP) bytecode
 	@if [ -z "$$(ls -A input 2>/dev/null | grep -v '^\.gitkeep$$' | grep -v '^archive$$')" ] && [ ! -d state ]; then \
 		$(BIN)/pipeline demo input; \
 	fi
 	$(BIN)/pipeline run
 	@echo "Reports are in $$(pwd)/output/"
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 
 clean:
