@@ -460,27 +460,85 @@ def _either(a: Any, b: Any) -> Any:
 
 
 def _stored_before_file(sheets: list[Sheet], state: State, result: Intake) -> dict[int, tuple[Any, Any]]:
-    """For a file of several registrations sheets: each sheet's phones (`as_number`) and which of
-    its rows were stored or read before the file (`_stored_before`), found for all the sheets in
-    one pass, by `id` of the sheet. A ledger dropped again compares every key with the stored
-    ones; once per sheet, the stored keys' hash table was built once per sheet."""
+    """For a file's registrations sheets: each sheet's phones (`as_number`) and which of its rows
+    were stored or read before the file, by `id` of the sheet.
+
+    A cumulative ledger dropped again holds, row for row, the registrations stored from it
+    before (`_same_rows`): those are told by comparing columns in place, without hashing. The
+    other rows of all the sheets are compared in one pass (`_stored_before`): the stored keys'
+    hash table was built once per sheet, over a million keys each time."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if result.registered is None:
         result.registered = [Known.of(state.registrations())]
     blocks = [s.registrations for s in sheets if s.registrations is not None]
+    stored = result.registered[0].block
+    same = [_same_rows(b, stored, s.file, s.sheet) for s, b in zip(sheets, blocks, strict=True)]
     columns = ("row", "phone", "at", "who")
     both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in columns})
     numbers = as_number(both.array("phone"), PHONE)
-    old = _stored_before(both, numbers, result.registered)
+    old: Any = None
+    if any(m is not None for m in same):
+        known = pa.concat_arrays([pa.repeat(pa.scalar(False), len(b)) if m is None else m
+                                  for b, m in zip(blocks, same, strict=True)])
+        rest = pc.indices_nonzero(pc.invert(known))
+        others = _stored_before(both.take(rest), numbers.take(rest), result.registered) if len(rest) else None
+        old = known if others is None else pc.replace_with_mask(known, pc.invert(known), others)
+    else:
+        old = _stored_before(both, numbers, result.registered)
     out: dict[int, tuple[Any, Any]] = {}
     start = 0
-    for sheet in sheets:
-        assert sheet.registrations is not None
-        size = len(sheet.registrations)
-        out[id(sheet)] = (numbers.slice(start, size), None if old is None else old.slice(start, size))
-        start += size
+    for sheet, block in zip(sheets, blocks, strict=True):
+        out[id(sheet)] = (numbers.slice(start, len(block)), None if old is None else old.slice(start, len(block)))
+        start += len(block)
     return out
+
+
+def _same_rows(block: Registered, stored: Registered, file: str, sheet: str) -> Any:
+    """Which of the sheet's rows are, in place, the stored registrations read from the same file
+    and sheet (the same row numbers in the same order, and the same phone, time and registrant):
+    a boolean array, or None where the stored rows of that sheet do not line up with these."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(block) or not len(stored) or not len(stored.array("file")):
+        return None
+    mine = _equal_to(stored.array("file"), file)
+    if mine is None:
+        return None
+    also = _equal_to(stored.array("sheet"), sheet)
+    if also is None:
+        return None
+    at = pc.indices_nonzero(pc.and_(mine, also))
+    size = min(len(at), len(block))
+    if not size:
+        return None
+    at = at.slice(0, size)
+    if not pc.cast(stored.array("row").take(at), pa.int64()).equals(pc.cast(block.array("row").slice(0, size),
+                                                                           pa.int64())):
+        return None
+
+    def same(column: str) -> Any:
+        text = pa.large_string()
+        return pc.equal(pc.cast(stored.array(column).take(at), text), pc.cast(block.array(column).slice(0, size), text))
+
+    equal = pc.fill_null(pc.and_(pc.and_(same("phone"), same("at")), same("who")), False)
+    return pa.concat_arrays([equal, pa.repeat(pa.scalar(False), len(block) - size)])
+
+
+def _equal_to(column: Any, value: str) -> Any:
+    """Where a text column (dictionary-encoded or not) holds `value`; None where it never does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        found = pc.equal(column.dictionary, value)
+        if not pc.any(found).as_py():
+            return None
+        return pc.is_in(column.indices, value_set=pc.cast(pc.indices_nonzero(found), column.indices.type))
+    equal = pc.fill_null(pc.equal(column, value), False)
+    return equal if pc.any(equal).as_py() else None
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake,
@@ -588,7 +646,7 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             yield stored
 
     several = [s for s in sheets if s.kind == "registrations" and s.registrations is not None]
-    file_known = _stored_before_file(several, state, result) if len(several) > 1 else {}
+    file_known = _stored_before_file(several, state, result) if several else {}
     since = len(result.registered or ())
     for sheet in sheets:
         if sheet.kind is None:

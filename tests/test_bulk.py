@@ -753,14 +753,19 @@ def test_a_big_sheets_text_columns_are_cleaned_as_cell_by_cell(texts: list[str |
         assert _clean_text(pa.array([v], pa.string()), 1).to_pylist() == [nz.text(v)]
 
 
-@settings(max_examples=60, deadline=None)
-@given(stored=_REG_ROWS, sheets=st.lists(_REG_ROWS, min_size=2, max_size=3))
+@settings(max_examples=80, deadline=None)
+@given(stored=_REG_ROWS, sheets=st.lists(_REG_ROWS, min_size=1, max_size=3), redrop=st.booleans(),
+       same_name=st.booleans())
 def test_a_files_registration_sheets_checked_together_keep_the_first_read(
-        tmp_path_factory: Any, stored: list[tuple[str, str, str]], sheets: list[list[tuple[str, str, str]]]) -> None:
+        tmp_path_factory: Any, stored: list[tuple[str, str, str]], sheets: list[list[tuple[str, str, str]]],
+        redrop: bool, same_name: bool) -> None:
     """A file's registrations sheets are compared with what was stored before it in one pass
-    (`run._stored_before_file`), then each with the file's earlier sheets: for any stored rows
-    and sheets (repeats within a sheet, across sheets, of stored rows) the rows stored and the
-    duplicates counted are those of keeping, in order read, each identity's first reading."""
+    (`run._stored_before_file`), then each with the file's earlier sheets; rows of a sheet
+    stored before from the same file and sheet are compared in place (`run._same_rows`). For any
+    stored rows and sheets (repeats within a sheet, across sheets, of stored rows; the first
+    sheet the stored one dropped again and grown, or not; the stored rows from the same file and
+    sheet or another) the rows stored and the duplicates counted are those of keeping, in order
+    read, each identity's first reading."""
     from pipeline.io.read import Sheet
     from pipeline.run import Intake, _store_registrations, _stored_before_file
     from pipeline.state import State
@@ -769,10 +774,13 @@ def test_a_files_registration_sheets_checked_together_keep_the_first_read(
         return Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
                           customer=[""] * len(rows), note=[""] * len(rows), row=list(range(2, len(rows) + 2)))
 
+    if redrop:
+        sheets = [stored + sheets[0], *sheets[1:]]
     state = State(tmp_path_factory.mktemp("state"))
     state.begin()
     first = block(stored)
-    state.add_registrations("r0", "旧.xlsx", "登记", list(range(len(stored))), first.array("at"), first.array("phone"),
+    file, name = ("新.xlsx", "第0页") if same_name else ("旧.xlsx", "登记")
+    state.add_registrations("r0", file, name, list(range(len(stored))), first.array("at"), first.array("phone"),
                             first.array("who"), first.array("customer"), first.array("note"), first.array("row"))
     read = []
     for i, rows in enumerate(sheets):
