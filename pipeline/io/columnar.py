@@ -29,7 +29,6 @@ import re
 import sys
 import zipfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from datetime import time as dtime
 from functools import cache
@@ -217,12 +216,6 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
                   for c in ("registered_by", "customer", "note") if c in at)
     if not text_ok or when.type not in (pa.string(), pa.timestamp("ms")):
         return None
-    # The names are cleaned on a thread while the phones and times are checked here: Arrow's
-    # kernels let go of the interpreter, and the ledger's last sheet is the run's critical path.
-    pool = ThreadPoolExecutor(1, thread_name_prefix="ledger-texts")
-    cleaning = pool.submit(lambda: {c: _clean_text(batch.column(at[c]), n) if c in at else None
-                                    for c in ("registered_by", "customer", "note")})
-    pool.shutdown(wait=False)
     if phone.type in (pa.string(), pa.large_string()):
         quick_phone = pc.match_substring_regex(phone, f"^{nz.MOBILE}$")
         phone_text = phone
@@ -234,7 +227,6 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     elif phone.type == pa.null():
         quick_phone, phone_text = pa.repeat(pa.scalar(False), n), pa.nulls(n, pa.string())
     else:
-        cleaning.result()
         return None
     if when.type == pa.timestamp("ms"):
         seconds = pc.cast(when, pa.timestamp("s"), safe=False)
@@ -244,7 +236,7 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
         iso = [nz.quick_time(v) for v in when.to_pylist()]  # text times: the same check as cell by cell
         when_text = pa.array(iso, pa.string())
         quick_when = pc.is_valid(when_text)
-    texts = cleaning.result()
+    texts = {c: _clean_text(batch.column(at[c]), n) if c in at else None for c in ("registered_by", "customer", "note")}
     who_text = texts["registered_by"]
     assert who_text is not None
     quick = pc.fill_null(pc.and_(pc.and_(quick_phone, quick_when), pc.greater(pc.utf8_length(who_text), 0)), False)
