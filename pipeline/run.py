@@ -30,7 +30,7 @@ from . import mail
 from . import normalise as nz
 from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_files
-from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport, unpack_ledger_csv
+from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
@@ -1051,8 +1051,7 @@ def load_week(state: State, week: str) -> WeekReport | None:
     if stored is None:
         return None
     report = WeekReport.from_bytes(stored[0])
-    if stored[1] is not None:
-        report.ledger_csv = unpack_ledger_csv(stored[1])
+    report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
     return report
 
 

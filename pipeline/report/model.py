@@ -215,6 +215,9 @@ class WeekReport:
     # ledger.csv as written when the week closed; a re-render writes these bytes back instead of
     # the tuples above (which are not stored: a million of them would make closing slow).
     ledger_csv: bytes | None = None
+    # The same as the state keeps it (`pack_ledger_csv`), unpacked only where ledger.csv is
+    # written: in a big week's re-render, by the second report process, beside the summary.
+    ledger_stored: bytes | None = None
 
     def to_bytes(self) -> bytes:
         """Everything but the ledger, as compressed JSON. The rows (named tuples) go in as JSON

@@ -24,7 +24,7 @@ from . import fastxlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, pack_ledger_csv
+from .model import WeekReport, pack_ledger_csv, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -65,6 +65,9 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     path = folder / "ledger.csv"
     if report.ledger_csv is not None:
         path.write_bytes(report.ledger_csv)
+        return
+    if report.ledger_stored is not None:
+        path.write_bytes(unpack_ledger_csv(report.ledger_stored))
         return
     header = ",".join(_csv_field(h) for h in LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"]))
     with path.open("wb") as fh:
