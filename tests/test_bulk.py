@@ -807,3 +807,16 @@ def test_a_files_registration_sheets_checked_together_keep_the_first_read(
     assert result.duplicates == sum(map(len, sheets)) - len(expected)
     state.rollback()
     state.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["登记.xlsx", "台账.xlsx", "", "a"])), max_size=20))
+def test_dictionary_columns_read_as_lists_as_arrow_reads_them(values: list[str | None]) -> None:
+    """The stored registrations' file and sheet are dictionary-encoded; `Registered` turns them
+    into lists through their dictionary (`events._pylist`), which must give what pyarrow's own
+    `to_pylist` gives, blanks and nulls included."""
+    import pyarrow as pa
+
+    encoded = pa.array(values, pa.string()).dictionary_encode()
+    block = Registered(file=encoded, row=list(range(len(values))))
+    assert block.file == encoded.to_pylist() == values

@@ -367,6 +367,9 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
                                     pa.nulls(n, pa.string()))
         outcome.ledger = _merge(outcome.ledger, extra)
         during = taken.filter(pc.greater_equal(columns[3], pa.scalar(start, pa.string())))
+        if len(during) > 1:  # in replay order already (time, then order read): the sort below merges two runs
+            order = pa.table({"at": registered.array("at").take(during), "seq": registered.array("seq").take(during)})
+            during = during.take(pc.sort_indices(order, sort_keys=[("at", "ascending"), ("seq", "ascending")]))
         new = [Owner(e.who, e.at, "registrations", e.customer, e) for e in registered.events(during)]
         if new:
             outcome.new_registrations += new
