@@ -387,15 +387,10 @@ class Known:
         return self._keys
 
     def keys_of(self, numbers: Any) -> Any:
-        """The keys of the rows whose phone is among `numbers` (all of them when most are)."""
+        """The keys of the rows whose phone is among `numbers`."""
         import pyarrow.compute as pc
 
-        if self._keys is not None:
-            return self._keys.filter(pc.is_in(self.numbers, value_set=numbers))
-        rows = pc.indices_nonzero(pc.is_in(self.numbers, value_set=numbers))
-        if 2 * len(rows) > len(self.numbers):
-            return self.keys().take(rows)
-        return self.block.take(rows).keys()
+        return self.block.take(pc.indices_nonzero(pc.is_in(self.numbers, value_set=numbers))).keys()
 
 
 def _stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
@@ -475,8 +470,7 @@ def _stored_before_file(sheets: list[Sheet], state: State, result: Intake) -> di
     blocks = [s.registrations for s in sheets if s.registrations is not None]
     stored = result.registered[0].block
     same = [_same_rows(b, stored, s.file, s.sheet) for s, b in zip(sheets, blocks, strict=True)]
-    columns = ("row", "phone", "at", "who")
-    both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in columns})
+    both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in ("row", *Registered.IDENTITY)})
     numbers = as_number(both.array("phone"), PHONE)
     old: Any = None
     if any(m is not None for m in same):
@@ -497,7 +491,7 @@ def _stored_before_file(sheets: list[Sheet], state: State, result: Intake) -> di
 
 def _same_rows(block: Registered, stored: Registered, file: str, sheet: str) -> Any:
     """Which of the sheet's rows are, in place, the stored registrations read from the same file
-    and sheet (the same row numbers in the same order, and the same phone, time and registrant):
+    and sheet (the same row numbers in the same order, and the same identity: `Registered.IDENTITY`):
     a boolean array, or None where the stored rows of that sheet do not line up with these."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -523,7 +517,10 @@ def _same_rows(block: Registered, stored: Registered, file: str, sheet: str) -> 
         text = pa.large_string()
         return pc.equal(pc.cast(stored.array(column).take(at), text), pc.cast(block.array(column).slice(0, size), text))
 
-    equal = pc.fill_null(pc.and_(pc.and_(same("phone"), same("at")), same("who")), False)
+    equal = same(Registered.IDENTITY[0])
+    for column in Registered.IDENTITY[1:]:
+        equal = pc.and_(equal, same(column))
+    equal = pc.fill_null(equal, False)
     return pa.concat_arrays([equal, pa.repeat(pa.scalar(False), len(block) - size)])
 
 
@@ -542,40 +539,27 @@ def _equal_to(column: Any, value: str) -> Any:
 
 
 def _store_registrations(sheet: Sheet, state: State, run_id: str, base: int, result: Intake,
-                         before: tuple[Any, Any, int] | None = None) -> int:
+                         before: tuple[Any, Any, int]) -> int:
     """Store a registrations sheet's new rows as one block; a row whose identity is stored
     already, or was read earlier in this run, is a duplicate (SPEC §2.4). Returns the sheet's
-    last row number. Identities are compared as Arrow arrays (`_stored_before`, `_all_distinct`):
-    a million rows take a few hash-table passes over their phones, and a loop only when the
-    sheet repeats itself."""
+    last row number. `before`: the sheet's phones and which of its rows were stored or read
+    before its file (`_stored_before_file`), and where the file's own sheets start in
+    `result.registered`. Identities are compared as Arrow arrays (`_stored_before`,
+    `_all_distinct`): a million rows take a few hash-table passes over their phones."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     block = sheet.registrations
-    assert block is not None
-    if result.registered is None:
-        result.registered = [Known.of(state.registrations())]
-    if before is None:
-        numbers = as_number(block.array("phone"), PHONE)
-        old = _stored_before(block, numbers, result.registered)
-    else:  # (phones, rows stored before the file, where the file's own sheets start in `registered`)
-        numbers, old, since = before
-        old = _either(old, _stored_before(block, numbers, result.registered[since:]))
-    new = None if old is None else pc.invert(old)  # None: every row is new
-    every = new is None or pc.all(new).as_py()
-    keep: Any = None  # None: every row
-    fresh = None if every else pc.indices_nonzero(new)
-    if _all_distinct(block, numbers, fresh):
-        keep = fresh
-    else:  # the sheet holds a registration twice: the first one read counts
-        flags = new.to_pylist() if new is not None else [True] * len(block)
-        seen: set[str] = set()
-        keep = []
-        for i, key in enumerate(block.keys().to_pylist()):
-            if flags[i] and key not in seen:
-                seen.add(key)
-                keep.append(i)
-        keep = pa.array(keep, pa.int64())
+    assert block is not None and result.registered is not None
+    numbers, old, since = before
+    old = _either(old, _stored_before(block, numbers, result.registered[since:]))
+    fresh = None if old is None or not pc.any(old).as_py() else pc.indices_nonzero(pc.invert(old))
+    keep: Any = fresh  # None: every row
+    if not _all_distinct(block, numbers, fresh):  # the sheet holds a registration twice: the first read counts
+        rows = pa.array(np.arange(len(block))) if fresh is None else fresh
+        codes = pc.dictionary_encode(block.take(rows).keys()).indices.to_numpy(zero_copy_only=False)
+        keep = rows.take(pa.array(np.sort(np.unique(codes, return_index=True)[1])))
     kept = block if keep is None else block.take(keep)
     result.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
     result.duplicates += len(block) - len(kept)
@@ -645,9 +629,9 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
                 forms.append(stored)
             yield stored
 
-    several = [s for s in sheets if s.kind == "registrations" and s.registrations is not None]
+    several = [s for s in sheets if s.kind not in (None, "roster") and s.registrations is not None]
     file_known = _stored_before_file(several, state, result) if several else {}
-    since = len(result.registered or ())
+    since = len(result.registered or ())  # where this file's own sheets will start
     for sheet in sheets:
         if sheet.kind is None:
             continue
@@ -659,9 +643,7 @@ def intake(sheets: list[Sheet], state: State, run_id: str, late_range: tuple[str
             result.rows_stored += len(sheet.rows)
             last = max([last, *(r.source.row for r in sheet.rows)])
         elif sheet.registrations is not None:
-            ahead = file_known.get(id(sheet))
-            last = max(last, _store_registrations(sheet, state, run_id, base, result,
-                                                  None if ahead is None else (*ahead, since)))
+            last = max(last, _store_registrations(sheet, state, run_id, base, result, (*file_known[id(sheet)], since)))
         else:
             if sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
                 _stored_forms(sheet, late_range)

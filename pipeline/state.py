@@ -412,10 +412,6 @@ class State:
         are held until it is (`write_blocks`)."""
         self._fresh.clear()
 
-    def registration_keys(self) -> Any:
-        """The identity of every stored registration as one Arrow string each (`Registered.keys`)."""
-        return self.registrations().keys()
-
     def existing_identities(self, idents: list[bytes]) -> set[bytes]:
         """Which of these identities are already stored (one indexed join, not a full scan)."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS probe (ident BLOB PRIMARY KEY) WITHOUT ROWID")

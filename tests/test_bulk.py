@@ -445,7 +445,7 @@ def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp
     got = state.registrations()
     assert list(zip(got.seq, got.phone, got.who, got.file, strict=True)) == [
         (10, "13900139000", "张伟", "新.xlsx"), (3, "13800138000", "自然到访", "旧.xlsx")]
-    identities = {tuple(key.split("\x1f")) for key in state.registration_keys().to_pylist()}  # the duplicate check's
+    identities = {tuple(key.split("\x1f")) for key in state.registrations().keys().to_pylist()}  # the duplicate check's
     assert identities == {("13800138000", "2026-10-01T09:00:00", "自然到访"),
                           ("13900139000", "2026-10-02T09:00:00", "张伟")}
     assert list(state.history("9999")) == []  # registrations are not events of the history any more

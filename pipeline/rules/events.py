@@ -48,6 +48,8 @@ class Registered:
     lists. `array(name)` and the column attributes turn one into the other when asked."""
 
     COLUMNS = ("seq", "at", "phone", "who", "customer", "note", "file", "sheet", "row")
+    # The columns of a registration's identity (SPEC §2.4, `schema.IDENTITY`): phone, time, registrant.
+    IDENTITY = ("phone", "at", "who")
     _NUMBERS = ("seq", "row")
 
     seq: list[int]
@@ -122,7 +124,7 @@ class Registered:
         import pyarrow.compute as pc
 
         # Large strings (64-bit offsets): tens of millions of keys pass 2 GB of text.
-        parts = [pc.cast(self.array(_FIELD[column]), pa.large_string()) for column in IDENTITY["registrations"]]
+        parts = [pc.cast(self.array(column), pa.large_string()) for column in self.IDENTITY]
         return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
 
     def events(self, positions: Any, run_id: str = "") -> list[Event]:
@@ -163,6 +165,7 @@ for _name in Registered.COLUMNS:
 
 # The field of `Registered` holding each column of a registrations row.
 _FIELD = {"phone": "phone", "registered_at": "at", "registered_by": "who", "customer": "customer", "note": "note"}
+assert Registered.IDENTITY == tuple(_FIELD[c] for c in IDENTITY["registrations"]), "schema.IDENTITY changed"
 
 
 PHONE, TIME = "phone", "time"  # the kinds of text `as_number` turns into integers
