@@ -506,14 +506,8 @@ def write_summaries(report: WeekReport, folder: Path, config: Config, names: dic
     """`summary_messages` written to the outbox under `names` (key -> file name) piece by piece,
     never joined: a big office's twenty-five summaries are 300 MB, and joining each before
     writing it copied them all once more. Returns them without their bytes, as `write_outbox`."""
-    outbox = folder / "outbox"
-    outbox.mkdir(parents=True, exist_ok=True)
-    written = []
-    for key, address, parts, digest in _summary_parts(report, folder, config):
-        item = Outgoing(key, (address,), None, digest, names[key])
-        _write_message(outbox / item.filename, parts)
-        written.append(item)
-    return written
+    return _write_all(((Outgoing(key, (address,), None, digest, names[key]), parts)
+                       for key, address, parts, digest in _summary_parts(report, folder, config)), folder)
 
 
 def _summary_parts(report: WeekReport, folder: Path, config: Config) -> Iterator[tuple[str, str, list[bytes], str]]:
@@ -567,21 +561,22 @@ def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:
     """Write every message to `folder/outbox/<filename>`, whether it is sent or not, one at a
     time as `messages` gives them (a big office's summaries are tens of MB each: a generator
     holds one at a time). Returns them without their bytes: names, recipients and digests."""
+    return _write_all(((m.without_data(), (m.data,)) for m in messages), folder)
+
+
+def _write_all(messages: Iterable[tuple[Outgoing, Iterable[bytes]]], folder: Path) -> list[Outgoing]:
+    """Each (email without its bytes, its bytes in pieces) written to the outbox, one at a time,
+    under a temporary name until complete; returns the emails."""
     outbox = folder / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
     written = []
-    for item in messages:
-        _write_message(outbox / item.filename, (item.data,))
-        written.append(item.without_data())
+    for item, parts in messages:
+        partial_file = outbox / (item.filename + ".part")
+        with partial_file.open("wb") as fh:
+            fh.writelines(parts)
+        partial_file.replace(outbox / item.filename)
+        written.append(item)
     return written
-
-
-def _write_message(target: Path, parts: Iterable[bytes]) -> None:
-    """An email's bytes (in pieces) to `target`, under a temporary name until complete."""
-    partial_file = target.with_name(target.name + ".part")
-    with partial_file.open("wb") as fh:
-        fh.writelines(parts)
-    partial_file.replace(target)
 
 
 # --- sending --------------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ def test_ledger_csv_matches_the_csv_module(tmp_path_factory: Any, rows: list[tup
     ledger = Ledger.from_rows(
         (f"138{k:08d}", customer, owner, "2026-11-20T09:00:00", "leads", "2026-11-21T10:00:00" if seen else None)
         for k, (customer, owner, seen) in enumerate(rows))
-    write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_csv=None, ledger_stored=None), folder)  # type: ignore[arg-type]
+    write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_stored=None), folder)  # type: ignore[arg-type]
 
     expected = io.StringIO(newline="")
     out = csv.writer(expected)
@@ -297,7 +297,7 @@ def test_a_merged_ledger_reads_and_writes_as_one_sorted_by_phone(tmp_path_factor
     expected = Ledger(whole.table.take(pc.sort_indices(whole.table.column("phone"))))
     folder, again = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
     for ledger, where in ((merged, folder), (expected, again)):
-        write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_csv=None, ledger_stored=None), where)  # type: ignore[arg-type]
+        write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_stored=None), where)  # type: ignore[arg-type]
     assert (folder / "ledger.csv").read_bytes() == (again / "ledger.csv").read_bytes()
     assert len(merged) == len(phones) and list(merged.rows()) == list(expected.rows())
 
@@ -308,7 +308,7 @@ def test_ledger_csv_cells_that_excel_would_run_as_formulas_are_shown_as_text(tmp
     cells = ["=HYPERLINK(\"http://x\")", "+8613800138000", "-1", "@SUM(A1)", "王=先生", "a,b"]
     ledger = Ledger.from_rows((f"138{k:08d}", cell, cell, "2026-11-20T09:00:00", "leads", None)
                               for k, cell in enumerate(cells))
-    write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_csv=None, ledger_stored=None), tmp_path)  # type: ignore[arg-type]
+    write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_stored=None), tmp_path)  # type: ignore[arg-type]
     lines = (tmp_path / "ledger.csv").read_bytes().decode("utf-8-sig").split("\r\n")[1:-1]
     assert [line.split(",", 1)[1] for line in lines] == [
         '"\'=HYPERLINK(""http://x"")","\'=HYPERLINK(""http://x"")",2026-11-20T09:00:00,leads,',

@@ -294,7 +294,7 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     assert alone.stored is not None and side.stored is not None
     assert unpack_ledger_csv(side.stored[1]) == one[Path("ledger.csv")]
     again = WeekReport.from_bytes(side.stored[0])
-    again.ledger_csv = unpack_ledger_csv(side.stored[1])
+    again.ledger_stored = side.stored[1]
     write.write_week(again, tmp_path / "three", parallel=False)
     three = {p.relative_to(tmp_path / "three"): p.read_bytes() for p in (tmp_path / "three").rglob("*") if p.is_file()}
     assert [name for name in one if one[name] != three[name]] == []

@@ -212,11 +212,10 @@ class WeekReport:
     new_registrations: list[LedgerEntry] = field(default_factory=list)
     # The whole ledger as of the week's end, phone order. Large: kept as columns.
     ledger: Ledger = field(default_factory=lambda: Ledger())
-    # ledger.csv as written when the week closed; a re-render writes these bytes back instead of
-    # the tuples above (which are not stored: a million of them would make closing slow).
-    ledger_csv: bytes | None = None
-    # The same as the state keeps it (`pack_ledger_csv`), unpacked only where ledger.csv is
-    # written: in a big week's re-render, by the second report process, beside the summary.
+    # ledger.csv as written when the week closed, packed as the state keeps it (`pack_ledger_csv`):
+    # a re-render writes these bytes back instead of the rows above (which are not stored: a
+    # million of them would make closing slow). Unpacked only where ledger.csv is written: in a
+    # big week's re-render, by the second report process, beside the summary.
     ledger_stored: bytes | None = None
 
     def to_bytes(self) -> bytes:

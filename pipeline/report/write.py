@@ -63,9 +63,6 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     re-renders from the bytes stored when it closed.
     """
     path = folder / "ledger.csv"
-    if report.ledger_csv is not None:
-        path.write_bytes(report.ledger_csv)
-        return
     if report.ledger_stored is not None:
         path.write_bytes(unpack_ledger_csv(report.ledger_stored))
         return
