@@ -915,8 +915,8 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
             nonlocal storing, earlier
             if taken.registered is None:
                 began = time.perf_counter()
-                stored = state.registrations()
-                taken.registered = [Known.of(stored, stored.keys())]
+                registered = state.registrations()
+                taken.registered = [Known.of(registered, registered.keys())]
                 storing += time.perf_counter() - began
             earlier = list(state.history(until, details_from=details_from, run_id=run_id, other_runs=True))
 
