@@ -488,3 +488,62 @@ def test_an_int_column_is_written_as_each_cell_alone(values: list[Any], first: i
     numbers = range(first, first + len(values))
     expected = [excel._cell("int", f"D{n}", v, None, False) for n, v in zip(numbers, values, strict=True)]
     assert excel._plain_cells(Column("行", "int"), "D", values, numbers) == expected
+
+
+_ARROW_TEXTS = st.one_of(
+    st.none(), st.just(""),
+    st.text(alphabet=st.sampled_from("aZ9_ x&<>.:-·\x01\x1f\t\ufffe\uffff张伟ｱ한é\u3000\U00020000"), max_size=8),
+    st.sampled_from(["_x0041_", "号码_2026-W46.xlsx", " lead", "trail ", "张 伟", "13800000000", "(a)", "a" * 16001, "张" * 40000,
+                     "a&b", "张<伟", "a_x00E9_b", "a\x01b", "a\ufffeb", "a\u3000b", "a\tb", "张·伟"]))
+_ARROW_TIMES = st.one_of(st.none(), st.just(""), st.datetimes(datetime(1901, 1, 1), datetime(2200, 1, 1)).map(
+    lambda d: d.replace(microsecond=0).isoformat()), st.sampled_from(["2026-11-26", "2026-11-26T09:00:00.5"]))
+_ARROW_INTS = st.one_of(st.none(), st.integers(-10**15 + 1, 10**15 - 1))
+_ARROW_COLUMNS = [Column("文本"), Column("时间", "datetime"), Column("行", "int"), Column("金额", "money")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_ARROW_TEXTS, _ARROW_TIMES, _ARROW_INTS, st.sampled_from([None, "", "12.50", "0"])),
+                     min_size=1, max_size=40),
+       first=st.integers(0, 1000), chunk=st.integers(1, 50))
+def test_arrow_rows_are_the_loops_rows(rows: list[tuple[Any, ...]], first: int, chunk: int) -> None:
+    """A long table given by columns is built by Arrow kernels (`_arrow_rows`), in chunks, taking
+    shortcuts for plain texts and ISO times; it must be the same XML, byte for byte, as the
+    loops' (`_loop_rows`) for any texts, times and numbers, and it may decline only values Arrow
+    cannot hold (here: a date not in the one ISO form: then it parses them as Python does)."""
+    data = [list(column) for column in zip(*rows, strict=True)]
+    block = excel._Block(Table(_ARROW_COLUMNS, excel.Columns(data)), excel._Rows(data), first, data)
+    loops = "".join(excel._loop_rows(block)).encode()
+    saved = excel.ARROW_CHUNK_ROWS
+    excel.ARROW_CHUNK_ROWS = chunk
+    try:
+        made = excel._arrow_rows(block)
+        assert made is not None
+        assert b"".join(bytes(part) for part in made) == loops
+    finally:
+        excel.ARROW_CHUNK_ROWS = saved
+
+
+def test_arrow_rows_decline_what_arrow_cannot_hold() -> None:
+    """A number in a text column, or a lone surrogate, leaves the table to the loops."""
+    for texts in (["a", 3], ["a", "\ud800"]):
+        data = [texts, [1, 2]]
+        block = excel._Block(Table([Column("文本"), Column("行", "int")], excel.Columns(data)), excel._Rows(data), 0,
+                             data)
+        assert excel._arrow_rows(block) is None
+        assert "".join(excel._fast_rows(block)) == "".join(excel._loop_rows(block))
+
+
+def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole workbook, with a table past `ARROW_FROM_ROWS`: the same cells as xlsxwriter's."""
+    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", 10)
+    monkeypatch.setattr(excel, "ARROW_CHUNK_ROWS", 7)
+    built = []
+    monkeypatch.setattr(excel, "_arrow_chunks", lambda *a, f=excel._arrow_chunks: built.append(1) or f(*a))
+    rows = [[f"客户{i}" if i % 5 else "a_b&c", f"2026-11-{10 + i % 7}T0{i % 10}:00:0{i % 6}", i, f"{i}.25"]
+            for i in range(30)]
+    rows[4] = [None, "", None, None]
+    sheets = [Sheet("表", [Table(_ARROW_COLUMNS, excel.Columns(list(zip(*rows, strict=True))))])]
+    fast, ref = write_both(tmp_path, sheets)
+    assert built == [1]
+    assert_same(snapshot(fast), snapshot(ref))

@@ -4,7 +4,8 @@ Two layers. The builders below turn a `WeekReport` into plain `Sheet`s of typed 
 `write_workbook` is the only code that writes a file. It lays each sheet out once (`_lay_out`: the
 rows, where each block starts, every column's width) and hands it to one of two engines:
 - "fast" (the default): `fastxlsx` writes the sheet XML itself, a column of cells at a time with
-  f-strings, streaming every sheet into the zip: under 1 µs a cell all in, against 9.5 µs.
+  f-strings (a long table by Arrow's string kernels: `_arrow_rows`), streaming every sheet into
+  the zip: under 1 µs a cell all in, against 9.5 µs.
 - "xlsxwriter": the reference. `tests/test_fastxlsx.py` writes the same sheets with both and reads
   them back cell by cell (values, types, number formats, styles, panes, filters, widths, bars).
 
@@ -438,11 +439,18 @@ def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: ra
             for n, v in zip(numbers, values, strict=True)]
 
 
-def _fast_rows(block: _Block) -> Iterator[str]:
+def _fast_rows(block: _Block) -> Iterator[str | memoryview]:
     """The block's data rows as XML, `CHUNK_ROWS` at a time.
 
     Rows without a style are built column by column (`_plain_cells`), with the row tags as two more
-    columns, and joined in one go; a block with styled rows goes row by row through `_cell`."""
+    columns, and joined in one go; a long table of them by Arrow kernels instead (`_arrow_rows`).
+    A block with styled rows goes row by row through `_cell`."""
+    made = _arrow_rows(block) if block.data is not None and len(block.rows) >= ARROW_FROM_ROWS else None
+    return made if made is not None else _loop_rows(block)
+
+
+def _loop_rows(block: _Block) -> Iterator[str]:
+    """`_fast_rows` by Python loops: every block, any values."""
     columns = block.table.columns
     letters = [fastxlsx.col_name(col) for col in range(len(columns))]
     size = fastxlsx.CHUNK_ROWS
@@ -467,6 +475,129 @@ def _fast_rows(block: _Block) -> Iterator[str]:
                 out.append(f'<row r="{n}" outlineLevel="{level}">{body}</row>' if level else
                            f'<row r="{n}">{body}</row>')
         yield "".join(out)
+
+
+# A table of this many rows or more, given by columns, is built by Arrow kernels: a big week's
+# leads (summary.xlsx) and new registrations (ledger.xlsx), about 100,000 rows each, where the
+# column loops above cost a second of Python between them. Below it, the loops are as fast.
+ARROW_FROM_ROWS = 5000
+ARROW_CHUNK_ROWS = 16384
+
+# Texts that go between <t> and </t> as they are (`fastxlsx.is_plain`), as far as Arrow needs to
+# tell: ASCII letters, digits and some punctuation, and the CJK ideographs, with no space at
+# either end. Every other text (a name with "·", a file name with "_") is escaped by
+# `fastxlsx.inline_text`, once per distinct text.
+_ARROW_PLAIN = r"^[0-9A-Za-z\x{4e00}-\x{9fff}](?:[0-9A-Za-z\x{4e00}-\x{9fff} .:,;()+\-]*[0-9A-Za-z\x{4e00}-\x{9fff}])?$"
+_ARROW_PLAIN_MAX = 16000   # characters; a longer text (up to Excel's limit) goes through `inline_text`
+
+
+def _arrow_rows(block: _Block) -> Iterator[memoryview] | None:
+    """The block's rows as `_fast_rows` makes them, the same bytes, built column by column by
+    Arrow's string kernels; None when a column's values are not what Arrow takes (a number in
+    a text column, a lone surrogate, a date that is no ISO text): then the column loops do it.
+
+    Each column is one array of cell bodies, made once (`_arrow_bodies`); each chunk of rows
+    joins them with the cell references and the row tags into one array whose data buffer is
+    the chunk's XML. Only what is not plain passes through Python: the distinct texts that need
+    escaping, and each date's serial number (formatted as `_cell` formats it)."""
+    import pyarrow as pa
+
+    assert block.data is not None
+    columns = block.table.columns
+    try:
+        bodies = [_arrow_bodies(column, block.data[col]) for col, column in enumerate(columns)]
+    except (pa.ArrowException, UnicodeError, TypeError, ValueError):
+        return None
+    return _arrow_chunks(block, bodies)
+
+
+def _arrow_chunks(block: _Block, bodies: list[tuple[str, str, Any] | None]) -> Iterator[memoryview]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    assert block.data is not None
+    columns = block.table.columns
+    total = len(block.rows)
+    join = pc.binary_join_element_wise
+    for start in range(0, total, ARROW_CHUNK_ROWS):
+        stop = min(total, start + ARROW_CHUNK_ROWS)
+        first = block.first + 2 + start
+        numbers = range(first, first + stop - start)
+        refs = pc.cast(pa.array(numbers, pa.int64()), pa.string())
+        parts = [join('<row r="', refs, '">', "")]
+        for col, column in enumerate(columns):
+            made = bodies[col]
+            if made is None:   # a column the loops make (money, percentages, flagged shortfalls)
+                cells = _plain_cells(column, fastxlsx.col_name(col), block.data[col][start:stop], numbers)
+                parts.append(pa.array(cells, pa.string()))
+                continue
+            head, tail, values = made    # a null value makes a null cell, skipped below: no cell
+            parts.append(join(f'<c r="{fastxlsx.col_name(col)}', refs, head, values.slice(start, stop - start),
+                              tail, ""))
+        rows = join(*parts, "</row>", "", null_handling="skip")
+        offsets, data = rows.buffers()[1:3]
+        ends = memoryview(offsets).cast("i")
+        yield memoryview(data)[ends[rows.offset]:ends[rows.offset + len(rows)]]
+
+
+def _arrow_bodies(column: Column, values: Sequence[Any]) -> tuple[str, str, Any] | None:
+    """(what follows a cell's reference, what ends the cell, each row's value as the cell holds
+    it or null for no cell) for one column, as `_plain_cells` would write it; None for a column
+    type left to `_plain_cells`. Raises when the values are not what this column type holds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind, xf = column.type, _XF[column.type, None]
+    if column.flag_positive or kind not in ("text", "int", "datetime", "date"):
+        return None
+    if kind == "int":
+        if not all(v is None or (v.__class__ is int and -_EXACT < v < _EXACT) for v in values):
+            raise TypeError("not an int column of small ints")
+        return f'" s="{xf}"><v>', "</v></c>", pc.cast(pa.array(values, pa.int64()), pa.string())
+    array = pa.array(values, pa.string())           # raises on a value that is not text
+    empty = pc.fill_null(pc.equal(array, ""), True)
+    array = pc.if_else(empty, pa.scalar(None, pa.string()), array)
+    if kind != "text":
+        return f'" s="{xf}"><v>', "</v></c>", _arrow_serials(array)
+    plain = pc.and_(pc.match_substring_regex(array, _ARROW_PLAIN),
+                    pc.less_equal(pc.utf8_length(array), _ARROW_PLAIN_MAX))
+    care = pc.invert(pc.fill_null(plain, True))     # not plain, and not empty
+    if pc.any(care).as_py():
+        escaped = pc.filter(array, care)
+        distinct = pc.unique(escaped)
+        inline = pa.array([fastxlsx.inline_text(v) for v in distinct.to_pylist()], pa.string())
+        bodies = inline.take(pc.index_in(escaped, distinct))
+        plain_bodies = _join_plain(array)
+        return f'" s="{xf}" t="inlineStr">', "</c>", pc.replace_with_mask(plain_bodies, care, bodies)
+    return f'" s="{xf}" t="inlineStr">', "</c>", _join_plain(array)
+
+
+def _arrow_serials(array: Any) -> Any:
+    """ISO date-times (`YYYY-MM-DDTHH:MM:SS`, or null) as `_cell` writes them: the Excel serial
+    number, `%.16G`. Parsed by Arrow and divided by numpy: the microseconds since Excel's epoch
+    over a day's, both exact in a double (below 2^53), so the quotient is the correctly rounded
+    one Python's `timedelta / timedelta` gives. Another form of date goes through Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        seconds = pc.cast(pc.strptime(array, format="%Y-%m-%dT%H:%M:%S", unit="s"), pa.int64())
+    except pa.ArrowInvalid:
+        fromiso, epoch, day = _FROMISO, EXCEL_EPOCH, DAY
+        return pa.array([None if v is None else f"{(fromiso(v) - epoch) / day:.16G}" for v in array.to_pylist()],
+                        pa.string())
+    offset = (datetime(1970, 1, 1) - EXCEL_EPOCH) // timedelta(seconds=1)
+    micro = pc.multiply(pc.add(seconds, offset), 1_000_000).to_numpy(zero_copy_only=False)
+    number = "{:.16G}".format
+    serials = [None if v != v else number(v) for v in (micro / (DAY // timedelta(microseconds=1))).tolist()]
+    return pa.array(serials, pa.string())
+
+
+def _join_plain(array: Any) -> Any:
+    """`<is><t>…</t></is>` around each text of an Arrow array (null stays null)."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise("<is><t>", array, "</t></is>", "")
 
 
 def _fast_sheet(book: fastxlsx.Workbook, laid: _Laid) -> None:

@@ -417,19 +417,20 @@ class SheetStream:
         assert self._book._zip is not None
         self._fh = self._book._zip.stream(name)
 
-    def _write(self, text: str) -> None:
-        data = text.encode()
+    def _write(self, text: str | bytes | memoryview) -> None:
+        data = text.encode() if isinstance(text, str) else text
         self._book._do(self._write_now, data, size=len(data))
 
-    def _write_now(self, data: bytes) -> None:                # on the helper
+    def _write_now(self, data: bytes | memoryview) -> None:   # on the helper
         self._fh.write(data)
 
     def _close_now(self) -> None:                             # on the helper
         if self._fh is not None:
             self._fh.close()
 
-    def write(self, rows_xml: str) -> None:
-        if rows_xml:
+    def write(self, rows_xml: str | bytes | memoryview) -> None:
+        """Rows as XML: text, or its UTF-8 bytes (a buffer the caller no longer changes)."""
+        if len(rows_xml):
             self._write(rows_xml)
 
     def __enter__(self) -> SheetStream:

@@ -54,7 +54,7 @@ def _compressor(level: int) -> Any:
     return zlib.compressobj(level, zlib.DEFLATED, -15)
 
 
-def _crc32(data: bytes, value: int = 0) -> int:
+def _crc32(data: bytes | memoryview, value: int = 0) -> int:
     return int((_fast or zlib).crc32(data, value))
 
 
@@ -140,7 +140,7 @@ class _Stream:
         self._packed = 0
         book._put(book._header(self._raw, 0, 0, 0))
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._crc = _crc32(data, self._crc)
         self._size += len(data)
         self._emit(self._packer.compress(data))
