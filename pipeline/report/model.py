@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -209,7 +209,8 @@ class WeekReport:
     leads: list[Lead] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
-    new_registrations: list[LedgerEntry] = field(default_factory=list)
+    # Read back from the state, these are `Deferred`: decoded by the process that writes ledger.xlsx.
+    new_registrations: Sequence[LedgerEntry] = field(default_factory=list)
     # The whole ledger as of the week's end, phone order. Large: kept as columns.
     ledger: Ledger = field(default_factory=lambda: Ledger())
     # ledger.csv as written when the week closed, packed as the state keeps it (`pack_ledger_csv`):
@@ -219,36 +220,44 @@ class WeekReport:
     ledger_stored: bytes | None = None
 
     def to_bytes(self) -> bytes:
-        """Everything but the ledger, as compressed JSON. The rows (named tuples) go in as JSON
-        arrays, which the encoder writes without a Python call per row."""
+        """Everything but the ledger, as compressed JSON, in two parts (`_REPORT_MARK`, the first
+        part's size, the parts): the week's new registrations apart from the rest. A re-render
+        decodes the first part at once and the second only in the process that writes ledger.xlsx
+        (`Deferred`): on a big office they are half the JSON. The rows (named tuples) go in as
+        JSON arrays, which the encoder writes without a Python call per row."""
         doc = {
-            "format": 2,
+            "format": 3,
             "week": self.week, "start": self.start, "end": self.end, "lang": self.lang, "office": self.office,
             "results": self.results,
             "run": {"run_id": self.run.run_id, "now": self.run.now, "config": self.run.config,
                     "files": [list(f) for f in self.run.files]},
             "roster": [p.__dict__ for p in self.roster],
             "leads": self.leads, "visits": self.visits, "units": self.units,
-            "new_registrations": self.new_registrations,
+            "new_registrations": len(self.new_registrations),
         }
         # zlib's format (read back by zlib.decompress), made by ISA-L where installed: the big
         # office's 31 MB of JSON in 0.04 s instead of 0.14 s.
-        return zlib_compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+        head = _packed_json(doc)
+        return b"".join((_REPORT_MARK, len(head).to_bytes(8, "little"), head,
+                         _packed_json(list(self.new_registrations))))
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> WeekReport:
-        d = json.loads(zlib.decompress(blob))
+        """A stored report, in any format a version of this program stored: 3 (`to_bytes`), 2
+        (one JSON, rows as arrays) or 1 (rows as objects)."""
+        if blob.startswith(_REPORT_MARK):
+            size = int.from_bytes(blob[len(_REPORT_MARK):len(_REPORT_MARK) + 8], "little")
+            start = len(_REPORT_MARK) + 8
+            d = json.loads(zlib.decompress(blob[start:start + size]))
+            later = blob[start + size:]
+            new: Sequence[LedgerEntry] = Deferred(
+                d["new_registrations"], lambda: _stored_rows(LedgerEntry, json.loads(zlib.decompress(later)), 3))
+        else:
+            d = json.loads(zlib.decompress(blob))
+            new = _stored_rows(LedgerEntry, d["new_registrations"], d.get("format", 1))
 
         def rows(kind: type[_Row], items: list[Any]) -> list[_Row]:
-            if d.get("format", 1) == 1:  # rows as objects, as weeks closed by earlier versions stored them
-                return [kind(**{**x, "source": Src(**x["source"])}) for x in items]
-            cut: int = kind._fields.index("source")
-            out: list[_Row] = []
-            for x in items:
-                values: list[Any] = list(x)
-                values[cut] = Src(*values[cut])
-                out.append(kind._make(values))
-            return out
+            return _stored_rows(kind, items, d.get("format", 1))
 
         return cls(
             week=d["week"], start=d["start"], end=d["end"], lang=d["lang"], office=d["office"],
@@ -259,11 +268,72 @@ class WeekReport:
             leads=rows(Lead, d["leads"]),
             visits=rows(Visit, d["visits"]),
             units=rows(Unit, d["units"]),
-            new_registrations=rows(LedgerEntry, d["new_registrations"]),
+            new_registrations=new,
         )
 
     def manager_names(self) -> list[str]:
         return [m["name"] for m in self.results["managers"]]
+
+
+_REPORT_MARK = b"\x00kamreport3\x1e"   # a zlib stream (formats 1 and 2) never starts with a zero byte
+
+
+def _packed_json(value: Any) -> bytes:
+    return zlib_compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), 1)
+
+
+def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]:
+    """Stored rows as named tuples: JSON arrays (formats 2 and 3) or, as weeks closed by the
+    first versions stored them, objects."""
+    if version == 1:
+        return [kind(**{**x, "source": Src(**x["source"])}) for x in items]
+    cut: int = kind._fields.index("source")
+    out: list[_Row] = []
+    for x in items:
+        values: list[Any] = list(x)
+        values[cut] = Src(*values[cut])
+        out.append(kind._make(values))
+    return out
+
+
+class Deferred(Sequence[_Row]):
+    """Rows of a stored report, decoded when first read; their number is known before.
+
+    A re-render loads the stored report in one process before the second report process
+    forks; rows only one writer reads (the new registrations: ledger.xlsx) are decoded by the
+    process that writes it, beside the other's work, instead of before the fork."""
+
+    __slots__ = ("_count", "_decode", "_rows")
+
+    def __init__(self, count: int, decode: Callable[[], list[_Row]]) -> None:
+        self._count = count
+        self._decode: Callable[[], list[_Row]] | None = decode
+        self._rows: list[_Row] | None = None
+
+    def _all(self) -> list[_Row]:
+        if self._rows is None:
+            assert self._decode is not None
+            self._rows, self._decode = self._decode(), None
+            if len(self._rows) != self._count:
+                raise ValueError(f"a stored report holds {len(self._rows)} rows where it counted {self._count}")
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[_Row]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Deferred({self._count} rows{'' if self._rows is None else ', decoded'})"
 
 
 # A closed week's ledger.csv as the state keeps it: zstd (through Arrow's codec) after a marker
