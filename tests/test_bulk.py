@@ -324,20 +324,19 @@ def test_ledger_csv_cells_that_excel_would_run_as_formulas_are_shown_as_text(tmp
 
 
 def test_stored_report_round_trips_in_every_format() -> None:
-    """Format 3 (`to_bytes`: the new registrations a part of their own, decoded when first read),
-    and the two earlier versions' single JSON: rows as arrays (2) and as objects (1)."""
+    """Format 3 (`to_bytes`: the new registrations a part of their own, as Arrow columns), and
+    the two earlier versions' single JSON: rows as arrays (2) and as objects (1)."""
     import json
     import zlib
 
-    from pipeline.report.model import Deferred
+    from pipeline.report.model import Registrations
     from tests.test_reports import sample_report
 
     report = sample_report()
     assert report.leads and report.visits and report.units and report.new_registrations
     again = WeekReport.from_bytes(report.to_bytes())
-    assert isinstance(again.new_registrations, Deferred)
+    assert isinstance(again.new_registrations, Registrations) and again.new_registrations.table_ready()
     assert len(again.new_registrations) == len(report.new_registrations)
-    assert "decoded" not in repr(again.new_registrations)     # counted without decoding
     assert (again.leads, again.visits, again.units, list(again.new_registrations)) == (
         report.leads, report.visits, report.units, report.new_registrations)
     assert again.new_registrations[0] == report.new_registrations[0]
@@ -839,3 +838,20 @@ def test_dictionary_columns_read_as_lists_as_arrow_reads_them(values: list[str |
     encoded = pa.array(values, pa.string()).dictionary_encode()
     block = Registered(file=encoded, row=list(range(len(values))))
     assert block.file == encoded.to_pylist() == values
+
+
+def test_stored_registrations_keep_what_arrow_cannot_hold() -> None:
+    """A value Arrow's column types do not hold (a row number as text) is stored as JSON rows;
+    none at all round-trips too."""
+    from pipeline.report.model import LedgerEntry, Registrations
+
+    odd = [LedgerEntry("13800000000", "张伟", "经理甲", "2026-11-24T10:00:00", "leads", Src("a.xlsx", "表", "7")),
+           LedgerEntry("13900000000", "李娜", "经理乙", "2026-11-24T11:00:00", "registrations",
+                       Src("b.xlsx", "表", 8), "2026-11-25T09:00:00")]
+    back = Registrations.from_bytes(Registrations.of(odd).to_bytes())
+    assert not back.table_ready() and list(back) == odd and back == odd
+    plain = odd[1:]
+    back = Registrations.from_bytes(Registrations.of(plain).to_bytes())
+    assert back.table_ready() and list(back) == plain and back.columns()[7].to_pylist() == [8]
+    empty = Registrations.from_bytes(Registrations.of([]).to_bytes())
+    assert len(empty) == 0 and list(empty) == []

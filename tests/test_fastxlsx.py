@@ -547,3 +547,37 @@ def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path
     fast, ref = write_both(tmp_path, sheets)
     assert built == [1]
     assert_same(snapshot(fast), snapshot(ref))
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("aZ9 _&张伟ｱ한é\u3000\U00020000ﾞ"),
+                                                   max_size=10)), max_size=20),
+       numbers=st.lists(st.one_of(st.none(), st.integers(-10**12, 10**12)), max_size=20))
+def test_an_arrow_column_is_measured_as_its_values(texts: list[Any], numbers: list[Any]) -> None:
+    """Columns read back from a stored report are Arrow arrays; their widths (`_arrow_width`)
+    must be those of the same values in a list (`_column_width`): CJK and full-width count 2."""
+    import pyarrow as pa
+
+    assert excel._arrow_width("text", pa.array(texts, pa.string())) == excel._column_width("text", texts)
+    assert excel._arrow_width("int", pa.array(numbers, pa.int64())) == excel._column_width("int", numbers)
+    assert excel._arrow_width("datetime", pa.array(texts, pa.string())) == 0
+
+
+@pytest.mark.parametrize("arrow_from", [10**9, 1])
+def test_a_reloaded_weeks_ledger_workbook_is_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            arrow_from: int) -> None:
+    """A re-render writes ledger.xlsx from the new registrations as stored (Arrow columns), a
+    run from the rows it computed: the same bytes, whether the table is built by the loops or
+    by Arrow from those columns as they are."""
+    from pipeline.report.model import Registrations
+
+    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", arrow_from)
+    report = sample_report()
+    again = WeekReport.from_bytes(report.to_bytes())
+    assert isinstance(again.new_registrations, Registrations) and again.new_registrations.table_ready()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "again").mkdir()
+    excel.write_ledger_xlsx(report, tmp_path / "run")
+    excel.write_ledger_xlsx(again, tmp_path / "again")
+    assert (tmp_path / "run" / "ledger.xlsx").read_bytes() == (tmp_path / "again" / "ledger.xlsx").read_bytes()
+    assert again.new_registrations._rows is None   # not turned into rows on the way

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
@@ -50,7 +50,7 @@ from .context import (
     totals_of,
     warning_text,
 )
-from .model import Src, WeekReport
+from .model import Registrations, Src, WeekReport
 
 ColType = Literal["text", "int", "money", "datetime", "date", "pct"]
 Style = Literal["header", "title", "subtotal", "total", "review", "warn", "bad"]
@@ -87,13 +87,21 @@ class Table:
 
 
 class _Rows(Sequence[tuple[Any, ...]]):
-    """`Columns` read as rows (what the reference engine and `_written` take), made on demand."""
+    """`Columns` read as rows (what the reference engine and `_written` take), made on demand.
+    Arrow columns become Python values when first read as rows."""
 
     def __init__(self, data: Sequence[Sequence[Any]]) -> None:
-        self.data = data
+        self._data = data
+        self._plain = not _has_arrow(data)
+
+    @property
+    def data(self) -> Sequence[Sequence[Any]]:
+        if not self._plain:
+            self._data, self._plain = _as_lists(self._data), True
+        return self._data
 
     def __len__(self) -> int:
-        return len(self.data[0]) if self.data else 0
+        return len(self._data[0]) if self._data else 0
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
@@ -102,6 +110,16 @@ class _Rows(Sequence[tuple[Any, ...]]):
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         return zip(*self.data, strict=True)
+
+
+def _has_arrow(data: Sequence[Any]) -> bool:
+    """Whether any column is an Arrow array (a stored week's new registrations: `Registrations`)."""
+    return any(hasattr(column, "to_pylist") for column in data)
+
+
+def _as_lists(data: Sequence[Any]) -> list[Any]:
+    """The columns as Python lists (Arrow arrays converted; others as they are)."""
+    return [column.to_pylist() if hasattr(column, "to_pylist") else column for column in data]
 
 
 @dataclass
@@ -139,6 +157,10 @@ _WIDE = re.compile("[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-
                    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6\U00020000-\U0003fffd]")
 EXCEL_EPOCH = datetime(1899, 12, 30)      # 1900 date system; every date written is after 1900-03-01
 DAY = timedelta(days=1)
+
+
+# `_WIDE` for Arrow's regular expressions (RE2): the same class, its characters as \x{...}.
+_WIDE_RE2 = "".join(c if c in "[]-" else f"\\x{{{ord(c):x}}}" for c in _WIDE.pattern)
 
 
 def display_width(text: str) -> int:
@@ -185,6 +207,42 @@ def _column_width(kind: str, values: Sequence[Any]) -> int:
         shown = "{:,.2f}" if kind == "money" else "{:.0f}"
         return max(len(shown.format(max(numbers))), len(shown.format(min(numbers)))) + 1
     return 0
+
+
+def _arrow_width(kind: str, values: Any) -> int:
+    """`_column_width` of an Arrow column: display widths by Arrow's kernels (`_WIDE_RE2`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if kind == "text":
+        texts = pc.drop_null(values if pa.types.is_string(values.type) else pc.cast(values, pa.string()))
+        if not len(texts):
+            return 0
+        wide = pc.add(pc.utf8_length(texts), pc.count_substring_regex(texts, _WIDE_RE2))
+        return int(pc.max(wide).as_py() or 0)
+    if kind in NUMERIC:
+        low, high = pc.min_max(values).values()
+        if not low.is_valid:
+            return 0
+        return _column_width(kind, [low.as_py(), high.as_py()])
+    return 0
+
+
+def _arrow_last_written(data: Sequence[Any]) -> int:
+    """The last row (0-based) with a value in any of the Arrow columns, -1 for none: as
+    `_written` finds it for a row without a style."""
+    import numpy
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    written = numpy.zeros(len(data[0]) if data else 0, bool)
+    for column in data:
+        filled = pc.is_valid(column)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            filled = pc.and_(filled, pc.fill_null(pc.not_equal(column, ""), False))
+        written |= filled.to_numpy(zero_copy_only=False)
+    found = numpy.flatnonzero(written)
+    return int(found[-1]) if len(found) else -1
 
 
 def _row_values(entry: Sequence[Any] | Styled) -> Sequence[Any]:
@@ -245,7 +303,10 @@ def _lay_out(sheet: Sheet) -> _Laid:
             row += 1
         given = table.rows
         if isinstance(given, Columns):
-            block = _Block(table, _Rows(given.data), row, given.data)
+            data = given.data
+            if _has_arrow(data) and (not data or len(data[0]) < ARROW_FROM_ROWS):
+                data = _as_lists(data)     # Arrow columns stay as they are for `_arrow_rows` only
+            block = _Block(table, _Rows(data), row, data)
         else:
             block = _Block(table, list(given), row)
         blocks.append(block)
@@ -263,12 +324,17 @@ def _lay_out(sheet: Sheet) -> _Laid:
             else:
                 data = block.data = list(zip(*block.rows, strict=False))
             for col, column in enumerate(columns):
-                widths[col] = max(widths[col], _column_width(column.type, data[col]))
+                measure = _arrow_width if hasattr(data[col], "to_pylist") else _column_width
+                widths[col] = max(widths[col], measure(column.type, data[col]))
         last_row = block.first
-        for offset in range(len(block.rows) - 1, -1, -1):
-            if _written(block.rows[offset], len(columns)):
-                last_row = block.first + 1 + offset
-                break
+        if block.data is not None and _has_arrow(block.data):
+            last = _arrow_last_written(block.data[:len(columns)])
+            last_row = block.first + 1 + last if last >= 0 else block.first
+        else:
+            for offset in range(len(block.rows) - 1, -1, -1):
+                if _written(block.rows[offset], len(columns)):
+                    last_row = block.first + 1 + offset
+                    break
         row = block.last + 1
     return _Laid(sheet, blocks, {col: min(MAX_WIDTH, width + 2) for col, width in widths.items()},
                  span, last_row, max_level)
@@ -446,7 +512,11 @@ def _fast_rows(block: _Block) -> Iterator[str | memoryview]:
     columns, and joined in one go; a long table of them by Arrow kernels instead (`_arrow_rows`).
     A block with styled rows goes row by row through `_cell`."""
     made = _arrow_rows(block) if block.data is not None and len(block.rows) >= ARROW_FROM_ROWS else None
-    return made if made is not None else _loop_rows(block)
+    if made is not None:
+        return made
+    if block.data is not None and _has_arrow(block.data):
+        block = replace(block, data=_as_lists(block.data))
+    return _loop_rows(block)
 
 
 def _loop_rows(block: _Block) -> Iterator[str]:
@@ -551,10 +621,18 @@ def _arrow_bodies(column: Column, values: Sequence[Any]) -> tuple[str, str, Any]
     if column.flag_positive or kind not in ("text", "int", "datetime", "date"):
         return None
     if kind == "int":
+        if isinstance(values, pa.Array):
+            low, high = pc.min_max(values).values()
+            if not pa.types.is_integer(values.type) or (low.is_valid and not -_EXACT < low.as_py() <= high.as_py() < _EXACT):
+                raise TypeError("not an int column of small ints")
+            return f'" s="{xf}"><v>', "</v></c>", pc.cast(values, pa.string())
         if not all(v is None or (v.__class__ is int and -_EXACT < v < _EXACT) for v in values):
             raise TypeError("not an int column of small ints")
         return f'" s="{xf}"><v>', "</v></c>", pc.cast(pa.array(values, pa.int64()), pa.string())
-    array = pa.array(values, pa.string())           # raises on a value that is not text
+    if isinstance(values, pa.Array):
+        array = pc.cast(values, pa.string())         # raises on a column that is not text
+    else:
+        array = pa.array(values, pa.string())       # raises on a value that is not text
     empty = pc.fill_null(pc.equal(array, ""), True)
     array = pc.if_else(empty, pa.scalar(None, pa.string()), array)
     if kind != "text":
@@ -946,6 +1024,15 @@ def registration_columns(lang: str) -> list[Column]:
 def _registration_rows(report: WeekReport) -> Columns:
     lang = report.lang
     via = {key: t(lang, f"report.via.{key}") for key in ("registrations", "leads")}
+    if isinstance(report.new_registrations, Registrations) and report.new_registrations.table_ready():
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        phone, customer, owner, at, vias, *source, _ = report.new_registrations.columns()
+        shown = vias
+        for key, label in via.items():
+            shown = pc.if_else(pc.fill_null(pc.equal(vias, key), False), pa.scalar(label, pa.string()), shown)
+        return Columns([phone, customer, owner, at, shown, *source])
     phone, customer, owner, at, vias, *source = _record_columns(
         report.new_registrations, ("phone", "customer", "owner", "at", "via"), False).data
     return Columns([phone, customer, owner, at, [via.get(v, v) for v in vias], *source])

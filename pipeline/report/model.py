@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -209,7 +209,7 @@ class WeekReport:
     leads: list[Lead] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
-    # Read back from the state, these are `Deferred`: decoded by the process that writes ledger.xlsx.
+    # Read back from the state, these are `Registrations`: Arrow columns.
     new_registrations: Sequence[LedgerEntry] = field(default_factory=list)
     # The whole ledger as of the week's end, phone order. Large: kept as columns.
     ledger: Ledger = field(default_factory=lambda: Ledger())
@@ -220,11 +220,12 @@ class WeekReport:
     ledger_stored: bytes | None = None
 
     def to_bytes(self) -> bytes:
-        """Everything but the ledger, as compressed JSON, in two parts (`_REPORT_MARK`, the first
-        part's size, the parts): the week's new registrations apart from the rest. A re-render
-        decodes the first part at once and the second only in the process that writes ledger.xlsx
-        (`Deferred`): on a big office they are half the JSON. The rows (named tuples) go in as
-        JSON arrays, which the encoder writes without a Python call per row."""
+        """Everything but the ledger, in two parts (`_REPORT_MARK`, the first part's size, the
+        parts): compressed JSON of all but the week's new registrations, then those as Arrow
+        columns (`Registrations.to_bytes`). On a big office they are half the report, and only
+        ledger.xlsx reads them: a re-render takes them as columns, with no Python object per
+        row. The rows in the JSON (named tuples) go in as arrays, which the encoder writes
+        without a Python call per row."""
         doc = {
             "format": 3,
             "week": self.week, "start": self.start, "end": self.end, "lang": self.lang, "office": self.office,
@@ -233,25 +234,23 @@ class WeekReport:
                     "files": [list(f) for f in self.run.files]},
             "roster": [p.__dict__ for p in self.roster],
             "leads": self.leads, "visits": self.visits, "units": self.units,
-            "new_registrations": len(self.new_registrations),
         }
         # zlib's format (read back by zlib.decompress), made by ISA-L where installed: the big
         # office's 31 MB of JSON in 0.04 s instead of 0.14 s.
-        head = _packed_json(doc)
+        head = zlib_compress(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(), 1)
         return b"".join((_REPORT_MARK, len(head).to_bytes(8, "little"), head,
-                         _packed_json(list(self.new_registrations))))
+                         Registrations.of(self.new_registrations).to_bytes()))
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> WeekReport:
         """A stored report, in any format a version of this program stored: 3 (`to_bytes`), 2
         (one JSON, rows as arrays) or 1 (rows as objects)."""
+        new: Sequence[LedgerEntry]
         if blob.startswith(_REPORT_MARK):
             size = int.from_bytes(blob[len(_REPORT_MARK):len(_REPORT_MARK) + 8], "little")
             start = len(_REPORT_MARK) + 8
             d = json.loads(zlib.decompress(blob[start:start + size]))
-            later = blob[start + size:]
-            new: Sequence[LedgerEntry] = Deferred(
-                d["new_registrations"], lambda: _stored_rows(LedgerEntry, json.loads(zlib.decompress(later)), 3))
+            new = Registrations.from_bytes(memoryview(blob)[start + size:])
         else:
             d = json.loads(zlib.decompress(blob))
             new = _stored_rows(LedgerEntry, d["new_registrations"], d.get("format", 1))
@@ -278,12 +277,8 @@ class WeekReport:
 _REPORT_MARK = b"\x00kamreport3\x1e"   # a zlib stream (formats 1 and 2) never starts with a zero byte
 
 
-def _packed_json(value: Any) -> bytes:
-    return zlib_compress(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), 1)
-
-
 def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]:
-    """Stored rows as named tuples: JSON arrays (formats 2 and 3) or, as weeks closed by the
+    """Stored rows as named tuples: JSON arrays (format 2 and later) or, as weeks closed by the
     first versions stored them, objects."""
     if version == 1:
         return [kind(**{**x, "source": Src(**x["source"])}) for x in items]
@@ -296,35 +291,87 @@ def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]
     return out
 
 
-class Deferred(Sequence[_Row]):
-    """Rows of a stored report, decoded when first read; their number is known before.
+class Registrations(Sequence[LedgerEntry]):
+    """A week's new registrations as Arrow columns (`COLUMNS`: the entry's fields, its source's
+    three in place of the source), read as `LedgerEntry` rows when asked.
 
-    A re-render loads the stored report in one process before the second report process
-    forks; rows only one writer reads (the new registrations: ledger.xlsx) are decoded by the
-    process that writes it, beside the other's work, instead of before the fork."""
+    A stored report keeps them this way (Arrow's IPC stream, zstd): ledger.xlsx takes the
+    columns (`columns`) as they are, where a hundred thousand rows decoded from JSON into named
+    tuples, then turned back into columns, were most of a big re-render's one-core start. Values
+    Arrow's types do not hold (a row number that is not an int) are stored as compressed JSON
+    rows, as they were in the first version of this format."""
 
-    __slots__ = ("_count", "_decode", "_rows")
+    COLUMNS = ("phone", "customer", "owner", "at", "via", "file", "sheet", "row", "first_visit")
+    _ARROW = b"A"   # then Arrow's IPC stream; otherwise the bytes are a zlib stream of JSON rows
 
-    def __init__(self, count: int, decode: Callable[[], list[_Row]]) -> None:
-        self._count = count
-        self._decode: Callable[[], list[_Row]] | None = decode
-        self._rows: list[_Row] | None = None
+    __slots__ = ("_rows", "_table")
 
-    def _all(self) -> list[_Row]:
+    def __init__(self, table: Any = None, rows: list[LedgerEntry] | None = None) -> None:
+        self._table = table
+        self._rows = rows
+
+    @classmethod
+    def of(cls, rows: Sequence[LedgerEntry]) -> Registrations:
+        return rows if isinstance(rows, Registrations) else cls(rows=list(rows))
+
+    def table(self) -> Any:
+        """The rows as an Arrow table of `COLUMNS` (raises when a value is not of its type)."""
+        if self._table is None:
+            import pyarrow as pa
+
+            rows = self._rows or []
+            fields = list(zip(*rows, strict=True)) if rows else [() for _ in LedgerEntry._fields]
+            cut = LedgerEntry._fields.index("source")
+            sources = list(zip(*fields[cut], strict=True)) if rows else [(), (), ()]
+            values = [*fields[:cut], *sources, *fields[cut + 1:]]
+            types = [pa.int64() if name == "row" else pa.string() for name in self.COLUMNS]
+            self._table = pa.table([pa.array(v, t) for v, t in zip(values, types, strict=True)],
+                                   names=list(self.COLUMNS))
+        return self._table
+
+    def table_ready(self) -> bool:
+        """Whether the rows are held as Arrow columns already (read back from a stored report)."""
+        return self._table is not None
+
+    def columns(self) -> list[Any]:
+        """Each of `COLUMNS`, one Arrow array."""
+        return [column.combine_chunks() for column in self.table().columns]
+
+    def to_bytes(self) -> bytes:
+        import pyarrow as pa
+
+        try:
+            table = self.table()
+        except (pa.ArrowException, TypeError, ValueError):
+            return zlib_compress(json.dumps(self._rows, ensure_ascii=False).encode(), 1)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
+            out.write_table(table)
+        return self._ARROW + sink.getvalue().to_pybytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | memoryview) -> Registrations:
+        if bytes(data[:1]) != cls._ARROW:   # a zlib stream never starts with "A"
+            return cls(rows=_stored_rows(LedgerEntry, json.loads(zlib.decompress(data)), 3))
+        import pyarrow as pa
+
+        return cls(pa.ipc.open_stream(pa.py_buffer(data[1:])).read_all())
+
+    def _all(self) -> list[LedgerEntry]:
         if self._rows is None:
-            assert self._decode is not None
-            self._rows, self._decode = self._decode(), None
-            if len(self._rows) != self._count:
-                raise ValueError(f"a stored report holds {len(self._rows)} rows where it counted {self._count}")
+            phone, customer, owner, at, via, file, sheet, row, first = (c.to_pylist() for c in self.columns())
+            self._rows = [LedgerEntry(*values, Src(*source), visit) for values, source, visit in zip(
+                zip(phone, customer, owner, at, via, strict=True), zip(file, sheet, row, strict=True), first,
+                strict=True)]
         return self._rows
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._rows) if self._rows is not None else int(self._table.num_rows)
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]
 
-    def __iter__(self) -> Iterator[_Row]:
+    def __iter__(self) -> Iterator[LedgerEntry]:
         return iter(self._all())
 
     def __eq__(self, other: object) -> bool:
@@ -333,7 +380,7 @@ class Deferred(Sequence[_Row]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Deferred({self._count} rows{'' if self._rows is None else ', decoded'})"
+        return f"Registrations({len(self)} rows)"
 
 
 # A closed week's ledger.csv as the state keeps it: zstd (through Arrow's codec) after a marker
