@@ -30,12 +30,12 @@ from . import mail
 from . import normalise as nz
 from .config import Config
 from .io.read import FileError, InboxFile, Problem, Row, Sheet, list_inbox, read_files
-from .report.model import Lead, LedgerEntry, RunInfo, Src, Unit, Visit, WeekReport
+from .report.model import Lead, Registrations, RunInfo, Src, Unit, Visit, WeekReport
 from .report.model import Person as ReportPerson
 from .report.write import gc_paused, write_week
 from .rules.assess import Person, assess
 from .rules.events import PHONE, Event, Registered, as_number
-from .rules.replay import WeekOutcome, replay
+from .rules.replay import Owner, WeekOutcome, replay
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
 from .state import State, StateError, digest, history_events
 from .texts import t
@@ -699,6 +699,17 @@ def _src(e: Event) -> Src:
     return Src(e.file, e.sheet, e.row)
 
 
+def _new_registrations(owners: list[Owner]) -> Registrations:
+    """The week's new ledger rows for the report, as columns (`Registrations.COLUMNS`): a big
+    office's hundred thousand go to ledger.xlsx and the stored report as Arrow arrays, with no
+    named tuple per row."""
+    events = [o.event for o in owners]
+    return Registrations.from_columns([
+        [e.phone for e in events], [o.customer for o in owners], [o.owner for o in owners], [o.at for o in owners],
+        [o.via for o in owners], [e.file for e in events], [e.sheet for e in events], [e.row for e in events],
+        [None] * len(owners)])
+
+
 def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict[str, int], config: Config,
                  reading: list[tuple[int, dict[str, Any]]], stats: dict[str, int], run: RunInfo) -> WeekReport:
     """results.json (SPEC §5.1) and the lists behind the reports, for one computed week."""
@@ -731,8 +742,7 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
         leads=[Lead(e.who, e.phone, e.customer, e.at, _src(e)) for e in outcome.leads],
         visits=[Visit(e.who, e.phone, e.customer, e.at, e.salesperson, e.party_size, _src(e)) for e in outcome.visits],
         units=[Unit(e.who, e.unit_name, e.address, e.at, e.photo, _src(e)) for e in outcome.units],
-        new_registrations=[LedgerEntry(e.event.phone, e.customer, e.owner, e.at, e.via, _src(e.event))
-                           for e in outcome.new_registrations],
+        new_registrations=_new_registrations(outcome.new_registrations),
         ledger=outcome.ledger,
     )
 

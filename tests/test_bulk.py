@@ -850,6 +850,13 @@ def test_stored_registrations_keep_what_arrow_cannot_hold() -> None:
                        Src("b.xlsx", "表", 8), "2026-11-25T09:00:00")]
     back = Registrations.from_bytes(Registrations.of(odd).to_bytes())
     assert not back.table_ready() and list(back) == odd and back == odd
+    columns = [[getattr(e, f) for e in odd] for f in ("phone", "customer", "owner", "at", "via")]
+    columns += [[e.source.file for e in odd], [e.source.sheet for e in odd], [e.source.row for e in odd],
+                [e.first_visit for e in odd]]
+    made = Registrations.from_columns(columns)                 # as the run gives them: rows, here
+    assert not made.table_ready() and made == odd
+    made = Registrations.from_columns([c[1:] for c in columns])
+    assert made.table_ready() and made == odd[1:] and Registrations.from_bytes(made.to_bytes()) == odd[1:]
     plain = odd[1:]
     back = Registrations.from_bytes(Registrations.of(plain).to_bytes())
     assert back.table_ready() and list(back) == plain and back.columns()[7].to_pylist() == [8]

@@ -215,10 +215,14 @@ def _arrow_width(kind: str, values: Any) -> int:
     import pyarrow.compute as pc
 
     if kind == "text":
-        texts = pc.drop_null(values if pa.types.is_string(values.type) else pc.cast(values, pa.string()))
+        # Each distinct text once (a source's file name repeats on every row of its file), and
+        # the wide characters counted only where a text is not ASCII.
+        texts = pc.drop_null(pc.unique(values if pa.types.is_string(values.type) else pc.cast(values, pa.string())))
         if not len(texts):
             return 0
-        wide = pc.add(pc.utf8_length(texts), pc.count_substring_regex(texts, _WIDE_RE2))
+        wide = pc.utf8_length(texts)
+        if not pc.all(pc.string_is_ascii(texts)).as_py():
+            wide = pc.add(wide, pc.count_substring_regex(texts, _WIDE_RE2))
         return int(pc.max(wide).as_py() or 0)
     if kind in NUMERIC:
         low, high = pc.min_max(values).values()

@@ -291,6 +291,13 @@ def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]
     return out
 
 
+def _registration_types() -> list[Any]:
+    """The Arrow type of each of `Registrations.COLUMNS`: text, but the source's row number."""
+    import pyarrow as pa
+
+    return [pa.int64() if name == "row" else pa.string() for name in Registrations.COLUMNS]
+
+
 class Registrations(Sequence[LedgerEntry]):
     """A week's new registrations as Arrow columns (`COLUMNS`: the entry's fields, its source's
     three in place of the source), read as `LedgerEntry` rows when asked.
@@ -314,6 +321,19 @@ class Registrations(Sequence[LedgerEntry]):
     def of(cls, rows: Sequence[LedgerEntry]) -> Registrations:
         return rows if isinstance(rows, Registrations) else cls(rows=list(rows))
 
+    @classmethod
+    def from_columns(cls, columns: Sequence[Sequence[Any]]) -> Registrations:
+        """From `COLUMNS` given as lists, as the run has them: made into Arrow once, for both
+        ledger.xlsx and the stored report (as rows, when a value does not fit its type)."""
+        import pyarrow as pa
+
+        try:
+            return cls(pa.table([pa.array(v, t) for v, t in zip(columns, _registration_types(), strict=True)],
+                                names=list(cls.COLUMNS)))
+        except (pa.ArrowException, TypeError, ValueError):
+            return cls(rows=[LedgerEntry(phone, customer, owner, at, via, Src(file, sheet, row), first)
+                             for phone, customer, owner, at, via, file, sheet, row, first in zip(*columns, strict=True)])
+
     def table(self) -> Any:
         """The rows as an Arrow table of `COLUMNS` (raises when a value is not of its type)."""
         if self._table is None:
@@ -324,8 +344,7 @@ class Registrations(Sequence[LedgerEntry]):
             cut = LedgerEntry._fields.index("source")
             sources = list(zip(*fields[cut], strict=True)) if rows else [(), (), ()]
             values = [*fields[:cut], *sources, *fields[cut + 1:]]
-            types = [pa.int64() if name == "row" else pa.string() for name in self.COLUMNS]
-            self._table = pa.table([pa.array(v, t) for v, t in zip(values, types, strict=True)],
+            self._table = pa.table([pa.array(v, t) for v, t in zip(values, _registration_types(), strict=True)],
                                    names=list(self.COLUMNS))
         return self._table
 
