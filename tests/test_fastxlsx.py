@@ -524,13 +524,19 @@ def test_arrow_rows_are_the_loops_rows(rows: list[tuple[Any, ...]], first: int, 
 
 
 def test_arrow_rows_decline_what_arrow_cannot_hold() -> None:
-    """A number in a text column, or a lone surrogate, leaves the table to the loops."""
-    for texts in (["a", 3], ["a", "\ud800"]):
-        data = [texts, [1, 2]]
+    """A number in a text column, or a lone surrogate, or an int past 10^15 (also as an Arrow
+    column) leaves the table to the loops."""
+    import pyarrow as pa
+
+    cases: list[list[Any]] = [[["a", 3], [1, 2]], [["a", "\ud800"], [1, 2]], [["a", "b"], [1, 10**16]],
+                              [pa.array(["a", "b"]), pa.array([1, 10**16])]]
+    for data in cases:
         block = excel._Block(Table([Column("文本"), Column("行", "int")], excel.Columns(data)), excel._Rows(data), 0,
                              data)
         assert excel._arrow_rows(block) is None
-        assert "".join(excel._fast_rows(block)) == "".join(excel._loop_rows(block))
+        plain = [c.to_pylist() if isinstance(c, pa.Array) else c for c in data]
+        loops = excel._Block(block.table, excel._Rows(plain), 0, plain)
+        assert "".join(map(str, excel._fast_rows(block))) == "".join(excel._loop_rows(loops))
 
 
 def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path: Path,

@@ -113,7 +113,7 @@ class _Rows(Sequence[tuple[Any, ...]]):
 
 
 def _has_arrow(data: Sequence[Any]) -> bool:
-    """Whether any column is an Arrow array (a stored week's new registrations: `Registrations`)."""
+    """Whether any column is an Arrow array (the week's new registrations: `Registrations`)."""
     return any(hasattr(column, "to_pylist") for column in data)
 
 
@@ -308,7 +308,7 @@ def _lay_out(sheet: Sheet) -> _Laid:
         given = table.rows
         if isinstance(given, Columns):
             data = given.data
-            if _has_arrow(data) and (not data or len(data[0]) < ARROW_FROM_ROWS):
+            if _has_arrow(data) and len(data[0]) < ARROW_FROM_ROWS:
                 data = _as_lists(data)     # Arrow columns stay as they are for `_arrow_rows` only
             block = _Block(table, _Rows(data), row, data)
         else:
@@ -624,15 +624,17 @@ def _arrow_bodies(column: Column, values: Sequence[Any]) -> tuple[str, str, Any]
     kind, xf = column.type, _XF[column.type, None]
     if column.flag_positive or kind not in ("text", "int", "datetime", "date"):
         return None
-    if kind == "int":
+    if kind == "int":    # ints below 10^15, written as their digits (see `_plain_cells`)
         if isinstance(values, pa.Array):
             low, high = pc.min_max(values).values()
-            if not pa.types.is_integer(values.type) or (low.is_valid and not -_EXACT < low.as_py() <= high.as_py() < _EXACT):
-                raise TypeError("not an int column of small ints")
-            return f'" s="{xf}"><v>', "</v></c>", pc.cast(values, pa.string())
-        if not all(v is None or (v.__class__ is int and -_EXACT < v < _EXACT) for v in values):
+            small = pa.types.is_integer(values.type) and (
+                not low.is_valid or -_EXACT < low.as_py() <= high.as_py() < _EXACT)
+        else:
+            small = all(v is None or (v.__class__ is int and -_EXACT < v < _EXACT) for v in values)
+            values = pa.array(values, pa.int64()) if small else values
+        if not small:
             raise TypeError("not an int column of small ints")
-        return f'" s="{xf}"><v>', "</v></c>", pc.cast(pa.array(values, pa.int64()), pa.string())
+        return f'" s="{xf}"><v>', "</v></c>", pc.cast(values, pa.string())
     if isinstance(values, pa.Array):
         array = pc.cast(values, pa.string())         # raises on a column that is not text
     else:

@@ -209,7 +209,7 @@ class WeekReport:
     leads: list[Lead] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)
-    # Read back from the state, these are `Registrations`: Arrow columns.
+    # `Registrations` (Arrow columns) as the run makes them and as a closed week reads them back.
     new_registrations: Sequence[LedgerEntry] = field(default_factory=list)
     # The whole ledger as of the week's end, phone order. Large: kept as columns.
     ledger: Ledger = field(default_factory=lambda: Ledger())
@@ -291,6 +291,12 @@ def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]
     return out
 
 
+def _entries(columns: Sequence[Sequence[Any]]) -> list[LedgerEntry]:
+    """`Registrations.COLUMNS` (lists) as rows."""
+    return [LedgerEntry(phone, customer, owner, at, via, Src(file, sheet, row), first)
+            for phone, customer, owner, at, via, file, sheet, row, first in zip(*columns, strict=True)]
+
+
 def _registration_types() -> list[Any]:
     """The Arrow type of each of `Registrations.COLUMNS`: text, but the source's row number."""
     import pyarrow as pa
@@ -331,8 +337,7 @@ class Registrations(Sequence[LedgerEntry]):
             return cls(pa.table([pa.array(v, t) for v, t in zip(columns, _registration_types(), strict=True)],
                                 names=list(cls.COLUMNS)))
         except (pa.ArrowException, TypeError, ValueError):
-            return cls(rows=[LedgerEntry(phone, customer, owner, at, via, Src(file, sheet, row), first)
-                             for phone, customer, owner, at, via, file, sheet, row, first in zip(*columns, strict=True)])
+            return cls(rows=_entries(columns))
 
     def table(self) -> Any:
         """The rows as an Arrow table of `COLUMNS` (raises when a value is not of its type)."""
@@ -349,7 +354,7 @@ class Registrations(Sequence[LedgerEntry]):
         return self._table
 
     def table_ready(self) -> bool:
-        """Whether the rows are held as Arrow columns already (read back from a stored report)."""
+        """Whether the rows are held as Arrow columns already (made by the run, or read back)."""
         return self._table is not None
 
     def columns(self) -> list[Any]:
@@ -378,10 +383,7 @@ class Registrations(Sequence[LedgerEntry]):
 
     def _all(self) -> list[LedgerEntry]:
         if self._rows is None:
-            phone, customer, owner, at, via, file, sheet, row, first = (c.to_pylist() for c in self.columns())
-            self._rows = [LedgerEntry(*values, Src(*source), visit) for values, source, visit in zip(
-                zip(phone, customer, owner, at, via, strict=True), zip(file, sheet, row, strict=True), first,
-                strict=True)]
+            self._rows = _entries([column.to_pylist() for column in self.columns()])
         return self._rows
 
     def __len__(self) -> int:
