@@ -1,7 +1,8 @@
 """What a computed week hands to the writers: `results.json` plus the lists the reports show.
 
-A `WeekReport` is stored whole (as JSON) when the week closes, so a closed week re-renders from
-it without reading any input or recomputing anything. Everything in it is plain data: strings,
+A `WeekReport` is stored whole when the week closes (JSON, and its new registrations as Arrow
+columns: `WeekReport.to_bytes`), so a closed week re-renders from it without reading any input
+or recomputing anything. Everything in it is plain data: strings,
 ints, ISO date-times (`YYYY-MM-DDTHH:MM:SS`) and money as two-decimal strings, exactly like
 `results.json`.
 """
