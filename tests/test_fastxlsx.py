@@ -539,6 +539,18 @@ def test_arrow_rows_decline_what_arrow_cannot_hold() -> None:
         assert "".join(map(str, excel._fast_rows(block))) == "".join(excel._loop_rows(loops))
 
 
+def test_a_table_of_huge_texts_is_left_to_the_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `ARROW_MAX_BYTES` of cell bodies a table is built by the loops (a chunk's XML in one
+    Arrow string array must stay under 2 GB); the same bytes either way."""
+    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", 1)
+    data = [["张伟" * 50, "a_b" * 40, None], [1, 2, 3]]
+    block = excel._Block(Table([Column("文本"), Column("行", "int")], excel.Columns(data)), excel._Rows(data), 0, data)
+    assert excel._arrow_rows(block) is not None
+    monkeypatch.setattr(excel, "ARROW_MAX_BYTES", 300)
+    assert excel._arrow_rows(block) is None
+    assert "".join(excel._fast_rows(block)) == "".join(excel._loop_rows(block))
+
+
 def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole workbook, with a table past `ARROW_FROM_ROWS`: the same cells as xlsxwriter's."""

@@ -556,6 +556,10 @@ def _loop_rows(block: _Block) -> Iterator[str]:
 # column loops above cost a second of Python between them. Below it, the loops are as fast.
 ARROW_FROM_ROWS = 5000
 ARROW_CHUNK_ROWS = 16384
+# Cell bodies past this many bytes in a table (texts of tens of thousands of characters, which
+# an inbox workbook of up to 2 GB could hold) go to the loops: a chunk's joined XML is one Arrow
+# string array, whose offsets stop at 2 GB.
+ARROW_MAX_BYTES = 1 << 30
 
 # Texts that go between <t> and </t> as they are (`fastxlsx.is_plain`), as far as Arrow needs to
 # tell: ASCII letters, digits and some punctuation, and the CJK ideographs, with no space at
@@ -582,6 +586,8 @@ def _arrow_rows(block: _Block) -> Iterator[memoryview] | None:
         bodies = [_arrow_bodies(column, block.data[col]) for col, column in enumerate(columns)]
     except (pa.ArrowException, UnicodeError, TypeError, ValueError):
         return None
+    if sum(made[2].nbytes for made in bodies if made is not None) > ARROW_MAX_BYTES:
+        return None    # a chunk's XML must stay within an Arrow string array's 2 GB
     return _arrow_chunks(block, bodies)
 
 
