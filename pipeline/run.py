@@ -381,6 +381,11 @@ class Known:
     def of(cls, block: Registered, keys: Any = None) -> Known:
         return cls(block, as_number(block.array("phone"), PHONE), keys)
 
+    @property
+    def keyed(self) -> bool:
+        """Whether the keys are made already (the stored registrations': made ahead)."""
+        return self._keys is not None
+
     def keys(self) -> Any:
         if self._keys is None:
             self._keys = self.block.keys()
@@ -402,10 +407,10 @@ def _stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
     storing a million-row ledger beside another sheet compared a million keys (0.5 s) where a
     few thousand phones are shared."""
     known = [k for k in known if len(k.numbers)]
-    keyed = [k for k in known if k._keys is not None]
+    keyed = [k for k in known if k.keyed]
     keys = block.keys() if keyed else None
     return _either(_repeated_keys(keys, keyed) if keyed else None,
-                   _shared_phones(block, numbers, [k for k in known if k._keys is None]))
+                   _shared_phones(block, numbers, [k for k in known if not k.keyed]))
 
 
 def _repeated_keys(keys: Any, known: list[Known]) -> Any:

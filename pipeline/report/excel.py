@@ -673,9 +673,7 @@ def _arrow_serials(array: Any) -> Any:
     try:
         seconds = pc.cast(pc.strptime(array, format="%Y-%m-%dT%H:%M:%S", unit="s"), pa.int64())
     except pa.ArrowInvalid:
-        fromiso, epoch, day = _FROMISO, EXCEL_EPOCH, DAY
-        return pa.array([None if v is None else f"{(fromiso(v) - epoch) / day:.16G}" for v in array.to_pylist()],
-                        pa.string())
+        return pa.array([None if v is None else f"{excel_serial(v):.16G}" for v in array.to_pylist()], pa.string())
     offset = (datetime(1970, 1, 1) - EXCEL_EPOCH) // timedelta(seconds=1)
     micro = pc.multiply(pc.add(seconds, offset), 1_000_000).to_numpy(zero_copy_only=False)
     number = "{:.16G}".format

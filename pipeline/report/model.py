@@ -326,7 +326,13 @@ class Registrations(Sequence[LedgerEntry]):
 
     @classmethod
     def of(cls, rows: Sequence[LedgerEntry]) -> Registrations:
-        return rows if isinstance(rows, Registrations) else cls(rows=list(rows))
+        """`rows` as registrations: as they are when they are, else `from_columns` of them."""
+        if isinstance(rows, Registrations):
+            return rows
+        listed = list(rows)
+        return cls.from_columns([[getattr(r, f) for r in listed] for f in cls.COLUMNS[:5]]
+                                + [[getattr(r.source, f) for r in listed] for f in Src._fields]
+                                + [[r.first_visit for r in listed]])
 
     @classmethod
     def from_columns(cls, columns: Sequence[Sequence[Any]]) -> Registrations:
@@ -340,38 +346,24 @@ class Registrations(Sequence[LedgerEntry]):
         except (pa.ArrowException, TypeError, ValueError):
             return cls(rows=_entries(columns))
 
-    def table(self) -> Any:
-        """The rows as an Arrow table of `COLUMNS` (raises when a value is not of its type)."""
-        if self._table is None:
-            import pyarrow as pa
-
-            rows = self._rows or []
-            fields = list(zip(*rows, strict=True)) if rows else [() for _ in LedgerEntry._fields]
-            cut = LedgerEntry._fields.index("source")
-            sources = list(zip(*fields[cut], strict=True)) if rows else [(), (), ()]
-            values = [*fields[:cut], *sources, *fields[cut + 1:]]
-            self._table = pa.table([pa.array(v, t) for v, t in zip(values, _registration_types(), strict=True)],
-                                   names=list(self.COLUMNS))
-        return self._table
-
     def table_ready(self) -> bool:
-        """Whether the rows are held as Arrow columns already (made by the run, or read back)."""
+        """Whether the rows are held as Arrow columns (all but those `from_columns` kept as rows)."""
         return self._table is not None
 
     def columns(self) -> list[Any]:
-        """Each of `COLUMNS`, one Arrow array."""
-        return [column.combine_chunks() for column in self.table().columns]
+        """Each of `COLUMNS`, one Arrow array (`table_ready` only)."""
+        assert self._table is not None
+        return [column.combine_chunks() for column in self._table.columns]
 
     def to_bytes(self) -> bytes:
+        if self._table is None:
+            return zlib_compress(json.dumps(self._rows, ensure_ascii=False).encode(), 1)
         import pyarrow as pa
 
-        try:
-            table = self.table()
-        except (pa.ArrowException, TypeError, ValueError):
-            return zlib_compress(json.dumps(self._rows, ensure_ascii=False).encode(), 1)
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
-            out.write_table(table)
+        with pa.ipc.new_stream(sink, self._table.schema,
+                               options=pa.ipc.IpcWriteOptions(compression="zstd")) as out:
+            out.write_table(self._table)
         return self._ARROW + sink.getvalue().to_pybytes()
 
     @classmethod
