@@ -7,7 +7,6 @@ week's outputs are in place; a dry run or a failure rolls back, leaving the file
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -124,10 +123,6 @@ def history_events(stored: Iterable[tuple[Any, ...]], until: str, details_from: 
 
 class StateError(Exception):
     """The state cannot be used (corrupt, newer schema): the message says how to recover."""
-
-
-def digest(text: str) -> bytes:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
 class State:

@@ -1,4 +1,5 @@
-"""ISO weeks (SPEC §3): Monday 00:00:00 to Sunday 23:59:59, named like `2026-W48`."""
+"""SPEC §3 in one place: ISO weeks (Monday 00:00:00 to Sunday 23:59:59, named like `2026-W48`),
+which weeks a run computes, and which rows are late."""
 
 from __future__ import annotations
 
@@ -84,3 +85,46 @@ def span(first: Week, last: Week) -> list[Week]:
         weeks.append(week)
         week = week.next()
     return weeks
+
+
+class NotComputable(Exception):
+    """The week asked for cannot be computed now (its rows are history)."""
+
+
+def choose_weeks(closed: list[str], now: datetime, week: Week | None) -> tuple[list[Week], Week | None]:
+    """(weeks to compute, closed week to re-render): the asked week, or every week from the one
+    after the last closed to the last complete one."""
+    last_closed = Week.parse(closed[-1]) if closed else None
+    if week is not None:
+        if str(week) in closed:
+            return [], week
+        if last_closed is None:
+            return [week], None
+        if week < last_closed:
+            raise NotComputable(f"{week} was never computed and lies before the last closed week {last_closed}: "
+                                f"its rows are history and it cannot be computed now")
+        return span(last_closed.next(), week), None
+    latest = last_complete(now)
+    if last_closed is None:
+        return [latest], None
+    return span(last_closed.next(), latest), None
+
+
+def history_start(first_week: str | None, weeks: list[Week]) -> str:
+    """Where the history begins: the first week ever computed, or the first of these."""
+    return Week.parse(first_week).start_iso if first_week else weeks[0].start_iso
+
+
+def late_range(start: str, closed: list[str]) -> tuple[str, str] | None:
+    """The times a late row can have: from the history's start to the end of the last closed
+    week (None: no week is closed, no row is late)."""
+    return (start, Week.parse(closed[-1]).next_start_iso) if closed else None
+
+
+LATE_KINDS = frozenset({"leads", "visits", "units"})
+
+
+def may_be_late(kind: str | None, at: str, late: tuple[str, str] | None) -> bool:
+    """A leads, visits or units row dated in a closed week (`late_range`) is late unless it was
+    stored before (SPEC §2.4 decides that). `at` as stored (ISO text)."""
+    return late is not None and kind in LATE_KINDS and late[0] <= at < late[1]

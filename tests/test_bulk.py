@@ -451,7 +451,8 @@ def test_a_block_encoded_aside_is_written_by_the_commit_and_dropped_by_a_rollbac
 def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp_path: Path) -> None:
     """Before schema 2 a registration was a row of `rows`: such a state still gives its
     registrations to the replay and to the duplicate check, after the blocks' ones in order read."""
-    from pipeline.state import State, digest
+    from pipeline.intake import digest, registration_keys
+    from pipeline.state import State
 
     state = State(tmp_path / "state")
     state.begin()
@@ -463,7 +464,7 @@ def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp
     got = state.registrations()
     assert list(zip(got.seq, got.phone, got.who, got.file, strict=True)) == [
         (10, "13900139000", "张伟", "新.xlsx"), (3, "13800138000", "自然到访", "旧.xlsx")]
-    identities = {tuple(key.split("\x1f")) for key in state.registrations().keys().to_pylist()}  # the duplicate check's
+    identities = {tuple(key.split("\x1f")) for key in registration_keys(state.registrations()).to_pylist()}  # the duplicate check's
     assert identities == {("13800138000", "2026-10-01T09:00:00", "自然到访"),
                           ("13900139000", "2026-10-02T09:00:00", "张伟")}
     assert list(state.history("9999")) == []  # registrations are not events of the history any more
@@ -495,7 +496,7 @@ def test_quick_parsers_agree_with_the_full_ones(cell: Any) -> None:
         assert nz.datetime_value(cell).isoformat() == when
 
 
-# ---- leads and visits: the reader's shortcut to stored forms against parse_row and event_tuple
+# ---- leads and visits: the reader's shortcut to stored forms against parse_row and stored_form
 
 _NAMES = st.one_of(st.sampled_from(["张伟", "  张伟　", "ＡＢＣ", "", "   ", "\u3000", "李 娜", "x\u200b"]),
                    st.none(), st.integers(0, 99), st.floats(0, 99), st.text(max_size=4))
@@ -517,25 +518,25 @@ def short_rows(draw: st.DrawFn, width: int) -> list[Any]:
        st.data())
 def test_the_readers_shortcut_stores_what_parse_row_would(kind_header: tuple[str, list[str]],
                                                          data: st.DataObject) -> None:
-    """A leads or visits sheet read with the run's shortcut (`run._shortcut`) gives the same
+    """A leads or visits sheet read with the run's shortcut (`intake.shortcut`) gives the same
     stored forms, late rows, problems and row count as every row through `parse_row` and
-    `event_tuple`; the rows the shortcut takes hold none that may be late."""
+    `stored_form`; the rows the shortcut takes hold none that may be late."""
     from functools import partial
 
+    from pipeline.intake import prepare, shortcut
     from pipeline.io.read import read_sheet
-    from pipeline.run import _shortcut, _stored_forms
 
     kind, header = kind_header
     rows = data.draw(st.lists(short_rows(len(header)), max_size=12))
     rows += [["张伟", "13800138000", datetime(2026, 11, 20, 9, 30), "客户", "3", ""]] * data.draw(st.integers(0, 2))
     grid = [[*h] for h in [header]] + [r[:len(header)] for r in rows]
     plain = read_sheet("f.xlsx", "s", 0, grid, "zh")
-    quick = read_sheet("f.xlsx", "s", 0, grid, "zh", partial(_shortcut, late_range=_LATE))
+    quick = read_sheet("f.xlsx", "s", 0, grid, "zh", partial(shortcut, late_range=_LATE))
     assert plain.kind == quick.kind == kind
     assert quick.data_rows == plain.data_rows
     taken = [f[-1] for f in quick.stored or ()]
     for sheet in (plain, quick):
-        _stored_forms(sheet, _LATE)
+        prepare([sheet], late_range=_LATE)
     assert quick.stored == plain.stored
     assert {k: r.source.row for k, r in (quick.late_rows or {}).items()} == {
         k: r.source.row for k, r in (plain.late_rows or {}).items()}
@@ -549,15 +550,15 @@ def test_the_shortcut_takes_clean_rows_and_leaves_the_rest(tmp_path: Path) -> No
     messy ones are parsed, and both are stored (a row of each is in the week's results)."""
     from functools import partial
 
+    from pipeline.intake import shortcut
     from pipeline.io.read import read_files
-    from pipeline.run import _shortcut
 
     path = workbook(tmp_path / "报备.xlsx", {"报备": (["客户经理", "手机号码", "提交时间", "客户姓名"], [
         ["张伟", "13800138000", datetime(2026, 11, 20, 9, 30), "甲"],         # clean: the shortcut
         ["张伟", "138 0013 8001", datetime(2026, 11, 20, 9, 31), "乙"],       # spaces: parse_row
         ["", "13800138002", datetime(2026, 11, 20, 9, 32), "丙"],             # MISSING_VALUE
     ])})
-    [[sheet]] = list(read_files([(path, path.name)], shortcut=partial(_shortcut, late_range=None)))
+    [[sheet]] = list(read_files([(path, path.name)], shortcut=partial(shortcut, late_range=None)))
     assert [f[3] for f in sheet.stored or ()] == ["13800138000"]
     assert [r.values["phone"] for r in sheet.rows] == ["13800138001"]
     assert [p.reason for p in sheet.problems] == ["MISSING_VALUE"] and sheet.data_rows == 3
@@ -645,7 +646,8 @@ def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path
     for any rows, dated before, at or after the first computed week, of any kind, the events
     are those `State.history` returns (descriptive columns blanked before the week, deals
     whole, registrations and rows from the week's end on left out)."""
-    from pipeline.state import State, digest, history_events
+    from pipeline.intake import digest
+    from pipeline.state import State, history_events
 
     state = State(tmp_path_factory.mktemp("state"))
     state.begin()
@@ -665,21 +667,21 @@ def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path
                                st.sampled_from(["张伟", "王芳"])), max_size=12))
 def test_the_quick_duplicate_check_agrees_with_hashing_every_key(rows: list[tuple[str, str, str]]) -> None:
     """Storing a registrations sheet asks whether any identity repeats by counting phones first
-    (`run._all_distinct`): for any rows (phones that parse as numbers or not, repeated or not,
+    (`intake.all_distinct`): for any rows (phones that parse as numbers or not, repeated or not,
     keys repeated or only their phones) it answers as comparing every whole key does."""
     import pyarrow as pa
 
-    from pipeline.run import _all_distinct
+    from pipeline.intake import all_distinct, registration_keys
 
     block = Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
                        customer=[""] * len(rows), note=[""] * len(rows), row=list(range(len(rows))),
                        seq=list(range(len(rows))))
-    keys = block.keys()
+    keys = registration_keys(block)
     phones = as_number(pa.array([r[0] for r in rows], pa.string()), PHONE)
-    assert _all_distinct(block, phones) == (len(set(keys.to_pylist())) == len(rows))
+    assert all_distinct(block, phones) == (len(set(keys.to_pylist())) == len(rows))
     some = pa.array([i for i in range(len(rows)) if i % 2 == 0], pa.int64())  # only some rows asked about
     asked = [keys[i].as_py() for i in some.to_pylist()]
-    assert _all_distinct(block, phones, some) == (len(set(asked)) == len(asked))
+    assert all_distinct(block, phones, some) == (len(set(asked)) == len(asked))
 
 
 _REG_ROWS = st.lists(st.tuples(st.sampled_from(["13800138000", "13900139000", "1380013800", "０1380013800", "x"]),
@@ -692,13 +694,13 @@ _REG_ROWS = st.lists(st.tuples(st.sampled_from(["13800138000", "13900139000", "1
 def test_registrations_stored_before_agree_with_comparing_every_key(
         sheet: list[tuple[str, str, str]], earlier: list[list[tuple[str, str, str]]], keyed: list[bool]) -> None:
     """Storing a registrations sheet compares identity keys only for rows whose phone an
-    earlier registration has (`run._stored_before`): for any sheet and earlier blocks (phones
+    earlier registration has (`intake.stored_before`): for any sheet and earlier blocks (phones
     that are numbers on one side and text on the other, keys made ahead for some or none, a few
     rows against many) it finds the rows that comparing every whole key finds."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.run import Known, _stored_before
+    from pipeline.intake import Known, registration_keys, stored_before
 
     def block(rows: list[tuple[str, str, str]]) -> Registered:
         return Registered(phone=[r[0] for r in rows], at=[r[1] for r in rows], who=[r[2] for r in rows],
@@ -706,10 +708,10 @@ def test_registrations_stored_before_agree_with_comparing_every_key(
                           seq=list(range(len(rows))))
 
     mine = block(sheet)
-    known = [Known.of(block(rows), block(rows).keys() if made else None) for rows, made in zip(earlier, keyed[:len(earlier)], strict=True)]
-    found = _stored_before(mine, as_number(mine.array("phone"), PHONE), known)
-    every = {k for rows in earlier for k in block(rows).keys().to_pylist()}
-    expected = [k in every for k in mine.keys().to_pylist()]
+    known = [Known.of(block(rows), registration_keys(block(rows)) if made else None) for rows, made in zip(earlier, keyed[:len(earlier)], strict=True)]
+    found = stored_before(mine, as_number(mine.array("phone"), PHONE), known)
+    every = {k for rows in earlier for k in registration_keys(block(rows)).to_pylist()}
+    expected = [k in every for k in registration_keys(mine).to_pylist()]
     assert (found.to_pylist() if found is not None else [False] * len(sheet)) == expected
     if found is not None:
         assert found.type == pa.bool_() and not pc.any(pc.is_null(found)).as_py()
@@ -777,15 +779,15 @@ def test_a_big_sheets_text_columns_are_cleaned_as_cell_by_cell(texts: list[str |
 def test_a_files_registration_sheets_checked_together_keep_the_first_read(
         tmp_path_factory: Any, stored: list[tuple[str, str, str]], sheets: list[list[tuple[str, str, str]]],
         redrop: bool, same_name: bool) -> None:
-    """A file's registrations sheets are compared with what was stored before it in one pass
-    (`run._stored_before_file`), then each with the file's earlier sheets; rows of a sheet
-    stored before from the same file and sheet are compared in place (`run._same_rows`). For any
+    """A file's registrations sheets are compared with what was stored before it in one pass,
+    then each with the file's earlier sheets; rows of a sheet stored before from the same file
+    and sheet are compared in place (`Intake.store`). For any
     stored rows and sheets (repeats within a sheet, across sheets, of stored rows; the first
     sheet the stored one dropped again and grown, or not; the stored rows from the same file and
     sheet or another) the rows stored and the duplicates counted are those of keeping, in order
     read, each identity's first reading."""
+    from pipeline.intake import Intake
     from pipeline.io.read import Sheet
-    from pipeline.run import Intake, _store_registrations, _stored_before_file
     from pipeline.state import State
 
     def block(rows: list[tuple[str, str, str]]) -> Registered:
@@ -805,11 +807,8 @@ def test_a_files_registration_sheets_checked_together_keep_the_first_read(
         sheet = Sheet("新.xlsx", f"第{i}页", i, kind="registrations", header_row=1)
         sheet.registrations = block(rows)
         read.append(sheet)
-    result = Intake()
-    together = _stored_before_file(read, state, result)
-    since = len(result.registered or ())
-    for sheet in read:
-        _store_registrations(sheet, state, "r1", 1000 * (sheet.index + 1), result, (*together[id(sheet)], since))
+    result = Intake(state, "r1")
+    result.store(0, read)
 
     seen = set(stored)
     expected = []

@@ -343,51 +343,56 @@ def test_registrations_read_twice_in_one_run_are_stored_once_first_read_wins(off
     assert [line.split(",")[:3] for line in ledger[1:]] == [["13900000000", "先读到的", "自然到访"]]
 
 
-def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(tmp_path: Path) -> None:
     """A file read while the run waits for an earlier one is stored at once; when the earlier
     file comes, its row of the same identity still counts (SPEC §2.4: the row read first, in
-    file order, wins) and the later one is the duplicate. A.xlsx is made slow to read (its
-    reading child waits a second), so B.xlsx is stored first."""
-    import time
-
-    from pipeline import run
+    file order, wins) and the later one is the duplicate. B.xlsx (the second file) is stored
+    before A.xlsx (the first)."""
+    from pipeline.intake import Intake, prepare
+    from pipeline.io.read import read_files
+    from pipeline.state import State
 
     at = d("2026-11-24 10:00")
-    leads(office.inbox / "A.xlsx", [["张伟", 13900000001, at, "先读到的"]])
+    a = leads(tmp_path / "A.xlsx", [["张伟", 13900000001, at, "先读到的"]])
+    b = leads(tmp_path / "B.xlsx", [["张伟", 13900000001, at, "后读到的"], ["张伟", 13900000002, at, "乙"]])
+    state = State(tmp_path / "state")
+    state.begin()
+    taken = Intake(state, "r1")
+    first, second = read_files([(a, a.name), (b, b.name)], prepare=prepare)
+    taken.store(1, second)
+    taken.store(0, first)
+    taken.store(1, second)  # a file is stored once
+    assert (taken.rows_read, taken.rows_stored, taken.duplicates) == (3, 2, 1)
+    stored = sorted((e.seq, e.phone, e.customer, e.file) for e in state.history("2026-12-01T00:00:00"))
+    assert [row[1:] for row in stored] == [("13900000001", "先读到的", "A.xlsx"), ("13900000002", "乙", "B.xlsx")]
+    state.rollback()
+    state.close()
+
+
+def test_a_small_file_after_a_big_one_is_counted_after_it(office: Office) -> None:
+    """End to end: a small file read (and stored) while the run still reads a bigger file before
+    it loses its repeated row to that file, whichever is read first."""
+    at = d("2026-11-24 10:00")
+    many = [["王强", 13800000000 + k, at, f"客户{k}"] for k in range(3000)]
+    leads(office.inbox / "A.xlsx", [["张伟", 13900000001, at, "先读到的"], *many])
     leads(office.inbox / "B.xlsx", [["张伟", 13900000001, at, "后读到的"], ["张伟", 13900000002, at, "乙"]])
-    prepare = run._prepare
-
-    def slow_for_a(sheets: list[Any], **kwargs: Any) -> None:
-        if sheets and sheets[0].file == "A.xlsx":
-            time.sleep(1.0)
-        prepare(sheets, **kwargs)
-
-    order: list[int] = []  # the positions of the files, in the order stored
-    intake = run.intake
-
-    def watch(sheets: list[Any], *args: Any) -> None:
-        order.append(args[5] >> 40)  # base = run base (1 on a new state) + position * 2**40
-        intake(sheets, *args)
-
-    monkeypatch.setattr(run, "_prepare", slow_for_a)
-    monkeypatch.setattr(run, "intake", watch)
+    roster(office.inbox / "名单.xlsx", PEOPLE)
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
-    assert order.index(1) < order.index(0)  # B.xlsx (position 1) was stored before A.xlsx
     stats = office.results("2026-W48")["stats"]
-    assert (stats["rows_read"], stats["rows_stored"], stats["duplicates_dropped"]) == (3 + 4, 2 + 4, 1)
-    ledger = (office.out / "2026-W48" / "ledger.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert [line.split(",")[:2] for line in ledger[1:]] == [["13900000001", "先读到的"], ["13900000002", "乙"]]
+    assert (stats["rows_read"], stats["rows_stored"], stats["duplicates_dropped"]) == (3003 + 4, 3002 + 4, 1)
+    managers = office.results("2026-W48")["managers"]
+    assert [(m["name"], m["achieved"]["leads"]) for m in managers] == [("张伟", 2), ("王强", 3000)]
 
 
 def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(tmp_path: Path) -> None:
-    """`Intake.kept` (made as each sheet is stored) equals what `State.history` reads back for
-    the run: rows after `until` left out, older rows' details blanked, deals kept whole, a
-    duplicate (the same lead twice, and a visit an earlier run stored) not kept."""
+    """The rows an intake keeps for the replay (made as each sheet is stored) equal what
+    `State.history` reads back for the run: rows after `until` left out, older rows' details
+    blanked, deals kept whole, a duplicate (the same lead twice, and a visit an earlier run
+    stored) not kept."""
     from functools import partial
 
+    from pipeline.intake import Intake, prepare, shortcut
     from pipeline.io.read import read_files
-    from pipeline.run import Intake, _prepare, _shortcut, intake
     from pipeline.state import State
 
     at = [d("2026-11-10 09:00"), d("2026-11-17 09:00"), d("2026-11-24 09:00")]
@@ -400,16 +405,17 @@ def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(
     earlier = workbook(tmp_path / "早.xlsx", {"到访": (VISITS, [["张伟", "13900000000", at[1], "李娜"]])})
     state = State(tmp_path / "state")
     state.begin()
-    [sheets] = list(read_files([(earlier, earlier.name)], prepare=_prepare))
-    intake(sheets, state, "r0", None, "zh", Intake(), 1)
-    taken = Intake(until="2026-11-24T00:00:00", details_from="2026-11-17T00:00:00")
-    [sheets] = list(read_files([(path, path.name)], prepare=_prepare, shortcut=partial(_shortcut, late_range=None)))
-    intake(sheets, state, "r1", None, "zh", taken, 1 << 20)
+    [sheets] = list(read_files([(earlier, earlier.name)], prepare=prepare))
+    Intake(state, "r0").store(0, sheets)
+    taken = Intake(state, "r1", until="2026-11-24T00:00:00", details_from="2026-11-17T00:00:00", base=1 << 20)
+    [sheets] = list(read_files([(path, path.name)], prepare=prepare, shortcut=partial(shortcut, late_range=None)))
+    taken.store(0, sheets)
     assert taken.duplicates == 2
-    assert taken.kept is not None and len(taken.kept) == 5  # two weeks of three kinds, less the visit r0 stored
+    kept = taken.take_kept()
+    assert kept is not None and len(kept) == 5  # two weeks of three kinds, less the visit r0 stored
     back = list(state.history("2026-11-24T00:00:00", details_from="2026-11-17T00:00:00", run_id="r1"))
-    assert sorted(taken.kept) == sorted(back)
-    assert {(e.kind, e.customer, e.file) for e in taken.kept if e.at < "2026-11-17"} == {
+    assert sorted(kept) == sorted(back)
+    assert {(e.kind, e.customer, e.file) for e in kept if e.at < "2026-11-17"} == {
         ("leads", "客户0", ""), ("visits", "", ""), ("deals", "", "混合.xlsx")}
     state.rollback()
     state.close()

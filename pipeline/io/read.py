@@ -68,13 +68,7 @@ class Row(NamedTuple):
     kind: str
     source: Source
     values: dict[str, Any]
-    cells: dict[str, Any]  # as read, kept for `fingerprint`
-
-    @property
-    def fingerprint(self) -> str:
-        """The row's cells as read, for "equals a row rejected earlier" (SPEC §2.4). Computed
-        only when asked: most rows never need it."""
-        return _fingerprint(self.kind, self.cells)
+    cells: dict[str, Any]  # as read, kept for `as_read`
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,7 @@ class Problem:
     message: str
     manager: str | None
     phone: str | None
-    fingerprint: str
+    as_read: tuple[str, ...]  # the row's cells as read (`as_read`), for "equals a row rejected earlier"
 
 
 @dataclass
@@ -857,8 +851,11 @@ def _as_read(cell: Any) -> str:
     return nz.text(cell)
 
 
-def _fingerprint(kind: str, cells: dict[str, Any]) -> str:
-    return kind + "\x1f" + "\x1f".join(_as_read(cells.get(c)) for c in KINDS[kind].columns)
+def as_read(kind: str, cells: dict[str, Any]) -> tuple[str, ...]:
+    """A row's cells as read, as texts in its kind's column order: what SPEC §2.4 compares with
+    the rows earlier runs rejected (`intake.rejected_fingerprint`). Made for a rejected row, and
+    for a `Row` only when asked: most rows never need it."""
+    return tuple(_as_read(cells.get(c)) for c in KINDS[kind].columns)
 
 
 # Per kind, (column, type) in the order checks run: computed once, not per row.
@@ -883,7 +880,7 @@ def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Ro
             except nz.ValueProblem:
                 pass
         message = t(lang, f"reason.{reason}", column=column_name(lang, column), value=value)
-        return Problem(kind, source, column, value, reason, message, manager, phone, _fingerprint(kind, cells))
+        return Problem(kind, source, column, value, reason, message, manager, phone, as_read(kind, cells))
 
     for column in _REQUIRED[kind]:
         # an empty photo is not MISSING_VALUE but the rule rejection NO_PHOTO (SPEC §4.3)
@@ -925,7 +922,7 @@ def _all_empty(cells: list[Any]) -> bool:
     return True
 
 
-# A caller's way past `parse_row` for rows it only stores (`run._shortcut`): given a sheet's kind,
+# A caller's way past `parse_row` for rows it only stores (`intake.shortcut`): given a sheet's kind,
 # where its columns are ({column: index}), its file and sheet name, a function of one row's cells
 # and number that returns the row's stored form, or None to leave the row to `parse_row`; None
 # for a kind it does not take.
@@ -1033,7 +1030,7 @@ def _dedupe_roster(sheet: Sheet, lang: str) -> None:
         if name in seen:
             sheet.problems.append(Problem(
                 "roster", row.source, "name", name, "DUPLICATE_NAME",
-                t(lang, "reason.DUPLICATE_NAME", value=name), None, None, row.fingerprint))
+                t(lang, "reason.DUPLICATE_NAME", value=name), None, None, as_read(row.kind, row.cells)))
             continue
         seen.add(name)
         kept.append(row)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ..schema import IDENTITY
-
 
 class Event(NamedTuple):
     seq: int            # order read: earlier runs first; within a run file, sheet, row
@@ -48,8 +46,6 @@ class Registered:
     lists. `array(name)` and the column attributes turn one into the other when asked."""
 
     COLUMNS = ("seq", "at", "phone", "who", "customer", "note", "file", "sheet", "row")
-    # The columns of a registration's identity (SPEC §2.4, `schema.IDENTITY`): phone, time, registrant.
-    IDENTITY = ("phone", "at", "who")
     _NUMBERS = ("seq", "row")
 
     seq: list[int]
@@ -116,17 +112,6 @@ class Registered:
         (columns not filled stay empty)."""
         return Registered(**{c: self.array(c).take(positions) for c in self.COLUMNS if len(self._data[c])})
 
-    def keys(self) -> Any:
-        """Each row's identity (SPEC §2.4, `schema.IDENTITY`) as one Arrow string: rows with the
-        same one are the same registration. The parts are joined by U+001F; the phone (11
-        characters) and the time (19) have fixed lengths, so no two identities share a key."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        # Large strings (64-bit offsets): tens of millions of keys pass 2 GB of text.
-        parts = [pc.cast(self.array(column), pa.large_string()) for column in self.IDENTITY]
-        return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
-
     def events(self, positions: Any, run_id: str = "") -> list[Event]:
         """The rows at these positions as `Event`s, for the few rows the replay walks one by one."""
         part = self.take(positions) if len(positions) else Registered()
@@ -161,11 +146,6 @@ def _column(name: str) -> property:
 
 for _name in Registered.COLUMNS:
     setattr(Registered, _name, _column(_name))
-
-
-# The field of `Registered` holding each column of a registrations row.
-_FIELD = {"phone": "phone", "registered_at": "at", "registered_by": "who", "customer": "customer", "note": "note"}
-assert Registered.IDENTITY == tuple(_FIELD[c] for c in IDENTITY["registrations"]), "schema.IDENTITY changed"
 
 
 PHONE, TIME = "phone", "time"  # the kinds of text `as_number` turns into integers

@@ -1,0 +1,597 @@
+"""SPEC §2.4 in one place: what a run takes from its inbox, and what it drops as seen before.
+
+- identity: `schema.IDENTITY` names a row's identity columns; `identity_digest` makes the one
+  key the database's unique index holds (`stored_form` puts it beside the row's columns);
+- stored before: a row whose identity is stored is a duplicate. Most kinds leave that to the
+  unique index (INSERT OR IGNORE); registrations, a million-row ledger dropped again every week,
+  are compared as Arrow columns (`Known`, `_stored_before`, `_store_registrations`);
+- rejected before: a rejected row whose cells as read equal a row an earlier run rejected is a
+  duplicate too (`rejected_fingerprint`); so is a late row (SPEC §3, `weeks.may_be_late`)
+  stored or rejected before.
+
+The reader hands over rows with their provenance; `prepare` and `shortcut`, run where a file is
+read, turn them into stored forms there, so a file crosses to the run in half the bytes.
+`Intake.store` takes each file's sheets in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from operator import itemgetter
+from typing import Any
+
+from . import normalise as nz
+from .io.read import Problem, Row, Sheet, as_read
+from .rules.events import PHONE, Event, Registered, as_number
+from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
+from .state import STORED_COLUMNS, State, history_events
+from .texts import t
+from .weeks import Week, may_be_late
+
+# ---------------------------------------------------------------------------------------------
+# identity and the stored form
+
+
+def digest(text: str) -> bytes:
+    """The 16-byte digest the database keeps of an identity or of a rejected row."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def identity_digest(kind: str, texts: list[str]) -> bytes:
+    """A row's identity as stored: its kind and its identity columns' texts (`schema.IDENTITY`
+    order), digested."""
+    return digest(kind + "\x1f" + "\x1f".join(texts))
+
+
+def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> bytes:
+    """A rejected (or late) row as remembered: its kind and its cells' texts as read, in the
+    kind's column order (`read.as_read`), digested."""
+    return digest(kind + "\x1f" + "\x1f".join(as_read))
+
+
+# A row's stored form as made where its file is read: `state.STORED_COLUMNS` from `kind` on
+# (the run prefixes seq and run_id when it stores the row).
+FORM = STORED_COLUMNS[2:]
+_POS = {name: i for i, name in enumerate(FORM)}
+_AT = _POS["at"]
+# The stored column an input column fills; any other fills the column of its own name.
+STORED_AS = {"registered_by": "who", "manager": "who", "commission": "amount",
+             **{column: "at" for column in TIME_COLUMN.values()}}
+
+
+def stored_name(column: str) -> str:
+    return STORED_AS.get(column, column)
+
+
+# Per kind: the identity's positions in the form, and (column, position) of every other text
+# the form takes from a row's values (identity columns not among the kind's, like a unit's
+# key, are made by the reader).
+_IDENT = {kind: tuple(_POS[stored_name(c)] for c in columns) for kind, columns in IDENTITY.items()}
+_FILLS = {kind: [(c, _POS[stored_name(c)])
+                 for c in dict.fromkeys([*KINDS[kind].columns, *columns]) if c != TIME_COLUMN[kind]]
+          for kind, columns in IDENTITY.items()}
+_BLANK_FORM = tuple("" for _ in FORM)
+
+
+def stored_form(row: Row) -> tuple[Any, ...]:
+    """A row's stored form from `kind` on (`FORM`): every value once as text, the identity
+    digested from those texts. Runs once per row the reader's shortcut did not take."""
+    v = row.values
+    kind = row.kind
+    form: list[Any] = list(_BLANK_FORM)
+    form[0] = kind
+    form[_AT] = v[TIME_COLUMN[kind]].isoformat()
+    for column, i in _FILLS[kind]:
+        value = v.get(column)
+        if value is not None:
+            form[i] = value if value.__class__ is str else str(value)
+    source = row.source
+    form[-3], form[-2], form[-1] = source.file, source.sheet, source.row
+    form[_POS["ident"]] = identity_digest(kind, [form[i] for i in _IDENT[kind]])
+    return tuple(form)
+
+
+def identity(row: Row) -> bytes:
+    return bytes(stored_form(row)[_POS["ident"]])
+
+
+def registration_keys(block: Registered) -> Any:
+    """Each registration's identity (`schema.IDENTITY`) as one Arrow string: rows with the same
+    one are the same registration. The parts are joined by U+001F; the phone (11 characters)
+    and the time (19) have fixed lengths, so no two identities share a key."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # Large strings (64-bit offsets): tens of millions of keys pass 2 GB of text.
+    parts = [pc.cast(block.array(column), pa.large_string()) for column in REGISTRATION_IDENTITY]
+    return pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string()))
+
+
+# The `Registered` fields holding a registration's identity (its fields are stored columns' names).
+REGISTRATION_IDENTITY = tuple(stored_name(c) for c in IDENTITY["registrations"])
+assert set(REGISTRATION_IDENTITY) <= set(Registered.COLUMNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# where a file is read: stored forms
+
+
+def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> None:
+    """`read_files`' `prepare`, in the reading child: each row's stored form (`stored_form`), so
+    the run only prefixes seq and run when it stores the file. The row objects are dropped but
+    those that may be late (`Sheet.late_rows`): the file crosses to the run in half the bytes,
+    and is decoded there in half the time."""
+    for sheet in sheets:
+        if sheet.kind in ("leads", "visits", "units", "deals") and sheet.rows:
+            _stored_forms(sheet, late_range)
+
+
+def _stored_forms(sheet: Sheet, late_range: tuple[str, str] | None) -> None:
+    """A sheet's rows as stored forms (`Sheet.stored`, in row order with those the reader's
+    `shortcut` made), those that may be late kept as rows (`Sheet.late_rows`), the others let go."""
+    forms = [stored_form(row) for row in sheet.rows]
+    late = {form[-1]: row for form, row in zip(forms, sheet.rows, strict=True)
+            if may_be_late(sheet.kind, form[_AT], late_range)}
+    if sheet.stored:  # two runs in row order (numbers are distinct): the sort merges them
+        forms = sorted([*sheet.stored, *forms], key=itemgetter(-1))
+    sheet.stored = forms
+    sheet.late_rows = {k: late[form[-1]] for k, form in enumerate(forms) if form[-1] in late} if late else {}
+    sheet.released += len(sheet.rows)
+    sheet.rows = []
+
+
+# The kinds the reader's shortcut takes: their columns are text but one phone and one time.
+_SHORT_KINDS = frozenset({"leads", "visits"})
+
+
+def shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
+             late_range: tuple[str, str] | None = None) -> Callable[[list[Any], int], tuple[Any, ...] | None] | None:
+    """`read.Shortcut` for leads and visits, run where the file is read: a row whose phone and
+    time take the bulk short path (`nz.quick_phone`, `nz.quick_time`) and whose required text
+    columns are not blank goes straight to the stored form `parse_row` then `stored_form` would
+    give it (a property test compares the two on messy cells). Any other row, and a row that may
+    be late (§3: it is compared with what earlier runs rejected), is left to `parse_row`. A
+    week's 100,000 leads become stored forms in 0.31-0.38 s instead of 0.90-1.43 s."""
+    if kind not in _SHORT_KINDS or "phone" not in at or TIME_COLUMN[kind] not in at:
+        return None
+    ip, it = at["phone"], at[TIME_COLUMN[kind]]
+    required = set(KINDS[kind].required)
+    texts = [(_POS[stored_name(c)], at[c], c in required) for c in KINDS[kind].columns
+             if c in at and column_type(c) == "text"]
+    ident = _IDENT[kind]
+    blank: list[Any] = list(_BLANK_FORM)  # the stored form of a row of empty texts
+    blank[0], blank[-3], blank[-2], blank[-1] = kind, file, sheet, 0
+    at_pos, phone_pos, ident_pos = _AT, _POS["phone"], _POS["ident"]
+    quick_phone, quick_time, text = nz.quick_phone, nz.quick_time, nz.text
+
+    def stored(cells: list[Any], number: int) -> tuple[Any, ...] | None:
+        phone, when = quick_phone(cells[ip]), quick_time(cells[it])
+        if phone is None or when is None or may_be_late(kind, when, late_range):
+            return None
+        form = blank.copy()
+        for slot, i, needed in texts:
+            value = form[slot] = text(cells[i])
+            if needed and not value:
+                return None
+        form[at_pos], form[phone_pos], form[-1] = when, phone, number
+        form[ident_pos] = identity_digest(kind, [form[s] for s in ident])
+        return tuple(form)
+
+    return stored
+
+
+# ---------------------------------------------------------------------------------------------
+# registrations: stored before, as Arrow columns
+
+
+@dataclass
+class Known:
+    """Registrations a sheet's are compared with (stored, or read earlier in this run): their
+    phones as numbers (`as_number`), and their identity keys (`registration_keys`) made only
+    when asked. A key includes its phone, so only rows whose phone is known can repeat a key."""
+
+    block: Registered
+    numbers: Any
+    _keys: Any = None
+
+    @classmethod
+    def of(cls, block: Registered, keys: Any = None) -> Known:
+        return cls(block, as_number(block.array("phone"), PHONE), keys)
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the keys are made already (the stored registrations': made ahead)."""
+        return self._keys is not None
+
+    def keys(self) -> Any:
+        if self._keys is None:
+            self._keys = registration_keys(self.block)
+        return self._keys
+
+    def keys_of(self, numbers: Any) -> Any:
+        """The keys of the rows whose phone is among `numbers`."""
+        import pyarrow.compute as pc
+
+        return registration_keys(self.block.take(pc.indices_nonzero(pc.is_in(self.numbers, value_set=numbers))))
+
+
+def stored_before(block: Registered, numbers: Any, known: list[Known]) -> Any:
+    """Which of the block's rows are stored or read already, as a boolean array (None: none).
+
+    Known registrations whose keys are made (the stored ones, made while the big file is read)
+    are compared key for key (`_repeated_keys`). For the others (this run's), rows whose phone
+    none of them has cannot repeat one, so keys are made and compared only for the rest:
+    storing a million-row ledger beside another sheet compared a million keys (0.5 s) where a
+    few thousand phones are shared."""
+    known = [k for k in known if len(k.numbers)]
+    keyed = [k for k in known if k.keyed]
+    keys = registration_keys(block) if keyed else None
+    return _either(_repeated_keys(keys, keyed) if keyed else None,
+                   _shared_phones(block, numbers, [k for k in known if not k.keyed]))
+
+
+def _repeated_keys(keys: Any, known: list[Known]) -> Any:
+    """Which of these keys the known registrations have (None: none); the hash table is built on
+    the smaller side (a few new rows against a million stored: the new rows' keys)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    every = known[0].keys() if len(known) == 1 else pa.concat_arrays([k.keys() for k in known])
+    if 4 * len(keys) < len(every):
+        every = every.filter(pc.is_in(every, value_set=keys))
+    repeated = pc.is_in(keys, value_set=every)
+    return repeated if pc.any(repeated).as_py() else None
+
+
+def _shared_phones(block: Registered, numbers: Any, known: list[Known]) -> Any:
+    """`stored_before` against registrations without keys made: keys only where a phone is shared."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not known:
+        return None
+    types = {numbers.type, *(k.numbers.type for k in known)}
+    if len(types) > 1:  # phones that are not all numbers on one side: compared as texts
+        numbers = pc.cast(block.array("phone"), pa.large_string())
+        known = [Known(k.block, pc.cast(k.block.array("phone"), pa.large_string())) for k in known]
+    every = known[0].numbers if len(known) == 1 else pa.concat_arrays([k.numbers for k in known])
+    shared = pc.is_in(numbers, value_set=every)
+    if not pc.any(shared).as_py():
+        return None
+    rows = pc.indices_nonzero(shared)
+    if 2 * len(rows) > len(block):  # most phones known (a ledger dropped twice in one run): every key
+        return _repeated_keys(registration_keys(block), known)
+    phones = pc.unique(numbers.take(rows))
+    earlier = pa.concat_arrays([k.keys_of(phones) for k in known])
+    repeated = pc.is_in(registration_keys(block.take(rows)), value_set=earlier)
+    if not pc.any(repeated).as_py():
+        return None
+    return pc.replace_with_mask(pa.repeat(pa.scalar(False), len(block)), shared, repeated)
+
+
+def _either(a: Any, b: Any) -> Any:
+    """Two row masks of `stored_before` (None: no row) as one."""
+    import pyarrow.compute as pc
+
+    return b if a is None else a if b is None else pc.or_(a, b)
+
+
+def _stored_before_file(sheets: list[Sheet], known: list[Known]) -> dict[int, tuple[Any, Any]]:
+    """For a file's registrations sheets: each sheet's phones (`as_number`) and which of its rows
+    were stored or read before the file, by `id` of the sheet. `known[0]` is what is stored.
+
+    A cumulative ledger dropped again holds, row for row, the registrations stored from it
+    before (`_same_rows`): those are told by comparing columns in place, without hashing. The
+    other rows of all the sheets are compared in one pass (`stored_before`): the stored keys'
+    hash table was built once per sheet, over a million keys each time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    blocks = [s.registrations for s in sheets if s.registrations is not None]
+    stored = known[0].block
+    same = [_same_rows(b, stored, s.file, s.sheet) for s, b in zip(sheets, blocks, strict=True)]
+    both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in ("row", *REGISTRATION_IDENTITY)})
+    numbers = as_number(both.array("phone"), PHONE)
+    old: Any = None
+    if any(m is not None for m in same):
+        seen = pa.concat_arrays([pa.repeat(pa.scalar(False), len(b)) if m is None else m
+                                 for b, m in zip(blocks, same, strict=True)])
+        rest = pc.indices_nonzero(pc.invert(seen))
+        others = stored_before(both.take(rest), numbers.take(rest), known) if len(rest) else None
+        old = seen if others is None else pc.replace_with_mask(seen, pc.invert(seen), others)
+    else:
+        old = stored_before(both, numbers, known)
+    out: dict[int, tuple[Any, Any]] = {}
+    start = 0
+    for sheet, block in zip(sheets, blocks, strict=True):
+        out[id(sheet)] = (numbers.slice(start, len(block)), None if old is None else old.slice(start, len(block)))
+        start += len(block)
+    return out
+
+
+def _same_rows(block: Registered, stored: Registered, file: str, sheet: str) -> Any:
+    """Which of the sheet's rows are, in place, the stored registrations read from the same file
+    and sheet (the same row numbers in the same order, and the same identity): a boolean array,
+    or None where the stored rows of that sheet do not line up with these."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(block) or not len(stored) or not len(stored.array("file")):
+        return None
+    mine = _equal_to(stored.array("file"), file)
+    if mine is None:
+        return None
+    also = _equal_to(stored.array("sheet"), sheet)
+    if also is None:
+        return None
+    at = pc.indices_nonzero(pc.and_(mine, also))
+    size = min(len(at), len(block))
+    if not size:
+        return None
+    at = at.slice(0, size)
+    if not pc.cast(stored.array("row").take(at), pa.int64()).equals(pc.cast(block.array("row").slice(0, size),
+                                                                           pa.int64())):
+        return None
+
+    def same(column: str) -> Any:
+        text = pa.large_string()
+        return pc.equal(pc.cast(stored.array(column).take(at), text), pc.cast(block.array(column).slice(0, size), text))
+
+    equal = same(REGISTRATION_IDENTITY[0])
+    for column in REGISTRATION_IDENTITY[1:]:
+        equal = pc.and_(equal, same(column))
+    equal = pc.fill_null(equal, False)
+    return pa.concat_arrays([equal, pa.repeat(pa.scalar(False), len(block) - size)])
+
+
+def _equal_to(column: Any, value: str) -> Any:
+    """Where a text column (dictionary-encoded or not) holds `value`; None where it never does."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        found = pc.equal(column.dictionary, value)
+        if not pc.any(found).as_py():
+            return None
+        return pc.is_in(column.indices, value_set=pc.cast(pc.indices_nonzero(found), column.indices.type))
+    equal = pc.fill_null(pc.equal(column, value), False)
+    return equal if pc.any(equal).as_py() else None
+
+
+def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
+    """Whether no identity key repeats among the block's `rows` (None: all of them; `numbers`:
+    the block's phones, `as_number`). A key includes its phone, so only the rows whose phone
+    repeats can repeat a key, and only those are compared whole: hashing a million keys took
+    0.4 s, counting their phones a tenth of it."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows is not None:
+        numbers = numbers.take(rows)
+    coded = pc.dictionary_encode(numbers)  # counted by their codes: half the time of value_counts
+    if len(coded.dictionary) == len(numbers):
+        return True
+    counts = np.bincount(coded.indices.to_numpy(zero_copy_only=False), minlength=len(coded.dictionary))
+    repeated = coded.dictionary.take(pa.array(np.flatnonzero(counts > 1)))
+    subset = pc.indices_nonzero(pc.is_in(numbers, value_set=repeated))
+    keys = registration_keys(block.take(subset if rows is None else rows.take(subset)))
+    return len(pc.unique(keys)) == len(keys)
+
+
+# ---------------------------------------------------------------------------------------------
+# the intake
+
+
+# A file's rows are numbered (seq) from `run base + position × FILE_SEQ_STRIDE`, so a file read
+# ahead of an earlier one can be stored before it (`Intake.store`): its numbers do not depend on
+# how many rows the files before it have. 2**40 rows is past any file; 2**63 is eight million
+# files' strides, runs included.
+FILE_SEQ_STRIDE = 1 << 40
+
+
+def _problem_entry(p: Problem) -> dict[str, Any]:
+    return {"kind": p.kind, "source": p.source.as_dict(), "reason": p.reason, "message": p.message,
+            "manager": p.manager, "phone": p.phone}
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value if value is not None else "")
+
+
+@dataclass
+class Intake:
+    """What a run takes from its inbox: each file's rows stored in the state (`store`), reading
+    rejections, counters. Files are numbered by their place in the inbox (`position`); a file
+    may be stored ahead of an earlier one, and the row read first (in file order) still wins."""
+
+    state: State
+    run_id: str
+    lang: str = "zh"
+    late_range: tuple[str, str] | None = None  # SPEC §3, `weeks.late_range`
+    until: str = "\uffff"  # the replay reads the history up to here
+    details_from: str = ""  # rows before it decide ownership only (`State.history`)
+    base: int = 1  # the run's first seq
+
+    rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    new_fingerprints: list[bytes] = field(default_factory=list)
+    rows_read: int = 0
+    rows_stored: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0  # spent storing
+    registered: list[Known] | None = None  # stored registrations and this run's, once asked
+    # The rows this run stored, as `history(until, details_from)` would read them back: the
+    # replay takes them from here instead of reading them back. Made as each sheet is stored
+    # (while the run waits for the big ledger); a sheet with duplicates keeps the rows whose
+    # seq was stored. None once a file stored ahead of an earlier one lost rows to it.
+    kept: list[Event] | None = field(default_factory=list)
+    stored: set[int] = field(default_factory=set)  # positions of the files stored
+
+    def store(self, position: int, sheets: list[Sheet]) -> None:
+        """A file's rows stored, at its turn or ahead of it; once."""
+        if position in self.stored:
+            return
+        began = time.perf_counter()
+        later = any(p > position for p in self.stored)
+        self._take(sheets, self.base + position * FILE_SEQ_STRIDE, later)
+        self.stored.add(position)
+        self.seconds += time.perf_counter() - began
+
+    def store_early(self, position: int, sheets: list[Sheet]) -> None:
+        """A file read while the run waits for an earlier one (the big ledger): stored now,
+        unless it holds registrations, which are checked against the earlier files' in order
+        (`_store_registrations`), or a sheet that fails the run anyway."""
+        if not any(s.error or s.kind == "registrations" for s in sheets):
+            self.store(position, sheets)
+
+    def know_registrations(self) -> None:
+        """The stored registrations' identities, which storing a registrations sheet needs:
+        made ahead while the big file is read (decoded once; the replay reuses the decoded blocks)."""
+        if self.registered is None:
+            began = time.perf_counter()
+            registered = self.state.registrations()
+            self.registered = [Known.of(registered, registration_keys(registered))]
+            self.seconds += time.perf_counter() - began
+
+    def done_reading(self) -> None:
+        """The identities were for storing; the replay needs none."""
+        self.registered = None
+
+    def take_kept(self) -> list[Event] | None:
+        """The rows this run stored, as the replay reads them (None: read them back); once."""
+        kept, self.kept = self.kept, None
+        return kept
+
+    def _take(self, sheets: list[Sheet], base: int, lowest_seq_wins: bool) -> None:
+        """Store a file's new rows (numbered from `base`, in sheet and row order) and sort the
+        rest into duplicates and rejections (SPEC §2.4, §3 late rows).
+
+        Identity duplicates are left to the database's unique index (INSERT OR IGNORE: the row
+        read first wins), so the common case costs one insert per row; `lowest_seq_wins` when a
+        later file was stored first (`State.add_rows`). Only rejected rows and late candidates
+        are compared cell for cell with what earlier runs rejected."""
+        late: list[tuple[int, Row]] = []
+        problems: list[tuple[int, Problem]] = []
+        several = [s for s in sheets if s.kind not in (None, "roster") and s.registrations is not None]
+        if several and self.registered is None:
+            self.registered = [Known.of(self.state.registrations())]
+        file_known = _stored_before_file(several, self.registered or []) if several else {}
+        since = len(self.registered or ())  # where this file's own sheets will start
+        for sheet in sheets:
+            if sheet.kind is None:
+                continue
+            # Sequence numbers follow the order read (file, sheet, row), so rejections sort like the inputs.
+            self.rows_read += sheet.data_rows
+            problems.extend((base + p.source.row, p) for p in sheet.problems)
+            last = max([0, *(p.source.row for p in sheet.problems)])
+            if sheet.kind == "roster":
+                self.rows_stored += len(sheet.rows)
+                last = max([last, *(r.source.row for r in sheet.rows)])
+            elif sheet.registrations is not None:
+                last = max(last, self._store_registrations(sheet, base, (*file_known[id(sheet)], since)))
+            else:
+                last = max(last, self._store_rows(sheet, base, lowest_seq_wins, late))
+            if sheet.kind != "roster":
+                sheet.release_rows()  # stored now; the replay reads them back from the state
+            base += last + 1
+        self._seen_before(problems, late)
+
+    def _store_rows(self, sheet: Sheet, base: int, lowest_seq_wins: bool, late: list[tuple[int, Row]]) -> int:
+        """Store a sheet of any kind but registrations; its rows that may be late go to `late`.
+        Returns the sheet's last row number."""
+        if sheet.rows:  # not made where it was read (a registrations sheet read cell by cell)
+            _stored_forms(sheet, self.late_range)
+        last = max([0, *(f[-1] for f in sheet.stored or ())])
+        forms: list[tuple[Any, ...]] = []  # the sheet's rows offered, while `kept` is kept
+        offered = 0
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            """The rows to insert, from the stored forms, prefixed one at a time: never all in
+            memory twice."""
+            nonlocal offered
+            late_rows = sheet.late_rows or {}
+            for k, tail in enumerate(sheet.stored or ()):
+                stored = (base + tail[-1], self.run_id, *tail)
+                late_row = late_rows.get(k)
+                if late_row is not None:
+                    late.append((stored[0], late_row))
+                    continue
+                offered += 1
+                if self.kept is not None:
+                    forms.append(stored)
+                yield stored
+
+        stored = self.state.add_rows(rows(), lowest_seq_wins)  # a row stored already: a duplicate
+        self.rows_stored += stored
+        self.duplicates += offered - stored
+        if offered != stored and self.kept is not None:
+            if lowest_seq_wins:
+                self.kept = None  # rows stored earlier in this run were replaced: read back
+            elif forms:  # rows already stored were left out: the others are the sheet's seqs stored
+                present = self.state.stored_seqs(forms[0][0], forms[-1][0])
+                forms[:] = [form for form in forms if form[0] in present]
+        if self.kept is not None:
+            self.kept += history_events(forms, self.until, self.details_from)
+        return last
+
+    def _store_registrations(self, sheet: Sheet, base: int, before: tuple[Any, Any, int]) -> int:
+        """Store a registrations sheet's new rows as one block; a row whose identity is stored
+        already, or was read earlier in this run, is a duplicate. Returns the sheet's last row
+        number. `before`: the sheet's phones and which of its rows were stored or read before
+        its file (`_stored_before_file`), and where the file's own sheets start in
+        `registered`. Identities are compared as Arrow arrays (`stored_before`,
+        `all_distinct`): a million rows take a few hash-table passes over their phones."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        block = sheet.registrations
+        assert block is not None and self.registered is not None
+        numbers, old, since = before
+        old = _either(old, stored_before(block, numbers, self.registered[since:]))
+        fresh = None if old is None or not pc.any(old).as_py() else pc.indices_nonzero(pc.invert(old))
+        keep: Any = fresh  # None: every row
+        if not all_distinct(block, numbers, fresh):  # the sheet holds a registration twice: the first read counts
+            rows = pa.array(np.arange(len(block))) if fresh is None else fresh
+            codes = pc.dictionary_encode(registration_keys(block.take(rows))).indices.to_numpy(zero_copy_only=False)
+            keep = rows.take(pa.array(np.sort(np.unique(codes, return_index=True)[1])))
+        kept = block if keep is None else block.take(keep)
+        self.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
+        self.duplicates += len(block) - len(kept)
+        self.rows_stored += len(kept)
+        row = kept.array("row")
+        self.state.add_registrations(self.run_id, sheet.file, sheet.sheet, pc.add(row, base), kept.array("at"),
+                                     kept.array("phone"), kept.array("who"), kept.array("customer"),
+                                     kept.array("note"), row)
+        return int(block.array("row")[-1].as_py()) if len(block) else 0
+
+    def _seen_before(self, problems: list[tuple[int, Problem]], late: list[tuple[int, Row]]) -> None:
+        """Rejected rows and late rows a run rejected before, and late rows stored before, are
+        duplicates; the others are this run's rejections (their fingerprints remembered)."""
+        fingerprints = [rejected_fingerprint(p.kind, p.as_read) for _, p in problems]
+        late_prints = [rejected_fingerprint(row.kind, as_read(row.kind, row.cells)) for _, row in late]
+        rejected_before = self.state.rejected_fingerprints(fingerprints + late_prints)
+        late_ids = [identity(row) for _, row in late]
+        stored_before_ = self.state.existing_identities(late_ids)
+        for (seq, problem), fp in zip(problems, fingerprints, strict=True):
+            if fp in rejected_before:
+                self.duplicates += 1
+                continue
+            self.rejections.append((seq, _problem_entry(problem)))
+            self.new_fingerprints.append(fp)
+        for (seq, row), fp, ident in zip(late, late_prints, late_ids, strict=True):
+            if ident in stored_before_ or fp in rejected_before:
+                self.duplicates += 1
+                continue
+            at = _iso(row.values[TIME_COLUMN[row.kind]])
+            week = Week.of(date.fromisoformat(at[:10]))
+            self.rejections.append((seq, {
+                "kind": row.kind, "source": row.source.as_dict(), "reason": "LATE",
+                "message": t(self.lang, "reason.LATE", value=at.replace("T", " "), week=str(week)),
+                "manager": row.values.get("manager") or None, "phone": row.values.get("phone") or None}))
+            self.new_fingerprints.append(fp)
+        self.rejections.sort(key=lambda r: r[0])
