@@ -391,6 +391,7 @@ class Job:
     reports: list[WeekReport] = field(default_factory=list)
     outboxes: list[list[mail.Outgoing]] = field(default_factory=list)
     kept: list[tuple[bytes, bytes]] = field(default_factory=list)  # each week's stored form
+    stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
 
     def stage(self, name: str) -> None:
         """The time since the last stage, added to `name`'s in the run log."""
@@ -410,7 +411,10 @@ class Job:
 def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
     job = _open(opts, config, echo)
     try:
-        if not _choose_weeks(job):
+        rerender = _choose_weeks(job)
+        if rerender is not None:
+            _rerender(job, rerender)
+        if not job.weeks:
             return job.result
         _begin(job)
         _read_and_store(job)
@@ -444,9 +448,9 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run)
 
 
-def _choose_weeks(job: Job) -> bool:
-    """The weeks to compute (SPEC §3); False when there are none: a closed week asked for is
-    re-rendered from its stored form (and sent), or every complete week is closed."""
+def _choose_weeks(job: Job) -> Week | None:
+    """The weeks to compute (SPEC §3), none when every complete week is closed; or the closed
+    week asked for, to re-render."""
     opts, state = job.opts, job.state
     if not opts.dry_run:
         finish_moves(state, opts.inbox)
@@ -456,17 +460,10 @@ def _choose_weeks(job: Job) -> bool:
     except NotComputable as exc:
         raise RunRefused(str(exc)) from None
     if rerender is not None:
-        report = load_week(state, str(rerender))
-        assert report is not None
-        messages = publish(report, opts.out, job.result.run_id, job.config, with_data=job.sending)
-        job.stage("reports")
-        job.result.rerendered = str(rerender)
-        if job.sending:
-            _send(report, messages, job.config, state, False, job.result, opts.now.isoformat())
-        return False
+        return rerender
     if not weeks:
         job.echo("nothing to compute: every complete week is closed")
-        return False
+        return None
     unfinished = [w for w in weeks if not w.ended_by(opts.now)]
     if unfinished and not (opts.dry_run or opts.force):
         raise RunRefused(f"{unfinished[0]} has not ended yet ({unfinished[0].end:%Y-%m-%d %H:%M:%S}); "
@@ -475,7 +472,18 @@ def _choose_weeks(job: Job) -> bool:
     job.first_week = state.meta("first_week")
     job.history_start = history_start(job.first_week, weeks)
     job.late_range = late_range(job.history_start, job.closed)
-    return True
+    return None
+
+
+def _rerender(job: Job, week: Week) -> None:
+    """A closed week's folder written again from its stored form (and its mail sent)."""
+    report = load_week(job.state, str(week))
+    assert report is not None
+    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending)
+    job.stage("reports")
+    job.result.rerendered = str(week)
+    if job.sending:
+        _send(report, messages, job.config, job.state, False, job.result, job.opts.now.isoformat())
 
 
 def _begin(job: Job) -> None:
@@ -559,7 +567,8 @@ def _assess(job: Job) -> None:
     run_info = RunInfo(job.result.run_id, job.opts.now.isoformat(timespec="seconds"), config.as_dict(),
                        sorted(job.inbox.sha.items()))
     previous = job.state.last_streaks()
-    stats = {"rows_read": taken.rows_read, "rows_stored": taken.rows_stored, "duplicates_dropped": taken.duplicates}
+    stats = job.stats = {"rows_read": taken.rows_read, "rows_stored": taken.rows_stored,
+                         "duplicates_dropped": taken.duplicates}
     zero = dict.fromkeys(stats, 0)
     for i, outcome in enumerate(job.outcomes):
         last = i == len(job.outcomes) - 1
@@ -571,8 +580,6 @@ def _assess(job: Job) -> None:
         job.reports.append(report)
     job.outcomes = []
     job.stage("assess")
-    job.result.weeks = [r.week for r in job.reports]
-    job.result.stats = {**stats, "rejected": sum(r.results["stats"]["rejected"] for r in job.reports)}
 
 
 def _write_outputs(job: Job) -> None:
@@ -584,6 +591,8 @@ def _write_outputs(job: Job) -> None:
                             with_data=job.sending)
                     for report in progress(job.reports, "reports")]
     job.stage("reports")
+    job.result.weeks = [r.week for r in job.reports]
+    job.result.stats = {**job.stats, "rejected": sum(r.results["stats"]["rejected"] for r in job.reports)}
 
 
 def _commit(job: Job) -> None:
