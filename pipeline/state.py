@@ -61,7 +61,7 @@ MIGRATIONS: list[str] = [
     """,
     # Registrations as compressed column blocks, one per sheet and run: a million-row ledger is
     # stored and read back in about a second, where a row per registration took ten or more.
-    # The identity of a registration (phone, registered_at, registered_by) is checked in the run.
+    # The identity of a registration (phone, registered_at, registered_by) is checked by the intake.
     """
     CREATE TABLE registrations (
         block INTEGER PRIMARY KEY,
