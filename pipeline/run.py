@@ -376,7 +376,7 @@ class Job:
     result: RunResult
     started: str
     sending: bool  # a dry run sends nothing: the emails stay in the outbox
-    clock: float = field(default_factory=time.perf_counter)
+    clock: float = field(default_factory=time.perf_counter)  # when the last stage ended
     closed: list[str] = field(default_factory=list)
     weeks: list[Week] = field(default_factory=list)
     first_week: str | None = None
@@ -409,6 +409,7 @@ class Job:
 
 
 def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
+    """The run's steps, in the order the module's docstring gives; each a function below."""
     job = _open(opts, config, echo)
     try:
         rerender = _choose_weeks(job)
@@ -441,11 +442,12 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     run_id = new_run_id(opts.now)
     started = datetime.now().isoformat(timespec="seconds")
     result = RunResult(run_id)
+    clock = time.perf_counter()
     try:
         state = State(opts.state)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
-    return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run)
+    return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run, clock=clock)
 
 
 def _choose_weeks(job: Job) -> Week | None:
