@@ -1,4 +1,10 @@
-"""The history as the rules see it: one `Event` per stored row, and the replay order (SPEC §4).
+"""The records every part of the program shares: who the people are, where a row came from,
+the history as the rules see it (one `Event` per stored row, registrations as columns), and the
+ownership ledger at a week's end.
+
+This module is neutral ground: the reader, the state, the rules and the reports all import it,
+and it imports none of them (only `schema`, the standard library and Arrow), so no part has to
+reach into another for a shared type.
 
 Times stay ISO strings (`YYYY-MM-DDTHH:MM:SS`): they sort like the times they name, and a
 million of them need no parsing.
@@ -6,12 +12,64 @@ million of them need no parsing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, NamedTuple
 
-from ..schema import IDENTITY
+from .schema import IDENTITY
+
+
+class Source(NamedTuple):
+    """Where a row came from: the file's name in the inbox, the sheet, the row number Excel shows.
+    (Named tuples, not frozen dataclasses: a big ledger makes a million of them.)"""
+
+    file: str
+    sheet: str
+    row: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "sheet": self.sheet, "row": self.row}
+
+
+@dataclass(frozen=True)
+class Person:
+    """A roster entry (SPEC §2.2). Dates are the roster's, inclusive; None where left empty."""
+
+    name: str
+    role: str            # manager | salesperson | leader
+    team: str
+    email: str
+    active_from: date | None
+    active_to: date | None
+
+    def active_on(self, day: date) -> bool:
+        """Roster dates only, inclusive; holidays do not matter here (work on a holiday counts)."""
+        return (self.active_from is None or self.active_from <= day) and (
+            self.active_to is None or day <= self.active_to)
+
+    def to_json(self) -> dict[str, Any]:
+        """As a stored report keeps it: the dates as ISO text."""
+        return {"name": self.name, "role": self.role, "team": self.team, "email": self.email,
+                "active_from": _iso_day(self.active_from), "active_to": _iso_day(self.active_to)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Person:
+        """From `to_json`'s form (a date, or a date-time as some stored reports have it)."""
+        return cls(d["name"], d["role"], d["team"], d["email"], _day(d["active_from"]), _day(d["active_to"]))
+
+
+def _iso_day(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text[:10]) if text else None
 
 
 class Event(NamedTuple):
+    """One stored row as the rules see it (registrations also come as columns: `Registered`)."""
+
     seq: int            # order read: earlier runs first; within a run file, sheet, row
     run_id: str
     kind: str           # registrations | leads | visits | units | deals
@@ -31,6 +89,10 @@ class Event(NamedTuple):
     file: str
     sheet: str
     row: int
+
+    @property
+    def source(self) -> Source:
+        return Source(self.file, self.sheet, self.row)
 
 
 class Registered:
@@ -195,3 +257,109 @@ def as_number(column: Any, kind: str) -> Any:
 def replay_key(event: Event) -> tuple[str, int, int]:
     """Time; then registrations before other kinds; then the order read."""
     return (event.at, 0 if event.kind == "registrations" else 1, event.seq)
+
+
+class Ledger:
+    """The whole registration ledger at a week's end (owner of every phone, first visit), in
+    phone order, as an Arrow table of text columns: a big office's ledger is a million rows, and
+    as columns it is built from the registrations by position, sorted and written to ledger.csv
+    without a Python object per row (`report.write.write_ledger_csv`)."""
+
+    COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
+
+    __slots__ = ("_table", "_alone")
+
+    def __init__(self, table: Any = None) -> None:
+        self._table = table  # None: empty
+        self._alone: Any = None  # with `merged`: the part already in phone order
+
+    @classmethod
+    def merged(cls, walked: Any, alone: Any) -> Ledger:
+        """The ledger of two tables of distinct phones, no phone in both: `walked` in no order,
+        `alone` in phone order (a big office's million rows). Nothing is sorted or copied until
+        asked: `in_runs` gives the phone order as runs of the two, from which ledger.csv is
+        written without copying the million rows; `table` puts them in one table."""
+        ledger = cls(walked)
+        ledger._alone = alone
+        return ledger
+
+    def in_runs(self) -> tuple[Any, Any, Any]:
+        """(walked, alone, before): the ledger in phone order as the walked rows sorted, the
+        alone rows as they are, and for each walked row how many alone rows come before it (a
+        numpy array, non-decreasing). A ledger not `merged` is all alone."""
+        import numpy
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self._alone is None:
+            return self._table.slice(0, 0), self._table, numpy.zeros(0, numpy.int64)
+        walked, alone = self._table, self._alone
+        # One key column for both, so both sides are numbers or both are text (`as_number`).
+        keys = as_number(pa.concat_arrays([walked.column("phone").combine_chunks(),
+                                           alone.column("phone").combine_chunks()]), PHONE)
+        walked_keys, alone_keys = keys[:walked.num_rows], keys[walked.num_rows:]
+        order = pc.sort_indices(walked_keys)
+
+        def as_numpy(column: Any) -> Any:
+            if pa.types.is_integer(column.type):
+                return column.to_numpy()
+            return numpy.array(column.to_pylist(), dtype=object)  # texts compare as Arrow sorts them
+
+        before = numpy.searchsorted(as_numpy(alone_keys), as_numpy(walked_keys.take(order)))
+        return walked.take(order), alone, before
+
+    @property
+    def table(self) -> Any:
+        if self._alone is not None:
+            import numpy
+            import pyarrow as pa
+
+            walked, alone, before = self.in_runs()
+            size = walked.num_rows + alone.num_rows
+            lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
+            order = numpy.empty(size, numpy.int64)
+            order[lands] = numpy.arange(walked.num_rows)
+            rest = numpy.ones(size, bool)
+            rest[lands] = False
+            order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
+            self._table = pa.concat_tables([walked, alone]).combine_chunks().take(pa.array(order))
+            self._alone = None
+        return self._table
+
+    @classmethod
+    def from_columns(cls, *columns: Any) -> Ledger:
+        """From the six columns (lists or Arrow arrays of text; first_visit may hold None)."""
+        import pyarrow as pa
+
+        return cls(pa.table([c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns],
+                            schema=_ledger_schema()))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, str | None]]) -> Ledger:
+        listed = list(rows)
+        return cls.from_columns(*([r[k] for r in listed] for k in range(len(cls.COLUMNS))))
+
+    def __len__(self) -> int:
+        return sum(int(t.num_rows) for t in (self._table, self._alone) if t is not None)
+
+    def column(self, name: str) -> list[Any]:
+        return [] if self.table is None else list(self.table.column(name).to_pylist())
+
+    def rows(self) -> Iterator[tuple[str, str, str, str, str, str | None]]:
+        return zip(*(self.column(c) for c in self.COLUMNS), strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ledger) and list(self.rows()) == list(other.rows())
+
+    def __getstate__(self) -> tuple[Any]:
+        return (self.table,)
+
+    def __setstate__(self, state: tuple[Any]) -> None:
+        (self._table,) = state
+        self._alone = None
+
+
+def _ledger_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.string()) for c in Ledger.COLUMNS])
