@@ -4,7 +4,7 @@ A `WeekReport` is stored whole when the week closes (JSON, and its new registrat
 columns: `WeekReport.to_bytes`), so a closed week re-renders from it without reading any input
 or recomputing anything. Everything in it is plain data: strings,
 ints, ISO date-times (`YYYY-MM-DDTHH:MM:SS`) and money as two-decimal strings, exactly like
-`results.json`.
+`results.json` (made by its one model, `results.WeekResults`), and the roster's `records.Person`.
 """
 
 from __future__ import annotations
