@@ -32,8 +32,9 @@ from typing import Any, cast
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import Config  # noqa: E402
+from pipeline.records import Ledger, Person, Source  # noqa: E402
 from pipeline.report import excel  # noqa: E402
-from pipeline.report.model import Lead, Ledger, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport  # noqa: E402
+from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport  # noqa: E402
 from pipeline.report.write import WRITERS, write_week  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
@@ -84,7 +85,7 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
     for i in range(n(92_500)):
         manager, _team = rng.choice(names)
         phone, customer, at = _phone(rng), _name(rng) + rng.choice(["先生", "女士", ""]), _at(rng)
-        src = Src(f"号码汇总_{manager}.xlsx", "第46周", i % 400 + 2)
+        src = Source(f"号码汇总_{manager}.xlsx", "第46周", i % 400 + 2)
         leads.append(Lead(manager, phone, customer, at, src))
         regs.append(LedgerEntry(phone, customer, manager, at, "leads", src))
     regs.sort(key=lambda e: e.at)
@@ -92,12 +93,12 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
     for i in range(n(8_000)):
         manager, team = rng.choice(names)
         visits.append(Visit(manager, _phone(rng), _name(rng) + "先生", _at(rng), rng.choice(sales[team]),
-                            str(rng.randint(1, 5)), Src("到访登记.xlsx", "Sheet1", i + 2)))
+                            str(rng.randint(1, 5)), Source("到访登记.xlsx", "Sheet1", i + 2)))
     units = []
     for i in range(n(2_000)):
         manager, _team = rng.choice(names)
         units.append(Unit(manager, f"{_name(rng)}科技有限公司{i}", f"高新区科技路 {rng.randint(1, 999)} 号",
-                          _at(rng), f"IMG_{i:05d}.jpg", Src("拓展单位.xlsx", "Sheet1", i + 2)))
+                          _at(rng), f"IMG_{i:05d}.jpg", Source("拓展单位.xlsx", "Sheet1", i + 2)))
     deals: list[dict[str, Any]] = []
     for i in range(n(5_000)):
         manager, team = rng.choice(names)

@@ -26,10 +26,10 @@ from typing import Any
 
 from . import normalise as nz
 from .io.read import Problem, Row, Sheet, as_read
-from .rules.events import PHONE, Event, Registered, as_number
+from .records import PHONE, Event, Registered, as_number
+from .results import Rejection
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
 from .state import STORED_COLUMNS, State, history_events
-from .texts import t
 from .weeks import Week, may_be_late
 
 # ---------------------------------------------------------------------------------------------
@@ -394,9 +394,9 @@ def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
 FILE_SEQ_STRIDE = 1 << 40
 
 
-def _problem_entry(p: Problem) -> dict[str, Any]:
-    return {"kind": p.kind, "source": p.source.as_dict(), "reason": p.reason, "message": p.message,
-            "manager": p.manager, "phone": p.phone}
+def _problem_entry(p: Problem) -> Rejection:
+    """A row rejected while reading, with the message the reader worded (it names the column)."""
+    return Rejection(p.kind, p.source, p.reason, p.manager, p.phone, message=p.message)
 
 
 def _iso(value: Any) -> str:
@@ -411,13 +411,12 @@ class Intake:
 
     state: State
     run_id: str
-    lang: str = "zh"
     late_range: tuple[str, str] | None = None  # SPEC §3, `weeks.late_range`
     until: str = "\uffff"  # the replay reads the history up to here
     details_from: str = ""  # rows before it decide ownership only (`State.history`)
     base: int = 1  # the run's first seq
 
-    rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    rejections: list[tuple[int, Rejection]] = field(default_factory=list)
     new_fingerprints: list[bytes] = field(default_factory=list)
     rows_read: int = 0
     rows_stored: int = 0
@@ -589,9 +588,8 @@ class Intake:
                 continue
             at = _iso(row.values[TIME_COLUMN[row.kind]])
             week = Week.of(date.fromisoformat(at[:10]))
-            self.rejections.append((seq, {
-                "kind": row.kind, "source": row.source.as_dict(), "reason": "LATE",
-                "message": t(self.lang, "reason.LATE", value=at.replace("T", " "), week=str(week)),
-                "manager": row.values.get("manager") or None, "phone": row.values.get("phone") or None}))
+            self.rejections.append((seq, Rejection(
+                row.kind, row.source, "LATE", row.values.get("manager") or None, row.values.get("phone") or None,
+                {"value": at.replace("T", " "), "week": str(week)})))
             self.new_fingerprints.append(fp)
         self.rejections.sort(key=lambda r: r[0])

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,11 +31,11 @@ from .intake import Intake
 from .intake import prepare as _prepare
 from .intake import shortcut as _shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
-from .report.model import Lead, Registrations, RunInfo, Src, Unit, Visit, WeekReport
-from .report.model import Person as ReportPerson
+from .records import Event, Person
+from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import gc_paused, write_week
-from .rules.assess import Person, assess
-from .rules.events import Event
+from .results import Rejection, Stats, WeekResults
+from .rules.assess import assess
 from .rules.replay import Owner, WeekOutcome, replay
 from .state import State, StateError
 from .texts import t
@@ -216,10 +216,6 @@ def roster_people(sheet: Sheet) -> list[Person]:
 # building each week's report
 
 
-def _src(e: Event) -> Src:
-    return Src(e.file, e.sheet, e.row)
-
-
 def _new_registrations(owners: list[Owner]) -> Registrations:
     """The week's new ledger rows for the report, as columns (`Registrations.COLUMNS`): a big
     office's hundred thousand go to ledger.xlsx and the stored report as Arrow arrays, with no
@@ -232,8 +228,12 @@ def _new_registrations(owners: list[Owner]) -> Registrations:
 
 
 def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict[str, int], config: Config,
-                 reading: list[tuple[int, dict[str, Any]]], stats: dict[str, int], run: RunInfo) -> WeekReport:
-    """results.json (SPEC §5.1) and the lists behind the reports, for one computed week."""
+                 reading: Sequence[tuple[int, Rejection]], stats: dict[str, int],
+                 run: RunInfo) -> WeekReport:
+    """results.json (SPEC §5.1) and the lists behind the reports, for one computed week.
+
+    `reading` are the run's rejections made while reading (numbered like the rows; `LATE`
+    included); the rules' rejections, and `LATE`, are worded here, in the office's language."""
     week = outcome.week
     managers = []
     for person in roster.values():
@@ -241,28 +241,21 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
             continue
         entry = assess(person, week, outcome.counts.get(person.name, {}), outcome.commission.get(person.name, {}),
                        previous.get(person.name, 0), config)
-        paid = person.name in outcome.commission
-        if entry["active_days"] or paid:
+        if entry.active_days or person.name in outcome.commission:
             managers.append(entry)
-    managers.sort(key=lambda m: str(m["name"]))
-    rejections = [entry for _, entry in sorted(outcome.rejections + reading, key=lambda r: r[0])]
-    results = {
-        "schema": 1,
-        "week": str(week), "start": week.monday.isoformat(), "end": week.sunday.isoformat(),
-        "managers": managers,
-        "deals": outcome.deals,
-        "rejections": rejections,
-        "stats": {**stats, "rejected": len(rejections)},
-    }
+    managers.sort(key=lambda m: m.name)
+    lang = config.lang
+    rejections = [r if r.message is not None else r.worded(t(lang, f"reason.{r.reason}", **r.message_args()))
+                  for _, r in sorted([*outcome.rejections, *reading], key=lambda r: r[0])]
+    results = WeekResults(str(week), week.monday.isoformat(), week.sunday.isoformat(), managers, outcome.deals,
+                          rejections, Stats(**stats, rejected=len(rejections)))
     return WeekReport(
         week=str(week), start=week.monday.isoformat(), end=week.sunday.isoformat(), lang=config.lang,
-        office=config.office, results=results, run=run,
-        roster=[ReportPerson(p.name, p.role, p.team, p.email,
-                             p.active_from.isoformat() if p.active_from else None,
-                             p.active_to.isoformat() if p.active_to else None) for p in roster.values()],
-        leads=[Lead(e.who, e.phone, e.customer, e.at, _src(e)) for e in outcome.leads],
-        visits=[Visit(e.who, e.phone, e.customer, e.at, e.salesperson, e.party_size, _src(e)) for e in outcome.visits],
-        units=[Unit(e.who, e.unit_name, e.address, e.at, e.photo, _src(e)) for e in outcome.units],
+        office=config.office, results=results.to_json(), run=run,
+        roster=list(roster.values()),
+        leads=[Lead(e.who, e.phone, e.customer, e.at, e.source) for e in outcome.leads],
+        visits=[Visit(e.who, e.phone, e.customer, e.at, e.salesperson, e.party_size, e.source) for e in outcome.visits],
+        units=[Unit(e.who, e.unit_name, e.address, e.at, e.photo, e.source) for e in outcome.units],
         new_registrations=_new_registrations(outcome.new_registrations),
         ledger=outcome.ledger,
     )
@@ -501,7 +494,7 @@ def _read_and_store(job: Job) -> None:
     while the run waits for the largest file, it stores the files read ahead of it and reads
     what storing and the replay need from the state."""
     state = job.state
-    taken = job.taken = Intake(state, job.result.run_id, job.config.lang, job.late_range, job.until,
+    taken = job.taken = Intake(state, job.result.run_id, job.late_range, job.until,
                                job.details_from, state.next_seq())
 
     def ahead() -> None:
@@ -556,7 +549,7 @@ def _replay(job: Job) -> None:
     registered = state.registrations(job.until)
     state.forget_registrations()
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          job.config.lang, registered)
+                          registered)
     del events, registered
     job.stage("replay")
 

@@ -19,8 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .rules.assess import Person
-from .rules.events import Event, Registered
+from .records import Event, Person, Registered
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"

@@ -20,10 +20,10 @@ import python_calamine
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.io.read import Problem, Source, parse_row, read_file
-from pipeline.report.model import Ledger, Src, WeekReport
+from pipeline.io.read import Problem, parse_row, read_file
+from pipeline.records import PHONE, Event, Ledger, Registered, Source, as_number
+from pipeline.report.model import WeekReport
 from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
-from pipeline.rules.events import PHONE, Event, Registered, as_number
 from pipeline.rules.replay import WeekOutcome, replay
 from pipeline.weeks import Week
 from tests.helpers import REGISTRATIONS, workbook
@@ -246,8 +246,8 @@ def test_replay_from_columns_equals_replay_of_every_registration() -> None:
         regs = [e for e in events if e.kind == "registrations"]
         others = [e for e in events if e.kind != "registrations"]
         stop = weeks[-1].next_start_iso
-        as_events = replay(events, ROSTER, weeks, weeks[0].start_iso, "r1", CONFIG, "zh")
-        as_columns = replay(others, ROSTER, weeks, weeks[0].start_iso, "r1", CONFIG, "zh",
+        as_events = replay(events, ROSTER, weeks, weeks[0].start_iso, "r1", CONFIG)
+        as_columns = replay(others, ROSTER, weeks, weeks[0].start_iso, "r1", CONFIG,
                             _columns([e for e in regs if e.at < stop]))
         assert [_plain(o) for o in as_columns] == [_plain(o) for o in as_events], f"seed {seed}"
 
@@ -340,7 +340,7 @@ def test_stored_report_round_trips_in_every_format() -> None:
     assert (again.leads, again.visits, again.units, list(again.new_registrations)) == (
         report.leads, report.visits, report.units, report.new_registrations)
     assert again.new_registrations[0] == report.new_registrations[0]
-    assert isinstance(again.new_registrations[-1].source, Src)
+    assert isinstance(again.new_registrations[-1].source, Source)
     assert again.results == report.results and again.roster == report.roster
     assert WeekReport.from_bytes(again.to_bytes()).new_registrations == report.new_registrations
 
@@ -348,7 +348,7 @@ def test_stored_report_round_trips_in_every_format() -> None:
            "office": report.office, "results": report.results,
            "run": {"run_id": report.run.run_id, "now": report.run.now, "config": report.run.config,
                    "files": [list(f) for f in report.run.files]},
-           "roster": [p.__dict__ for p in report.roster], "leads": report.leads, "visits": report.visits,
+           "roster": [p.to_json() for p in report.roster], "leads": report.leads, "visits": report.visits,
            "units": report.units, "new_registrations": report.new_registrations}
     two = WeekReport.from_bytes(zlib.compress(json.dumps(doc, ensure_ascii=False).encode()))
     assert (two.leads, two.visits, two.units, two.new_registrations) == (
@@ -362,7 +362,7 @@ def test_stored_report_round_trips_in_every_format() -> None:
     old = WeekReport.from_bytes(zlib.compress(json.dumps(doc, ensure_ascii=False).encode()))
     assert (old.leads, old.visits, old.units, old.new_registrations) == (
         report.leads, report.visits, report.units, report.new_registrations)
-    assert isinstance(old.leads[0].source, Src)
+    assert isinstance(old.leads[0].source, Source)
 
 
 def test_results_text_is_the_results_one_entry_per_line() -> None:
@@ -605,9 +605,9 @@ def test_phones_and_times_sort_as_numbers_as_they_sort_as_text(rows: list[tuple[
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from pipeline.rules.events import PHONE as _PHONE
-    from pipeline.rules.events import TIME as _TIME
-    from pipeline.rules.events import as_number as _as_number
+    from pipeline.records import PHONE as _PHONE
+    from pipeline.records import TIME as _TIME
+    from pipeline.records import as_number as _as_number
 
     phones = pa.array([p for p, _ in rows], pa.string())
     times = pa.array([t for _, t in rows], pa.string())
@@ -844,9 +844,9 @@ def test_stored_registrations_keep_what_arrow_cannot_hold() -> None:
     none at all round-trips too."""
     from pipeline.report.model import LedgerEntry, Registrations
 
-    odd = [LedgerEntry("13800000000", "张伟", "经理甲", "2026-11-24T10:00:00", "leads", Src("a.xlsx", "表", "7")),
+    odd = [LedgerEntry("13800000000", "张伟", "经理甲", "2026-11-24T10:00:00", "leads", Source("a.xlsx", "表", "7")),
            LedgerEntry("13900000000", "李娜", "经理乙", "2026-11-24T11:00:00", "registrations",
-                       Src("b.xlsx", "表", 8), "2026-11-25T09:00:00")]
+                       Source("b.xlsx", "表", 8), "2026-11-25T09:00:00")]
     back = Registrations.from_bytes(Registrations.of(odd).to_bytes())
     assert not back.table_ready() and list(back) == odd and back == odd
     columns = [[getattr(e, f) for e in odd] for f in ("phone", "customer", "owner", "at", "via")]

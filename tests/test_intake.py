@@ -95,7 +95,7 @@ def test_files_stored_ahead_of_earlier_ones_store_what_reading_in_order_does(
         for position, sheets in enumerate(files):
             taken.store(position, sheets)
         out = (stored(state), taken.rows_read, taken.rows_stored, taken.duplicates,
-               [(seq, r["reason"], r["source"]) for seq, r in taken.rejections])
+               [(seq, r.reason, r.source.as_dict()) for seq, r in taken.rejections])
         state.rollback()
         state.close()
         return out
@@ -122,7 +122,7 @@ def test_a_late_row_stored_before_is_a_duplicate_and_a_new_one_is_late(tmp_path:
     second = Intake(state, "r1", late_range=late, base=state.next_seq())
     second.store(0, files[0])
     assert (second.rows_stored, second.duplicates) == (0, 1)
-    assert [(r["reason"], r["phone"]) for _, r in second.rejections] == [("LATE", "13900000002")]
+    assert [(r.reason, r.phone) for _, r in second.rejections] == [("LATE", "13900000002")]
     state.add_rejected(second.new_fingerprints)
     third = Intake(state, "r2", late_range=late, base=state.next_seq())
     again = [read_sheet("0.xlsx", "s", 0, [LEADS, *inbox[0][0][1]], "zh")]

@@ -19,9 +19,10 @@ import pytest
 from markupsafe import escape
 
 from pipeline.config import Config
+from pipeline.records import Ledger, Person, Source
 from pipeline.report.context import bar, manager_stems, mask
 from pipeline.report.excel import display_width
-from pipeline.report.model import Lead, Ledger, LedgerEntry, Person, RunInfo, Src, Unit, Visit, WeekReport
+from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
 from pipeline.report.write import statement_paths, write_week
 
 # xlsxwriter writes data bars with Excel 2010's extension, which openpyxl reads but does not keep.
@@ -114,17 +115,17 @@ def sample_report(lang: str = "zh") -> WeekReport:
             phone = f"1581000{serial:04d}"
             customer = HOSTILE[i % len(HOSTILE)] if i < 10 else f"客户{serial}"
             at = f"2026-11-{23 + i % 7}T{9 + i % 9:02d}:15:00"
-            leads.append(Lead(name, phone, customer, at, Src("号码.xlsx", "第48周", serial + 1)))
-            regs.append(LedgerEntry(phone, customer, name, at, "leads", Src("号码.xlsx", "第48周", serial + 1)))
+            leads.append(Lead(name, phone, customer, at, Source("号码.xlsx", "第48周", serial + 1)))
+            regs.append(LedgerEntry(phone, customer, name, at, "leads", Source("号码.xlsx", "第48周", serial + 1)))
         for i in range(m["achieved"]["visits"]):
             visits.append(Visit(name, f"1591000{len(visits):04d}", f"访客{len(visits)}", f"2026-11-{23 + i % 7}T14:00:00",
                                 "刘洋" if m["team"] == "二组" else "李娜", str(1 + i % 3),
-                                Src("到访.xlsx", "Sheet1", len(visits) + 2)))
+                                Source("到访.xlsx", "Sheet1", len(visits) + 2)))
         for i in range(m["achieved"]["units"]):
             units.append(Unit(name, f"{name}拓展单位{i}", "高新区科技路 1 号", "2026-11-24T10:00:00",
-                              f"IMG_{len(units):04d}.jpg", Src("拓展.xlsx", "Sheet1", len(units) + 2)))
+                              f"IMG_{len(units):04d}.jpg", Source("拓展.xlsx", "Sheet1", len(units) + 2)))
     regs.append(LedgerEntry("13100131000", "-1", "自然到访", "2026-11-24T11:00:00", "registrations",
-                            Src("登记.xlsx", "Sheet1", 2)))
+                            Source("登记.xlsx", "Sheet1", 2)))
     results = {
         "schema": 1, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
         "managers": managers, "deals": deals, "rejections": rejections,

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from pipeline.config import Config, Targets
-from pipeline.rules.assess import Person, active_days, assess, target
-from pipeline.rules.events import Event
-from pipeline.rules.replay import replay
+from pipeline.records import Event, Person
+from pipeline.rules.assess import active_days, assess, target
+from pipeline.rules.replay import WeekOutcome, replay
+from pipeline.texts import t
 from pipeline.weeks import Week
 
 W48 = Week(2026, 48)  # 2026-11-23 .. 2026-11-29
@@ -42,11 +43,21 @@ def ev(kind: str, at: str, who: str = "", phone: str = "", *, salesperson: str =
 def run_week(events: list[Event], roster: dict[str, Person] = ROSTER, history_start: str | None = None,
              run_id: str = "r1", weeks: list[Week] | None = None) -> Any:
     weeks = weeks or [W48]
-    return replay(events, roster, weeks, history_start or weeks[0].start_iso, run_id, CONFIG, "zh")
+    return replay(events, roster, weeks, history_start or weeks[0].start_iso, run_id, CONFIG)
 
 
-def reasons(outcome: Any) -> list[str]:
-    return [r["reason"] for _, r in sorted(outcome.rejections, key=lambda x: x[0])]
+def reasons(outcome: WeekOutcome) -> list[str]:
+    return [r.reason for _, r in sorted(outcome.rejections, key=lambda x: x[0])]
+
+
+def deals(outcome: WeekOutcome) -> list[dict[str, Any]]:
+    """The week's deals as results.json has them."""
+    return [d.to_json() for d in outcome.deals]
+
+
+def assessed(*args: Any) -> dict[str, Any]:
+    """A manager's entry of results.json `managers` (`assess`'s arguments)."""
+    return assess(*args).to_json()
 
 
 # ---- §4.1 leads
@@ -87,7 +98,9 @@ def test_duplicate_own_and_already_registered() -> None:
         ev("leads", "2026-11-24T12:00:00", "王强", "13900000001"),
     ], history_start=W48.start_iso)[0]
     assert reasons(out) == ["DUPLICATE_OWN", "ALREADY_REGISTERED", "ALREADY_REGISTERED"]
-    assert out.rejections[1][1]["message"] == "13800138000 已于 2026-11-24 由 张伟 登记"
+    rejection = out.rejections[1][1]
+    assert rejection.params == {"at": "2026-11-24", "owner": "张伟"}
+    assert t("zh", "reason.ALREADY_REGISTERED", **rejection.message_args()) == "13800138000 已于 2026-11-24 由 张伟 登记"
 
 
 def test_registration_at_the_same_second_comes_first() -> None:
@@ -200,7 +213,7 @@ def test_visit_commission_splits_half_up() -> None:
         ev("visits", "2026-11-24T10:00:00", "张伟", "13800138001", salesperson="李娜"),
         _deal("13800138000", "4000.00"), _deal("13800138001", "4001.00"),
     ])[0]
-    got = [(d["kind"], d["manager_commission"], d["salesperson_net"]) for d in out.deals]
+    got = [(d["kind"], d["manager_commission"], d["salesperson_net"]) for d in deals(out)]
     assert got == [("visit", "2000.00", "2000.00"), ("visit", "2000.50", "2000.50")]
     assert out.commission["张伟"]["visit"] == Decimal("4000.50")
 
@@ -208,7 +221,7 @@ def test_visit_commission_splits_half_up() -> None:
 def test_half_cent_rounds_up() -> None:
     out = run_week([_owned(), ev("visits", "2026-11-24T10:00:00", "张伟", "13800138000", salesperson="李娜"),
                     _deal("13800138000", "0.01")])[0]
-    assert out.deals[0]["manager_commission"] == "0.01"
+    assert deals(out)[0]["manager_commission"] == "0.01"
 
 
 def test_lead_fee_when_no_counted_visit_before_the_deal() -> None:
@@ -217,7 +230,7 @@ def test_lead_fee_when_no_counted_visit_before_the_deal() -> None:
         _deal("13800138000", "4000.00", at="2026-11-24T09:00:00"),
         ev("visits", "2026-11-24T10:00:00", "张伟", "13800138000", salesperson="李娜"),
     ])[0]
-    d = out.deals[0]
+    d = deals(out)[0]
     assert (d["kind"], d["manager_commission"], d["salesperson_net"], d["reason"]) == ("lead", "200.00", "4000.00", None)
 
 
@@ -226,7 +239,7 @@ def test_deal_not_registered_and_owner_not_manager() -> None:
         ev("registrations", "2026-11-01T00:00:00", "自然到访", "13900000001"),
         _deal("13900000001", "3000.00"), _deal("13900000009", "3000.00"),
     ], history_start=W48.start_iso)[0]
-    got = [(d["manager"], d["kind"], d["manager_commission"], d["reason"]) for d in out.deals]
+    got = [(d["manager"], d["kind"], d["manager_commission"], d["reason"]) for d in deals(out)]
     assert got == [(None, None, "0.00", "OWNER_NOT_MANAGER"), (None, None, "0.00", "NOT_REGISTERED")]
 
 
@@ -234,7 +247,7 @@ def test_manager_who_left_is_still_paid() -> None:
     roster = {**ROSTER, "张伟": Person("张伟", "manager", "一组", "", None, date(2026, 11, 1))}
     out = run_week([ev("leads", "2026-10-01T00:00:00", "张伟", "13800138000"), _deal("13800138000", "100")],
                    roster=roster, history_start="2026-11-23T00:00:00")[0]
-    assert (out.deals[0]["manager"], out.deals[0]["kind"]) == ("张伟", "lead")
+    assert (deals(out)[0]["manager"], deals(out)[0]["kind"]) == ("张伟", "lead")
 
 
 def test_history_deal_is_never_paid_and_late_deal_goes_to_first_week() -> None:
@@ -244,8 +257,8 @@ def test_history_deal_is_never_paid_and_late_deal_goes_to_first_week() -> None:
         _deal("13800138000", "100", at="2026-11-10T00:00:00", run_id="r2"),   # before history start: never
         _deal("13800138000", "100", at="2026-11-17T00:00:00", run_id="r2"),   # in a closed week, this run: late
         _deal("13800138000", "100", at="2026-11-18T00:00:00", run_id="r1"),   # closed week, earlier run: paid then
-    ], ROSTER, weeks, "2026-11-16T00:00:00", "r2", CONFIG, "zh")
-    assert [(d["deal_at"], d["late"]) for d in out[0].deals] == [("2026-11-17T00:00:00", True)]
+    ], ROSTER, weeks, "2026-11-16T00:00:00", "r2", CONFIG)
+    assert [(d["deal_at"], d["late"]) for d in deals(out[0])] == [("2026-11-17T00:00:00", True)]
     assert out[1].deals == []
 
 
@@ -260,14 +273,14 @@ def test_targets_prorated_exactly() -> None:
 
 
 def test_manager_with_no_rows_owes_560() -> None:
-    entry = assess(ROSTER["张伟"], W48, {}, {}, 0, CONFIG)
+    entry = assessed(ROSTER["张伟"], W48, {}, {}, 0, CONFIG)
     assert entry["fines"] == {"leads": "100.00", "visits": "160.00", "units": "300.00", "total": "560.00"}
     assert (entry["net"], entry["met"], entry["streak"]) == ("-560.00", False, 1)
 
 
 def test_five_active_days_give_71_11_2() -> None:
     person = Person("新人", "manager", "一组", "", date(2026, 11, 25), None)
-    entry = assess(person, W48, {}, {}, 0, CONFIG)
+    entry = assessed(person, W48, {}, {}, 0, CONFIG)
     assert (entry["active_days"], entry["targets"]) == (5, {"leads": 71, "visits": 11, "units": 2})
 
 
@@ -278,15 +291,15 @@ def test_holidays_are_not_active_days() -> None:
 
 def test_met_resets_streak_and_dismissal_at_four() -> None:
     config = Config(targets=Targets(units=0, visits=0, leads=1))
-    met = assess(ROSTER["张伟"], W48, {"leads": 1}, {}, 3, config)
-    failed = assess(ROSTER["张伟"], W48, {}, {}, 3, config)
+    met = assessed(ROSTER["张伟"], W48, {"leads": 1}, {}, 3, config)
+    failed = assessed(ROSTER["张伟"], W48, {}, {}, 3, config)
     assert (met["met"], met["streak"], met["dismissal_review"]) == (True, 0, False)
     assert (failed["met"], failed["streak"], failed["dismissal_review"]) == (False, 4, True)
 
 
 def test_not_assessed_manager_has_zeros_but_commission() -> None:
     person = Person("走了", "manager", "一组", "", None, date(2026, 11, 1))
-    entry = assess(person, W48, {"leads": 5}, {"lead": Decimal("200")}, 2, CONFIG)
+    entry = assessed(person, W48, {"leads": 5}, {"lead": Decimal("200")}, 2, CONFIG)
     assert entry["targets"] == {"leads": 0, "visits": 0, "units": 0}
     assert entry["achieved"] == {"leads": 0, "visits": 0, "units": 0}
     assert (entry["met"], entry["streak"], entry["net"], entry["commission"]["total"]) == (True, 0, "200.00", "200.00")
@@ -298,5 +311,5 @@ def test_visit_share_is_configurable(share: str, amount: str, expected: str) -> 
 
     config = Config(commission=Commission(visit_share=Decimal(share)))
     out = replay([_owned(), ev("visits", "2026-11-24T10:00:00", "张伟", "13800138000", salesperson="李娜"),
-                  _deal("13800138000", amount)], ROSTER, [W48], W48.start_iso, "r1", config, "zh")[0]
-    assert out.deals[0]["manager_commission"] == expected
+                  _deal("13800138000", amount)], ROSTER, [W48], W48.start_iso, "r1", config)[0]
+    assert deals(out)[0]["manager_commission"] == expected

@@ -37,7 +37,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from .. import normalise as nz
-from ..rules.events import Registered
+from ..records import Registered
 from ..schema import KINDS
 
 FAST_SHEET_BYTES = 8 << 20  # a sheet's XML at least this large (~60,000 rows) is tried here

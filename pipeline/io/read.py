@@ -42,24 +42,12 @@ except ImportError:  # pragma: no cover - not on Unix: no memory ceiling for the
     resource = None  # type: ignore[assignment]
 
 from .. import normalise as nz
-from ..rules.events import Registered
+from ..records import Registered, Source
 from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
 from ..texts import column_name, kind_name, t
 
 READABLE = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
 HEADER_SCAN_ROWS = 10
-
-
-class Source(NamedTuple):
-    """Where a row came from: the file's name in the inbox, the sheet, the row number Excel shows.
-    (Named tuples, not frozen dataclasses: a big ledger makes a million of them.)"""
-
-    file: str
-    sheet: str
-    row: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "sheet": self.sheet, "row": self.row}
 
 
 class Row(NamedTuple):

@@ -28,8 +28,9 @@ from functools import cache
 from typing import Any
 
 from ..normalise import mask_phone
+from ..records import Person
 from ..texts import KIND_NAMES, TEXTS, t
-from .model import Lead, Person, Unit, Visit, WeekReport
+from .model import Lead, Unit, Visit, WeekReport
 
 ITEMS = ("units", "visits", "leads")        # SPEC §1 order: the weekly tasks as the office lists them
 COMMISSION_KINDS = ("visit", "lead")

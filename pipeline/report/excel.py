@@ -34,6 +34,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from ..records import Source
 from ..texts import t
 from . import fastxlsx
 from .context import (
@@ -50,7 +51,7 @@ from .context import (
     totals_of,
     warning_text,
 )
-from .model import Registrations, Src, WeekReport
+from .model import Registrations, WeekReport
 
 ColType = Literal["text", "int", "money", "datetime", "date", "pct"]
 Style = Literal["header", "title", "subtotal", "total", "review", "warn", "bad"]
@@ -765,7 +766,7 @@ def _src_columns(lang: str) -> list[Column]:
 
 
 def _src(source: Any) -> tuple[Any, Any, Any]:
-    if source.__class__ is Src:
+    if source.__class__ is Source:
         return (source.file, source.sheet, source.row)
     if source is None:
         return ("", "", None)
@@ -876,7 +877,7 @@ def _record_columns(records: Sequence[Any], fields: Sequence[str], with_manager:
         return Columns([() for _ in range(len(names) + 3)])
     by_name = dict(zip(records[0]._fields, zip(*records, strict=True), strict=True))
     sources = by_name["source"]
-    places = sources if set(map(type, sources)) == {Src} else map(_src, sources)  # a Src is (file, sheet, row)
+    places = sources if set(map(type, sources)) == {Source} else map(_src, sources)  # a Source is (file, sheet, row)
     return Columns([*(by_name[name] for name in names), *zip(*places, strict=True)])
 
 

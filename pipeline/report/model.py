@@ -4,35 +4,20 @@ A `WeekReport` is stored whole when the week closes (JSON, and its new registrat
 columns: `WeekReport.to_bytes`), so a closed week re-renders from it without reading any input
 or recomputing anything. Everything in it is plain data: strings,
 ints, ISO date-times (`YYYY-MM-DDTHH:MM:SS`) and money as two-decimal strings, exactly like
-`results.json`.
+`results.json` (made by its one model, `results.WeekResults`), and the roster's `records.Person`.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
-from ..rules.events import PHONE, as_number
+from ..records import Ledger, Person, Source
+from ..results import WeekResults
 from .zipwrite import zlib_compress
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    role: str            # manager | salesperson | leader
-    team: str
-    email: str
-    active_from: str | None   # ISO date-time or None
-    active_to: str | None
-
-
-class Src(NamedTuple):
-    file: str
-    sheet: str
-    row: int
 
 
 class Lead(NamedTuple):
@@ -42,7 +27,7 @@ class Lead(NamedTuple):
     phone: str
     customer: str
     at: str
-    source: Src
+    source: Source
 
 
 class Visit(NamedTuple):
@@ -54,7 +39,7 @@ class Visit(NamedTuple):
     at: str
     salesperson: str
     party_size: str
-    source: Src
+    source: Source
 
 
 class Unit(NamedTuple):
@@ -65,7 +50,7 @@ class Unit(NamedTuple):
     address: str
     at: str
     photo: str
-    source: Src
+    source: Source
 
 
 class LedgerEntry(NamedTuple):
@@ -76,7 +61,7 @@ class LedgerEntry(NamedTuple):
     owner: str
     at: str
     via: str                 # registrations | leads
-    source: Src
+    source: Source
     first_visit: str | None = None
 
 
@@ -91,111 +76,6 @@ class RunInfo:
 _Row = TypeVar("_Row", Lead, Visit, Unit, LedgerEntry)
 
 
-class Ledger:
-    """The whole registration ledger at a week's end (owner of every phone, first visit), in
-    phone order, as an Arrow table of text columns: a big office's ledger is a million rows, and
-    as columns it is built from the registrations by position, sorted and written to ledger.csv
-    without a Python object per row (`write.write_ledger_csv`)."""
-
-    COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
-
-    __slots__ = ("_table", "_alone")
-
-    def __init__(self, table: Any = None) -> None:
-        self._table = table  # None: empty
-        self._alone: Any = None  # with `merged`: the part already in phone order
-
-    @classmethod
-    def merged(cls, walked: Any, alone: Any) -> Ledger:
-        """The ledger of two tables of distinct phones, no phone in both: `walked` in no order,
-        `alone` in phone order (a big office's million rows). Nothing is sorted or copied until
-        asked: `in_runs` gives the phone order as runs of the two, from which ledger.csv is
-        written without copying the million rows; `table` puts them in one table."""
-        ledger = cls(walked)
-        ledger._alone = alone
-        return ledger
-
-    def in_runs(self) -> tuple[Any, Any, Any]:
-        """(walked, alone, before): the ledger in phone order as the walked rows sorted, the
-        alone rows as they are, and for each walked row how many alone rows come before it (a
-        numpy array, non-decreasing). A ledger not `merged` is all alone."""
-        import numpy
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        if self._alone is None:
-            return self._table.slice(0, 0), self._table, numpy.zeros(0, numpy.int64)
-        walked, alone = self._table, self._alone
-        # One key column for both, so both sides are numbers or both are text (`as_number`).
-        keys = as_number(pa.concat_arrays([walked.column("phone").combine_chunks(),
-                                           alone.column("phone").combine_chunks()]), PHONE)
-        walked_keys, alone_keys = keys[:walked.num_rows], keys[walked.num_rows:]
-        order = pc.sort_indices(walked_keys)
-
-        def as_numpy(column: Any) -> Any:
-            if pa.types.is_integer(column.type):
-                return column.to_numpy()
-            return numpy.array(column.to_pylist(), dtype=object)  # texts compare as Arrow sorts them
-
-        before = numpy.searchsorted(as_numpy(alone_keys), as_numpy(walked_keys.take(order)))
-        return walked.take(order), alone, before
-
-    @property
-    def table(self) -> Any:
-        if self._alone is not None:
-            import numpy
-            import pyarrow as pa
-
-            walked, alone, before = self.in_runs()
-            size = walked.num_rows + alone.num_rows
-            lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
-            order = numpy.empty(size, numpy.int64)
-            order[lands] = numpy.arange(walked.num_rows)
-            rest = numpy.ones(size, bool)
-            rest[lands] = False
-            order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
-            self._table = pa.concat_tables([walked, alone]).combine_chunks().take(pa.array(order))
-            self._alone = None
-        return self._table
-
-    @classmethod
-    def from_columns(cls, *columns: Any) -> Ledger:
-        """From the six columns (lists or Arrow arrays of text; first_visit may hold None)."""
-        import pyarrow as pa
-
-        return cls(pa.table([c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns],
-                            schema=_ledger_schema()))
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, str | None]]) -> Ledger:
-        listed = list(rows)
-        return cls.from_columns(*([r[k] for r in listed] for k in range(len(cls.COLUMNS))))
-
-    def __len__(self) -> int:
-        return sum(int(t.num_rows) for t in (self._table, self._alone) if t is not None)
-
-    def column(self, name: str) -> list[Any]:
-        return [] if self.table is None else list(self.table.column(name).to_pylist())
-
-    def rows(self) -> Iterator[tuple[str, str, str, str, str, str | None]]:
-        return zip(*(self.column(c) for c in self.COLUMNS), strict=True)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ledger) and list(self.rows()) == list(other.rows())
-
-    def __getstate__(self) -> tuple[Any]:
-        return (self.table,)
-
-    def __setstate__(self, state: tuple[Any]) -> None:
-        (self._table,) = state
-        self._alone = None
-
-
-def _ledger_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([(c, pa.string()) for c in Ledger.COLUMNS])
-
 
 @dataclass
 class WeekReport:
@@ -204,7 +84,7 @@ class WeekReport:
     end: str                 # ISO date of the Sunday
     lang: str
     office: str
-    results: dict[str, Any]  # exactly results.json (SPEC §5.1)
+    results: dict[str, Any]  # exactly results.json (SPEC §5.1): `WeekResults.to_json()`
     run: RunInfo
     roster: list[Person] = field(default_factory=list)
     leads: list[Lead] = field(default_factory=list)
@@ -233,7 +113,7 @@ class WeekReport:
             "results": self.results,
             "run": {"run_id": self.run.run_id, "now": self.run.now, "config": self.run.config,
                     "files": [list(f) for f in self.run.files]},
-            "roster": [p.__dict__ for p in self.roster],
+            "roster": [p.to_json() for p in self.roster],
             "leads": self.leads, "visits": self.visits, "units": self.units,
         }
         # zlib's format (read back by zlib.decompress), made by ISA-L where installed: the big
@@ -261,10 +141,10 @@ class WeekReport:
 
         return cls(
             week=d["week"], start=d["start"], end=d["end"], lang=d["lang"], office=d["office"],
-            results=d["results"],
+            results=WeekResults.from_json(d["results"]).to_json(),  # read through the one model
             run=RunInfo(d["run"]["run_id"], d["run"]["now"], d["run"]["config"],
                         [tuple(f) for f in d["run"]["files"]]),
-            roster=[Person(**p) for p in d["roster"]],
+            roster=[Person.from_json(p) for p in d["roster"]],
             leads=rows(Lead, d["leads"]),
             visits=rows(Visit, d["visits"]),
             units=rows(Unit, d["units"]),
@@ -282,19 +162,19 @@ def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]
     """Stored rows as named tuples: JSON arrays (format 2 and later) or, as weeks closed by the
     first versions stored them, objects."""
     if version == 1:
-        return [kind(**{**x, "source": Src(**x["source"])}) for x in items]
+        return [kind(**{**x, "source": Source(**x["source"])}) for x in items]
     cut: int = kind._fields.index("source")
     out: list[_Row] = []
     for x in items:
         values: list[Any] = list(x)
-        values[cut] = Src(*values[cut])
+        values[cut] = Source(*values[cut])
         out.append(kind._make(values))
     return out
 
 
 def _entries(columns: Sequence[Sequence[Any]]) -> list[LedgerEntry]:
     """`Registrations.COLUMNS` (lists) as rows."""
-    return [LedgerEntry(phone, customer, owner, at, via, Src(file, sheet, row), first)
+    return [LedgerEntry(phone, customer, owner, at, via, Source(file, sheet, row), first)
             for phone, customer, owner, at, via, file, sheet, row, first in zip(*columns, strict=True)]
 
 
@@ -331,7 +211,7 @@ class Registrations(Sequence[LedgerEntry]):
             return rows
         listed = list(rows)
         return cls.from_columns([[getattr(r, f) for r in listed] for f in cls.COLUMNS[:5]]
-                                + [[getattr(r.source, f) for r in listed] for f in Src._fields]
+                                + [[getattr(r.source, f) for r in listed] for f in Source._fields]
                                 + [[r.first_visit for r in listed]])
 
     @classmethod

@@ -5,30 +5,15 @@ Pure functions of the roster, the configuration and the counts: no disk, no cloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from ..config import Config
-from ..normalise import fmt_money
+from ..records import Person
+from ..results import Earned, Fines, ManagerResult, Tasks
 from ..weeks import Week
 
 TASKS = ("leads", "visits", "units")
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    role: str
-    team: str
-    email: str
-    active_from: date | None
-    active_to: date | None
-
-    def active_on(self, day: date) -> bool:
-        """Roster dates only, inclusive; holidays do not matter here (work on a holiday counts)."""
-        return (self.active_from is None or self.active_from <= day) and (
-            self.active_to is None or day <= self.active_to)
 
 
 def active_days(person: Person, week: Week, holidays: frozenset[date]) -> int:
@@ -48,21 +33,15 @@ def streak(met: bool, previous: int) -> int:
 
 
 def assess(person: Person, week: Week, counts: dict[str, int], commission: dict[str, Decimal],
-           previous_streak: int, config: Config) -> dict[str, object]:
+           previous_streak: int, config: Config) -> ManagerResult:
     """One manager's entry of results.json `managers`."""
     days = active_days(person, week, frozenset(config.holidays))
     visit_c, lead_c = commission.get("visit", Decimal(0)), commission.get("lead", Decimal(0))
-    commission_total = visit_c + lead_c
-    money = {"visit": fmt_money(visit_c), "lead": fmt_money(lead_c), "total": fmt_money(commission_total)}
+    earned = Earned(visit_c, lead_c, visit_c + lead_c)
     if days == 0:
-        zeros = dict.fromkeys(TASKS, 0)
-        return {
-            "name": person.name, "team": person.team, "active_days": 0,
-            "targets": dict(zeros), "achieved": dict(zeros), "shortfall": dict(zeros),
-            "fines": {**dict.fromkeys(TASKS, "0.00"), "total": "0.00"},
-            "commission": money, "net": fmt_money(commission_total),
-            "met": True, "streak": 0, "dismissal_review": False,
-        }
+        zeros = Tasks(0, 0, 0)
+        return ManagerResult(person.name, person.team, 0, zeros, zeros, zeros, Fines(*[Decimal(0)] * 4), earned,
+                             earned.total, met=True, streak=0, dismissal_review=False)
     weekly = {"leads": config.targets.leads, "visits": config.targets.visits, "units": config.targets.units}
     rates = {"leads": config.fines.leads, "visits": config.fines.visits, "units": config.fines.units}
     targets = {k: target(weekly[k], days) for k in TASKS}
@@ -72,10 +51,6 @@ def assess(person: Person, week: Week, counts: dict[str, int], commission: dict[
     fine_total = sum(fines.values(), Decimal(0))
     met = not any(shortfall.values())
     run = streak(met, previous_streak)
-    return {
-        "name": person.name, "team": person.team, "active_days": days,
-        "targets": targets, "achieved": achieved, "shortfall": shortfall,
-        "fines": {**{k: fmt_money(v) for k, v in fines.items()}, "total": fmt_money(fine_total)},
-        "commission": money, "net": fmt_money(commission_total - fine_total),
-        "met": met, "streak": run, "dismissal_review": run >= config.assessment.dismissal_after_weeks,
-    }
+    return ManagerResult(person.name, person.team, days, Tasks(**targets), Tasks(**achieved), Tasks(**shortfall),
+                         Fines(**fines, total=fine_total), earned, earned.total - fine_total, met=met, streak=run,
+                         dismissal_review=run >= config.assessment.dismissal_after_weeks)

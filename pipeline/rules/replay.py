@@ -21,13 +21,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..config import Config
-from ..report.model import Ledger
-from ..texts import t
+from ..records import PHONE, TIME, Event, Ledger, Person, Registered, as_number, replay_key
+from ..results import Deal, Rejection
 from ..weeks import Week
-from .assess import Person
-from .events import PHONE, TIME, Event, Registered, as_number, replay_key
 
 CENT = Decimal("0.01")
+NOTHING = Decimal("0.00")
 
 
 @dataclass(slots=True)
@@ -47,8 +46,8 @@ class WeekOutcome:
     counts: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     commission: dict[str, dict[str, Decimal]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
-    deals: list[dict[str, Any]] = field(default_factory=list)
-    rejections: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, entry)
+    deals: list[Deal] = field(default_factory=list)
+    rejections: list[tuple[int, Rejection]] = field(default_factory=list)  # (seq, rejection)
     leads: list[Event] = field(default_factory=list)
     visits: list[Event] = field(default_factory=list)
     units: list[Event] = field(default_factory=list)
@@ -62,7 +61,6 @@ class Replay:
 
     roster: dict[str, Person]
     config: Config
-    lang: str
     owners: dict[str, Owner] = field(default_factory=dict)
     visited: dict[str, str] = field(default_factory=dict)       # phone -> time of its first visit row
     counted_visits: dict[tuple[str, str], str] = field(default_factory=dict)  # (manager, phone) -> first time
@@ -75,18 +73,12 @@ class Replay:
         person = self.roster.get(name)
         return person if person is not None and person.role == "manager" else None
 
-    def _reject(self, event: Event, reason: str, **fields: Any) -> dict[str, Any]:
-        message = t(self.lang, f"reason.{reason}", manager=event.who, phone=event.phone, **fields)
-        return {
-            "kind": event.kind,
-            "source": {"file": event.file, "sheet": event.sheet, "row": event.row},
-            "reason": reason,
-            "message": message,
-            "manager": event.who or None,
-            "phone": event.phone or None,
-        }
+    def _reject(self, event: Event, reason: str, **params: str) -> Rejection:
+        """The rejection of `event` for `reason`; `params` are what its message names besides
+        the manager and the phone (the message is worded where the results are built)."""
+        return Rejection(event.kind, event.source, reason, event.who or None, event.phone or None, params)
 
-    def _manager_check(self, event: Event) -> dict[str, Any] | None:
+    def _manager_check(self, event: Event) -> Rejection | None:
         """UNKNOWN_MANAGER / INACTIVE_MANAGER, shared by leads, visits and units."""
         day = event.at[:10]
         verdict = self.active.get((event.who, day))
@@ -110,7 +102,7 @@ class Replay:
         self.owners[event.phone] = entry
         return entry
 
-    def lead(self, event: Event) -> tuple[Owner | None, dict[str, Any] | None]:
+    def lead(self, event: Event) -> tuple[Owner | None, Rejection | None]:
         problem = self._manager_check(event)
         if problem:
             return None, problem
@@ -125,7 +117,7 @@ class Replay:
 
     # ---- §4.2
 
-    def visit(self, event: Event) -> dict[str, Any] | None:
+    def visit(self, event: Event) -> Rejection | None:
         """None when the visit counts as a batch for its manager, else the rejection."""
         try:
             return self._visit_reason(event)
@@ -133,7 +125,7 @@ class Replay:
             # Any visit row, whatever its outcome, makes later ones not first visits.
             self.visited.setdefault(event.phone, event.at)
 
-    def _visit_reason(self, event: Event) -> dict[str, Any] | None:
+    def _visit_reason(self, event: Event) -> Rejection | None:
         problem = self._manager_check(event)
         if problem:
             return problem
@@ -156,7 +148,7 @@ class Replay:
 
     # ---- §4.3
 
-    def unit(self, event: Event) -> dict[str, Any] | None:
+    def unit(self, event: Event) -> Rejection | None:
         problem = self._manager_check(event)
         if problem:
             return problem
@@ -170,32 +162,25 @@ class Replay:
 
     # ---- §4.4
 
-    def deal(self, event: Event, late: bool) -> dict[str, Any]:
-        """The deals entry of results.json for one sold unit, decided by the owner at the deal time."""
+    def deal(self, event: Event, late: bool) -> Deal:
+        """One sold unit, decided by the owner at the deal time."""
         amount = Decimal(event.amount)
-        entry: dict[str, Any] = {
-            "source": {"file": event.file, "sheet": event.sheet, "row": event.row},
-            "phone": event.phone, "deal_at": event.at, "room": event.room or None,
-            "salesperson": event.salesperson, "salesperson_commission": str(amount),
-            "manager": None, "kind": None, "manager_commission": "0.00",
-            "salesperson_net": str(amount), "reason": None, "late": late,
-        }
+
+        def paid(manager: str | None, kind: str | None, commission: Decimal, net: Decimal, reason: str | None) -> Deal:
+            return Deal(event.source, event.phone, event.at, event.room or None, event.salesperson, amount,
+                        manager, kind, commission, net, reason, late)
+
         owner = self.owners.get(event.phone)
         if owner is None:
-            entry["reason"] = "NOT_REGISTERED"
-            return entry
+            return paid(None, None, NOTHING, amount, "NOT_REGISTERED")
         if self.manager(owner.owner) is None:
-            entry["reason"] = "OWNER_NOT_MANAGER"
-            return entry
-        entry["manager"] = owner.owner
+            return paid(None, None, NOTHING, amount, "OWNER_NOT_MANAGER")
         visit_at = self.counted_visits.get((owner.owner, event.phone))
         if visit_at is not None and visit_at <= event.at:
             share = (amount * self.config.commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
-            entry.update(kind="visit", manager_commission=str(share), salesperson_net=str(amount - share))
-        else:
-            fee = self.config.commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
-            entry.update(kind="lead", manager_commission=str(fee))
-        return entry
+            return paid(owner.owner, "visit", share, amount - share, None)
+        fee = self.config.commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
+        return paid(owner.owner, "lead", fee, amount, None)
 
 
 class _Firsts:
@@ -241,7 +226,7 @@ class _Firsts:
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
-           run_id: str, config: Config, lang: str, registered: Registered | None = None) -> list[WeekOutcome]:
+           run_id: str, config: Config, registered: Registered | None = None) -> list[WeekOutcome]:
     """Replay the whole history up to the end of the last week in `weeks` (contiguous, oldest first).
 
     `events` are the stored rows but registrations, which come as columns in `registered` (a
@@ -268,7 +253,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
         found = pool.submit(lone, firsts)
-        outcomes = _walk(events, roster, weeks, history_start, run_id, config, lang)
+        outcomes = _walk(events, roster, weeks, history_start, run_id, config)
         _add_alone(outcomes, registered, *found.result())
     finally:
         pool.shutdown(wait=True)
@@ -278,9 +263,9 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
 
 
 def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str, run_id: str,
-          config: Config, lang: str) -> list[WeekOutcome]:
+          config: Config) -> list[WeekOutcome]:
     """The events in time order (`replay_key`), each week's outcome taken as they pass."""
-    state = Replay(roster, config, lang)
+    state = Replay(roster, config)
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
     first_start = starts[0]
@@ -330,8 +315,8 @@ def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], his
             if out is not None:
                 paid = state.deal(event, late)
                 out.deals.append(paid)
-                if paid["kind"]:
-                    out.commission[paid["manager"]][paid["kind"]] += Decimal(paid["manager_commission"])
+                if paid.manager is not None and paid.kind is not None:
+                    out.commission[paid.manager][paid.kind] += paid.manager_commission
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1

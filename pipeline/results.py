@@ -1,0 +1,224 @@
+"""`results.json` (SPEC §5.1) as one typed model: the week's managers, deals, rejections and stats.
+
+The rules return these types (a `Deal`, a `Rejection` with its message's parameters, a
+`ManagerResult`); the run puts them together as `WeekResults` and writes `to_json()`, the exact
+document of §5.1 (keys in the spec's order, money as two-decimal text). A closed week's stored
+results read back with `from_json`.
+
+Neutral ground like `records`: the rules, the run and the reports may all import it, and it
+imports none of them. No message is translated here: a rule's rejection carries its reason and
+parameters, and the run words it in the office's language where the results are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .normalise import fmt_money
+from .records import Source
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Tasks:
+    """A count per assessed task: targets, achieved or shortfall."""
+
+    leads: int
+    visits: int
+    units: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leads": self.leads, "visits": self.visits, "units": self.units}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Tasks:
+        return cls(d["leads"], d["visits"], d["units"])
+
+
+@dataclass(frozen=True, slots=True)
+class Fines:
+    leads: Decimal
+    visits: Decimal
+    units: Decimal
+    total: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leads": fmt_money(self.leads), "visits": fmt_money(self.visits), "units": fmt_money(self.units),
+                "total": fmt_money(self.total)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Fines:
+        return cls(Decimal(d["leads"]), Decimal(d["visits"]), Decimal(d["units"]), Decimal(d["total"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Earned:
+    """A manager's commission of the week, by kind of deal (SPEC §4.4)."""
+
+    visit: Decimal
+    lead: Decimal
+    total: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"visit": fmt_money(self.visit), "lead": fmt_money(self.lead), "total": fmt_money(self.total)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Earned:
+        return cls(Decimal(d["visit"]), Decimal(d["lead"]), Decimal(d["total"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerResult:
+    """A manager's entry of `managers` (SPEC §4.5)."""
+
+    name: str
+    team: str
+    active_days: int
+    targets: Tasks
+    achieved: Tasks
+    shortfall: Tasks
+    fines: Fines
+    commission: Earned
+    net: Decimal
+    met: bool
+    streak: int
+    dismissal_review: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "team": self.team, "active_days": self.active_days,
+            "targets": self.targets.to_json(), "achieved": self.achieved.to_json(),
+            "shortfall": self.shortfall.to_json(), "fines": self.fines.to_json(),
+            "commission": self.commission.to_json(), "net": fmt_money(self.net),
+            "met": self.met, "streak": self.streak, "dismissal_review": self.dismissal_review,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ManagerResult:
+        return cls(d["name"], d["team"], d["active_days"], Tasks.from_json(d["targets"]),
+                   Tasks.from_json(d["achieved"]), Tasks.from_json(d["shortfall"]), Fines.from_json(d["fines"]),
+                   Earned.from_json(d["commission"]), Decimal(d["net"]), d["met"], d["streak"],
+                   d["dismissal_review"])
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """A sold unit paid in the week (SPEC §4.4): `manager` and `kind` None, `reason` set, when
+    no manager earns from it. Amounts keep the form they were read in (two decimals)."""
+
+    source: Source
+    phone: str
+    deal_at: str
+    room: str | None
+    salesperson: str
+    salesperson_commission: Decimal
+    manager: str | None
+    kind: str | None               # visit | lead
+    manager_commission: Decimal
+    salesperson_net: Decimal
+    reason: str | None             # NOT_REGISTERED | OWNER_NOT_MANAGER
+    late: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source.as_dict(), "phone": self.phone, "deal_at": self.deal_at, "room": self.room,
+            "salesperson": self.salesperson, "salesperson_commission": str(self.salesperson_commission),
+            "manager": self.manager, "kind": self.kind, "manager_commission": str(self.manager_commission),
+            "salesperson_net": str(self.salesperson_net), "reason": self.reason, "late": self.late,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Deal:
+        return cls(_source(d["source"]), d["phone"], d["deal_at"], d["room"], d["salesperson"],
+                   Decimal(d["salesperson_commission"]), d["manager"], d["kind"], Decimal(d["manager_commission"]),
+                   Decimal(d["salesperson_net"]), d["reason"], d["late"])
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A row that does not count (SPEC §5.2), where a person can find it.
+
+    A rule's rejection carries the parameters of its message (`params`, beside the manager and
+    phone) and no `message`; `worded` gives it the message in the office's language where the
+    results are built. A rejection made while reading has its message already."""
+
+    kind: str
+    source: Source
+    reason: str
+    manager: str | None
+    phone: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+
+    def message_args(self) -> dict[str, str]:
+        """Everything the reason's message may name: the manager, the phone and `params`."""
+        return {"manager": self.manager or "", "phone": self.phone or "", **self.params}
+
+    def worded(self, message: str) -> Rejection:
+        return Rejection(self.kind, self.source, self.reason, self.manager, self.phone, self.params, message)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "source": self.source.as_dict(), "reason": self.reason, "message": self.message,
+                "manager": self.manager, "phone": self.phone}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Rejection:
+        return cls(d["kind"], _source(d["source"]), d["reason"], d["manager"], d["phone"], message=d["message"])
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts of the whole run (reported in the last week it computed, else 0) and the week's
+    rejections."""
+
+    rows_read: int
+    rows_stored: int
+    duplicates_dropped: int
+    rejected: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows_read": self.rows_read, "rows_stored": self.rows_stored,
+                "duplicates_dropped": self.duplicates_dropped, "rejected": self.rejected}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Stats:
+        return cls(d["rows_read"], d["rows_stored"], d["duplicates_dropped"], d["rejected"])
+
+
+@dataclass(slots=True)
+class WeekResults:
+    """One computed week: results.json."""
+
+    week: str            # 2026-W48
+    start: str           # ISO date of the Monday
+    end: str             # ISO date of the Sunday
+    managers: list[ManagerResult]
+    deals: list[Deal]
+    rejections: list[Rejection]
+    stats: Stats
+
+    def to_json(self) -> dict[str, Any]:
+        """The document of SPEC §5.1, keys in its order: what results.json holds."""
+        return {
+            "schema": SCHEMA, "week": self.week, "start": self.start, "end": self.end,
+            "managers": [m.to_json() for m in self.managers],
+            "deals": [d.to_json() for d in self.deals],
+            "rejections": [r.to_json() for r in self.rejections],
+            "stats": self.stats.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> WeekResults:
+        """A results document `to_json` made (a closed week's, as stored)."""
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"results.json schema {d.get('schema')!r}: this version reads schema {SCHEMA}")
+        return cls(d["week"], d["start"], d["end"], [ManagerResult.from_json(m) for m in d["managers"]],
+                   [Deal.from_json(x) for x in d["deals"]], [Rejection.from_json(x) for x in d["rejections"]],
+                   Stats.from_json(d["stats"]))
+
+
+def _source(d: dict[str, Any]) -> Source:
+    return Source(d["file"], d["sheet"], d["row"])
