@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ..rules.events import PHONE, as_number
-from .zipwrite import zlib_compress
+from ..xlsx import zlib_compress
 
 
 @dataclass(frozen=True)
