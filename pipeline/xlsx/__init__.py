@@ -32,15 +32,10 @@ workbook, the helper thread) and `zipwrite` (the zip container, deflate) are its
 from .writer import (
     AHEAD,
     LEVEL,
-    MAX_ROWS,
-    MAX_STRING,
-    NUMBER,
     DataBar,
     SheetLayout,
-    SheetStream,
     StyleTable,
     Workbook,
-    cell_ref,
     col_name,
     escape_text,
     inline_text,
@@ -48,10 +43,9 @@ from .writer import (
     reset_helper,
     wait,
 )
-from .zipwrite import HAS_ISAL, LIMIT, Library, ZipWriter, deflate_level, zlib_compress
+from .zipwrite import HAS_ISAL, LIMIT, Library, ZipWriter, zlib_compress
 
 __all__ = [
-    "AHEAD", "HAS_ISAL", "LEVEL", "LIMIT", "MAX_ROWS", "MAX_STRING", "NUMBER", "DataBar", "Library", "SheetLayout",
-    "SheetStream", "StyleTable", "Workbook", "ZipWriter", "cell_ref", "col_name", "deflate_level",
-    "escape_text", "inline_text", "is_plain", "reset_helper", "wait", "zlib_compress",
+    "AHEAD", "HAS_ISAL", "LEVEL", "LIMIT", "DataBar", "Library", "SheetLayout", "StyleTable", "Workbook",
+    "ZipWriter", "col_name", "escape_text", "inline_text", "is_plain", "reset_helper", "wait", "zlib_compress",
 ]
