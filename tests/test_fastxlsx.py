@@ -1,7 +1,7 @@
 """The fast workbook writer against the reference (xlsxwriter), cell by cell.
 
-Every workbook the reports write goes through `write_workbook`; its default engine (`fastxlsx`)
-writes the sheet XML itself. Here the same `Sheet`s are written by both engines and read back
+Every workbook the reports write goes through `write_workbook`; its default engine (the `xlsx`
+package) writes the sheet XML itself. Here the same `Sheet`s are written by both engines and read back
 with openpyxl: sheet names, frozen panes, autofilters, outline levels, column widths, data bars,
 and for every cell its value, type, number format, font, fill, borders and alignment must be equal.
 The sheets are built to be awkward: formulas, markup, CJK, control characters, literal `_xHHHH_`,
@@ -13,8 +13,12 @@ not change, well-formed XML, no formula, markup-looking text kept literal).
 
 from __future__ import annotations
 
+import io
+import re
+import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,9 +30,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.report import excel, fastxlsx
+from pipeline import xlsx
+from pipeline.report import excel
 from pipeline.report.context import index_week
-from pipeline.report.excel import Column, Sheet, Styled, Table, write_workbook
+from pipeline.report.excel import Column, Sheet, Styled, Table, Tuning, write_workbook
 from pipeline.report.model import WeekReport, unpack_ledger_csv
 from tests.test_reports import sample_report
 
@@ -146,9 +151,10 @@ def assert_same(fast: dict[str, Any], ref: dict[str, Any]) -> None:
             assert got["cells"][ref_cell] == value, (name, ref_cell)
 
 
-def write_both(tmp_path: Path, sheets: list[Sheet], big: bool = False) -> tuple[Path, Path]:
+def write_both(tmp_path: Path, sheets: list[Sheet], big: bool = False,
+               tuning: Tuning = excel.TUNING) -> tuple[Path, Path]:
     fast, ref = tmp_path / "fast.xlsx", tmp_path / "ref.xlsx"
-    write_workbook(fast, sheets, big=big, created=CREATED, engine="fast")
+    write_workbook(fast, sheets, big=big, created=CREATED, engine="fast", tuning=tuning)
     write_workbook(ref, sheets, big=big, created=CREATED, engine="xlsxwriter")
     return fast, ref
 
@@ -180,7 +186,7 @@ def test_the_report_sheets_read_back_the_same(tmp_path: Path) -> None:
         if name == "summary":
             return excel.summary_sheets(report, index)
         if name == "ledger":
-            return [Sheet("本周新增登记", [Table(excel.registration_columns("zh"), excel._registration_rows(report))])]
+            return excel.ledger_sheets(report)
         return excel.manager_sheets(report, index, next(m for m in index.managers if m["name"] == name))
 
     for i, name in enumerate(["summary", "ledger", *(m["name"] for m in index.managers)]):
@@ -190,15 +196,14 @@ def test_the_report_sheets_read_back_the_same(tmp_path: Path) -> None:
         assert_same(snapshot(fast), snapshot(ref))
 
 
-def test_rows_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_across_chunks(tmp_path: Path) -> None:
     """Rows are joined a chunk at a time: tables longer than a chunk, plain and styled, come out whole."""
-    monkeypatch.setattr(fastxlsx, "CHUNK_ROWS", 7)
     plain: list[list[Any]] = [[f"客户{i}", i - 20, f"{i}.25", f"2026-11-{23 + i % 7}T0{i % 10}:00:00", None, i / 50, i]
                               for i in range(40)]
     plain[13] = plain[-1] = [None, "", None, None, "", None, None]       # empty rows, one of them last
     styled = [Styled(row, "bad" if i % 9 == 0 else None, i % 2) for i, row in enumerate(plain)]
     sheets = [Sheet("plain", [Table(COLUMNS, plain)]), Sheet("styled", [Table(COLUMNS, styled)])]
-    fast, ref = write_both(tmp_path, sheets)
+    fast, ref = write_both(tmp_path, sheets, tuning=Tuning(chunk_rows=7))
     assert_same(snapshot(fast), snapshot(ref))
 
 
@@ -243,23 +248,23 @@ def test_markup_looking_text_and_lone_surrogates_stay_text(tmp_path: Path) -> No
 
 
 def test_escaping_matches_excel_rules() -> None:
-    esc = fastxlsx.escape_text
+    esc = xlsx.escape_text
     assert esc("a & <b>") == "a &amp; &lt;b&gt;"
     assert esc('"quoted"') == '"quoted"'
     assert esc("\x00\x01\x1f") == "_x0000__x0001__x001F_"
     assert esc("tab\tnewline\n") == "tab\tnewline\n"
     assert esc("_x0041_") == "_x005F_x0041_" and esc("_x00zz_") == "_x00zz_"
     assert esc("\ufffe") == "_xFFFE_"
-    assert fastxlsx.inline_text(" a") == '<is><t xml:space="preserve"> a</t></is>'
-    assert fastxlsx.inline_text("a") == "<is><t>a</t></is>"
-    assert [fastxlsx.col_name(c) for c in (0, 25, 26, 701, 702, 16383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
+    assert xlsx.inline_text(" a") == '<is><t xml:space="preserve"> a</t></is>'
+    assert xlsx.inline_text("a") == "<is><t>a</t></is>"
+    assert [xlsx.col_name(c) for c in (0, 25, 26, 701, 702, 16383)] == ["A", "Z", "AA", "ZZ", "AAA", "XFD"]
     # `is_plain` lets the column loop skip `inline_text`: only for texts it would leave alone
     texts = [t for t in TEXTS if isinstance(t, str)] + ["a b", "a\tb", "张 伟", "2026-11-25", "x" * 16_382,
                                                         "x" * 16_383, "a\u3000", "_", "a_x0041_b", "\ud800"]
-    plain = [t for t in texts if fastxlsx.is_plain(t)]
+    plain = [t for t in texts if xlsx.is_plain(t)]
     assert {"a b", "a\tb", "张 伟", "13800138000", "x" * 16_382} <= set(plain)
     for text in plain:
-        assert fastxlsx.inline_text(text) == f"<is><t>{text}</t></is>", text
+        assert xlsx.inline_text(text) == f"<is><t>{text}</t></is>", text
 
 
 @pytest.mark.parametrize("name", ["", "a" * 32, "a/b", "a[1]", "'quoted'", "x?"])
@@ -342,7 +347,7 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
         raise ValueError("disk says no")
 
     monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(fastxlsx, "reset_helper", broken)  # run by the forked writer alone
+    monkeypatch.setattr(xlsx, "reset_helper", broken)  # run by the forked writer alone
     with pytest.raises(RuntimeError, match="second report writer failed: ValueError: disk says no"):
         write.write_week(sample_report(), tmp_path / "week")
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
@@ -357,23 +362,30 @@ def test_every_writer_has_a_place_in_the_two_processes_jobs() -> None:
     assert sorted(parallel, key=id) == sorted(write.WRITERS, key=id) and len(parallel) == len(set(parallel))
 
 
+@pytest.fixture
+def helper() -> Iterator[None]:
+    """A test that sets up the helper thread its own way leaves the default one behind."""
+    yield
+    xlsx.wait()
+    xlsx.reset_helper()
+
+
 @pytest.mark.parametrize("ahead", [1, 10**9])
-def test_the_helper_thread_writes_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ahead: int) -> None:
+def test_the_helper_thread_writes_the_same_bytes(tmp_path: Path, helper: None, ahead: int) -> None:
     """Zip writes run on a helper thread, and statements do not wait for each other: several
     workbooks in flight (or one chunk at a time) come out byte for byte as written inline."""
-    monkeypatch.setattr(fastxlsx, "CHUNK_ROWS", 5)
+    small = Tuning(chunk_rows=5)
     inline = tmp_path / "inline"
     inline.mkdir()
-    with monkeypatch.context() as m:
-        m.setattr(fastxlsx._HELPER, "submit", lambda fn, *args, size=0, **kw: fn(*args, **kw))
-        for i in range(3):
-            write_workbook(inline / f"{i}.xlsx", awkward_sheets(), created=CREATED)
-    monkeypatch.setattr(fastxlsx._Helper, "AHEAD", ahead)
+    xlsx.reset_helper(threaded=False)
+    for i in range(3):
+        write_workbook(inline / f"{i}.xlsx", awkward_sheets(), created=CREATED, tuning=small)
+    xlsx.reset_helper(ahead=ahead)
     threaded = tmp_path / "threaded"
     threaded.mkdir()
     for i in range(3):
-        write_workbook(threaded / f"{i}.xlsx", awkward_sheets(), created=CREATED, wait=False)
-    fastxlsx.wait()
+        write_workbook(threaded / f"{i}.xlsx", awkward_sheets(), created=CREATED, wait=False, tuning=small)
+    xlsx.wait()
     for i in range(3):
         assert (inline / f"{i}.xlsx").read_bytes() == (threaded / f"{i}.xlsx").read_bytes()
 
@@ -384,7 +396,7 @@ def test_an_error_on_the_helper_thread_is_raised(tmp_path: Path) -> None:
         write_workbook(missing, awkward_sheets())
     write_workbook(missing, awkward_sheets(), wait=False)
     with pytest.raises(FileNotFoundError):
-        fastxlsx.wait()
+        xlsx.wait()
     write_workbook(tmp_path / "fine.xlsx", awkward_sheets())       # the helper goes on
     assert zipfile.ZipFile(tmp_path / "fine.xlsx").testzip() is None
 
@@ -403,27 +415,22 @@ def test_the_zip_writer_reads_back_whole(tmp_path_factory: pytest.TempPathFactor
     """Every part, whole or streamed in pieces, deflated by ISA-L or zlib, a part marked `same`
     or not, reads back byte for byte through `zipfile` with a good CRC, dated as asked; and the
     same parts give the same file."""
-    from pipeline.report import zipwrite
-
+    if library == "isal" and not xlsx.HAS_ISAL:  # pragma: no cover - a machine without the wheel
+        return
     folder = tmp_path_factory.mktemp("zips")
-    with pytest.MonkeyPatch.context() as m:
-        if library == "zlib":
-            m.setattr(zipwrite, "_fast", None)
-        elif zipwrite._fast is None:  # pragma: no cover - a machine without the wheel
-            return
-        for name in ("one.zip", "two.zip"):
-            book = zipwrite.ZipWriter(folder / name, datetime(2026, 11, 23, 9, 30, 41), level)
-            for part, pieces, streamed, same in parts:
-                if streamed:
-                    stream = book.stream(part)
-                    for piece in pieces:
-                        stream.write(piece)
-                    stream.close()
-                else:
-                    book.add(part, b"".join(pieces), same)
-            book.close()
-        for _, pieces, _, _ in parts:  # the stored report's compression: zlib's format either way
-            assert zlib.decompress(zipwrite.zlib_compress(b"".join(pieces), level)) == b"".join(pieces)
+    for name in ("one.zip", "two.zip"):
+        book = xlsx.ZipWriter(folder / name, datetime(2026, 11, 23, 9, 30, 41), level, library=library)
+        for part, pieces, streamed, same in parts:
+            if streamed:
+                stream = book.stream(part)
+                for piece in pieces:
+                    stream.write(piece)
+                stream.close()
+            else:
+                book.add(part, b"".join(pieces), same)
+        book.close()
+    for _, pieces, _, _ in parts:  # the stored report's compression: zlib's format either way
+        assert zlib.decompress(xlsx.zlib_compress(b"".join(pieces), level, library)) == b"".join(pieces)
     with zipfile.ZipFile(folder / "one.zip") as z:
         assert z.testzip() is None
         assert [i.filename for i in z.infolist()] == [p[0] for p in parts]
@@ -433,13 +440,11 @@ def test_the_zip_writer_reads_back_whole(tmp_path_factory: pytest.TempPathFactor
     assert (folder / "one.zip").read_bytes() == (folder / "two.zip").read_bytes()
 
 
-def test_a_part_past_the_zip_limit_fails_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_part_past_the_zip_limit_fails_naming_it(tmp_path: Path) -> None:
     """No ZIP64: a part (or a file) past 4 GB fails with its name instead of writing a broken zip.
     (The limit is lowered here; the check is the same.)"""
-    from pipeline.report import zipwrite
-
-    monkeypatch.setattr(zipwrite, "_LIMIT", 1000)
-    book = zipwrite.ZipWriter(tmp_path / "big.zip", datetime(2026, 1, 1), 0)
+    assert xlsx.LIMIT == 2**32 - 1
+    book = xlsx.ZipWriter(tmp_path / "big.zip", datetime(2026, 1, 1), 0, limit=1000)
     stream = book.stream("xl/worksheets/sheet1.xml")
     with pytest.raises(ValueError, match="sheet1.xml: a workbook part past 4 GB"):
         stream.write(bytes(range(256)) * 8)
@@ -451,18 +456,48 @@ _CELL_TEXTS = st.one_of(st.none(), st.just(""), st.integers(-10**6, 10**6),
                         st.sampled_from(["_x0041_", "号码_2026-W46.xlsx", " lead", "trail ", "a_b"]))
 
 
+def book_bytes(sheets: list[Sheet], tuning: Tuning = excel.TUNING) -> bytes:
+    """The fast engine's workbook of `sheets`, as bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "book.xlsx"
+        write_workbook(path, sheets, created=CREATED, tuning=tuning)
+        return path.read_bytes()
+
+
+def sheet_xml(book: bytes) -> str:
+    """The first sheet's XML, without empty rows (`<row r="7"></row>`: the column loops write
+    the tags of a row whose cells are all empty; they mean nothing)."""
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        return re.sub(r'<row r="\d+"></row>', "", z.read("xl/worksheets/sheet1.xml").decode())
+
+
+def cols_xml(xml: str) -> str:
+    """A sheet's column widths (`<cols>`) as written."""
+    found = re.search("<cols>.*?</cols>", xml)
+    return found.group() if found else ""
+
+
+def by_rows_and_one_by_one(column: Column, values: list[Any], first: int) -> tuple[str, str]:
+    """One column of `values`, below `first` title lines: as plain rows (the column loops) and as
+    rows that carry a style entry of None (each cell alone, the general form)."""
+    title: list[tuple[str, Any]] = [("", None)] * first
+    plain = book_bytes([Sheet("表", [Table([column], [[v] for v in values])], title)])
+    alone = book_bytes([Sheet("表", [Table([column], [Styled([v]) for v in values])], title)])
+    return sheet_xml(plain), sheet_xml(alone)
+
+
 @settings(max_examples=200, deadline=None)
-@given(values=st.lists(_CELL_TEXTS, max_size=30), first=st.integers(1, 1000))
+@given(values=st.lists(_CELL_TEXTS, max_size=30), first=st.integers(0, 1000))
 def test_a_text_column_is_written_and_measured_as_each_cell_alone(values: list[Any], first: int) -> None:
-    """The column loops (`_plain_cells`, `_column_width`) take shortcuts: each distinct text
-    escaped once, all-ASCII columns measured by length, texts sorted by length to stop early.
-    They must equal the general form of one cell (`_cell`) and the widest text's display width."""
-    column = Column("文本")
-    numbers = range(first, first + len(values))
-    expected = [excel._cell("text", f"C{n}", v, None, False) for n, v in zip(numbers, values, strict=True)]
-    assert excel._plain_cells(column, "C", values, numbers) == expected
-    shown = [excel._text(v) for v in values if v is not None and v != ""]
-    assert excel._column_width("text", values) == max(map(excel.display_width, shown), default=0)
+    """The column loops take shortcuts: each distinct text escaped once, all-ASCII columns
+    measured by length, texts sorted by length to stop early. A column of plain rows must be the
+    same bytes as the same rows written one cell at a time, and as wide as its widest text alone."""
+    plain, alone = by_rows_and_one_by_one(Column("文本"), values, first)
+    assert plain == alone
+    shown = [v if isinstance(v, str) else str(v) for v in values if v is not None and v != ""]
+    widest = max(shown, key=excel.display_width, default=None)
+    alone_widest = book_bytes([Sheet("表", [Table([Column("文本")], [[widest]])], [("", None)] * first)])
+    assert cols_xml(plain) == cols_xml(sheet_xml(alone_widest))
 
 
 def test_a_table_given_by_columns_reads_back_as_by_rows(tmp_path: Path) -> None:
@@ -481,13 +516,12 @@ def test_a_table_given_by_columns_reads_back_as_by_rows(tmp_path: Path) -> None:
 @settings(max_examples=200, deadline=None)
 @given(values=st.lists(st.one_of(st.none(), st.just(""), st.booleans(), st.integers(-10**17, 10**17),
                                  st.sampled_from([10**15 - 1, 10**15, -10**15, 10**16, "42", Decimal("7")])),
-                       max_size=30), first=st.integers(1, 1000))
+                       max_size=30), first=st.integers(0, 1000))
 def test_an_int_column_is_written_as_each_cell_alone(values: list[Any], first: int) -> None:
     """The int column loop writes small ints as text, skipping the float format: it must equal
     the one-cell form (`%.16G`) for every value, large, negative, textual or boolean."""
-    numbers = range(first, first + len(values))
-    expected = [excel._cell("int", f"D{n}", v, None, False) for n, v in zip(numbers, values, strict=True)]
-    assert excel._plain_cells(Column("行", "int"), "D", values, numbers) == expected
+    plain, alone = by_rows_and_one_by_one(Column("行", "int"), values, first)
+    assert plain == alone
 
 
 _ARROW_TEXTS = st.one_of(
@@ -501,69 +535,61 @@ _ARROW_INTS = st.one_of(st.none(), st.integers(-10**15 + 1, 10**15 - 1))
 _ARROW_COLUMNS = [Column("文本"), Column("时间", "datetime"), Column("行", "int"), Column("金额", "money")]
 
 
+ARROW = Tuning(arrow_from_rows=1)        # every table given by columns built by Arrow kernels
+LOOPS = Tuning(arrow_from_rows=10**9)    # none
+
+
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(st.tuples(_ARROW_TEXTS, _ARROW_TIMES, _ARROW_INTS, st.sampled_from([None, "", "12.50", "0"])),
                      min_size=1, max_size=40),
        first=st.integers(0, 1000), chunk=st.integers(1, 50))
 def test_arrow_rows_are_the_loops_rows(rows: list[tuple[Any, ...]], first: int, chunk: int) -> None:
-    """A long table given by columns is built by Arrow kernels (`_arrow_rows`), in chunks, taking
-    shortcuts for plain texts and ISO times; it must be the same XML, byte for byte, as the
-    loops' (`_loop_rows`) for any texts, times and numbers, and it may decline only values Arrow
-    cannot hold (here: a date not in the one ISO form: then it parses them as Python does)."""
+    """A long table given by columns is built by Arrow kernels, in chunks, taking shortcuts for
+    plain texts and ISO times; it must be the same workbook, byte for byte, as the loops make
+    for any texts, times and numbers, whatever the chunks."""
     data = [list(column) for column in zip(*rows, strict=True)]
-    block = excel._Block(Table(_ARROW_COLUMNS, excel.Columns(data)), excel._Rows(data), first, data)
-    loops = "".join(excel._loop_rows(block)).encode()
-    saved = excel.ARROW_CHUNK_ROWS
-    excel.ARROW_CHUNK_ROWS = chunk
-    try:
-        made = excel._arrow_rows(block)
-        assert made is not None
-        assert b"".join(bytes(part) for part in made) == loops
-    finally:
-        excel.ARROW_CHUNK_ROWS = saved
+
+    def sheets() -> list[Sheet]:
+        return [Sheet("表", [Table(_ARROW_COLUMNS, excel.Columns(data))], [("", None)] * first)]
+
+    arrow = book_bytes(sheets(), Tuning(arrow_from_rows=1, arrow_chunk_rows=chunk))
+    assert arrow == book_bytes(sheets(), Tuning(arrow_from_rows=10**9, chunk_rows=chunk))
 
 
-def test_arrow_rows_decline_what_arrow_cannot_hold() -> None:
+def test_what_arrow_cannot_hold_is_written_as_the_loops_write_it() -> None:
     """A number in a text column, or a lone surrogate, or an int past 10^15 (also as an Arrow
-    column) leaves the table to the loops."""
+    column): the table comes out as the loops write it from plain lists."""
     import pyarrow as pa
 
     cases: list[list[Any]] = [[["a", 3], [1, 2]], [["a", "\ud800"], [1, 2]], [["a", "b"], [1, 10**16]],
                               [pa.array(["a", "b"]), pa.array([1, 10**16])]]
+    columns = [Column("文本"), Column("行", "int")]
     for data in cases:
-        block = excel._Block(Table([Column("文本"), Column("行", "int")], excel.Columns(data)), excel._Rows(data), 0,
-                             data)
-        assert excel._arrow_rows(block) is None
         plain = [c.to_pylist() if isinstance(c, pa.Array) else c for c in data]
-        loops = excel._Block(block.table, excel._Rows(plain), 0, plain)
-        assert "".join(map(str, excel._fast_rows(block))) == "".join(excel._loop_rows(loops))
+        loops = book_bytes([Sheet("表", [Table(columns, excel.Columns(plain))])], LOOPS)
+        assert book_bytes([Sheet("表", [Table(columns, excel.Columns(data))])], ARROW) == loops
 
 
-def test_a_table_of_huge_texts_is_left_to_the_loops(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past `ARROW_MAX_BYTES` of cell bodies a table is built by the loops (a chunk's XML in one
+def test_a_table_of_huge_texts_is_left_to_the_loops() -> None:
+    """Past `arrow_max_bytes` of cell bodies a table is built by the loops (a chunk's XML in one
     Arrow string array must stay under 2 GB); the same bytes either way."""
-    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", 1)
     data = [["张伟" * 50, "a_b" * 40, None], [1, 2, 3]]
-    block = excel._Block(Table([Column("文本"), Column("行", "int")], excel.Columns(data)), excel._Rows(data), 0, data)
-    assert excel._arrow_rows(block) is not None
-    monkeypatch.setattr(excel, "ARROW_MAX_BYTES", 300)
-    assert excel._arrow_rows(block) is None
-    assert "".join(excel._fast_rows(block)) == "".join(excel._loop_rows(block))
+
+    def sheets() -> list[Sheet]:
+        return [Sheet("表", [Table([Column("文本"), Column("行", "int")], excel.Columns(data))])]
+
+    loops = book_bytes(sheets(), LOOPS)
+    assert book_bytes(sheets(), ARROW) == loops
+    assert book_bytes(sheets(), Tuning(arrow_from_rows=1, arrow_max_bytes=300)) == loops
 
 
-def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The whole workbook, with a table past `ARROW_FROM_ROWS`: the same cells as xlsxwriter's."""
-    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", 10)
-    monkeypatch.setattr(excel, "ARROW_CHUNK_ROWS", 7)
-    built = []
-    monkeypatch.setattr(excel, "_arrow_chunks", lambda *a, f=excel._arrow_chunks: built.append(1) or f(*a))
+def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path: Path) -> None:
+    """The whole workbook, with a table past `arrow_from_rows` in chunks: the same cells as xlsxwriter's."""
     rows = [[f"客户{i}" if i % 5 else "a_b&c", f"2026-11-{10 + i % 7}T0{i % 10}:00:0{i % 6}", i, f"{i}.25"]
             for i in range(30)]
     rows[4] = [None, "", None, None]
     sheets = [Sheet("表", [Table(_ARROW_COLUMNS, excel.Columns(list(zip(*rows, strict=True))))])]
-    fast, ref = write_both(tmp_path, sheets)
-    assert built == [1]
+    fast, ref = write_both(tmp_path, sheets, tuning=Tuning(arrow_from_rows=10, arrow_chunk_rows=7))
     assert_same(snapshot(fast), snapshot(ref))
 
 
@@ -572,30 +598,31 @@ def test_a_long_table_is_built_by_arrow_and_reads_back_as_the_reference(tmp_path
                                                    max_size=10)), max_size=20),
        numbers=st.lists(st.one_of(st.none(), st.integers(-10**12, 10**12)), max_size=20))
 def test_an_arrow_column_is_measured_as_its_values(texts: list[Any], numbers: list[Any]) -> None:
-    """Columns read back from a stored report are Arrow arrays; their widths (`_arrow_width`)
-    must be those of the same values in a list (`_column_width`): CJK and full-width count 2."""
+    """Columns read back from a stored report are Arrow arrays, measured by Arrow's kernels; the
+    workbook (widths included: CJK and full-width count 2) is the one of the same values in lists."""
     import pyarrow as pa
 
-    assert excel._arrow_width("text", pa.array(texts, pa.string())) == excel._column_width("text", texts)
-    assert excel._arrow_width("int", pa.array(numbers, pa.int64())) == excel._column_width("int", numbers)
-    assert excel._arrow_width("datetime", pa.array(texts, pa.string())) == 0
+    def sheets(text_column: Any, int_column: Any) -> list[Sheet]:
+        return [Sheet("文本", [Table([Column("文本")], excel.Columns([text_column]))]),
+                Sheet("行", [Table([Column("行", "int")], excel.Columns([int_column]))])]
+
+    lists = book_bytes(sheets(texts, numbers), ARROW)
+    assert book_bytes(sheets(pa.array(texts, pa.string()), pa.array(numbers, pa.int64())), ARROW) == lists
 
 
-@pytest.mark.parametrize("arrow_from", [10**9, 1])
-def test_a_reloaded_weeks_ledger_workbook_is_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            arrow_from: int) -> None:
+@pytest.mark.parametrize("tuning", [LOOPS, ARROW], ids=["loops", "arrow"])
+def test_a_reloaded_weeks_ledger_workbook_is_the_same_bytes(tmp_path: Path, tuning: Tuning) -> None:
     """A re-render writes ledger.xlsx from the new registrations as stored (Arrow columns), a
     run from the rows it computed: the same bytes, whether the table is built by the loops or
     by Arrow from those columns as they are."""
     from pipeline.report.model import Registrations
 
-    monkeypatch.setattr(excel, "ARROW_FROM_ROWS", arrow_from)
     report = sample_report()
     again = WeekReport.from_bytes(report.to_bytes())
     assert isinstance(again.new_registrations, Registrations) and again.new_registrations.table_ready()
     (tmp_path / "run").mkdir()
     (tmp_path / "again").mkdir()
-    excel.write_ledger_xlsx(report, tmp_path / "run")
-    excel.write_ledger_xlsx(again, tmp_path / "again")
+    excel.write_ledger_xlsx(report, tmp_path / "run", tuning=tuning)
+    excel.write_ledger_xlsx(again, tmp_path / "again", tuning=tuning)
     assert (tmp_path / "run" / "ledger.xlsx").read_bytes() == (tmp_path / "again" / "ledger.xlsx").read_bytes()
     assert again.new_registrations._rows is None   # not turned into rows on the way

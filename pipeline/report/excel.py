@@ -3,10 +3,10 @@
 Two layers. The builders below turn a `WeekReport` into plain `Sheet`s of typed `Column`s and rows;
 `write_workbook` is the only code that writes a file. It lays each sheet out once (`_lay_out`: the
 rows, where each block starts, every column's width) and hands it to one of two engines:
-- "fast" (the default): `fastxlsx` writes the sheet XML itself, a column of cells at a time with
+- "fast" (the default): the `xlsx` package writes the sheet XML itself, a column of cells at a time with
   f-strings (a long table by Arrow's string kernels: `_arrow_rows`), streaming every sheet into
   the zip: under 1 µs a cell all in, against 9.5 µs.
-- "xlsxwriter": the reference. `tests/test_fastxlsx.py` writes the same sheets with both and reads
+- "xlsxwriter": the reference. `tests/test_xlsx.py` writes the same sheets with both and reads
   them back cell by cell (values, types, number formats, styles, panes, filters, widths, bars).
 
 Choices, stated once:
@@ -34,9 +34,9 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from .. import xlsx
 from ..records import Source
 from ..texts import t
-from . import fastxlsx
 from .context import (
     COMMISSION_KINDS,
     ITEMS,
@@ -130,6 +130,31 @@ class Sheet:
     name: str
     blocks: list[Table]
     title: list[tuple[str, Style | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the fast engine builds a sheet's rows. Every setting writes the same bytes; the
+    defaults are what the reports use, measured on the big week (bench/reports_bench.py).
+
+    - `chunk_rows`: rows the column loops join before handing them to the sheet stream;
+    - `arrow_from_rows`: a table given by `Columns` this long or longer is built by Arrow's
+      string kernels: a big week's leads (summary.xlsx) and new registrations (ledger.xlsx),
+      about 100,000 rows each, where the loops cost a second of Python between them; below it
+      the loops are as fast (and Arrow columns shorter than this are made Python lists);
+    - `arrow_chunk_rows`: rows of one Arrow-built chunk;
+    - `arrow_max_bytes`: a table whose cell bodies pass this many bytes (texts of tens of
+      thousands of characters, which an inbox workbook of up to 2 GB could hold) goes to the
+      loops: a chunk's joined XML is one Arrow string array, whose offsets stop at 2 GB.
+    """
+
+    chunk_rows: int = 2000
+    arrow_from_rows: int = 5000
+    arrow_chunk_rows: int = 16384
+    arrow_max_bytes: int = 1 << 30
+
+
+TUNING = Tuning()
 
 
 # --- layout: rows materialised once, widths measured per column ---------------------------------
@@ -291,7 +316,7 @@ class _Laid:
         return len(self.blocks) == 1
 
 
-def _lay_out(sheet: Sheet) -> _Laid:
+def _lay_out(sheet: Sheet, tuning: Tuning = TUNING) -> _Laid:
     span = max((len(block.columns) for block in sheet.blocks), default=1)
     row, last_row = 0, -1
     for text, style in sheet.title:
@@ -309,7 +334,7 @@ def _lay_out(sheet: Sheet) -> _Laid:
         given = table.rows
         if isinstance(given, Columns):
             data = given.data
-            if _has_arrow(data) and len(data[0]) < ARROW_FROM_ROWS:
+            if _has_arrow(data) and len(data[0]) < tuning.arrow_from_rows:
                 data = _as_lists(data)     # Arrow columns stay as they are for `_arrow_rows` only
             block = _Block(table, _Rows(data), row, data)
         else:
@@ -434,7 +459,7 @@ class _SheetWriter:
             self.ws.set_column(col, col, width)
 
 
-def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: datetime) -> None:
+def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: datetime, tuning: Tuning) -> None:
     options: dict[str, Any] = {
         "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
         "default_date_format": "yyyy-mm-dd hh:mm:ss",
@@ -444,14 +469,14 @@ def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: d
     book.set_properties({"created": created})
     formats = _Formats(book)
     for sheet in sheets:
-        _SheetWriter(book, formats, _lay_out(sheet)).write()
+        _SheetWriter(book, formats, _lay_out(sheet, tuning)).write()
     book.close()
 
 
-# --- the fast engine: sheet XML as text (fastxlsx) ----------------------------------------------
+# --- the fast engine: sheet XML as text (the xlsx package) --------------------------------------
 
 _STYLE_NAMES: list[str | None] = [None, *STYLE_PROPS]
-_STYLES = fastxlsx.StyleTable()
+_STYLES = xlsx.StyleTable()
 # Every (column type, style) pair, registered once in a fixed order: styles.xml is the same bytes
 # in every workbook, whichever formats it uses, so a re-render is byte-identical in any process.
 _XF: dict[tuple[str, str | None], int] = {
@@ -466,7 +491,7 @@ def _cell(kind: str, ref: str, value: Any, style: str | None, flag: bool) -> str
     if value is None or value == "":
         return f'<c r="{ref}" s="{xf}"/>' if style else ""
     if kind == "text":
-        return f'<c r="{ref}" s="{xf}" t="inlineStr">{fastxlsx.inline_text(_text(value))}</c>'
+        return f'<c r="{ref}" s="{xf}" t="inlineStr">{xlsx.inline_text(_text(value))}</c>'
     if kind == "datetime" or kind == "date":
         return f'<c r="{ref}" s="{xf}"><v>{excel_serial(value):.16G}</v></c>'
     number = float(value)
@@ -481,7 +506,7 @@ def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: ra
     The hot loop of every big workbook. Most texts (names, phones, times) are plain: `isalnum` is
     the quick test, `is_plain` the full one; anything else goes through `inline_text`."""
     kind, xf, pre = column.type, _XF[column.type, None], f'<c r="{letter}'
-    inline, plain = fastxlsx.inline_text, fastxlsx.is_plain
+    inline, plain = xlsx.inline_text, xlsx.is_plain
     if kind == "text":
         # The texts that need more than <t>…</t>, made once each: a source's file name has an "_"
         # and repeats on every row of its file.
@@ -510,25 +535,24 @@ def _plain_cells(column: Column, letter: str, values: Sequence[Any], numbers: ra
             for n, v in zip(numbers, values, strict=True)]
 
 
-def _fast_rows(block: _Block) -> Iterator[str | memoryview]:
-    """The block's data rows as XML, `CHUNK_ROWS` at a time.
+def _fast_rows(block: _Block, tuning: Tuning = TUNING) -> Iterator[str | memoryview]:
+    """The block's data rows as XML, `tuning.chunk_rows` at a time.
 
     Rows without a style are built column by column (`_plain_cells`), with the row tags as two more
     columns, and joined in one go; a long table of them by Arrow kernels instead (`_arrow_rows`).
     A block with styled rows goes row by row through `_cell`."""
-    made = _arrow_rows(block) if block.data is not None and len(block.rows) >= ARROW_FROM_ROWS else None
+    made = _arrow_rows(block, tuning) if block.data is not None and len(block.rows) >= tuning.arrow_from_rows else None
     if made is not None:
         return made
     if block.data is not None and _has_arrow(block.data):
         block = replace(block, data=_as_lists(block.data))
-    return _loop_rows(block)
+    return _loop_rows(block, tuning.chunk_rows)
 
 
-def _loop_rows(block: _Block) -> Iterator[str]:
+def _loop_rows(block: _Block, size: int = TUNING.chunk_rows) -> Iterator[str]:
     """`_fast_rows` by Python loops: every block, any values."""
     columns = block.table.columns
-    letters = [fastxlsx.col_name(col) for col in range(len(columns))]
-    size = fastxlsx.CHUNK_ROWS
+    letters = [xlsx.col_name(col) for col in range(len(columns))]
     total = len(block.rows)
     for start in range(0, total, size):
         first = block.first + 2 + start                  # the 1-based number of the chunk's first row
@@ -552,25 +576,15 @@ def _loop_rows(block: _Block) -> Iterator[str]:
         yield "".join(out)
 
 
-# A table of this many rows or more, given by columns, is built by Arrow kernels: a big week's
-# leads (summary.xlsx) and new registrations (ledger.xlsx), about 100,000 rows each, where the
-# column loops above cost a second of Python between them. Below it, the loops are as fast.
-ARROW_FROM_ROWS = 5000
-ARROW_CHUNK_ROWS = 16384
-# Cell bodies past this many bytes in a table (texts of tens of thousands of characters, which
-# an inbox workbook of up to 2 GB could hold) go to the loops: a chunk's joined XML is one Arrow
-# string array, whose offsets stop at 2 GB.
-ARROW_MAX_BYTES = 1 << 30
-
-# Texts that go between <t> and </t> as they are (`fastxlsx.is_plain`), as far as Arrow needs to
+# Texts that go between <t> and </t> as they are (`xlsx.is_plain`), as far as Arrow needs to
 # tell: ASCII letters, digits and some punctuation, and the CJK ideographs, with no space at
 # either end. Every other text (a name with "·", a file name with "_") is escaped by
-# `fastxlsx.inline_text`, once per distinct text.
+# `xlsx.inline_text`, once per distinct text.
 _ARROW_PLAIN = r"^[0-9A-Za-z\x{4e00}-\x{9fff}](?:[0-9A-Za-z\x{4e00}-\x{9fff} .:,;()+\-]*[0-9A-Za-z\x{4e00}-\x{9fff}])?$"
 _ARROW_PLAIN_MAX = 16000   # characters; a longer text (up to Excel's limit) goes through `inline_text`
 
 
-def _arrow_rows(block: _Block) -> Iterator[memoryview] | None:
+def _arrow_rows(block: _Block, tuning: Tuning = TUNING) -> Iterator[memoryview] | None:
     """The block's rows as `_fast_rows` makes them, the same bytes, built column by column by
     Arrow's string kernels; None when a column's values are not what Arrow takes (a number in
     a text column, a lone surrogate, a date that is no ISO text): then the column loops do it.
@@ -587,12 +601,12 @@ def _arrow_rows(block: _Block) -> Iterator[memoryview] | None:
         bodies = [_arrow_bodies(column, block.data[col]) for col, column in enumerate(columns)]
     except (pa.ArrowException, UnicodeError, TypeError, ValueError):
         return None
-    if sum(made[2].nbytes for made in bodies if made is not None) > ARROW_MAX_BYTES:
+    if sum(made[2].nbytes for made in bodies if made is not None) > tuning.arrow_max_bytes:
         return None    # a chunk's XML must stay within an Arrow string array's 2 GB
-    return _arrow_chunks(block, bodies)
+    return _arrow_chunks(block, bodies, tuning.arrow_chunk_rows)
 
 
-def _arrow_chunks(block: _Block, bodies: list[tuple[str, str, Any] | None]) -> Iterator[memoryview]:
+def _arrow_chunks(block: _Block, bodies: list[tuple[str, str, Any] | None], size: int) -> Iterator[memoryview]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -600,8 +614,8 @@ def _arrow_chunks(block: _Block, bodies: list[tuple[str, str, Any] | None]) -> I
     columns = block.table.columns
     total = len(block.rows)
     join = pc.binary_join_element_wise
-    for start in range(0, total, ARROW_CHUNK_ROWS):
-        stop = min(total, start + ARROW_CHUNK_ROWS)
+    for start in range(0, total, size):
+        stop = min(total, start + size)
         first = block.first + 2 + start
         numbers = range(first, first + stop - start)
         refs = pc.cast(pa.array(numbers, pa.int64()), pa.string())
@@ -609,11 +623,11 @@ def _arrow_chunks(block: _Block, bodies: list[tuple[str, str, Any] | None]) -> I
         for col, column in enumerate(columns):
             made = bodies[col]
             if made is None:   # a column the loops make (money, percentages, flagged shortfalls)
-                cells = _plain_cells(column, fastxlsx.col_name(col), block.data[col][start:stop], numbers)
+                cells = _plain_cells(column, xlsx.col_name(col), block.data[col][start:stop], numbers)
                 parts.append(pa.array(cells, pa.string()))
                 continue
             head, tail, values = made    # a null value makes a null cell, skipped below: no cell
-            parts.append(join(f'<c r="{fastxlsx.col_name(col)}', refs, head, values.slice(start, stop - start),
+            parts.append(join(f'<c r="{xlsx.col_name(col)}', refs, head, values.slice(start, stop - start),
                               tail, ""))
         rows = join(*parts, "</row>", "", null_handling="skip")
         offsets, data = rows.buffers()[1:3]
@@ -656,7 +670,7 @@ def _arrow_bodies(column: Column, values: Sequence[Any]) -> tuple[str, str, Any]
     if pc.any(care).as_py():
         escaped = pc.filter(array, care)
         distinct = pc.unique(escaped)
-        inline = pa.array([fastxlsx.inline_text(v) for v in distinct.to_pylist()], pa.string())
+        inline = pa.array([xlsx.inline_text(v) for v in distinct.to_pylist()], pa.string())
         bodies = inline.take(pc.index_in(escaped, distinct))
         plain_bodies = _join_plain(array)
         return f'" s="{xf}" t="inlineStr">', "</c>", pc.replace_with_mask(plain_bodies, care, bodies)
@@ -689,8 +703,8 @@ def _join_plain(array: Any) -> Any:
     return pc.binary_join_element_wise("<is><t>", array, "</t></is>", "")
 
 
-def _fast_sheet(book: fastxlsx.Workbook, laid: _Laid) -> None:
-    layout = fastxlsx.SheetLayout(laid.sheet.name, laid.last_row, laid.span - 1 if laid.blocks else 0,
+def _fast_sheet(book: xlsx.Workbook, laid: _Laid, tuning: Tuning) -> None:
+    layout = xlsx.SheetLayout(laid.sheet.name, laid.last_row, laid.span - 1 if laid.blocks else 0,
                                   dict(laid.widths), outline_level=laid.max_level)
     if laid.single:
         block = laid.blocks[0]
@@ -699,32 +713,33 @@ def _fast_sheet(book: fastxlsx.Workbook, laid: _Laid) -> None:
     for block in laid.blocks:
         for col, column in enumerate(block.table.columns):
             if column.bar and block.rows:
-                layout.bars.append(fastxlsx.DataBar(block.first + 1, block.last, col))
+                layout.bars.append(xlsx.DataBar(block.first + 1, block.last, col))
     with book.sheet(layout) as out:
         head = []
         for row, (text, style) in enumerate(laid.sheet.title):
             n, xf = row + 1, _XF["text", style]
-            cells = f'<c r="A{n}" s="{xf}" t="inlineStr">{fastxlsx.inline_text(text)}</c>' if text else ""
+            cells = f'<c r="A{n}" s="{xf}" t="inlineStr">{xlsx.inline_text(text)}</c>' if text else ""
             if style in ("review", "warn"):        # a filled band as wide as the tables below
-                cells += "".join(f'<c r="{fastxlsx.col_name(col)}{n}" s="{xf}"/>' for col in range(1, laid.span))
+                cells += "".join(f'<c r="{xlsx.col_name(col)}{n}" s="{xf}"/>' for col in range(1, laid.span))
             if cells:
                 head.append(f'<row r="{n}">{cells}</row>')
         out.write("".join(head))
         for block in laid.blocks:
             n, header = block.first + 1, _XF["text", "header"]
             out.write(f'<row r="{n}">' + "".join(
-                f'<c r="{fastxlsx.col_name(col)}{n}" s="{header}" t="inlineStr">{fastxlsx.inline_text(column.header)}</c>'
+                f'<c r="{xlsx.col_name(col)}{n}" s="{header}" t="inlineStr">{xlsx.inline_text(column.header)}</c>'
                 for col, column in enumerate(block.table.columns)) + "</row>")
-            for rows in _fast_rows(block):
+            for rows in _fast_rows(block, tuning):
                 out.write(rows)
 
 
-def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None, wait: bool) -> None:
+def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None, wait: bool,
+                tuning: Tuning) -> None:
     sheets = list(sheets)
-    book = fastxlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level)
+    book = xlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level)
     try:
         for sheet in sheets:
-            _fast_sheet(book, _lay_out(sheet))
+            _fast_sheet(book, _lay_out(sheet, tuning), tuning)
     except BaseException:
         book.abort()
         raise
@@ -736,23 +751,25 @@ DEFAULT_ENGINE: Engine = "fast"
 
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, created: datetime | None = None,
-                   engine: Engine | None = None, level: int | None = None, wait: bool = True) -> None:
+                   engine: Engine | None = None, level: int | None = None, wait: bool = True,
+                   tuning: Tuning = TUNING) -> None:
     """Write `sheets` to `path`.
 
-    `engine` "fast" (the default) writes the sheet XML itself (`fastxlsx`), streaming every sheet;
+    `engine` "fast" (the default) writes the sheet XML itself (the `xlsx` package), streaming every sheet;
     "xlsxwriter" is the reference the tests compare it with, where `big` streams rows to disk
     (constant memory) instead of holding them. Both lay a sheet out the same way (`_lay_out`).
-    `level` is the fast engine's deflate level (default `fastxlsx.LEVEL`). The fast engine
-    compresses and writes on a helper thread; `wait=False` returns before the file is complete
-    (the next workbook is built meanwhile) and `fastxlsx.wait()` waits for all of them.
+    `level` is the fast engine's deflate level (default `xlsx.LEVEL`), `tuning` how it builds the
+    rows (the same bytes whatever it says). The fast engine compresses and writes on a helper
+    thread; `wait=False` returns before the file is complete (the next workbook is built
+    meanwhile) and `xlsx.wait()` waits for all of them.
 
     `created` fixes the document's creation time, so the same week renders to the same bytes (the
     mail digests that make "each message once" work depend on it)."""
     created = created or datetime(2000, 1, 1)
     if (engine or DEFAULT_ENGINE) == "xlsxwriter":
-        _write_xlsxwriter(path, sheets, big, created)
+        _write_xlsxwriter(path, sheets, big, created, tuning)
     else:
-        _write_fast(path, sheets, created, level, wait)
+        _write_fast(path, sheets, created, level, wait, tuning)
 
 
 # --- builders: WeekReport -> sheets -------------------------------------------------------------
@@ -1071,7 +1088,7 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
                        wait: bool = True) -> None:
     """Every manager's statement workbook, or those of managers[start:stop] for `share` (start, stop):
     a big week shares them between two processes. With `wait=False` the last files may still be
-    being written when this returns (`fastxlsx.wait()`), unless an error stopped it."""
+    being written when this returns (`xlsx.wait()`), unless an error stopped it."""
     index = index_week(report)
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
@@ -1080,15 +1097,20 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
             write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
                            created=created_at(report), wait=False, level=STATEMENT_LEVEL)
     except BaseException:
-        fastxlsx.wait()
+        xlsx.wait()
         raise
     if wait:
-        fastxlsx.wait()
+        xlsx.wait()
 
 
-def write_ledger_xlsx(report: WeekReport, folder: Path) -> None:
-    sheet = Sheet(t(report.lang, "report.sheet.registrations"),
-                  [Table(registration_columns(report.lang), _registration_rows(report))])
+def ledger_sheets(report: WeekReport) -> list[Sheet]:
+    """ledger.xlsx: the week's new registrations, one table."""
+    return [Sheet(t(report.lang, "report.sheet.registrations"),
+                  [Table(registration_columns(report.lang), _registration_rows(report))])]
+
+
+def write_ledger_xlsx(report: WeekReport, folder: Path, tuning: Tuning = TUNING) -> None:
     # Not mailed, unlike the summary and the statements: a lighter deflate (with zlib, level 3
     # against 6 was about 10 % larger and a third of a second faster on a big week).
-    write_workbook(folder / "ledger.xlsx", [sheet], big=True, created=created_at(report), level=3)
+    write_workbook(folder / "ledger.xlsx", ledger_sheets(report), big=True, created=created_at(report), level=3,
+                   tuning=tuning)

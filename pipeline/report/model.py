@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..records import Ledger, Person, Source
 from ..results import WeekResults
-from .zipwrite import zlib_compress
+from ..xlsx import zlib_compress
 
 
 class Lead(NamedTuple):

@@ -3,7 +3,8 @@
 A big week writes five hundred statements of fourteen parts each and two workbooks of about
 fifty megabytes of sheet XML. Measured there, `zipfile` and zlib were a second of the reports'
 CPU time beside the XML they compress:
-- deflate is ISA-L's (`isal`, a maintained binding of Intel's library) when it is installed:
+- deflate is ISA-L's (`isal`, a maintained binding of Intel's library) when it is installed
+  (`HAS_ISAL`; a writer can be told `library="zlib"`):
   its level 1 deflates sheet XML about ten times as fast as zlib's level 6, for files about a
   fifth larger; its level 3 about four times as fast, a sixth larger. Without it, zlib at the
   level asked for. `deflate_level` maps zlib's levels to ISA-L's 0-3;
@@ -13,7 +14,7 @@ CPU time beside the XML they compress:
 
 The same parts give the same bytes (fixed timestamps, fixed attributes), with the same deflate
 library. Parts and offsets stay below 4 GB (no ZIP64): far beyond a sheet's 1,048,576 rows of
-the reports' columns; a part that passes it fails with a clear error.
+the reports' columns; a part that passes it (`LIMIT`) fails with a clear error.
 """
 
 from __future__ import annotations
@@ -22,60 +23,73 @@ import struct
 import zlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-_fast: Any
+_isal: Any
 try:
-    from isal import isal_zlib as _fast
+    from isal import isal_zlib as _isal
 except ImportError:  # pragma: no cover - a platform without the wheel: zlib, slower
-    _fast = None
+    _isal = None
+
+HAS_ISAL = _isal is not None
+Library = Literal["isal", "zlib"]
+LIMIT = 0xFFFFFFFF     # bytes: a part or a file at this size or past it needs ZIP64, which this does not write
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _END = struct.Struct("<IHHHHIIH")
-_LIMIT = 0xFFFFFFFF
 _VERSION = 20          # deflate, no ZIP64
 _DEFLATED = 8
-_SAME: dict[tuple[bytes, int], tuple[int, bytes]] = {}   # (part, level) -> (crc, deflated)
+_SAME: dict[tuple[bytes, int, str], tuple[int, bytes]] = {}   # (part, level, library) -> (crc, deflated)
 _SAME_MAX = 256        # entries kept; a caller marks as `same` only parts that repeat
 
 
-def deflate_level(level: int) -> int:
-    """zlib's level (0-9) as the deflate library in use takes it: ISA-L has 0-3, so 0 stays 0,
+def _module(library: Library | None) -> Any:
+    """The deflate module: ISA-L's when installed (or asked for), else zlib."""
+    if library == "isal" and _isal is None:
+        raise ValueError("ISA-L (the isal package) is not installed")
+    if library == "zlib" or _isal is None:
+        return zlib
+    return _isal
+
+
+def deflate_level(level: int, library: Library | None = None) -> int:
+    """zlib's level (0-9) as the deflate library takes it: ISA-L has 0-3, so 0 stays 0,
     1-3 (the fast levels) become 1, and 4-9 (the compact ones) become 3."""
-    if _fast is None:
+    if _module(library) is zlib:
         return level
     return 0 if level <= 0 else 1 if level <= 3 else 3
 
 
-def _compressor(level: int) -> Any:
-    if _fast is not None:
-        return _fast.compressobj(deflate_level(level), _fast.DEFLATED, -15)
-    return zlib.compressobj(level, zlib.DEFLATED, -15)
+def _compressor(level: int, module: Any) -> Any:
+    return module.compressobj(deflate_level(level, "zlib" if module is zlib else "isal"), module.DEFLATED, -15)
 
 
-def _crc32(data: bytes | memoryview, value: int = 0) -> int:
-    return int((_fast or zlib).crc32(data, value))
+def zlib_compress(data: bytes, level: int, library: Library | None = None) -> bytes:
+    """`zlib.compress(data, level)` by the deflate library (default: ISA-L when installed): the
+    same zlib format (any zlib reads it back), in a quarter of the time with ISA-L."""
+    module = _module(library)
+    if module is zlib:
+        return zlib.compress(data, level)
+    return bytes(module.compress(data, deflate_level(level, "isal")))
 
 
-def zlib_compress(data: bytes, level: int) -> bytes:
-    """`zlib.compress(data, level)` by the deflate library in use: the same zlib format (any
-    zlib reads it back), in a quarter of the time with ISA-L."""
-    if _fast is not None:
-        return bytes(_fast.compress(data, deflate_level(level)))
-    return zlib.compress(data, level)
-
-
-def _deflate(data: bytes, level: int) -> tuple[int, bytes]:
-    packer = _compressor(level)
-    return _crc32(data), packer.compress(data) + packer.flush()
+def _deflate(data: bytes, level: int, module: Any) -> tuple[int, bytes]:
+    packer = _compressor(level, module)
+    return int(module.crc32(data)), packer.compress(data) + packer.flush()
 
 
 class ZipWriter:
     """A zip file written in order: `add` a whole part, or `stream` one in pieces; `close` writes
-    the central directory. Every entry is deflated and dated `moment` (not before 1980)."""
+    the central directory. Every entry is deflated (by `library`: default ISA-L when installed)
+    and dated `moment` (not before 1980). A part or a file that reaches `limit` bytes fails with
+    its name (the default is the zip format's 4 GB without ZIP64)."""
 
-    def __init__(self, path: Path | str, moment: datetime, level: int) -> None:
+    def __init__(self, path: Path | str, moment: datetime, level: int, *, library: Library | None = None,
+                 limit: int = LIMIT) -> None:
+        self._module = _module(library)
+        self._library = "zlib" if self._module is zlib else "isal"
+        self._limit = limit
         moment = max(moment, datetime(1980, 1, 1))
         self._time = moment.hour << 11 | moment.minute << 5 | moment.second // 2
         self._date = (moment.year - 1980) << 9 | moment.month << 5 | moment.day
@@ -94,11 +108,12 @@ class ZipWriter:
 
     def add(self, name: str, data: bytes, same: bool = False) -> None:
         """A whole part. `same`: a part other workbooks repeat byte for byte, deflated once."""
-        hit = _SAME.get((data, self.level)) if same else None
+        key = (data, self.level, self._library)
+        hit = _SAME.get(key) if same else None
         if hit is None:
-            hit = _deflate(data, self.level)
+            hit = _deflate(data, self.level, self._module)
             if same and len(_SAME) < _SAME_MAX:
-                _SAME[data, self.level] = hit
+                _SAME[key] = hit
         crc, packed = hit
         self._check(name, len(data), len(packed))
         raw = name.encode("ascii")
@@ -112,7 +127,7 @@ class ZipWriter:
         return _Stream(self, name)
 
     def _check(self, name: str, size: int, packed: int) -> None:
-        if max(size, packed, self._at + packed) >= _LIMIT:
+        if max(size, packed, self._at + packed) >= self._limit:
             raise ValueError(f"{name}: a workbook part past 4 GB is more than this writer supports")
 
     def close(self) -> None:
@@ -134,14 +149,15 @@ class _Stream:
         self._name = name
         self._raw = name.encode("ascii")
         self._offset = book._at
-        self._packer = _compressor(book.level)
+        self._module = book._module
+        self._packer = _compressor(book.level, book._module)
         self._crc = 0
         self._size = 0
         self._packed = 0
         book._put(book._header(self._raw, 0, 0, 0))
 
     def write(self, data: bytes | memoryview) -> None:
-        self._crc = _crc32(data, self._crc)
+        self._crc = int(self._module.crc32(data, self._crc))
         self._size += len(data)
         self._emit(self._packer.compress(data))
 

@@ -13,7 +13,7 @@ builds with f-strings and joins, and the styles are a table computed once:
 - helpers for the cell XML itself: `inline_text` (an inline string, always a string: no input
   ever becomes a formula), `is_plain` (a text that needs none of that), `col_name`, `NUMBER`
   (the `%.16G` xlsxwriter uses);
-- one helper thread per process that does every zip operation in order (`_Helper`): deflate,
+- one helper thread per process that does every zip operation in order (`wait`, `reset_helper`): deflate,
   CRC and file writes release the interpreter lock, so they run beside the caller's XML building.
 
 A sheet supports what the reports use: column widths, a frozen header row, an autofilter, row
@@ -47,7 +47,6 @@ except ImportError:  # pragma: no cover - another xlsxwriter version
     _THEME = None
 
 LEVEL = 6                 # deflate level: see `Workbook`
-CHUNK_ROWS = 2000         # rows a caller joins before handing them to `SheetStream.write`
 MAX_STRING = 32767        # UTF-16 units in a cell
 MAX_ROWS = 1_048_576
 MAX_COLS = 16_384
@@ -348,25 +347,32 @@ def sheet_tail(layout: SheetLayout, index: int) -> str:
     return "".join(parts)
 
 
+AHEAD = 32 * 1024 * 1024  # bytes the caller may hand the helper thread before it waits for it
+
+
 class _Helper:
     """Every zip operation of every workbook, in order, on one helper thread per process.
 
     Deflate, CRC and file writes release the interpreter lock, so while the helper compresses and
     writes one chunk of rows (or one small workbook) the caller builds the next: compression and
     file system time, about a third of the total, move to another core. The caller is one thread;
-    it may be `AHEAD` bytes ahead of the helper before it waits (a memory bound)."""
+    it may be `ahead` bytes ahead of the helper before it waits (a memory bound). Not `threaded`:
+    every operation runs at once on the caller's thread (the same bytes, one core)."""
 
-    AHEAD = 32 * 1024 * 1024
-
-    def __init__(self) -> None:
+    def __init__(self, ahead: int = AHEAD, threaded: bool = True) -> None:
+        self.ahead = ahead
+        self.threaded = threaded
         self._pool: ThreadPoolExecutor | None = None
         self._pending: deque[tuple[Future[Any], int]] = deque()
         self._bytes = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any, size: int = 0, **kwargs: Any) -> None:
+        if not self.threaded:
+            fn(*args, **kwargs)
+            return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="fastxlsx")
-        while self._pending and self._bytes + size > self.AHEAD:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="xlsx")
+        while self._pending and self._bytes + size > self.ahead:
             self._done(*self._pending.popleft())
         self._pending.append((self._pool.submit(fn, *args, **kwargs), size))
         self._bytes += size
@@ -395,11 +401,13 @@ def wait() -> None:
     _HELPER.wait()
 
 
-def reset_helper() -> None:
-    """A fresh helper, for a forked child: a fork copies no thread, so the parent's helper
-    would take work and never do it."""
+def reset_helper(ahead: int = AHEAD, threaded: bool = True) -> None:
+    """A fresh helper: for a forked child (a fork copies no thread, so the parent's helper would
+    take work and never do it), or to set how far ahead of it the caller may get (`ahead` bytes)
+    and whether it is a thread at all (`threaded=False`: zip work on the caller's thread). Call
+    it when nothing is in flight (after `wait()`)."""
     global _HELPER
-    _HELPER = _Helper()
+    _HELPER = _Helper(ahead, threaded)
 
 
 class SheetStream:
@@ -526,7 +534,7 @@ class Workbook:
 
     def close(self, wait: bool = True) -> None:
         """Write the remaining parts and the zip's directory. With `wait=False` this returns while
-        the helper may still be writing; `fastxlsx.wait()` then waits for it (and raises its errors)."""
+        the helper may still be writing; `wait()` then waits for it (and raises its errors)."""
         try:
             while len(self.layouts) < len(self.names):      # a sheet never opened is an empty one
                 with self.sheet(SheetLayout(self.names[len(self.layouts)])):
