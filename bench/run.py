@@ -21,7 +21,11 @@ and, as Markdown, to bench/.cache/last.md; the raw measurements to bench/.cache/
 With --at REV the product measured is the package as committed at REV (a snapshot of the tree
 whose folder is put first on PYTHONPATH), not the working tree: figures of a known commit while others edit.
 
-Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--keep] [--at REV] [--report]
+The baseline runs under --baseline-python (`make bench` passes an environment of its own with
+pandas, bench/.cache/baseline-venv/); the product and the floor under this interpreter.
+
+Usage: python bench/run.py [--repeat 3] [--quick] [--regen] [--no-baseline] [--baseline-python PY] [--keep]
+       [--at REV] [--report]
 """
 
 from __future__ import annotations
@@ -326,6 +330,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a 10x smaller inbox, for a smoke test")
     ap.add_argument("--regen", action="store_true", help="generate the inbox again even if cached")
     ap.add_argument("--no-baseline", action="store_true", help="skip the baseline (it takes minutes)")
+    ap.add_argument("--baseline-python", metavar="PY", default=sys.executable,
+                    help="the interpreter that runs the baseline, with pandas (default: this one)")
     ap.add_argument("--keep", action="store_true", help="keep the run folders in bench/.cache/runs/")
     ap.add_argument("--at", metavar="REV", help="measure pipeline/ as committed at REV, not the working tree")
     ap.add_argument("--report", action="store_true",
@@ -375,7 +381,7 @@ def main() -> int:
                                                f"FAILED (exit {m['rc']})")
                     + (" — " + ", ".join(f"{s} {v:.2f}" for s, v in st.items()) if st else ""))
         if not a.no_baseline:
-            m = measure([sys.executable, HERE / "baseline.py", data / "week1", work / "baseline"], work, "baseline")
+            m = measure([a.baseline_python, HERE / "baseline.py", data / "week1", work / "baseline"], work, "baseline")
             runs["baseline"].append(m)
             log(f"{tag} baseline: {m['wall']:.2f} s, {m['rss']:,.0f} MB" if m["rc"] == 0
                 else f"{tag} baseline FAILED (exit {m['rc']})")

@@ -6,9 +6,7 @@ Exit codes: 0 done; 1 the run failed and changed nothing; 2 bad usage or configu
 
 from __future__ import annotations
 
-import importlib.abc
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -275,34 +273,6 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
         click.echo(f"  {week}: {len(names)}")
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    """Refuses to import pandas. The product never uses it, but pyarrow imports it (0.6 s of CPU)
-    the first time it makes an array or a scalar from Python values, only to check whether they
-    are pandas objects: in the run and again in the ledger's reading child, while the two cores
-    are busy reading. Refused, pyarrow takes pandas to be absent, which changes nothing here."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"{name} is not used by the pipeline command", name=name)
-        return None
-
-
 def main() -> None:
-    """The `pipeline` command. pandas is kept out of its processes (`_NoPandas`). Once a command
-    is done and its output flushed, the process ends without the interpreter's teardown, which
-    would free a big week's objects one by one (0.2 to 0.25 s of the benchmark's run) with
-    nothing left to do: files and the state are closed, and a report child has exited already.
-    An error raised past click still ends the usual way."""
-    if "pandas" not in sys.modules:
-        sys.meta_path.insert(0, _NoPandas())
-    try:
-        cli.main()
-        code: Any = 0
-    except SystemExit as exc:
-        code = exc.code
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+    """The `pipeline` command (and `python -m pipeline`): click parses, runs and exits."""
+    cli()
