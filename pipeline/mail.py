@@ -497,11 +497,11 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     """Every email of the week (`build_messages`) written to `folder/outbox/` as it is built;
     returns them in the same order, without their bytes (names, recipients and digests).
 
-    With `processes` above one, that many processes build the statements' emails (a few tasks
-    each, of at most `STATEMENT_STEP` managers) while this one builds the leaders' summaries;
-    by default, one per core from `PARALLEL_FROM` statements, else this process alone (as where
-    processes cannot be forked). The workers are forked: they start with the week as it is
-    here, nothing copied."""
+    With `processes` above one, that many processes build them: the leaders' summaries as one
+    task, the statements' in a few tasks each of at most `STATEMENT_STEP` managers; by default,
+    one per core from `PARALLEL_FROM` statements, else this process alone (as where processes
+    cannot be forked). The workers are forked: they start with the week as it is here, nothing
+    copied, and this process (the run's largest) holds none of the emails."""
     week = _Week(report, folder, config)
     if processes is None:
         processes = (os.cpu_count() or 1) if len(week.getting) >= PARALLEL_FROM else 1
@@ -513,9 +513,9 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     runs = [(a, min(managers, a + step)) for a in range(0, managers, step)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=(week,)) as pool:
+        summaries = pool.submit(_write_summaries)   # the largest task first
         done = pool.map(_write_run, runs)
-        summaries = _write_all(week.summaries(), folder)
-        return [m for part in done for m in part] + summaries
+        return [m for part in done for m in part] + summaries.result()
 
 
 def _write_statements(week: _Week, span: tuple[int, int]) -> list[Outgoing]:
@@ -533,6 +533,11 @@ def _adopt(week: _Week) -> None:
 def _write_run(span: tuple[int, int]) -> list[Outgoing]:
     assert _adopted is not None
     return _write_statements(_adopted, span)
+
+
+def _write_summaries() -> list[Outgoing]:
+    assert _adopted is not None
+    return _write_all(_adopted.summaries(), _adopted.folder)
 
 
 def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:

@@ -287,7 +287,7 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
             for writer in WRITERS:
                 writer(report, folder)
             return Written(stored_form(report, folder) if store else None)
-        index_week(report)  # computed once, before the fork: both processes use it
+        index_week(report)  # computed once, before the fork: every writer process uses it
         plan = _Plan(report, folder, store)
         fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
         context = multiprocessing.get_context("fork")
