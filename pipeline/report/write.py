@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import gc
 import json
-import multiprocessing
 import os
+import pickle
+import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -151,17 +151,16 @@ WRITERS: list[Writer] = [
     write_ledger_xlsx,       # ledger.xlsx: the week's new registrations
 ]
 
-# A big week writes in `WRITER_PROCESSES` processes, forked from this one by a
-# ProcessPoolExecutor (they start at once and share the report without copying it); this one
-# waits. The work is a list of jobs, the largest first: the `JOBS` below, the stored report when
-# asked, then the managers' statements (workbook and page) `STATEMENT_STEP` managers a job. Each
-# process takes the next job free from the pool's queue until none is left, so they finish
-# within one small job of each other however the machine's speed varies (a fixed split,
-# measured right on one run, was a second or two off on the next). A job runs its writers in
-# order, then what must follow them in the same process: "stored_ledger" (ledger.csv compressed
-# for the state, `stored_form`). The writers touch neither the database nor the lock, and leave
-# running no exit handler of this process's. Where there is no fork (Windows), one process runs
-# `WRITERS`.
+# A big week writes in two processes: this one and a second, forked (it starts at once and
+# shares the report without copying it). The work is a list of jobs, the largest first: the
+# `JOBS` below, the stored report when asked, then the managers' statements (workbook and page)
+# `STATEMENT_STEP` managers a job. Each process takes the next job free (`_Claims`) until
+# none is left, so the two finish within one small job of each other however the machine's
+# speed varies (a fixed split, measured right on one run, was a second or two off on the next).
+# A job runs its writers in order, then what must follow them in the same process:
+# "stored_ledger" (ledger.csv compressed for the state, `stored_form`). The child touches neither
+# the database nor the lock: it writes files and leaves with os._exit, running no exit handler of
+# the parent's. Where there is no fork (Windows), one process runs `WRITERS`.
 JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
@@ -171,7 +170,6 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
-WRITER_PROCESSES = 2
 
 
 class Written(NamedTuple):
@@ -192,6 +190,25 @@ def _stored_ledger(folder: Path) -> bytes:
 
     with pa.memory_map(str(folder / "ledger.csv")) as source:
         return pack_ledger_csv(source.read_buffer())
+
+
+class _Claims:
+    """Jobs (their positions in a `_Plan`) handed to whichever process asks first. The next
+    position lives in shared memory made before the fork, behind its lock."""
+
+    def __init__(self, total: int) -> None:
+        import multiprocessing
+
+        self.total = total
+        self._next = multiprocessing.Value("q", 0)
+
+    def take(self) -> int | None:
+        with self._next.get_lock():
+            job = int(self._next.value)
+            if job >= self.total:
+                return None
+            self._next.value = job + 1
+        return job
 
 
 class _Plan:
@@ -230,25 +247,51 @@ class _Plan:
         return next((done.get(i) for i, (_, follow) in enumerate(self.fixed) if follow == name), None)
 
 
-_plan: _Plan | None = None        # in a writer process: the week it writes
-_helper_of: int | None = None     # the process whose helper thread `fastxlsx` has
+def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
+    """The jobs this process takes, run: {job: what it returned}."""
+    done = {}
+    while (job := claims.take()) is not None:
+        done[job] = plan.run(job)
+    return done
 
 
-def _adopt(plan: _Plan) -> None:
-    global _plan
-    _plan = plan
+class _Side:
+    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
+    jobs returned comes back pickled in a file beside the week's outputs."""
 
+    def __init__(self, plan: _Plan, claims: _Claims) -> None:
+        self.passed = plan.folder / f".side-{os.getpid()}.pickle"
+        fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; what it wrote is what the tests compare
+            os.close(read_fd)
+            code = 0
+            try:
+                fastxlsx.reset_helper()  # the parent's helper thread does not exist in the child
+                self.passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
+            except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
+                os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
 
-def _run(job: int) -> Any:
-    """One job of the adopted plan, in a writer process. Its first job gives it a `fastxlsx`
-    helper thread of its own: a fork copies no thread, so the parent's would take work and
-    never do it. (Done here, not as the process starts, so that a failure comes back as itself.)"""
-    global _helper_of
-    if _helper_of != os.getpid():
-        fastxlsx.reset_helper()
-        _helper_of = os.getpid()
-    assert _plan is not None
-    return _plan.run(job)
+    def result(self) -> dict[int, Any]:
+        """Wait for the child and return what its jobs returned; its failure raises here with its
+        traceback's last line."""
+        with os.fdopen(self.fd, "rb") as fh:
+            error = fh.read()
+        _, status = os.waitpid(self.pid, 0)
+        if status != 0:
+            detail = error.decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
+        try:
+            passed: dict[int, Any] = pickle.loads(self.passed.read_bytes())
+            return passed  # written by our own child just now
+        finally:
+            self.passed.unlink()
 
 
 @contextmanager
@@ -275,7 +318,7 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
 
 
 def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False) -> Written:
-    """Run every writer into `folder`. With `parallel`, in writer processes (see `JOBS`); without,
+    """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
     rejections. With `store`, the week's `stored_form` comes back too."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -283,19 +326,18 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
         parallel = rows >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
-        if not parallel or "fork" not in multiprocessing.get_all_start_methods():
+        if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
             return Written(stored_form(report, folder) if store else None)
-        index_week(report)  # computed once, before the fork: every writer process uses it
+        index_week(report)  # computed once, before the fork: both processes use it
         plan = _Plan(report, folder, store)
-        fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(WRITER_PROCESSES, mp_context=context, initializer=_adopt, initargs=(plan,)) as pool:
-            try:
-                done = dict(enumerate(pool.map(_run, range(len(plan)))))
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+        claims = _Claims(len(plan))
+        side = _Side(plan, claims)
+        done: dict[int, Any] = {}
+        try:
+            done = _work(plan, claims)
+        finally:
+            done.update(side.result())
         blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
         return Written((blob, ledger) if store else None)
