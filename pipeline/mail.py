@@ -407,7 +407,7 @@ def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[s
 class _Week:
     """What a week's emails share, worked out once: the sender, the date, who gets what, each
     email's file name, the managers' deals and rejections, the compiled templates. The processes
-    that build statements (`write_messages`) are forked with it."""
+    that build the emails (`write_messages`) are forked with it."""
 
     def __init__(self, report: WeekReport, folder: Path, config: Config) -> None:
         self.report, self.folder, self.lang = report, folder, report.lang
