@@ -173,7 +173,7 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
 def _outbox(report: WeekReport, folder: Path) -> None:
     from pipeline import mail
 
-    mail.write_outbox(mail.build_messages(report, folder, Config()), folder)
+    mail.write_messages(report, folder, Config())
 
 
 def main() -> None:

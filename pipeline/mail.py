@@ -1,11 +1,13 @@
 """The week's emails: build them from the written reports, keep them in `outbox/`, send them once.
 
-`build_messages` turns a computed week and its folder into one `Outgoing` per statement: each
-manager gets their own (nothing of anyone else's), each leader the team summary. Building is
-deterministic: the same week and the same files give byte-identical messages (fixed Date,
-Message-ID and MIME boundaries), so the SHA-256 `digest` of a message identifies it across runs and
-the run's state can remember what was sent as (recipient, digest) pairs. For that to hold across a
-re-render, the attached workbooks must be written deterministically too.
+`build_messages` turns a computed week and its written folder into one `Outgoing` per statement:
+each manager gets their own (nothing of anyone else's), each leader the team summary; the run uses
+`write_messages`, which writes them to the outbox as it builds them. Messages are built by the
+email package (`EmailMessage` under the SMTP policy). Building is deterministic: the same week and
+the same files give byte-identical messages (fixed Date, Message-ID and MIME boundaries), so the
+SHA-256 `digest` of a message identifies it across runs and the run's state can remember what was
+sent as (recipient, digest) pairs. For that to hold across a re-render, the attached workbooks
+must be written deterministically too.
 
 `send_messages` delivers over SMTP, skipping what was already sent, retrying transient failures a
 bounded number of times and reporting, never raising, what could not be delivered.
@@ -13,21 +15,24 @@ bounded number of times and reporting, never raising, what could not be delivere
 
 from __future__ import annotations
 
-import binascii
 import email
 import hashlib
+import multiprocessing
+import os
 import re
 import smtplib
 import ssl
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, getaddresses, parseaddr
 from functools import lru_cache, partial
 from pathlib import Path
@@ -52,12 +57,15 @@ _PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9
 _ADDRESS_SPLIT = re.compile(r"[,;，；、\s]+")
 _UNSAFE_FILENAME = re.compile(r"[^\w.@+-]+")
 
+Buffer = bytes | memoryview
+
 
 class Outgoing:
     """One email ready to write and send; `digest` is the SHA-256 of exactly `data`.
 
-    `message` is the email as an object. A message built in another process travels as its
-    bytes alone, and its object is parsed from them only if someone asks."""
+    `message` is the email as an object, parsed from `data` only if someone asks: emails are
+    built straight to bytes, and those built in another process come back without them (they
+    are in the outbox)."""
 
     __slots__ = ("key", "recipients", "_message", "digest", "filename", "data")
     _message: EmailMessage | None
@@ -211,29 +219,69 @@ def _safe_filename(stem: str, taken: set[str]) -> str:
 
 
 def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tuple[bytes, str]:
-    """Fix what would otherwise vary between builds, then serialise: (bytes, sha256)."""
+    """Fix what would otherwise vary between builds, then serialise: (bytes, sha256).
+
+    The boundaries follow `key` (one message of the week each): '=' runs never occur in base64
+    bodies, and every part is base64, so a boundary cannot clash with content. The Message-ID
+    follows the key and the content, without serialising the message twice: the leaf parts'
+    payloads are already encoded strings."""
     message["Date"] = format_datetime(when)
     message["Auto-Submitted"] = "auto-generated"
     seed = hashlib.sha256(key.encode())
     for index, part in enumerate(message.walk()):
         if part.is_multipart():
-            # '=' runs never occur in base64 bodies, so this boundary cannot clash with content.
             part.set_boundary(f"===============kam{seed.hexdigest()[:16]}{index}==")
-    # The Message-ID follows the content without serialising the message twice: the leaf parts'
-    # payloads are already encoded strings.
     body = hashlib.sha256(key.encode())
     for part in message.walk():
         if not part.is_multipart():
             body.update(str(part.get_payload()).encode("utf-8", "surrogateescape"))
-    body_hash = body.hexdigest()
-    message["Message-ID"] = f"<{body_hash[:32]}@{_domain(sender)}>"
-    data = message.as_bytes(policy=SMTP)
+    message["Message-ID"] = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
+    data = message.as_bytes()
     return data, hashlib.sha256(data).hexdigest()
+
+
+class _Headers(HeaderRegistry):
+    """The email package's header classes, each made once: the package makes a new class for
+    every header it parses, a tenth of a statement's time and garbage only the cycle collector
+    frees (a class refers to itself), which it never did while a big week's emails were built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+class _Remembering(EmailPolicy):
+    """The SMTP policy, remembering the headers it parsed: the email package parses a header
+    each time one is set, and a week's emails set the same ones again and again (each part's
+    Content-Type and Content-Transfer-Encoding, the sender, the Date). A sixth of five hundred
+    statements' time. The header objects are immutable, so one serves every message; the bytes
+    are the SMTP policy's own."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if type(value) is str:
+            return _parsed(name, value)
+        return super().header_store_parse(name, value)
+
+
+@lru_cache(maxsize=256)
+def _parsed(name: str, value: str) -> tuple[str, Any]:
+    return EmailPolicy.header_store_parse(POLICY, name, value)
+
+
+POLICY = _Remembering(linesep="\r\n", header_factory=_Headers())   # email.policy.SMTP, remembering
 
 
 def _message(sender: str, recipients: Sequence[str], subject: str, text: str, html: str | None,
              attachment: tuple[bytes, str] | None) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+    """A text email, with its page as the alternative and its workbook attached when given;
+    every phone number standing alone in the bodies masked."""
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Subject"] = subject
@@ -246,82 +294,12 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
     return message
 
 
-def _statement_bytes(key: str, sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
-                     attachment: tuple[bytes, str], when: datetime) -> tuple[bytes, str]:
-    """`_finish(_message(...))` for a statement (or summary) email, byte for byte, without the
-    email package walking the message: (bytes, sha256). See `_mixed_parts`."""
-    data = b"".join(_mixed_parts(key, sender, recipients, subject, text, html, attachment, when))
-    return data, hashlib.sha256(data).hexdigest()
-
-
-_TO, _ID = 1, 8   # where `_mixed_parts` puts the To and Message-ID header lines
-
-
-def _mixed_parts(key: str, sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
-                 attachment: tuple[bytes, str], when: datetime) -> list[bytes]:
-    """The bytes of `_finish(_message(...))` in pieces whose join is the email; the To and
-    Message-ID header lines are pieces of their own (`_TO`, `_ID`).
-
-    Five hundred statements took 2.8 s in the email package (headers parsed, folded and
-    generated line by line). The layout of these messages never changes (mixed: alternative
-    (text, html), attachment), so it is written here; the headers that vary are still folded by
-    the package's own policy, and a test checks the bytes against `_finish(_message(...))`."""
-    data, name = attachment
-    head = EmailMessage(policy=SMTP)
-    head["Content-Disposition"] = "attachment"
-    head.set_param("filename", name, header="Content-Disposition", replace=True)
-
-    seed = hashlib.sha256(key.encode()).hexdigest()[:16]
-    outer, inner = f"===============kam{seed}0==".encode(), f"===============kam{seed}1==".encode()
-    payloads = [_base64_lines(_crlf_lines(mask_text(text))), _base64_lines(_crlf_lines(mask_text(html))),
-                _base64_lines(data)]
-    body = hashlib.sha256(key.encode())
-    for payload in payloads:
-        body.update(payload)
-    message_id = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
-    crlf = [p.replace(b"\n", b"\r\n") for p in payloads]
-    return [
-        _folded("From", sender), _folded("To", ", ".join(recipients)), _folded("Subject", subject),
-        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary="', outer, b'"\r\n',
-        SMTP.fold_binary("Date", format_datetime(when)), b"Auto-Submitted: auto-generated\r\n",
-        SMTP.fold_binary("Message-ID", message_id), b"\r\n",
-        b"--", outer, b'\r\nContent-Type: multipart/alternative;\r\n boundary="', inner, b'"\r\n\r\n',
-        b"--", inner, b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n',
-        crlf[0], b"\r\n--", inner,
-        b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\nMIME-Version: 1.0\r\n\r\n',
-        crlf[1], b"\r\n--", inner, b"--\r\n\r\n--", outer,
-        b"\r\nContent-Type: " + "/".join(XLSX_TYPE).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n",
-        SMTP.fold_binary("Content-Disposition", head["Content-Disposition"]), b"MIME-Version: 1.0\r\n\r\n",
-        crlf[2], b"\r\n--", outer, b"--\r\n",
-    ]
-
-
-@lru_cache(maxsize=256)
-def _folded(field: str, value: str) -> bytes:
-    """A header line as the SMTP policy parses and folds it; the sender's is the same in every
-    message, so it is made once."""
-    head = EmailMessage(policy=SMTP)
-    head[field] = value
-    return SMTP.fold_binary(field, head[field])
-
-
-def _crlf_lines(text: str) -> bytes:
-    """A text body as the email package encodes it: its lines ended by CRLF."""
-    return b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n"
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """Base64 in lines of 76 characters, each ended by LF (the email package's payload form, a
-    line per 57 bytes). Encoded whole and cut into lines by numpy: a statement's attachment is
-    some 600 lines, and a call per line was a tenth of the statements' email time."""
-    import numpy
-
-    encoded = binascii.b2a_base64(data, newline=False)
-    whole, rest = divmod(len(encoded), 76)
-    lines = numpy.empty((whole, 77), numpy.uint8)
-    lines[:, :76] = numpy.frombuffer(encoded, numpy.uint8, whole * 76).reshape(whole, 76)
-    lines[:, 76] = ord("\n")
-    return lines.tobytes() + (encoded[whole * 76:] + b"\n" if rest else b"")
+def _head(message: EmailMessage) -> bytes:
+    """The header block of `message` as `as_bytes` writes it (each header folded by the
+    policy, then an empty line)."""
+    policy = message.policy
+    return b"".join([*(policy.fold_binary(name, value) for name, value in message.items()),
+                     policy.linesep.encode()])
 
 
 def _read(path: Path) -> bytes:
@@ -402,52 +380,15 @@ def _summary_recipients(report: WeekReport, config: Config) -> list[str]:
     return list(found.values())
 
 
-def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Outgoing]:
-    """Every email of the week, managers (by name) first, then the summary for each leader address.
-
-    Reads `summary.html`, `summary.xlsx` and `managers/<stem>.xlsx` from `folder` (the week's
-    written outputs, file stems as `manager_stems` gives them); nothing else. A manager without
-    an address in the roster gets no email.
-    """
-    managers = (0, len(report.results["managers"]))
-    return name_messages(report.week, manager_messages(report, folder, config, managers)
-                         + list(summary_messages(report, folder, config)))
-
-
-def name_messages(week: str, messages: list[Outgoing]) -> list[Outgoing]:
-    """Each message's file name in the outbox, unique within the week, in the order given (the
-    order `build_messages` gives, so a message keeps its name whichever process built it). A
-    name starts with the week and the message's kind, so messages of different kinds never
-    compete for a name: naming each kind apart gives the same names."""
-    names = _file_names(week, [m.key for m in messages])
-    return [m.named(name) for m, name in zip(messages, names, strict=True)]
-
-
 def _file_names(week: str, keys: list[str]) -> list[str]:
+    """Each email's file name in the outbox, unique within the week, in the order given. A name
+    starts with the week and the email's kind (manager, summary)."""
     taken: set[str] = set()
     names = []
     for key in keys:
         kind, _, who = key.partition(":")
         names.append(_safe_filename(f"{week}-{kind}-{who}", taken))
     return names
-
-
-def statement_names(report: WeekReport) -> dict[str, str]:
-    """The outbox file name of each statement email (key -> name), as `name_messages` names the
-    week's statements together: known before any is built, so whichever process builds an
-    email writes it to the outbox."""
-    return _names(report.week, [f"manager:{name}" for name in _statement_recipients(report)])
-
-
-def summary_names(report: WeekReport, config: Config) -> dict[str, str]:
-    """The outbox file name of each leader's summary email (key -> name), as `name_messages`
-    names the week's summaries together: known before any is built, so each can be written as
-    soon as it is made."""
-    return _names(report.week, [f"summary:{address}" for address in _summary_recipients(report, config)])
-
-
-def _names(week: str, keys: list[str]) -> dict[str, str]:
-    return dict(zip(keys, _file_names(week, keys), strict=True))
 
 
 def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[str, ...]]]:
@@ -463,98 +404,140 @@ def _statement_recipients(report: WeekReport) -> dict[str, tuple[Person, tuple[s
     return out
 
 
-def manager_messages(report: WeekReport, folder: Path, config: Config, span: tuple[int, int]) -> list[Outgoing]:
-    """The statements' emails of the managers at positions span[0]..span[1]-1 of results.json
-    (file names not given yet: `name_messages`)."""
-    lang = report.lang
-    env = _env()
-    sender = _sender(config)
-    when = _week_date(report, config)
-    prefix = _prefix(lang, config.office or report.office)
-    index = index_week(report)   # grouped once while a week is written (`indexed_once`)
-    stems = index.stems          # the same file names the statement writer used
-    out: list[Outgoing] = []
-    deals_of, rejections_of = index.deals_by, index.rejections_by
-    getting = _statement_recipients(report)
-    for row in report.results["managers"][span[0]:span[1]]:
-        name = row["name"]
-        if name not in getting:
-            continue
-        person, recipients = getting[name]
-        subject = t(lang, "mail.subject.manager", prefix=prefix, week=report.week, name=name, net=_money(row["net"]))
-        context = _manager_context(report, row, person, lang, subject, deals_of, rejections_of)
-        html = env.get_template("email_manager.html").render(context)
-        text = env.get_template("email_manager.txt").render(context)
-        workbook = _read(folder / "managers" / f"{stems[name]}.xlsx")
-        attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
-        key = f"manager:{name}"
-        data, digest = _statement_bytes(f"{report.week}|{key}", sender, recipients, subject, text, html,
-                                        attachment, when)
-        out.append(Outgoing(key, recipients, None, digest, "", data))
-    return out
+class _Week:
+    """What a week's emails share, worked out once: the sender, the date, who gets what, each
+    email's file name, the managers' deals and rejections, the compiled templates. The processes
+    that build the emails (`write_messages`) are forked with it."""
+
+    def __init__(self, report: WeekReport, folder: Path, config: Config) -> None:
+        self.report, self.folder, self.lang = report, folder, report.lang
+        self.sender = _sender(config)
+        self.when = _week_date(report, config)
+        self.prefix = _prefix(self.lang, config.office or report.office)
+        index = index_week(report)
+        self.stems = index.stems   # the file names the statement writer used
+        self.deals_of, self.rejections_of = index.deals_by, index.rejections_by
+        self.getting = _statement_recipients(report)
+        self.leaders = _summary_recipients(report, config)
+        keys = [f"manager:{name}" for name in self.getting] + [f"summary:{a}" for a in self.leaders]
+        self.names = dict(zip(keys, _file_names(report.week, keys), strict=True))
+        env = _env()
+        self.templates = env.get_template("email_manager.html"), env.get_template("email_manager.txt")
+
+    def statements(self, span: tuple[int, int]) -> list[Outgoing]:
+        """The statements' emails of the managers at positions span[0]..span[1]-1 of results.json."""
+        report, lang = self.report, self.lang
+        out = []
+        for row in report.results["managers"][span[0]:span[1]]:
+            name = row["name"]
+            if name not in self.getting:
+                continue
+            person, recipients = self.getting[name]
+            subject = t(lang, "mail.subject.manager", prefix=self.prefix, week=report.week, name=name,
+                        net=_money(row["net"]))
+            context = _manager_context(report, row, person, lang, subject, self.deals_of, self.rejections_of)
+            html, text = (template.render(context) for template in self.templates)
+            workbook = _read(self.folder / "managers" / f"{self.stems[name]}.xlsx")
+            attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
+            key = f"manager:{name}"
+            message = _message(self.sender, recipients, subject, text, html, attachment)
+            data, digest = _finish(message, f"{report.week}|{key}", self.when, self.sender)
+            out.append(Outgoing(key, recipients, None, digest, self.names[key], data))
+        return out
+
+    def summaries(self) -> Iterator[tuple[Outgoing, list[Buffer]]]:
+        """Each leader's summary, one at a time: (the email without its bytes, its bytes in
+        pieces). Every leader's is the same message but for To and Message-ID, and the body (the
+        page and the workbook, tens of MB on a big office) is serialised once: the others are
+        the first's body under their own header block."""
+        report, lang = self.report, self.lang
+        if not self.leaders:
+            return
+        subject = t(lang, "mail.subject.summary", prefix=self.prefix, week=report.week)
+        html = _read(self.folder / "summary.html").decode("utf-8", errors="replace")
+        text = _summary_text(_env(), report, lang, subject)
+        attachment = (_read(self.folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
+        first, *others = self.leaders
+        key = f"summary:{first}"
+        message = _message(self.sender, (first,), subject, text, html, attachment)
+        data, digest = _finish(message, f"{report.week}|{key}", self.when, self.sender)
+        head = _head(message)
+        if not data.startswith(head):  # pragma: no cover - as_bytes writes the headers first
+            raise AssertionError("a summary's header block is not where as_bytes put it")
+        body = memoryview(data)[len(head):]
+        yield Outgoing(key, (first,), None, digest, self.names[key]), [data]
+        for address in others:
+            key = f"summary:{address}"
+            message.replace_header("To", address)
+            seed = hashlib.sha256(f"{report.week}|{key}{digest}".encode()).hexdigest()
+            message.replace_header("Message-ID", f"<{seed[:32]}@{_domain(self.sender)}>")
+            head = _head(message)
+            hashed = hashlib.sha256(head)
+            hashed.update(body)
+            yield Outgoing(key, (address,), None, hashed.hexdigest(), self.names[key]), [head, body]
 
 
-def summary_messages(report: WeekReport, folder: Path, config: Config) -> Iterator[Outgoing]:
-    """The summary for each leader address, one at a time (file names not given yet:
-    `name_messages`). Each is the whole workbook and page again: tens of MB on a big office, so
-    a caller that writes each before taking the next holds one at a time."""
-    for key, address, parts, digest in _summary_parts(report, folder, config):
-        yield Outgoing(key, (address,), None, digest, "", b"".join(parts))
+def build_messages(report: WeekReport, folder: Path, config: Config) -> list[Outgoing]:
+    """Every email of the week, managers (by name) first, then the summary for each leader address.
 
-
-def write_summaries(report: WeekReport, folder: Path, config: Config, names: dict[str, str]) -> list[Outgoing]:
-    """`summary_messages` written to the outbox under `names` (key -> file name) piece by piece,
-    never joined: a big office's twenty-five summaries are 300 MB, and joining each before
-    writing it copied them all once more. Returns them without their bytes, as `write_outbox`."""
-    return _write_all(((Outgoing(key, (address,), None, digest, names[key]), parts)
-                       for key, address, parts, digest in _summary_parts(report, folder, config)), folder)
-
-
-def _summary_parts(report: WeekReport, folder: Path, config: Config) -> Iterator[tuple[str, str, list[bytes], str]]:
-    """Each leader's summary as (key, address, the pieces whose join is the email, its SHA-256)."""
-    lang = report.lang
-    sender = _sender(config)
-    when = _week_date(report, config)
-    leaders = _summary_recipients(report, config)
-    if not leaders:
-        return
-    subject = t(lang, "mail.subject.summary", prefix=_prefix(lang, config.office or report.office), week=report.week)
-    html = _read(folder / "summary.html").decode("utf-8", errors="replace")
-    text = _summary_text(_env(), report, lang, subject)
-    attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
-    first: tuple[str, list[bytes], str] | None = None   # the last built in full: address, pieces, digest
-    for address in leaders:
-        key = f"summary:{address}"
-        parts = _readdressed(first, address, f"{report.week}|{key}", sender) if first else None
-        built = parts is None
-        if parts is None:
-            parts = _mixed_parts(f"{report.week}|{key}", sender, (address,), subject, text, html, attachment, when)
-        hashed = hashlib.sha256()
-        for part in parts:
-            hashed.update(part)
-        digest = hashed.hexdigest()
-        if built:
-            first = (address, parts, digest)
-        yield key, address, parts, digest
-
-
-def _readdressed(first: tuple[str, list[bytes], str], address: str, key: str, sender: str) -> list[bytes] | None:
-    """The summary for another leader without encoding the (large) workbook and page again.
-
-    Every leader's summary is the same message but for To and Message-ID; re-encoding a
-    multi-megabyte attachment per leader was most of the outbox's time on a big office. The
-    pieces of the first (`_mixed_parts`) get the two header lines swapped. None when the lines are
-    not plain single lines (then the message is built in full).
+    Reads `summary.html`, `summary.xlsx` and `managers/<stem>.xlsx` from `folder` (the week's
+    written outputs, file stems as `manager_stems` gives them); nothing else. A manager without
+    an address in the roster gets no email.
     """
-    was, parts, digest = first
-    if parts[_TO] != f"To: {was}\r\n".encode() or parts[_ID].count(b"\r\n") != 1 or not address.isascii() \
-            or len(address) > 900:
-        return None
-    message_id = f"<{hashlib.sha256((key + digest).encode()).hexdigest()[:32]}@{_domain(sender)}>"
-    copied = list(parts)
-    copied[_TO] = f"To: {address}\r\n".encode()
-    copied[_ID] = f"Message-ID: {message_id}\r\n".encode()
-    return copied
+    week = _Week(report, folder, config)
+    statements = week.statements((0, len(report.results["managers"])))
+    return statements + [item.with_data(b"".join(parts)) for item, parts in week.summaries()]
+
+
+STATEMENT_STEP = 20      # at most, statements' emails per task when several processes build them
+PARALLEL_FROM = 100      # statements' emails from which several processes build them by default
+
+
+def write_messages(report: WeekReport, folder: Path, config: Config, processes: int | None = None) -> list[Outgoing]:
+    """Every email of the week (`build_messages`) written to `folder/outbox/` as it is built;
+    returns them in the same order, without their bytes (names, recipients and digests).
+
+    With `processes` above one, that many processes build them: the leaders' summaries as one
+    task, the statements' in a few tasks each of at most `STATEMENT_STEP` managers; by default,
+    one per core from `PARALLEL_FROM` statements, else this process alone (as where processes
+    cannot be forked). The workers are forked: they start with the week as it is here, nothing
+    copied, and this process (the run's largest) holds none of the emails."""
+    week = _Week(report, folder, config)
+    if processes is None:
+        processes = (os.cpu_count() or 1) if len(week.getting) >= PARALLEL_FROM else 1
+    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        statements = _write_statements(week, (0, len(report.results["managers"])))
+        return statements + _write_all(week.summaries(), folder)
+    managers = len(report.results["managers"])
+    step = max(1, min(STATEMENT_STEP, -(-managers // (4 * processes))))
+    runs = [(a, min(managers, a + step)) for a in range(0, managers, step)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=(week,)) as pool:
+        summaries = pool.submit(_write_summaries)   # the largest task first
+        done = pool.map(_write_run, runs)
+        return [m for part in done for m in part] + summaries.result()
+
+
+def _write_statements(week: _Week, span: tuple[int, int]) -> list[Outgoing]:
+    return write_outbox(week.statements(span), week.folder)
+
+
+_adopted: _Week | None = None   # in a worker of `write_messages`: the week it builds
+
+
+def _adopt(week: _Week) -> None:
+    global _adopted  # a worker process's one piece of state, set as it starts
+    _adopted = week
+
+
+def _write_run(span: tuple[int, int]) -> list[Outgoing]:
+    assert _adopted is not None
+    return _write_statements(_adopted, span)
+
+
+def _write_summaries() -> list[Outgoing]:
+    assert _adopted is not None
+    return _write_all(_adopted.summaries(), _adopted.folder)
 
 
 def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:
@@ -564,7 +547,7 @@ def write_outbox(messages: Iterable[Outgoing], folder: Path) -> list[Outgoing]:
     return _write_all(((m.without_data(), (m.data,)) for m in messages), folder)
 
 
-def _write_all(messages: Iterable[tuple[Outgoing, Iterable[bytes]]], folder: Path) -> list[Outgoing]:
+def _write_all(messages: Iterable[tuple[Outgoing, Iterable[Buffer]]], folder: Path) -> list[Outgoing]:
     """Each (email without its bytes, its bytes in pieces) written to the outbox, one at a time,
     under a temporary name until complete; returns the emails."""
     outbox = folder / "outbox"

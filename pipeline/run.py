@@ -265,45 +265,23 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def _statement_mails(report: WeekReport, folder: Path, span: tuple[int, int], *, config: Config,
-                     names: dict[str, str]) -> list[mail.Outgoing]:
-    """The emails of the statements at `span`, named (`names`: `mail.statement_names`) and
-    written to the outbox by the process that built them; what returns is each email without
-    its bytes (`publish` reads them back when they are to be sent)."""
-    return mail.write_outbox((m.named(names[m.key]) for m in mail.manager_messages(report, folder, config, span)),
-                             folder)
-
-
-def _summary_mails(report: WeekReport, folder: Path, *, config: Config) -> list[mail.Outgoing]:
-    """The leaders' emails, named and written to the outbox where the summary files were just
-    written; what returns to the run is each email without its bytes (`publish` reads them back
-    when they are to be sent: a big office's summaries are hundreds of MB)."""
-    # Each written and let go before the next is made: a big office's summary emails are tens of
-    # MB each, and the next one then reuses the memory of the one before.
-    return mail.write_summaries(report, folder, config, mail.summary_names(report, config))
-
-
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
             stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
-    """Write the week's folder (reports and outbox) beside its final place, then swap it in with
-    renames. Returns the week's messages, so sending does not build them again; without
-    `with_data`, only their names, recipients and digests (the bytes are in the outbox). With
-    `stored`, the week's stored form (`write.stored_form`) is appended to it."""
+    """Write the week's folder (reports, then the emails built from them into its outbox) beside
+    its final place, then swap it in with renames. Returns the week's messages, so sending does
+    not build them again; without `with_data`, only their names, recipients and digests (the
+    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`) is
+    appended to it."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    # Each process that wrote statements builds and writes those managers' emails, under the
-    # names they get together; the process that wrote the summary files, the leaders' emails.
-    # Named apart, statements and summaries get the names `mail.build_messages` gives them
-    # together: the two kinds' names differ in their first characters (`mail.name_messages`).
-    names = mail.statement_names(report)
-    built = write_week(report, tmp, after=partial(_statement_mails, config=config, names=names),
-                       store=stored is not None, summary=partial(_summary_mails, config=config))
+    built = write_week(report, tmp, store=stored is not None)
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    messages = [m for part in built.after for m in part] + built.summary
+    with gc_paused():
+        messages = mail.write_messages(report, tmp, config)
     if with_data:
         messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
     old = out / f".{report.week}.old-{run_id}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import datetime
@@ -126,3 +127,26 @@ def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, sm
     live = office(tmp_path, smtp[1])
     assert invoke("send", "--week", "2026-W48", *live).exit_code == 0
     assert received.to() == EXPECTED
+
+
+def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+    """What was sent is remembered by each email's digest: the week run again after it closed,
+    or `send` re-rendering a missing folder, writes every .eml byte for byte as the first run did,
+    so nothing goes out twice."""
+    received, port = smtp
+    common = office(tmp_path, port)
+    assert invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW).exit_code == 0
+    folder = tmp_path / "out" / "2026-W48"
+    first = {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()}
+    assert len(first) == 4 and all(name.endswith(".eml") for name in first)
+
+    again = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--week", "2026-W48")
+    assert again.exit_code == 0, again.output
+    assert {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()} == first
+
+    assert invoke("send", "--week", "2026-W48", *common).exit_code == 0
+    assert received.to() == EXPECTED
+    shutil.rmtree(folder)
+    assert invoke("send", "--week", "2026-W48", *common).exit_code == 0
+    assert {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()} == first
+    assert received.to() == EXPECTED, "the re-rendered emails were already sent"

@@ -279,17 +279,15 @@ def test_duplicate_sheet_names_are_refused(tmp_path: Path) -> None:
                                                Sheet("aB", [Table([Column("a")], [])])])
 
 
-def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capfd: pytest.CaptureFixture[str]) -> None:
+def test_two_processes_write_the_same_files_as_one(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """A big week splits the writers over a second (forked) process; every file, workbooks and
     pages alike, comes out byte for byte as one process writes it, and nothing is printed."""
     from pipeline.report import write
 
     report = sample_report()
     alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
-    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
     capfd.readouterr()
-    side = write.write_week(report, tmp_path / "two", store=True)
+    side = write.write_week(report, tmp_path / "two", parallel=True, store=True)
     assert capfd.readouterr() == ("", "")  # a cron job's mail is its output: a big week writes none
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
@@ -303,39 +301,7 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, monkeypatch: 
     write.write_week(again, tmp_path / "three", parallel=False)
     three = {p.relative_to(tmp_path / "three"): p.read_bytes() for p in (tmp_path / "three").rglob("*") if p.is_file()}
     assert [name for name in one if one[name] != three[name]] == []
-    assert write.write_week(report, tmp_path / "four").stored is None  # not asked for: not made
-
-
-def test_both_processes_take_statements_and_each_is_written_once(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """The two processes take runs of statements from one shared counter: each manager's run is
-    taken by exactly one of them, and what `after` returns comes back in manager order. (Each
-    `after` waits, a bounded while, until two runs are taken, so both processes hold one.)"""
-    import os
-    import time
-
-    from pipeline.report import write
-
-    report = sample_report()
-    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(write, "STATEMENT_STEP", 1)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-
-    def after(report: WeekReport, folder: Path, span: tuple[int, int]) -> tuple[tuple[int, int], int]:
-        assert all((folder / "managers" / f"{index_week(report).stems[m['name']]}.xlsx").stat().st_size
-                   for m in report.results["managers"][span[0]:span[1]])  # written before `after`
-        (marks / str(span[0])).touch()
-        for _ in range(1000):
-            if len(list(marks.iterdir())) >= 2:
-                break
-            time.sleep(0.01)
-        return span, os.getpid()
-
-    runs = write.write_week(report, tmp_path / "week", after=after).after
-    managers = len(report.results["managers"])
-    assert [span for span, _ in runs] == [(i, i + 1) for i in range(managers)]
-    assert len({pid for _, pid in runs}) == 2
+    assert write.write_week(report, tmp_path / "four", parallel=True).stored is None  # not asked for: not made
 
 
 def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -346,10 +312,9 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
     def broken() -> None:
         raise ValueError("disk says no")
 
-    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
     monkeypatch.setattr(xlsx, "reset_helper", broken)  # run by the forked writer alone
     with pytest.raises(RuntimeError, match="second report writer failed: ValueError: disk says no"):
-        write.write_week(sample_report(), tmp_path / "week")
+        write.write_week(sample_report(), tmp_path / "week", parallel=True)
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
 
 

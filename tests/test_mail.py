@@ -35,13 +35,13 @@ from pipeline.mail import (
     failure_notice,
     send_messages,
     send_notice,
-    summary_messages,
-    summary_names,
+    write_messages,
     write_outbox,
-    write_summaries,
 )
 from pipeline.report.context import manager_stems
 from pipeline.report.model import Person, RunInfo, WeekReport
+from pipeline.report.write import write_week
+from pipeline.run import publish
 
 MANAGERS = ["张伟", "李强", "王芳"]
 PHONE_ZW = "13800138000"
@@ -285,21 +285,24 @@ def test_write_outbox_writes_every_message(report: WeekReport, folder: Path) -> 
         assert email.message_from_bytes(raw, policy=SMTP_POLICY)["Subject"] == m.message["Subject"]
 
 
-def test_summaries_written_piece_by_piece_are_the_messages_built_whole(report: WeekReport, folder: Path) -> None:
-    """The leaders' summaries go to the outbox in pieces, never joined (`write_summaries`): each
-    file is byte for byte the message `summary_messages` builds, under the name `build_messages`
-    gives it, and its digest is the SHA-256 of the file."""
+@pytest.mark.parametrize("processes", [1, 2])
+def test_write_messages_writes_what_build_messages_builds(report: WeekReport, folder: Path, processes: int) -> None:
+    """The run writes the week's emails straight to the outbox (`write_messages`), the
+    statements' in `processes` forked processes: every file is byte for byte the email
+    `build_messages` builds, under the same name, in the same order, its digest the SHA-256 of
+    the file; what comes back carries no bytes."""
     config = _config()
-    whole = {m.key: m for m in build_messages(report, folder, config) if m.key.startswith("summary:")}
-    assert len(whole) == 2  # the leader, and summary_to but for the case-variant of her address
-    written = write_summaries(report, folder, config, summary_names(report, config))
-    assert [m.key for m in written] == [m.key for m in summary_messages(report, folder, config)]
-    for item in written:
+    whole = build_messages(report, folder, config)
+    assert [m.key for m in whole] == ["manager:张伟", "manager:李强", "summary:zhao@example.com",
+                                      "summary:boss@example.com"]
+    written = write_messages(report, folder, config, processes=processes)
+    assert [(m.key, m.recipients, m.filename, m.digest) for m in written] == \
+        [(m.key, m.recipients, m.filename, m.digest) for m in whole]
+    assert all(m.data == b"" for m in written)
+    for item in whole:
         raw = (folder / "outbox" / item.filename).read_bytes()
-        assert item.filename == whole[item.key].filename
-        assert raw == whole[item.key].data
-        assert item.digest == whole[item.key].digest == hashlib.sha256(raw).hexdigest()
-    assert not list((folder / "outbox").glob("*.part"))
+        assert raw == item.data and item.digest == hashlib.sha256(raw).hexdigest()
+    assert sorted(p.name for p in (folder / "outbox").iterdir()) == sorted(m.filename for m in whole)
 
 
 # --- a real SMTP server -------------------------------------------------------------------------------
@@ -636,16 +639,16 @@ def test_outgoing_is_frozen(report: WeekReport, folder: Path) -> None:
 
 
 def test_every_leader_gets_the_same_summary_but_for_to_and_message_id(report: WeekReport, folder: Path) -> None:
-    """The summary is encoded once and readdressed per leader: the bytes must parse to the same
-    message as a full build would give, addressed to that leader alone."""
-    import hashlib
-
+    """The summary is serialised once and readdressed per leader: each leader's bytes are a
+    message the email package writes back as they are, with the first's content, addressed to
+    that leader alone."""
     summaries = [m for m in build_messages(report, folder, _config()) if m.key.startswith("summary:")]
     assert len(summaries) >= 2
     first = email.message_from_bytes(summaries[0].data, policy=SMTP_POLICY)
     ids = set()
     for item in summaries:
         parsed = email.message_from_bytes(item.data, policy=SMTP_POLICY)
+        assert parsed.as_bytes(policy=SMTP_POLICY) == item.data
         assert parsed["To"] == item.recipients[0] == item.message["To"]
         assert parsed["Message-ID"] == item.message["Message-ID"]
         assert item.digest == hashlib.sha256(item.data).hexdigest()
@@ -656,37 +659,35 @@ def test_every_leader_gets_the_same_summary_but_for_to_and_message_id(report: We
     assert len(ids) == len(summaries)
 
 
-def test_summary_names_known_up_front_are_the_names_given_together(report: WeekReport, folder: Path) -> None:
-    """The run writes each leader's summary as soon as it is made, under the name `summary_names`
-    gives before any is built; that must be the name the week's emails get together."""
-    from pipeline import mail
-
-    together = {m.key: m.filename for m in build_messages(report, folder, _config()) if m.key.startswith("summary:")}
-    assert len(together) >= 2
-    assert mail.summary_names(report, _config()) == together
-
-
-def test_emails_built_beside_the_second_writer_equal_one_process(tmp_path: Path, report: WeekReport,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a big week the forked writer builds the emails of the statements it wrote and passes
-    them back as bytes: the outbox, the order, the names and every byte are those one process
-    gives, and a message passed back still reads as a message."""
-    from pipeline.report import write
-    from pipeline.run import publish
-
-    one = publish(report, tmp_path / "one", "r1", _config())
-    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
-    monkeypatch.setattr(write, "STATEMENT_STEP", 1)
-    two = publish(report, tmp_path / "two", "r1", _config())
-    assert len(one) == len(two) > 3 and one == two
+def test_a_week_written_in_several_processes_gives_the_same_emails(tmp_path: Path, report: WeekReport) -> None:
+    """A big week writes its reports in two processes and builds its statements' emails in
+    several: the outbox, the order, the names and every byte are those one process gives."""
+    config = _config()
+    write_week(report, tmp_path / "one", parallel=False)
+    one = write_messages(report, tmp_path / "one", config, processes=1)
+    write_week(report, tmp_path / "two", parallel=True)
+    two = write_messages(report, tmp_path / "two", config, processes=3)
+    assert len(one) == len(two) == 4 and one == two
     for a, b in zip(one, two, strict=True):
-        assert (tmp_path / "one" / report.week / "outbox" / a.filename).read_bytes() == \
-            (tmp_path / "two" / report.week / "outbox" / b.filename).read_bytes() == b.data
-        assert b.message["Subject"] == a.message["Subject"]
-    assert not list((tmp_path / "two" / report.week).glob(".side-*"))
+        assert (tmp_path / "one" / "outbox" / a.filename).read_bytes() == \
+            (tmp_path / "two" / "outbox" / b.filename).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
 
 
-# ---- the statements' emails are written directly: the same bytes the email package writes
+def test_two_renders_of_a_week_write_the_same_emails_byte_for_byte(tmp_path: Path, report: WeekReport) -> None:
+    """What was sent is remembered by digest: rendering a week again (a re-run of a closed week,
+    `send` re-rendering a missing folder) must write every email byte for byte as before, or the
+    week's emails would go out twice."""
+    first = publish(report, tmp_path / "out", "run-1", _config())
+    outbox = tmp_path / "out" / report.week / "outbox"
+    before = {p.name: p.read_bytes() for p in outbox.iterdir()}
+    again = publish(_report(), tmp_path / "out", "run-2", _config())
+    assert {p.name: p.read_bytes() for p in outbox.iterdir()} == before
+    assert len(before) == 4 and first == again
+    assert {m.filename: m.data for m in again} == before
+
+
+# ---- the emails are the email package's own
 
 _NAMES = st.text(alphabet=st.sampled_from(list("张伟王芳李娜丁宇ÁBé _-.'()【】") + ["\u3000", "𠀀"]), min_size=1, max_size=40)
 
@@ -695,27 +696,28 @@ _NAMES = st.text(alphabet=st.sampled_from(list("张伟王芳李娜丁宇ÁBé _-
 @given(name=_NAMES, subject_tail=_NAMES, extra=st.sampled_from(["", "a@b.cn", "very.long.address.of.someone@example.com"]),
        sender=st.sampled_from(["pipeline@localhost", "销售中心 <sales@example.com>", '"Ops, Team" <ops@example.com>']),
        text=st.text(max_size=300), html=st.text(max_size=300), data=st.binary(max_size=400))
-def test_a_statement_email_is_byte_for_byte_what_the_email_package_writes(
+def test_the_policy_the_emails_are_built_with_writes_what_the_smtp_policy_writes(
         name: str, subject_tail: str, extra: str, sender: str, text: str, html: str, data: bytes) -> None:
-    from pipeline import mail
+    """The emails are built under `mail.POLICY`, which remembers the headers it parsed: a message
+    built under it is byte for byte the message built under email.policy.SMTP, the first time
+    and again (from what it remembered)."""
+    from pipeline.mail import POLICY
 
-    recipients = ("kam380@example.com", *([extra] if extra else []))
-    subject = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
-    attachment = (data, f"2026-W46 周报 {name}.xlsx")
-    when = datetime(2026, 11, 16, tzinfo=mail.zoneinfo.ZoneInfo("Asia/Shanghai"))
-    key = f"2026-W46|manager:{name}"
-    text = text + " 13912345678\r\nline\rend\n"
-    expected = mail._finish(mail._message(sender, recipients, subject, text, html, attachment), key, when, sender)
-    assert mail._statement_bytes(key, sender, recipients, subject, text, html, attachment, when) == expected
+    def build(policy: Any) -> bytes:
+        message = EmailMessage(policy=policy)
+        message["From"] = sender
+        message["To"] = ", ".join(("kam380@example.com", *([extra] if extra else [])))
+        message["Subject"] = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
+        message.set_content(text + " 13912345678\r\nline\rend\n", charset="utf-8", cte="base64")
+        message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+        message.add_attachment(data, maintype="application", subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                               filename=f"2026-W46 周报 {name}.xlsx")
+        for index, part in enumerate(message.walk()):
+            if part.is_multipart():
+                part.set_boundary(f"===============kam{index}==")
+        message["Message-ID"] = "<0123456789abcdef@example.com>"
+        return message.as_bytes()
 
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.one_of(st.binary(max_size=400), st.integers(0, 3000).map(lambda n: bytes(range(256)) * (n // 256) + bytes(n % 256))))
-def test_attachment_base64_is_cut_into_lines_as_the_email_package_cuts_it(data: bytes) -> None:
-    """The direct layout encodes a payload whole and cuts it into lines itself; the lines must be
-    the package's own (76 characters from 57 bytes each, LF ended, nothing for no data)."""
-    from email import base64mime
-
-    from pipeline import mail
-
-    assert mail._base64_lines(data) == base64mime.body_encode(data, maxlinelen=76, eol="\n").encode()
+    expected = build(SMTP_POLICY)
+    assert build(POLICY) == expected
+    assert build(POLICY) == expected

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import xlsx as fastxlsx
+from .. import xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
@@ -153,17 +153,16 @@ WRITERS: list[Writer] = [
 
 # A big week writes in two processes: this one and a second, forked (it starts at once and
 # shares the report without copying it). The work is a list of jobs, the largest first: the
-# `JOBS` below, the stored report when asked, then the managers' statements (workbook, page and
-# email) `STATEMENT_STEP` managers a job. Each process takes the next job free (`_Claims`) until
+# `JOBS` below, the stored report when asked, then the managers' statements (workbook and page)
+# `STATEMENT_STEP` managers a job. Each process takes the next job free (`_Claims`) until
 # none is left, so the two finish within one small job of each other however the machine's
 # speed varies (a fixed split, measured right on one run, was a second or two off on the next).
-# A job runs its writers in order, then what must follow them in the same process: "summary"
-# (the leaders' emails, built from the summary files), "stored_ledger" (ledger.csv compressed
-# for the state, `stored_form`). The child touches neither the database nor the lock: it writes
-# files and leaves with os._exit, running no exit handler of the parent's. Where there is no
-# fork (Windows), one process runs `WRITERS`.
+# A job runs its writers in order, then what must follow them in the same process:
+# "stored_ledger" (ledger.csv compressed for the state, `stored_form`). The child touches neither
+# the database nor the lock: it writes files and leaves with os._exit, running no exit handler of
+# the parent's. Where there is no fork (Windows), one process runs `WRITERS`.
 JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
-    ((write_summary_xlsx, write_summary_html), "summary"),
+    ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
     ((write_ledger_csv,), "stored_ledger"),
     ((write_results,), None),
@@ -173,20 +172,8 @@ STATEMENT_STEP = 8               # managers per job: about a tenth of a second o
 PARALLEL_FROM_ROWS = 20_000
 
 
-After = Callable[[WeekReport, Path, tuple[int, int]], Any]
-"""Work to do in each process once its files are written, for the statements it wrote (positions
-in results.json's managers): the run builds those managers' emails there."""
-
-
-Summary = Callable[[WeekReport, Path], Any]
-"""Work to do once the summary files are written, in the process that wrote them: the run
-builds and writes the leaders' emails there."""
-
-
 class Written(NamedTuple):
-    after: list[Any]                    # what `after` returned, one per run of statements, in manager order
     stored: tuple[bytes, bytes] | None  # `stored_form`, when asked for
-    summary: Any = None                 # what `summary` returned
 
 
 def stored_form(report: WeekReport, folder: Path) -> tuple[bytes, bytes]:
@@ -228,9 +215,8 @@ class _Plan:
     """The jobs of a big week (see `JOBS`): the fixed ones, the stored report when asked, then
     the statements in runs of `STATEMENT_STEP` managers."""
 
-    def __init__(self, report: WeekReport, folder: Path, after: After | None, summary: Summary | None,
-                 store: bool) -> None:
-        self.report, self.folder, self.after, self.summary, self.store = report, folder, after, summary, store
+    def __init__(self, report: WeekReport, folder: Path, store: bool) -> None:
+        self.report, self.folder, self.store = report, folder, store
         self.fixed = [*JOBS, *([((), "stored_report")] if store else [])]
         managers = len(report.results["managers"])
         self.runs = [(a, min(managers, a + STATEMENT_STEP)) for a in range(0, managers, STATEMENT_STEP)]
@@ -244,14 +230,12 @@ class _Plan:
             span = self.runs[job - len(self.fixed)]
             write_manager_xlsx(report, folder, span, wait=False)  # compressed beside the pages
             write_manager_html(report, folder, span)
-            fastxlsx.wait()
-            return self.after(report, folder, span) if self.after is not None else None
+            xlsx.wait()
+            return None
         writers, follow = self.fixed[job]
         for writer in writers:
             writer(report, folder)
-        fastxlsx.wait()
-        if follow == "summary" and self.summary is not None:
-            return self.summary(report, folder)
+        xlsx.wait()
         if follow == "stored_ledger" and self.store:
             return _stored_ledger(folder)
         if follow == "stored_report":
@@ -261,9 +245,6 @@ class _Plan:
     def follow(self, done: dict[int, Any], name: str) -> Any:
         """What the fixed job followed by `name` returned (None without one)."""
         return next((done.get(i) for i, (_, follow) in enumerate(self.fixed) if follow == name), None)
-
-    def after_runs(self, done: dict[int, Any]) -> list[Any]:
-        return [done[len(self.fixed) + k] for k in range(len(self.runs))]
 
 
 def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
@@ -280,14 +261,14 @@ class _Side:
 
     def __init__(self, plan: _Plan, claims: _Claims) -> None:
         self.passed = plan.folder / f".side-{os.getpid()}.pickle"
-        fastxlsx.wait()  # nothing of this process's helper thread in flight when forking
+        xlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child; what it wrote is what the tests compare
             os.close(read_fd)
             code = 0
             try:
-                fastxlsx.reset_helper()  # the parent's helper thread does not exist in the child
+                xlsx.reset_helper()  # the parent's helper thread does not exist in the child
                 self.passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
             except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
                 os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
@@ -336,26 +317,21 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
             for name, stem in stems.items()}
 
 
-def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: After | None = None,
-               store: bool = False, summary: Summary | None = None) -> Written:
-    """Run every writer into `folder`. Big weeks use a second process (see `JOBS`).
-
-    `after(report, folder, (first, stop))` runs once each run of statements is written, in the
-    process that wrote it; the results come back in manager order (one per run).
-    `summary(report, folder)` runs in the process that wrote the summary files, once they are
-    written. With `store`, the week's `stored_form` comes back too."""
+def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False) -> Written:
+    """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
+    in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
+    rejections. With `store`, the week's `stored_form` comes back too."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
-    managers = len(report.results["managers"])
+    if parallel is None:
+        rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
+        parallel = rows >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
-        if not parallel or rows < PARALLEL_FROM_ROWS or not hasattr(os, "fork"):
+        if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
-            return Written([after(report, folder, (0, managers))] if after is not None else [],
-                           stored_form(report, folder) if store else None,
-                           summary(report, folder) if summary is not None else None)
+            return Written(stored_form(report, folder) if store else None)
         index_week(report)  # computed once, before the fork: both processes use it
-        plan = _Plan(report, folder, after, summary, store)
+        plan = _Plan(report, folder, store)
         claims = _Claims(len(plan))
         side = _Side(plan, claims)
         done: dict[int, Any] = {}
@@ -364,5 +340,4 @@ def write_week(report: WeekReport, folder: Path, parallel: bool = True, after: A
         finally:
             done.update(side.result())
         blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
-        return Written(plan.after_runs(done) if after is not None else [],
-                       (blob, ledger) if store else None, plan.follow(done, "summary"))
+        return Written((blob, ledger) if store else None)
