@@ -120,13 +120,19 @@ assert set(REGISTRATION_IDENTITY) <= set(Registered.COLUMNS)
 # where a file is read: stored forms
 
 
+# The kinds stored one row each (`State.add_rows`): every dated kind but registrations, which
+# are stored as column blocks (`State.add_registrations`). Derived from the schema, so a new
+# dated kind is stored without a change here.
+ROW_KINDS = frozenset(TIME_COLUMN) - {"registrations"}
+
+
 def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> None:
     """`read_files`' `prepare`, in the reading child: each row's stored form (`stored_form`), so
     the run only prefixes seq and run when it stores the file. The row objects are dropped but
     those that may be late (`Sheet.late_rows`): the file crosses to the run in half the bytes,
     and is decoded there in half the time."""
     for sheet in sheets:
-        if sheet.kind in ("leads", "visits", "units", "deals") and sheet.rows:
+        if sheet.kind in ROW_KINDS and sheet.rows:
             _stored_forms(sheet, late_range)
 
 
