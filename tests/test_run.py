@@ -347,21 +347,18 @@ def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A file read while the run waits for an earlier one is stored at once; when the earlier
     file comes, its row of the same identity still counts (SPEC §2.4: the row read first, in
-    file order, wins) and the later one is the duplicate. A.xlsx is made slow to read (its
-    reading child waits a second), so B.xlsx is stored first."""
-    import time
+    file order, wins) and the later one is the duplicate. A.xlsx is made slow to read (a stray
+    blank cell on its last row: a million empty rows to go through), so B.xlsx is stored first."""
+    import openpyxl
 
     from pipeline import run
 
     at = d("2026-11-24 10:00")
-    leads(office.inbox / "A.xlsx", [["张伟", 13900000001, at, "先读到的"]])
+    slow = leads(office.inbox / "A.xlsx", [["张伟", 13900000001, at, "先读到的"]])
+    book = openpyxl.load_workbook(slow)
+    book.active.cell(row=1_048_576, column=4, value=" ")
+    book.save(slow)
     leads(office.inbox / "B.xlsx", [["张伟", 13900000001, at, "后读到的"], ["张伟", 13900000002, at, "乙"]])
-    prepare = run._prepare
-
-    def slow_for_a(sheets: list[Any], **kwargs: Any) -> None:
-        if sheets and sheets[0].file == "A.xlsx":
-            time.sleep(1.0)
-        prepare(sheets, **kwargs)
 
     order: list[int] = []  # the positions of the files, in the order stored
     intake = run.intake
@@ -370,7 +367,6 @@ def test_a_file_stored_ahead_of_an_earlier_one_still_loses_to_it(office: Office,
         order.append(args[5] >> 40)  # base = run base (1 on a new state) + position * 2**40
         intake(sheets, *args)
 
-    monkeypatch.setattr(run, "_prepare", slow_for_a)
     monkeypatch.setattr(run, "intake", watch)
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     assert order.index(1) < order.index(0)  # B.xlsx (position 1) was stored before A.xlsx
