@@ -143,6 +143,9 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
 
     Example: pipeline run --now 2026-11-30T08:00:00
     """
+    from .io import READING_MODULES, sandbox
+
+    sandbox.warm([*READING_MODULES, "pipeline.run"])  # the reading workers' imports, beside this process's
     from . import run as runner
 
     config = _config(config_path)

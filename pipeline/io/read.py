@@ -36,7 +36,7 @@ from .. import normalise as nz
 from ..rules.events import Registered
 from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
 from ..texts import column_name, kind_name, t
-from . import sandbox
+from . import READING_MODULES, sandbox
 
 READABLE = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
 HEADER_SCAN_ROWS = 10
@@ -946,10 +946,6 @@ class _Here:
         pass
 
 
-# What a reading worker imports once, in the forkserver, rather than each worker again.
-_PRELOAD = (__name__, f"{__package__}.columnar", "python_calamine", "fastexcel", "pyarrow.compute")
-
-
 def _budget(max_unzipped_mb: int, max_file_mb: int, max_cells: int) -> int:
     """A reading worker's memory ceiling from its start: what `_calamine_grids` allows the
     largest file the limits let through (it lowers the ceiling once it knows the file)."""
@@ -959,7 +955,7 @@ def _budget(max_unzipped_mb: int, max_file_mb: int, max_cells: int) -> int:
 def _start(path: Path, name: str, lang: str, timeout: float, memory: int, work: Callable[..., Any],
            *args: Any) -> _Reading | _Here:
     """`work(*args)` (reading one file) begun in a sandbox worker."""
-    sandbox.preload(_PRELOAD)
+    sandbox.preload(READING_MODULES)  # imported once, in the forkserver, not by each worker
     try:
         return _Reading(sandbox.Job(work, *args, timeout=timeout, memory=memory), name, lang)
     except sandbox.NoWorker as exc:

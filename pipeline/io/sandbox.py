@@ -79,8 +79,9 @@ def preload(modules: Iterable[str]) -> None:
             context.set_forkserver_preload(sorted(_preloaded))
 
 
-def warm() -> None:
-    """Start the forkserver now (it imports the preloaded modules while the caller goes on)."""
+def warm(modules: Iterable[str] = ()) -> None:
+    """Start the forkserver now, with `modules` preloaded: it imports them while the caller goes on."""
+    preload(modules)
     context = _context()
     if context.get_start_method() == "forkserver":
         from multiprocessing import forkserver
