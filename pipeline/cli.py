@@ -145,7 +145,8 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     """
     from .io import READING_MODULES, sandbox
 
-    sandbox.warm([*READING_MODULES, "pipeline.run"])  # the reading workers' imports, beside this process's
+    # The reading workers' imports (with the run's hooks and this script's), beside this process's.
+    sandbox.warm([*READING_MODULES, "pipeline.run", __name__])
     from . import run as runner
 
     config = _config(config_path)

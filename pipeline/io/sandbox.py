@@ -68,10 +68,10 @@ def _context() -> Any:
 
 def preload(modules: Iterable[str]) -> None:
     """Modules the workers should find imported. Taken when the forkserver starts (the first
-    job): a module asked for later is imported by each worker that needs it. The main module is
-    always among them (each worker would import it again, as `multiprocessing` does: it must be
-    safe to import, its work behind `if __name__ == "__main__"`)."""
-    fresh = {"__main__", *modules} - _preloaded
+    job): a module asked for later is imported by each worker that needs it. (A worker also runs
+    the main script again, as `multiprocessing` does, its work behind `if __name__ ==
+    "__main__"`: what that script imports belongs here too.)"""
+    fresh = set(modules) - _preloaded
     if fresh:
         _preloaded.update(fresh)
         context = _context()
