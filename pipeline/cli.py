@@ -141,6 +141,10 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
 
     Example: pipeline run --now 2026-11-30T08:00:00
     """
+    from .io import READING_MODULES, sandbox
+
+    # The reading workers' imports (with the intake's hooks and this script's), beside this process's.
+    sandbox.warm([*READING_MODULES, "pipeline.intake", __name__])
     from . import run as runner
 
     config = _config(config_path)

@@ -20,7 +20,7 @@ import python_calamine
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.io.read import Problem, parse_row, read_file
+from pipeline.io.read import Problem, parse_row, read_file, read_unguarded
 from pipeline.records import PHONE, Event, Ledger, Registered, Source, as_number
 from pipeline.report.model import WeekReport
 from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
@@ -108,7 +108,9 @@ NUMBER_PHONES_TEXT_TIMES: list[list[Any]] = [
 
 
 def _columnar_vs_cells(path: Path, monkeypatch: Any) -> tuple[Any, list[Any]]:
-    """(what the columnar path gives for the first sheet, or None; the sheets read cell by cell)."""
+    """(what the columnar path gives for the first sheet, or None; the sheets read cell by cell).
+    The reading is watched in this process (`read_unguarded`, what `read_file`'s worker runs),
+    where the size from which a sheet is read as columns can be changed."""
     import fastexcel
 
     from pipeline.io import columnar, read
@@ -117,7 +119,7 @@ def _columnar_vs_cells(path: Path, monkeypatch: Any) -> tuple[Any, list[Any]]:
     [(name, part)] = list(columnar.big_sheets(path).items())[:1] or [("", "")]
     fast = columnar.registrations(path, name, part, fastexcel.read_excel(str(path)), path.name, "zh", read.MAX_CELLS)
     monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 1 << 60)
-    return fast, read.read_file(path)
+    return fast, read.read_unguarded(path, path.name)
 
 
 def test_a_big_registration_sheet_reads_the_same_as_columns(tmp_path: Path, monkeypatch: Any) -> None:
@@ -138,7 +140,7 @@ def test_a_big_registration_sheet_reads_the_same_as_columns(tmp_path: Path, monk
         assert expected.problems and len(expected.registrations or []) > 3
         # and read_file itself takes it once the sheet is big enough
         monkeypatch.setattr("pipeline.io.columnar.FAST_SHEET_BYTES", 0)
-        assert read_file(path) == [expected]
+        assert read_unguarded(path, path.name) == [expected] == read_file(path)
 
 
 def test_the_columnar_path_finds_the_header_where_the_reader_does(tmp_path: Path, monkeypatch: Any) -> None:
@@ -182,7 +184,7 @@ def test_the_columnar_path_steps_aside_where_it_could_differ(tmp_path: Path, mon
         fast, expected = _columnar_vs_cells(path, monkeypatch)
         assert fast is None, path.name
         monkeypatch.setattr("pipeline.io.columnar.FAST_SHEET_BYTES", 0)
-        assert read_file(path) == expected
+        assert read_unguarded(path, path.name) == expected
 
 
 def test_a_big_sheet_over_the_cell_limit_is_refused_on_the_columnar_path_too(tmp_path: Path,
@@ -191,10 +193,10 @@ def test_a_big_sheet_over_the_cell_limit_is_refused_on_the_columnar_path_too(tmp
 
     path = workbook(tmp_path / "wide.xlsx", {"登记": (REGISTRATIONS, TEXT_PHONES_DATE_TIMES * 3)})
     monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 0)
-    assert read_file(path, max_cells=10_000)[0].kind == "registrations"
+    assert read_unguarded(path, path.name, max_cells=10_000)[0].kind == "registrations"
     rows = len(TEXT_PHONES_DATE_TIMES) * 3 + 1
     with pytest.raises(read.FileError, match=f"sheet '登记' spans {rows} rows x 5 columns.*Ctrl\\+End"):
-        read_file(path, lang="en", max_cells=100)
+        read_unguarded(path, path.name, lang="en", max_cells=100)
 
 
 # ---- the replay: registrations as columns against registrations as events
@@ -719,34 +721,35 @@ def test_registrations_stored_before_agree_with_comparing_every_key(
 
 def test_a_workbooks_later_big_sheets_parsed_ahead_read_the_same(tmp_path: Path, monkeypatch: Any) -> None:
     """A ledger split over two big registrations sheets: the second is parsed on a thread of the
-    reading child while the first is turned into columns (`read._Ahead`); the sheets read are
-    the same as when each is parsed in turn."""
+    reading worker while the first is turned into columns; the sheets read are the same as each
+    read in turn by the columnar path. (Watched in this process: `read_unguarded`.)"""
     import threading
+
+    import fastexcel
 
     from pipeline.io import columnar, read
 
     path = workbook(tmp_path / "ledger.xlsx", {"2025年": (REGISTRATIONS, NUMBER_PHONES_TEXT_TIMES * 3),
                                                "2026年": ([*REGISTRATIONS, "备注"], TEXT_PHONES_DATE_TIMES * 3)})
     monkeypatch.setattr(columnar, "FAST_SHEET_BYTES", 0)
-    where = tmp_path / "where.txt"  # written in the reading child
+    where: list[tuple[str, str]] = []
     load = columnar.load
 
     def watched(reader: Any, sheet: str) -> Any:
-        with where.open("a", encoding="utf-8") as fh:
-            fh.write(f"{sheet} {threading.current_thread().name}\n")
+        where.append((sheet, threading.current_thread().name))
         return load(reader, sheet)
 
     monkeypatch.setattr(columnar, "load", watched)
-    ahead = read_file(path)
-    assert sorted(where.read_text(encoding="utf-8").split("\n")[:2]) == ["2025年 MainThread", "2026年 sheets-ahead_0"]
+    ahead = read_unguarded(path, path.name)
+    assert sorted(where) == [("2025年", "MainThread"), ("2026年", "sheets-ahead_0")]
 
     def block(sheet: Any) -> tuple[Any, ...]:
         assert sheet.registrations is not None and len(sheet.registrations)  # the columnar path, both
         return (sheet.sheet, [sheet.registrations.array(c).to_pylist() for c in Registered.COLUMNS], sheet.problems)
 
-    init = read._Ahead.__init__
-    monkeypatch.setattr(read._Ahead, "__init__", lambda self, path, sheets: init(self, path, []))  # nothing ahead
-    in_turn = read_file(path)
+    reader = fastexcel.read_excel(str(path))
+    in_turn = [columnar.registrations(path, sheet, part, reader, path.name, "zh", read.MAX_CELLS)
+               for sheet, part in columnar.big_sheets(path).items()]
     assert [block(s) for s in ahead] == [block(s) for s in in_turn]
 
 

@@ -307,6 +307,21 @@ def test_an_office_lock_file_is_skipped_with_a_warning_and_left_in_place(tmp_pat
     assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 2
 
 
+def test_the_inbox_placeholder_is_skipped_silently_and_other_hidden_files_with_a_warning(tmp_path: Path) -> None:
+    """The repository's own `input/.gitkeep` is not the admin's mistake: nothing is said of it.
+    Any other hidden file is skipped with a warning (SPEC §2.1). Both are left in place."""
+    office = Office(tmp_path)
+    corpus.good_leads(office.inbox / "周报.xlsx")
+    (office.inbox / ".gitkeep").touch()
+    corpus.good_leads(office.inbox / ".周报副本.xlsx")
+    done = office.run()
+    assert done.returncode == 0, done.stderr
+    assert ".gitkeep" not in done.stderr
+    assert "已跳过" in done.stderr and ".周报副本.xlsx：已跳过（隐藏文件）" in done.stderr
+    assert office.inbox_files() == [".gitkeep", ".周报副本.xlsx"]
+    assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # a file still being written
 
@@ -469,54 +484,53 @@ def test_memory_stays_bounded_under_a_hard_1_gb_ceiling(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# the size probe's own failures are file failures too
+# the reading worker's own failures are file failures too
 
 
-def test_the_probe_failing_is_a_plain_file_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.io import read
+def refuse_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker process may start: the system refuses (out of memory or processes)."""
+    import concurrent.futures
 
-    path = corpus.good_leads(tmp_path / "号码.xlsx")
-
-    def refuse() -> int:
+    def refuse(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         raise OSError(11, "Resource temporarily unavailable")
 
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "submit", refuse)
+
+
+def touch_while_read(path: Path, kind: str, at: dict[str, int], file: str, sheet: str) -> None:
+    """A reader's shortcut (it runs in the reading worker, between reading the file and its last
+    check) that writes the file's modification time, as a copy still in progress does."""
+    later = time.time() + 5
+    os.utime(path, (later, later))
+
+
+def test_a_reading_worker_that_cannot_start_or_overruns_is_a_plain_file_failure(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from functools import partial
+
+    from pipeline.io.read import FileError, read_files
+
+    path = corpus.good_leads(tmp_path / "号码.xlsx")
     with monkeypatch.context() as m:
-        m.setattr(read.os, "fork", refuse)
-        with pytest.raises(read.FileError, match="helper process") as exc:
-            read.read_file(path, lang="en")
+        refuse_workers(m)
+        with pytest.raises(FileError, match="helper process") as exc:
+            read_file(path, lang="en")
         assert exc.value.code == "UNREADABLE" and exc.value.file == "号码.xlsx"
-    with monkeypatch.context() as m:
-        m.setattr(read, "PROBE_TIMEOUT", 0.0)
-        with pytest.raises(read.FileError, match="took over 0 seconds"):
-            read.read_file(path, lang="en")
-    real_open = read._open_workbook
-
-    def opened_then_copied(*args: Any) -> Any:
-        wb = real_open(*args)  # runs in the reading child, which inherits this patch
-        later = time.time() + 5
-        os.utime(path, (later, later))  # the file is being written again
-        return wb
-
-    with monkeypatch.context() as m:
-        m.setattr(read, "_open_workbook", opened_then_copied)
-        with pytest.raises(read.FileError, match="still being copied"):
-            read.read_file(path, lang="en")
-    assert [s.kind for s in read.read_file(path)] == ["leads"]  # and all is well again
+    with pytest.raises(FileError, match="took over 0 seconds") as exc:
+        read_file(path, lang="en", timeout=0.0)
+    assert exc.value.file == "号码.xlsx"
+    with pytest.raises(FileError, match="still being copied"):
+        list(read_files([(path, path.name)], "en", shortcut=partial(touch_while_read, path)))
+    assert [s.kind for s in read_file(path)] == ["leads"]  # and all is well again
 
 
 def test_a_text_file_is_read_even_when_no_helper_process_may_start(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """A CSV needs no memory ceiling: fork refused, it is read in the run's own process."""
-    from pipeline.io import read
-
+    """A CSV needs no memory ceiling: with no worker, it is read in the run's own process."""
     path = corpus.csv_file(tmp_path / "号码.csv", "utf-8")
-
-    def refuse() -> int:
-        raise OSError(11, "Resource temporarily unavailable")
-
-    expected = read.read_file(path)
-    monkeypatch.setattr(read.os, "fork", refuse)
-    assert read.read_file(path) == expected and expected[0].kind == "leads"
+    expected = read_file(path)
+    refuse_workers(monkeypatch)
+    assert read_file(path) == expected and expected[0].kind == "leads"
 
 
 def test_files_read_side_by_side_come_back_in_order_and_stop_at_the_first_bad_one(tmp_path: Path) -> None:
@@ -539,6 +553,27 @@ def test_files_read_side_by_side_come_back_in_order_and_stop_at_the_first_bad_on
         for found in reading:
             handed.append(found[0].file)
     assert handed == ["a.xlsx"] and exc.value.file == "c.xlsx"
+
+
+def test_a_reading_worker_that_dies_fails_its_own_file_and_no_other(tmp_path: Path) -> None:
+    """A stray cell at XFD1048576 makes calamine ask for ~550 GB: its worker dies under the
+    memory ceiling. The file fails by its name, at its place; the file read beside it comes back
+    whole, and so does the one after it if it was read ahead (handed to `early`)."""
+    from pipeline.io import read
+
+    small = corpus.good_leads(tmp_path / "a.xlsx")
+    far = corpus.far_cell(tmp_path / "b.xlsx")
+    text = corpus.csv_file(tmp_path / "c.csv", "utf-8")
+    files = [(p, p.name) for p in (small, far, text)]
+    early: dict[int, list[Any]] = {}
+    handed: list[str] = []
+    reading = read.read_files(files, "en", parallel=2, early=lambda k, sheets: early.setdefault(k, sheets))
+    with pytest.raises(read.FileError, match="Ctrl\\+End") as exc:
+        for found in reading:
+            handed.append(found[0].file)
+    assert handed == ["a.xlsx"] and (exc.value.file, exc.value.code) == ("b.xlsx", "UNREADABLE")
+    assert set(early) <= {2} and all(sheets == read.read_file(text) for sheets in early.values())
+    assert [s.file for found in read.read_files([files[0], files[2]]) for s in found] == ["a.xlsx", "c.csv"]
 
 
 def test_a_backup_while_another_process_reads_still_holds_the_last_commit(tmp_path: Path) -> None:

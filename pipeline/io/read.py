@@ -21,30 +21,22 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import faulthandler
-import gc
 import io
 import os
-import pickle
-import select
-import signal
 import time
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
-
-try:
-    import resource
-except ImportError:  # pragma: no cover - not on Unix: no memory ceiling for the probe
-    resource = None  # type: ignore[assignment]
 
 from .. import normalise as nz
 from ..records import Registered, Source
 from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
 from ..texts import column_name, kind_name, t
+from . import READING_MODULES, sandbox
 
 READABLE = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".csv"}
 HEADER_SCAN_ROWS = 10
@@ -119,16 +111,19 @@ class FileError(Exception):
         self.sheet = sheet
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in a reading worker, raised again here
+        return FileError, (self.code, self.file, self.message, self.sheet)
+
 
 # ---------------------------------------------------------------------------------------------
 # grids: every format becomes a list of sheets of rows of raw cells
 #
 # Input files are untrusted. Before a parser sees a file: its size on disk, the sizes its zip
 # directory declares (a zip bomb), the XML prologs of its parts (entities: billion laughs), and the
-# number of parts are checked. Then the file is read by a throw-away child process (`_Child`),
+# number of parts are checked. Then the file is read by a throw-away worker process (`sandbox.py`),
 # because calamine builds each sheet as a dense rows x columns block before anything else sees it:
 # one stray cell at XFD1048576 asks it for ~550 GB and aborts the whole process, with no exception
-# to catch. The child has a memory ceiling; if it dies, or a sheet is larger than `MAX_CELLS`, the
+# to catch. The worker has a memory ceiling; if it dies, or a sheet is larger than `MAX_CELLS`, the
 # file fails with a message saying what to fix. calamine itself refuses zip parts
 # larger than their declared size, does not expand XML entities, never runs macros and returns
 # formulas' cached values only (cells holding an error such as #N/A come back empty).
@@ -138,9 +133,8 @@ MAX_CELLS = 32_000_000
 ~1 GB in calamine's dense block, 1,048,576 rows x 30 columns. Larger is refused."""
 MAX_ZIP_DIRECTORY = 16 * 1024 * 1024  # a workbook's part list; honest ones are a few KB
 MAX_PROLOG = 1024 * 1024  # bytes of declaration/comments before an XML part's root element
-PROBE_TIMEOUT = 600.0  # seconds a reading child may take over one file
+PROBE_TIMEOUT = 600.0  # seconds a reading worker may take over one file
 CELL_BYTES = 32  # calamine's size of one cell of a sheet's dense block (measured: 550 GB / 17.2 G cells)
-DECODE_AHEAD_BYTES = 128 << 20  # the most of later files' results decoded while waiting for an earlier one
 PY_CELL_BYTES = 80  # one cell as a Python value in a row list, and its share of what is parsed from it
 
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".xlsb", ".ods"}
@@ -363,241 +357,6 @@ def _open_workbook(path: Path, fmt: str) -> Any:
         return CalamineWorkbook.from_filelike(fh)
 
 
-def _vm_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-_GUARDED = False  # True in a reading child: calamine runs under the ceiling `_cap_memory` sets
-
-
-def _cap_memory(budget: int) -> None:
-    """In a reading child, before calamine sees the file: at most its current size + `budget` of
-    address space, so a sheet that would need more makes calamine abort this child, not the run."""
-    if not _GUARDED or resource is None:
-        return
-    try:
-        in_use = _vm_bytes()  # 0: unknown, and then no ceiling rather than one below what is used
-        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        ceiling = in_use + budget
-        if hard != resource.RLIM_INFINITY:
-            ceiling = min(ceiling, hard)
-        if in_use:
-            resource.setrlimit(resource.RLIMIT_AS, (ceiling, hard))
-    except (AttributeError, ValueError, OSError):
-        pass
-
-
-class _Child:
-    """One file read by a forked child, which sends back what it read (or why it could not) in
-    one message: the sheets, classified and parsed, never the raw grid.
-
-    Each workbook is parsed once, in the child, under a memory ceiling (`_cap_memory`): a stray
-    cell that asks calamine for hundreds of GB ends the child, and the parent says so
-    ("probe_died"). Several children read files side by side while the parent stores the files
-    already read (`read_files`)."""
-
-    def __init__(self, work: Callable[[], Any], name: str, lang: str, timeout: float) -> None:
-        # Loaded before the fork, so the child imports nothing: pyarrow took each reading child
-        # 0.15 s of CPU to import, five children a run while the two cores are busy reading.
-        import python_calamine  # noqa: F401
-        with contextlib.suppress(ImportError):  # both dependencies; without them, cell by cell
-            import fastexcel  # noqa: F401
-            import pyarrow.compute  # noqa: F401
-
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError as exc:  # no helper process (fork refused: out of memory or processes)
-            os.close(read_fd)
-            os.close(write_fd)
-            raise _fail(lang, name, "probe_failed", error=_first_line(exc)) from None
-        if pid == 0:  # pragma: no cover - the child; its outcome is what the parent tests
-            try:
-                os.close(read_fd)
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
-                faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
-                _child_main(work, write_fd)
-            finally:
-                os._exit(0)
-        os.close(write_fd)
-        self.name, self.lang, self.timeout = name, lang, timeout
-        self.fd: int | None = read_fd
-        self.pid: int | None = pid
-        self.deadline = time.monotonic() + timeout
-        self.head = b""                          # the message's first 8 bytes: its length
-        self.message: bytearray | None = None    # the whole message, read into place (`_frame`)
-        self.got = 0                             # bytes of `message` read so far
-        self.spilled = False                     # more bytes came than the length said
-        self.said: tuple[Any, ...] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.fd is not None
-
-    def pump(self) -> None:
-        """Take what the child has written so far (call when its pipe is readable): the length
-        first, then the rest of the message straight into one buffer of that size."""
-        assert self.fd is not None
-        if self.message is None:
-            block = os.read(self.fd, 8 - len(self.head))
-            if block:
-                self.head += block
-                if len(self.head) == 8:
-                    size = 8 + int.from_bytes(self.head, "little")
-                    if size > _MESSAGE_MAX:
-                        self.spilled = True      # not a length this code writes: the child is broken
-                        self._finish()
-                        return
-                    self.message = bytearray(size)
-                    self.message[:8] = self.head
-                    self.got = 8
-                return
-        else:
-            left = memoryview(self.message)[self.got:]
-            if left:
-                read = os.readv(self.fd, [left[:1 << 20]])
-                if read:
-                    self.got += read
-                    return
-            elif os.read(self.fd, 1):
-                self.spilled = True
-                self._finish()
-                return
-        self._finish()
-
-    def _finish(self) -> None:
-        """The pipe is done (closed by the child, or no longer read)."""
-        assert self.fd is not None
-        os.close(self.fd)
-        self.fd = None
-        self._reap()
-
-    def result(self) -> Any:
-        """What the child read; `FileError` if it could not, died or took too long."""
-        while self.fd is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise _fail(self.lang, self.name, "probe_slow", seconds=int(self.timeout))
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                self.pump()
-        self.settle()
-        said, self.said = self.said, None
-        assert said is not None
-        if said[0] == "ok":
-            return said[1]
-        if said[0] == "fail":
-            raise FileError(*said[1:])
-        raise _fail(self.lang, self.name, "probe_died")
-
-    @property
-    def size(self) -> int:
-        """Bytes received from the child so far."""
-        return self.got if self.message is not None else len(self.head)
-
-    def settle(self) -> None:
-        """Decode what a finished child sent, once (`read_files` does it for a file while it
-        waits for an earlier one)."""
-        if self.fd is not None or self.said is not None:
-            return
-        message, self.message = self.message, None
-        if message is None or self.got != len(message) or self.spilled:
-            self.said = ("died", "")  # killed (out of memory) before it could say all
-        else:
-            self.said = _unframe(memoryview(message))
-
-    def _reap(self) -> None:
-        if self.pid is not None:
-            os.waitpid(self.pid, 0)
-            self.pid = None
-
-    def close(self) -> None:
-        """Stop the child if it is still at work, and reap it."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self._reap()
-
-
-def _child_main(work: Callable[[], Any], write_fd: int) -> None:  # pragma: no cover - runs in the child
-    """In the child: do the work, send ("ok", value), ("fail", code, file, message, sheet) or
-    ("died", text), length first."""
-    global _GUARDED
-    _GUARDED = True
-    gc.disable()  # a short-lived process: collecting its million small lists would only cost time
-    try:
-        said: tuple[Any, ...] = ("ok", work())
-    except FileError as exc:
-        said = ("fail", exc.code, exc.file, exc.message, exc.sheet)
-    except BaseException as exc:  # noqa: BLE001 - MemoryError under the ceiling, mostly
-        said = ("died", _first_line(exc))
-    try:
-        pieces = _frame(said)
-    except BaseException as exc:  # noqa: BLE001
-        pieces = _frame(("died", _first_line(exc)))
-    for piece in pieces:
-        view = memoryview(piece).cast("B")
-        while view:
-            view = view[os.write(write_fd, view):]
-
-
-# A reading child's message (`_frame`): its length (8 bytes, little-endian, not counting
-# these 8), the number of parts and each part's size (8 bytes each), then the parts, each from
-# a multiple of `_ALIGN` bytes: first the pickle stream, then the buffers pickled out of band
-# (protocol 5: Arrow's, the bulk of a ledger's columns). The parent reads the message into one
-# buffer of the length given and makes the arrays over it, where a stream of pieces was joined,
-# sliced and copied out of the pickle again: three fresh copies of a ledger's 75 MB.
-_ALIGN = 64
-_MESSAGE_MAX = 1 << 40
-
-
-def _aligned(offset: int) -> int:
-    return -(-offset // _ALIGN) * _ALIGN
-
-
-def _frame(said: tuple[Any, ...]) -> list[Any]:
-    """`said` as the pieces of one message, to be written in order."""
-    stream = io.BytesIO()
-    buffers: list[pickle.PickleBuffer] = []
-    pickler = pickle.Pickler(stream, 5, buffer_callback=buffers.append)
-    pickler.fast = True  # no memo: 6x faster on a million short strings, and nothing here is cyclic
-    pickler.dump(said)
-    parts = [stream.getbuffer(), *(b.raw() for b in buffers)]
-    head_size = 16 + 8 * len(parts)
-    pieces: list[Any] = [b""]
-    offset = head_size
-    for part in parts:
-        start = _aligned(offset)
-        pieces += [bytes(start - offset), part]
-        offset = start + part.nbytes
-    pieces[0] = b"".join(n.to_bytes(8, "little") for n in (offset - 8, len(parts), *(p.nbytes for p in parts)))
-    return pieces
-
-
-def _unframe(message: memoryview) -> Any:
-    """What `_frame` made, from the whole message: the arrays are views of it, not copies."""
-    count = int.from_bytes(message[8:16], "little")
-    offset = 16 + 8 * count
-    parts = []
-    for i in range(count):
-        size = int.from_bytes(message[16 + 8 * i:24 + 8 * i], "little")
-        start = _aligned(offset)
-        parts.append(message[start:start + size])
-        offset = start + size
-    return pickle.loads(parts[0], buffers=parts[1:])
-
-
 _FATAL = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 
 
@@ -618,12 +377,12 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, size: int,
                     max_cells: int, columnar: bool = False) -> Iterator[tuple[str, list[list[Any]] | Sheet]]:
-    """The workbook's sheets, each measured before it becomes Python cells. In a reading child
-    (`_Child`) calamine runs under a memory ceiling; elsewhere (no fork) it runs unguarded.
+    """The workbook's sheets, each measured before it becomes Python cells. In a reading worker
+    (`sandbox.py`) calamine runs under a memory ceiling; elsewhere (`read_unguarded`) it runs unguarded.
 
     With `columnar`, a big registrations sheet of an .xlsx comes back already read, as a `Sheet`
     (see `columnar.py`), where that path gives the same outcome."""
-    _cap_memory(max_cells * (CELL_BYTES + PY_CELL_BYTES) + 2 * max(unzipped, size) + (768 << 20))
+    sandbox.cap_memory(max_cells * (CELL_BYTES + PY_CELL_BYTES) + 2 * max(unzipped, size) + (768 << 20))
     before = _identity(path)
     big = _columnar_sheets(path) if columnar and fmt == "xlsx" else {}
     fast: Any = None
@@ -648,7 +407,7 @@ def _calamine_grids(path: Path, name: str, lang: str, fmt: str, unzipped: int, s
                     yield meta.name, done
                     continue
             try:
-                sheet = wb.get_sheet_by_name(meta.name)  # the dense block: a stray far cell ends the child here
+                sheet = wb.get_sheet_by_name(meta.name)  # the dense block: a stray far cell ends the worker here
                 end = sheet.end
                 rows, cols = (end[0] + 1, end[1] + 1) if end else (0, 0)
                 if rows * cols > max_cells:
@@ -726,8 +485,13 @@ def _fastexcel(path: Path) -> Any:
 def sheets_of(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000,
               max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[tuple[str, list[list[Any]]]]:
     """Every sheet of a file as (name, rows of raw cells), or `FileError`."""
-    return _start(path, name, lang, lambda: list(_sheets(path, name, lang, max_unzipped_mb, max_file_mb,
-                                                           max_cells))).result()
+    return _taken(_start(path, name, lang, PROBE_TIMEOUT, _budget(max_unzipped_mb, max_file_mb, max_cells),
+                         _grids, path, name, lang, max_unzipped_mb, max_file_mb, max_cells))
+
+
+def _grids(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
+           max_cells: int) -> list[tuple[str, list[list[Any]]]]:
+    return list(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells))  # type: ignore[arg-type]
 
 
 def _sheets(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
@@ -1027,41 +791,46 @@ def _dedupe_roster(sheet: Sheet, lang: str) -> None:
 
 
 def read_file(path: Path, name: str | None = None, lang: str = "zh", max_unzipped_mb: int = 2000,
-              max_file_mb: int = 200, *, max_cells: int = MAX_CELLS) -> list[Sheet]:
-    """All sheets of one file, classified and parsed. Raises `FileError` if unreadable."""
-    return _start_file(path, name or path.name, lang, max_unzipped_mb, max_file_mb, max_cells).result()
+              max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, timeout: float = PROBE_TIMEOUT) -> list[Sheet]:
+    """All sheets of one file, classified and parsed in a sandbox worker (`sandbox.py`). Raises
+    `FileError` if unreadable, or if the worker dies (the memory ceiling) or takes over `timeout`
+    seconds."""
+    return _taken(_start_file(path, name or path.name, lang, max_unzipped_mb, max_file_mb, max_cells, timeout))
 
 
 def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb: int = 2000,
                max_file_mb: int = 200, *, max_cells: int = MAX_CELLS, parallel: int = 2,
+               timeout: float = PROBE_TIMEOUT,
                idle: Callable[[], None] | None = None,
                prepare: Callable[[list[Sheet]], None] | None = None,
                early: Callable[[int, list[Sheet]], None] | None = None,
                shortcut: Shortcut | None = None) -> Generator[list[Sheet]]:
     """`read_file` of each (path, name), in the order given, read `parallel` at a time.
 
-    Children read files side by side, the largest first (a big ledger is then read while the
+    Workers read files side by side, the largest first (a big ledger is then read while the
     small files are, and stored); the caller takes each file's sheets in order, and the first
-    file that cannot be read raises `FileError` there. Children still at work when the caller
+    file that cannot be read raises `FileError` there. Workers still at work when the caller
     stops are ended. `idle` runs once, the first time this process waits for the largest file:
     work the caller can do ahead while it would otherwise wait. `prepare` runs on each file's
-    sheets where they are read (in the child): work on the rows the caller would do one file
+    sheets where they are read (in the worker): work on the rows the caller would do one file
     at a time, done side by side, and `shortcut` (see `read_sheet`) takes the rows it can before
-    they are parsed. `early(position, sheets)` gets a file read ahead of its turn
-    as soon as it is decoded, while this process waits for an earlier one (the same sheets are
-    yielded again at the file's turn)."""
+    they are parsed; both must be picklable (module-level functions, `functools.partial`).
+    `early(position, sheets)` gets a file read ahead of its turn as soon as it is back, while
+    this process waits for an earlier one (the same sheets are yielded again at the file's turn)."""
     sizes = [_size(path) for path, _ in files]
     waiting = sorted(range(len(files)), key=lambda i: (-sizes[i], i))
     largest = waiting[0] if waiting else -1
-    ahead = 0  # bytes of later files' results decoded while waiting (bounded: they are held until used)
-    started: dict[int, _Child | _Here] = {}
-    finished: list[_Child] = []  # later files' children done, their results not decoded yet
+    started: dict[int, _Reading | _Here] = {}
+    every: list[_Reading | _Here] = []  # closed at the end, whether handed over or not
+    told: set[int] = set()  # later files handed to `early`
+    sandbox.preload(m for m in map(_module_of, (prepare, shortcut)) if m)
 
-    def start(i: int) -> _Child | _Here:
+    def start(i: int) -> _Reading | _Here:
         waiting.remove(i)
         path, name = files[i]
-        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells, prepare,
-                                                   shortcut)
+        started[i] = reading = _start_file(path, name, lang, max_unzipped_mb, max_file_mb, max_cells, timeout,
+                                           prepare, shortcut)
+        every.append(reading)
         return reading
 
     try:
@@ -1069,36 +838,37 @@ def read_files(files: list[tuple[Path, str]], lang: str = "zh", max_unzipped_mb:
             if i not in started:
                 start(i)
             wanted = started[i]
-            while wanted.running and time.monotonic() < wanted.deadline:
-                running = [r for r in started.values() if isinstance(r, _Child) and r.running]
-                while waiting and len(running) < parallel:
+            while not wanted.done() and time.monotonic() < wanted.deadline:
+                busy = [r for r in started.values() if not r.done()]
+                while waiting and len(busy) < parallel:
                     fresh = start(waiting[0])
-                    if isinstance(fresh, _Child) and fresh.running:
-                        running.append(fresh)
+                    if not fresh.done():
+                        busy.append(fresh)
                 if idle is not None and i == largest:
-                    idle()  # with the children started: they read while it runs
+                    idle()  # with the workers started: they read while it runs
                     idle = None
                     continue
-                if finished:  # after the free slots were given to the next files above
-                    done = finished.pop(0)
-                    position = next((k for k, r in started.items() if r is done), None)
-                    if position is not None and ahead + done.size <= DECODE_AHEAD_BYTES:
-                        ahead += done.size
-                        done.settle()  # decoded now, while this process has nothing else to do
-                        if early is not None and done.said is not None and done.said[0] == "ok":
-                            early(position, done.said[1])
-                    continue
-                fds = {r.fd: r for r in running if r.fd is not None}
-                ready, _, _ = select.select(list(fds), [], [], max(0.0, wanted.deadline - time.monotonic()))
-                for fd in ready:
-                    done = fds[fd]
-                    done.pump()
-                    if not done.running and done is not wanted:
-                        finished.append(done)
-            yield started.pop(i).result()
+                if early is not None:  # after the free slots were given to the next files above
+                    ready = [k for k, r in started.items() if k > i and k not in told and r.done()]
+                    if ready:
+                        told.add(ready[0])
+                        with contextlib.suppress(FileError):  # raised again at its turn
+                            early(ready[0], _taken(started[ready[0]]))
+                        continue
+                sandbox.wait([r.job for r in busy if isinstance(r, _Reading)], wanted.deadline)
+            yield _taken(started.pop(i))
     finally:
-        for r in started.values():
+        started.clear()
+        for r in every:
             r.close()
+
+
+def _taken(reading: _Reading | _Here) -> Any:
+    """A reading's result, its worker ended once it is taken (it may be asked again)."""
+    try:
+        return reading.result()
+    finally:
+        reading.close()
 
 
 def _size(path: Path) -> int:
@@ -1108,55 +878,109 @@ def _size(path: Path) -> int:
         return 0
 
 
-class _Here:
-    """A file read in this process: where there is no fork, or a text file when fork is refused."""
+def _module_of(fn: Any) -> str | None:
+    return getattr(getattr(fn, "func", fn), "__module__", None) if fn is not None else None
 
-    running = False
+
+class _Reading:
+    """One file read by a sandbox worker; what went wrong there, a `FileError` naming the file."""
+
+    def __init__(self, job: sandbox.Job, name: str, lang: str) -> None:
+        self.job, self.name, self.lang = job, name, lang
+        self.deadline = job.deadline
+
+    def done(self) -> bool:
+        return self.job.done()
+
+    def result(self) -> Any:
+        try:
+            return self.job.result()
+        except FileError:
+            raise
+        except sandbox.TooSlow:
+            raise _fail(self.lang, self.name, "probe_slow", seconds=int(self.job.timeout)) from None
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException:  # noqa: BLE001 - the worker died, or its work failed (MemoryError under the ceiling)
+            raise _fail(self.lang, self.name, "probe_died") from None
+
+    def close(self) -> None:
+        self.job.close()
+
+
+class _Here:
+    """A file read in this process (a text file when no worker may start: it needs no ceiling),
+    or the failure to start one; once, when its result is asked."""
+
     deadline = float("inf")
 
     def __init__(self, work: Callable[[], Any]) -> None:
-        self.work = work
+        self.work: Callable[[], Any] | None = work
+        self.value: Any = None
+
+    def done(self) -> bool:
+        return True
 
     def result(self) -> Any:
-        return self.work()
+        if self.work is not None:
+            work, self.work = self.work, None
+            self.value = work()
+        return self.value
 
     def close(self) -> None:
         pass
 
 
-def _start(path: Path, name: str, lang: str, work: Callable[[], Any]) -> _Child | _Here:
-    """`work` (reading one file) begun in a child where this system can fork, else kept for later."""
-    if not hasattr(os, "fork"):
-        return _Here(work)
+def _budget(max_unzipped_mb: int, max_file_mb: int, max_cells: int) -> int:
+    """A reading worker's memory ceiling from its start: what `_calamine_grids` allows the
+    largest file the limits let through (it lowers the ceiling once it knows the file)."""
+    return max_cells * (CELL_BYTES + PY_CELL_BYTES) + 2 * (max(max_unzipped_mb, max_file_mb) << 20) + (768 << 20)
+
+
+def _start(path: Path, name: str, lang: str, timeout: float, memory: int, work: Callable[..., Any],
+           *args: Any) -> _Reading | _Here:
+    """`work(*args)` (reading one file) begun in a sandbox worker."""
+    sandbox.preload(READING_MODULES)  # imported once, in the forkserver, not by each worker
     try:
-        return _Child(work, name, lang, PROBE_TIMEOUT)
-    except FileError:
+        return _Reading(sandbox.Job(work, *args, timeout=timeout, memory=memory), name, lang)
+    except sandbox.NoWorker as exc:
         try:
             with path.open("rb") as fh:
                 if _sniff(fh.read(8)) == "text":
-                    return _Here(work)  # a text file needs no ceiling: read it here
+                    return _Here(partial(work, *args))  # a text file needs no ceiling: read it here
         except OSError:
             pass
-        raise
+        return _Here(partial(_raise, _fail(lang, name, "probe_failed", error=str(exc))))
 
 
-def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int,
-                max_cells: int, prepare: Callable[[list[Sheet]], None] | None = None,
-                shortcut: Shortcut | None = None) -> _Child | _Here:
-    def work() -> list[Sheet]:
-        out = []
-        for i, (sheet, grid) in enumerate(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells,
-                                                  columnar=True)):
-            if isinstance(grid, Sheet):
-                grid.index = i
-                out.append(grid)
-            else:
-                out.append(read_sheet(name, sheet, i, grid, lang, shortcut))
-        if prepare is not None:
-            prepare(out)
-        return out
+def _raise(error: FileError) -> Any:
+    raise error
 
-    return _start(path, name, lang, work)
+
+def _start_file(path: Path, name: str, lang: str, max_unzipped_mb: int, max_file_mb: int, max_cells: int,
+                timeout: float, prepare: Callable[[list[Sheet]], None] | None = None,
+                shortcut: Shortcut | None = None) -> _Reading | _Here:
+    return _start(path, name, lang, timeout, _budget(max_unzipped_mb, max_file_mb, max_cells), read_unguarded,
+                  path, name, lang, max_unzipped_mb, max_file_mb, max_cells, prepare, shortcut)
+
+
+def read_unguarded(path: Path, name: str, lang: str = "zh", max_unzipped_mb: int = 2000, max_file_mb: int = 200,
+                   max_cells: int = MAX_CELLS, prepare: Callable[[list[Sheet]], None] | None = None,
+                   shortcut: Shortcut | None = None) -> list[Sheet]:
+    """`read_file`'s work, in this process, with neither a memory ceiling nor a time limit: what
+    a sandbox worker runs (and a test that watches the reading itself)."""
+    out = []
+    for i, (sheet, grid) in enumerate(_sheets(path, name, lang, max_unzipped_mb, max_file_mb, max_cells,
+                                              columnar=True)):
+        if isinstance(grid, Sheet):
+            grid.index = i
+            out.append(grid)
+        else:
+            out.append(read_sheet(name, sheet, i, grid, lang, shortcut))
+    if prepare is not None:
+        prepare(out)
+    return out
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1170,6 +994,11 @@ class InboxFile:
     mtime: float
 
 
+# The repository's own placeholder that keeps the empty `input/` folder: not the admin's file,
+# so skipped without a word (other hidden files get a warning).
+PLACEHOLDERS = frozenset({".gitkeep"})
+
+
 def skip_reason(name: str) -> str | None:
     if name.startswith("~$"):
         return "why.lock"
@@ -1181,13 +1010,14 @@ def skip_reason(name: str) -> str | None:
 
 
 def list_inbox(inbox: Path) -> tuple[list[InboxFile], list[tuple[str, str]]]:
-    """Files directly inside the inbox in code-point order, and (name, why key) of those skipped."""
+    """Files directly inside the inbox in code-point order, and (name, why key) of those skipped
+    (`PLACEHOLDERS` are neither)."""
     files: list[InboxFile] = []
     skipped: list[tuple[str, str]] = []
     if not inbox.is_dir():
         return files, skipped
     for entry in sorted(os.scandir(inbox), key=lambda e: e.name):
-        if not entry.is_file():
+        if not entry.is_file() or entry.name in PLACEHOLDERS:
             continue
         why = skip_reason(entry.name)
         if why:
