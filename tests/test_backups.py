@@ -110,14 +110,18 @@ def test_restore_refuses_what_it_cannot_use_and_changes_nothing(tmp_path: Path) 
     assert (unknown.returncode, "no backup" in unknown.stderr) == (2, True)
 
     backup = next((office.state / "backups").glob("*.db.zst"))
-    data = bytearray(backup.read_bytes())
-    data[len(data) // 2] ^= 0xFF
+    good = backup.read_bytes()
     damaged = tmp_path / "damaged.db.zst"
-    damaged.write_bytes(bytes(data))
-    refused = office.cli("restore", str(damaged))
-    assert refused.returncode == 1 and "damaged" in refused.stderr and "Traceback" not in refused.stderr
-    assert office.closed() == before and not (office.state / "replaced").exists()
-    assert db.exists() and not list(office.state.glob("*.restoring")), "nothing left half made"
+    # a flipped byte anywhere (frame header, compressed pages, the trailing hash) is found before
+    # anything is replaced: the database's hash, not only SQLite's integrity check
+    for at in (20, *(len(good) * k // 6 for k in range(1, 6)), len(good) - 5):
+        data = bytearray(good)
+        data[at] ^= 0xFF
+        damaged.write_bytes(bytes(data))
+        refused = office.cli("restore", str(damaged))
+        assert refused.returncode == 1 and "damaged" in refused.stderr and "Traceback" not in refused.stderr, at
+        assert office.closed() == before and not (office.state / "replaced").exists()
+        assert db.exists() and not list(office.state.glob("*.restoring")), "nothing left half made"
 
     holder = subprocess.Popen(
         [sys.executable, "-c",
