@@ -277,6 +277,65 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
         click.echo(f"  {week}: {len(names)}")
 
 
+@cli.group("state")
+def state_group() -> None:
+    """The state's backups: list them, restore one.
+
+    Example: pipeline state backups
+    """
+
+
+@state_group.command("backups")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def state_backups(state_dir: Path | None, config_path: str | None) -> None:
+    """List the backups of the state, oldest first: name, when taken (the run's clock), size.
+
+    A committing run makes one of the state as it was before it; `[backups]` in the
+    configuration says which are kept.
+
+    Example: pipeline state backups --state state/
+    """
+    from .state import list_backups
+
+    config = _config(config_path)
+    _, _, state = _paths(config, None, None, state_dir)
+    backups = list_backups(state)
+    for b in backups:
+        click.echo(f"{b.name}  {b.taken:%Y-%m-%d %H:%M}  {b.size / 1e6:,.1f} MB")
+    if not backups:
+        click.echo(f"no backups in {state}")
+
+
+@state_group.command("restore")
+@click.argument("backup", required=False)
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def state_restore(backup: str | None, state_dir: Path | None, config_path: str | None) -> None:
+    """Replace the state by a backup: the newest, or BACKUP (a name from `pipeline state
+    backups`, or a file's path). The backup is checked whole first; the replaced database is kept
+    in the state folder's replaced/ (restore that file to undo). Weeks closed after the backup
+    are computed again by the next run: move their inputs back from the inbox's archive folder.
+
+    Exit 0 restored; 1 the backup is damaged, nothing changed; 2 no such backup; 75 a run holds the lock.
+
+    Example: pipeline state restore 20261207T080000_20261207T080012-1a2b3c
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    _, _, state = _paths(config, None, None, state_dir)
+    try:
+        with _common_exits():
+            used, aside = runner.restore(state, backup, datetime.now())
+    except runner.RunFailed as exc:
+        click.echo(f"restore failed, nothing changed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"restored {used}")
+    if aside is not None:
+        click.echo(f"the replaced database is kept at {aside}; to undo: pipeline state restore {aside} --state {state}")
+
+
 def main() -> None:
     """The `pipeline` command (and `python -m pipeline`): click parses, runs and exits."""
     cli()

@@ -84,6 +84,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Backups:
+    """Which backups of the state are kept (`state.prune_backups`): the newest `keep_last`, and
+    the newest of each of the last `keep_weekly` ISO weeks and `keep_monthly` months that have one."""
+
+    keep_last: int = 2
+    keep_weekly: int = 4
+    keep_monthly: int = 12
+
+
+@dataclass(frozen=True)
 class Config:
     office: str = ""
     lang: str = "zh"
@@ -97,13 +107,15 @@ class Config:
     mail: Mail = field(default_factory=Mail)
     smtp: Smtp = field(default_factory=Smtp)
     limits: Limits = field(default_factory=Limits)
+    backups: Backups = field(default_factory=Backups)
 
     @property
     def smtp_password(self) -> str:
         return os.environ.get(PASSWORD_ENV, "")
 
     def as_dict(self) -> dict[str, Any]:
-        """The values used, for the 'about this run' sheet and the config hash (no secrets)."""
+        """The values used, for the 'about this run' sheet and the config hash (no secrets, and
+        not `backups`: housekeeping that changes no result)."""
 
         def clean(value: Any) -> Any:
             if isinstance(value, dict):
@@ -114,7 +126,9 @@ class Config:
                 return str(value)
             return value
 
-        return clean(asdict(self))
+        values = asdict(self)
+        del values["backups"]
+        return clean(values)
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()
@@ -190,7 +204,7 @@ def _holidays(value: Any) -> tuple[date, ...]:
 
 
 TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission",
-            "assessment", "mail", "smtp", "limits"}
+            "assessment", "mail", "smtp", "limits", "backups"}
 
 
 def from_dict(data: dict[str, Any]) -> Config:
@@ -269,6 +283,10 @@ def from_dict(data: dict[str, Any]) -> Config:
         if "settle_wait" in t:
             lim["settle_wait"] = _bool("limits.settle_wait", t["settle_wait"])
         kw["limits"] = Limits(**lim)
+    if "backups" in data:
+        t = _table("backups", data["backups"], {"keep_last", "keep_weekly", "keep_monthly"})
+        kw["backups"] = Backups(**{k: _int(f"backups.{k}", v, minimum=1 if k == "keep_last" else 0)
+                                   for k, v in t.items()})
     return Config(**kw)
 
 

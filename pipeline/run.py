@@ -37,7 +37,7 @@ from .report.write import gc_paused, write_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
 from .rules.replay import Owner, WeekOutcome, replay
-from .state import State, StateError
+from .state import State, StateError, find_backup, prune_backups, restore_backup
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
 
@@ -463,7 +463,8 @@ def _begin(job: Job) -> None:
     """A backup of the state as it was (copied aside while the run goes on), then one transaction."""
     state = job.state
     if not job.opts.dry_run and (state.row_count() or job.closed):
-        job.backed_up = state.backup_aside(job.result.run_id)  # waited for before the commit (and on failure)
+        # waited for before the commit (and on failure)
+        job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"))
     state.begin()
 
 
@@ -585,8 +586,9 @@ def _commit(job: Job) -> None:
         job.backed_up()
         job.backed_up = None
     state.commit()
-    if not state.has_backup():
-        state.backup(result.run_id)  # the first run had nothing to copy before; keep its result
+    if not state.has_backup():  # the first run had nothing to copy before; keep its result
+        state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
+    prune_backups(opts.state, job.config.backups)
     job.stage("store")
 
 
@@ -652,6 +654,22 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
             state.close()
     result.weeks = [str(week)]
     return result
+
+
+def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path | None]:
+    """`pipeline state restore`: the state folder's database replaced by a backup (the newest,
+    or the one named), under the run lock; returns the backup and where the replaced database
+    was kept. Raises Locked (exit 75), RunRefused (no such backup: exit 2), RunFailed (the
+    backup is damaged or too new: exit 1, nothing changed)."""
+    with state_lock(folder):
+        try:
+            backup = find_backup(folder, which)
+        except StateError as exc:
+            raise RunRefused(str(exc)) from None
+        try:
+            return backup, restore_backup(folder, backup, new_run_id(now))
+        except StateError as exc:
+            raise RunFailed(str(exc)) from None
 
 
 def status(opts: RunOptions) -> dict[str, Any]:

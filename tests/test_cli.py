@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -13,9 +14,19 @@ from pipeline.cli import cli
 from tests.helpers import LEADS, run_cli, workbook
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands))
-def test_every_command_has_an_example(command: str) -> None:
-    result = CliRunner().invoke(cli, [command, "--help"])
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group under `group`, as the words that call it."""
+    found = []
+    for name, command in sorted(group.commands.items()):
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+@pytest.mark.parametrize("command", _commands(cli), ids=" ".join)
+def test_every_command_has_an_example(command: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
 
 

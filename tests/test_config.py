@@ -39,6 +39,10 @@ def test_defaults_are_the_spec_numbers() -> None:
     ("[assessment]\ndismissal_after_weeks = 0", "assessment.dismissal_after_weeks"),
     ("[mail]\nsummary_to = \"a@b\"", "mail.summary_to"),
     ("[paths]\nbox = \"x\"", "paths.box"),
+    ("[backups]\nkeep_daily = 7", "backups.keep_daily"),
+    ("[backups]\nkeep_last = 0", "backups.keep_last"),
+    ("[backups]\nkeep_weekly = -1", "backups.keep_weekly"),
+    ('[backups]\nkeep_monthly = "12"', "backups.keep_monthly"),
 ])
 def test_mistakes_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "p.toml"
@@ -58,3 +62,13 @@ def test_password_only_from_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv(cfg.PASSWORD_ENV, "s3cret")
     c = cfg.Config()
     assert c.smtp_password == "s3cret" and "s3cret" not in str(c.as_dict())
+
+
+def test_backup_retention_is_housekeeping_not_a_result(tmp_path: Path) -> None:
+    """Keeping more or fewer backups changes no report: the configuration shown in results.json
+    and its hash leave `[backups]` out."""
+    path = tmp_path / "p.toml"
+    path.write_text("[backups]\nkeep_last = 3\nkeep_weekly = 0\nkeep_monthly = 24\n", encoding="utf-8")
+    c = cfg.load(path)
+    assert (c.backups.keep_last, c.backups.keep_weekly, c.backups.keep_monthly) == (3, 0, 24)
+    assert "backups" not in c.as_dict() and c.digest() == cfg.Config().digest()

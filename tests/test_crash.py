@@ -34,12 +34,12 @@ def make_inbox(inbox: Path) -> None:
     workbook(inbox / "成交.xlsx", {"成交": (DEALS, [[13800138001, datetime(2026, 11, 27), "李娜", 4000, "1-1"]])})
 
 
-def run(root: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(root: Path, crash: str | None = None, now: str = NOW) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
     if crash:
         env["PIPELINE_CRASH_AT"] = crash
     return run_cli("run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
-                   "--now", NOW, env=env)
+                   "--now", now, env=env)
 
 
 def stored_rows(root: Path) -> list[tuple[str, str, str]]:
@@ -62,7 +62,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[tuple
     return (root / "out" / "2026-W48" / "results.json").read_text(encoding="utf-8"), stored_rows(root)
 
 
-@pytest.mark.parametrize("step", ["after_read", "after_outputs", "after_commit", "during_archive"])
+@pytest.mark.parametrize("step", ["after_read", "after_outputs", "after_commit", "during_backup", "during_archive"])
 def test_killed_run_is_finished_by_the_next(tmp_path: Path, step: str, reference: tuple[str, list]) -> None:
     make_inbox(tmp_path / "in")
     crashed = run(tmp_path, crash=step)
@@ -76,6 +76,45 @@ def test_killed_run_is_finished_by_the_next(tmp_path: Path, step: str, reference
     archived = sorted(p.name for p in (tmp_path / "in" / "archive").rglob("*.xlsx"))
     assert archived == sorted(["到访.xlsx", "名单.xlsx", "号码.xlsx", "成交.xlsx", "登记.xlsx"])
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], "no temporary folder left"
+
+
+def second_week(inbox: Path) -> None:
+    workbook(inbox / "号码49.xlsx", {"号码": (LEADS, [
+        ["张伟", 13700137000 + i, datetime(2026, 12, 1, 9, i), ""] for i in range(5)])})
+
+
+def test_a_run_killed_inside_its_backup_loses_nothing(tmp_path: Path) -> None:
+    """A second run is killed while it copies the state aside (before its commit): nothing is
+    committed, no half copy looks like a backup, the next run ends as an uninterrupted one, and
+    every backup listed is whole."""
+    from pipeline.config import Backups
+    from pipeline.state import list_backups, prune_backups, restore_backup
+
+    week2 = "2026-12-07T08:00:00"
+    reference = tmp_path / "reference"
+    make_inbox(reference / "in")
+    assert run(reference).returncode == 0
+    second_week(reference / "in")
+    assert run(reference, now=week2).returncode == 0
+
+    make_inbox(tmp_path / "in")
+    assert run(tmp_path).returncode == 0
+    second_week(tmp_path / "in")
+    crashed = run(tmp_path, crash="during_backup", now=week2)
+    assert crashed.returncode == -9, crashed.stderr
+    assert list((tmp_path / "state" / "backups").glob("*.part")), "killed inside the backup, before its rename"
+    assert [b.taken.isoformat() for b in list_backups(tmp_path / "state")] == [NOW], "no half file named as a backup"
+    after = run(tmp_path, now=week2)
+    assert after.returncode == 0, after.stderr
+    assert (tmp_path / "out" / "2026-W49" / "results.json").read_text(encoding="utf-8") == \
+        (reference / "out" / "2026-W49" / "results.json").read_text(encoding="utf-8")
+    assert stored_rows(tmp_path) == stored_rows(reference)
+    backups = list_backups(tmp_path / "state")
+    assert [b.taken.isoformat() for b in backups] == [NOW, week2]
+    assert not list((tmp_path / "state" / "backups").glob("*.part"))
+    assert prune_backups(tmp_path / "state", Backups()) == []
+    for i, b in enumerate(backups):  # each one whole: restored into a folder of its own
+        assert restore_backup(tmp_path / f"check{i}", b.path, "check") is None
 
 
 def test_second_run_exits_75_while_the_lock_is_held(tmp_path: Path) -> None:

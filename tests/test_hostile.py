@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import sqlite3
 import struct
 import subprocess
@@ -59,6 +58,16 @@ class Office:
 
     def inbox_files(self) -> list[str]:
         return sorted(p.name for p in self.inbox.iterdir() if p.is_file())
+
+
+def unpacked(backup: Path, folder: Path) -> Path:
+    """A backup (one zstd frame, as the `zstd` tool reads it) unpacked into a database file."""
+    import pyarrow as pa
+
+    target = folder / (backup.name + ".sqlite")
+    with pa.CompressedInputStream(str(backup), "zstd") as packed:
+        target.write_bytes(packed.read())
+    return target
 
 
 def no_traceback(done: Any) -> None:
@@ -357,11 +366,11 @@ def test_a_committing_run_leaves_a_backup(tmp_path: Path) -> None:
     assert office.run().returncode == 0
     workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
     assert office.run(now="2026-12-07T08:00:00").returncode == 0
-    backups = sorted((office.state / "backups").glob("*.db"))
+    backups = sorted((office.state / "backups").glob("*.db.zst"))
     # one taken after the very first commit (there was nothing to copy before it), one before the second run
-    assert len(backups) == 2
+    assert len(backups) == 2 and not list((office.state / "backups").glob("*.part"))
     for backup in backups:
-        with sqlite3.connect(backup) as db:  # the state as the first run left it
+        with sqlite3.connect(unpacked(backup, tmp_path)) as db:  # the state as the first run left it
             assert db.execute("SELECT week FROM weeks").fetchall() == [(WEEK,)]
             assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
 
@@ -369,6 +378,8 @@ def test_a_committing_run_leaves_a_backup(tmp_path: Path) -> None:
 def test_a_backup_made_aside_holds_the_committed_state_not_the_run_in_progress(tmp_path: Path) -> None:
     """The run copies the state on a thread while it stores the week's rows: the copy is the
     state as last committed, and no half copy is ever left under a backup's name."""
+    from datetime import datetime
+
     from pipeline.state import State
 
     state = State(tmp_path / "state")
@@ -381,15 +392,15 @@ def test_a_backup_made_aside_holds_the_committed_state_not_the_run_in_progress(t
                             [f"1380{k:07d}" for k in range(20_000)], ["张伟"] * 20_000, [""] * 20_000,
                             [""] * 20_000, list(range(2, 20_002)))
     (tmp_path / "state" / "backups").mkdir()
-    (tmp_path / "state" / "backups" / "r1.db.part").write_bytes(b"half a copy of a run that crashed")
-    backup = state.backup_aside("r2")()
+    (tmp_path / "state" / "backups" / "20261130T080000_r1.db.zst.part").write_bytes(b"half a copy of a crashed run")
+    backup = state.backup_aside("r2", datetime(2026, 12, 7, 8))()
     assert state.meta("first_week") == "2026-W49"  # this connection still sees its own writes
     state.rollback()
     state.close()
-    with sqlite3.connect(backup) as db:
+    with sqlite3.connect(unpacked(backup, tmp_path)) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'first_week'").fetchall() == [("2026-W48",)]
         assert db.execute("SELECT COUNT(*) FROM registrations").fetchone() == (0,)
-    assert backup.name == "r2.db" and not list(backup.parent.glob("*.part"))
+    assert backup.name == "20261207T080000_r2.db.zst" and not list(backup.parent.glob("*.part"))
 
 
 def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path) -> None:
@@ -398,7 +409,7 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     assert office.run().returncode == 0
     workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
     assert office.run(now="2026-12-07T08:00:00").returncode == 0
-    backup = sorted((office.state / "backups").glob("*.db"))[-1]
+    backup = sorted((office.state / "backups").glob("*.db.zst"))[-1]
     db = office.state / "pipeline.db"
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")  # the header's page size (1 stands for 65536)
@@ -414,17 +425,15 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     assert done.returncode == 1, done.stdout + done.stderr
     no_traceback(done)
     assert "run failed, nothing changed" in done.stderr
-    assert "damaged" in done.stderr and str(backup) in done.stderr and "copy" in done.stderr
+    assert "damaged" in done.stderr and str(backup) in done.stderr and "pipeline state restore" in done.stderr
     assert db.read_bytes() == corrupt
     assert sorted(p.name for p in office.out.iterdir()) == outputs
     assert office.inbox_files() == ["号码3.xlsx"]
 
-    # the message's own instructions work: move the damaged file aside, copy the backup in, run again
-    db.rename(office.root / "pipeline.db.damaged")
-    for extra in ("pipeline.db-wal", "pipeline.db-shm"):
-        if (office.state / extra).exists():
-            (office.state / extra).rename(office.root / (extra + ".damaged"))
-    shutil.copy(backup, db)
+    # the message's own instructions work: restore (the damaged file is kept aside), run again
+    restored = run_cli("state", "restore", "--state", str(office.state), "--config", str(office.config))
+    assert restored.returncode == 0, restored.stderr
+    assert [p.read_bytes() for p in (office.state / "replaced").glob("*.db")] == [corrupt]
     done = office.run(now="2026-12-14T08:00:00")
     assert done.returncode == 0, done.stderr
     assert results(office.out, "2026-W50")["managers"][0]["achieved"]["leads"] == 1
@@ -577,10 +586,10 @@ def test_a_reading_worker_that_dies_fails_its_own_file_and_no_other(tmp_path: Pa
 
 
 def test_a_backup_while_another_process_reads_still_holds_the_last_commit(tmp_path: Path) -> None:
-    """The backup after a committing run copies the database file once its log is written back
-    into it; when a reader (another process: `pipeline status`) keeps an older snapshot, the log
-    cannot be emptied, and the copy is made page by page instead: either way it holds the last
-    commit."""
+    """The backup after a committing run holds the last commit, also while a reader (another
+    process: `pipeline status`) keeps an older snapshot and the log cannot be emptied."""
+    from datetime import datetime
+
     from pipeline.state import State
 
     state = State(tmp_path / "state")
@@ -593,11 +602,11 @@ def test_a_backup_while_another_process_reads_still_holds_the_last_commit(tmp_pa
     state.begin()
     state.set_meta("second", "2")
     state.commit()
-    busy = state.backup("r1")
+    busy = state.backup("r1", datetime(2026, 11, 30, 8))
     reader.close()
-    quiet = state.backup("r2")
+    quiet = state.backup("r2", datetime(2026, 11, 30, 9))
     state.close()
     for backup in (busy, quiet):
-        with sqlite3.connect(backup) as db:
+        with sqlite3.connect(unpacked(backup, tmp_path)) as db:
             assert dict(db.execute("SELECT key, value FROM meta WHERE key IN ('first', 'second')")) == \
                 {"first": "1", "second": "2"}

@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import pickle
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
@@ -116,10 +117,37 @@ def cap_memory(budget: int) -> None:
         pass
 
 
-def _enter(memory: int | None, seconds: float) -> None:  # pragma: no cover - runs in the worker
-    """A worker's initializer: quiet, capped and timed."""
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a killed one not yet reaped by its parent does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            pass
+        return True
+
+
+def _orphan_watch(caller: int) -> None:  # pragma: no cover - runs in the worker
+    """Ends the worker once the process that started it is gone. A caller killed outright (a
+    crash, SIGKILL) cannot tell its workers to stop, and a worker waiting for work would wait
+    for ever, keeping the forkserver alive and the caller's output pipes open."""
+    while _alive(caller):
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _enter(memory: int | None, seconds: float, caller: int) -> None:  # pragma: no cover - runs in the worker
+    """A worker's initializer: quiet, capped, timed, and gone with its caller."""
     global _in_worker
     _in_worker = True
+    threading.Thread(target=_orphan_watch, args=(caller,), name="orphan-watch", daemon=True).start()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)  # an allocation failure prints a Rust backtrace: not for the admin
     faulthandler.disable()  # nor a Python one, when a test runner or PYTHONFAULTHANDLER enabled it
@@ -185,7 +213,7 @@ class Job:
         self.deadline = time.monotonic() + timeout
         self._value: Any = _NOTHING
         self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=_context(), initializer=_enter,
-                                                            initargs=(memory, timeout))
+                                                            initargs=(memory, timeout, os.getpid()))
         before = set(multiprocessing.active_children())
         try:
             # The worker starts here, in this thread: the process that appears is this job's.
