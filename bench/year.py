@@ -248,7 +248,7 @@ def fmt(x: float) -> str:
     return "—" if x != x else (f"{x:.2f}" if x < 10 else f"{x:.1f}")
 
 
-HEAD = ["week", "ISO week", "inbox rows", "wall s", *[f"{s} s" for s in STAGES], "peak RSS MB",
+HEAD = ["week", "ISO week", "inbox rows", "wall s", "CPU s", *[f"{s} s" for s in STAGES], "peak RSS MB",
         "state MB", "database MB", "backups MB", "out MB"]
 
 
@@ -256,7 +256,8 @@ def row(i: int, m: dict[str, Any]) -> str:
     if m["rc"] != 0:
         return f"| {i} | {m['week']} | {m['rows']:,} | failed (exit {m['rc']}) |" + " — |" * (len(HEAD) - 4)
     st = m["stages"]
-    cells = [str(i), m["week"], f"{m['rows']:,}", fmt(m["wall"]), *[fmt(st[s]) if s in st else "—" for s in STAGES],
+    cells = [str(i), m["week"], f"{m['rows']:,}", fmt(m["wall"]), fmt(m["user"] + m["sys"]),
+             *[fmt(st[s]) if s in st else "—" for s in STAGES],
              f"{m['rss']:,.0f}", f"{m['state']:,.0f}", f"{m['db']:,.0f}", f"{m['backups']:,.0f}", f"{m['out']:,.0f}"]
     return "| " + " | ".join(cells) + " |"
 
@@ -276,6 +277,8 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
         f"| last week ({last}) / first week ({first}) | first | last | ratio |",
         "| --- | ---: | ---: | ---: |",
         f"| wall s | {fmt(a['wall'])} | {fmt(b['wall'])} | {ratio('wall')} |",
+        f"| CPU s | {fmt(a['user'] + a['sys'])} | {fmt(b['user'] + b['sys'])} | "
+        f"{(b['user'] + b['sys']) / (a['user'] + a['sys']):.2f} × |",
         f"| peak RSS MB | {a['rss']:,.0f} | {b['rss']:,.0f} | {ratio('rss')} |",
         f"| state MB (backups included) | {a['state']:,.0f} | {b['state']:,.0f} | {ratio('state')} |",
         f"| database MB | {a['db']:,.0f} | {b['db']:,.0f} | {ratio('db')} |",
@@ -294,17 +297,17 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def header(y: Year, manifest: dict[str, Any], n: int, mi: dict[str, str]) -> list[str]:
+def header(y: Year, n: int, mi: dict[str, str]) -> list[str]:
     p = y.office
-    w1 = manifest["weeks"][0]
     return [
         f"# A year of Mondays: {n} consecutive weeks run as cron would",
         "",
         f"{p.teams * p.managers_per_team} managers in {p.teams} teams; a cumulative registrations workbook of "
-        f"{w1['ledger_rows']:,} rows in week 1, dropped again every week grown by {y.ledger_growth:,} rows; "
+        f"{p.ledger_rows:,} rows in week 1, dropped again every week grown by {y.ledger_growth:,} rows; "
         f"every week {p.leads:,} leads, {p.visits:,} visits, {p.units:,} units, {p.deals:,} deals and the roster; "
         f"`pipeline run --now <Monday after the week> 08:00` without --week. One run a week (no repetition): "
-        f"the figures carry the noise of the machine.",
+        f"the figures carry the noise of the machine (CPU s: user + system time of the run, steadier than the "
+        f"wall time when other work shares the machine).",
         f"Machine: {mi['cpus']} CPUs ({mi['cpu']}), {mi['memory']} memory, Python {mi['python']}, {mi['os']}; "
         f"product: commit {mi['commit']}.",
         "",
@@ -322,11 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regen", action="store_true", help="generate the inboxes again even if cached")
     ap.add_argument("--keep", action="store_true", help="keep the run folder (bench/.cache/year-run/)")
     ap.add_argument("--at", metavar="REV", help="measure pipeline/ as committed at REV, not the working tree")
+    ap.add_argument("--report", action="store_true",
+                    help="run nothing: print the table again from the last run's year-last.json")
     ap.add_argument("--cache", metavar="DIR", type=Path, default=generate.CACHE,
                     help="where the inboxes, the run folder and the results go (default bench/.cache/)")
     a = ap.parse_args(argv)
     if not 1 <= a.weeks <= WEEKS:
         ap.error(f"--weeks must be between 1 and {WEEKS}")
+    if a.report:
+        raw = json.loads((a.cache / "year-last.json").read_text(encoding="utf-8"))
+        y = Year(generate.Params(**raw["year"].pop("office")), **raw["year"])
+        runs = raw["runs"]
+        lines = header(y, len(runs), raw["machine"]) + [row(i + 1, m) for i, m in enumerate(runs)] + summary(runs)
+        print("\n".join(lines))
+        return 0
     commit = None
     if a.at:
         folder, commit = bench_run.snapshot(a.at)
@@ -342,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     work = a.cache / "year-run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    lines = header(y, manifest, a.weeks, mi)
+    lines = header(y, a.weeks, mi)
     for line in lines:
         print(line, flush=True)
     runs: list[dict[str, Any]] = []

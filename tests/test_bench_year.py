@@ -38,11 +38,14 @@ def test_ratios_of_the_last_week_to_the_first_and_totals(year: tuple[subprocess.
     done, cache = year
     out = done.stdout
     assert "| last week (3) / first week (1) |" in out
-    for what in ("wall s", "peak RSS MB", "state MB (backups included)"):
+    for what in ("wall s", "CPU s", "peak RSS MB", "state MB (backups included)"):
         assert re.search(rf"\| {re.escape(what)} \| [\d,.]+ \| [\d,.]+ \| [\d.]+ × \|", out), what
     assert "Totals over 3 weeks run:" in out
     assert "not archived" not in out  # cron's runs took every dropped file
     assert (cache / "year-last.md").read_text(encoding="utf-8").strip() == out.strip()
+    again = subprocess.run([sys.executable, str(SCRIPT), "--report", "--cache", str(cache)],
+                           capture_output=True, text=True, timeout=60)
+    assert again.stdout.strip() == out.strip()  # --report: the same table from the raw figures
 
 
 def test_the_generator_writes_a_year_of_cumulative_inboxes(year: tuple[subprocess.CompletedProcess[str], Path]) -> None:
