@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench clean bytecode
+.PHONY: install test lint run bench bench-year clean bytecode
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,10 @@ run: $(STAMP) bytecode
 
 bench: $(STAMP) bytecode $(BASELINE)/.installed
 	$(BIN)/python bench/run.py --baseline-python $(BASELINE)/bin/python
+
+# A year of Mondays at a quarter of the big office, run as cron would (bench/year.py).
+bench-year: $(STAMP) bytecode
+	$(BIN)/python bench/year.py
 
 clean:
 	rm -rf $(VENV) state output/*/ .pytest_cache .mypy_cache .ruff_cache
