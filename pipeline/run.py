@@ -37,7 +37,7 @@ from .report.write import gc_paused, write_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
 from .rules.replay import CARRIED_VERSION, Carried, Owner, WeekOutcome, replay, roster_view
-from .state import State, StateError
+from .state import State, StateError, encode_snapshot
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
 
@@ -382,7 +382,8 @@ class Job:
     inbox: Inbox | None = None
     earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
     earlier_since: str = ""  # from when `earlier` holds them
-    carried: Carried | None = None  # what the rules carry past the last week computed
+    # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables)
+    snapshots: list[tuple[str, str, dict[str, bytes]]] = field(default_factory=list)
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
     reports: list[WeekReport] = field(default_factory=list)
@@ -577,9 +578,23 @@ def _replay(job: Job) -> None:
     state.forget_registrations()
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
                           registered, start)
-    job.carried = job.outcomes[-1].carried
     del events, registered, start
+    # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
+    names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
+    carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
+    while carried:
+        snapshot = carried.pop(0)
+        job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables())))
+        del snapshot
+    _release_arrow_memory()
     job.stage("replay")
+
+
+def _release_arrow_memory() -> None:
+    """Give back to the system what Arrow's allocator keeps of the tables just let go."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _assess(job: Job) -> None:
@@ -626,11 +641,11 @@ def _commit(job: Job) -> None:
         state.close_week(report.week, result.run_id, report.results, blob, ledger)
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
-    if job.carried is not None:
-        until = job.carried.until
-        state.put_snapshot(str(job.weeks[-1]), until, state.next_seq() - 1, CARRIED_VERSION,
-                           roster_view(job.roster, until), job.carried.tables())
-        job.carried = None
+    if job.snapshots:
+        max_seq = state.next_seq() - 1
+        for week, until, data in job.snapshots:
+            state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data)
+        job.snapshots = []
         _crash_point("after_snapshot")
     finished = datetime.now().isoformat(timespec="seconds")
     files = sorted(job.inbox.sha.items())

@@ -95,8 +95,9 @@ MIGRATIONS: list[str] = [
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
-# registration, starts the replay from the one before it; older ones from a full replay).
-KEEP_SNAPSHOTS = 4
+# registration, starts the replay from the one before it; older ones from a full replay). A run
+# that replays from before its first week also takes the snapshot of the week before it.
+KEEP_SNAPSHOTS = 3
 SNAPSHOT_TABLES = ("owners", "visited", "visits", "units")
 
 ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "customer", "unit_name",
@@ -521,16 +522,16 @@ class State:
         """A stored snapshot's tables (`SNAPSHOT_TABLES`), decoded."""
         row = self.conn.execute(f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM snapshots WHERE week = ?",
                                 (week,)).fetchone()
-        return {name: _decode_table(data) for name, data in zip(SNAPSHOT_TABLES, row, strict=True)}
+        return {name: _decode_snapshot_table(data) for name, data in zip(SNAPSHOT_TABLES, row, strict=True)}
 
     def put_snapshot(self, week: str, until: str, max_seq: int, version: str, roster: str,
-                     tables: dict[str, Any]) -> None:
-        """Store a closed week's snapshot; let go of stale ones and of all but the newest
-        `KEEP_SNAPSHOTS`."""
+                     data: dict[str, bytes]) -> None:
+        """Store a closed week's snapshot (`encode_snapshot`); let go of stale ones and of all
+        but the newest `KEEP_SNAPSHOTS`."""
         self.conn.execute(
             f"INSERT OR REPLACE INTO snapshots (week, until, max_seq, version, roster, {', '.join(SNAPSHOT_TABLES)}) "
             f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(SNAPSHOT_TABLES))})",
-            (week, until, max_seq, version, roster, *(_encode_table(tables[name]) for name in SNAPSHOT_TABLES)))
+            (week, until, max_seq, version, roster, *(data[name] for name in SNAPSHOT_TABLES)))
         for old, *_ in self.snapshots()[KEEP_SNAPSHOTS:]:
             self.conn.execute("DELETE FROM snapshots WHERE week = ?", (old,))
         for old, old_until, old_seq, *_ in self.snapshots():
@@ -572,6 +573,34 @@ class State:
     def record_sent(self, week: str, items: Iterable[tuple[str, str, str]], at: str) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO sent (week, recipient, digest, key, at) VALUES (?, ?, ?, ?, ?)",
                               [(week, recipient, dig, key, at) for recipient, dig, key in items])
+
+
+# The columns of a snapshot with few distinct texts (the managers, how a phone was won), stored
+# as Arrow dictionaries: a fifth less to store for a million-row ledger.
+_SNAPSHOT_WORDS = frozenset({"owner", "via", "customer", "manager", "who"})
+
+
+def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
+    """A snapshot's tables (`SNAPSHOT_TABLES`: Arrow tables of text) as `put_snapshot` stores
+    them; `snapshot` reads them back as they were (metadata included)."""
+    import pyarrow as pa
+
+    def compact(table: Any) -> Any:
+        columns = [table.column(c).combine_chunks() for c in table.column_names]
+        return pa.table([c.dictionary_encode() if name in _SNAPSHOT_WORDS else c
+                         for name, c in zip(table.column_names, columns, strict=True)],
+                        names=table.column_names, metadata=table.schema.metadata)
+
+    return {name: _encode_table(compact(tables[name])) for name in SNAPSHOT_TABLES}
+
+
+def _decode_snapshot_table(data: bytes) -> Any:
+    import pyarrow as pa
+
+    table = _decode_table(data)
+    columns = [table.column(c) for c in table.column_names]
+    return pa.table([c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in columns],
+                    names=table.column_names, metadata=table.schema.metadata)
 
 
 def _same_text(value: str, n: int) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -54,7 +55,9 @@ class WeekOutcome:
     units: list[Event] = field(default_factory=list)
     new_registrations: list[Owner] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
-    carried: Carried | None = None  # the last week's: what the rules carry past its end
+    # the last week's: what the rules carry past its end, and past the end of the week before
+    # the first computed one when the replay began earlier (`replay`)
+    carried: list[Carried] = field(default_factory=list)
 
 
 @dataclass
@@ -212,6 +215,12 @@ class Carried:
 
     TABLES = ("owners", "visited", "visits", "units")
 
+    @property
+    def ordered(self) -> int:
+        """How many of the first rows of `owners` are in phone order (the rest are in none):
+        kept in the table's metadata, so that a replay need not sort a million rows again."""
+        return int((self.owners.schema.metadata or {}).get(b"ordered", b"0"))
+
     def tables(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.TABLES}
 
@@ -342,22 +351,33 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         alone = firsts.alone()
         return alone, [column.take(alone) for column in columns]
 
+    first_start = weeks[0].start_iso
+    before = start is None or start.until < first_start  # the state at the first week's start, too
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
         found = pool.submit(lone, firsts)
-        outcomes = _walk(events, state, weeks, history_start, run_id)
-        _add_alone(outcomes, registered, *found.result(), start, rest)
+        outcomes, early = _walk(events, state, weeks, history_start, run_id, first_start if before else None)
+        alone = _add_alone(outcomes, registered, *found.result(), start, rest)
     finally:
         pool.shutdown(wait=True)
     del firsts, found
-    outcomes[-1].carried = _carried(state, outcomes[-1], start, rest)
+    last = outcomes[-1]
+    if early is not None:
+        ledger = _merge(early[0], alone(first_start))
+        last.carried.append(_carried(first_start, ledger, *early[1:], start, rest))
+    last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
+                                 state.counted_units, start, rest))
     _release_arrow_memory()
     return outcomes
 
 
+Taken = tuple[Ledger, dict[str, str], dict[tuple[str, str], str], dict[str, Event]]
+
+
 def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
-          run_id: str) -> list[WeekOutcome]:
-    """The events in time order (`replay_key`), each week's outcome taken as they pass."""
+          run_id: str, take_at: str | None = None) -> tuple[list[WeekOutcome], Taken | None]:
+    """The events in time order (`replay_key`), each week's outcome taken as they pass; with
+    `take_at`, the walked state as it is then (its ledger, first visits, counted visits and units)."""
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
     first_start = starts[0]
@@ -370,7 +390,15 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
 
     snapshot_at = [w.next_start_iso for w in weeks]
     snap = 0
+    taken: Taken | None = None
+
+    def take() -> Taken:
+        return (_ledger(state.owners, state.visited), dict(state.visited), dict(state.counted_visits),
+                dict(state.counted_units))
+
     for event in sorted(events, key=replay_key):
+        if take_at is not None and taken is None and event.at >= take_at:
+            taken = take()
         while snap < len(weeks) and event.at >= snapshot_at[snap]:
             outcomes[snap].ledger = _ledger(state.owners, state.visited)
             snap += 1
@@ -409,10 +437,12 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
                 out.deals.append(paid)
                 if paid.manager is not None and paid.kind is not None:
                     out.commission[paid.manager][paid.kind] += paid.manager_commission
+    if take_at is not None and taken is None:
+        taken = take()
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
-    return outcomes
+    return outcomes, taken
 
 
 def _release_arrow_memory() -> None:
@@ -424,7 +454,7 @@ def _release_arrow_memory() -> None:
 
 
 def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any],
-               start: Carried | None = None, rest: tuple[Any, Any] | None = None) -> None:
+               start: Carried | None = None, rest: tuple[Any, Any] | None = None) -> Callable[[str], Ledger]:
     """The phones no other event names (`alone`: positions in the registrations, in phone order):
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
@@ -448,20 +478,32 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
         visited = start.visited
         first_visit = visited.column("at").combine_chunks().take(
             pc.index_in(phones, value_set=visited.column("phone").combine_chunks()))
-        base = start.owners.take(rest[0])
-    for outcome in outcomes:
-        start_iso, end = outcome.week.start_iso, outcome.week.next_start_iso
+        k = start.ordered
+        owned = start.owners.replace_schema_metadata(None)
+        ordered = pc.less(rest[0], pa.scalar(k, rest[0].type))
+        base = (owned.take(rest[0].filter(ordered)), owned.take(rest[0].filter(pc.invert(ordered))))
+
+    def until(end: str | None) -> tuple[Any, Any, Ledger]:
+        """The lone phones registered before `end` (None: all of them): their positions, times
+        and ledger (from a snapshot, with its phones no newer row named)."""
         taken, columns = alone, [phones, customers, owners, alone_at, first_visit]
-        if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
+        if end is not None:
             before = pc.less(alone_at, pa.scalar(end, pa.string()))
             taken, columns = alone.filter(before), [c.filter(before) for c in columns]
         n = len(taken)
         extra = Ledger.from_columns(*columns[:4], pa.repeat(pa.scalar("registrations", pa.string()), n),
                                     columns[4])
         if base is not None:
-            extra = Ledger(_in_phone_order(pa.concat_tables([base, extra.table])))
+            # the snapshot's rows in phone order stay so; the others join the walked ones
+            extra = Ledger.merged(pa.concat_tables([base[1], extra.table]), base[0])
+        return taken, columns[3], extra
+
+    for outcome in outcomes:
+        start_iso = outcome.week.start_iso
+        # `registered` stops at the last week's end: earlier ones filter
+        taken, taken_at, extra = until(None if outcome is outcomes[-1] else outcome.week.next_start_iso)
         outcome.ledger = _merge(outcome.ledger, extra)
-        during = taken.filter(pc.greater_equal(columns[3], pa.scalar(start_iso, pa.string())))
+        during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start_iso, pa.string())))
         if len(during) > 1:  # in replay order already (time, then order read): the sort below merges two runs
             order = pa.table({"at": registered.array("at").take(during), "seq": registered.array("seq").take(during)})
             during = during.take(pc.sort_indices(order, sort_keys=[("at", "ascending"), ("seq", "ascending")]))
@@ -470,50 +512,56 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
             outcome.new_registrations += new
             outcome.new_registrations.sort(
                 key=lambda o: (o.at, 0 if o.via == "registrations" else 1, o.event.seq))
+    return lambda end: until(end)[2]
 
 
-def _in_phone_order(table: Any) -> Any:
-    import pyarrow.compute as pc
-
-    return table.combine_chunks().take(pc.sort_indices(as_number(table.column("phone").combine_chunks(), PHONE)))
-
-
-def _carried(state: Replay, last: WeekOutcome, start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
-    """What the rules carry past the last week's end (`Carried`): the state the walk holds,
-    and the snapshot's rows for what no newer row named."""
+def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_visits: dict[tuple[str, str], str],
+             counted_units: dict[str, Event], start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
+    """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
+    visits and counted visits and units, and the snapshot's rows for what no newer row named.
+    The ledger's rows stay in no order (phone order is made where a replay starts from it)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.string()
-    owners = last.ledger.table
-    if owners is None:
-        owners = Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table
-    visited = pa.table({"phone": pa.array(list(state.visited), text), "at": pa.array(list(state.visited.values()), text)})
-    visits = pa.table({"manager": pa.array([k[0] for k in state.counted_visits], text),
-                       "phone": pa.array([k[1] for k in state.counted_visits], text),
-                       "at": pa.array(list(state.counted_visits.values()), text)})
-    counted = list(state.counted_units.values())
-    units = pa.table({"unit_key": pa.array(list(state.counted_units), text), "at": pa.array([e.at for e in counted], text),
+    ordered, loose = ledger.parts()
+    owners = (ordered if loose is None else pa.concat_tables([ordered, loose])).replace_schema_metadata(
+        {"ordered": str(ordered.num_rows)})
+    visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
+    visits = pa.table({"manager": pa.array([k[0] for k in counted_visits], text),
+                       "phone": pa.array([k[1] for k in counted_visits], text),
+                       "at": pa.array(list(counted_visits.values()), text)})
+    counted = list(counted_units.values())
+    units = pa.table({"unit_key": pa.array(list(counted_units), text), "at": pa.array([e.at for e in counted], text),
                       "who": pa.array([e.who for e in counted], text)})
     if start is not None and rest is not None:
         visited = pa.concat_tables([visited, start.visited.take(rest[1])])
-        known = pa.array(list(state.visited), text)
+        known = pa.array(list(visited_at), text)
         visits = pa.concat_tables([visits, start.visits.filter(pc.invert(pc.is_in(start.visits.column("phone"),
                                                                                   value_set=known)))])
-        keys = pa.array(list(state.counted_units), text)
+        keys = pa.array(list(counted_units), text)
         units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
                                                                                value_set=keys)))])
     visited = visited.filter(pc.invert(pc.is_in(visited.column("phone"), value_set=owners.column("phone").combine_chunks())))
-    return Carried(last.week.next_start_iso, owners, visited.combine_chunks(), visits.combine_chunks(),
-                   units.combine_chunks())
+    return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks())
 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
-    """The walked phones' ledger (in no order) and the alone phones' (in phone order), distinct
-    phones, as one ledger in phone order (`Ledger.merged`: put in order where it is written)."""
+    """The walked phones' ledger (in no order) and the alone phones' (in phone order, or in two
+    parts: `Ledger.parts`), distinct phones, as one ledger in phone order (`Ledger.merged`: put
+    in order where it is written)."""
+    ordered, loose = alone.parts()
+    if loose is not None:
+        walked = Ledger(_concat([walked.table, loose]) if len(walked) else loose)
     if not len(walked):
-        return alone
-    return Ledger.merged(walked.table, alone.table)
+        return alone if loose is None else Ledger(ordered)
+    return Ledger.merged(walked.table, ordered)
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
