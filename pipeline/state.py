@@ -576,8 +576,9 @@ class State:
 
 
 # The columns of a snapshot with few distinct texts (the managers, how a phone was won), stored
-# as Arrow dictionaries: a fifth less to store for a million-row ledger.
-_SNAPSHOT_WORDS = frozenset({"owner", "via", "customer", "manager", "who"})
+# as Arrow dictionaries: a sixth less to store for a million-row ledger. (Customers' names too
+# took 0.15 s more for 4 % less.)
+_SNAPSHOT_WORDS = frozenset({"owner", "via", "manager", "who"})
 
 
 def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
