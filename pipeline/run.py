@@ -576,8 +576,13 @@ def _replay(job: Job) -> None:
     del mine, earlier
     registered = state.registrations(job.until, since=since)
     state.forget_registrations()
+    # One snapshot a run (each costs a second or so of a big office's ledger): where this run's
+    # own rows reach back before its first week (late registrations, a first run's history),
+    # the next run's will likely too, and it starts best from the state at this run's first
+    # week's start; otherwise from its last week's end.
+    reached_back = state.earliest_since(job.taken.base) < job.weeks[0].start_iso
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          registered, start)
+                          registered, start, carry_from_start=reached_back)
     del events, registered, start
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}

@@ -521,6 +521,13 @@ class State:
                                         (max_seq, until))
         return later_row.fetchone() is None and later_block.fetchone() is None
 
+    def earliest_since(self, seq: int) -> str:
+        """The earliest time of the rows stored from `seq` on ("\uffff" if none): a range of the
+        primary key, and of the registration blocks."""
+        row = self.conn.execute("SELECT MIN(+at) FROM rows WHERE seq >= ?", (seq,)).fetchone()[0]
+        block = self.conn.execute("SELECT MIN(first_at) FROM registrations WHERE last_seq >= ?", (seq,)).fetchone()[0]
+        return min(t for t in (row, block, "\uffff") if t is not None)
+
     def snapshot(self, week: str) -> dict[str, Any]:
         """A stored snapshot's tables (`SNAPSHOT_TABLES`), decoded."""
         row = self.conn.execute(f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM snapshots WHERE week = ?",

@@ -55,8 +55,8 @@ class WeekOutcome:
     units: list[Event] = field(default_factory=list)
     new_registrations: list[Owner] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
-    # the last week's: what the rules carry past its end, and past the end of the week before
-    # the first computed one when the replay began earlier (`replay`)
+    # the last week's: what the rules carry past its end, or past the end of the week before
+    # the first computed one (`replay`)
     carried: list[Carried] = field(default_factory=list)
 
 
@@ -314,13 +314,15 @@ class _Firsts:
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
            run_id: str, config: Config, registered: Registered | None = None,
-           start: Carried | None = None) -> list[WeekOutcome]:
+           start: Carried | None = None, carry_from_start: bool = False) -> list[WeekOutcome]:
     """Replay the history up to the end of the last week in `weeks` (contiguous, oldest first);
     returns each week's outcome, the last one with what the rules carry past its end
     (`WeekOutcome.carried`).
 
     Without `start` the history is the whole of it; with it, the state at `start.until` (a
-    snapshot), and `events` and `registered` are only the rows dated from then on.
+    snapshot), and `events` and `registered` are only the rows dated from then on. What is
+    carried is the state at the last week's end, or with `carry_from_start` at the first week's
+    start (when the replay began before it).
 
     `events` are the stored rows but registrations, which come as columns in `registered` (a
     big office's ledger is a million of them). A registration matters to another event only
@@ -352,7 +354,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         return alone, [column.take(alone) for column in columns]
 
     first_start = weeks[0].start_iso
-    before = start is None or start.until < first_start  # the state at the first week's start, too
+    before = carry_from_start and (start is None or start.until < first_start)
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
         found = pool.submit(lone, firsts)
@@ -365,8 +367,9 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     if early is not None:
         ledger = _merge(early[0], alone(first_start))
         last.carried.append(_carried(first_start, ledger, *early[1:], start, rest))
-    last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
-                                 state.counted_units, start, rest))
+    else:
+        last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
+                                     state.counted_units, start, rest))
     _release_arrow_memory()
     return outcomes
 
