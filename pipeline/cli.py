@@ -131,9 +131,12 @@ def _parse_week(value: str | None) -> Week | None:
 @click.option("--dry-run", is_flag=True, help="Compute and write outputs; store, close, send and move nothing.")
 @click.option("--force", is_flag=True, help="Compute a week that has not ended yet.")
 @click.option("--send", is_flag=True, help="Send the emails over SMTP (each message once).")
+@click.option("--full-replay", is_flag=True, help="Replay the whole stored history, not from the last snapshot "
+              "(the same results; slower).")
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of unexpected errors.")
 def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: Path | None,
-        config_path: str | None, now_text: str | None, dry_run: bool, force: bool, send: bool, debug: bool) -> None:
+        config_path: str | None, now_text: str | None, dry_run: bool, force: bool, send: bool, full_replay: bool,
+        debug: bool) -> None:
     """Run the weekly job: read the inbox, apply the rules, write reports, close the weeks.
 
     Exit 0 done; 1 the run failed and changed nothing; 2 bad usage or configuration;
@@ -150,7 +153,8 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=_parse_now(now_text, config),
-                             week=_parse_week(week_text), dry_run=dry_run, force=force, send=send)
+                             week=_parse_week(week_text), dry_run=dry_run, force=force, send=send,
+                             full_replay=full_replay)
     try:
         with _common_exits():
             result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))

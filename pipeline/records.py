@@ -306,6 +306,15 @@ class Ledger:
             self._alone = None
         return self._table
 
+    def parts(self) -> tuple[Any, Any]:
+        """(ordered, loose): the rows in phone order and the rest in none (None if there are
+        none), as they are, nothing sorted or copied. A ledger not `merged` is all in order."""
+        if self._table is None:
+            return Ledger.from_columns(*([] for _ in self.COLUMNS))._table, None
+        if self._alone is None:
+            return self._table, None
+        return self._alone, self._table
+
     @classmethod
     def from_columns(cls, *columns: Any) -> Ledger:
         """From the six columns (lists or Arrow arrays of text; first_visit may hold None)."""

@@ -36,8 +36,8 @@ from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import gc_paused, write_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
-from .rules.replay import Owner, WeekOutcome, replay
-from .state import State, StateError, find_backup, prune_backups, restore_backup
+from .rules.replay import CARRIED_VERSION, Carried, Owner, WeekOutcome, replay, roster_view
+from .state import State, StateError, encode_snapshot, find_backup, prune_backups, restore_backup
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
 
@@ -66,6 +66,7 @@ class RunOptions:
     dry_run: bool = False
     force: bool = False
     send: bool = False
+    full_replay: bool = False  # replay the whole history, not from a snapshot (the reference)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class RunResult:
     stages: dict[str, float] = field(default_factory=dict)
     mail_failures: list[tuple[str, str, str]] = field(default_factory=list)
     mail_sent: int = 0
+    replay_from: str | None = None  # the closed week whose snapshot the replay started from
 
 
 def progress(items: list[Any], label: str) -> Any:
@@ -357,6 +359,9 @@ class Job:
     taken: Intake | None = None
     inbox: Inbox | None = None
     earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
+    earlier_since: str = ""  # from when `earlier` holds them
+    # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables)
+    snapshots: list[tuple[str, str, dict[str, bytes]]] = field(default_factory=list)
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
     reports: list[WeekReport] = field(default_factory=list)
@@ -478,7 +483,9 @@ def _read_and_store(job: Job) -> None:
 
     def ahead() -> None:
         taken.know_registrations()
-        job.earlier = _earlier_rows(job)
+        # From the snapshot the replay will most likely start at (the roster is not read yet).
+        job.earlier_since = _snapshot_start(job, None)[1]
+        job.earlier = _earlier_rows(job, job.earlier_since)
 
     job.inbox = read_inbox(job.opts.inbox, job.config, job.echo, time.time(), on_file=taken.store, idle=ahead,
                            early=taken.store_early, late_range=job.late_range)
@@ -490,10 +497,28 @@ def _read_and_store(job: Job) -> None:
     stages["store"] = round(taken.seconds, 3)
 
 
-def _earlier_rows(job: Job) -> list[Event]:
-    """The earlier runs' rows the replay needs."""
+def _earlier_rows(job: Job, since: str) -> list[Event]:
+    """The earlier runs' rows the replay needs: those dated from `since` on."""
     return list(job.state.history(job.until, details_from=job.details_from, run_id=job.result.run_id,
-                                  other_runs=True))
+                                  other_runs=True, since=since))
+
+
+def _snapshot_start(job: Job, roster: dict[str, Person] | None) -> tuple[str | None, str]:
+    """(week, until) of the newest stored snapshot the replay can start from, or (None, "") for
+    the whole history: one written by these rules, for this roster's view (unless `roster` is
+    None: not known yet), and fresh (no row stored since is dated before its end: a late
+    registration or deal starts the replay before it)."""
+    if job.opts.full_replay:
+        return None, ""
+    state = job.state
+    for week, until, max_seq, version, view in state.snapshots():
+        if version != CARRIED_VERSION or until > job.weeks[0].start_iso:
+            continue
+        if roster is not None and view != roster_view(roster, until):
+            continue
+        if state.snapshot_is_fresh(until, max_seq):
+            return week, until
+    return None, ""
 
 
 def _take_roster(job: Job) -> None:
@@ -518,19 +543,42 @@ def _replay(job: Job) -> None:
     was stored)."""
     assert job.taken is not None
     state = job.state
-    earlier = job.earlier if job.earlier is not None else _earlier_rows(job)
+    week, since = _snapshot_start(job, job.roster)
+    start = None if week is None else Carried(since, **state.snapshot(week))
+    job.result.replay_from = week
+    earlier = job.earlier if job.earlier is not None and job.earlier_since == since else _earlier_rows(job, since)
     job.earlier = None
     mine = job.taken.take_kept()
     if mine is None:
         mine = list(state.history(job.until, details_from=job.details_from, run_id=job.result.run_id))
     events = earlier + mine
     del mine, earlier
-    registered = state.registrations(job.until)
+    registered = state.registrations(job.until, since=since)
     state.forget_registrations()
+    # One snapshot a run (each costs a second or so of a big office's ledger): where this run's
+    # own rows reach back before its first week (late registrations, a first run's history),
+    # the next run's will likely too, and it starts best from the state at this run's first
+    # week's start; otherwise from its last week's end.
+    reached_back = state.earliest_since(job.taken.base) < job.weeks[0].start_iso
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          registered)
-    del events, registered
+                          registered, start, carry_from_start=reached_back)
+    del events, registered, start
+    # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
+    names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
+    carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
+    while carried:
+        snapshot = carried.pop(0)
+        job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables())))
+        del snapshot
+    _release_arrow_memory()
     job.stage("replay")
+
+
+def _release_arrow_memory() -> None:
+    """Give back to the system what Arrow's allocator keeps of the tables just let go."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _assess(job: Job) -> None:
@@ -577,6 +625,12 @@ def _commit(job: Job) -> None:
         state.close_week(report.week, result.run_id, report.results, blob, ledger)
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
+    if job.snapshots:
+        max_seq = state.next_seq() - 1
+        for week, until, data in job.snapshots:
+            state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data)
+        job.snapshots = []
+        _crash_point("after_snapshot")
     finished = datetime.now().isoformat(timespec="seconds")
     files = sorted(job.inbox.sha.items())
     state.log_run(result.run_id, job.started, finished, opts.now.isoformat(timespec="seconds"), result.weeks,
@@ -716,6 +770,6 @@ def _write_log(folder: Path, result: RunResult, started: str) -> None:
     logs.mkdir(exist_ok=True)
     (logs / f"{result.run_id}.json").write_text(json.dumps({
         "run_id": result.run_id, "started": started, "weeks": result.weeks, "rerendered": result.rerendered,
-        "stats": result.stats, "stages": result.stages, "mail_sent": result.mail_sent,
+        "stats": result.stats, "stages": result.stages, "replay_from": result.replay_from, "mail_sent": result.mail_sent,
         "mail_failures": result.mail_failures,
     }, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -82,7 +82,26 @@ MIGRATIONS: list[str] = [
     """
     INSERT OR IGNORE INTO block_formats (format, since) VALUES ('arrow1', 'schema 4')
     """,
+    # Snapshots: what the rules carry past a closed week's end (`put_snapshot`), so that a run
+    # replays only the rows after it. A cache beside the history, never its truth: `version`
+    # names the format and rules that wrote it, `roster` the roster's view it holds for, and
+    # `max_seq` the last row stored when it was taken (a row stored later but dated before
+    # `until` makes it stale).
+    """
+    CREATE TABLE snapshots (
+        week TEXT PRIMARY KEY, until TEXT NOT NULL, max_seq INTEGER NOT NULL, version TEXT NOT NULL,
+        roster TEXT NOT NULL, owners BLOB NOT NULL, visited BLOB NOT NULL, visits BLOB NOT NULL,
+        units BLOB NOT NULL
+    );
+    CREATE INDEX rows_at ON rows (at)
+    """,
 ]
+
+# The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
+# registration, starts the replay from the one before it; older ones from a full replay). A run
+# that replays from before its first week also takes the snapshot of the week before it.
+KEEP_SNAPSHOTS = 3
+SNAPSHOT_TABLES = ("owners", "visited", "visits", "units")
 
 ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "customer", "unit_name",
                "unit_key", "photo", "address", "party_size", "amount", "room", "note", "file", "sheet", "row")
@@ -365,26 +384,30 @@ class State:
             self._encoding = None
         self._unwritten.clear()
 
-    def registrations(self, until: str = "\uffff") -> Registered:
-        """Every stored registration dated before `until` (ISO), as Arrow columns in the order
-        stored. Registrations stored one per row by earlier versions are included."""
+    def registrations(self, until: str = "\uffff", since: str = "") -> Registered:
+        """Every stored registration dated before `until` (ISO), and from `since` on, as Arrow
+        columns in the order stored. Registrations stored one per row by earlier versions are
+        included."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         parts = []
-        for block, file, sheet, last_at in self.conn.execute(
-                "SELECT block, file, sheet, last_at FROM registrations WHERE first_at < ? ORDER BY block", (until,)):
+        for block, file, sheet, first_at, last_at in self.conn.execute(
+                "SELECT block, file, sheet, first_at, last_at FROM registrations WHERE first_at < ? AND last_at >= ? "
+                "ORDER BY block", (until, since)):
             table = self._fresh.get(block, self._unwritten.get(block))
             if table is None:
                 (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
                 table = self._fresh[block] = _decode_block(data)
             if last_at >= until:
                 table = table.filter(pc.less(table.column("at"), pa.scalar(until, pa.string())))
+            if first_at < since:
+                table = table.filter(pc.greater_equal(table.column("at"), pa.scalar(since, pa.string())))
             parts.append(table.append_column("file", _same_text(file, table.num_rows))
                          .append_column("sheet", _same_text(sheet, table.num_rows)))
         old = list(self.conn.execute(
             "SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
-            "WHERE kind = 'registrations' AND at < ? ORDER BY seq", (until,)))
+            "WHERE kind = 'registrations' AND at < ? AND at >= ? ORDER BY seq", (until, since)))
         if old:
             legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
             parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
@@ -435,7 +458,7 @@ class State:
         return {r[0] for r in self.conn.execute("SELECT seq FROM rows WHERE seq BETWEEN ? AND ?", (first, last))}
 
     def history(self, until: str, details_from: str = "", run_id: str | None = None,
-                other_runs: bool = False) -> Iterator[Event]:
+                other_runs: bool = False, since: str = "") -> Iterator[Event]:
         """Every stored row but registrations (`registrations` has those) dated before `until`
         (ISO), as events; with `run_id`, only that run's rows, or with `other_runs` every other
         run's (a run reads the earlier runs' rows while it waits for its own files).
@@ -443,7 +466,8 @@ class State:
         Rows dated before `details_from` only decide ownership, first visits and counted units:
         their descriptive columns (where they came from, address, note, ...) are returned empty,
         so a million-row history holds no more text than the rules need. Deals keep everything
-        (a late deal is paid, and shown, in a later week).
+        (a late deal is paid, and shown, in a later week). With `since`, only rows dated from
+        then on (the replay starts from a snapshot there).
         """
         columns = [
             c if c in HISTORY_KEEPS else
@@ -451,9 +475,12 @@ class State:
             for c in ROW_COLUMNS
         ]
         which = "" if run_id is None else " AND run_id != :run" if other_runs else " AND run_id = :run"
-        cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM rows WHERE at < :until "
-                                   "AND kind != 'registrations'" + which,
-                                   {"until": until, "detail": details_from, "run": run_id})
+        # From a snapshot, the rows after it are a range of the index on `at`; the whole history
+        # is read in one pass over the table instead (`+at`: not through the index).
+        after = " AND at >= :since" if since else ""
+        cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM rows WHERE {'at' if since else '+at'} < :until "
+                                   "AND kind != 'registrations'" + after + which,
+                                   {"until": until, "detail": details_from, "run": run_id, "since": since})
         make = Event._make
         for chunk in iter(lambda: cursor.fetchmany(50_000), []):
             yield from map(make, chunk)
@@ -473,6 +500,48 @@ class State:
     def row_count(self) -> int:
         return int(self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM rows) + (SELECT COALESCE(SUM(rows), 0) FROM registrations)").fetchone()[0])
+
+    # ---- snapshots
+
+    def snapshots(self) -> list[tuple[str, str, int, str, str]]:
+        """(week, until, max_seq, version, roster) of each stored snapshot, newest first."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT week, until, max_seq, version, roster FROM snapshots ORDER BY until DESC")]
+
+    def snapshot_is_fresh(self, until: str, max_seq: int) -> bool:
+        """Whether no row stored after a snapshot (seq above `max_seq`) is dated before its
+        `until`: such a row (a late registration or deal) was not in it."""
+        later_row = self.conn.execute("SELECT 1 FROM rows WHERE seq > ? AND +at < ? LIMIT 1", (max_seq, until))
+        later_block = self.conn.execute("SELECT 1 FROM registrations WHERE last_seq > ? AND first_at < ? LIMIT 1",
+                                        (max_seq, until))
+        return later_row.fetchone() is None and later_block.fetchone() is None
+
+    def earliest_since(self, seq: int) -> str:
+        """The earliest time of the rows stored from `seq` on ("\uffff" if none): a range of the
+        primary key, and of the registration blocks."""
+        row = self.conn.execute("SELECT MIN(+at) FROM rows WHERE seq >= ?", (seq,)).fetchone()[0]
+        block = self.conn.execute("SELECT MIN(first_at) FROM registrations WHERE last_seq >= ?", (seq,)).fetchone()[0]
+        return min(t for t in (row, block, "\uffff") if t is not None)
+
+    def snapshot(self, week: str) -> dict[str, Any]:
+        """A stored snapshot's tables (`SNAPSHOT_TABLES`), decoded."""
+        row = self.conn.execute(f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM snapshots WHERE week = ?",
+                                (week,)).fetchone()
+        return {name: _decode_snapshot_table(data) for name, data in zip(SNAPSHOT_TABLES, row, strict=True)}
+
+    def put_snapshot(self, week: str, until: str, max_seq: int, version: str, roster: str,
+                     data: dict[str, bytes]) -> None:
+        """Store a closed week's snapshot (`encode_snapshot`); let go of stale ones and of all
+        but the newest `KEEP_SNAPSHOTS`."""
+        self.conn.execute(
+            f"INSERT OR REPLACE INTO snapshots (week, until, max_seq, version, roster, {', '.join(SNAPSHOT_TABLES)}) "
+            f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(SNAPSHOT_TABLES))})",
+            (week, until, max_seq, version, roster, *(data[name] for name in SNAPSHOT_TABLES)))
+        for old, *_ in self.snapshots()[KEEP_SNAPSHOTS:]:
+            self.conn.execute("DELETE FROM snapshots WHERE week = ?", (old,))
+        for old, old_until, old_seq, *_ in self.snapshots():
+            if not self.snapshot_is_fresh(old_until, old_seq):
+                self.conn.execute("DELETE FROM snapshots WHERE week = ?", (old,))
 
     # ---- runs and archive moves
 
@@ -509,6 +578,35 @@ class State:
     def record_sent(self, week: str, items: Iterable[tuple[str, str, str]], at: str) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO sent (week, recipient, digest, key, at) VALUES (?, ?, ?, ?, ?)",
                               [(week, recipient, dig, key, at) for recipient, dig, key in items])
+
+
+# The columns of a snapshot with few distinct texts (the managers, how a phone was won), stored
+# as Arrow dictionaries: a sixth less to store for a million-row ledger. (Customers' names too
+# took 0.15 s more for 4 % less.)
+_SNAPSHOT_WORDS = frozenset({"owner", "via", "manager", "who"})
+
+
+def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
+    """A snapshot's tables (`SNAPSHOT_TABLES`: Arrow tables of text) as `put_snapshot` stores
+    them; `snapshot` reads them back as they were (metadata included)."""
+    import pyarrow as pa
+
+    def compact(table: Any) -> Any:
+        columns = [table.column(c).combine_chunks() for c in table.column_names]
+        return pa.table([c.dictionary_encode() if name in _SNAPSHOT_WORDS else c
+                         for name, c in zip(table.column_names, columns, strict=True)],
+                        names=table.column_names, metadata=table.schema.metadata)
+
+    return {name: _encode_table(compact(tables[name])) for name in SNAPSHOT_TABLES}
+
+
+def _decode_snapshot_table(data: bytes) -> Any:
+    import pyarrow as pa
+
+    table = _decode_table(data)
+    columns = [table.column(c) for c in table.column_names]
+    return pa.table([c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in columns],
+                    names=table.column_names, metadata=table.schema.metadata)
 
 
 def _same_text(value: str, n: int) -> Any:
@@ -770,12 +868,24 @@ def _block_table(columns: list[Any]) -> Any:
 
 
 def _encode_block(table: Any) -> bytes:
+    return _encode_table(table)
+
+
+def _encode_table(table: Any) -> bytes:
+    """An Arrow table as a compressed Arrow stream after a marker (`_decode_table`)."""
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
     return b"".join((_ARROW_MARK, memoryview(sink.getvalue())))  # one copy of the block, not two
+
+
+def _decode_table(data: bytes) -> Any:
+    import pyarrow as pa
+
+    assert data.startswith(_ARROW_MARK)
+    return pa.ipc.open_stream(pa.py_buffer(memoryview(data)[len(_ARROW_MARK):])).read_all().combine_chunks()
 
 
 def _decode_block(data: bytes) -> Any:

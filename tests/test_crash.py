@@ -62,7 +62,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[tuple
     return (root / "out" / "2026-W48" / "results.json").read_text(encoding="utf-8"), stored_rows(root)
 
 
-@pytest.mark.parametrize("step", ["after_read", "after_outputs", "after_commit", "during_backup", "during_archive"])
+@pytest.mark.parametrize("step", ["after_read", "after_snapshot", "after_outputs", "after_commit", "during_backup",
+                                  "during_archive"])
 def test_killed_run_is_finished_by_the_next(tmp_path: Path, step: str, reference: tuple[str, list]) -> None:
     make_inbox(tmp_path / "in")
     crashed = run(tmp_path, crash=step)
@@ -136,3 +137,35 @@ def test_second_run_exits_75_while_the_lock_is_held(tmp_path: Path) -> None:
         holder.kill()
         holder.wait(timeout=10)
     assert run(tmp_path).returncode == 0, "a dead holder leaves no stale lock"
+
+
+def test_killed_while_storing_the_snapshot_of_a_second_week_loses_nothing(tmp_path: Path) -> None:
+    """The snapshot is written in the run's one transaction: killed there, the next run replays
+    from the week before's snapshot, closes the week as an unbroken run does and stores its
+    snapshot."""
+    later = "2026-12-07T08:00:00"
+
+    def second_week(root: Path, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+        if crash:
+            env["PIPELINE_CRASH_AT"] = crash
+        workbook(root / "in" / "号码2.xlsx", {"号码": (LEADS, [["张伟", 13800139000, datetime(2026, 12, 1, 9), ""]])})
+        workbook(root / "in" / "登记2.xlsx", {"登记": (REGISTRATIONS, [[13800138005, datetime(2026, 11, 20, 9), "王强", ""]])})
+        return run_cli("run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
+                       "--now", later, env=env)
+
+    for root in (tmp_path / "plain", tmp_path / "killed"):
+        make_inbox(root / "in")
+        assert run(root).returncode == 0
+    assert second_week(tmp_path / "plain").returncode == 0
+    assert second_week(tmp_path / "killed", crash="after_snapshot").returncode == -9
+    assert run_cli("run", "--inbox", str(tmp_path / "killed" / "in"), "--out", str(tmp_path / "killed" / "out"),
+                   "--state", str(tmp_path / "killed" / "state"), "--now", later).returncode == 0
+    expected = (tmp_path / "plain" / "out" / "2026-W49" / "results.json").read_text(encoding="utf-8")
+    assert (tmp_path / "killed" / "out" / "2026-W49" / "results.json").read_text(encoding="utf-8") == expected
+    assert stored_rows(tmp_path / "killed") == stored_rows(tmp_path / "plain")
+    with sqlite3.connect(tmp_path / "killed" / "state" / "pipeline.db") as db:
+        # the second week's registration is dated in W47: the snapshot of W47's end (the first
+        # run's history) is stale, and the run replayed the whole history; its rows reach back,
+        # so it took the state at its week's start
+        assert [r[0] for r in db.execute("SELECT week FROM snapshots ORDER BY week")] == ["2026-W48"]

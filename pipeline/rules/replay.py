@@ -13,10 +13,12 @@ Each rule of the spec is one function below, named after its section:
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -53,6 +55,9 @@ class WeekOutcome:
     units: list[Event] = field(default_factory=list)
     new_registrations: list[Owner] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
+    # the last week's: what the rules carry past its end, or past the end of the week before
+    # the first computed one (`replay`)
+    carried: list[Carried] = field(default_factory=list)
 
 
 @dataclass
@@ -183,6 +188,88 @@ class Replay:
         return paid(owner.owner, "lead", fee, amount, None)
 
 
+# What a stored snapshot's tag names besides the roster: a snapshot written by another format
+# or another version of the rules is ignored (the replay starts earlier), never trusted.
+CARRIED_VERSION = "carried1 rules1"
+
+_NOTHING_READ = Event(-1, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", 0)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What the rules carry past a week's end (`until`, ISO), as Arrow tables: the state of
+    `Replay` there, so that a later replay starts from it and walks only the newer rows.
+
+    - `owners`: the ledger at `until` (`Ledger.COLUMNS`, phone order): every owned phone, how it
+      was won and its first visit;
+    - `visited`: (phone, at) the first visit of each phone visited but not owned;
+    - `visits`: (manager, phone, at) the counted first visits (§4.2), which deals look up;
+    - `units`: (unit_key, at, who) the counted units (§4.3).
+    The snapshot is a cache: a full replay of the stored rows gives the same state."""
+
+    until: str
+    owners: Any
+    visited: Any
+    visits: Any
+    units: Any
+
+    TABLES = ("owners", "visited", "visits", "units")
+
+    @property
+    def ordered(self) -> int:
+        """How many of the first rows of `owners` are in phone order (the rest are in none):
+        kept in the table's metadata, so that a replay need not sort a million rows again."""
+        return int((self.owners.schema.metadata or {}).get(b"ordered", b"0"))
+
+    def tables(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.TABLES}
+
+    def restore(self, state: Replay, phones: Any, units: Any) -> tuple[Any, Any]:
+        """Put into `state` what concerns the phones and unit keys the newer rows name (Arrow
+        arrays of text); returns the positions in `owners` and `visited` of the other phones,
+        which the replay merges as columns (a big office's million phones are never objects)."""
+        import pyarrow.compute as pc
+
+        owners, named = self.owners, pc.is_in(self.owners.column("phone"), value_set=phones)
+        for phone, customer, owner, at, via, first in zip(*(owners.filter(named).column(c).to_pylist()
+                                                            for c in Ledger.COLUMNS), strict=True):
+            state.owners[phone] = Owner(owner, at, via, customer, _NOTHING_READ)
+            if first is not None:
+                state.visited[phone] = first
+        seen = pc.is_in(self.visited.column("phone"), value_set=phones)
+        state.visited.update(zip(*(self.visited.filter(seen).column(c).to_pylist() for c in ("phone", "at")),
+                                 strict=True))
+        counted = pc.is_in(self.visits.column("phone"), value_set=phones)
+        for manager, phone, at in zip(*(self.visits.filter(counted).column(c).to_pylist()
+                                        for c in ("manager", "phone", "at")), strict=True):
+            state.counted_visits[manager, phone] = at
+        kept = pc.is_in(self.units.column("unit_key"), value_set=units)
+        for key, at, who in zip(*(self.units.filter(kept).column(c).to_pylist() for c in ("unit_key", "at", "who")),
+                                strict=True):
+            state.counted_units[key] = _NOTHING_READ._replace(kind="units", at=at, who=who, unit_key=key)
+        return pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))
+
+
+def roster_view(roster: dict[str, Person], until: str) -> str:
+    """A digest of what the rules take from the roster for rows dated before `until`: the
+    salespeople's teams (whether a salesperson is active does not matter), and each manager's
+    team and active days before it. A snapshot at `until` holds for another roster with the same
+    view: adding a manager who starts later, or a leader, keeps it; anything that could decide a
+    row before `until` differently does not."""
+    last = date.fromisoformat(until[:10]) - timedelta(days=1)
+    view = []
+    for person in roster.values():
+        if person.role == "salesperson":
+            view.append(f"s\x1f{person.name}\x1f{person.team}")
+        elif person.role == "manager":
+            start, end = person.active_from, person.active_to
+            if (start is not None and start > last) or (start is not None and end is not None and end < start):
+                continue  # never active before `until`: as if not in the roster
+            end = end if end is not None and end < last else None
+            view.append(f"m\x1f{person.name}\x1f{person.team}\x1f{start or ''}\x1f{end or ''}")
+    return hashlib.sha256("\x1e".join(sorted(view)).encode("utf-8")).hexdigest()[:32]
+
+
 class _Firsts:
     """Each phone's first registration (time, then order read) among `registered`, in phone
     order: only a phone's first registration can ever take effect (§4.1: the first to register
@@ -226,8 +313,16 @@ class _Firsts:
 
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
-           run_id: str, config: Config, registered: Registered | None = None) -> list[WeekOutcome]:
-    """Replay the whole history up to the end of the last week in `weeks` (contiguous, oldest first).
+           run_id: str, config: Config, registered: Registered | None = None,
+           start: Carried | None = None, carry_from_start: bool = False) -> list[WeekOutcome]:
+    """Replay the history up to the end of the last week in `weeks` (contiguous, oldest first);
+    returns each week's outcome, the last one with what the rules carry past its end
+    (`WeekOutcome.carried`).
+
+    Without `start` the history is the whole of it; with it, the state at `start.until` (a
+    snapshot), and `events` and `registered` are only the rows dated from then on. What is
+    carried is the state at the last week's end, or with `carry_from_start` at the first week's
+    start (when the replay began before it).
 
     `events` are the stored rows but registrations, which come as columns in `registered` (a
     big office's ledger is a million of them). A registration matters to another event only
@@ -239,8 +334,16 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     paid. A deal of this run (`run_id`) dated in a week closed earlier (between `history_start`
     and the first computed week) is paid in the first computed week, marked late.
     """
+    import pyarrow as pa
+
     registered = registered if registered is not None else Registered()
-    firsts = _Firsts(registered, {e.phone for e in events if e.phone})
+    named = {e.phone for e in events if e.phone}
+    firsts = _Firsts(registered, named)
+    state = Replay(roster, config)
+    rest = None
+    if start is not None:
+        rest = start.restore(state, pa.array(list(named), pa.string()),
+                             pa.array(list({e.unit_key for e in events if e.kind == "units"}), pa.string()))
     events = events + registered.events(firsts.walked)
     # The lone phones and their columns (`_add_alone`) are found by Arrow on a thread while the
     # events are walked below: its sorts and takes run without the interpreter lock.
@@ -250,22 +353,34 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         alone = firsts.alone()
         return alone, [column.take(alone) for column in columns]
 
+    first_start = weeks[0].start_iso
+    before = carry_from_start and (start is None or start.until < first_start)
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
         found = pool.submit(lone, firsts)
-        outcomes = _walk(events, roster, weeks, history_start, run_id, config)
-        _add_alone(outcomes, registered, *found.result())
+        outcomes, early = _walk(events, state, weeks, history_start, run_id, first_start if before else None)
+        alone = _add_alone(outcomes, registered, *found.result(), start, rest)
     finally:
         pool.shutdown(wait=True)
     del firsts, found
+    last = outcomes[-1]
+    if early is not None:
+        ledger = _merge(early[0], alone(first_start))
+        last.carried.append(_carried(first_start, ledger, *early[1:], start, rest))
+    else:
+        last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
+                                     state.counted_units, start, rest))
     _release_arrow_memory()
     return outcomes
 
 
-def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str, run_id: str,
-          config: Config) -> list[WeekOutcome]:
-    """The events in time order (`replay_key`), each week's outcome taken as they pass."""
-    state = Replay(roster, config)
+Taken = tuple[Ledger, dict[str, str], dict[tuple[str, str], str], dict[str, Event]]
+
+
+def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
+          run_id: str, take_at: str | None = None) -> tuple[list[WeekOutcome], Taken | None]:
+    """The events in time order (`replay_key`), each week's outcome taken as they pass; with
+    `take_at`, the walked state as it is then (its ledger, first visits, counted visits and units)."""
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
     first_start = starts[0]
@@ -278,7 +393,15 @@ def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], his
 
     snapshot_at = [w.next_start_iso for w in weeks]
     snap = 0
+    taken: Taken | None = None
+
+    def take() -> Taken:
+        return (_ledger(state.owners, state.visited), dict(state.visited), dict(state.counted_visits),
+                dict(state.counted_units))
+
     for event in sorted(events, key=replay_key):
+        if take_at is not None and taken is None and event.at >= take_at:
+            taken = take()
         while snap < len(weeks) and event.at >= snapshot_at[snap]:
             outcomes[snap].ledger = _ledger(state.owners, state.visited)
             snap += 1
@@ -317,10 +440,12 @@ def _walk(events: list[Event], roster: dict[str, Person], weeks: list[Week], his
                 out.deals.append(paid)
                 if paid.manager is not None and paid.kind is not None:
                     out.commission[paid.manager][paid.kind] += paid.manager_commission
+    if take_at is not None and taken is None:
+        taken = take()
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited)
         snap += 1
-    return outcomes
+    return outcomes, taken
 
 
 def _release_arrow_memory() -> None:
@@ -331,27 +456,57 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any]) -> None:
+def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any],
+               start: Carried | None = None, rest: tuple[Any, Any] | None = None) -> Callable[[str], Ledger]:
     """The phones no other event names (`alone`: positions in the registrations, in phone order):
     their first registration owns them from its time. Each week's ledger gains those registered
     before its end, merged in phone order with the phones the replay walked; its new
     registrations, those registered during it (in replay order among the others). A million of
-    them: every step below is an Arrow take, filter or sort."""
+    them: every step below is an Arrow take, filter or sort.
+
+    From a snapshot (`start`), a phone it owns is not taken again, and the phones of its ledger
+    no newer row names (`rest`: positions in `start.owners`) are in every week's ledger as they
+    were."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     phones, customers, owners, alone_at = lone  # the lone phones' columns, taken in `replay`
-    for outcome in outcomes:
-        start, end = outcome.week.start_iso, outcome.week.next_start_iso
-        taken, columns = alone, [phones, customers, owners, alone_at]
-        if outcome is not outcomes[-1]:  # `registered` stops at the last week's end: earlier ones filter
+    first_visit = pa.nulls(len(alone), pa.string())
+    base = None
+    if start is not None and rest is not None:
+        free = pc.invert(_is_in(phones, start.owners.column("phone").combine_chunks()))
+        alone, phones, customers, owners, alone_at = (c.filter(free) for c in (alone, phones, customers, owners,
+                                                                                alone_at))
+        # a phone visited before the snapshot and registered after it: its first visit is the snapshot's
+        visited = start.visited
+        first_visit = visited.column("at").combine_chunks().take(
+            pc.index_in(phones, value_set=visited.column("phone").combine_chunks()))
+        k = start.ordered
+        owned = start.owners.replace_schema_metadata(None)
+        ordered = pc.less(rest[0], pa.scalar(k, rest[0].type))
+        base = (owned.take(rest[0].filter(ordered)), owned.take(rest[0].filter(pc.invert(ordered))))
+
+    def until(end: str | None) -> tuple[Any, Any, Ledger]:
+        """The lone phones registered before `end` (None: all of them): their positions, times
+        and ledger (from a snapshot, with its phones no newer row named)."""
+        taken, columns = alone, [phones, customers, owners, alone_at, first_visit]
+        if end is not None:
             before = pc.less(alone_at, pa.scalar(end, pa.string()))
             taken, columns = alone.filter(before), [c.filter(before) for c in columns]
         n = len(taken)
-        extra = Ledger.from_columns(*columns, pa.repeat(pa.scalar("registrations", pa.string()), n),
-                                    pa.nulls(n, pa.string()))
+        extra = Ledger.from_columns(*columns[:4], pa.repeat(pa.scalar("registrations", pa.string()), n),
+                                    columns[4])
+        if base is not None:
+            # the snapshot's rows in phone order stay so; the others join the walked ones
+            extra = Ledger.merged(pa.concat_tables([base[1], extra.table]), base[0])
+        return taken, columns[3], extra
+
+    for outcome in outcomes:
+        start_iso = outcome.week.start_iso
+        # `registered` stops at the last week's end: earlier ones filter
+        taken, taken_at, extra = until(None if outcome is outcomes[-1] else outcome.week.next_start_iso)
         outcome.ledger = _merge(outcome.ledger, extra)
-        during = taken.filter(pc.greater_equal(columns[3], pa.scalar(start, pa.string())))
+        during = taken.filter(pc.greater_equal(taken_at, pa.scalar(start_iso, pa.string())))
         if len(during) > 1:  # in replay order already (time, then order read): the sort below merges two runs
             order = pa.table({"at": registered.array("at").take(during), "seq": registered.array("seq").take(during)})
             during = during.take(pc.sort_indices(order, sort_keys=[("at", "ascending"), ("seq", "ascending")]))
@@ -360,14 +515,69 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
             outcome.new_registrations += new
             outcome.new_registrations.sort(
                 key=lambda o: (o.at, 0 if o.via == "registrations" else 1, o.event.seq))
+    return lambda end: until(end)[2]
+
+
+def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_visits: dict[tuple[str, str], str],
+             counted_units: dict[str, Event], start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
+    """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
+    visits and counted visits and units, and the snapshot's rows for what no newer row named.
+    The ledger's rows stay in no order (phone order is made where a replay starts from it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.string()
+    ordered, loose = ledger.parts()
+    owners = (ordered if loose is None else pa.concat_tables([ordered, loose])).replace_schema_metadata(
+        {"ordered": str(ordered.num_rows)})
+    visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
+    visits = pa.table({"manager": pa.array([k[0] for k in counted_visits], text),
+                       "phone": pa.array([k[1] for k in counted_visits], text),
+                       "at": pa.array(list(counted_visits.values()), text)})
+    counted = list(counted_units.values())
+    units = pa.table({"unit_key": pa.array(list(counted_units), text), "at": pa.array([e.at for e in counted], text),
+                      "who": pa.array([e.who for e in counted], text)})
+    if start is not None and rest is not None:
+        visited = pa.concat_tables([visited, start.visited.take(rest[1])])
+        known = pa.array(list(visited_at), text)
+        visits = pa.concat_tables([visits, start.visits.filter(pc.invert(pc.is_in(start.visits.column("phone"),
+                                                                                  value_set=known)))])
+        keys = pa.array(list(counted_units), text)
+        units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
+                                                                               value_set=keys)))])
+    visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(),
+                                              owners.column("phone").combine_chunks())))
+    return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks())
+
+
+def _is_in(phones: Any, among: Any) -> Any:
+    """`pc.is_in` for phones, compared as numbers where both sides are (`as_number`): a million
+    of them hash in half the time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys, among_keys = as_number(phones, PHONE), as_number(among, PHONE)
+    if pa.types.is_integer(keys.type) != pa.types.is_integer(among_keys.type):
+        keys, among_keys = phones, among
+    return pc.is_in(keys, value_set=among_keys)
 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
-    """The walked phones' ledger (in no order) and the alone phones' (in phone order), distinct
-    phones, as one ledger in phone order (`Ledger.merged`: put in order where it is written)."""
+    """The walked phones' ledger (in no order) and the alone phones' (in phone order, or in two
+    parts: `Ledger.parts`), distinct phones, as one ledger in phone order (`Ledger.merged`: put
+    in order where it is written)."""
+    ordered, loose = alone.parts()
+    if loose is not None:
+        walked = Ledger(_concat([walked.table, loose]) if len(walked) else loose)
     if not len(walked):
-        return alone
-    return Ledger.merged(walked.table, alone.table)
+        return alone if loose is None else Ledger(ordered)
+    return Ledger.merged(walked.table, ordered)
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables)
 
 
 def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
