@@ -90,7 +90,7 @@ class Backups:
 
     keep_last: int = 2
     keep_weekly: int = 4
-    keep_monthly: int = 12
+    keep_monthly: int = 3
 
 
 @dataclass(frozen=True)
