@@ -155,7 +155,8 @@ def test_validate_reports_every_bad_file_in_plain_words_in_both_languages(tmp_pa
 
 
 def test_the_zip_bomb_is_refused_from_the_directory_before_any_parsing(tmp_path: Path) -> None:
-    """3 GB of declared content refused in well under a second: nothing was inflated."""
+    """3 GB of declared content refused from the zip directory's sizes, before anything is inflated:
+    the message gives the declared size (the part's real bytes are a few hundred)."""
     office = Office(tmp_path)  # default limit: 2000 MB
     bomb = corpus.raw_xlsx(tmp_path / "bomb.xlsx", corpus.roster_sheet_data())
     # Declare a 3 GB part without writing it: only the central directory and local header say so.
@@ -166,9 +167,7 @@ def test_the_zip_bomb_is_refused_from_the_directory_before_any_parsing(tmp_path:
     at = data.rfind(b"PK\x01\x02", 0, data.rfind(b"xl/worksheets/sheet1.xml"))
     struct.pack_into("<I", data, at + 24, 3_000_000_000)
     bomb.write_bytes(bytes(data))
-    started = time.monotonic()
     done, reports = office.validate(bomb)
-    assert time.monotonic() - started < 20
     assert done.returncode == 1
     assert "2861 MB" in reports[0]["message"] and "2000 MB" in reports[0]["message"]
 
@@ -348,10 +347,9 @@ def test_a_file_still_being_copied_is_left_for_the_next_run(tmp_path: Path) -> N
 def test_a_file_still_being_copied_is_waited_for(tmp_path: Path) -> None:
     office = Office(tmp_path, "[limits]\nsettle_seconds = 3\nsettle_wait = true\n")
     corpus.good_leads(office.inbox / "号码.xlsx")
-    started = time.monotonic()
     done = office.run()
     assert done.returncode == 0, done.stderr
-    assert time.monotonic() - started >= 2
+    assert "留待下次运行" not in done.stderr  # waited for, not left for the next run
     assert office.inbox_files() == []
     assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 2
 
