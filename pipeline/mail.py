@@ -42,9 +42,10 @@ import jinja2
 
 from .config import Config
 from .normalise import mask_phone
+from .records import Person
 from .report.context import index_week
 from .report.html import make_environment
-from .report.model import Person, WeekReport
+from .report.model import WeekReport
 from .texts import TEXTS, kind_name, t
 
 PLACEHOLDER_FROM = "pipeline@localhost"

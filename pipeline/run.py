@@ -27,9 +27,7 @@ from typing import Any
 
 from . import mail
 from .config import Config
-from .intake import Intake
-from .intake import prepare as _prepare
-from .intake import shortcut as _shortcut
+from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
@@ -175,10 +173,10 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
         echo(t(config.lang, "warn.skipped_file", file=name, why=t(config.lang, why)))
     sheets: list[Sheet] = []
     sha: dict[str, str] = {}
-    # Files are read by children side by side (read_files) and handed over in order.
+    # Files are read by sandboxed workers side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb, idle=idle, prepare=partial(_prepare, late_range=late_range),
-                            early=early, shortcut=partial(_shortcut, late_range=late_range))) as found_each:
+                            config.limits.max_file_mb, idle=idle, prepare=partial(prepare, late_range=late_range),
+                            early=early, shortcut=partial(shortcut, late_range=late_range))) as found_each:
         for position, f in enumerate(progress(files, "reading")):
             sha[f.name] = sha256(f.path)
             try:

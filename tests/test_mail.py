@@ -38,8 +38,9 @@ from pipeline.mail import (
     write_messages,
     write_outbox,
 )
+from pipeline.records import Person
 from pipeline.report.context import manager_stems
-from pipeline.report.model import Person, RunInfo, WeekReport
+from pipeline.report.model import RunInfo, WeekReport
 from pipeline.report.write import write_week
 from pipeline.run import publish
 
