@@ -699,27 +699,39 @@ def generate(p: Params, out: Path) -> dict[str, Any]:
     return manifest
 
 
-def ensure(p: Params, force: bool = False, log: Any = print) -> tuple[Path, dict[str, Any]]:
-    """The cached inboxes for p, generated first if missing. Returns (folder, manifest)."""
-    d = data_dir(p)
+def cached(d: Path, build: Any, keep: set[str], force: bool = False) -> tuple[dict[str, Any], bool]:
+    """A generated folder kept by the key in its name (`<kind>-<key>`): its manifest.json if it is
+    there, else `build(tmp)` (which writes the files and returns the manifest) into a temporary
+    folder renamed into place, and the folders of the same kind not in `keep` (older parameters
+    or an older generator) removed. Returns (manifest, whether it was built now)."""
     mf = d / "manifest.json"
     if mf.exists() and not force:
-        return d, json.loads(mf.read_text(encoding="utf-8"))
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = CACHE / f".tmp-{cache_key(p)}-{os.getpid()}"
+        return json.loads(mf.read_text(encoding="utf-8")), False
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = d.parent / f".tmp-{d.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    log(f"generating the inbox ({p.ledger_rows:,} ledger rows, {p.leads:,} leads) into {d.name} ...")
-    manifest = generate(p, tmp)
+    manifest = build(tmp)
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     shutil.rmtree(d, ignore_errors=True)
     tmp.rename(d)
-    # inboxes of older parameters or an older generator are of no use any more
-    keep = {data_dir(FULL).name, data_dir(QUICK).name, d.name}
-    for old in CACHE.glob("data-*"):
-        if old.name not in keep:
+    for old in d.parent.glob(d.name.rsplit("-", 1)[0] + "-*"):
+        if old.is_dir() and old.name not in keep | {d.name}:
             shutil.rmtree(old, ignore_errors=True)
-    s = manifest["seconds"]
-    log(f"generated in {s['data'] + s['write']:.1f} s (data {s['data']:.1f} s, writing {s['write']:.1f} s)")
+    return manifest, True
+
+
+def ensure(p: Params, force: bool = False, log: Any = print) -> tuple[Path, dict[str, Any]]:
+    """The cached inboxes for p, generated first if missing. Returns (folder, manifest)."""
+    d = data_dir(p)
+
+    def build(tmp: Path) -> dict[str, Any]:
+        log(f"generating the inbox ({p.ledger_rows:,} ledger rows, {p.leads:,} leads) into {d.name} ...")
+        return generate(p, tmp)
+
+    manifest, made = cached(d, build, {data_dir(FULL).name, data_dir(QUICK).name}, force)
+    if made:
+        s = manifest["seconds"]
+        log(f"generated in {s['data'] + s['write']:.1f} s (data {s['data']:.1f} s, writing {s['write']:.1f} s)")
     return d, manifest
 
 

@@ -192,24 +192,16 @@ def generate_year(y: Year, out: Path) -> dict[str, Any]:
 def ensure(y: Year, cache: Path, force: bool = False) -> tuple[Path, dict[str, Any]]:
     """The cached weekly inboxes for y, generated first if missing. Returns (folder, manifest)."""
     d = cache / f"year-{cache_key(y)}"
-    mf = d / "manifest.json"
-    if mf.exists() and not force:
-        return d, json.loads(mf.read_text(encoding="utf-8"))
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f".tmp-year-{cache_key(y)}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    p = y.office
-    log(f"generating {y.weeks} weekly inboxes ({p.teams * p.managers_per_team} managers, a ledger of "
-        f"{p.ledger_rows:,} rows, {p.leads + p.visits + p.units + p.deals:,} new rows a week) into {d.name} ...")
-    manifest = generate_year(y, tmp)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    shutil.rmtree(d, ignore_errors=True)
-    tmp.rename(d)
-    keep = {f"year-{cache_key(v)}" for v in (QUARTER, QUICK, TINY)} | {d.name}
-    for old in cache.glob("year-*"):  # years of older parameters or an older generator
-        if old.is_dir() and old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
-    log(f"generated in {manifest['seconds']:.0f} s")
+
+    def build(tmp: Path) -> dict[str, Any]:
+        p = y.office
+        log(f"generating {y.weeks} weekly inboxes ({p.teams * p.managers_per_team} managers, a ledger of "
+            f"{p.ledger_rows:,} rows, {p.leads + p.visits + p.units + p.deals:,} new rows a week) into {d.name} ...")
+        return generate_year(y, tmp)
+
+    manifest, made = generate.cached(d, build, {f"year-{cache_key(v)}" for v in (QUARTER, QUICK, TINY)}, force)
+    if made:
+        log(f"generated in {manifest['seconds']:.0f} s")
     return d, manifest
 
 
