@@ -34,7 +34,15 @@ from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import gc_paused, write_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
-from .rules.replay import CARRIED_VERSION, Carried, Owner, WeekOutcome, replay, roster_view
+from .rules.replay import (
+    CARRIED_VERSION,
+    Carried,
+    Owner,
+    WeekOutcome,
+    release_arrow_memory,
+    replay,
+    roster_view,
+)
 from .state import State, StateError, encode_snapshot, find_backup, prune_backups, restore_backup
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
@@ -568,15 +576,8 @@ def _replay(job: Job) -> None:
         snapshot = carried.pop(0)
         job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables())))
         del snapshot
-    _release_arrow_memory()
+    release_arrow_memory()
     job.stage("replay")
-
-
-def _release_arrow_memory() -> None:
-    """Give back to the system what Arrow's allocator keeps of the tables just let go."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
 
 
 def _assess(job: Job) -> None:
