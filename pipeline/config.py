@@ -59,6 +59,14 @@ class Assessment:
 
 
 @dataclass(frozen=True)
+class Followups:
+    """The client-visit log's follow-ups (SPEC §9)."""
+
+    answer_days: int = 7        # due date of an issue whose 答复期限 is empty: contacted date + this
+    recontact_days: int = 14    # a keen client not contacted for this long is listed for a second visit
+
+
+@dataclass(frozen=True)
 class Mail:
     from_: str = ""
     summary_to: tuple[str, ...] = ()
@@ -104,6 +112,7 @@ class Config:
     fines: Fines = field(default_factory=Fines)
     commission: Commission = field(default_factory=Commission)
     assessment: Assessment = field(default_factory=Assessment)
+    followups: Followups = field(default_factory=Followups)
     mail: Mail = field(default_factory=Mail)
     smtp: Smtp = field(default_factory=Smtp)
     limits: Limits = field(default_factory=Limits)
@@ -204,7 +213,7 @@ def _holidays(value: Any) -> tuple[date, ...]:
 
 
 TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission",
-            "assessment", "mail", "smtp", "limits", "backups"}
+            "assessment", "followups", "mail", "smtp", "limits", "backups"}
 
 
 def from_dict(data: dict[str, Any]) -> Config:
@@ -249,6 +258,10 @@ def from_dict(data: dict[str, Any]) -> Config:
         kw["assessment"] = Assessment(
             **{k: _int(f"assessment.{k}", v, minimum=1) for k, v in t.items()}
         )
+    if "followups" in data:
+        t = _table("followups", data["followups"], {"answer_days", "recontact_days"})
+        kw["followups"] = Followups(**{k: _int(f"followups.{k}", v, minimum=0 if k == "answer_days" else 1,
+                                               maximum=3650) for k, v in t.items()})
     if "mail" in data:
         t = _table("mail", data["mail"], {"from", "summary_to", "admin_to"})
         m: dict[str, Any] = {}

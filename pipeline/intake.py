@@ -7,7 +7,10 @@
   are compared as Arrow columns (`Known`, `_stored_before`, `_store_registrations`);
 - rejected before: a rejected row whose cells as read equal a row an earlier run rejected is a
   duplicate too (`rejected_fingerprint`); so is a late row (SPEC §3, `weeks.may_be_late`)
-  stored or rejected before.
+  stored or rejected before;
+- updated (SPEC §9, `UPDATED_KINDS`): a client-visit log row whose identity is stored but whose
+  cells differ replaces the stored row instead of being a duplicate (`_store_client_visits`).
+  This is the one place where that difference lives.
 
 The reader hands over rows with their provenance; `prepare` and `shortcut`, run where a file is
 read, turn them into stored forms there, so a file crosses to the run in half the bytes.
@@ -26,7 +29,7 @@ from typing import Any
 
 from . import normalise as nz
 from .io.read import Problem, Row, Sheet, as_read
-from .records import PHONE, Event, Registered, as_number
+from .records import CLIENT_VISIT_CELLS, PHONE, ClientVisit, Event, Registered, as_number
 from .results import Rejection
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
 from .state import STORED_COLUMNS, State, history_events
@@ -58,6 +61,10 @@ def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> byt
 FORM = STORED_COLUMNS[2:]
 _POS = {name: i for i, name in enumerate(FORM)}
 _AT = _POS["at"]
+# SPEC §9: the kinds whose re-read rows update the stored row of their identity (the latest
+# read wins) instead of being dropped as duplicates. Every other kind keeps the row read first.
+UPDATED_KINDS = frozenset({"client_visits"})
+
 # The stored column an input column fills; any other fills the column of its own name.
 STORED_AS = {"registered_by": "who", "manager": "who", "commission": "amount",
              **{column: "at" for column in TIME_COLUMN.values()}}
@@ -70,10 +77,11 @@ def stored_name(column: str) -> str:
 # Per kind: the identity's positions in the form, and (column, position) of every other text
 # the form takes from a row's values (identity columns not among the kind's, like a unit's
 # key, are made by the reader).
-_IDENT = {kind: tuple(_POS[stored_name(c)] for c in columns) for kind, columns in IDENTITY.items()}
+_IDENT = {kind: tuple(_POS[stored_name(c)] for c in columns) for kind, columns in IDENTITY.items()
+          if kind not in UPDATED_KINDS}
 _FILLS = {kind: [(c, _POS[stored_name(c)])
                  for c in dict.fromkeys([*KINDS[kind].columns, *columns]) if c != TIME_COLUMN[kind]]
-          for kind, columns in IDENTITY.items()}
+          for kind, columns in IDENTITY.items() if kind not in UPDATED_KINDS}
 _BLANK_FORM = tuple("" for _ in FORM)
 
 
@@ -93,6 +101,20 @@ def stored_form(row: Row) -> tuple[Any, ...]:
     form[-3], form[-2], form[-1] = source.file, source.sheet, source.row
     form[_POS["ident"]] = identity_digest(kind, [form[i] for i in _IDENT[kind]])
     return tuple(form)
+
+
+def client_visit(row: Row, seq: int, run_id: str, sheet_index: int) -> tuple[bytes, ClientVisit]:
+    """A client-visit log row (SPEC §9) as stored: its identity digest and its cells as text."""
+    v = row.values
+
+    def text(column: str) -> str:
+        value = v.get(column)
+        return "" if value is None else value.isoformat() if isinstance(value, date) else str(value)
+
+    ident = identity_digest(row.kind, [text(c) for c in IDENTITY[row.kind]])
+    source = row.source
+    return ident, ClientVisit._make([seq, run_id, *(text(c) for c in CLIENT_VISIT_CELLS), source.file, source.sheet,
+                                     sheet_index, source.row])
 
 
 def identity(row: Row) -> bytes:
@@ -123,7 +145,7 @@ assert set(REGISTRATION_IDENTITY) <= set(Registered.COLUMNS)
 # The kinds stored one row each (`State.add_rows`): every dated kind but registrations, which
 # are stored as column blocks (`State.add_registrations`). Derived from the schema, so a new
 # dated kind is stored without a change here.
-ROW_KINDS = frozenset(TIME_COLUMN) - {"registrations"}
+ROW_KINDS = frozenset(TIME_COLUMN) - {"registrations"} - UPDATED_KINDS
 
 
 def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> None:
@@ -449,8 +471,9 @@ class Intake:
     def store_early(self, position: int, sheets: list[Sheet]) -> None:
         """A file read while the run waits for an earlier one (the big ledger): stored now,
         unless it holds registrations, which are checked against the earlier files' in order
-        (`_store_registrations`), or a sheet that fails the run anyway."""
-        if not any(s.error or s.kind == "registrations" for s in sheets):
+        (`_store_registrations`), client visits (the latest read wins: stored in the order
+        read), or a sheet that fails the run anyway."""
+        if not any(s.error or s.kind == "registrations" or s.kind in UPDATED_KINDS for s in sheets):
             self.store(position, sheets)
 
     def know_registrations(self) -> None:
@@ -498,6 +521,8 @@ class Intake:
                 last = max([last, *(r.source.row for r in sheet.rows)])
             elif sheet.registrations is not None:
                 last = max(last, self._store_registrations(sheet, base, (*file_known[id(sheet)], since)))
+            elif sheet.kind in UPDATED_KINDS:
+                last = max(last, self._store_client_visits(sheet, base))
             else:
                 last = max(last, self._store_rows(sheet, base, lowest_seq_wins, late))
             if sheet.kind != "roster":
@@ -541,6 +566,25 @@ class Intake:
                 forms[:] = [form for form in forms if form[0] in present]
         if self.kept is not None:
             self.kept += history_events(forms, self.until, self.details_from)
+        return last
+
+    def _store_client_visits(self, sheet: Sheet, base: int) -> int:
+        """SPEC §9's update rule, row by row in the order read: a row whose identity (manager,
+        client, contacted_at) is not stored is stored; one whose cells, in the kind's columns
+        after §2.3, equal the stored row's is a duplicate; one whose cells differ replaces the
+        stored row (the latest read wins) and takes its source, and counts as stored. A row
+        rejected while reading never gets here: the stored row stays as it was. Returns the
+        sheet's last row number."""
+        last = 0
+        for row in sheet.rows:
+            last = max(last, row.source.row)
+            ident, visit = client_visit(row, base + row.source.row, self.run_id, sheet.index)
+            cells = visit[2:2 + len(CLIENT_VISIT_CELLS)]
+            if self.state.client_visit_cells(ident) == cells:
+                self.duplicates += 1
+                continue
+            self.state.put_client_visit(ident, visit)
+            self.rows_stored += 1
         return last
 
     def _store_registrations(self, sheet: Sheet, base: int, before: tuple[Any, Any, int]) -> int:

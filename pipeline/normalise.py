@@ -175,6 +175,22 @@ def datetime_value(value: Cell) -> datetime:
     raise ValueProblem("INVALID_DATE")
 
 
+def date_value(value: Cell) -> date:
+    """A calendar date (SPEC §9's due date, answer date, birthday): any date-time
+    `datetime_value` reads, its time of day dropped; else `INVALID_DATE`."""
+    return datetime_value(value).date()
+
+
+def choice(value: Cell, choices: dict[str, str]) -> str:
+    """One of a closed list of values (a client's attitude, an issue's status), matched like a
+    header (NFKC, trimmed, case-folded) against `choices` (keys in that form): its canonical
+    value, or `INVALID_VALUE`."""
+    found = choices.get(unicodedata.normalize("NFKC", text(value)).strip().casefold())
+    if found is None:
+        raise ValueProblem("INVALID_VALUE")
+    return found
+
+
 CENT = Decimal("0.01")
 _MONEY_NOISE = re.compile(r"[\s,¥￥]|元$|^RMB|^CNY", re.IGNORECASE)
 _MONEY = re.compile(r"-?\d+(\.\d+)?|-?\.\d+")

@@ -93,6 +93,42 @@ class Event(NamedTuple):
         return Source(self.file, self.sheet, self.row)
 
 
+class ClientVisit(NamedTuple):
+    """A stored row of the client-visit log (SPEC §9) as the follow-up rules see it: its cells
+    as text after §2.3 ('' where empty; dates ISO), the order it was last read in (`seq`), the
+    run that last stored it, and where that row was (`sheet_index`: the sheet's place in its
+    workbook)."""
+
+    seq: int
+    run_id: str
+    manager: str
+    client: str
+    contacted_at: str   # ISO local date-time
+    phone: str
+    attitude: str       # keen | neutral | resistant | ''
+    issue: str
+    follow_up_by: str
+    due_on: str         # ISO date or ''
+    status: str         # open | in_progress | answered | closed | ''
+    answered_at: str    # ISO date or ''
+    birthday: str       # ISO date or ''
+    note: str
+    file: str
+    sheet: str
+    sheet_index: int
+    row: int
+
+    @property
+    def source(self) -> Source:
+        return Source(self.file, self.sheet, self.row)
+
+
+# The cells of a client visit that its kind's columns give, in `ClientVisit` order: what an
+# update compares (SPEC §9: after §2.3 normalisation, in the kind's columns only).
+CLIENT_VISIT_CELLS = ("manager", "client", "contacted_at", "phone", "attitude", "issue", "follow_up_by", "due_on",
+                      "status", "answered_at", "birthday", "note")
+
+
 class Registered:
     """Registrations as columns (position i is one row): a registrations sheet's rows that
     passed reading, and the stored ones the replay takes.

@@ -222,3 +222,133 @@ class WeekResults:
 
 def _source(d: dict[str, Any]) -> Source:
     return Source(d["file"], d["sheet"], d["row"])
+
+
+# ---------------------------------------------------------------------------------------------
+# followups.json (SPEC §9): the client-visit log's follow-ups as of a week's end
+
+FOLLOWUPS_SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpItem:
+    """An issue a client raised: open as of the week's end, or answered during the week."""
+
+    source: Source
+    manager: str
+    client: str
+    contacted_at: str
+    issue: str
+    owner: str
+    due_on: str          # ISO date
+    state: str           # open | answered
+    overdue: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source.as_dict(), "manager": self.manager, "client": self.client,
+                "contacted_at": self.contacted_at, "issue": self.issue, "owner": self.owner,
+                "due_on": self.due_on, "state": self.state, "overdue": self.overdue}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FollowUpItem:
+        return cls(_source(d["source"]), d["manager"], d["client"], d["contacted_at"], d["issue"], d["owner"],
+                   d["due_on"], d["state"], d["overdue"])
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerCount:
+    """An owner's items of `items`: open, of them overdue, and answered during the week."""
+
+    name: str
+    open: int
+    overdue: int
+    answered: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "open": self.open, "overdue": self.overdue, "answered": self.answered}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> OwnerCount:
+        return cls(d["name"], d["open"], d["overdue"], d["answered"])
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCount:
+    """A manager's client visits dated in the week, by the client's attitude."""
+
+    manager: str
+    logged: int
+    keen: int
+    neutral: int
+    resistant: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"manager": self.manager, "logged": self.logged, "keen": self.keen, "neutral": self.neutral,
+                "resistant": self.resistant}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ContactCount:
+        return cls(d["manager"], d["logged"], d["keen"], d["neutral"], d["resistant"])
+
+
+@dataclass(frozen=True, slots=True)
+class Recontact:
+    """A keen client not contacted for `followups.recontact_days` or more."""
+
+    manager: str
+    client: str
+    last_contact: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"manager": self.manager, "client": self.client, "last_contact": self.last_contact}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Recontact:
+        return cls(d["manager"], d["client"], d["last_contact"])
+
+
+@dataclass(frozen=True, slots=True)
+class Birthday:
+    """A client's birthday in the week after this one: `birthday` as MM-DD."""
+
+    manager: str
+    client: str
+    birthday: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"manager": self.manager, "client": self.client, "birthday": self.birthday}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Birthday:
+        return cls(d["manager"], d["client"], d["birthday"])
+
+
+@dataclass(slots=True)
+class FollowUps:
+    """One computed week's followups.json (SPEC §9)."""
+
+    week: str
+    items: list[FollowUpItem] = field(default_factory=list)
+    people: list[OwnerCount] = field(default_factory=list)
+    contacts: list[ContactCount] = field(default_factory=list)
+    recontact: list[Recontact] = field(default_factory=list)
+    birthdays: list[Birthday] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The document of SPEC §9, keys in its order."""
+        return {
+            "schema": FOLLOWUPS_SCHEMA, "week": self.week,
+            "items": [i.to_json() for i in self.items],
+            "people": [p.to_json() for p in self.people],
+            "contacts": [c.to_json() for c in self.contacts],
+            "recontact": [r.to_json() for r in self.recontact],
+            "birthdays": [b.to_json() for b in self.birthdays],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FollowUps:
+        if d.get("schema") != FOLLOWUPS_SCHEMA:
+            raise ValueError(f"followups.json schema {d.get('schema')!r}: this version reads schema {FOLLOWUPS_SCHEMA}")
+        return cls(d["week"], [FollowUpItem.from_json(x) for x in d["items"]],
+                   [OwnerCount.from_json(x) for x in d["people"]], [ContactCount.from_json(x) for x in d["contacts"]],
+                   [Recontact.from_json(x) for x in d["recontact"]], [Birthday.from_json(x) for x in d["birthdays"]])

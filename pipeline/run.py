@@ -32,8 +32,9 @@ from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import gc_paused, write_week
-from .results import Rejection, Stats, WeekResults
+from .results import FollowUps, Rejection, Stats, WeekResults
 from .rules.assess import assess
+from .rules.followups import WeekFollowUps, followups
 from .rules.replay import (
     CARRIED_VERSION,
     Carried,
@@ -237,11 +238,12 @@ def _new_registrations(owners: list[Owner]) -> Registrations:
 
 def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict[str, int], config: Config,
                  reading: Sequence[tuple[int, Rejection]], stats: dict[str, int],
-                 run: RunInfo) -> WeekReport:
+                 run: RunInfo, follow: WeekFollowUps | None = None) -> WeekReport:
     """results.json (SPEC §5.1) and the lists behind the reports, for one computed week.
 
     `reading` are the run's rejections made while reading (numbered like the rows; `LATE`
-    included); the rules' rejections, and `LATE`, are worded here, in the office's language."""
+    included); the rules' rejections, and `LATE`, are worded here, in the office's language.
+    `follow`: the week's follow-ups of the client-visit log (SPEC §9) and its rejections."""
     week = outcome.week
     managers = []
     for person in roster.values():
@@ -254,7 +256,8 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
     managers.sort(key=lambda m: m.name)
     lang = config.lang
     rejections = [r if r.message is not None else r.worded(t(lang, f"reason.{r.reason}", **r.message_args()))
-                  for _, r in sorted([*outcome.rejections, *reading], key=lambda r: r[0])]
+                  for _, r in sorted([*outcome.rejections, *(follow.rejections if follow else ()), *reading],
+                                     key=lambda r: r[0])]
     results = WeekResults(str(week), week.monday.isoformat(), week.sunday.isoformat(), managers, outcome.deals,
                           rejections, Stats(**stats, rejected=len(rejections)))
     return WeekReport(
@@ -266,6 +269,7 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
         units=[Unit(e.who, e.unit_name, e.address, e.at, e.photo, e.source) for e in outcome.units],
         new_registrations=_new_registrations(outcome.new_registrations),
         ledger=outcome.ledger,
+        followups=(follow.followups if follow else FollowUps(str(week))).to_json(),
     )
 
 
@@ -370,6 +374,7 @@ class Job:
     snapshots: list[tuple[str, str, dict[str, bytes]]] = field(default_factory=list)
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
+    follow: list[WeekFollowUps] = field(default_factory=list)  # each week's, from the client-visit log
     reports: list[WeekReport] = field(default_factory=list)
     outboxes: list[list[mail.Outgoing]] = field(default_factory=list)
     kept: list[tuple[bytes, bytes]] = field(default_factory=list)  # each week's stored form
@@ -404,6 +409,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         _crash_point("after_read")
         _take_roster(job)
         _replay(job)
+        _follow_up(job)
         _assess(job)
         _write_outputs(job)
         _crash_point("after_outputs")
@@ -580,6 +586,14 @@ def _replay(job: Job) -> None:
     job.stage("replay")
 
 
+def _follow_up(job: Job) -> None:
+    """The client-visit log's follow-ups as of each week's end (SPEC §9), from the log as stored."""
+    visits = job.state.client_visits(job.until)
+    job.follow = followups(visits, job.roster, job.weeks, job.history_start, job.result.run_id,
+                           job.config.followups)
+    job.stage("replay")
+
+
 def _assess(job: Job) -> None:
     """Each week's report (SPEC §5): assessed managers, streaks carried from week to week; the
     reading rejections and counters go to the last week."""
@@ -594,7 +608,7 @@ def _assess(job: Job) -> None:
     for i, outcome in enumerate(job.outcomes):
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
-                              stats if last else zero, run_info)
+                              stats if last else zero, run_info, job.follow[i])
         for m in report.results["managers"]:
             if m["active_days"] > 0:
                 previous[m["name"]] = m["streak"]

@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-ColumnType = Literal["text", "phone", "datetime", "money", "role"]
+ColumnType = Literal["text", "phone", "datetime", "date", "money", "role", "attitude", "status"]
 
 # canonical column -> (zh aliases, en aliases, type)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
@@ -37,6 +37,16 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
     "room": (("房号", "房源"), ("room",), "text"),
     "commission": (("销售员佣金", "佣金"), ("commission", "salesperson_commission"), "money"),
     "note": (("备注",), ("note",), "text"),
+    # SPEC §9: the client-visit log
+    "client": (("走访对象", "被走访人", "被走访单位"), ("client",), "text"),
+    "contacted_at": (("走访时间", "走访日期"), ("contacted_at",), "datetime"),
+    "attitude": (("态度", "客户态度"), ("attitude",), "attitude"),
+    "issue": (("问题", "意见建议", "反映问题"), ("issue",), "text"),
+    "follow_up_by": (("督办人", "跟进人"), ("follow_up_by",), "text"),
+    "due_on": (("答复期限", "期限"), ("due_on",), "date"),
+    "status": (("状态", "处理状态"), ("status",), "status"),
+    "answered_at": (("答复时间", "答复日期"), ("answered_at",), "date"),
+    "birthday": (("生日",), ("birthday",), "date"),
 }
 
 
@@ -61,6 +71,8 @@ KINDS: dict[str, Kind] = {
         Kind("visits", ("manager", "phone", "visited_at", "salesperson"), ("customer", "party_size", "note")),
         Kind("units", ("manager", "unit_name", "expanded_at", "photo"), ("address", "note")),
         Kind("deals", ("phone", "deal_at", "salesperson", "commission"), ("customer", "room", "note")),
+        Kind("client_visits", ("manager", "client", "contacted_at"),
+             ("phone", "attitude", "issue", "follow_up_by", "due_on", "status", "answered_at", "birthday", "note")),
     )
 }
 
@@ -71,6 +83,7 @@ TIME_COLUMN: dict[str, str] = {
     "visits": "visited_at",
     "units": "expanded_at",
     "deals": "deal_at",
+    "client_visits": "contacted_at",
 }
 
 # SPEC §2.4: what makes two rows of a kind the same row.
@@ -80,6 +93,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "visits": ("manager", "phone", "visited_at", "salesperson"),
     "units": ("manager", "unit_key", "expanded_at"),
     "deals": ("phone", "deal_at", "room", "salesperson", "commission"),
+    "client_visits": ("manager", "client", "contacted_at"),  # the one kind whose rows update (SPEC §9)
 }
 
 ROLES: dict[str, str] = {
@@ -96,6 +110,20 @@ ROLES: dict[str, str] = {
 }
 
 
+# SPEC §9: the closed lists of a client visit's attitude and status, matched like roles.
+ATTITUDES: dict[str, str] = {
+    "积极": "keen", "keen": "keen",
+    "中立": "neutral", "neutral": "neutral",
+    "抵触": "resistant", "resistant": "resistant",
+}
+STATUSES: dict[str, str] = {
+    "待处理": "open", "open": "open",
+    "处理中": "in_progress", "in_progress": "in_progress",
+    "已答复": "answered", "answered": "answered",
+    "已关闭": "closed", "closed": "closed",
+}
+
+
 def header_key(text: str) -> str:
     """How a header (or a role) is compared: NFKC, trimmed, case-folded (SPEC §2.1)."""
     return unicodedata.normalize("NFKC", text).strip().casefold()
@@ -108,6 +136,12 @@ ALIASES: dict[str, str] = {
 }
 
 ROLE_KEYS: dict[str, str] = {header_key(k): v for k, v in ROLES.items()}
+# The closed lists by column type, keyed as `header_key` compares them.
+CHOICES: dict[str, dict[str, str]] = {
+    "role": ROLE_KEYS,
+    "attitude": {header_key(k): v for k, v in ATTITUDES.items()},
+    "status": {header_key(k): v for k, v in STATUSES.items()},
+}
 
 
 def column_type(column: str) -> ColumnType:

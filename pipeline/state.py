@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Backups
-from .records import Event, Person, Registered
+from .records import CLIENT_VISIT_CELLS, ClientVisit, Event, Person, Registered
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
@@ -94,6 +94,21 @@ MIGRATIONS: list[str] = [
         units BLOB NOT NULL
     );
     CREATE INDEX rows_at ON rows (at)
+    """,
+    # The client-visit log (SPEC §9): the one kind whose re-read rows replace the stored ones
+    # (`intake.Intake._store_client_visits`), so it lives beside `rows`, not in it: an update
+    # changes no row the replay or its snapshots hold. `seq` and `run_id` are the last storing
+    # read's, `sheet_index` its sheet's place in the workbook (follow-ups sort by it).
+    """
+    CREATE TABLE client_visits (
+        ident BLOB PRIMARY KEY,
+        seq INTEGER NOT NULL, run_id TEXT NOT NULL,
+        manager TEXT NOT NULL, client TEXT NOT NULL, contacted_at TEXT NOT NULL, phone TEXT NOT NULL,
+        attitude TEXT NOT NULL, issue TEXT NOT NULL, follow_up_by TEXT NOT NULL, due_on TEXT NOT NULL,
+        status TEXT NOT NULL, answered_at TEXT NOT NULL, birthday TEXT NOT NULL, note TEXT NOT NULL,
+        file TEXT NOT NULL, sheet TEXT NOT NULL, sheet_index INTEGER NOT NULL, row INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX client_visits_at ON client_visits (contacted_at)
     """,
 ]
 
@@ -317,7 +332,8 @@ class State:
 
     def next_seq(self) -> int:
         last = self.conn.execute(
-            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM rows), 0), COALESCE((SELECT MAX(last_seq) FROM registrations), 0))"
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM rows), 0), COALESCE((SELECT MAX(last_seq) FROM registrations), 0),"
+            " COALESCE((SELECT MAX(seq) FROM client_visits), 0))"
         ).fetchone()[0]
         return int(last) + 1
 
@@ -485,6 +501,26 @@ class State:
         for chunk in iter(lambda: cursor.fetchmany(50_000), []):
             yield from map(make, chunk)
 
+    # ---- the client-visit log (SPEC §9)
+
+    def client_visit_cells(self, ident: bytes) -> tuple[str, ...] | None:
+        """The stored cells (`CLIENT_VISIT_CELLS`) of the client visit of this identity, if any."""
+        row = self.conn.execute(f"SELECT {', '.join(CLIENT_VISIT_CELLS)} FROM client_visits WHERE ident = ?",
+                                (ident,)).fetchone()
+        return None if row is None else tuple(row)
+
+    def put_client_visit(self, ident: bytes, visit: ClientVisit) -> None:
+        """Store a client visit, replacing the one of the same identity (the intake decides when)."""
+        columns = ("ident", *ClientVisit._fields)
+        self.conn.execute(f"INSERT OR REPLACE INTO client_visits ({', '.join(columns)}) "
+                          f"VALUES ({', '.join('?' * len(columns))})", (ident, *visit))
+
+    def client_visits(self, until: str = "\uffff") -> list[ClientVisit]:
+        """Every stored client visit dated before `until` (ISO), in the order last read."""
+        return [ClientVisit._make(r) for r in self.conn.execute(
+            f"SELECT {', '.join(ClientVisit._fields)} FROM client_visits WHERE contacted_at < ? ORDER BY seq",
+            (until,))]
+
     def rejected_fingerprints(self, fingerprints: list[bytes]) -> set[bytes]:
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS probe_fp (fp BLOB PRIMARY KEY) WITHOUT ROWID")
         self.conn.execute("DELETE FROM probe_fp")
@@ -499,7 +535,8 @@ class State:
 
     def row_count(self) -> int:
         return int(self.conn.execute(
-            "SELECT (SELECT COUNT(*) FROM rows) + (SELECT COALESCE(SUM(rows), 0) FROM registrations)").fetchone()[0])
+            "SELECT (SELECT COUNT(*) FROM rows) + (SELECT COALESCE(SUM(rows), 0) FROM registrations)"
+            " + (SELECT COUNT(*) FROM client_visits)").fetchone()[0])
 
     # ---- snapshots
 

@@ -26,6 +26,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "「{column}」的值「{value}」不是有效金额：请填写非负数字，如 4000 或 4,000.50",
         "en": "'{column}' value '{value}' is not a valid amount: write a non-negative number such as 4000 or 4,000.50",
     },
+    "reason.INVALID_VALUE": {
+        "zh": "「{column}」的值「{value}」不在可选范围内：请从下拉列表中选择（态度：积极/中立/抵触；状态：待处理/处理中/已答复/已关闭），或留空",
+        "en": "'{column}' value '{value}' is not one of the choices: pick one from the dropdown "
+              "(attitude: keen/neutral/resistant; status: open/in_progress/answered/closed) or leave it empty",
+    },
     "reason.UNKNOWN_ROLE": {
         "zh": "岗位「{value}」无法识别：请填写 大客户经理、销售员 或 负责人",
         "en": "role '{value}' is unknown: use manager, salesperson or leader",
@@ -82,6 +87,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "reason.DUPLICATE_UNIT": {
         "zh": "单位「{unit}」已于 {at} 由 {owner} 拓展计数",
         "en": "unit '{unit}' was already counted on {at} for {owner}",
+    },
+    "reason.UNKNOWN_PERSON": {
+        "zh": "督办人「{person}」不在团队名单中：请核对姓名，或留空由走访人 {manager} 督办",
+        "en": "follow-up person '{person}' is not in the roster: check the name, or leave it empty so that {manager} follows up",
     },
     "reason.OWNER_NOT_MANAGER": {
         "zh": "{phone} 的归属人「{owner}」不是大客户经理，无经理佣金",
@@ -238,6 +247,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.reason.INVALID_PHONE": {"zh": "手机号码无效", "en": "invalid mobile number"},
     "report.reason.INVALID_DATE": {"zh": "日期无法识别", "en": "date not recognised"},
     "report.reason.INVALID_AMOUNT": {"zh": "金额无效", "en": "invalid amount"},
+    "report.reason.INVALID_VALUE": {"zh": "不在可选范围内", "en": "not one of the choices"},
+    "report.reason.UNKNOWN_PERSON": {"zh": "督办人不在名单中", "en": "follow-up person not in the roster"},
     "report.reason.UNKNOWN_ROLE": {"zh": "岗位无法识别", "en": "unknown role"},
     "report.reason.DUPLICATE_NAME": {"zh": "名单中姓名重复", "en": "name repeated in the roster"},
     "report.reason.LATE": {"zh": "所在周已结算", "en": "week already closed"},
@@ -257,6 +268,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.fix.INVALID_PHONE": {"zh": "改为 11 位大陆手机号（1 开头，不加区号和分隔符）后重新提交", "en": "write the 11-digit mainland mobile number (starting with 1, no prefix or separators) and submit again"},
     "report.fix.INVALID_DATE": {"zh": "日期写成 2026-11-24 14:30 或 2026年11月24日 后重新提交", "en": "write the date as 2026-11-24 14:30 or 2026年11月24日 and submit again"},
     "report.fix.INVALID_AMOUNT": {"zh": "金额填写非负数字（如 4000 或 4,000.50）后重新提交", "en": "write a non-negative number such as 4000 or 4,000.50 and submit again"},
+    "report.fix.INVALID_VALUE": {"zh": "态度填 积极、中立 或 抵触；状态填 待处理、处理中、已答复 或 已关闭；也可留空", "en": "attitude: keen, neutral or resistant; status: open, in_progress, answered or closed; or leave it empty"},
+    "report.fix.UNKNOWN_PERSON": {"zh": "督办人须为团队名单中的人员，留空则由走访人督办", "en": "the follow-up person must be in the roster; leave it empty and the visitor follows up"},
     "report.fix.UNKNOWN_ROLE": {"zh": "岗位填写 大客户经理、销售员 或 负责人", "en": "use manager, salesperson or leader"},
     "report.fix.DUPLICATE_NAME": {"zh": "删除重复行或改用可区分的姓名", "en": "remove the repeated row or use a distinct name"},
     "report.fix.LATE": {"zh": "该周已结算，如需更正请联系管理员", "en": "that week is closed: ask the admin to correct it"},
@@ -358,6 +371,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "mail.why.INVALID_PHONE": {"zh": "手机号码无效", "en": "not a valid mobile number"},
     "mail.why.INVALID_DATE": {"zh": "日期无法识别", "en": "date not recognised"},
     "mail.why.INVALID_AMOUNT": {"zh": "金额无效", "en": "not a valid amount"},
+    "mail.why.INVALID_VALUE": {"zh": "不在可选范围内", "en": "not one of the choices"},
+    "mail.why.UNKNOWN_PERSON": {"zh": "督办人不在名单中", "en": "follow-up person not in the roster"},
     "mail.why.UNKNOWN_ROLE": {"zh": "岗位无法识别", "en": "unknown role"},
     "mail.why.DUPLICATE_NAME": {"zh": "名单中姓名重复", "en": "name twice in the roster"},
     "mail.why.LATE": {"zh": "所在周已结算", "en": "its week is already closed"},
@@ -521,6 +536,19 @@ _COLUMN_HELP: dict[str, dict[str, str]] = {
     "commission": {"zh": "该套房销售员的佣金，如 4000 或 4,000.50（元）",
                    "en": "the salesperson's commission on this sale, e.g. 4000 or 4,000.50 (CNY)"},
     "note": {"zh": "任意补充说明", "en": "anything worth adding"},
+    "client": {"zh": "被走访的客户或单位名称，同一客户请保持同一写法", "en": "the client or organisation visited, spelled the same way every time"},
+    "contacted_at": {"zh": "走访的日期时间；与客户经理、走访对象一起确定一条走访记录，更新状态时请勿修改",
+                     "en": "when the visit took place; with the manager and the client it identifies the row, so keep it when you update the status"},
+    "attitude": {"zh": "从下拉列表选择 积极、中立 或 抵触，可留空", "en": "pick keen, neutral or resistant from the dropdown, or leave it empty"},
+    "issue": {"zh": "客户反映的问题或意见建议，没有则留空", "en": "the issue or suggestion the client raised; empty if none"},
+    "follow_up_by": {"zh": "督办人姓名，须在团队名单中；留空表示由走访的客户经理督办（谁走访谁督办）",
+                     "en": "who follows the issue up, a person of the roster; empty: the manager who made the visit"},
+    "due_on": {"zh": "答复客户的期限；留空则为走访日期后 7 天（可在配置中修改）",
+               "en": "the date by which the client must have an answer; empty: 7 days after the visit (configurable)"},
+    "status": {"zh": "从下拉列表选择 待处理、处理中、已答复 或 已关闭；每周在同一本日志中更新后重新放入收件箱即可",
+               "en": "pick open, in_progress, answered or closed; update it in the same log every week and drop the log again"},
+    "answered_at": {"zh": "答复客户的日期", "en": "the date the client was answered"},
+    "birthday": {"zh": "客户生日（如 1980-12-01），生日前一周会提醒", "en": "the client's birthday (e.g. 1980-12-01): a reminder comes the week before"},
 }
 
 # The instructions sheet of a blank template (pipeline/template.py): key template.<name>.
@@ -552,6 +580,7 @@ KIND_NAMES: dict[str, dict[str, str]] = {
     "visits": {"zh": "到访登记", "en": "visits"},
     "units": {"zh": "拓展单位", "en": "units"},
     "deals": {"zh": "成交记录", "en": "deals"},
+    "client_visits": {"zh": "客户走访日志", "en": "client visits"},
 }
 
 

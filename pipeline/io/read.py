@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from .. import normalise as nz
 from ..records import Registered, Source
-from ..schema import ALIASES, KINDS, ROLE_KEYS, column_type, header_key
+from ..schema import ALIASES, CHOICES, KINDS, ROLE_KEYS, column_type, header_key
 from ..texts import column_name, kind_name, t
 from . import READING_MODULES, sandbox
 
@@ -595,8 +595,11 @@ def classify(grid: list[list[Any]], file: str, sheet: str, lang: str) -> tuple[s
 # rows
 
 
-_PARSERS = {"phone": nz.phone, "datetime": nz.datetime_value, "money": nz.money}
-_INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "money": "INVALID_AMOUNT"}
+_PARSERS: dict[str, Callable[[Any], Any]] = {"phone": nz.phone, "datetime": nz.datetime_value, "date": nz.date_value, "money": nz.money,
+            "attitude": partial(nz.choice, choices=CHOICES["attitude"]),
+            "status": partial(nz.choice, choices=CHOICES["status"])}
+_INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "date": "INVALID_DATE", "money": "INVALID_AMOUNT",
+            "attitude": "INVALID_VALUE", "status": "INVALID_VALUE"}
 
 
 def _as_read(cell: Any) -> str:

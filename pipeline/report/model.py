@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ..records import Ledger, Person, Source
-from ..results import WeekResults
+from ..results import FollowUps, WeekResults
 from ..xlsx import zlib_compress
 
 
@@ -99,6 +99,13 @@ class WeekReport:
     # million of them would make closing slow). Unpacked only where ledger.csv is written: in a
     # big week's re-render, by the second report process, beside the summary.
     ledger_stored: bytes | None = None
+    # followups.json (SPEC §9): the client-visit log's follow-ups as of the week's end
+    # (`results.FollowUps.to_json()`); an empty one for weeks closed before the log existed.
+    followups: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.followups:
+            self.followups = FollowUps(self.week).to_json()
 
     def to_bytes(self) -> bytes:
         """Everything but the ledger, in two parts (`_REPORT_MARK`, the first part's size, the
@@ -115,6 +122,7 @@ class WeekReport:
                     "files": [list(f) for f in self.run.files]},
             "roster": [p.to_json() for p in self.roster],
             "leads": self.leads, "visits": self.visits, "units": self.units,
+            "followups": self.followups,
         }
         # zlib's format (read back by zlib.decompress), made by ISA-L where installed: the big
         # office's 31 MB of JSON in 0.04 s instead of 0.14 s.
@@ -149,6 +157,7 @@ class WeekReport:
             visits=rows(Visit, d["visits"]),
             units=rows(Unit, d["units"]),
             new_registrations=new,
+            followups=FollowUps.from_json(d["followups"]).to_json() if d.get("followups") else {},
         )
 
     def manager_names(self) -> list[str]:

@@ -50,6 +50,11 @@ def results_text(results: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+def write_followups(report: WeekReport, folder: Path) -> None:
+    """followups.json (SPEC §9), always written: empty lists when there is no log."""
+    (folder / "followups.json").write_text(results_text(report.followups), encoding="utf-8")
+
+
 LEDGER_HEADERS = {
     "zh": ["手机号码", "客户", "归属人", "登记时间", "来源", "首次到访"],
     "en": ["phone", "customer", "owner", "registered_at", "source", "first_visit"],
@@ -143,6 +148,7 @@ def _safe_csv(value: str) -> str:
 
 WRITERS: list[Writer] = [
     write_results,
+    write_followups,
     write_ledger_csv,
     write_summary_xlsx,      # summary.xlsx: team summary, commission, fines, leads, visits, units, rejections, about
     write_summary_html,      # summary.html: the leaders' dashboard
@@ -165,7 +171,7 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
     ((write_ledger_csv,), "stored_ledger"),
-    ((write_results,), None),
+    ((write_results, write_followups), None),
 ]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
