@@ -1,7 +1,7 @@
 """`pipeline demo`: a realistic sample inbox, so the whole product can be tried in a minute.
 
 An admin (or a developer) evaluating the pipeline has no data they may share. The demo writes
-the six workbooks an office would drop for one week, with the mess real workbooks have: a title
+the workbooks an office would drop for one week, with the mess real workbooks have: a title
 row above the header, header aliases instead of the canonical names, phones as number cells, as
 `+86 138-0013-8000`, in full-width digits or plainly invalid, some dates typed as text. It tells
 a story a reader can check in the reports: one manager meets every target, two clearly fail,
@@ -23,6 +23,7 @@ from typing import Any
 
 import xlsxwriter
 
+from .schema import column_type
 from .template import FILE_NAMES, column_format, column_formats, column_width
 
 SEED = 2026
@@ -94,6 +95,7 @@ class _Inbox:
     visits: list[dict[str, Any]] = field(default_factory=list)
     units: list[dict[str, Any]] = field(default_factory=list)
     deals: list[dict[str, Any]] = field(default_factory=list)
+    client_visits: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Demo:
@@ -167,9 +169,10 @@ class _Demo:
         self.build_units()
         self.build_deals()
         self.build_lead_noise()
+        self.build_client_visits()
         # Admins keep their sheets in time order; the sort is stable, so ties keep build order.
         for rows in (self.inbox.ledger, self.inbox.leads, self.inbox.visits, self.inbox.units,
-                     self.inbox.deals):
+                     self.inbox.deals, self.inbox.client_visits):
             rows.sort(key=lambda r: r["_at"])
         return self.inbox
 
@@ -324,6 +327,43 @@ class _Demo:
             self.add_lead(name, lead.phone, lead.at + timedelta(hours=self.rng.randint(2, 20)), lead.customer)
 
 
+    def build_client_visits(self) -> None:
+        """The client-visit log (SPEC §9), kept cumulatively by the office: visits of the five
+        weeks before the demo week and of the week itself. Its story: an issue overdue for two
+        weeks (张伟), one answered during the week (王芳), one a leader follows up (梁宇, for
+        杨磊) and overdue, one not yet due (刘洋), one answered long ago (黄勇); keen clients not
+        visited for weeks (王芳's 李女士, 黄勇's 金石律师事务所); birthdays next week (李女士 and
+        孙丽's 周先生); a follow-up person who is not in the roster (赵敏's row)."""
+        s = self.start
+
+        def day(offset: int, hour: int = 0, minute: int = 0) -> datetime:
+            return s + timedelta(days=offset, hours=hour, minutes=minute)
+
+        def born(offset: int, year: int) -> datetime:
+            when = s + timedelta(days=offset)
+            return datetime(year, when.month, when.day)
+
+        rows = [
+            ("张伟", "华信科技有限公司", day(-21, 10), "积极", "员工团购能否再优惠", "", day(-14), "处理中", None, None),
+            ("张伟", "华信科技有限公司", day(1, 15), "积极", "", "", None, "", None, None),
+            ("王芳", "东方实验小学", day(-10, 9, 30), "中立", "学区划分政策咨询", "", None, "已答复", day(2), None),
+            ("王芳", "李女士", day(-35, 19), "积极", "", "", None, "", None, born(10, 1980)),
+            ("杨磊", "新城物业管理有限公司", day(-6, 14), "抵触", "投诉样板间开放时间太短", "梁宇", None, "待处理", None,
+             None),
+            ("杨磊", "新城物业管理有限公司", day(3, 10), "中立", "", "", None, "", None, None),
+            ("刘洋", "恒达商会", day(4, 16), "积极", "希望组织会员看房活动", "", None, "待处理", None, None),
+            ("黄勇", "金石律师事务所", day(-28, 11), "积极", "购房合同条款疑问", "", None, "已关闭", day(-20), None),
+            ("赵敏", "天成汽车4S店", day(2, 11), "中立", "车位配比是多少", "王经理", None, "待处理", None, None),
+            ("孙丽", "周先生", day(5, 15), "积极", "", "", None, "", None, born(7, 1976)),
+        ]
+        columns = ("manager", "client", "contacted_at", "attitude", "issue", "follow_up_by", "due_on", "status",
+                   "answered_at", "birthday")
+        for values in rows:
+            row = dict(zip(columns, values, strict=True))
+            row["_at"] = row["contacted_at"]
+            self.inbox.client_visits.append(row)
+
+
 # ---------------------------------------------------------------------------------------------
 # writing
 
@@ -357,7 +397,8 @@ def _write_sheet(workbook: Any, formats: dict[str, Any], sheet_name: str,
             if value is None or value == "":
                 continue
             if isinstance(value, datetime):
-                fmt = formats["date"] if column in ("active_from", "active_to") else formats["datetime"]
+                fmt = formats["date"] if column in ("active_from", "active_to") or column_type(column) == "date" \
+                    else formats["datetime"]
                 sheet.write_datetime(r, col, value, fmt)
             elif isinstance(value, int | float):
                 sheet.write_number(r, col, value, formats["phone"] if column == "phone" else None)
@@ -393,8 +434,9 @@ def _roster_rows(rng: random.Random, start: datetime) -> list[dict[str, Any]]:
 def write_demo(folder: Path, now: datetime) -> list[Path]:
     """Write a sample inbox for the last complete week before `now` into `folder`; return the paths.
 
-    Six workbooks with the zh file names of the templates: roster, registration ledger (the 8
-    weeks before), leads (title row, messy phones), visits, units and deals of the demo week.
+    Seven workbooks with the zh file names of the templates: roster, registration ledger (the 8
+    weeks before), leads (title row, messy phones), visits, units and deals of the demo week, and
+    the cumulative client-visit log.
     Deterministic for a given `now`; files of the same names in `folder` are replaced.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -426,6 +468,11 @@ def write_demo(folder: Path, now: datetime) -> list[Path]:
                            ("客户电话", "phone"), ("置业顾问", "salesperson"), ("销售员佣金", "commission"),
                            ("备注", "note")],
          inbox.deals, None, True),
+        ("client_visits", "走访日志", [("序号", None), ("走访日期", "contacted_at"), ("客户经理", "manager"),
+                                       ("走访对象", "client"), ("客户态度", "attitude"), ("反映问题", "issue"),
+                                       ("督办人", "follow_up_by"), ("答复期限", "due_on"), ("处理状态", "status"),
+                                       ("答复日期", "answered_at"), ("生日", "birthday")],
+         inbox.client_visits, f"客户走访日志（截至 {demo.end:%Y.%m.%d}）", True),
     ]
     paths: list[Path] = []
     for kind, sheet_name, columns, rows, title, number_rows in plans:

@@ -32,6 +32,7 @@ FILE_NAMES: dict[str, dict[str, str]] = {
         "visits": "到访登记.xlsx",
         "units": "拓展单位登记.xlsx",
         "deals": "成交记录.xlsx",
+        "client_visits": "客户走访日志.xlsx",
     },
     "en": {
         "roster": "roster.xlsx",
@@ -40,6 +41,7 @@ FILE_NAMES: dict[str, dict[str, str]] = {
         "visits": "visits.xlsx",
         "units": "units.xlsx",
         "deals": "deals.xlsx",
+        "client_visits": "client_visits.xlsx",
     },
 }
 
@@ -53,6 +55,12 @@ DAY_COLUMNS = {"active_from", "active_to"}
 # The roles offered in the roster's dropdown. Other spellings the reader accepts (客户经理, 置业顾问,
 # 组长, ...) stay possible: the dropdown warns instead of refusing.
 ROLE_CHOICES = {"zh": ["大客户经理", "销售员", "负责人"], "en": ["manager", "salesperson", "leader"]}
+# The closed lists of the client-visit log (SPEC §9), offered the same way.
+CHOICES = {
+    "role": ROLE_CHOICES,
+    "attitude": {"zh": ["积极", "中立", "抵触"], "en": ["keen", "neutral", "resistant"]},
+    "status": {"zh": ["待处理", "处理中", "已答复", "已关闭"], "en": ["open", "in_progress", "answered", "closed"]},
+}
 
 # Typical content width per column (in Excel's width units, a CJK character counting 2).
 _CONTENT_WIDTH = {
@@ -60,15 +68,16 @@ _CONTENT_WIDTH = {
     "phone": 16, "customer": 12, "registered_at": 17, "registered_by": 12, "manager": 10,
     "submitted_at": 17, "visited_at": 17, "salesperson": 10, "party_size": 6, "expanded_at": 17,
     "unit_name": 28, "photo": 26, "address": 32, "deal_at": 17, "room": 10, "commission": 12,
-    "note": 30,
+    "note": 30, "client": 20, "contacted_at": 17, "attitude": 8, "issue": 36, "follow_up_by": 10,
+    "due_on": 12, "status": 10, "answered_at": 12, "birthday": 12,
 }
 
 
 _KIND_TITLES = {
     "zh": {"roster": "团队名单", "registrations": "客户登记备案", "leads": "诚意客户号码汇总表",
-           "visits": "到访登记", "units": "拓展单位登记", "deals": "成交记录"},
+           "visits": "到访登记", "units": "拓展单位登记", "deals": "成交记录", "client_visits": "客户走访日志"},
     "en": {"roster": "Roster", "registrations": "Registrations", "leads": "Leads",
-           "visits": "Visits", "units": "Units", "deals": "Deals"},
+           "visits": "Visits", "units": "Units", "deals": "Deals", "client_visits": "Client visits"},
 }
 
 
@@ -100,6 +109,8 @@ def column_format(column: str, formats: dict[str, Any]) -> Any:
     ctype = column_type(column)
     if ctype == "phone":
         return formats["text"]
+    if ctype == "date":
+        return formats["date"]
     if ctype == "datetime":
         return formats["date"] if column in DAY_COLUMNS else formats["datetime"]
     if ctype == "money":
@@ -121,7 +132,7 @@ def instructions(kind: str, lang: str) -> list[str]:
         key = "required" if column in spec.required else "optional"
         lines.append(t(lang, f"template.{key}", header=canonical_header(column, lang),
                        text=t(lang, f"column.help.{column}")))
-    if any(column_type(c) == "datetime" for c in spec.columns):
+    if any(column_type(c) in ("datetime", "date") for c in spec.columns):
         lines.append(t(lang, "template.dates"))
     lines.append(t(lang, "template.check"))
     lines.append(t(lang, "template.inbox"))
@@ -138,8 +149,8 @@ def _write_template(path: Path, kind: str, lang: str) -> None:
         for col, column in enumerate(spec.columns):
             sheet.set_column(col, col, column_width(column, lang), column_format(column, formats))
             sheet.write_string(0, col, canonical_header(column, lang), formats["header"])
-            if column == "role":
-                choices = ROLE_CHOICES[lang]
+            if column_type(column) in CHOICES:
+                choices = CHOICES[column_type(column)][lang]
                 sheet.data_validation(1, col, 1_048_575, col, {
                     "validate": "list",
                     "source": choices,

@@ -171,7 +171,7 @@ def test_every_output_file_is_written(written: tuple[WeekReport, Path]) -> None:
     report, folder = written
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     stems = manager_stems(MANAGERS)
-    expected = sorted(["results.json", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
+    expected = sorted(["results.json", "followups.json", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
                        *(f"managers/{stems[m]}.{ext}" for m in MANAGERS for ext in ("xlsx", "html"))])
     assert names == expected
 
@@ -191,7 +191,7 @@ def test_statement_file_names_are_safe_and_distinct() -> None:
 
 # --- summary.xlsx ---------------------------------------------------------------------------------
 
-SUMMARY_SHEETS = ["团队汇总", "佣金明细", "罚款明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "运行信息"]
+SUMMARY_SHEETS = ["团队汇总", "佣金明细", "罚款明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "走访督办", "运行信息"]
 
 
 def test_summary_workbook_sheets(written: tuple[WeekReport, Path]) -> None:
@@ -341,7 +341,7 @@ def test_statement_workbook(written: tuple[WeekReport, Path]) -> None:
     """A manager's workbook: targets with progress, fines, commission, net; their deals and rejections."""
     report, folder = written
     book = openpyxl.load_workbook(statement(report, folder, ZHANG)[0])
-    assert book.sheetnames == ["本周概览", "佣金明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录"]
+    assert book.sheetnames == ["本周概览", "佣金明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "我的督办"]
     overview = [tuple(c.value for c in r) for r in book["本周概览"].iter_rows()]
     assert overview[0][0] == "张伟 个人周报 2026-W48"
     assert any(r[0] == "已连续 3 周未完成任务：下周仍未完成将列入辞退审核" for r in overview)
@@ -438,7 +438,7 @@ def test_english_labels(tmp_path: Path) -> None:
     write_week(report, tmp_path)
     book = openpyxl.load_workbook(tmp_path / "summary.xlsx", read_only=True)
     assert book.sheetnames == ["Team summary", "Commission", "Fines", "Accepted numbers", "Visits", "Units",
-                               "Rejected rows", "About this run"]
+                               "Rejected rows", "Follow-ups", "About this run"]
     assert next(book["Team summary"].iter_rows(values_only=True))[:3] == ("Team", "Manager", "Active days")
     page = (tmp_path / "summary.html").read_text(encoding="utf-8")
     assert "Office total" in page and '<html lang="en">' in page

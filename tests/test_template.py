@@ -40,6 +40,15 @@ SAMPLE: dict[str, str | int | datetime | None] = {
     "room": "3-1201",
     "commission": "4,000元",
     "note": "意向三房",
+    "client": "某某科技有限公司",
+    "contacted_at": datetime(2026, 11, 24, 10, 0),
+    "attitude": "积极",
+    "issue": "小区停车位不足",
+    "follow_up_by": "李娜",
+    "due_on": datetime(2026, 12, 1),
+    "status": "处理中",
+    "answered_at": None,
+    "birthday": datetime(1980, 12, 1),
 }
 
 

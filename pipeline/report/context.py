@@ -358,6 +358,7 @@ class SummaryPage:
     reasons: list[ReasonCount]
     rejected: int
     see_workbook: str
+    followups: TeamFollowUps | None = None
 
 
 def _count_bar(count: int, top: int) -> Bar:
@@ -441,6 +442,7 @@ def summary_page(report: WeekReport, index: WeekIndex) -> SummaryPage:
         review_heading=t(lang, "report.h.review", weeks=index.dismissal_after),
         review=review, warning=warning, reasons=reasons, rejected=len(rejections),
         see_workbook=t(lang, "report.see_workbook", file="summary.xlsx"),
+        followups=team_followups(report),
     )
 
 
@@ -502,6 +504,7 @@ class ManagerPage:
     amounts: list[AmountRow]
     deals: list[DealRow]
     rejections: list[RejectionRow]
+    followups: MyFollowUps | None = None
 
 
 def warning_text(lang: str, m: dict[str, Any], warn_at: int) -> str:
@@ -557,4 +560,146 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         not_assessed="" if m["active_days"] else t(lang, "report.not_assessed"),
         targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
         deals=deals, rejections=rejections,
+        followups=my_followups(report, name),
     )
+
+
+# --- follow-ups of the client-visit log (SPEC §9) --------------------------------------------------
+
+@dataclass(frozen=True)
+class FollowUpRow:
+    """An item of followups.json as a page shows it; `status` says overdue, due soon or answered."""
+
+    due_on: str
+    client: str
+    issue: str
+    contacted: str
+    manager: str       # who made the visit
+    owner: str         # who follows it up
+    status: str
+    colour: str
+    where: str         # file / sheet / row
+
+
+@dataclass(frozen=True)
+class RecontactRow:
+    client: str
+    last_contact: str
+    days: int
+
+
+@dataclass(frozen=True)
+class BirthdayRow:
+    client: str
+    birthday: str      # MM-DD
+
+
+@dataclass(frozen=True)
+class MyFollowUps:
+    """A person's own part of the week's follow-ups: the items they follow up (overdue first,
+    then by due date; answered this week last), their keen clients to visit again, and their
+    clients' birthdays next week."""
+
+    items: list[FollowUpRow]
+    recontact: list[RecontactRow]
+    birthdays: list[BirthdayRow]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.items or self.recontact or self.birthdays)
+
+
+@dataclass(frozen=True)
+class OwnerBlock:
+    """The overdue items of one owner, for the leaders."""
+
+    owner: str
+    count: int
+    items: list[FollowUpRow]
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    manager: str
+    logged: int
+    keen: int
+    neutral: int
+    resistant: int
+    bold: bool
+
+
+@dataclass(frozen=True)
+class TeamFollowUps:
+    """The summary's part of the follow-ups: overdue items by owner, contacts by attitude."""
+
+    open: int
+    overdue: int
+    answered: int
+    overdue_by_owner: list[OwnerBlock]
+    contacts: list[ContactRow]
+    recontact: int
+    birthdays: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.open or self.answered or self.contacts or self.recontact or self.birthdays)
+
+
+def _days_between(first: str, last: str) -> int:
+    from datetime import date
+
+    return (date.fromisoformat(last[:10]) - date.fromisoformat(first[:10])).days
+
+
+def followup_row(lang: str, item: dict[str, Any], end: str) -> FollowUpRow:
+    """An item of followups.json as of the week's end (`end`: its Sunday, ISO)."""
+    if item["state"] == "answered":
+        status, colour = t(lang, "report.fu.answered"), GREEN
+    elif item["overdue"]:
+        status, colour = t(lang, "report.fu.overdue", days=_days_between(item["due_on"], end)), RED
+    elif _days_between(end, item["due_on"]) <= 7:
+        status, colour = t(lang, "report.fu.due_soon"), AMBER
+    else:
+        status, colour = t(lang, "report.fu.open"), "#111827"
+    return FollowUpRow(item["due_on"], item["client"], item["issue"], fmt_when(item["contacted_at"]), item["manager"],
+                       item["owner"], status, colour, where(item.get("source")))
+
+
+def _item_order(item: dict[str, Any]) -> tuple[int, str]:
+    """Overdue first, then open ones by due date, then those answered this week."""
+    rank = 0 if item["overdue"] else 1 if item["state"] == "open" else 2
+    return rank, item["due_on"]
+
+
+def my_followups(report: WeekReport, name: str) -> MyFollowUps:
+    """`name`'s own follow-ups: items they own, recontacts and birthdays of their own clients;
+    nothing of anyone else."""
+    doc, lang = report.followups, report.lang
+    items = sorted((i for i in doc.get("items", []) if i["owner"] == name), key=_item_order)
+    return MyFollowUps(
+        [followup_row(lang, i, report.end) for i in items],
+        [RecontactRow(r["client"], fmt_when(r["last_contact"]), _days_between(r["last_contact"], report.end))
+         for r in doc.get("recontact", []) if r["manager"] == name],
+        [BirthdayRow(b["client"], b["birthday"]) for b in doc.get("birthdays", []) if b["manager"] == name],
+    )
+
+
+def team_followups(report: WeekReport) -> TeamFollowUps:
+    """The leaders' view: every overdue item by owner, and each manager's contacts by attitude."""
+    doc, lang = report.followups, report.lang
+    items = doc.get("items", [])
+    blocks = []
+    for person in doc.get("people", []):
+        if person["overdue"]:
+            mine = [followup_row(lang, i, report.end) for i in items if i["owner"] == person["name"] and i["overdue"]]
+            blocks.append(OwnerBlock(person["name"], person["overdue"], mine))
+    contacts = [ContactRow(c["manager"], c["logged"], c["keen"], c["neutral"], c["resistant"], False)
+                for c in doc.get("contacts", [])]
+    if contacts:
+        contacts.append(ContactRow(t(lang, "report.office_total"), sum(c.logged for c in contacts),
+                                   sum(c.keen for c in contacts), sum(c.neutral for c in contacts),
+                                   sum(c.resistant for c in contacts), True))
+    return TeamFollowUps(
+        open=sum(i["state"] == "open" for i in items), overdue=sum(bool(i["overdue"]) for i in items),
+        answered=sum(i["state"] == "answered" for i in items), overdue_by_owner=blocks, contacts=contacts,
+        recontact=len(doc.get("recontact", [])), birthdays=len(doc.get("birthdays", [])))

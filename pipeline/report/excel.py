@@ -43,6 +43,7 @@ from .context import (
     WeekIndex,
     commission_kind_label,
     fix_hint,
+    followup_row,
     index_week,
     kind_label,
     money,
@@ -967,6 +968,29 @@ def _about_sheet(report: WeekReport) -> Sheet:
         [Column(_h(lang, "section")), Column(_h(lang, "item")), Column(_h(lang, "value"))], rows)])
 
 
+def followup_columns(lang: str) -> list[Column]:
+    """An item of the client-visit log (SPEC §9) with the row it came from."""
+
+    def fu(key: str) -> str:
+        return t(lang, f"report.fu.col.{key}")
+
+    return [Column(fu("owner")), Column(fu("due_on"), "date"), Column(fu("status")), Column(fu("client")),
+            Column(fu("issue")), Column(fu("manager")), Column(fu("contacted_at"), "datetime"), *_src_columns(lang)]
+
+
+def followup_rows(report: WeekReport, items: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for i in items:
+        row = followup_row(report.lang, i, report.end)
+        yield [i["owner"], i["due_on"], row.status, i["client"], i["issue"], i["manager"], i["contacted_at"],
+               *_src(i.get("source"))]
+
+
+def _followup_sheet(report: WeekReport, key: str, items: list[dict[str, Any]]) -> Sheet:
+    """Every item listed in followups.json (open, and answered this week), by owner then as listed."""
+    return Sheet(t(report.lang, f"report.sheet.{key}"),
+                 [Table(followup_columns(report.lang), followup_rows(report, items))])
+
+
 def summary_sheets(report: WeekReport, index: WeekIndex) -> list[Sheet]:
     lang = report.lang
     results = report.results
@@ -982,6 +1006,8 @@ def summary_sheets(report: WeekReport, index: WeekIndex) -> list[Sheet]:
         Sheet(name("visits"), [Table(visit_columns(lang), visit_rows(report.visits))]),
         Sheet(name("units"), [Table(unit_columns(lang), unit_rows(report.units))]),
         Sheet(name("rejections"), [Table(rejection_columns(lang), _rejection_rows(lang, results.get("rejections", [])))]),
+        _followup_sheet(report, "followups",
+                        sorted(report.followups.get("items", []), key=lambda i: (i["owner"], not i["overdue"]))),
         _about_sheet(report),
     ]
 
@@ -1041,6 +1067,7 @@ def manager_sheets(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> l
         Sheet(sheet("visits"), [Table(visit_columns(lang, False), visit_rows(index.visits_by.get(name, []), False))]),
         Sheet(sheet("units"), [Table(unit_columns(lang, False), unit_rows(index.units_by.get(name, []), False))]),
         Sheet(sheet("rejections"), [Table(manager_rejection_columns(lang), rejections)]),
+        _followup_sheet(report, "my_followups", [i for i in report.followups.get("items", []) if i["owner"] == name]),
     ]
 
 
