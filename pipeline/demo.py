@@ -397,8 +397,8 @@ def _write_sheet(workbook: Any, formats: dict[str, Any], sheet_name: str,
             if value is None or value == "":
                 continue
             if isinstance(value, datetime):
-                fmt = formats["date"] if column in ("active_from", "active_to") or column_type(column) == "date" \
-                    else formats["datetime"]
+                day = column in ("active_from", "active_to") or (column is not None and column_type(column) == "date")
+                fmt = formats["date"] if day else formats["datetime"]
                 sheet.write_datetime(r, col, value, fmt)
             elif isinstance(value, int | float):
                 sheet.write_number(r, col, value, formats["phone"] if column == "phone" else None)
