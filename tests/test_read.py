@@ -333,3 +333,73 @@ def test_the_reader_turns_a_parser_crash_into_a_row_rejection(tmp_path: Path) ->
                                                  ["13800138000", 2958465.9999999, "李娜", 100, ""],
                                                  ["13800138000", T, "李娜", "1" * 30, ""]]})
     assert reasons(read_file(path)[0]) == [(2, "INVALID_AMOUNT"), (3, "INVALID_DATE"), (4, "INVALID_AMOUNT")]
+
+
+# ---------------------------------------------------------------------------------------------
+# SPEC §9: a client visit's attitude and status, closed lists matched like roles
+
+from pipeline.schema import ATTITUDES, CHOICES, STATUSES  # noqa: E402
+
+SPACES = ["", " ", "\u3000", "\t"]
+
+
+@st.composite
+def spelled(draw: st.DrawFn, words: dict[str, str]) -> tuple[str, str]:
+    """An alias of the list as an admin might type it: any case, full-width letters, white space
+    around; and the value it must give."""
+    alias = draw(st.sampled_from(sorted(words)))
+    chars = [c.upper() if draw(st.booleans()) else c for c in alias]
+    chars = [chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and draw(st.booleans()) else c for c in chars]
+    return draw(st.sampled_from(SPACES)) + "".join(chars) + draw(st.sampled_from(SPACES)), words[alias]
+
+
+@settings(settings.get_profile("parsers"))
+@given(st.sampled_from(["attitude", "status"]).flatmap(
+    lambda column: st.tuples(st.just(column), spelled(ATTITUDES if column == "attitude" else STATUSES))))
+def test_every_spelling_of_a_choice_gives_its_value(case: tuple[str, tuple[str, str]]) -> None:
+    column, (cell, value) = case
+    assert nz.choice(cell, CHOICES[column]) == value
+    assert nz.choice(value, CHOICES[column]) == value  # idempotent on its own output
+
+
+@settings(settings.get_profile("parsers"))
+@given(st.sampled_from(["attitude", "status"]), cells)
+@example("attitude", "很好")
+@example("status", "done")
+@example("status", "已 答复")
+def test_a_choice_is_its_value_or_invalid_value(column: str, value: Any) -> None:
+    try:
+        once = nz.choice(value, CHOICES[column])
+    except nz.ValueProblem as exc:
+        assert exc.reason == "INVALID_VALUE"
+        return
+    assert once in set(CHOICES[column].values())
+    assert nz.choice(once, CHOICES[column]) == once
+
+
+def test_a_client_visit_row_reads_with_its_reasons(tmp_path: Path) -> None:
+    """Phone optional but valid when filled; due_on, answered_at and birthday are dates (a time of
+    day is dropped); attitude and status empty or from their lists, else INVALID_VALUE; checks in
+    the order of the kind's columns."""
+    head = ["客户经理", "走访对象", "走访时间", "手机", "态度", "问题", "督办人", "答复期限", "状态", "答复日期", "生日"]
+    path = write(tmp_path / "走访.xlsx", {"日志": [
+        head,
+        ["张伟", "某公司", T, None, "积极", "停车", None, "2026-12-01 10:00", "处理中", None, datetime(1980, 2, 29)],
+        ["张伟", "某公司", T, "+86 139 0013 9000", " Keen ", None, "李娜", None, "ANSWERED", "2026/11/25", None],
+        ["张伟", "某公司", T, "12345", "很好", None, None, None, None, None, None],
+        ["张伟", "某公司", T, None, "很好", None, None, None, "done", None, None],
+        ["张伟", "某公司", T, None, None, None, None, "下周", "done", None, None],
+        ["张伟", None, T, None, None, None, None, None, None, None, None],
+    ]})
+    (sheet,) = read_file(path)
+    assert sheet.kind == "client_visits"
+    assert reasons(sheet) == [(2, "ok"), (3, "ok"), (4, "INVALID_PHONE"), (5, "INVALID_VALUE"), (6, "INVALID_DATE"),
+                              (7, "MISSING_VALUE")]
+    first, second = (r.values for r in sheet.rows)
+    assert (first["phone"], first["attitude"], first["due_on"], first["status"], first["birthday"]) == (
+        None, "keen", date(2026, 12, 1), "in_progress", date(1980, 2, 29))
+    assert (second["phone"], second["attitude"], second["status"], second["answered_at"]) == (
+        "13900139000", "keen", "answered", date(2026, 11, 25))
+    problem = next(p for p in sheet.problems if p.reason == "INVALID_VALUE")
+    assert (problem.column, problem.value, problem.manager) == ("attitude", "很好", "张伟")
+    assert "态度" in problem.message and "很好" in problem.message

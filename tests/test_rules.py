@@ -313,3 +313,139 @@ def test_visit_share_is_configurable(share: str, amount: str, expected: str) -> 
     out = replay([_owned(), ev("visits", "2026-11-24T10:00:00", "张伟", "13800138000", salesperson="李娜"),
                   _deal("13800138000", amount)], ROSTER, [W48], W48.start_iso, "r1", config)[0]
     assert deals(out)[0]["manager_commission"] == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# SPEC §9: the client-visit log's follow-ups (pipeline/rules/followups.py)
+
+from pipeline.config import Followups  # noqa: E402
+from pipeline.records import ClientVisit  # noqa: E402
+from pipeline.rules.followups import birthday_days, followups  # noqa: E402
+
+W47 = Week(2026, 47)  # 2026-11-16 .. 2026-11-22
+FOLLOW = Followups()
+
+
+def cv(manager: str, client: str, at: str, *, attitude: str = "", issue: str = "", follow_up_by: str = "",
+       due_on: str = "", status: str = "", answered_at: str = "", birthday: str = "", run_id: str = "r1",
+       row: int = 0) -> ClientVisit:
+    seq = next(_seq)
+    return ClientVisit(seq, run_id, manager, client, at, "", attitude, issue, follow_up_by, due_on, status,
+                       answered_at, birthday, "", "log.xlsx", "S", 0, row or seq)
+
+
+def follow_week(visits: list[ClientVisit], week: Week = W48, settings: Followups = FOLLOW,
+                history_start: str | None = None, run_id: str = "r1") -> Any:
+    (result,) = followups(visits, ROSTER, [week], history_start or week.start_iso, run_id, settings)
+    return result
+
+
+def test_client_visit_rejections_and_near_misses() -> None:
+    """A log row's manager must be a roster manager (UNKNOWN_MANAGER; a salesperson is not one);
+    a filled follow_up_by must be somebody in the roster (UNKNOWN_PERSON; a leader or a
+    salesperson is somebody; whether anyone is active is not checked)."""
+    rows = [cv("赵六", "甲公司", "2026-11-24T10:00:00", issue="a"),             # a salesperson
+            cv("钱七", "乙公司", "2026-11-24T10:00:00"),                        # nobody
+            cv("张伟", "丙公司", "2026-11-24T10:00:00", follow_up_by="孙八"),    # nobody
+            cv("张伟", "丁公司", "2026-11-24T10:00:00", issue="b", follow_up_by="刘总"),  # a leader: fine
+            cv("老李", "戊公司", "2026-11-02T10:00:00", issue="c", follow_up_by="赵六")]  # not active: fine
+    result = follow_week(rows)
+    assert [(r.source.row, r.reason) for _, r in result.rejections] == [
+        (rows[0].row, "UNKNOWN_MANAGER"), (rows[1].row, "UNKNOWN_MANAGER"), (rows[2].row, "UNKNOWN_PERSON")]
+    assert result.rejections[2][1].message_args()["person"] == "孙八"
+    assert [(i.client, i.owner) for i in result.followups.items] == [("戊公司", "赵六"), ("丁公司", "刘总")]
+
+
+def test_item_owner_due_date_and_overdue() -> None:
+    """The owner is follow_up_by, else the manager; the due date is due_on, else the visit's date
+    plus answer_days; an open item is overdue when due on or before the week's Sunday."""
+    rows = [cv("张伟", "甲", "2026-11-22T18:00:00", issue="x"),                     # due 11-29: overdue
+            cv("张伟", "乙", "2026-11-23T09:00:00", issue="y", follow_up_by="王强"),  # due 11-30: not yet
+            cv("张伟", "丙", "2026-11-01T09:00:00", issue="z", due_on="2026-12-10")]
+    items = follow_week(rows).followups.items
+    assert [(i.client, i.owner, i.due_on, i.state, i.overdue) for i in items] == [
+        ("甲", "张伟", "2026-11-29", "open", True), ("乙", "王强", "2026-11-30", "open", False),
+        ("丙", "张伟", "2026-12-10", "open", False)]
+    later = follow_week(rows, settings=Followups(answer_days=8)).followups.items
+    assert [(i.due_on, i.overdue) for i in later[:2]] == [("2026-11-30", False), ("2026-12-01", False)]
+
+
+def test_answered_items_as_of_the_week_end() -> None:
+    """Answered (or closed) with answered_at in the week: listed as answered; answered after the
+    week's end: still open then; answered before the week or with no date: not listed; a status
+    that is not answered or closed keeps the item open whatever answered_at says."""
+    rows = [cv("张伟", "在周内", "2026-11-10T09:00:00", issue="a", status="answered", answered_at="2026-11-29"),
+            cv("张伟", "周后", "2026-11-10T09:00:00", issue="b", status="closed", answered_at="2026-11-30"),
+            cv("张伟", "周前", "2026-11-10T09:00:00", issue="c", status="answered", answered_at="2026-11-22"),
+            cv("张伟", "无日期", "2026-11-10T09:00:00", issue="d", status="closed"),
+            cv("张伟", "处理中", "2026-11-10T09:00:00", issue="e", status="in_progress", answered_at="2026-11-24")]
+    result = follow_week(rows).followups
+    assert [(i.client, i.state, i.overdue) for i in result.items] == [
+        ("在周内", "answered", False), ("周后", "open", True), ("处理中", "open", True)]
+    assert [p.to_json() for p in result.people] == [{"name": "张伟", "open": 2, "overdue": 2, "answered": 1}]
+
+
+def test_items_sorted_by_due_date_then_source() -> None:
+    rows = [cv("张伟", "b", "2026-11-20T09:00:00", issue="b", row=9),
+            cv("张伟", "a", "2026-11-20T10:00:00", issue="a", row=3),
+            cv("张伟", "c", "2026-11-19T10:00:00", issue="c", row=20)]
+    assert [i.client for i in follow_week(rows).followups.items] == ["c", "a", "b"]
+
+
+def test_recontact_on_day_14_not_day_13() -> None:
+    """A keen client whose latest contact is recontact_days (14) or more before the Sunday is
+    listed; at 13 days it is not; a later contact that is not keen ends it."""
+    rows = [cv("张伟", "十四天", "2026-11-15T23:00:00", attitude="keen"),
+            cv("张伟", "十三天", "2026-11-16T00:00:00", attitude="keen"),
+            cv("张伟", "后来中立", "2026-11-01T09:00:00", attitude="keen"),
+            cv("张伟", "后来中立", "2026-11-02T09:00:00", attitude="neutral")]
+    assert [r.to_json() for r in follow_week(rows).followups.recontact] == [
+        {"manager": "张伟", "client": "十四天", "last_contact": "2026-11-15T23:00:00"}]
+    assert [r.client for r in follow_week(rows, settings=Followups(recontact_days=13)).followups.recontact] == [
+        "十三天", "十四天"]
+
+
+def test_birthdays_first_and_last_day_of_next_week_not_a_day_later() -> None:
+    """W48 ends on Sunday 2026-11-29: birthdays on 11-30 and 12-06 are listed, 12-07 is not;
+    the latest row with a birthday decides."""
+    rows = [cv("张伟", "周一", "2026-11-01T09:00:00", birthday="1970-11-30"),
+            cv("张伟", "周日", "2026-11-01T09:00:00", birthday="1985-12-06"),
+            cv("张伟", "晚一天", "2026-11-01T09:00:00", birthday="1990-12-07"),
+            cv("张伟", "改了", "2026-11-01T09:00:00", birthday="1990-12-01"),
+            cv("张伟", "改了", "2026-11-20T09:00:00", birthday="1990-12-20"),
+            cv("张伟", "改了", "2026-11-21T09:00:00")]
+    assert [(b.client, b.birthday) for b in follow_week(rows).followups.birthdays] == [
+        ("周一", "11-30"), ("周日", "12-06")]
+
+
+def test_29_february_counts_as_28_february_in_other_years() -> None:
+    """Week 2027-W07 ends on 2027-02-21: the next week holds 02-28 and 2027 has no 29th, so a
+    29 February birthday is listed; in 2028 (leap) the week before 02-29 lists it on its day."""
+    assert (2, 29) in birthday_days(Week(2027, 7)) and (2, 28) in birthday_days(Week(2027, 7))
+    assert (2, 29) not in birthday_days(Week(2027, 6))
+    assert (2, 29) in birthday_days(Week(2028, 8)) and (3, 1) in birthday_days(Week(2028, 8))
+    rows = [cv("张伟", "闰日", "2026-11-01T09:00:00", birthday="1980-02-29")]
+    assert [b.birthday for b in follow_week(rows, Week(2027, 7)).followups.birthdays] == ["02-29"]
+
+
+def test_contacts_count_rows_dated_in_the_week_by_attitude() -> None:
+    rows = [cv("张伟", "a", "2026-11-23T00:00:00", attitude="keen"),
+            cv("张伟", "b", "2026-11-29T23:59:59", attitude="resistant"),
+            cv("张伟", "c", "2026-11-25T10:00:00"),
+            cv("张伟", "d", "2026-11-22T23:59:59", attitude="keen"),       # the week before
+            cv("钱七", "e", "2026-11-25T10:00:00", attitude="keen")]       # rejected: not counted
+    assert [c.to_json() for c in follow_week(rows).followups.contacts] == [
+        {"manager": "张伟", "logged": 3, "keen": 1, "neutral": 0, "resistant": 1}]
+
+
+def test_client_visit_rejection_weeks() -> None:
+    """A rejection is reported in the week its row is dated in; a row this run stored dated in a
+    week closed before it, in the first week computed; a history row's, never; another run's row
+    dated in a closed week, never again."""
+    rows = [cv("钱七", "本周", "2026-11-18T10:00:00", run_id="r9"),
+            cv("钱七", "已结算周", "2026-11-10T10:00:00", run_id="r2"),
+            cv("钱七", "旧运行", "2026-11-10T10:00:00", run_id="r1"),
+            cv("钱七", "历史", "2026-11-01T10:00:00", run_id="r2"),
+            cv("钱七", "下周", "2026-11-24T10:00:00", run_id="r2")]
+    result = followups(rows, ROSTER, [W47, W48], "2026-11-09T00:00:00", "r2", FOLLOW)
+    assert [[r.params["client"] for _, r in w.rejections] for w in result] == [["本周", "已结算周"], ["下周"]]

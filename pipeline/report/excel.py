@@ -47,6 +47,7 @@ from .context import (
     index_week,
     kind_label,
     money,
+    my_followups,
     reason_label,
     team_name,
     totals_of,
@@ -991,6 +992,25 @@ def _followup_sheet(report: WeekReport, key: str, items: list[dict[str, Any]]) -
                  [Table(followup_columns(report.lang), followup_rows(report, items))])
 
 
+def _my_followup_sheet(report: WeekReport, name: str) -> Sheet:
+    """A person's own follow-ups: the items they follow up, then their keen clients to visit
+    again and their clients' birthdays next week (SPEC §9)."""
+    lang = report.lang
+
+    def fu(key: str) -> str:
+        return t(lang, f"report.fu.col.{key}")
+
+    mine = my_followups(report, name)
+    items = [i for i in report.followups.get("items", []) if i["owner"] == name]
+    return Sheet(t(lang, "report.sheet.my_followups"), [
+        Table(followup_columns(lang), followup_rows(report, items)),
+        Table([Column(t(lang, "report.fu.h.recontact")), Column(fu("last_contact")), Column(fu("days"), "int")],
+              [[r.client, r.last_contact, r.days] for r in mine.recontact]),
+        Table([Column(t(lang, "report.fu.h.birthdays")), Column(fu("birthday"))],
+              [[b.client, b.birthday] for b in mine.birthdays]),
+    ])
+
+
 def summary_sheets(report: WeekReport, index: WeekIndex) -> list[Sheet]:
     lang = report.lang
     results = report.results
@@ -1067,7 +1087,7 @@ def manager_sheets(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> l
         Sheet(sheet("visits"), [Table(visit_columns(lang, False), visit_rows(index.visits_by.get(name, []), False))]),
         Sheet(sheet("units"), [Table(unit_columns(lang, False), unit_rows(index.units_by.get(name, []), False))]),
         Sheet(sheet("rejections"), [Table(manager_rejection_columns(lang), rejections)]),
-        _followup_sheet(report, "my_followups", [i for i in report.followups.get("items", []) if i["owner"] == name]),
+        _my_followup_sheet(report, name),
     ]
 
 
