@@ -1,7 +1,8 @@
 """Golden examples, as csvkit keeps `examples/`: real inboxes and the results.json the product writes for them.
 
 `tests/golden/<case>/` holds one run: `inbox/` (the files an admin drops), `args` (the run's `--week`
-and `--now`) and `results.json` (what `pipeline run` must write for that week). A case of several runs
+and `--now`), `results.json` (what `pipeline run` must write for that week) and, where kept,
+`followups.json` (SPEC §9: the client-visit log's follow-ups of that week). A case of several runs
 on one state holds numbered folders `1/`, `2/`, … of that shape, run in order into the same inbox, out
 and state. A `config.toml` in the case folder is passed with `--config`; without one the defaults
 apply. `tests/golden/README.md` says what each case exercises.
@@ -65,12 +66,18 @@ def test_golden(case: str, tmp_path: Path) -> None:
     for run, written in run_case(GOLDEN / case, tmp_path):
         expected_file = run / "results.json"
         assert expected_file.is_file(), f"{expected_file.relative_to(GOLDEN)} is missing: see tests/golden/regen.py"
-        expected = json.loads(expected_file.read_text(encoding="utf-8"))
-        actual = json.loads(written.read_text(encoding="utf-8"))
-        if actual != expected:
-            diff = difflib.unified_diff(_lines(expected), _lines(actual), "expected", "written", lineterm="")
-            pytest.fail(f"{expected_file.relative_to(GOLDEN)} differs from what the run wrote:\n" + "\n".join(diff),
-                        pytrace=False)
+        _compare(expected_file, written)
+        if (run / "followups.json").is_file():
+            _compare(run / "followups.json", written.with_name("followups.json"))
+
+
+def _compare(expected_file: Path, written: Path) -> None:
+    expected = json.loads(expected_file.read_text(encoding="utf-8"))
+    actual = json.loads(written.read_text(encoding="utf-8"))
+    if actual != expected:
+        diff = difflib.unified_diff(_lines(expected), _lines(actual), "expected", "written", lineterm="")
+        pytest.fail(f"{expected_file.relative_to(GOLDEN)} differs from what the run wrote:\n" + "\n".join(diff),
+                    pytrace=False)
 
 
 def test_every_case_is_collected() -> None:

@@ -1,4 +1,4 @@
-"""Write the expected results.json of the golden cases from the product as it is now.
+"""Write the expected results.json (and followups.json) of the golden cases from the product as it is now.
 
 Use it only when a change of the results is meant: a rule changed on purpose, a field added to
 results.json, a new case. Never to make a failing test pass without knowing why it failed. After
@@ -32,6 +32,7 @@ def main(names: list[str]) -> int:
         with tempfile.TemporaryDirectory() as work:
             for run, written in run_case(GOLDEN / name, Path(work)):
                 shutil.copyfile(written, run / "results.json")
+                shutil.copyfile(written.with_name("followups.json"), run / "followups.json")
                 print(run / "results.json")
     return 0
 
