@@ -649,7 +649,7 @@ def _commit(job: Job) -> None:
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
     for report, (blob, ledger) in zip(job.reports, job.kept, strict=True):
-        state.close_week(report.week, result.run_id, report.results, blob, ledger)
+        state.close_week(report.week, result.run_id, report.results, blob, ledger, report.followups)
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:

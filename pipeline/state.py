@@ -98,7 +98,8 @@ MIGRATIONS: list[str] = [
     # The client-visit log (SPEC §9): the one kind whose re-read rows replace the stored ones
     # (`intake.Intake._store_client_visits`), so it lives beside `rows`, not in it: an update
     # changes no row the replay or its snapshots hold. `seq` and `run_id` are the last storing
-    # read's, `sheet_index` its sheet's place in the workbook (follow-ups sort by it).
+    # read's, `sheet_index` its sheet's place in the workbook (follow-ups sort by it). A closed
+    # week keeps its followups.json beside its results (the month's log review reads them).
     """
     CREATE TABLE client_visits (
         ident BLOB PRIMARY KEY,
@@ -108,7 +109,8 @@ MIGRATIONS: list[str] = [
         status TEXT NOT NULL, answered_at TEXT NOT NULL, birthday TEXT NOT NULL, note TEXT NOT NULL,
         file TEXT NOT NULL, sheet TEXT NOT NULL, sheet_index INTEGER NOT NULL, row INTEGER NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX client_visits_at ON client_visits (contacted_at)
+    CREATE INDEX client_visits_at ON client_visits (contacted_at);
+    ALTER TABLE weeks ADD COLUMN followups TEXT
     """,
 ]
 
@@ -294,9 +296,20 @@ class State:
         row = self.conn.execute("SELECT report, ledger FROM weeks WHERE week = ?", (week,)).fetchone()
         return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
 
-    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
-        self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
-                          (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
+    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None,
+                   followups: dict[str, Any] | None = None) -> None:
+        self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger, followups) VALUES (?, ?, ?, ?, ?, ?)",
+                          (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger,
+                           None if followups is None else json.dumps(followups, ensure_ascii=False)))
+
+    def week_followups(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
+        """The followups.json (SPEC §9) of these closed weeks, oldest first; weeks closed before
+        the client-visit log existed have none."""
+        wanted = sorted(set(weeks))
+        rows = self.conn.execute(
+            f"SELECT followups FROM weeks WHERE followups IS NOT NULL AND week IN ({', '.join('?' * len(wanted))}) "
+            "ORDER BY week", wanted)
+        return [json.loads(text) for (text,) in rows]
 
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""

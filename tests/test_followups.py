@@ -14,6 +14,7 @@ from typing import Any
 import openpyxl
 import pytest
 
+from pipeline.state import State
 from tests.helpers import LEADS, roster, run_cli, workbook
 
 PEOPLE = [
@@ -203,6 +204,16 @@ def test_summary_lists_overdue_items_by_owner_and_a_follow_up_sheet(four_weeks: 
     assert [(r[0], r[3], r[-3], r[-2], r[-1]) for r in rows[1:]] == [
         ("张伟", "华信公司", "走访日志.xlsx", "Sheet1", ROW[id(A_OPEN)]),
         ("王强", "东方小学", "走访日志.xlsx", "Sheet1", ROW[id(B)])]
+
+
+def test_closed_weeks_keep_their_followups(four_weeks: Path) -> None:
+    """The state keeps each closed week's followups.json beside its results (for the month's review)."""
+    state = State(four_weeks / "state", create=False)
+    try:
+        assert state.week_followups(["2026-W48", "2026-W46", "2026-W47"]) == [
+            expected(w) for w in ["2026-W46", "2026-W47", "2026-W48"]]
+    finally:
+        state.close()
 
 
 def test_a_closed_week_re_renders_its_followups(four_weeks: Path, tmp_path: Path) -> None:
