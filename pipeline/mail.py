@@ -368,9 +368,15 @@ def _summary_text(env: jinja2.Environment, report: WeekReport, lang: str, subjec
         totals["net"] += Decimal(row["net"])
     total_line = t(lang, "mail.summary.totals", **{k: _money(v) for k, v in totals.items()},
                    deals=len(report.results.get("deals", [])), rejected=len(report.results.get("rejections", [])))
+    people = report.followups.get("people", [])
+    overdue = [p for p in people if p["overdue"]]
+    follow = t(lang, "mail.summary.followups", open=sum(p["open"] for p in people),
+               overdue=sum(p["overdue"] for p in people), answered=sum(p["answered"] for p in people),
+               owners=t(lang, "report.leaders_sep").join(f"{p['name']} {p['overdue']}" for p in overdue)
+               or t(lang, "report.none")) if people else ""
     return env.get_template("email_summary.txt").render(
         t=partial(t, lang), title=subject, week=report.week, start=report.start, end=report.end,
-        lines=lines, totals=total_line)
+        lines=lines, totals=total_line, followups=follow)
 
 
 def _summary_recipients(report: WeekReport, config: Config) -> list[str]:

@@ -432,6 +432,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "{name}（{team}）：单位 {units}，上门 {visits}，号码 {leads}；罚款 {fines} 元，佣金 {commission} 元，净额 {net} 元{flags}",
         "en": "{name} ({team}): units {units}, visits {visits}, numbers {leads}; fines {fines}, commission {commission}, net {net} CNY{flags}",
     },
+    "mail.summary.followups": {
+        "zh": "客户走访督办：未答复 {open} 项，其中逾期 {overdue} 项（逾期督办人：{owners}）；本周已答复 {answered} 项。",
+        "en": "Client follow-ups: {open} open, {overdue} overdue (overdue by owner: {owners}); {answered} answered this week.",
+    },
     "mail.summary.flag_missed": {"zh": "；连续 {streak} 周未完成", "en": "; missed {streak} week(s) in a row"},
     "mail.summary.flag_dismissal": {"zh": "；进入淘汰审核", "en": "; due for dismissal review"},
     "mail.summary.totals": {

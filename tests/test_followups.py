@@ -262,3 +262,10 @@ def test_update_rule(tmp_path: Path) -> None:
     assert results["stats"] == {"rows_read": 9, "rows_stored": 7, "duplicates_dropped": 1, "rejected": 1}
     (a,) = [i for i in followups_of(tmp_path, "2026-W46")["items"] if i["client"] == "华信公司"]
     assert (a["state"], a["source"]) == ("answered", {"file": "走访日志2.xlsx", "sheet": "新", "row": 2})
+
+
+def test_the_leaders_email_counts_the_follow_ups(four_weeks: Path) -> None:
+    (mail,) = (four_weeks / "out" / "2026-W47" / "outbox").glob("*summary*.eml")
+    message = email.message_from_bytes(mail.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert "客户走访督办：未答复 1 项，其中逾期 1 项（逾期督办人：王强 1）；本周已答复 1 项。" in text
