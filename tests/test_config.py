@@ -23,6 +23,7 @@ def test_defaults_are_the_spec_numbers() -> None:
     assert (c.fines.units, c.fines.visits, c.fines.leads) == (Decimal("100.00"), Decimal("10.00"), Decimal("1.00"))
     assert (c.commission.visit_share, c.commission.lead_fee) == (Decimal("0.50"), Decimal("200.00"))
     assert c.assessment.dismissal_after_weeks == 4
+    assert (c.followups.answer_days, c.followups.recontact_days) == (7, 14)
 
 
 @pytest.mark.parametrize("text,key", [
@@ -44,6 +45,10 @@ def test_defaults_are_the_spec_numbers() -> None:
     ("[backups]\nkeep_last = 0", "backups.keep_last"),
     ("[backups]\nkeep_weekly = -1", "backups.keep_weekly"),
     ('[backups]\nkeep_monthly = "12"', "backups.keep_monthly"),
+    ("[followups]\nanswer_days = -1", "followups.answer_days"),
+    ("[followups]\nrecontact_days = 0", "followups.recontact_days"),
+    ('[followups]\nrecontact_days = "14"', "followups.recontact_days"),
+    ("[followups]\nreminder_days = 3", "followups.reminder_days"),
 ])
 def test_mistakes_name_the_key(tmp_path: Path, text: str, key: str) -> None:
     path = tmp_path / "p.toml"
