@@ -27,10 +27,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "'{column}' value '{value}' is not a valid amount: write a non-negative number such as 4000 or 4,000.50",
     },
     "reason.INVALID_VALUE": {
-        "zh": "「{column}」的值「{value}」不在可选范围内：请从下拉列表中选择（态度：积极/中立/抵触；状态：待处理/处理中/已答复/已关闭），或留空",
-        "en": "'{column}' value '{value}' is not one of the choices: pick one from the dropdown "
-              "(attitude: keen/neutral/resistant; status: open/in_progress/answered/closed) or leave it empty",
+        "zh": "「{column}」的值「{value}」不在可选范围内：请填写 {choices}，或留空",
+        "en": "'{column}' value '{value}' is not one of the choices: write {choices}, or leave it empty",
     },
+    "choices.attitude": {"zh": "积极、中立 或 抵触", "en": "keen, neutral or resistant"},
+    "choices.status": {"zh": "待处理、处理中、已答复 或 已关闭", "en": "open, in_progress, answered or closed"},
     "reason.UNKNOWN_ROLE": {
         "zh": "岗位「{value}」无法识别：请填写 大客户经理、销售员 或 负责人",
         "en": "role '{value}' is unknown: use manager, salesperson or leader",

@@ -634,7 +634,8 @@ def parse_row(kind: str, cells: dict[str, Any], source: Source, lang: str) -> Ro
                 phone = nz.phone(cells.get("phone"))
             except nz.ValueProblem:
                 pass
-        message = t(lang, f"reason.{reason}", column=column_name(lang, column), value=value)
+        choices = t(lang, f"choices.{column_type(column)}") if reason == "INVALID_VALUE" else ""
+        message = t(lang, f"reason.{reason}", column=column_name(lang, column), value=value, choices=choices)
         return Problem(kind, source, column, value, reason, message, manager, phone, as_read(kind, cells))
 
     for column in _REQUIRED[kind]:
