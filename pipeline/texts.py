@@ -240,6 +240,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.history.fines_net": {"zh": "罚款 {fines} · 净额 {net}", "en": "fines {fines} · net {net}"},
     "report.this_week": {"zh": "本周", "en": "this week"},
     "report.absent": {"zh": "未考核", "en": "not assessed"},
+    "report.print.footer": {"zh": "第 &P 页，共 &N 页", "en": "Page &P of &N"},
     "report.managers_count": {"zh": "客户经理 {n} 人，达标 {met} 人", "en": "{n} managers, {met} met every target"},
     "report.not_assessed": {"zh": "本周未考核", "en": "not assessed this week"},
     "report.see_workbook": {"zh": "完整明细（含每一条未通过记录）见 {file}", "en": "Every detail, including each rejected row, is in {file}"},
