@@ -17,6 +17,7 @@ PAST: dict[str, list[tuple[int, int, int]]] = {
     EVIL: [(20, 3, 0), (30, 4, 1), (0, 0, 0), (25, 2, 0), (15, 3, 0), (12, 1, 0), (10, 2, 0)],
 }
 TEAMS = {ZHANG: "一组", WANG: "一组", EVIL: "二组"}
+LONG_NAME = "weekly_leads_summary_for_the_sales_office_final_version_2026_11_30_updated_by_admin.xlsx"
 
 
 def _past_week(i: int) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def report_with_history(lang: str = "zh", rejected: int = 0) -> WeekReport:
                "SALESPERSON_OTHER_TEAM", "NOT_REGISTERED", "MISSING_VALUE", "REGISTERED_BY_OTHER", "NO_PHOTO",
                "DUPLICATE_UNIT", "INACTIVE_MANAGER"]
     extra = [{"kind": ("leads", "visits", "units")[i % 3],
-              "source": _src(f"2026年11月第4周诚意客户号码汇总表（张伟组）第{i}版.xlsx", "第48周", 20 + i),
+              "source": _src(f"2026年11月第4周诚意客户号码汇总表（张伟组）第{i}版.xlsx" if i else LONG_NAME, "第48周", 20 + i),
               "reason": reasons[i % len(reasons)], "message": "…", "manager": ZHANG,
               "phone": f"1380013{8000 + i}"} for i in range(rejected)]
     report.results["rejections"] = [*report.results["rejections"], *extra]
