@@ -38,7 +38,8 @@ class Browser:
         os.close(chrome_read)
         os.close(chrome_write)
         self.reader, self.writer = os.fdopen(ours_read, "rb"), os.fdopen(ours_write, "wb")
-        self.next_id, self.buffer, self.events = 0, b"", []
+        self.next_id, self.buffer = 0, b""
+        self.events: list[dict[str, Any]] = []
         self.session: str | None = None
 
     def send(self, method: str, params: dict[str, Any] | None = None, session: bool = True,
