@@ -101,6 +101,11 @@ class Browser:
             params["captureBeyondViewport"] = True
         png.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", params)["data"]))
 
+    def print_pdf(self, pdf: Path) -> None:
+        """The page printed as the browser prints it, the page size its print stylesheet asks for."""
+        reply = self.send("Page.printToPDF", {"preferCSSPageSize": True, "printBackground": True})
+        pdf.write_bytes(base64.b64decode(reply["data"]))
+
     def close(self) -> None:
         try:
             self.send("Browser.close", session=False, timeout=10)

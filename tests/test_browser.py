@@ -214,3 +214,24 @@ def test_statement_reads_on_a_phone_and_on_a_desk(phone_pages: dict[str, Path], 
             colours = pixels(rows, len(rows[0]) // shot_width)
             assert len(colours) > 50, "the page looks blank"
             assert (0xDC, 0x26, 0x26) in colours             # the rejected rows' red edge
+
+
+def test_pages_print_as_their_print_stylesheet_says(phone_pages: dict[str, Path], tmp_path: Path) -> None:
+    """Printed by the browser, as its @page rules ask: the summary on A4 landscape, a statement
+    on A4 portrait."""
+    pypdf = pytest.importorskip("pypdf")
+    from tests.devtools import Browser
+
+    assert CHROMIUM is not None
+    summary = phone_pages["page"].parent.parent / "summary.html"
+    sizes = {}
+    with Browser(CHROMIUM, tmp_path / "profile") as browser:
+        for name, page in (("summary", summary), ("statement", phone_pages["page"])):
+            browser.open(page, 1100)
+            assert browser.evaluate("matchMedia('print').matches") is False
+            browser.print_pdf(tmp_path / f"{name}.pdf")
+            reader = pypdf.PdfReader(str(tmp_path / f"{name}.pdf"))
+            sizes[name] = {(round(float(p.mediabox.width)), round(float(p.mediabox.height))) for p in reader.pages}
+            text = "".join(p.extract_text() or "" for p in reader.pages)
+            assert "2026-W48" in text
+    assert sizes == {"summary": {(842, 595)}, "statement": {(595, 842)}}
