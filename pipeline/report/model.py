@@ -78,7 +78,6 @@ _Row = TypeVar("_Row", Lead, Visit, Unit, LedgerEntry)
 TREND_WEEKS = 8          # the weeks a trend shows: the week written and the closed ones before it
 
 
-
 @dataclass
 class WeekReport:
     week: str
