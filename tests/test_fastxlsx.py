@@ -606,3 +606,17 @@ def test_a_reloaded_weeks_ledger_workbook_is_the_same_bytes(tmp_path: Path, tuni
     excel.write_ledger_xlsx(again, tmp_path / "again", tuning=tuning)
     assert (tmp_path / "run" / "ledger.xlsx").read_bytes() == (tmp_path / "again" / "ledger.xlsx").read_bytes()
     assert again.new_registrations._rows is None   # not turned into rows on the way
+
+
+def test_a_long_name_full_of_ampersands_keeps_the_page_header_within_excels_limit(tmp_path: Path) -> None:
+    """A header section shows its text literally (& doubled) and within Excel's 255 characters,
+    however long the office or the manager's name: the week is never cut off."""
+    report = sample_report()
+    report.office = "&" * 300
+    printing = excel.printing_of(report, "R&D 张伟" * 40)
+    path = tmp_path / "long.xlsx"
+    write_workbook(path, [Sheet("表", [Table([Column("甲")], [["1"]])])], created=CREATED, printing=printing)
+    header = openpyxl.load_workbook(path)["表"].oddHeader
+    assert len(header.left.text) + len(header.center.text) + len(header.right.text) + 6 <= 255
+    assert header.center.text.endswith(" · 2026-W48") and header.center.text.startswith("R&&D 张伟")
+    assert set(header.left.text) == {"&"} and len(header.left.text) % 2 == 0

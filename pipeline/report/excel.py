@@ -410,7 +410,9 @@ _HEADER_PART = 80        # characters of the office or the week in a header (Exc
 
 
 def _header_text(text: str) -> str:
-    return text[:_HEADER_PART].replace("&", "&&")
+    """A text as a header section shows it literally (& doubled), cut to `_HEADER_PART`."""
+    escaped = text.replace("&", "&&")[:_HEADER_PART]
+    return escaped[:-1] if (len(escaped) - len(escaped.rstrip("&"))) % 2 else escaped  # no lone & at the cut
 
 
 def page_setup(laid: _Laid, printing: Printing | None) -> xlsx.PageSetup | None:
@@ -425,7 +427,7 @@ def page_setup(laid: _Laid, printing: Printing | None) -> xlsx.PageSetup | None:
 
 
 def printing_of(report: WeekReport, whose: str = "") -> Printing:
-    week = f"{whose} · {report.week}" if whose else report.week
+    week = f"{whose[:_HEADER_PART // 2]} · {report.week}" if whose else report.week
     return Printing(report.office, week, t(report.lang, "report.print.footer"))
 
 
