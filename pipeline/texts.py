@@ -326,6 +326,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.fu.attitude.resistant": {"zh": "抵触", "en": "Resistant"},
     "report.fu.state.open": {"zh": "未答复", "en": "open"},
     "report.fu.state.answered": {"zh": "已答复", "en": "answered"},
+    "report.fu.sep": {"zh": "：", "en": ": "},
     "report.fu.none": {"zh": "没有待督办的事项", "en": "Nothing to follow up"},
     "report.fu.no_log": {"zh": "本周没有客户走访日志", "en": "No client-visit log this week"},
     "report.fu.answered": {"zh": "本周已答复", "en": "answered this week"},
