@@ -306,6 +306,8 @@ class State:
         """The followups.json (SPEC §9) of these closed weeks, oldest first; weeks closed before
         the client-visit log existed have none."""
         wanted = sorted(set(weeks))
+        if not wanted:
+            return []
         rows = self.conn.execute(
             f"SELECT followups FROM weeks WHERE followups IS NOT NULL AND week IN ({', '.join('?' * len(wanted))}) "
             "ORDER BY week", wanted)

@@ -212,6 +212,7 @@ def test_closed_weeks_keep_their_followups(four_weeks: Path) -> None:
     try:
         assert state.week_followups(["2026-W48", "2026-W46", "2026-W47"]) == [
             expected(w) for w in ["2026-W46", "2026-W47", "2026-W48"]]
+        assert state.week_followups([]) == []
     finally:
         state.close()
 
