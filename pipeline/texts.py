@@ -87,6 +87,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "{phone} 的归属人「{owner}」不是大客户经理，无经理佣金",
         "en": "{phone} belongs to '{owner}', who is not a manager: no manager commission",
     },
+    "reason.PROTECTION_EXPIRED": {
+        "zh": "{phone} 由 {owner} 报备的保护期已于 {lapsed} 到期且期间没有到访，客户已不再归属：请重新报备",
+        "en": "{owner}'s registration of {phone} lapsed on {lapsed} without a visit: the customer is no longer "
+              "theirs; submit the number again",
+    },
+    "reason.NOT_APPROVED": {
+        "zh": "批准人「{approver}」不是名单中的负责人：须由负责人（主管、组长）批准",
+        "en": "'{approver}' is not a leader in the roster: a correction must be approved by a leader",
+    },
+    "reason.NO_SUCH_DEAL": {
+        "zh": "{phone}{room} 在 {at} 之前没有成交记录，无法退房：请核对号码和房号",
+        "en": "{phone}{room} has no deal at or before {at} to cancel: check the number and the room",
+    },
+    "reason.ALREADY_CANCELLED": {
+        "zh": "{phone}{room} 的成交已全部退房，不能再次退房",
+        "en": "every deal of {phone}{room} is cancelled already; it cannot be cancelled again",
+    },
     "deal.NOT_REGISTERED": {
         "zh": "{phone} 成交前没有登记备案，无经理佣金",
         "en": "{phone} was not registered before the deal: no manager commission",
@@ -253,6 +270,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.reason.NO_PHOTO": {"zh": "缺少照片", "en": "no photo"},
     "report.reason.DUPLICATE_UNIT": {"zh": "单位已被拓展计数", "en": "unit already counted"},
     "report.reason.OWNER_NOT_MANAGER": {"zh": "归属人不是客户经理", "en": "owner is not a manager"},
+    "report.reason.PROTECTION_EXPIRED": {"zh": "报备保护期已过", "en": "registration lapsed"},
+    "report.reason.NOT_APPROVED": {"zh": "批准人不是负责人", "en": "not approved by a leader"},
+    "report.reason.NO_SUCH_DEAL": {"zh": "没有可退的成交", "en": "no deal to cancel"},
+    "report.reason.ALREADY_CANCELLED": {"zh": "成交已退房", "en": "deal already cancelled"},
     "report.fix.MISSING_VALUE": {"zh": "补全该行的必填项后重新提交", "en": "fill in the empty required cell and submit the row again"},
     "report.fix.INVALID_PHONE": {"zh": "改为 11 位大陆手机号（1 开头，不加区号和分隔符）后重新提交", "en": "write the 11-digit mainland mobile number (starting with 1, no prefix or separators) and submit again"},
     "report.fix.INVALID_DATE": {"zh": "日期写成 2026-11-24 14:30 或 2026年11月24日 后重新提交", "en": "write the date as 2026-11-24 14:30 or 2026年11月24日 and submit again"},
@@ -521,6 +542,18 @@ _COLUMN_HELP: dict[str, dict[str, str]] = {
     "commission": {"zh": "该套房销售员的佣金，如 4000 或 4,000.50（元）",
                    "en": "the salesperson's commission on this sale, e.g. 4000 or 4,000.50 (CNY)"},
     "note": {"zh": "任意补充说明", "en": "anything worth adding"},
+    "owner": {"zh": "裁定后客户归属的人（大客户经理姓名，或渠道名称）",
+              "en": "who owns the customer from the ruling on (a manager's name, or a channel)"},
+    "ruled_at": {"zh": "裁定的日期时间，从这一刻起客户归属改变", "en": "when the ruling was made; ownership changes from then on"},
+    "approved_by": {"zh": "批准的负责人姓名，须与团队名单一致（岗位为负责人）",
+                    "en": "the leader who approved it, exactly as in the roster (role leader)"},
+    "cancelled_at": {"zh": "退房或退订的日期时间；房号留空时退该号码最近一次未退的成交",
+                     "en": "when the unit was given back; with the room empty, the phone's latest deal not yet "
+                           "cancelled is cancelled"},
+    "amount": {"zh": "调整的金额（元），补发填正数，扣减在前面加负号，如 -150",
+               "en": "the amount (CNY): positive to pay more, with a leading minus to take back, e.g. -150"},
+    "adjusted_at": {"zh": "调整批准的日期时间，计入所在周", "en": "when the correction was approved; paid in that week"},
+    "reason": {"zh": "调整的原因，会写进经理的个人对账单", "en": "why; it is shown in the manager's statement"},
 }
 
 # The instructions sheet of a blank template (pipeline/template.py): key template.<name>.
@@ -552,6 +585,9 @@ KIND_NAMES: dict[str, dict[str, str]] = {
     "visits": {"zh": "到访登记", "en": "visits"},
     "units": {"zh": "拓展单位", "en": "units"},
     "deals": {"zh": "成交记录", "en": "deals"},
+    "rulings": {"zh": "归属裁定", "en": "rulings"},
+    "cancellations": {"zh": "退房记录", "en": "cancellations"},
+    "adjustments": {"zh": "调整记录", "en": "adjustments"},
 }
 
 

@@ -216,7 +216,7 @@ def _history(rng: random.Random, n: int) -> list[Event]:
         unit = rng.choice(["甲公司", "乙公司", "丙 公司"])
         events.append(Event(seq, rng.choice(["r0", "r1"]), kind, at, "" if kind == "units" else rng.choice(phones),
                             rng.choice(PEOPLE), rng.choice(["李娜", "赵六", "无名"]), f"客户{seq}", unit,
-                            unit.replace(" ", ""), rng.choice(["p.jpg", ""]), "", "", "4000.00", "", "",
+                            unit.replace(" ", ""), rng.choice(["p.jpg", ""]), "", "", "4000.00", "", "", "", "",
                             "f.xlsx", "S", seq))
     return events
 

@@ -34,10 +34,11 @@ _seq = iter(range(1, 10_000))
 
 
 def ev(kind: str, at: str, who: str = "", phone: str = "", *, salesperson: str = "", amount: str = "",
-       unit: str = "", photo: str = "p.jpg", run_id: str = "r1", row: int = 0) -> Event:
+       unit: str = "", photo: str = "p.jpg", run_id: str = "r1", row: int = 0, room: str = "",
+       approved_by: str = "", reason: str = "") -> Event:
     seq = next(_seq)
     return Event(seq, run_id, kind, at, phone, who, salesperson, "", unit, unit.casefold().replace(" ", ""),
-                 photo, "", "", amount, "", "", "f.xlsx", "S", row or seq)
+                 photo, "", "", amount, room, "", approved_by, reason, "f.xlsx", "S", row or seq)
 
 
 def run_week(events: list[Event], roster: dict[str, Person] = ROSTER, history_start: str | None = None,
