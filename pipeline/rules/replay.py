@@ -87,7 +87,8 @@ class WeekOutcome:
     commission: dict[str, dict[str, Decimal]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
     deals: list[Deal] = field(default_factory=list)
-    # the corrections landing in the week (SPEC §7), in replay order
+    # the corrections landing in the week (SPEC §7), in replay order: the pay of each manager is
+    # taken from `clawbacks` and `adjustments` (`results.corrections_by_manager`)
     rulings: list[Ruling] = field(default_factory=list)
     clawbacks: list[Clawback] = field(default_factory=list)
     adjustments: list[Adjustment] = field(default_factory=list)
