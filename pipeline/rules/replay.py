@@ -386,9 +386,8 @@ def _sold_table(rows: list[tuple[Any, ...]]) -> Any:
     import pyarrow as pa
 
     types = {"seq": pa.int64(), "row": pa.int64(), "known": pa.bool_(), "cancelled": pa.bool_()}
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in SOLD_COLUMNS]
-    return pa.table({c: pa.array(list(v), types.get(c, pa.string())) for c, v in zip(SOLD_COLUMNS, columns,
-                                                                                     strict=True)})
+    columns: list[Any] = [[row[i] for row in rows] for i in range(len(SOLD_COLUMNS))]
+    return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in zip(SOLD_COLUMNS, columns, strict=True)})
 
 
 def _lapses_table(lapses: dict[str, str]) -> Any:
