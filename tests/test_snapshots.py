@@ -15,7 +15,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import cli
-from tests.helpers import DEALS, LEADS, REGISTRATIONS, UNITS, VISITS, roster, workbook
+from tests.helpers import (
+    ADJUSTMENTS,
+    CANCELLATIONS,
+    DEALS,
+    LEADS,
+    REGISTRATIONS,
+    RULINGS,
+    UNITS,
+    VISITS,
+    roster,
+    workbook,
+)
 
 PEOPLE = [
     ["张伟", "大客户经理", "一组", "zw@example.com", None, None],
@@ -51,7 +62,8 @@ def _outputs(root: Path, week: str) -> tuple[str, bytes]:
 
 
 # One row: (kind, phone, weeks back from the week run (0: this week), day, hour, who)
-row = st.tuples(st.sampled_from(["registrations", "leads", "visits", "deals", "units"]), st.sampled_from(PHONES),
+KINDS = ["registrations", "leads", "visits", "deals", "units", "rulings", "cancellations", "adjustments"]
+row = st.tuples(st.sampled_from(KINDS), st.sampled_from(PHONES),
                 st.integers(0, 2), st.integers(0, 6), st.integers(8, 20), st.integers(0, 2))
 week_rows = st.lists(row, max_size=8)
 
@@ -69,9 +81,17 @@ def _write_inbox(inbox: Path, k: int, rows: list[tuple[Any, ...]], people: list[
             by_kind.setdefault(kind, []).append([manager, phone, at, SALES[who % 2]])
         elif kind == "deals":
             by_kind.setdefault(kind, []).append([phone, at, SALES[who % 2], "3000", f"1-{phone % 100}"])
+        elif kind == "rulings":  # approved by the leader, or by a manager: NOT_APPROVED
+            by_kind.setdefault(kind, []).append([phone, manager, at, "刘总" if who != 1 else "王强"])
+        elif kind == "cancellations":  # of a room, or of the phone's latest deal
+            by_kind.setdefault(kind, []).append([phone, at, f"1-{phone % 100}" if who == 0 else None])
+        elif kind == "adjustments":
+            by_kind.setdefault(kind, []).append([manager, f"-{phone % 7}0" if who else f"{phone % 5}5.5",
+                                                 at, "刘总", f"原因{phone % 2}"])
         else:
             by_kind.setdefault(kind, []).append([manager, f"单位{phone % 3}", at, "照片.jpg"])
-    headers = {"registrations": REGISTRATIONS, "leads": LEADS, "visits": VISITS, "deals": DEALS, "units": UNITS}
+    headers = {"registrations": REGISTRATIONS, "leads": LEADS, "visits": VISITS, "deals": DEALS, "units": UNITS,
+               "rulings": RULINGS, "cancellations": CANCELLATIONS, "adjustments": ADJUSTMENTS}
     for kind, values in by_kind.items():
         workbook(inbox / f"{kind}-{k}.xlsx", {kind: (headers[kind], values)})
     roster(inbox / "名单.xlsx", people)
@@ -95,7 +115,8 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4))
 def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any) -> None:
-    """Multi-week histories with late registrations and deals, and rosters that change: every
+    """Multi-week histories with late registrations, deals and corrections (rulings,
+    cancellations, adjustments), and rosters that change: every
     week's results.json and ledger.csv are the same from snapshots, from a full replay, and with
     every snapshot deleted before each run."""
     root = tmp_path_factory.mktemp("cron")
