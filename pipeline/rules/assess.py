@@ -46,8 +46,9 @@ def assess(person: Person, week: Week, counts: dict[str, int], commission: dict[
         return ManagerResult(person.name, person.team, 0, zeros, zeros, zeros, Fines(*[Decimal(0)] * 4), earned,
                              corrections.clawback, corrections.adjustment, pay, met=True, streak=0,
                              dismissal_review=False)
-    weekly = {"leads": config.targets.leads, "visits": config.targets.visits, "units": config.targets.units}
-    rates = {"leads": config.fines.leads, "visits": config.fines.visits, "units": config.fines.units}
+    in_force = config.at(week.monday)  # SPEC §7.6: targets and fines as on the week's Monday
+    weekly = {k: getattr(in_force.targets, k) for k in TASKS}
+    rates = {k: getattr(in_force.fines, k) for k in TASKS}
     targets = {k: target(weekly[k], days) for k in TASKS}
     achieved = {k: counts.get(k, 0) for k in TASKS}
     shortfall = {k: max(0, targets[k] - achieved[k]) for k in TASKS}

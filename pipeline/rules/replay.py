@@ -259,11 +259,12 @@ class Replay:
             return paid(None, None, NOTHING, amount, "NOT_REGISTERED" if lapsed is None else "PROTECTION_EXPIRED")
         if self.manager(owner.owner) is None:
             return paid(None, None, NOTHING, amount, "OWNER_NOT_MANAGER")
+        commission = self.config.at(event.at).commission  # SPEC §7.6: as in force at the deal's time
         visit_at = self.counted_visits.get((owner.owner, event.phone))
         if visit_at is not None and visit_at <= event.at:
-            share = (amount * self.config.commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
+            share = (amount * commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
             return paid(owner.owner, "visit", share, amount - share, None)
-        fee = self.config.commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
+        fee = commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
         return paid(owner.owner, "lead", fee, amount, None)
 
 
