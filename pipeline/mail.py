@@ -43,7 +43,7 @@ import jinja2
 from .config import Config
 from .normalise import mask_phone
 from .records import Person
-from .report.context import index_week
+from .report.context import correction_lines, index_week
 from .report.html import make_environment
 from .report.model import WeekReport
 from .texts import TEXTS, kind_name, t
@@ -343,6 +343,7 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
         "commission": {k: _money(row["commission"][k]) for k in ("visit", "lead", "total")},
         "net": _money(row["net"]), "met": row["met"], "streak": row["streak"],
         "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
+        "corrections": correction_lines(lang, report.results, name, _mask_any),
     }
 
 

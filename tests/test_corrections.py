@@ -4,11 +4,14 @@ and landing as clawbacks, adjustments and rulings in results.json."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from click.testing import CliRunner
 
 from pipeline.cli import cli
@@ -141,3 +144,38 @@ def test_a_rejected_cancellation_never_cancels_a_deal_that_arrives_later(tmp_pat
     assert (w49["clawbacks"], w49["rejections"]) == ([], [])
     assert [(c["manager"], c["amount"]) for c in w50["clawbacks"]] == [("张伟", "-200.00")]
     assert w50["rejections"] == []
+
+
+def test_reports_show_each_correction(tmp_path: Path) -> None:
+    """summary.xlsx has sheets of clawbacks (with the cancelled deal's file, sheet, row and week),
+    adjustments (approver, reason) and rulings; the manager's statement page, workbook and email
+    explain each of their corrections in one plain sentence, the phone masked in the page and
+    the email."""
+    cancellations = [[13800138000, W48 + timedelta(days=8, hours=10), "3-1201"]]
+    adjustments = [["张伟", "-50", W48 + timedelta(days=9), "刘总", "重复计数"]]
+    rulings = [[13800138000, "王强", W48 + timedelta(days=10), "刘总"]]
+    for k in range(2):
+        _week(tmp_path / "in", k, cancellations if k else [], adjustments if k else [], rulings if k else [])
+        assert _run(tmp_path, k).exit_code == 0
+    folder = tmp_path / "out" / "2026-W49"
+    book = openpyxl.load_workbook(folder / "summary.xlsx")
+    claws = list(book["退房扣回"].iter_rows(values_only=True))
+    assert claws[1][1:] == ("13800138000", "3-1201", "张伟", -2000, datetime(2026, 11, 25), "2026-W48", "成交.xlsx",
+                            "Sheet1", 2, None, "退房.xlsx", "Sheet1", 2)
+    assert list(book["调整"].iter_rows(values_only=True))[1][:5] == ("张伟", -50, datetime(2026, 12, 2), "刘总",
+                                                                    "重复计数")
+    assert list(book["归属裁定"].iter_rows(values_only=True))[1][1:5] == ("13800138000", "王强", "张伟", "刘总")
+    clawed = "2026-12-01 10:00 客户 138****8000（房号 3-1201） 退房，扣回 2026-W48 成交（2026-11-25）的经理佣金 -2,000.00 元。"
+    adjusted = "刘总 于 2026-12-02 批准调整 -50.00 元，原因：重复计数。"
+    ruled = "刘总 于 2026-12-03 裁定客户 138****8000 改归 王强，自此不再归属您。"
+    page = (folder / "managers" / "张伟.html").read_text(encoding="utf-8")
+    assert all(line in page for line in (clawed, adjusted, ruled))
+    mail = next(folder.glob("outbox/*manager-张伟*.eml")).read_bytes()
+    text = email.message_from_bytes(mail, policy=email.policy.default)
+    body = text.get_body(("plain",))
+    assert body is not None and clawed in body.get_content() and ruled in body.get_content()
+    statement = openpyxl.load_workbook(folder / "managers" / "张伟.xlsx")
+    assert [r[0] for r in statement["本周更正"].iter_rows(values_only=True)][1:] == [
+        clawed.replace("138****8000", "13800138000"), adjusted, ruled.replace("138****8000", "13800138000")]
+    assert "王强: 刘总 于 2026-12-03 裁定客户 138****8000 归属您（原归属 张伟）。" in \
+        (folder / "summary.html").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import Config, Targets
+from pipeline.config import Config, Ownership, Targets, from_dict
 from pipeline.records import Event, Person
 from pipeline.results import Corrections
 from pipeline.rules.assess import active_days, assess, target
@@ -528,3 +528,80 @@ def test_new_reasons_are_worded_in_both_languages(reason: str) -> None:
     args = {"manager": "张伟", "phone": P, "approver": "王强", "room": " 3-1201", "at": "2026-11-26 10:00:00",
             "owner": "张伟", "lapsed": "2026-11-30 10:00:00"}
     assert all(t(lang, f"reason.{reason}", **args) for lang in ("zh", "en"))
+
+
+# ---- §7.5 the protection window
+
+SEVEN = Config(ownership=Ownership(protection_days=7))
+
+
+def _seven(events: list[Event], config: Config = SEVEN, weeks: list[Week] | None = None) -> list[WeekOutcome]:
+    weeks = weeks or [W48, W49]
+    return replay(events, ROSTER, weeks, weeks[0].start_iso, "r1", config)
+
+
+def test_lead_without_a_visit_is_owned_seven_days_to_the_second() -> None:
+    """protection_days = 7: a lead of Monday 10:00 with no visit is still owned the next Monday
+    at 10:00:00 (ALREADY_REGISTERED), and lapsed at 10:00:01: a visit is PROTECTION_EXPIRED, a
+    deal pays nobody (PROTECTION_EXPIRED), and a new lead by anyone is accepted."""
+    w48, w49 = _seven([
+        ev("leads", "2026-11-23T10:00:00", "张伟", P),
+        ev("leads", "2026-11-30T10:00:00", "王强", P),
+        ev("visits", "2026-11-30T10:00:01", "张伟", P, salesperson="李娜"),
+        ev("deals", "2026-11-30T10:00:02", "", P, salesperson="李娜", amount="4000.00"),
+        ev("leads", "2026-11-30T10:00:03", "王强", P),
+        ev("deals", "2026-11-30T10:00:04", "", P, salesperson="李娜", amount="4000.00"),
+    ])
+    assert reasons(w49) == ["ALREADY_REGISTERED", "PROTECTION_EXPIRED"]
+    assert w49.rejections[1][1].params == {"owner": "张伟", "lapsed": "2026-11-30 10:00:00"}
+    assert [(d.manager, d.reason) for d in w49.deals] == [(None, "PROTECTION_EXPIRED"), ("王强", None)]
+    assert w49.counts["王强"]["leads"] == 1
+
+
+def test_a_visit_by_the_lapse_moment_keeps_the_ownership() -> None:
+    """A counted visit at the lapse moment itself (inclusive) keeps the phone for good; the
+    same lead's own manager may submit it again once it lapsed; with no window nothing lapses."""
+    _, w49 = _seven([
+        ev("leads", "2026-11-23T10:00:00", "张伟", P),
+        ev("visits", "2026-11-30T10:00:00", "张伟", P, salesperson="李娜"),
+        ev("leads", "2026-11-30T10:00:03", "王强", P),
+        ev("leads", "2026-11-23T10:00:00", "张伟", "13900000001"),
+        ev("leads", "2026-12-01T10:00:00", "张伟", "13900000001"),
+    ])
+    assert reasons(w49) == ["ALREADY_REGISTERED"]
+    assert w49.counts["张伟"]["leads"] == 1
+    (_, never) = _seven([ev("leads", "2026-11-23T10:00:00", "张伟", P),
+                         ev("leads", "2026-12-06T10:00:00", "王强", P)], config=CONFIG)
+    assert reasons(never) == ["ALREADY_REGISTERED"]
+
+
+def test_registrations_and_rulings_never_lapse_and_a_registration_after_a_lapse_owns() -> None:
+    """Ownership from a registrations row or a ruling never lapses; a registration dated after a
+    lapse makes its registered_by the owner (the ordinary rules again); a ruling over a lapsed
+    ownership replaces nobody."""
+    _, w49 = _seven([
+        ev("registrations", "2026-11-23T10:00:00", "张伟", "13900000001"),
+        ev("leads", "2026-12-02T10:00:00", "王强", "13900000001"),
+        ev("leads", "2026-11-23T10:00:00", "张伟", P),
+        ev("registrations", "2026-12-01T09:00:00", "自然到访", P),
+        ev("visits", "2026-12-01T10:00:00", "张伟", P, salesperson="李娜"),
+        ev("leads", "2026-11-23T10:00:00", "张伟", "13900000002"),
+        ev("rulings", "2026-12-01T10:00:00", "王强", "13900000002", approved_by="刘总"),
+        ev("leads", "2026-12-09T10:00:00", "张伟", "13900000002"),
+    ], weeks=[W48, W49])
+    assert reasons(w49) == ["ALREADY_REGISTERED", "REGISTERED_BY_OTHER"]
+    assert [(r.owner, r.previous_owner) for r in w49.rulings] == [("王强", None)]
+
+
+def test_protection_days_is_the_value_in_force_at_the_leads_time() -> None:
+    """A `[[changes]]` entry from W49 sets 1 day: a lead of W48 keeps the base window (none), a
+    lead of W49 lapses after 24 hours."""
+    config = from_dict({"changes": [{"from": "2026-11-30", "ownership": {"protection_days": 1}}]})
+    _, w49 = _seven([
+        ev("leads", "2026-11-23T10:00:00", "张伟", P),
+        ev("leads", "2026-11-30T10:00:00", "张伟", "13900000001"),
+        ev("leads", "2026-12-05T10:00:00", "王强", P),
+        ev("leads", "2026-12-05T10:00:00", "王强", "13900000001"),
+    ], config=config)
+    assert reasons(w49) == ["ALREADY_REGISTERED"]
+    assert w49.counts["王强"]["leads"] == 1

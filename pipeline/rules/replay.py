@@ -326,15 +326,13 @@ class Replay:
 
 
 def protection_days(config: Config, at: str) -> int:
-    """`ownership.protection_days` in force at `at` (§7.5, §7.6)."""
-    ownership = getattr(config, "ownership", None)
-    return int(getattr(ownership, "protection_days", 0) or 0)
+    """`ownership.protection_days` in force at `at`, a lead's `submitted_at` (§7.5, §7.6)."""
+    return config.at(at).ownership.protection_days
 
 
 def may_lapse(config: Config) -> bool:
     """Whether any ownership can lapse under this configuration (a window at some time)."""
-    ownership = getattr(config, "ownership", None)
-    return bool(getattr(ownership, "protection_days", 0))
+    return any(o.protection_days > 0 for o in (config.ownership, *(c.ownership for c in config.changes)))
 
 
 @dataclass(frozen=True)

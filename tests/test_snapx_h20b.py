@@ -112,17 +112,21 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
     return seen
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4))
-def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any) -> None:
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4),
+       window=st.sampled_from([0, 0, 1, 3]))
+def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any,
+                                                               window: int) -> None:
     """Multi-week histories with late registrations, deals and corrections (rulings,
-    cancellations, adjustments), and rosters that change: every
+    cancellations, adjustments), protection windows, and rosters that change: every
     week's results.json and ledger.csv are the same from snapshots, from a full replay, and with
     every snapshot deleted before each run."""
     root = tmp_path_factory.mktemp("cron")
-    incremental = _cron(root / "snap", weeks)
-    assert incremental == _cron(root / "full", weeks, "--full-replay")
-    assert incremental == _cron(root / "none", weeks, forget_snapshots=True)
+    config = root / "pipeline.toml"  # with a protection window (§7.5), leads lapse without a visit
+    config.write_text(f"[ownership]\nprotection_days = {window}\n", encoding="utf-8")
+    incremental = _cron(root / "snap", weeks, "--config", str(config))
+    assert incremental == _cron(root / "full", weeks, "--full-replay", "--config", str(config))
+    assert incremental == _cron(root / "none", weeks, "--config", str(config), forget_snapshots=True)
 
 
 def _snapshot_weeks(state: Path) -> list[str]:
