@@ -59,25 +59,41 @@ DealKey = tuple[str, str, str, str, str]
 class Sold:
     """A deal as a later cancellation finds it (§7.3): where it is, what it paid its manager in
     the week it was paid (`paid`: (manager or None, manager commission); None while not looked
-    up: a deal paid in a week closed before this run), and whether it is cancelled."""
+    up: a deal paid in a week closed before this run), and whether it is cancelled. The deal's
+    row is its `Event` (a week has thousands of deals, few of them ever cancelled)."""
 
-    seq: int
-    phone: str
-    at: str
-    room: str
-    salesperson: str
-    amount: str
-    source: Source
+    event: Event
     paid: tuple[str | None, Decimal] | None
     cancelled: bool = False
 
     @property
+    def seq(self) -> int:
+        return self.event.seq
+
+    @property
+    def phone(self) -> str:
+        return self.event.phone
+
+    @property
+    def at(self) -> str:
+        return self.event.at
+
+    @property
+    def room(self) -> str:
+        return self.event.room
+
+    @property
+    def source(self) -> Source:
+        return self.event.source
+
+    @property
     def room_key(self) -> str:
-        return unit_key(self.room)
+        return unit_key(self.event.room)
 
     @property
     def key(self) -> DealKey:
-        return (self.phone, self.at, self.room, self.salesperson, self.amount)
+        e = self.event
+        return (e.phone, e.at, e.room, e.salesperson, e.amount)
 
 
 @dataclass
@@ -120,6 +136,7 @@ class Replay:
     # §7.3: which deals a cancellation of an earlier run could see (`Landings`)
     landings: Landings | None = None
     run_id: str = ""
+    lapsing: bool = False  # §7.5: a window is configured at some time (`may_lapse`)
 
     # ---- helpers
 
@@ -166,6 +183,8 @@ class Replay:
     def _lapse_at(self, submitted_at: str) -> str | None:
         """When a lead submitted then lapses: N × 24 hours later, N the `protection_days` in
         force at `submitted_at`; None with no window (N = 0)."""
+        if not self.lapsing:  # no window anywhere: asked of every accepted lead, answered at once
+            return None
         days = protection_days(self.config, submitted_at)
         if days <= 0:
             return None
@@ -186,7 +205,9 @@ class Replay:
         problem = self._manager_check(event)
         if problem:
             return None, problem
-        current = self._holder(event.phone, event.at)[0]
+        current = self.owners.get(event.phone)
+        if current is not None and current.lapse_at is not None and event.at > current.lapse_at:
+            current = None  # §7.5: lapsed (`_holder`, inline: every lead asks)
         if current is not None and current.owner == event.who:
             return None, self._reject(event, "DUPLICATE_OWN", at=current.at[:10])
         if current is not None:
@@ -371,13 +392,16 @@ SOLD_COLUMNS = ("seq", "phone", "at", "room", "salesperson", "amount", "file", "
 
 def _sold_row(d: Sold) -> tuple[Any, ...]:
     manager, commission = d.paid if d.paid is not None else (None, None)
-    return (d.seq, d.phone, d.at, d.room, d.salesperson, d.amount, d.source.file, d.source.sheet, d.source.row,
+    e = d.event
+    return (e.seq, e.phone, e.at, e.room, e.salesperson, e.amount, e.file, e.sheet, e.row,
             d.paid is not None, manager, None if commission is None else str(commission), d.cancelled)
 
 
 def _sold(row: tuple[Any, ...]) -> Sold:
     seq, phone, at, room, salesperson, amount, file, sheet, number, known, manager, commission, cancelled = row
-    return Sold(seq, phone, at, room, salesperson, amount, Source(file, sheet, number),
+    deal = _NOTHING_READ._replace(seq=seq, kind="deals", phone=phone, at=at, room=room, salesperson=salesperson,
+                                  amount=amount, file=file, sheet=sheet, row=number)
+    return Sold(deal,
                 (manager, Decimal(commission)) if known else None, cancelled)
 
 
@@ -560,8 +584,9 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     named = {e.phone for e in events if e.phone}
     if start is not None:  # a registration after a lapse takes the phone: walked, not alone
         named.update(start.lapses.column("phone").to_pylist())
-    firsts = _Firsts(registered, named, every=may_lapse(config))
-    state = Replay(roster, config, paid_before=paid_before, landings=landings, run_id=run_id)
+    lapsing = may_lapse(config)
+    firsts = _Firsts(registered, named, every=lapsing)
+    state = Replay(roster, config, paid_before=paid_before, landings=landings, run_id=run_id, lapsing=lapsing)
     rest = None
     if start is not None:
         rest = start.restore(state, pa.array(list(named), pa.string()),
@@ -678,7 +703,7 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
                     out.commission[paid.manager][paid.kind] += paid.manager_commission
                 known = (paid.manager, paid.manager_commission)
             state.sold.setdefault(event.phone, []).append(
-                Sold(event.seq, event.phone, event.at, event.room, event.salesperson, event.amount, event.source, known))
+                Sold(event, known))
         elif kind in CORRECTIONS:
             # §7: a correction lands in the week of its date; one of this run dated in a week
             # closed before lands in the first week computed, late; others only take effect
