@@ -165,7 +165,7 @@ def test_reports_show_each_correction(tmp_path: Path) -> None:
     assert list(book["调整"].iter_rows(values_only=True))[1][:5] == ("张伟", -50, datetime(2026, 12, 2), "刘总",
                                                                     "重复计数")
     assert list(book["归属裁定"].iter_rows(values_only=True))[1][1:5] == ("13800138000", "王强", "张伟", "刘总")
-    clawed = "2026-12-01 10:00 客户 138****8000（房号 3-1201） 退房，扣回 2026-W48 成交（2026-11-25）的经理佣金 -2,000.00 元。"
+    clawed = "2026-12-01 10:00 客户 138****8000（房号 3-1201） 退房，扣回 2026-W48 成交（2026-11-25）的经理佣金 2,000.00 元。"
     adjusted = "刘总 于 2026-12-02 批准调整 -50.00 元，原因：重复计数。"
     ruled = "刘总 于 2026-12-03 裁定客户 138****8000 改归 王强，自此不再归属您。"
     page = (folder / "managers" / "张伟.html").read_text(encoding="utf-8")

@@ -105,7 +105,7 @@ def correction_lines(lang: str, results: dict[str, Any], name: str, phone: Any =
         room = t(lang, "correction.clawback_room", room=c["room"]) if c.get("room") else ""
         lines.append(t(lang, "correction.clawback", cancelled=fmt_when(c.get("cancelled_at")), phone=phone(c["phone"]),
                        room=room, deal_week=week_of(deal.get("deal_at")), deal_at=fmt_when(deal.get("deal_at")),
-                       amount=fmt_cny(money(c["amount"]))) + late(c))
+                       amount=fmt_cny(-money(c["amount"]))) + late(c))  # "taken back 2,000.00"
     for a in results.get("adjustments", []):
         if a.get("manager") != name:
             continue
