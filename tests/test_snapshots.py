@@ -4,6 +4,7 @@ reference), whatever arrives late and whether or not any snapshot is left."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from datetime import datetime, timedelta
@@ -39,6 +40,8 @@ PEOPLE = [
 LEFT = [p if p[0] != "王强" else [*p[:4], None, datetime(2026, 11, 1)] for p in PEOPLE]
 # A roster that decides no earlier row differently: a manager who starts later joins.
 JOINED = [*PEOPLE, ["孙丽", "大客户经理", "一组", "sl@example.com", datetime(2027, 3, 1), None]]
+# A roster without the leader: the rulings 刘总 approved are NOT_APPROVED, and owners change back.
+NO_LEADER = [p for p in PEOPLE if p[0] != "刘总"]
 
 MONDAYS = [datetime(2026, 11, 23) + timedelta(weeks=k) for k in range(5)]  # W48 ...
 PHONES = [13800138000 + i for i in range(6)]
@@ -113,7 +116,8 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4),
+@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT, NO_LEADER])), min_size=2,
+                     max_size=4),
        window=st.sampled_from([0, 0, 1, 3]))
 def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any,
                                                                window: int) -> None:
@@ -166,3 +170,18 @@ def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path) -> None:
     assert _run(tmp_path / "a", MONDAYS[1]).exit_code == 0
     assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks)[1]
     shutil.rmtree(tmp_path / "b")
+
+
+def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path) -> None:
+    """A ruling approved by someone who is not a leader yet changes nobody's customer; once the
+    roster names them leader, the whole history's ruling stands (the current roster applies to
+    the replay): the snapshot taken under the old roster is not used, and the deal after the
+    ruling pays the ruled owner, as in a full replay."""
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("leads", PHONES[0], 0, 0, 9, 1), ("rulings", PHONES[0], 0, 1, 9, 0)], NO_LEADER),
+        ([("deals", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[1], 0, 0, 9, 0)], PEOPLE)]
+    seen = _cron(tmp_path / "snap", weeks)
+    assert seen == _cron(tmp_path / "full", weeks, "--full-replay")
+    first, second = (json.loads(results) for results, _ledger in seen)
+    assert [r["reason"] for r in first["rejections"]] == ["NOT_APPROVED"]
+    assert [(d["manager"], d["kind"]) for d in second["deals"]] == [("张伟", "lead")]

@@ -489,10 +489,11 @@ class Carried:
 
 def roster_view(roster: dict[str, Person], until: str) -> str:
     """A digest of what the rules take from the roster for rows dated before `until`: the
-    salespeople's teams (whether a salesperson is active does not matter), and each manager's
-    team and active days before it. A snapshot at `until` holds for another roster with the same
-    view: adding a manager who starts later, or a leader, keeps it; anything that could decide a
-    row before `until` differently does not."""
+    salespeople's teams (whether a salesperson is active does not matter), each manager's team
+    and active days before it, and who the leaders are (a ruling they approve changes an owner,
+    §7.2). A snapshot at `until` holds for another roster with the same view: adding a manager
+    who starts later keeps it; anything that could decide a row before `until` differently does
+    not."""
     last = date.fromisoformat(until[:10]) - timedelta(days=1)
     view = []
     for person in roster.values():
@@ -504,6 +505,8 @@ def roster_view(roster: dict[str, Person], until: str) -> str:
                 continue  # never active before `until`: as if not in the roster
             end = end if end is not None and end < last else None
             view.append(f"m\x1f{person.name}\x1f{person.team}\x1f{start or ''}\x1f{end or ''}")
+        elif person.role == "leader":
+            view.append(f"l\x1f{person.name}")
     return hashlib.sha256("\x1e".join(sorted(view)).encode("utf-8")).hexdigest()[:32]
 
 
