@@ -546,6 +546,7 @@ def test_lead_without_a_visit_is_owned_seven_days_to_the_second() -> None:
     deal pays nobody (PROTECTION_EXPIRED), and a new lead by anyone is accepted."""
     w48, w49 = _seven([
         ev("leads", "2026-11-23T10:00:00", "张伟", P),
+        ev("leads", "2026-11-23T10:00:00", "张伟", "13900000005"),   # nobody's in W49's ledger
         ev("leads", "2026-11-30T10:00:00", "王强", P),
         ev("visits", "2026-11-30T10:00:01", "张伟", P, salesperson="李娜"),
         ev("deals", "2026-11-30T10:00:02", "", P, salesperson="李娜", amount="4000.00"),
@@ -554,6 +555,10 @@ def test_lead_without_a_visit_is_owned_seven_days_to_the_second() -> None:
     ])
     assert reasons(w49) == ["ALREADY_REGISTERED", "PROTECTION_EXPIRED"]
     assert w49.rejections[1][1].params == {"owner": "张伟", "lapsed": "2026-11-30 10:00:00"}
+    w48_ledger = {phone: owner for phone, _c, owner, *_ in w48.ledger.rows()}
+    w49_ledger = {phone: owner for phone, _c, owner, *_ in w49.ledger.rows()}
+    assert (w48_ledger[P], w49_ledger[P]) == ("张伟", "王强")
+    assert (w48_ledger["13900000005"], w49_ledger["13900000005"]) == ("张伟", "")
     assert [(d.manager, d.reason) for d in w49.deals] == [(None, "PROTECTION_EXPIRED"), ("王强", None)]
     assert w49.counts["王强"]["leads"] == 1
 

@@ -413,11 +413,12 @@ def _sold_table(rows: list[tuple[Any, ...]]) -> Any:
     return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in zip(SOLD_COLUMNS, columns, strict=True)})
 
 
-def _lapses_table(lapses: dict[str, str]) -> Any:
+def _lapses_table(lapses: dict[str, tuple[str, str]]) -> Any:
     import pyarrow as pa
 
-    return pa.table({"phone": pa.array(list(lapses), pa.string()), "lapse_at": pa.array(list(lapses.values()),
-                                                                                        pa.string())})
+    text = pa.string()
+    return pa.table({"phone": pa.array(list(lapses), text), "lapse_at": pa.array([v[0] for v in lapses.values()], text),
+                     "owner": pa.array([v[1] for v in lapses.values()], text)})
 
 
 @dataclass(frozen=True)
@@ -431,7 +432,8 @@ class Carried:
     - `visits`: (manager, phone, at) the counted first visits (§4.2), which deals look up;
     - `units`: (unit_key, at, who) the counted units (§4.3);
     - `deals`: every deal (`SOLD_COLUMNS`), what it paid and whether it is cancelled (§7.3);
-    - `lapses`: (phone, lapse_at) the owned phones whose ownership may still lapse (§7.5).
+    - `lapses`: (phone, lapse_at, owner) the phones whose latest ownership may lapse or has
+      lapsed (§7.5; the ledger shows a lapsed one without its owner).
     The snapshot is a cache: a full replay of the stored rows gives the same state."""
 
     until: str
@@ -481,9 +483,11 @@ class Carried:
             deal = _sold(values)
             state.sold.setdefault(deal.phone, []).append(deal)
         lapsing = self.lapses.filter(pc.is_in(self.lapses.column("phone"), value_set=phones))
-        for phone, lapse_at in zip(*(lapsing.column(c).to_pylist() for c in ("phone", "lapse_at")), strict=True):
+        for phone, lapse_at, owner in zip(*(lapsing.column(c).to_pylist() for c in ("phone", "lapse_at", "owner")),
+                                          strict=True):
             if phone in state.owners:
                 state.owners[phone].lapse_at = lapse_at
+                state.owners[phone].owner = owner
         return pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))
 
 
@@ -625,7 +629,7 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
 
 
 Taken = tuple[Ledger, dict[str, str], dict[tuple[str, str], str], dict[str, Event], list[tuple[Any, ...]],
-              dict[str, str]]
+              dict[str, tuple[str, str]]]
 
 
 def _sold_rows(state: Replay) -> list[tuple[Any, ...]]:
@@ -633,9 +637,9 @@ def _sold_rows(state: Replay) -> list[tuple[Any, ...]]:
     return [_sold_row(d) for deals in state.sold.values() for d in deals]
 
 
-def _lapses(state: Replay) -> dict[str, str]:
-    """The owned phones whose ownership may still lapse, and when."""
-    return {phone: o.lapse_at for phone, o in state.owners.items() if o.lapse_at is not None}
+def _lapses(state: Replay) -> dict[str, tuple[str, str]]:
+    """The phones whose ownership may lapse or has lapsed: when, and whose it is."""
+    return {phone: (o.lapse_at, o.owner) for phone, o in state.owners.items() if o.lapse_at is not None}
 
 
 def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
@@ -657,14 +661,14 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
     taken: Taken | None = None
 
     def take() -> Taken:
-        return (_ledger(state.owners, state.visited), dict(state.visited), dict(state.counted_visits),
+        return (_ledger(state.owners, state.visited, take_at or ""), dict(state.visited), dict(state.counted_visits),
                 dict(state.counted_units), _sold_rows(state), _lapses(state))
 
     for event in sorted(events, key=replay_key):
         if take_at is not None and taken is None and event.at >= take_at:
             taken = take()
         while snap < len(weeks) and event.at >= snapshot_at[snap]:
-            outcomes[snap].ledger = _ledger(state.owners, state.visited)
+            outcomes[snap].ledger = _ledger(state.owners, state.visited, snapshot_at[snap])
             snap += 1
         if event.at >= stop:
             break
@@ -730,7 +734,7 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
     if take_at is not None and taken is None:
         taken = take()
     while snap < len(weeks):
-        outcomes[snap].ledger = _ledger(state.owners, state.visited)
+        outcomes[snap].ledger = _ledger(state.owners, state.visited, snapshot_at[snap])
         snap += 1
     return outcomes, taken
 
@@ -806,7 +810,7 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
 
 
 def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_visits: dict[tuple[str, str], str],
-             counted_units: dict[str, Event], sold: list[tuple[Any, ...]], lapses: dict[str, str],
+             counted_units: dict[str, Event], sold: list[tuple[Any, ...]], lapses: dict[str, tuple[str, str]],
              start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
     """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
     visits and counted visits and units, and the snapshot's rows for what no newer row named.
@@ -874,9 +878,12 @@ def _concat(tables: list[Any]) -> Any:
     return pa.concat_tables(tables)
 
 
-def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
-    """The ledger of the phones the replay walked, at a week's end, in the order they were first
-    owned (`_add_alone` merges it in phone order: one sort for both)."""
+def _ledger(owners: dict[str, Owner], visited: dict[str, str], until: str) -> Ledger:
+    """The ledger of the phones the replay walked, at a week's end (`until`), in the order they
+    were first owned (`_add_alone` merges it in phone order: one sort for both). A lead's
+    ownership that lapsed before `until` (§7.5) is shown without its owner: nobody owns the
+    customer any more."""
     entries = list(owners.values())
-    return Ledger.from_columns(list(owners), [o.customer for o in entries], [o.owner for o in entries],
+    names = [o.owner if o.lapse_at is None or o.lapse_at >= until else "" for o in entries]
+    return Ledger.from_columns(list(owners), [o.customer for o in entries], names,
                                [o.at for o in entries], [o.via for o in entries], list(map(visited.get, owners)))
