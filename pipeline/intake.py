@@ -66,7 +66,7 @@ _AT = _POS["at"]
 UPDATED_KINDS = frozenset({"client_visits"})
 
 # The stored column an input column fills; any other fills the column of its own name.
-STORED_AS = {"registered_by": "who", "manager": "who", "commission": "amount",
+STORED_AS = {"registered_by": "who", "manager": "who", "owner": "who", "commission": "amount",
              **{column: "at" for column in TIME_COLUMN.values()}}
 
 

@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-ColumnType = Literal["text", "phone", "datetime", "date", "money", "role", "attitude", "status"]
+ColumnType = Literal["text", "phone", "datetime", "date", "money", "signed_money", "role", "attitude", "status"]
 
 # canonical column -> (zh aliases, en aliases, type)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
@@ -37,6 +37,14 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
     "room": (("房号", "房源"), ("room",), "text"),
     "commission": (("销售员佣金", "佣金"), ("commission", "salesperson_commission"), "money"),
     "note": (("备注",), ("note",), "text"),
+    # SPEC §7.1: the columns of the corrections
+    "owner": (("归属人", "裁定归属"), ("owner",), "text"),
+    "ruled_at": (("裁定时间", "裁定日期"), ("ruled_at",), "datetime"),
+    "approved_by": (("批准人", "审批人"), ("approved_by",), "text"),
+    "cancelled_at": (("退房时间", "退房日期", "退订时间", "退订日期"), ("cancelled_at",), "datetime"),
+    "amount": (("调整金额", "金额"), ("amount",), "signed_money"),
+    "adjusted_at": (("调整时间", "调整日期"), ("adjusted_at",), "datetime"),
+    "reason": (("原因", "调整原因", "事由"), ("reason",), "text"),
     # SPEC §9: the client-visit log
     "client": (("走访对象", "被走访人", "被走访单位"), ("client",), "text"),
     "contacted_at": (("走访时间", "走访日期"), ("contacted_at",), "datetime"),
@@ -71,6 +79,10 @@ KINDS: dict[str, Kind] = {
         Kind("visits", ("manager", "phone", "visited_at", "salesperson"), ("customer", "party_size", "note")),
         Kind("units", ("manager", "unit_name", "expanded_at", "photo"), ("address", "note")),
         Kind("deals", ("phone", "deal_at", "salesperson", "commission"), ("customer", "room", "note")),
+        # SPEC §7.1
+        Kind("rulings", ("phone", "owner", "ruled_at", "approved_by"), ("customer", "note")),
+        Kind("cancellations", ("phone", "cancelled_at"), ("room", "customer", "note")),
+        Kind("adjustments", ("manager", "amount", "adjusted_at", "approved_by"), ("reason", "note")),
         Kind("client_visits", ("manager", "client", "contacted_at"),
              ("phone", "attitude", "issue", "follow_up_by", "due_on", "status", "answered_at", "birthday", "note")),
     )
@@ -83,6 +95,9 @@ TIME_COLUMN: dict[str, str] = {
     "visits": "visited_at",
     "units": "expanded_at",
     "deals": "deal_at",
+    "rulings": "ruled_at",
+    "cancellations": "cancelled_at",
+    "adjustments": "adjusted_at",
     "client_visits": "contacted_at",
 }
 
@@ -93,6 +108,9 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "visits": ("manager", "phone", "visited_at", "salesperson"),
     "units": ("manager", "unit_key", "expanded_at"),
     "deals": ("phone", "deal_at", "room", "salesperson", "commission"),
+    "rulings": ("phone", "owner", "ruled_at"),
+    "cancellations": ("phone", "cancelled_at", "room"),
+    "adjustments": ("manager", "adjusted_at", "amount", "reason"),
     "client_visits": ("manager", "client", "contacted_at"),  # the one kind whose rows update (SPEC §9)
 }
 

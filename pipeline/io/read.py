@@ -595,11 +595,12 @@ def classify(grid: list[list[Any]], file: str, sheet: str, lang: str) -> tuple[s
 # rows
 
 
-_PARSERS: dict[str, Callable[[Any], Any]] = {"phone": nz.phone, "datetime": nz.datetime_value, "date": nz.date_value, "money": nz.money,
-            "attitude": partial(nz.choice, choices=CHOICES["attitude"]),
-            "status": partial(nz.choice, choices=CHOICES["status"])}
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "phone": nz.phone, "datetime": nz.datetime_value, "date": nz.date_value, "money": nz.money,
+    "signed_money": nz.signed_money,
+    "attitude": partial(nz.choice, choices=CHOICES["attitude"]), "status": partial(nz.choice, choices=CHOICES["status"])}
 _INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "date": "INVALID_DATE", "money": "INVALID_AMOUNT",
-            "attitude": "INVALID_VALUE", "status": "INVALID_VALUE"}
+            "signed_money": "INVALID_AMOUNT", "attitude": "INVALID_VALUE", "status": "INVALID_VALUE"}
 
 
 def _as_read(cell: Any) -> str:
