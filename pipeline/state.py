@@ -283,6 +283,16 @@ class State:
         self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
                           (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
 
+    def week_results(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
+        """The stored results (results.json documents) of those of `weeks` that are closed,
+        oldest first: what a month or quarter is made of (SPEC §8)."""
+        wanted = sorted(set(weeks))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return [json.loads(text) for (text,) in self.conn.execute(
+            f"SELECT results FROM weeks WHERE week IN ({marks}) ORDER BY week", wanted)]  # noqa: S608 - marks only
+
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
         streaks: dict[str, int] = {}
