@@ -60,7 +60,8 @@ class Period:
         if match := _MONTH.fullmatch(value):
             month = int(match.group(2))
             if not 1 <= month <= 12:
-                raise ValueError(f"{text!r}: there is no month {match.group(2)}; write a month like 2026-11")
+                raise ValueError(f"{text!r}: there is no month {match.group(2)}; "
+                                 "write a month like 2026-11 or a quarter like 2026-Q4")
             return cls(int(match.group(1)), "month", month)
         if match := _QUARTER.fullmatch(value):
             return cls(int(match.group(1)), "quarter", int(match.group(2)))
