@@ -585,6 +585,7 @@ _PERIODS: dict[str, dict[str, str]] = {
     "report.period.chart.money": {"zh": "每周佣金、罚款与净额（元）", "en": "Commission, fines and net per week (CNY)"},
     "report.period.chart.team": {"zh": "{team}：客户经理每周达成率（%）", "en": "{team}: managers' weekly attainment (%)"},
     "report.period.sheet.managers": {"zh": "客户经理汇总", "en": "Managers"},
+    "report.period.sheet.money": {"zh": "罚款与佣金明细", "en": "Fines and commission"},
     "report.period.sheet.teams": {"zh": "团队汇总", "en": "Teams"},
     "report.period.sheet.trend": {"zh": "每周趋势", "en": "Weekly trend"},
     "report.period.sheet.attainment": {"zh": "每周达成率", "en": "Weekly attainment"},

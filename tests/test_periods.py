@@ -12,6 +12,10 @@ from __future__ import annotations
 import email
 import io
 import json
+import os
+import re
+import shutil
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -403,7 +407,7 @@ def test_report_without_state_exits_2(tmp_path: Path) -> None:
 def test_the_period_workbook_reads_back_with_native_charts_and_page_setup(cron: Office) -> None:
     path = cron.out / "2026-11" / "summary.xlsx"
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["客户经理汇总", "团队汇总", "每周趋势", "每周达成率", "走访日志回顾"]
+    assert book.sheetnames == ["客户经理汇总", "罚款与佣金明细", "团队汇总", "每周趋势", "每周达成率", "走访日志回顾"]
     period = cron.json("2026-11", "period.json")
     managers = book["客户经理汇总"]
     header = [c.value for c in managers[1]]
@@ -480,3 +484,60 @@ def test_a_catch_up_run_across_the_months_end_writes_the_month(tmp_path: Path) -
     november = [str(x) for x in Period.parse("2026-11").weeks()]
     assert office.json("2026-11", "period.json") == expected_period(weekly_files(office, november), "2026-11", november)
     assert office.json("2026-11", "period.json")["complete"] is True
+
+
+# --- real programs open what the period wrote ----------------------------------------------------
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BAR_COLOURS = {(0x16, 0xA3, 0x4A), (0xD9, 0x77, 0x06), (0xDC, 0x26, 0x26)}   # context.GREEN, AMBER, RED
+
+
+@pytest.mark.skipif(SOFFICE is None and not os.environ.get("CI"), reason="LibreOffice is not installed")
+def test_libreoffice_converts_the_period_workbook_with_its_charts(cron: Office, tmp_path: Path) -> None:
+    assert SOFFICE is not None, "LibreOffice (soffice) is required in CI"
+    book = cron.out / "2026-11" / "summary.xlsx"
+    command = [SOFFICE, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless",
+               "--convert-to", "pdf", "--outdir", str(tmp_path), str(book)]
+    done = subprocess.run(command, capture_output=True, timeout=300, check=False)
+    log = (done.stdout + done.stderr).decode(errors="replace")
+    assert done.returncode == 0 and "Error" not in log, log
+    pdf = (tmp_path / "summary.pdf").read_bytes()
+    assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000, log
+    # landscape A4 pages: wider than high
+    boxes = [tuple(float(x) for x in m.split()) for m in re.findall(rb"/MediaBox\s*\[([^\]]+)\]", pdf)]
+    assert boxes and all(b[2] - b[0] > b[3] - b[1] for b in boxes), boxes
+
+
+def tall_bars(rows: list[bytes], channels: int, height: int = 12) -> int:
+    """Columns of the screenshot holding a vertical run of `height` or more pixels of a bar's
+    colour: only the weekly trend's bars are that tall (the progress bars are 8 px)."""
+    width = len(rows[0]) // channels
+    found = 0
+    for x in range(width):
+        run = 0
+        for row in rows:
+            if tuple(row[x * channels:x * channels + 3]) in BAR_COLOURS:
+                run += 1
+                if run >= height:
+                    found += 1
+                    break
+            else:
+                run = 0
+    return found
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="chromium is not installed")
+def test_chromium_draws_the_months_summary_with_its_bars(cron: Office, tmp_path: Path) -> None:
+    from tests.test_browser import pixels, read_png, screenshot
+
+    png = tmp_path / "month.png"
+    screenshot(cron.out / "2026-11" / "summary.html", png, tmp_path / "profile")
+    width, _, rows = read_png(png)
+    channels = len(rows[0]) // width
+    assert len(pixels(rows, channels)) > 50, "the page looks blank"
+    assert tall_bars(rows, channels) >= 3 * 14, "the weekly bars were not drawn"
+    page = tmp_path / "manager.png"
+    screenshot(cron.out / "2026-11" / "managers" / "张伟.html", page, tmp_path / "profile")
+    width, _, rows = read_png(page)
+    assert tall_bars(rows, len(rows[0]) // width) >= 3 * 14

@@ -37,7 +37,8 @@ from .context import (
 )
 from .html import environment
 
-CHART_PX = 40          # the height of a full (100 %) bar
+CHART_PX = 40          # the height of a full (100 %) bar in the summary's rows
+PAGE_CHART_PX = 90     # in a manager's own page
 
 
 @dataclass
@@ -89,20 +90,20 @@ class Point:
     closed: bool
 
 
-def _point(week: str, pct: int | None, met: bool | None, lang: str) -> Point:
+def _point(week: str, pct: int | None, met: bool | None, lang: str, px: int) -> Point:
     label = "W" + week.rpartition("W")[2]
     if pct is None:
-        return Point(label, t(lang, "report.period.not_assessed"), "–", 0, CHART_PX, GREY, True)
-    height = max(1, round(CHART_PX * pct / 100)) if pct else 0
+        return Point(label, t(lang, "report.period.not_assessed"), "–", 0, px, GREY, True)
+    height = max(1, round(px * pct / 100)) if pct else 0
     colour = GREEN if (met if met is not None else pct >= 100) else AMBER if pct >= 50 else RED
-    return Point(label, f"{pct}%", str(pct), height, CHART_PX - height, colour, True)
+    return Point(label, f"{pct}%", str(pct), height, px - height, colour, True)
 
 
-def _open_point(week: str, lang: str) -> Point:
-    return Point("W" + week.rpartition("W")[2], t(lang, "report.period.not_closed"), "", 0, CHART_PX, GREY, False)
+def _open_point(week: str, lang: str, px: int) -> Point:
+    return Point("W" + week.rpartition("W")[2], t(lang, "report.period.not_closed"), "", 0, px, GREY, False)
 
 
-def series(report: PeriodReport, names: set[str] | None, single: bool = False) -> list[Point]:
+def series(report: PeriodReport, names: set[str] | None, single: bool = False, px: int = CHART_PX) -> list[Point]:
     """The weekly attainment of the managers `names` (all when None) over every week of the
     period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures."""
     by_week = {doc["week"]: doc for doc in report.weekly}
@@ -110,16 +111,16 @@ def series(report: PeriodReport, names: set[str] | None, single: bool = False) -
     for week in report.all_weeks:
         doc = by_week.get(week)
         if doc is None:
-            points.append(_open_point(week, report.lang))
+            points.append(_open_point(week, report.lang, px))
             continue
         rows = [m for m in doc["managers"] if m["active_days"] > 0 and (names is None or m["name"] in names)]
         if not rows:
-            points.append(_point(week, None, None, report.lang))
+            points.append(_point(week, None, None, report.lang, px))
             continue
         achieved = {i: sum(m["achieved"][i] for m in rows) for i in ITEMS_ORDER}
         targets = {i: sum(m["targets"][i] for m in rows) for i in ITEMS_ORDER}
         met = rows[0]["met"] if single else all(m["met"] for m in rows)
-        points.append(_point(week, attainment(achieved, targets), met, report.lang))
+        points.append(_point(week, attainment(achieved, targets), met, report.lang, px))
     return points
 
 
@@ -268,6 +269,7 @@ class PeriodManagerPage:
     generated: str
     legend: str
     line: PeriodLine
+    trend: list[Point]
     item_labels: list[str]
     weeks: list[WeekRow]
     amounts: list[tuple[str, str, bool, str]]   # (label, amount, bold, colour)
@@ -311,6 +313,7 @@ def manager_page(report: PeriodReport, name: str) -> PeriodManagerPage:
         lang=lang, L=labels(lang), title=t(lang, "report.period.title.manager", name=name, period=report.name),
         name=name, team=team_name(lang, m.team), period=_dates(report), partial=_partial(report),
         generated=_source(report), legend=t(lang, "report.period.legend"), line=line,
+        trend=series(report, {name}, True, PAGE_CHART_PX),
         item_labels=[t(lang, f"report.item.{i}") for i in ITEMS_ORDER], weeks=rows, amounts=amounts)
 
 

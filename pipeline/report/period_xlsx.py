@@ -5,8 +5,8 @@ no charts. A period workbook is small (a row per manager and per week), and lead
 charts in Excel, so it is written by xlsxwriter, whose charts are real chart parts (lines and
 columns over cell ranges), not pictures.
 
-Sheets: the managers' period figures (grouped by team, team subtotals and the office total),
-the teams, the weekly trend (office and teams' attainment, commission, fines and net per week,
+Sheets: the managers' period figures (grouped by team, team subtotals and the office total), the
+breakdown of their fines and commission, the teams, the weekly trend (office and teams' attainment, commission, fines and net per week,
 with a line and a column chart), the managers' weekly attainment (a column chart per team), and
 the client-visit log review. Every sheet is set up for printing: landscape, one page wide,
 header rows repeated, office, period and sheet in the header and page numbers in the footer.
@@ -91,84 +91,111 @@ def _f(value: Decimal) -> float:
     return float(value)
 
 
-def _figure_header(lang: str) -> list[str]:
-    items = [t(lang, f"report.item.{i}") for i in ITEMS_ORDER]
+# The figures' columns of the two per-manager sheets (and the teams'): (header, width, value, money).
+# The task sheet keeps what leaders compare (achieved against target, shortfall, the totals), the
+# money sheet the breakdown of fines and commission, so that each prints legibly one page wide.
+Spec = tuple[str, int, Any, bool]
+
+
+def _task_specs(lang: str) -> list[Spec]:
+    items = [(i, t(lang, f"report.item.{i}")) for i in ITEMS_ORDER]
     return [
-        *(t(lang, "report.col.target_of", item=i) for i in items),
-        *(t(lang, "report.col.achieved_of", item=i) for i in items),
-        *(t(lang, "report.col.shortfall_of", item=i) for i in items),
-        *(t(lang, "report.col.fine_of", item=i) for i in items),
-        t(lang, "report.col.fines_total"), t(lang, "report.col.commission_visit"), t(lang, "report.col.commission_lead"),
-        t(lang, "report.col.commission_total"), t(lang, "report.period.col.clawback"),
-        t(lang, "report.period.col.adjustment"), t(lang, "report.col.net"),
+        *((t(lang, "report.col.achieved_of", item=label), 8, lambda f, i=i: getattr(f.achieved, i), False)
+          for i, label in items),
+        *((t(lang, "report.col.target_of", item=label), 8, lambda f, i=i: getattr(f.targets, i), False)
+          for i, label in items),
+        *((t(lang, "report.col.shortfall_of", item=label), 8, lambda f, i=i: getattr(f.shortfall, i), False)
+          for i, label in items),
+        (t(lang, "report.col.fines_total"), 11, lambda f: f.fines.total, True),
+        (t(lang, "report.col.commission_total"), 11, lambda f: f.commission.total, True),
+        (t(lang, "report.col.net"), 11, lambda f: f.net, True),
     ]
 
 
-def _write_figures(b: _Book, ws: Worksheet, row: int, col: int, f: Figures, bold: bool = False) -> int:
+def _money_specs(lang: str) -> list[Spec]:
+    return [
+        *((t(lang, "report.col.fine_of", item=t(lang, f"report.item.{i}")), 10, lambda f, i=i: getattr(f.fines, i),
+           True) for i in ITEMS_ORDER),
+        (t(lang, "report.col.fines_total"), 11, lambda f: f.fines.total, True),
+        (t(lang, "report.col.commission_visit"), 11, lambda f: f.commission.visit, True),
+        (t(lang, "report.col.commission_lead"), 11, lambda f: f.commission.lead, True),
+        (t(lang, "report.col.commission_total"), 11, lambda f: f.commission.total, True),
+        (t(lang, "report.period.col.clawback"), 10, lambda f: f.clawback, True),
+        (t(lang, "report.period.col.adjustment"), 10, lambda f: f.adjustment, True),
+        (t(lang, "report.col.net"), 11, lambda f: f.net, True),
+    ]
+
+
+def _write_figures(b: _Book, ws: Worksheet, row: int, col: int, f: Figures, specs: list[Spec],
+                   bold: bool = False) -> int:
     """The figures' cells from `col` on; returns the next column."""
-    number = b.bold if bold else None
-    money = b.bold_money if bold else b.money
-    for tasks in (f.targets, f.achieved, f.shortfall):
-        for i in ITEMS_ORDER:
-            ws.write_number(row, col, getattr(tasks, i), number)
-            col += 1
-    for value in (*(getattr(f.fines, i) for i in ITEMS_ORDER), f.fines.total, f.commission.visit, f.commission.lead,
-                  f.commission.total, f.clawback, f.adjustment, f.net):
-        ws.write_number(row, col, _f(value), money)
+    for _, _, value, money in specs:
+        if money:
+            ws.write_number(row, col, _f(value(f)), b.bold_money if bold else b.money)
+        else:
+            ws.write_number(row, col, value(f), b.bold if bold else None)
         col += 1
     return col
 
 
-def _managers_sheet(b: _Book) -> None:
+def _per_manager_sheet(b: _Book, key: str, specs: list[Spec], with_counts: bool) -> None:
+    """A row per manager, grouped by team (teams by name), each team's subtotal, the office total."""
     lang, r = b.lang, b.report.results
-    header = [t(lang, "report.col.team"), t(lang, "report.col.manager"), t(lang, "report.period.col.weeks_assessed"),
-              t(lang, "report.period.col.weeks_met"), *_figure_header(lang), t(lang, "report.period.col.max_streak"),
-              t(lang, "report.col.dismissal_review")]
-    ws = b.sheet("managers", header)
-    ws.set_column(0, 1, 14)
+    counts = [(t(lang, "report.period.col.weeks_assessed"), 7), (t(lang, "report.period.col.weeks_met"), 7)]
+    tail = [(t(lang, "report.period.col.max_streak"), 9), (t(lang, "report.col.dismissal_review"), 7)]
+    columns = [(t(lang, "report.col.team"), 10), (t(lang, "report.col.manager"), 10),
+               *(counts if with_counts else []), *((h, w) for h, w, _, _ in specs), *(tail if with_counts else [])]
+    ws = b.sheet(key, [h for h, _ in columns], [w for _, w in columns])
+    ws.set_row(0, 42)
+    first = 4 if with_counts else 2
     row = 1
     for team, group in r.teams:
         for m in (x for x in r.managers if x.team == team):
             fmt = b.review if m.dismissal_review else None
             b.text(ws, row, 0, team_name(lang, team), fmt)
             b.text(ws, row, 1, m.name, fmt)
-            ws.write_number(row, 2, m.weeks_assessed)
-            ws.write_number(row, 3, m.weeks_met)
-            col = _write_figures(b, ws, row, 4, m.figures)
-            ws.write_number(row, col, m.max_streak)
-            b.text(ws, row, col + 1, t(lang, "report.yes") if m.dismissal_review else t(lang, "report.no"), fmt)
+            if with_counts:
+                ws.write_number(row, 2, m.weeks_assessed)
+                ws.write_number(row, 3, m.weeks_met)
+            col = _write_figures(b, ws, row, first, m.figures, specs)
+            if with_counts:
+                ws.write_number(row, col, m.max_streak)
+                b.text(ws, row, col + 1, t(lang, "report.yes") if m.dismissal_review else t(lang, "report.no"), fmt)
             row += 1
         b.text(ws, row, 0, team_name(lang, team), b.bold)
         b.text(ws, row, 1, t(lang, "report.period.team_total", team=team_name(lang, team)), b.bold)
-        ws.write_blank(row, 2, None, b.bold)
-        ws.write_number(row, 3, group.weeks_met, b.bold)
-        _write_figures(b, ws, row, 4, group.figures, bold=True)
+        if with_counts:
+            ws.write_blank(row, 2, None, b.bold)
+            ws.write_number(row, 3, group.weeks_met, b.bold)
+        _write_figures(b, ws, row, first, group.figures, specs, bold=True)
         row += 1
     b.text(ws, row, 0, t(lang, "report.office_total"), b.bold)
     ws.write_blank(row, 1, None, b.bold)
-    ws.write_blank(row, 2, None, b.bold)
-    ws.write_number(row, 3, r.office.weeks_met, b.bold)
-    _write_figures(b, ws, row, 4, r.office.figures, bold=True)
-    ws.autofilter(0, 0, max(1, row - 1), len(header) - 1)
+    if with_counts:
+        ws.write_blank(row, 2, None, b.bold)
+        ws.write_number(row, 3, r.office.weeks_met, b.bold)
+    _write_figures(b, ws, row, first, r.office.figures, specs, bold=True)
+    ws.autofilter(0, 0, max(1, row - 1), len(columns) - 1)
 
 
 def _teams_sheet(b: _Book) -> None:
     lang, r = b.lang, b.report.results
-    header = [t(lang, "report.col.team"), t(lang, "report.period.col.managers"), t(lang, "report.period.col.weeks_met"),
-              *_figure_header(lang)]
-    ws = b.sheet("teams", header)
-    ws.set_column(0, 0, 16)
+    specs = _task_specs(lang)
+    columns = [(t(lang, "report.col.team"), 12), (t(lang, "report.period.col.managers"), 8),
+               (t(lang, "report.period.col.weeks_met"), 7), *((h, w) for h, w, _, _ in specs)]
+    ws = b.sheet("teams", [h for h, _ in columns], [w for _, w in columns])
+    ws.set_row(0, 42)
     row = 1
     for team, group in r.teams:
         b.text(ws, row, 0, team_name(lang, team))
         ws.write_number(row, 1, group.managers)
         ws.write_number(row, 2, group.weeks_met)
-        _write_figures(b, ws, row, 3, group.figures)
+        _write_figures(b, ws, row, 3, group.figures, specs)
         row += 1
     b.text(ws, row, 0, t(lang, "report.office_total"), b.bold)
     ws.write_number(row, 1, r.office.managers, b.bold)
     ws.write_number(row, 2, r.office.weeks_met, b.bold)
-    _write_figures(b, ws, row, 3, r.office.figures, bold=True)
+    _write_figures(b, ws, row, 3, r.office.figures, specs, bold=True)
 
 
 def _week_attainment(doc: dict[str, Any], names: set[str] | None) -> float | None:
@@ -309,7 +336,8 @@ def _log_sheet(b: _Book) -> None:
 def write_period_xlsx(report: PeriodReport, path: Path) -> None:
     b = _Book(path, report)
     try:
-        _managers_sheet(b)
+        _per_manager_sheet(b, "managers", _task_specs(b.lang), with_counts=True)
+        _per_manager_sheet(b, "money", _money_specs(b.lang), with_counts=False)
         _teams_sheet(b)
         _trend_sheet(b)
         _attainment_sheet(b)
