@@ -845,8 +845,9 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
         return []
     tz = zoneinfo.ZoneInfo(config.timezone)
     when = datetime.combine(date.fromisoformat(report.results.end) + timedelta(days=1), dtime(0, 0), tzinfo=tz)
-    subject = t(lang, "mail.subject.period", prefix=_prefix(lang, config.office or report.office),
-                title=report.title())
+    kind = "quarter" if report.is_quarter else "month"
+    subject = t(lang, f"mail.subject.period.{kind}", prefix=_prefix(lang, config.office or report.office),
+                period=report.name)
     html = _read(folder / "summary.html").decode("utf-8", errors="replace")
     text = _period_text(report, lang, subject)
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))

@@ -809,6 +809,30 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
     return result
 
 
+def send_period(opts: RunOptions, config: Config, period: Period, resend: bool) -> RunResult:
+    """`pipeline send --period`: the period's folder written again from the state (the same bytes
+    when no week of it closed since) and its summary sent to whoever has not had it yet
+    (all again with `resend`), remembered under the period's name."""
+    result = RunResult(new_run_id(opts.now))
+    if not (opts.state / "pipeline.db").exists():
+        raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
+    with state_lock(opts.state):
+        state = State(opts.state, create=False)
+        try:
+            names = [str(w) for w in period.weeks()]
+            weekly = state.week_results(names)
+            if not weekly:
+                raise RunRefused(f"no week of {period} is closed yet: nothing to send")
+            report = period_report(period, weekly, config, list((state.roster() or {}).values()),
+                                   period_followups(state, names))
+            messages = publish_period(report, opts.out, result.run_id, config)
+            _send(report, messages, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
+        finally:
+            state.close()
+    result.periods = [str(period)]
+    return result
+
+
 def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path | None]:
     """`pipeline state restore`: the state folder's database replaced by a backup (the newest,
     or the one named), under the run lock; returns the backup and where the replaced database

@@ -441,10 +441,10 @@ def test_leaders_get_the_months_summary_once_with_its_chart(cron: Office, smtp: 
     received, _ = smtp
     months = [(to, m) for to, m in received.messages if "月报" in str(m["Subject"])]
     assert sorted((to, str(m["Subject"])) for to, m in months) == [
-        ("boss@example.com", "【滨江壹号】滨江壹号大客户经理月报 2026-10"),
-        ("boss@example.com", "【滨江壹号】滨江壹号大客户经理月报 2026-11"),
-        ("gm@example.com", "【滨江壹号】滨江壹号大客户经理月报 2026-10"),
-        ("gm@example.com", "【滨江壹号】滨江壹号大客户经理月报 2026-11"),
+        ("boss@example.com", "【滨江壹号】2026-10 月报 团队汇总"),
+        ("boss@example.com", "【滨江壹号】2026-11 月报 团队汇总"),
+        ("gm@example.com", "【滨江壹号】2026-10 月报 团队汇总"),
+        ("gm@example.com", "【滨江壹号】2026-11 月报 团队汇总"),
     ]
     message = next(m for to, m in months if "2026-11" in str(m["Subject"]))
     assert isinstance(message, EmailMessage)
@@ -463,7 +463,22 @@ def test_leaders_get_the_months_summary_once_with_its_chart(cron: Office, smtp: 
         "2026-11-summary-boss@example.com.eml", "2026-11-summary-gm@example.com.eml"]
     parsed = email.message_from_bytes((cron.out / "2026-11" / "outbox" / "2026-11-summary-gm@example.com.eml")
                                       .read_bytes(), policy=SMTP_POLICY)
-    assert str(parsed["Subject"]).endswith("2026-11")
+    assert str(parsed["Subject"]) == "【滨江壹号】2026-11 月报 团队汇总"
+
+
+def test_pipeline_send_period_sends_only_what_was_not_sent(cron: Office, smtp: tuple[Inbox, int]) -> None:
+    """The sent-once table knows the month's summary by the period's name: sending it again sends
+    nothing; --resend sends it to each leader again."""
+    received, _ = smtp
+    common = ["--out", str(cron.out), "--state", str(cron.state), "--config", str(cron.config)]
+    before = len(received.messages)
+    done = run_cli("send", "--period", "2026-11", *common)
+    assert (done.returncode, done.stdout.strip(), len(received.messages)) == (0, "emails sent: 0, failed: 0", before)
+    done = run_cli("send", "--period", "2026-11", "--resend", *common)
+    assert done.returncode == 0 and "emails sent: 2" in done.stdout
+    assert sorted(to for to, _ in received.messages[before:]) == ["boss@example.com", "gm@example.com"]
+    both = run_cli("send", "--period", "2026-11", "--week", "2026-W48", *common)
+    assert both.returncode == 2 and "either --week" in both.stderr
 
 
 def test_a_catch_up_run_across_the_months_end_writes_the_month(tmp_path: Path) -> None:
