@@ -556,3 +556,22 @@ def test_chromium_draws_the_months_summary_with_its_bars(cron: Office, tmp_path:
     screenshot(cron.out / "2026-11" / "managers" / "张伟.html", page, tmp_path / "profile")
     width, _, rows = read_png(page)
     assert tall_bars(rows, len(rows[0]) // width) >= 3 * 14
+
+
+@pytest.mark.parametrize("crash", ["after_outputs", "after_commit"])
+def test_a_crash_around_the_commit_leaves_the_month_as_the_next_run_writes_it(tmp_path: Path, crash: str) -> None:
+    """Killed after the folders are in place (before or after the commit), the next run finishes
+    the job: the month's folder holds the sums of the weeks the state closed."""
+    office = Office(tmp_path)
+    roster(office.inbox / "名单.xlsx", PEOPLE)
+    drop_week(office, 4)                                   # 2026-W48, November's last week
+    args = ["run", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state),
+            "--config", str(office.config), "--now", "2026-11-30T08:00:00"]
+    killed = run_cli(*args, env={**os.environ, "PIPELINE_CRASH_AT": crash})
+    assert killed.returncode == -9, killed.stderr
+    assert (office.out / "2026-11" / "period.json").exists()
+    office.run("--now", "2026-11-30T08:00:00")
+    period = office.json("2026-11", "period.json")
+    november = [str(x) for x in Period.parse("2026-11").weeks()]
+    assert period == expected_period(weekly_files(office, november), "2026-11", november)
+    assert period["weeks"] == ["2026-W48"] and period["complete"] is False
