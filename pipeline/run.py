@@ -340,17 +340,18 @@ def period_report(period: Period, weekly: list[dict[str, Any]], config: Config, 
                         config.office, list(roster), log)
 
 
-def publish_period(report: PeriodReport, out: Path, run_id: str, config: Config) -> list[mail.Outgoing]:
+def publish_period(report: PeriodReport, out: Path, run_id: str, config: Config,
+                   with_mail: bool = True) -> list[mail.Outgoing]:
     """Write the period's folder (`OUT/2026-11/`: period.json, summary.xlsx, summary.html, the
-    managers' pages and the leaders' emails in outbox/) beside its place, then swap it in with
-    renames, like a week's (`publish`). Returns its emails, with their bytes."""
+    managers' pages and, `with_mail`, the leaders' emails in outbox/) beside its place, then swap
+    it in with renames, like a week's (`publish`). Returns its emails, with their bytes."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.name
     tmp = out / f".{report.name}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
     write_period(report, tmp)
-    messages = mail.write_period_messages(report, tmp, config)
+    messages = mail.write_period_messages(report, tmp, config) if with_mail else []
     old = out / f".{report.name}.old-{run_id}"
     if final.exists():
         final.rename(old)
@@ -378,7 +379,8 @@ def _closed_periods(job: Job) -> None:
 
 def write_period_report(opts: RunOptions, config: Config, period: Period) -> PeriodReport:
     """`pipeline report --period`: the period's folder from the weeks closed so far, at any time
-    (`complete` says whether all its weeks are). Reads the state under the run lock; sends nothing."""
+    (`complete` says whether all its weeks are). Reads the state under the run lock; writes no
+    email (`pipeline send --period` does)."""
     if not (opts.state / "pipeline.db").exists():
         raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
     with state_lock(opts.state):
@@ -388,7 +390,7 @@ def write_period_report(opts: RunOptions, config: Config, period: Period) -> Per
             weekly = state.week_results(names)
             roster = state.roster() or {}
             report = period_report(period, weekly, config, list(roster.values()), period_followups(state, names))
-            publish_period(report, opts.out, new_run_id(opts.now), config)
+            publish_period(report, opts.out, new_run_id(opts.now), config, with_mail=False)
         finally:
             state.close()
     return report
@@ -869,12 +871,33 @@ def status(opts: RunOptions) -> dict[str, Any]:
                       if hashlib.sha256(p.read_bytes()).hexdigest() not in sent]
             if unsent:
                 info["unsent"][week] = unsent
+        for name in _period_folders(opts.out):   # months and quarters written so far
+            sent = {d for _, d in state.sent(name)}
+            unsent = [p.name for p in sorted((opts.out / name / "outbox").glob("*.eml"))
+                      if hashlib.sha256(p.read_bytes()).hexdigest() not in sent]
+            if unsent:
+                info["unsent"][name] = unsent
     finally:
         state.close()
     logs = sorted((opts.state / "logs").glob("*.json")) if (opts.state / "logs").is_dir() else []
     if logs:
         info["last_log"] = json.loads(logs[-1].read_text(encoding="utf-8"))
     return info
+
+
+def _period_folders(out: Path) -> list[str]:
+    """The names of the period folders (`2026-11`, `2026-Q4`) in `out`."""
+    if not out.is_dir():
+        return []
+    found = []
+    for folder in sorted(out.iterdir()):
+        try:
+            period = Period.parse(folder.name)
+        except ValueError:
+            continue
+        if str(period) == folder.name and folder.is_dir():
+            found.append(folder.name)
+    return found
 
 
 def notify_failure(config: Config, error: str, now: datetime) -> None:

@@ -386,6 +386,7 @@ def test_report_period_writes_a_partial_month(cron: Office) -> None:
     assert period == expected_period(weekly_files(cron, december), "2026-12", december)
     assert (period["complete"], period["weeks"], period["start"], period["end"]) == (
         False, ["2026-W49", "2026-W50"], "2026-11-30", "2027-01-03")
+    assert not (cron.out / "2026-12" / "outbox").exists()   # a report writes no email; a run or send does
     quarter = cron.report("2026-Q4")
     assert quarter.returncode == 0, quarter.stderr
     q4 = [str(x) for x in Period.parse("2026-Q4").weeks()]
@@ -479,6 +480,15 @@ def test_pipeline_send_period_sends_only_what_was_not_sent(cron: Office, smtp: t
     assert sorted(to for to, _ in received.messages[before:]) == ["boss@example.com", "gm@example.com"]
     both = run_cli("send", "--period", "2026-11", "--week", "2026-W48", *common)
     assert both.returncode == 2 and "either --week" in both.stderr
+
+
+def test_status_lists_a_months_emails_not_sent(cron: Office) -> None:
+    done = run_cli("status", "--json", "--inbox", str(cron.inbox), "--out", str(cron.out), "--state", str(cron.state))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["unsent"] == {}
+    (cron.out / "2026-11" / "outbox" / "2026-11-summary-gm@example.com.eml").write_bytes(b"changed")
+    done = run_cli("status", "--json", "--inbox", str(cron.inbox), "--out", str(cron.out), "--state", str(cron.state))
+    assert json.loads(done.stdout)["unsent"] == {"2026-11": ["2026-11-summary-gm@example.com.eml"]}
 
 
 def test_a_catch_up_run_across_the_months_end_writes_the_month(tmp_path: Path) -> None:
