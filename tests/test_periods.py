@@ -206,6 +206,27 @@ def test_the_log_review_sums_the_weeks_followups() -> None:
     assert log_review(Period.parse("2026-11"), []) == LogReview()
 
 
+def test_input_text_stays_text_in_the_period_workbook_and_pages(tmp_path: Path) -> None:
+    """A manager or team name from the roster never becomes a formula or markup."""
+    from pipeline.report.period import PeriodReport, write_period
+
+    evil, team = "<b>=HYPERLINK(\"x\")</b>", "=1+1"
+    weeks = [doc("2026-W45", entry(evil, team)), doc("2026-W46", entry(evil, team, achieved=(1, 0, 0), met=False,
+                                                                        streak=1))]
+    period = Period.parse("2026-11")
+    report = PeriodReport(build(period, weeks), False, weeks, [str(x) for x in period.weeks()], "zh", "A&B", [])
+    write_period(report, tmp_path)
+    book = openpyxl.load_workbook(tmp_path / "summary.xlsx")
+    cells = [c for ws in book.worksheets for row in ws.iter_rows() for c in row if c.value in (evil, team)]
+    assert cells and all(c.data_type == "s" for c in cells)
+    assert book.worksheets[0].oddHeader.left.text == "A&&B"    # '&' starts a header code: doubled
+    pages = [tmp_path / "summary.html", *(tmp_path / "managers").iterdir()]
+    for page in pages:
+        html = page.read_text(encoding="utf-8")
+        assert "<b>=HYPERLINK" not in html and "&lt;b&gt;=HYPERLINK" in html, page.name
+    assert json.loads((tmp_path / "period.json").read_text(encoding="utf-8"))["managers"][0]["name"] == evil
+
+
 # --- a cron office over a month's end ------------------------------------------------------------
 
 class Office:
