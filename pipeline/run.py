@@ -323,10 +323,11 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
 # months and quarters (SPEC §8)
 
 
-def period_followups(state: State, weeks: Sequence[str]) -> list[dict[str, Any]]:
+def period_followups(state: State, weeks: Sequence[str], computed: Sequence[WeekReport] = ()) -> list[dict[str, Any]]:
     """The `followups.json` documents (SPEC §9) of the period's closed `weeks`, oldest first, that
-    its review of the client-visit log is made from (`periods.log_review`). None until the log's
-    weekly figures are stored with the closed weeks."""
+    its review of the client-visit log is made from (`periods.log_review`): those stored with the
+    closed weeks, and those of the weeks this run `computed` (not stored until its commit). None
+    until the log's weekly figures are kept with the weeks."""
     return []
 
 
@@ -372,7 +373,7 @@ def _closed_periods(job: Job) -> None:
             weekly = [d for d in job.state.week_results(names) if d["week"] not in fresh]
             weekly += [fresh[n] for n in names if n in fresh]
             report = period_report(period, weekly, job.config, list(job.roster.values()),
-                                   period_followups(job.state, names))
+                                   period_followups(job.state, names, job.reports))
             job.periods.append((report, publish_period(report, job.opts.out, job.result.run_id, job.config)))
     job.result.periods = [r.name for r, _ in job.periods]
 
