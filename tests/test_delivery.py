@@ -127,11 +127,14 @@ def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, sm
     folder = tmp_path / "out" / "2026-W48"
     assert (folder / "summary.xlsx").is_file() and len(list((folder / "outbox").glob("*.eml"))) == 4
     status = invoke("status", "--inbox", str(tmp_path / "in"), *common)
-    assert "emails not yet sent: 4" in status.output
+    # the week's four, and November's summary for the two leaders (2026-W48 ends the month, SPEC §8)
+    assert "emails not yet sent: 6\n  2026-W48: 4\n  2026-11: 2\n" in status.output
 
     live = office(tmp_path, smtp[1])
     assert invoke("send", "--week", "2026-W48", *live).exit_code == 0
     assert received.to() == EXPECTED
+    assert invoke("send", "--period", "2026-11", *live).exit_code == 0
+    assert received.to() == sorted([*EXPECTED, "boss@example.com", "gm@example.com"])
 
 
 def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
