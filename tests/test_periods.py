@@ -606,3 +606,19 @@ def test_a_crash_around_the_commit_leaves_the_month_as_the_next_run_writes_it(tm
     november = [str(x) for x in Period.parse("2026-11").weeks()]
     assert period == expected_period(weekly_files(office, november), "2026-11", november)
     assert period["weeks"] == ["2026-W48"] and period["complete"] is False
+
+
+def test_the_run_that_closes_a_quarters_last_week_writes_the_month_and_the_quarter(tmp_path: Path) -> None:
+    """2026-W53 (28 December to 3 January, Thursday 31 December) ends December and so 2026-Q4."""
+    office = Office(tmp_path)
+    roster(office.inbox / "名单.xlsx", PEOPLE)
+    workbook(office.inbox / "号码.xlsx", {"号码": (LEADS, [["张伟", 13800138000, datetime(2026, 12, 29, 9), ""]])})
+    done = office.run("--week", "2026-W53", "--now", "2027-01-04T08:00:00")
+    assert "wrote 2026-12" in done.stdout and "wrote 2026-Q4" in done.stdout
+    assert [f for f in office.folders() if not f.startswith("2026-W")] == ["2026-12", "2026-Q4"]
+    quarter = office.json("2026-Q4", "period.json")
+    assert (quarter["period"], quarter["start"], quarter["end"], quarter["weeks"], quarter["complete"]) == (
+        "2026-Q4", "2026-09-28", "2027-01-03", ["2026-W53"], False)
+    assert quarter["managers"] == office.json("2026-12", "period.json")["managers"]
+    assert quarter == expected_period(weekly_files(office, ["2026-W53"]), "2026-Q4",
+                                      [str(x) for x in Period.parse("2026-Q4").weeks()])
