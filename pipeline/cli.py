@@ -304,7 +304,10 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
-def report(period_text: str, out: Path | None, state_dir: Path | None, config_path: str | None) -> None:
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock (the period depends only on "
+              "the closed weeks).")
+def report(period_text: str, out: Path | None, state_dir: Path | None, config_path: str | None,
+           now_text: str | None) -> None:
     """Write a month's or a quarter's folder OUT/<period>/ (period.json, summary.xlsx,
     summary.html, a page per manager) from the weeks closed so far; `complete` in period.json
     says whether every week of the period is closed. A run that closes a month's last week
@@ -323,7 +326,7 @@ def report(period_text: str, out: Path | None, state_dir: Path | None, config_pa
         raise click.BadParameter(str(exc), param_hint="--period") from None
     config = _config(config_path)
     inbox, out_dir, state = _paths(config, None, out, state_dir)
-    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=datetime.now())
+    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config))
     with _common_exits():
         written = runner.write_period_report(opts, config, period)
     results = written.results
