@@ -293,6 +293,15 @@ class State:
         return [json.loads(text) for (text,) in self.conn.execute(
             f"SELECT results FROM weeks WHERE week IN ({marks}) ORDER BY week", wanted)]  # noqa: S608 - marks only
 
+    def recent_managers(self, before: str, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The `managers` of results.json of the last `limit` closed weeks before `before`, oldest
+        first: the weeks' trends in the reports. Only that list is parsed (by SQLite), not the
+        weeks' deals and rejections."""
+        rows = self.conn.execute(
+            "SELECT week, json_extract(results, '$.managers') FROM weeks WHERE week < ? ORDER BY week DESC LIMIT ?",
+            (before, limit)).fetchall()
+        return [(week, json.loads(managers)) for week, managers in reversed(rows)]
+
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
         streaks: dict[str, int] = {}

@@ -28,7 +28,7 @@ from xlsxwriter.worksheet import Worksheet
 from ..periods import ITEMS_ORDER, Figures, attainment
 from ..texts import t
 from .context import team_name
-from .excel import display_width
+from .excel import _header_text, display_width
 from .period import PeriodReport
 
 CREATED = datetime(2000, 1, 1)
@@ -71,8 +71,8 @@ class _Book:
         ws.fit_to_pages(1, 0)                # one page wide, as many long as it takes
         ws.repeat_rows(0)
         ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
-        ws.set_header(f"&L{_amp(self.report.office)}&C{_amp(self.report.title())}&R&A")
-        ws.set_footer("&C&P / &N")
+        ws.set_header(f"&L{_header_text(self.report.office)}&C{_header_text(self.report.title())}&R&A")
+        ws.set_footer("&C" + t(self.lang, "report.print.footer"))
         return ws
 
     def text(self, ws: Worksheet, row: int, col: int, value: str, fmt: Any = None) -> None:
@@ -80,11 +80,6 @@ class _Book:
 
     def close(self) -> None:
         self.book.close()
-
-
-def _amp(text: str) -> str:
-    """Text for a header or footer, where & starts a code."""
-    return text.replace("&", "&&")
 
 
 def _f(value: Decimal) -> float:
