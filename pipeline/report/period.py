@@ -58,8 +58,8 @@ class PeriodReport:
     def name(self) -> str:
         return self.results.period
 
-    def title(self) -> str:
-        office = self.office + (" " if self.lang == "en" and self.office else "")
+    def title(self, with_office: bool = True) -> str:
+        office = (self.office + (" " if self.lang == "en" and self.office else "")) if with_office else ""
         kind = "quarter" if self.is_quarter else "month"
         return t(self.lang, f"report.period.title.{kind}", office=office, period=self.name)
 

@@ -16,6 +16,7 @@ period (fixed creation time), so the email that carries it is sent once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -71,7 +72,7 @@ class _Book:
         ws.fit_to_pages(1, 0)                # one page wide, as many long as it takes
         ws.repeat_rows(0)
         ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
-        ws.set_header(f"&L{_header_text(self.report.office)}&C{_header_text(self.report.title())}&R&A")
+        ws.set_header(f"&L{_header_text(self.report.office)}&C{_header_text(self.report.title(with_office=False))}&R&A")
         ws.set_footer("&C" + t(self.lang, "report.print.footer"))
         return ws
 
@@ -202,6 +203,14 @@ def _week_attainment(doc: dict[str, Any], names: set[str] | None) -> float | Non
     return None if pct is None else pct / 100
 
 
+def _axis_floor(value: float) -> float:
+    """0, or a negative value rounded away from zero to one significant digit (-2,392 → -3,000)."""
+    if value >= 0:
+        return 0.0
+    step = 10 ** (len(str(int(-value))) - 1)
+    return -float(math.ceil(-value / step) * step)
+
+
 def _chart_style(chart: Any, title: str, y_title: str, y_format: str | None = None) -> None:
     chart.set_title({"name": title, "name_font": {"size": 12}})
     chart.set_legend({"position": "bottom"})
@@ -262,7 +271,13 @@ def _trend_sheet(b: _Book) -> None:
                     "marker": {"type": "diamond", "size": 6}})
     columns.combine(net)
     _chart_style(columns, t(lang, "report.period.chart.money"), t(lang, "report.col.net"), MONEY)
+    # from zero (or below, for a negative net), so that the small fines still show beside commission
+    lowest = _axis_floor(min([0.0, *(float(Figures.sum(Figures.of_week(m) for m in d["managers"]).net)
+                                     for d in docs)]))
+    columns.set_y_axis({"name": t(lang, "report.col.amount"), "num_format": MONEY, "min": lowest,
+                        "major_gridlines": {"visible": True, "line": {"color": "#E5E7EB"}}})
     ws.insert_chart(last + 21, 0, columns)
+    ws.set_h_pagebreaks([last + 20])             # printed, each chart whole on its page
 
 
 def _attainment_sheet(b: _Book) -> None:
@@ -293,6 +308,7 @@ def _attainment_sheet(b: _Book) -> None:
     if not weeks:
         return
     anchor = 0
+    breaks = []
     for team, first, last in blocks:
         chart = b.book.add_chart({"type": "column"})
         for i, r_ in enumerate(range(first, last + 1)):
@@ -303,8 +319,12 @@ def _attainment_sheet(b: _Book) -> None:
                      t(lang, "report.period.col.attainment"), PCT)
         chart.set_y_axis({"name": t(lang, "report.period.col.attainment"), "num_format": PCT, "min": 0, "max": 1,
                           "major_gridlines": {"visible": True, "line": {"color": "#E5E7EB"}}})
-        ws.insert_chart(max(row, 1) + 2 + anchor, 0, chart)
+        at = max(row, 1) + 2 + anchor
+        ws.insert_chart(at, 0, chart)
+        if anchor and anchor % 36 == 0:
+            breaks.append(at - 1)                # printed, two charts a page, none cut in two
         anchor += 18
+    ws.set_h_pagebreaks(breaks)
 
 
 def _log_sheet(b: _Book) -> None:
