@@ -13,7 +13,6 @@ import email
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import zipfile
@@ -550,9 +549,21 @@ def test_libreoffice_converts_the_period_workbook_with_its_charts(cron: Office, 
     assert done.returncode == 0 and "Error" not in log, log
     pdf = (tmp_path / "summary.pdf").read_bytes()
     assert pdf[:5] == b"%PDF-" and len(pdf) > 20_000, log
-    # landscape A4 pages: wider than high
-    boxes = [tuple(float(x) for x in m.split()) for m in re.findall(rb"/MediaBox\s*\[([^\]]+)\]", pdf)]
-    assert boxes and all(b[2] - b[0] > b[3] - b[1] for b in boxes), boxes
+    # every page A4 landscape, numbered in its footer, and one page wide: each page of a sheet
+    # (named at the right of its header) shows every column's header
+    pypdf = pytest.importorskip("pypdf")
+    pages = [(p.extract_text() or "", (round(float(p.mediabox.width)), round(float(p.mediabox.height))))
+             for p in pypdf.PdfReader(io.BytesIO(pdf)).pages]
+    flat = ["".join(text.split()) for text, _ in pages]
+    assert all(size == (842, 595) for _, size in pages)
+    assert all(f"第{n}页，共{len(pages)}页" in text for n, text in enumerate(flat, start=1))
+    book = openpyxl.load_workbook(book)
+    for ws in book.worksheets:
+        mine = [text for (raw, _), text in zip(pages, flat, strict=True) if raw.splitlines()[0].endswith(ws.title)]
+        assert mine, ws.title
+        headers = ["".join(str(c.value).split()) for c in ws[1] if c.value]
+        assert all(h in text for text in mine for h in headers), ws.title
+    assert sum(1 for raw, _ in pages if raw.splitlines()[0].endswith("每周趋势")) == 2   # a chart a page
 
 
 def tall_bars(rows: list[bytes], channels: int, height: int = 12) -> int:
