@@ -270,3 +270,13 @@ def test_the_leaders_email_counts_the_follow_ups(four_weeks: Path) -> None:
     message = email.message_from_bytes(mail.read_bytes(), policy=policy.default)
     text = message.get_body(("plain",)).get_content()
     assert "客户走访督办：未答复 1 项，其中逾期 1 项（逾期督办人：王强 1）；本周已答复 1 项。" in text
+
+
+def test_the_month_reviews_the_log(four_weeks: Path) -> None:
+    """Closing W48 closes November (W45-W48): its review sums the weeks' followups.json. 张伟
+    logged 5 visits, raised 2 issues (A, and B which 王强 follows up), A was answered (by 张伟);
+    王强 logged 2, and B is overdue at the month's end."""
+    book = openpyxl.load_workbook(four_weeks / "out" / "2026-11" / "summary.xlsx")
+    (sheet,) = [ws for ws in book.worksheets if ws.title == "走访日志回顾"]
+    rows = [r for r in sheet.iter_rows(values_only=True) if r and r[0] in ("张伟", "王强")]
+    assert [r[:5] for r in rows] == [("张伟", 5, 2, 1, 0), ("王强", 2, 0, 0, 1)]
