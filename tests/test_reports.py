@@ -168,11 +168,11 @@ def statement(report: WeekReport, folder: Path, name: str) -> tuple[Path, Path]:
 # --- files and names ------------------------------------------------------------------------------
 
 def test_every_output_file_is_written(written: tuple[WeekReport, Path]) -> None:
-    """One folder per week: the summary, the ledger, and two statements per manager (SPEC §5)."""
+    """One folder per week: the summary, the ledger, the payout, and two statements per manager (SPEC §5)."""
     report, folder = written
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     stems = manager_stems(MANAGERS)
-    expected = sorted(["results.json", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
+    expected = sorted(["results.json", "payout.csv", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
                        *(f"managers/{stems[m]}.{ext}" for m in MANAGERS for ext in ("xlsx", "html"))])
     assert names == expected
 
