@@ -114,3 +114,43 @@ def test_payout_csv_opens_in_libreoffice_with_chinese_intact(week: Path, tmp_pat
     assert [row[:4] for row in rows[1:]] == [[x["week"], x["name"], x["team"], x["email"] or None] for x in lines]
     assert [[Decimal(str(v)) for v in row[money]] for row in rows[1:]] == [
         [Decimal(v) for v in list(x.values())[money]] for x in lines]
+
+
+def test_a_manager_with_only_a_correction_is_listed_unassessed(tmp_path: Path) -> None:
+    """SPEC §7.7: `managers` holds everyone assessed plus anyone with a commission, a clawback
+    or an adjustment; a clawback is taken from the manager the deal paid even when today's
+    roster no longer has them as a manager (listed with the team the roster gives, if any)."""
+    from pipeline.config import Config
+    from pipeline.records import Person, Source
+    from pipeline.report.model import RunInfo
+    from pipeline.results import Adjustment, CancelledDeal, Clawback
+    from pipeline.rules.replay import WeekOutcome
+    from pipeline.run import build_report
+    from pipeline.weeks import Week
+
+    week = Week(2026, 48)
+    roster = {p.name: p for p in [
+        Person("张伟", "manager", "一组", "", None, None),
+        Person("走了", "manager", "一组", "", None, datetime(2026, 11, 1).date()),
+        Person("转岗", "salesperson", "二组", "", None, None),      # was a manager when the deal paid
+        Person("梁宇", "leader", "一组", "", None, None),
+    ]}
+    outcome = WeekOutcome(week)
+    src = Source("退房记录.xlsx", "Sheet1", 2)
+    deal = CancelledDeal(Source("成交记录.xlsx", "Sheet1", 5), "2026-11-10T00:00:00", "3-1201")
+    outcome.clawbacks += [Clawback(src, "13800138000", None, "2026-11-25T10:00:00", deal, "转岗", Decimal("-200.00"),
+                                   False),
+                          Clawback(src, "13800138001", None, "2026-11-25T11:00:00", deal, "旧人", Decimal("-2000.00"),
+                                   False),
+                          Clawback(src, "13800138002", None, "2026-11-25T12:00:00", deal, None, Decimal("0.00"), False)]
+    outcome.adjustments.append(Adjustment(src, "走了", Decimal("0.00"), "2026-11-26T09:00:00", "梁宇", None, False))
+    report = build_report(outcome, roster, {}, Config(), [], {"rows_read": 0, "rows_stored": 0,
+                                                               "duplicates_dropped": 0},
+                          RunInfo("r", "2026-11-30T08:00:00", {}, []))
+    got = [(m["name"], m["team"], m["active_days"], m["clawback"], m["adjustment"], m["fines"]["total"], m["net"])
+           for m in report.results["managers"]]
+    assert got == [("张伟", "一组", 7, "0.00", "0.00", "560.00", "-560.00"),
+                   ("旧人", "", 0, "-2000.00", "0.00", "0.00", "-2000.00"),
+                   ("走了", "一组", 0, "0.00", "0.00", "0.00", "0.00"),
+                   ("转岗", "二组", 0, "-200.00", "0.00", "0.00", "-200.00")]
+    assert [c["manager"] for c in report.results["clawbacks"]] == ["转岗", "旧人", None]
