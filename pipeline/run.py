@@ -616,11 +616,10 @@ def _assess(job: Job) -> None:
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
                               stats if last else zero, run_info)
-        assessed = [m["name"] for m in report.results["managers"] if m["active_days"] > 0]
-        for m in report.results["managers"]:
-            if m["active_days"] > 0:
-                previous[m["name"]] = m["streak"]
-        if assessed and not outcome.worked():
+        assessed = [m for m in report.results["managers"] if m["active_days"] > 0]
+        for m in assessed:
+            previous[m["name"]] = m["streak"]
+        if assessed and not outcome.worked():  # SPEC §3: refused in `_refuse_empty_weeks`
             job.empty_weeks.append((outcome.week, len(assessed)))
         job.reports.append(report)
     job.outcomes = []
