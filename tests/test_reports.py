@@ -227,7 +227,7 @@ def test_team_summary_matches_results(written: tuple[WeekReport, Path]) -> None:
         assert cny(r[col["带访成交佣金"]]) == Decimal(m["commission"]["visit"])
         assert cny(r[col["号码成交佣金"]]) == Decimal(m["commission"]["lead"])
         assert cny(r[col["佣金合计"]]) == Decimal(m["commission"]["total"])
-        assert (cny(r[col["退房扣回"]]), cny(r[col["调整"]])) == (Decimal(m["clawback"]), Decimal(m["adjustment"]))
+        assert (cny(r[col["扣回金额"]]), cny(r[col["调整金额"]])) == (Decimal(m["clawback"]), Decimal(m["adjustment"]))
         assert cny(r[col["净额"]]) == Decimal(m["net"])
         assert r[col["连续未达标周数"]] == m["streak"]
         assert r[col["辞退审核"]] == ("是" if m["dismissal_review"] else "否")
@@ -353,7 +353,7 @@ def test_statement_workbook(written: tuple[WeekReport, Path]) -> None:
     amounts = {r[0]: r[1] for r in overview if r[0] and len(r) > 1 and r[1] is not None}
     assert cny(amounts["佣金合计"]) == Decimal("2200.00")
     assert cny(amounts["本周净额（佣金 + 退房扣回 + 调整 − 罚款）"]) == Decimal("1987.00")
-    assert (cny(amounts["退房扣回"]), cny(amounts["调整"])) == (Decimal("0.00"), Decimal("0.00"))
+    assert (cny(amounts["扣回金额"]), cny(amounts["调整金额"])) == (Decimal("0.00"), Decimal("0.00"))
     assert book["本周概览"].conditional_formatting, "progress shown as a data bar"
     deals = [tuple(c.value for c in r) for r in book["佣金明细"].iter_rows(min_row=2)]
     assert [d[1] for d in deals] == ["13800138000", "13900139000"]
@@ -430,7 +430,7 @@ def test_pay_shows_commission_clawback_adjustment_fines_and_net_apart(tmp_path: 
     (workbook and page) and the emails show each part of the net on its own, zh and en."""
     from pipeline.mail import build_messages
 
-    for lang, labels in (("zh", ("退房扣回", "调整", "本周净额（佣金 + 退房扣回 + 调整 − 罚款）")),
+    for lang, labels in (("zh", ("扣回金额", "调整金额", "本周净额（佣金 + 退房扣回 + 调整 − 罚款）")),
                          ("en", ("Clawback", "Adjustment", "Net this week (commission + clawback + adjustment − fines)"))):
         report = sample_report(lang)
         zhang = next(m for m in report.results["managers"] if m["name"] == ZHANG)
