@@ -259,7 +259,7 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=datetime.now())
-    info = runner.status(opts)
+    info = runner.status(opts, config)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
@@ -300,9 +300,13 @@ def state_backups(state_dir: Path | None, config_path: str | None) -> None:
 
     Example: pipeline state backups --state state/
     """
+    from . import run as runner
     from .state import list_backups
 
     config = _config(config_path)
+    if config.state.url:
+        click.echo(f"refused: {runner.BACKUPS_ON_SERVER}", err=True)
+        sys.exit(EXIT_USAGE)
     _, _, state = _paths(config, None, None, state_dir)
     backups = list_backups(state)
     for b in backups:
@@ -331,7 +335,7 @@ def state_restore(backup: str | None, state_dir: Path | None, config_path: str |
     _, _, state = _paths(config, None, None, state_dir)
     try:
         with _common_exits():
-            used, aside = runner.restore(state, backup, datetime.now())
+            used, aside = runner.restore(state, backup, datetime.now(), config)
     except runner.RunFailed as exc:
         click.echo(f"restore failed, nothing changed: {exc}", err=True)
         sys.exit(EXIT_FAILED)

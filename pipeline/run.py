@@ -43,7 +43,16 @@ from .rules.replay import (
     replay,
     roster_view,
 )
-from .state import State, StateError, encode_snapshot, find_backup, prune_backups, restore_backup
+from .state import (
+    State,
+    StateError,
+    encode_snapshot,
+    find_backup,
+    open_state,
+    prune_backups,
+    restore_backup,
+    state_exists,
+)
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
 
@@ -59,7 +68,7 @@ class RunRefused(Exception):
 
 
 class Locked(Exception):
-    """Another run holds the state folder's lock (exit 75)."""
+    """Another run holds the office's lock (exit 75)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,44 @@ def state_lock(folder: Path) -> Iterator[None]:
         fh.truncate()
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+@contextmanager
+def office_lock(folder: Path, config: Config) -> Iterator[None]:
+    """One run per office: the state folder's lock (`state_lock`), or with a database server
+    (`[state] url`) the office's lock on the server, whichever machine the run is on. The state
+    folder is made either way: it keeps the run logs."""
+    if not config.state.url:
+        with state_lock(folder):
+            yield
+        return
+    from .postgres import OfficeLocked
+    from .postgres import office_lock as server_lock
+
+    folder.mkdir(parents=True, exist_ok=True)
+    held = server_lock(config.state.url, config.office)
+    try:
+        held.__enter__()
+    except OfficeLocked as exc:
+        raise Locked(str(exc)) from None
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
+    try:
+        yield
+    finally:
+        held.__exit__(None, None, None)
+
+
+def open_office_state(folder: Path, config: Config, create: bool = True) -> State:
+    """The office's state, in the engine the configuration names (`state.open_state`)."""
+    return open_state(folder, config.state.url, config.office, create)
+
+
+def has_state(folder: Path, config: Config) -> bool:
+    try:
+        return state_exists(folder, config.state.url, config.office)
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,18 +377,31 @@ def finish_moves(state: State, inbox: Path) -> None:
 
 def run(opts: RunOptions, config: Config, echo: Echo = print) -> RunResult:
     """The weekly job. Raises RunFailed (exit 1), RunRefused (exit 2), Locked (exit 75)."""
-    fresh_state = not (opts.state / "pipeline.db").exists()
-    try:
-        with state_lock(opts.state), gc_paused():
+    fresh_state = not has_state(opts.state, config)
+    folder_was = opts.state.exists()
+    with office_lock(opts.state, config), gc_paused():
+        try:
             result = _run_locked(opts, config, echo)
-    except (RunFailed, RunRefused, StateError):
-        if fresh_state:
-            # A failed first run leaves no state behind, not even an empty database.
-            shutil.rmtree(opts.state, ignore_errors=True)
-        raise
-    if fresh_state and opts.dry_run:
-        shutil.rmtree(opts.state, ignore_errors=True)  # a dry run stores nothing
+        except (RunFailed, RunRefused, StateError):
+            if fresh_state:
+                # A failed first run leaves no state behind, not even an empty database.
+                _forget_state(opts.state, config, folder_was)
+            raise
+        if fresh_state and opts.dry_run:
+            _forget_state(opts.state, config, folder_was)  # a dry run stores nothing
     return result
+
+
+def _forget_state(folder: Path, config: Config, folder_was: bool) -> None:
+    """What a first run that stored nothing made: the state folder (unless it was there before
+    a run on a server), and on a server the office's empty part of the database."""
+    if config.state.url:
+        from .postgres import forget_office
+
+        forget_office(config.state.url, config.office)
+        if folder_was:
+            return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -426,7 +486,7 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     result = RunResult(run_id)
     clock = time.perf_counter()
     try:
-        state = State(opts.state)
+        state = open_office_state(opts.state, config)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
     return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run, clock=clock)
@@ -473,7 +533,7 @@ def _rerender(job: Job, week: Week) -> None:
 def _begin(job: Job) -> None:
     """A backup of the state as it was (copied aside while the run goes on), then one transaction."""
     state = job.state
-    if not job.opts.dry_run and (state.row_count() or job.closed):
+    if state.backs_up and not job.opts.dry_run and (state.row_count() or job.closed):
         # waited for before the commit (and on failure)
         job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"))
     state.begin()
@@ -639,9 +699,10 @@ def _commit(job: Job) -> None:
         job.backed_up()
         job.backed_up = None
     state.commit()
-    if not state.has_backup():  # the first run had nothing to copy before; keep its result
-        state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
-    prune_backups(opts.state, job.config.backups)
+    if state.backs_up:
+        if not state.has_backup():  # the first run had nothing to copy before; keep its result
+            state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
+        prune_backups(opts.state, job.config.backups)
     job.stage("store")
 
 
@@ -689,10 +750,10 @@ def load_week(state: State, week: str) -> WeekReport | None:
 def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> RunResult:
     """`pipeline send`: (re)send a closed week's messages; re-renders its folder if it is missing."""
     result = RunResult(new_run_id(opts.now))
-    if not (opts.state / "pipeline.db").exists():
+    if not has_state(opts.state, config):
         raise RunRefused(f"no state in {opts.state}: nothing has been closed yet")
-    with state_lock(opts.state):
-        state = State(opts.state, create=False)
+    with office_lock(opts.state, config):
+        state = open_office_state(opts.state, config, create=False)
         try:
             report = load_week(state, str(week))
             if report is None:
@@ -709,11 +770,13 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
     return result
 
 
-def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path | None]:
+def restore(folder: Path, which: str | None, now: datetime, config: Config | None = None) -> tuple[Path, Path | None]:
     """`pipeline state restore`: the state folder's database replaced by a backup (the newest,
     or the one named), under the run lock; returns the backup and where the replaced database
     was kept. Raises Locked (exit 75), RunRefused (no such backup: exit 2), RunFailed (the
     backup is damaged or too new: exit 1, nothing changed)."""
+    if config is not None and config.state.url:
+        raise RunRefused(BACKUPS_ON_SERVER)
     with state_lock(folder):
         try:
             backup = find_backup(folder, which)
@@ -725,14 +788,19 @@ def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path 
             raise RunFailed(str(exc)) from None
 
 
-def status(opts: RunOptions) -> dict[str, Any]:
+BACKUPS_ON_SERVER = ("the state is on a PostgreSQL server ([state] url): its backups are the server's own "
+                     "(pg_dump, base backups); backups and restore here are the embedded database's")
+
+
+def status(opts: RunOptions, config: Config | None = None) -> dict[str, Any]:
     """Closed weeks, recent runs, files waiting in the inbox, messages not yet sent. Reads only."""
     files, skipped = list_inbox(opts.inbox)
     info: dict[str, Any] = {"closed_weeks": [], "runs": [], "waiting": [f.name for f in files],
                             "skipped": [name for name, _ in skipped], "unsent": {}}
-    if not (opts.state / "pipeline.db").exists():
+    config = config or Config()
+    if not has_state(opts.state, config):
         return info
-    state = State(opts.state, create=False)
+    state = open_office_state(opts.state, config, create=False)
     try:
         info["closed_weeks"] = state.closed_weeks()
         info["runs"] = state.runs(5)

@@ -12,7 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from tests.conftest import Store
 from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, results, roster, workbook
+
+# Every test once per engine of the state (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("store")
 
 PEOPLE = [
     ["张伟", "大客户经理", "一组", "zw@example.com", None, None],
@@ -25,8 +29,8 @@ PEOPLE = [
 class Office:
     """An inbox, an output and a state folder, and the CLI pointed at them."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, store: Store | None = None) -> None:
+        self.root, self.store = root, store or Store("sqlite")
         self.inbox, self.out, self.state = root / "in", root / "out", root / "state"
         self.inbox.mkdir(parents=True)
 
@@ -44,8 +48,8 @@ class Office:
 
 
 @pytest.fixture
-def office(tmp_path: Path) -> Office:
-    o = Office(tmp_path)
+def office(tmp_path: Path, store: Store) -> Office:
+    o = Office(tmp_path, store)
     roster(o.inbox / "名单.xlsx", PEOPLE)
     return o
 
@@ -98,11 +102,11 @@ def test_unfinished_week_is_refused_unless_dry_run_or_force(office: Office) -> N
 
 def test_dry_run_on_existing_state_stores_nothing(office: Office) -> None:
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
-    db = (office.state / "pipeline.db").read_bytes()
+    db = office.store.contents(office.state)
     leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-12-01 09:00"), ""]])
     assert office.run("--dry-run", now="2026-12-07T08:00:00").exit_code == 0
     assert office.results("2026-W49")["managers"][0]["achieved"]["leads"] == 1
-    assert (office.state / "pipeline.db").read_bytes() == db
+    assert office.store.contents(office.state) == db
     assert office.inbox_files() == ["号码.xlsx"]
 
 
@@ -193,11 +197,11 @@ def test_file_level_problem_fails_and_changes_nothing(office: Office) -> None:
 
 def test_failure_on_existing_state_leaves_it_byte_identical(office: Office) -> None:
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
-    db = (office.state / "pipeline.db").read_bytes()
+    db = office.store.contents(office.state)
     workbook(office.inbox / "两种.xlsx", {"S": (LEADS + ["到访时间", "销售员"], [])})
     result = office.run(now="2026-12-07T08:00:00")
     assert result.exit_code == 1 and "AMBIGUOUS_SHEET" in result.output
-    assert (office.state / "pipeline.db").read_bytes() == db
+    assert office.store.contents(office.state) == db
     assert not (office.out / "2026-W49").exists()
 
 

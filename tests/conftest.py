@@ -1,0 +1,175 @@
+"""The state's two engines for the tests: the embedded SQLite database, and a real PostgreSQL
+server started for the session (initdb and pg_ctl on a free port of 127.0.0.1, in a temporary
+folder, stopped at the end; as an unprivileged user when the tests run as root, which initdb
+requires). Tests that take the `store` fixture run once per engine; on PostgreSQL each test is
+an office of its own in the one database, so offices side by side are exercised all along.
+Without any PostgreSQL binaries on the machine the PostgreSQL half is skipped.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def _pg_bin() -> Path | None:
+    """The folder of initdb and pg_ctl: on the PATH, or where Debian puts them."""
+    found = shutil.which("initdb")
+    if found and shutil.which("pg_ctl"):
+        return Path(found).resolve().parent
+    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(folder, "initdb").exists() and Path(folder, "pg_ctl").exists():
+            return Path(folder)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_user() -> pwd.struct_passwd | None:
+    """Whom to run the server as: nobody in particular unless we are root (initdb refuses root)."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+class PgServer:
+    """A throw-away PostgreSQL cluster: `url` of its database `pipeline` (user `pipeline`, trust)."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self.user = _as_user()
+        if self.user is not None:
+            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
+        self._run("initdb", "-D", str(self.data), "-U", "pipeline", "-A", "trust", "-E", "UTF8", "--locale=C",
+                  "--no-sync")
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
+        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options)
+        self.url = f"postgresql://pipeline@127.0.0.1:{self.port}/pipeline"
+        import psycopg
+
+        with psycopg.connect(f"postgresql://pipeline@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE pipeline")
+
+    def _run(self, tool: str, *args: str) -> None:
+        user = self.user
+
+        def drop() -> None:
+            if user is not None:
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+
+        result = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, preexec_fn=drop,
+                                cwd=self.root, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {result.stdout}\n{result.stderr}")
+
+    def database(self, name: str) -> str:
+        """A new empty database of the server, its url."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://pipeline@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL binaries on this machine (initdb, pg_ctl)")
+    server = PgServer(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a test's office keeps its state: `engine` "sqlite" (the state folder) or
+    "postgresql" (`url`, as the office `office`)."""
+
+    engine: str
+    url: str = ""
+    office: str = ""
+
+    def config(self, body: str = "") -> str:
+        """A configuration file's text: `body` (TOML) with this store's `office` and `[state]`."""
+        if self.engine == "sqlite":
+            return body
+        lines = body.splitlines()
+        top = [f"office = {self.office!r}"] if not any(x.strip().startswith("office") for x in lines) else []
+        return "\n".join([*top, *lines, "", "[state]", f"url = {self.url!r}", ""])
+
+    def contents(self, state_folder: Path) -> bytes:
+        """The whole stored state, to compare before and after: the database file's bytes on
+        SQLite; every table's rows, in order, on PostgreSQL."""
+        if self.engine == "sqlite":
+            return (state_folder / "pipeline.db").read_bytes()
+        from pipeline.state import open_state
+
+        state = open_state(state_folder, self.url, self.office, create=False)
+        try:
+            digest = hashlib.sha256()
+            for table in state.tables():
+                columns = state.columns(table)
+                digest.update(repr((table, columns, list(state.dump(table, columns)))).encode())
+            return digest.digest()
+        finally:
+            state.close()
+
+    def write_config(self, path: Path, body: str = "") -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.config(body), encoding="utf-8")
+        return path
+
+
+def office_name(node: str) -> str:
+    return "测试 " + hashlib.sha256(node.encode()).hexdigest()[:10]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Each engine in turn. On PostgreSQL the working folder gets a `pipeline.toml` naming the
+    server and an office of this test's own, so that every run the test makes without
+    `--config` (in process or in a subprocess) uses it; tests that write a configuration file
+    of their own build it with `store.config`."""
+    if request.param == "sqlite":
+        return Store("sqlite")
+    server: PgServer = request.getfixturevalue("pg_server")
+    chosen = Store("postgresql", server.url, office_name(request.node.nodeid))
+    cwd = tmp_path_factory.mktemp("cwd")
+    chosen.write_config(cwd / "pipeline.toml")
+    monkeypatch.chdir(cwd)
+    return chosen
