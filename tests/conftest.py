@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,9 +130,24 @@ class Store:
         """A configuration file's text: `body` (TOML) with this store's `office` and `[state]`."""
         if self.engine == "sqlite":
             return body
+        # An office named in `body` keeps its name, made this test's own by a suffix.
+        named = [i for i, x in enumerate(body.splitlines()) if re.match(r"office\s*=", x)]
         lines = body.splitlines()
-        top = [f"office = {self.office!r}"] if not any(x.strip().startswith("office") for x in lines) else []
-        return "\n".join([*top, *lines, "", "[state]", f"url = {self.url!r}", ""])
+        if named:
+            name = tomllib.loads(lines[named[0]])["office"]
+            lines[named[0]] = f"office = {json.dumps(f'{name} {self.office}', ensure_ascii=False)}"
+        else:
+            lines.insert(0, f"office = {json.dumps(self.office, ensure_ascii=False)}")
+        return "\n".join([*lines, "", "[state]", f"url = {json.dumps(self.url)}", ""])
+
+    def other(self, suffix: str) -> Store:
+        """Another office of the same database (the same engine on SQLite)."""
+        return Store(self.engine, self.url, f"{self.office} {suffix}" if self.engine != "sqlite" else "")
+
+    def args(self, root: Path) -> list[str]:
+        """`--config` of a configuration of this store written under `root` (none on SQLite:
+        the default configuration)."""
+        return [] if self.engine == "sqlite" else ["--config", str(self.write_config(root / "store.toml"))]
 
     def contents(self, state_folder: Path) -> bytes:
         """The whole stored state, to compare before and after: the database file's bytes on

@@ -5,7 +5,8 @@ reference), whatever arrives late and whether or not any snapshot is left."""
 from __future__ import annotations
 
 import shutil
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import cli
+from pipeline.state import State, open_state
+from tests.conftest import Store
 from tests.helpers import DEALS, LEADS, REGISTRATIONS, UNITS, VISITS, roster, workbook
 
 PEOPLE = [
@@ -39,10 +42,25 @@ def week_of(k: int) -> str:
     return f"2026-W{48 + k}"
 
 
-def _run(root: Path, monday: datetime, *args: str) -> Any:
+def _office(root: Path, store: Store) -> Store:
+    """Each folder an office of its own (on PostgreSQL, of the one database)."""
+    return store.other(str(root))
+
+
+def _run(root: Path, monday: datetime, store: Store, *args: str) -> Any:
     argv = ["run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
-            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", *args]
+            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", *_office(root, store).args(root), *args]
     return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+@contextmanager
+def _state(root: Path, store: Store) -> Iterator[State]:
+    office = _office(root, store)
+    state = open_state(root / "state", office.url, office.office, create=False)
+    try:
+        yield state
+    finally:
+        state.close()
 
 
 def _outputs(root: Path, week: str) -> tuple[str, bytes]:
@@ -77,16 +95,16 @@ def _write_inbox(inbox: Path, k: int, rows: list[tuple[Any, ...]], people: list[
     roster(inbox / "名单.xlsx", people)
 
 
-def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]], *args: str,
+def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]], store: Store, *args: str,
           forget_snapshots: bool = False) -> list[tuple[str, bytes]]:
     (root / "in").mkdir(parents=True)
     seen = []
     for k, (rows, people) in enumerate(weeks):
-        if forget_snapshots and (root / "state" / "pipeline.db").exists():
-            with sqlite3.connect(root / "state" / "pipeline.db") as db:
-                db.execute("DELETE FROM snapshots")
+        if forget_snapshots and k:
+            with _state(root, store) as state:
+                state.conn.execute("DELETE FROM snapshots")
         _write_inbox(root / "in", k, rows, people)
-        result = _run(root, MONDAYS[k], *args)
+        result = _run(root, MONDAYS[k], store, *args)
         assert result.exit_code == 0, result.output
         seen.append(_outputs(root, week_of(k)))
     return seen
@@ -94,22 +112,24 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4))
-def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any) -> None:
+def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any,
+                                                              store: Store) -> None:
     """Multi-week histories with late registrations and deals, and rosters that change: every
     week's results.json and ledger.csv are the same from snapshots, from a full replay, and with
-    every snapshot deleted before each run."""
+    every snapshot deleted before each run; on either engine."""
     root = tmp_path_factory.mktemp("cron")
-    incremental = _cron(root / "snap", weeks)
-    assert incremental == _cron(root / "full", weeks, "--full-replay")
-    assert incremental == _cron(root / "none", weeks, forget_snapshots=True)
+    incremental = _cron(root / "snap", weeks, store)
+    assert incremental == _cron(root / "full", weeks, store, "--full-replay")
+    assert incremental == _cron(root / "none", weeks, store, forget_snapshots=True)
 
 
-def _snapshot_weeks(state: Path) -> list[str]:
-    with sqlite3.connect(state / "pipeline.db") as db:
-        return [r[0] for r in db.execute("SELECT week FROM snapshots ORDER BY week")]
+def _snapshot_weeks(root: Path, store: Store) -> list[str]:
+    with _state(root, store) as state:
+        return sorted(s[0] for s in state.snapshots())
 
 
-def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_ones(tmp_path: Path) -> None:
+def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_ones(tmp_path: Path,
+                                                                                  store: Store) -> None:
     """A run stores the snapshot of the last week it closed, or, when its own rows reach back
     into closed weeks, of the week before its first one; a registration dated in a closed week
     makes the snapshots after it stale (dropped), and the results still match the full
@@ -118,26 +138,26 @@ def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_o
     late: list[tuple[Any, ...]] = [("registrations", PHONES[1], 2, 1, 9, 1), ("leads", PHONES[1], 0, 1, 10, 0),
                                    ("deals", PHONES[0], 1, 3, 9, 0)]
     weeks = [(quiet, PEOPLE), (quiet, PEOPLE), (quiet, PEOPLE), (late, PEOPLE)]
-    seen = _cron(tmp_path / "snap", weeks[:3])
-    assert _snapshot_weeks(tmp_path / "snap" / "state") == ["2026-W48", "2026-W49", "2026-W50"]
+    seen = _cron(tmp_path / "snap", weeks[:3], store)
+    assert _snapshot_weeks(tmp_path / "snap", store) == ["2026-W48", "2026-W49", "2026-W50"]
     _write_inbox(tmp_path / "snap" / "in", 3, late, PEOPLE)
-    assert _run(tmp_path / "snap", MONDAYS[3]).exit_code == 0
+    assert _run(tmp_path / "snap", MONDAYS[3], store).exit_code == 0
     seen.append(_outputs(tmp_path / "snap", week_of(3)))
     # dated in W49: the snapshots of W49's and W50's end did not hold it; W50's is taken again
-    assert _snapshot_weeks(tmp_path / "snap" / "state") == ["2026-W48", "2026-W50"]
-    assert seen == _cron(tmp_path / "full", weeks, "--full-replay")
+    assert _snapshot_weeks(tmp_path / "snap", store) == ["2026-W48", "2026-W50"]
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
     w51 = seen[-1][0]
     assert '"ALREADY_REGISTERED"' in w51 and '"late": true' in w51
 
 
-def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path) -> None:
+def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path, store: Store) -> None:
     """A snapshot whose tag names other rules is not trusted: the run replays the whole history."""
     weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
         ([("leads", PHONES[0], 0, 1, 9, 0)], PEOPLE), ([("visits", PHONES[0], 0, 1, 9, 0)], PEOPLE)]
-    _cron(tmp_path / "a", weeks[:1])
-    with sqlite3.connect(tmp_path / "a" / "state" / "pipeline.db") as db:
-        db.execute("UPDATE snapshots SET version = 'carried0', owners = x'00'")  # unreadable if it were read
+    _cron(tmp_path / "a", weeks[:1], store)
+    with _state(tmp_path / "a", store) as state:  # unreadable if it were read
+        state.conn.execute("UPDATE snapshots SET version = 'carried0', owners = ?", (b"\x00",))
     _write_inbox(tmp_path / "a" / "in", 1, weeks[1][0], PEOPLE)
-    assert _run(tmp_path / "a", MONDAYS[1]).exit_code == 0
-    assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks)[1]
+    assert _run(tmp_path / "a", MONDAYS[1], store).exit_code == 0
+    assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks, store)[1]
     shutil.rmtree(tmp_path / "b")
