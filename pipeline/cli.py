@@ -281,6 +281,41 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
         click.echo(f"  {week}: {len(names)}")
 
 
+@cli.command()
+@click.option("--to", "to", required=True, metavar="URL",
+              help="postgresql://user@host:port/db, or sqlite:///path/to/state-folder (or the folder's path).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def migrate(to: str, state_dir: Path | None, config_path: str | None) -> None:
+    """Copy this office's whole state (history, roster, closed weeks, sent mail) from the
+    configured store to another: a PostgreSQL database (the office keeps its name there), or an
+    embedded database in a state folder. The copy is verified (every table's row count, and a
+    digest of the closed weeks' stored results) before it is committed; then point the
+    configuration at the target ([state] url, or paths.state with no url). The source is left
+    as it was.
+
+    Exit 0 copied; 1 the copy did not verify (the target is left as it was); 2 bad usage, no
+    state to copy, or the target already holds the office; 75 a run holds a lock.
+
+    Example: pipeline migrate --to postgresql://kam@db.example.com:5432/sales
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    _, _, state = _paths(config, None, None, state_dir)
+    opts = runner.RunOptions(inbox=Path(config.paths.inbox), out=Path(config.paths.out), state=state,
+                             now=datetime.now())
+    try:
+        with _common_exits():
+            done = runner.migrate(opts, config, runner.Target.parse(to))
+    except runner.RunFailed as exc:
+        click.echo(f"migrate failed, the target is as it was: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"copied {done.source} to {done.target}: " +
+               ", ".join(f"{table} {n}" for table, n in done.tables.items()) + " rows")
+    click.echo(f"verified: row counts, and the closed weeks' results (sha256 {done.digest[:16]})")
+
+
 @cli.group("state")
 def state_group() -> None:
     """The state's backups: list them, restore one.

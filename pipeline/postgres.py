@@ -63,8 +63,9 @@ def connect(url: str, office: str = "", what: str = "run") -> Any:
         import psycopg
     except ImportError:
         raise StateError("[state] url needs the PostgreSQL driver: pip install 'kam-pipeline[postgres]'") from None
-    label = f"pipeline {what} {office} pid {os.getpid()} on {socket.gethostname()}"
-    kwargs: dict[str, Any] = {"autocommit": True, "application_name": label[:63]}
+    # The server keeps 63 bytes of printable ASCII of it: the office's name goes last.
+    label = f"pipeline {what} pid {os.getpid()} on {socket.gethostname()} office {office}"
+    kwargs: dict[str, Any] = {"autocommit": True, "application_name": label.encode()[:63].decode(errors="ignore")}
     password = os.environ.get(DB_PASSWORD_ENV)
     if password:
         kwargs["password"] = password

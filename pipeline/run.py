@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -840,3 +840,120 @@ def _write_log(folder: Path, result: RunResult, started: str) -> None:
         "stats": result.stats, "stages": result.stages, "replay_from": result.replay_from, "mail_sent": result.mail_sent,
         "mail_failures": result.mail_failures,
     }, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# migrate: this office's state copied to another store (SPEC §10)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where `pipeline migrate --to` copies: a PostgreSQL url, or an embedded database's state
+    folder (`sqlite:///abs/folder`, `sqlite:rel/folder`, or the folder's path)."""
+
+    url: str
+    folder: Path
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        from .config import ConfigError, check_state_url
+
+        if text.startswith(("postgresql://", "postgres://")):
+            try:
+                return cls(check_state_url("--to", text), Path())
+            except ConfigError as exc:
+                raise RunRefused(str(exc)) from None
+        if text.startswith("sqlite:"):
+            text = text.removeprefix("sqlite:")
+            text = text.removeprefix("//") if text.startswith("///") else text
+        elif "://" in text:
+            raise RunRefused(f"--to {text!r}: a postgresql://user@host:port/db url, or sqlite:///folder (a state folder)")
+        if not text:
+            raise RunRefused("--to names no folder")
+        return cls("", Path(text))
+
+    def describe(self, office: str) -> str:
+        if self.url:
+            from .postgres import describe
+
+            return f"office {office!r} in {describe(self.url)}"
+        return str(self.folder / "pipeline.db")
+
+
+@dataclass
+class Migrated:
+    source: str
+    target: str
+    tables: dict[str, int]
+    digest: str
+
+
+def migrate(opts: RunOptions, config: Config, to: Target) -> Migrated:
+    """Copy this office's whole state (history, roster, closed weeks, runs, pending moves, sent
+    mail, snapshots) from the configured store into `to`, in one transaction of the target,
+    verified before it commits (each table's row count, and a digest of every closed week's
+    stored results and report). Both offices are locked meanwhile. Raises RunRefused (exit 2:
+    no state, the target is the source, or already holds the office), Locked (75), RunFailed (1:
+    the copy does not verify; the target is left as it was)."""
+    if to.url and not config.office:
+        raise RunRefused("office: set the office's name in the configuration: it names its part of the target database")
+    if not has_state(opts.state, config):
+        raise RunRefused(f"no state to copy: nothing stored yet in {opts.state if not config.state.url else config.office}")
+    if (to.url or "") == config.state.url and (to.url or to.folder.resolve() == opts.state.resolve()):
+        raise RunRefused("the target is the configured store itself")
+    target_config = replace(config, state=replace(config.state, url=to.url))
+    fresh = not has_state(to.folder, target_config)
+    folder_was = to.folder.exists()
+    # the target's lock: its folder's on SQLite, its office's on a server
+    with office_lock(opts.state, config), office_lock(to.folder if not to.url else opts.state, target_config):
+        source = open_office_state(opts.state, config, create=False)
+        target: State | None = None
+        try:
+            target = open_office_state(to.folder, target_config)
+            if not target.is_empty():
+                raise RunRefused(f"{target.where} already holds the office's state: migrate copies into an empty one")
+            copied = _copy_state(source, target)
+            return Migrated(source.where, target.where, copied, source.results_digest())
+        except BaseException:
+            if target is not None:
+                target.rollback()
+                target.close()
+                target = None
+            if fresh and to.url:
+                _forget_state(to.folder, target_config, True)
+            elif fresh:  # the database made, not the folder it was asked into
+                for name in ("pipeline.db", "pipeline.db-wal", "pipeline.db-shm"):
+                    (to.folder / name).unlink(missing_ok=True)
+                if not folder_was:
+                    shutil.rmtree(to.folder, ignore_errors=True)
+            raise
+        finally:
+            source.close()
+            if target is not None:
+                target.close()
+
+
+def _copy_state(source: State, target: State) -> dict[str, int]:
+    """Every table of `source` into `target` (same schema version: both opened migrate to this
+    version), in one transaction; returns each table's row count."""
+    tables = source.tables()
+    missing = sorted(set(tables) - set(target.tables()))
+    if missing:
+        raise RunFailed(f"the target has no table {', '.join(missing)}: its schema differs from the source's")
+    counts = {}
+    target.begin()
+    for table in tables:
+        columns = source.columns(table)
+        if set(columns) - set(target.columns(table)):
+            raise RunFailed(f"the target's table {table} lacks columns of the source's: its schema differs")
+        target.conn.execute(f"DELETE FROM {table}")  # rows its migrations made (the same as the source's)
+        target.load(table, columns, source.dump(table, columns))
+        counts[table] = source.count(table)
+    wrong = {t: (n, target.count(t)) for t, n in counts.items() if target.count(t) != n}
+    if wrong:
+        raise RunFailed("the copy does not verify (rows in source, target): " +
+                        ", ".join(f"{t} {a}, {b}" for t, (a, b) in wrong.items()))
+    if target.results_digest() != source.results_digest():
+        raise RunFailed("the copy does not verify: the closed weeks' stored results differ")
+    target.commit()
+    return counts

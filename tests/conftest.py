@@ -135,7 +135,8 @@ class Store:
         lines = body.splitlines()
         if named:
             name = tomllib.loads(lines[named[0]])["office"]
-            lines[named[0]] = f"office = {json.dumps(f'{name} {self.office}', ensure_ascii=False)}"
+            if self.office not in name:
+                lines[named[0]] = f"office = {json.dumps(f'{name} {self.office}', ensure_ascii=False)}"
         else:
             lines.insert(0, f"office = {json.dumps(self.office, ensure_ascii=False)}")
         return "\n".join([*lines, "", "[state]", f"url = {json.dumps(self.url)}", ""])
