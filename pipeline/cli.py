@@ -316,6 +316,38 @@ def migrate(to: str, state_dir: Path | None, config_path: str | None) -> None:
     click.echo(f"verified: row counts, and the closed weeks' results (sha256 {done.digest[:16]})")
 
 
+@cli.command()
+@click.option("--week", "week_text", required=True, metavar="2026-W48", help="A closed week.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock shown on the page.")
+def group(week_text: str, out: Path | None, state_dir: Path | None, config_path: str | None,
+          now_text: str | None) -> None:
+    """Write OUT/group-WEEK/ (group.json, group.xlsx, group.html): every office of the database
+    that closed WEEK side by side, its totals and its teams', from the stored results only.
+    With the embedded database, the one office.
+
+    Exit 0 written; 2 no office closed the week (or bad usage); 1 the database cannot be read.
+
+    Example: pipeline group --week 2026-W48
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    week = _parse_week(week_text)
+    assert week is not None
+    inbox, out_dir, state = _paths(config, None, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config))
+    try:
+        with _common_exits():
+            folder = runner.group_week(opts, config, week)
+    except runner.RunFailed as exc:
+        click.echo(f"group failed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"wrote {folder}")
+
+
 @cli.group("state")
 def state_group() -> None:
     """The state's backups: list them, restore one.

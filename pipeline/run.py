@@ -971,3 +971,37 @@ def _copy_state(source: State, target: State) -> dict[str, int]:
         raise RunFailed("the copy does not verify: the closed weeks' stored results differ")
     target.commit()
     return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# group: the offices of the database side by side (SPEC §10)
+
+
+def group_week(opts: RunOptions, config: Config, week: Week) -> Path:
+    """`pipeline group`: `OUT/group-W/` from the stored results of every office of the
+    configured store that closed `week` (on SQLite, the one office). Reads only; takes no lock
+    (each office's closed weeks are committed whole). Raises RunRefused (exit 2) when no office
+    closed the week, RunFailed when the store cannot be read."""
+    from .report.group import write_group
+
+    try:
+        if config.state.url:
+            from .postgres import week_results
+
+            found = week_results(config.state.url, str(week))
+        elif has_state(opts.state, config):
+            state = open_office_state(opts.state, config, create=False)
+            try:
+                row = state.conn.execute("SELECT results FROM weeks WHERE week = ?", (str(week),)).fetchone()
+            finally:
+                state.close()
+            found = [] if row is None else [(config.office, row[0])]
+        else:
+            found = []
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
+    if not found:
+        raise RunRefused(f"no office has closed {week} yet")
+    offices = [(office, json.loads(text)) for office, text in found]
+    return write_group(opts.out, str(week), offices, config.lang, opts.now.isoformat(timespec="seconds"),
+                       new_run_id(opts.now))

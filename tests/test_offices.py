@@ -242,3 +242,67 @@ def test_backups_on_a_server_are_the_servers(tmp_path: Path) -> None:
     config.write_text('office = "甲"\n[state]\nurl = "postgresql://kam@127.0.0.1:1/sales"\n', encoding="utf-8")
     done = run_cli("state", "backups", "--config", str(config))
     assert done.returncode == 2 and "server's own" in done.stderr
+
+
+def test_group_puts_the_offices_that_closed_the_week_side_by_side(
+        tmp_path: Path, server: PgServer, request: pytest.FixtureRequest) -> None:
+    """group.json from the stored results of each office that closed the week (an office that
+    has not is left out): per office its totals and its teams', the sums of its managers'
+    figures in its results.json; group.xlsx and group.html show the same."""
+    from decimal import Decimal
+
+    import openpyxl
+
+    url = server.database("group")
+    names = ["滨江壹号", "<b>西溪</b>"]
+    offices = [Office(tmp_path / f"o{i}", Store("postgresql", url, name), seed=i) for i, name in enumerate(names)]
+    late = Office(tmp_path / "late", Store("postgresql", url, "之江"), seed=2)
+    for o in offices:
+        o.week_inbox(0)
+        assert o.run(0).returncode == 0
+    late.week_inbox(1)
+    assert late.run(1, "--week", WEEKS[1]).returncode == 0, "closes W49 only"
+    done = run_cli("group", "--week", WEEKS[0], "--out", str(tmp_path / "group"), "--config", str(offices[0].config),
+                   "--now", "2026-12-01T09:00:00")
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "group" / f"group-{WEEKS[0]}"
+    doc = json.loads((folder / "group.json").read_text(encoding="utf-8"))
+    assert (doc["schema"], doc["week"]) == (1, WEEKS[0])
+    assert [o["office"] for o in doc["offices"]] == sorted(names)
+    fields = ["managers", "weeks_met", "targets", "achieved", "shortfall", "fines", "commission", "clawback",
+              "adjustment", "net"]
+    for entry in doc["offices"]:
+        results = json.loads(offices[names.index(entry["office"])].results(WEEKS[0]))
+        managers = results["managers"]
+        totals = entry["totals"]
+        assert list(totals) == fields
+        assert [t["team"] for t in entry["teams"]] == sorted({m["team"] for m in managers})
+        assert all(list(t) == ["team", *fields] for t in entry["teams"])
+        assert totals["managers"] == len(managers)
+        assert totals["weeks_met"] == sum(1 for m in managers if m["active_days"] > 0 and m["met"])
+        assert totals["achieved"]["leads"] == sum(m["achieved"]["leads"] for m in managers)
+        assert Decimal(totals["net"]) == sum(Decimal(m["net"]) for m in managers)
+        assert totals["fines"]["total"] == f'{sum(Decimal(m["fines"]["total"]) for m in managers):.2f}'
+        assert sum(Decimal(t["net"]) for t in entry["teams"]) == Decimal(totals["net"])
+        assert sum(t["managers"] for t in entry["teams"]) == totals["managers"]
+    sheet = openpyxl.load_workbook(folder / "group.xlsx").worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert [r[0] for r in rows[1:] if r[1] in ("全部团队", "All teams")] == sorted(names)
+    net_of = {r[0]: r[-1] for r in rows[1:] if r[1] in ("全部团队", "All teams")}
+    assert {o["office"]: float(o["totals"]["net"]) for o in doc["offices"]} == net_of
+    page = (folder / "group.html").read_text(encoding="utf-8")
+    assert "滨江壹号" in page and "&lt;b&gt;西溪&lt;/b&gt;" in page and "<b>西溪" not in page
+    assert "之江" not in page
+    none = run_cli("group", "--week", "2026-W40", "--out", str(tmp_path / "group"), "--config", str(offices[0].config))
+    assert none.returncode == 2 and "2026-W40" in none.stderr
+
+
+def test_group_on_the_embedded_database_is_the_one_office(tmp_path: Path) -> None:
+    office = Office(tmp_path, Store("sqlite"), body='office = "滨江壹号"\n')
+    office.week_inbox(0)
+    assert office.run(0).returncode == 0
+    done = run_cli(*office.argv("group", "--week", WEEKS[0], "--out", str(tmp_path / "group")))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "group" / f"group-{WEEKS[0]}" / "group.json").read_text(encoding="utf-8"))
+    assert [o["office"] for o in doc["offices"]] == ["滨江壹号"]
+    assert doc["offices"][0]["totals"]["managers"] == len(json.loads(office.results(WEEKS[0]))["managers"])
