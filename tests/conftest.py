@@ -8,16 +8,9 @@ Without any PostgreSQL binaries on the machine the PostgreSQL half is skipped.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
-import os
-import pwd
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,89 +18,12 @@ from pathlib import Path
 
 import pytest
 
-
-def _pg_bin() -> Path | None:
-    """The folder of initdb and pg_ctl: on the PATH, or where Debian puts them."""
-    found = shutil.which("initdb")
-    if found and shutil.which("pg_ctl"):
-        return Path(found).resolve().parent
-    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(folder, "initdb").exists() and Path(folder, "pg_ctl").exists():
-            return Path(folder)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_user() -> pwd.struct_passwd | None:
-    """Whom to run the server as: nobody in particular unless we are root (initdb refuses root)."""
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    return None
-
-
-class PgServer:
-    """A throw-away PostgreSQL cluster: `url` of its database `pipeline` (user `pipeline`, trust)."""
-
-    def __init__(self, bin_dir: Path) -> None:
-        self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
-        self.data = self.root / "data"
-        self.port = _free_port()
-        self.user = _as_user()
-        if self.user is not None:
-            os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", "pipeline", "-A", "trust", "-E", "UTF8", "--locale=C",
-                  "--no-sync")
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options)
-        self.url = f"postgresql://pipeline@127.0.0.1:{self.port}/pipeline"
-        import psycopg
-
-        with psycopg.connect(f"postgresql://pipeline@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
-            conn.execute("CREATE DATABASE pipeline")
-
-    def _run(self, tool: str, *args: str) -> None:
-        user = self.user
-
-        def drop() -> None:
-            if user is not None:
-                os.setgid(user.pw_gid)
-                os.setuid(user.pw_uid)
-
-        result = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, preexec_fn=drop,
-                                cwd=self.root, timeout=120)
-        if result.returncode != 0:
-            raise RuntimeError(f"{tool} failed: {result.stdout}\n{result.stderr}")
-
-    def database(self, name: str) -> str:
-        """A new empty database of the server, its url."""
-        import psycopg
-
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://pipeline@127.0.0.1:{self.port}/{name}"
-
-    def stop(self) -> None:
-        try:
-            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+from tests.pgserver import PgServer, pg_bin
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    bin_dir = _pg_bin()
+    bin_dir = pg_bin()
     if bin_dir is None:
         pytest.skip("no PostgreSQL binaries on this machine (initdb, pg_ctl)")
     server = PgServer(bin_dir)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PgServer, Store, office_name
+from tests.conftest import Store, office_name
 from tests.helpers import run_cli
+from tests.pgserver import PgServer
 from tests.test_delivery import Inbox as Mailbox
 from tests.test_delivery import smtp  # noqa: F401 - the fixture: a real SMTP server on 127.0.0.1
 
