@@ -237,8 +237,12 @@ def send(week_text: str, resend: bool, out: Path | None, state_dir: Path | None,
     assert week is not None
     inbox, out_dir, state = _paths(config, None, out, state_dir)
     opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config), send=True)
-    with _common_exits():
-        result = runner.send_week(opts, config, week, resend)
+    try:
+        with _common_exits():
+            result = runner.send_week(opts, config, week, resend)
+    except runner.RunFailed as exc:
+        click.echo(f"send failed, nothing sent: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     _mail_outcome(result)
 
 
@@ -259,7 +263,11 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=datetime.now())
-    info = runner.status(opts, config)
+    try:
+        info = runner.status(opts, config)
+    except runner.RunFailed as exc:
+        click.echo(f"status failed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return

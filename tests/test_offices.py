@@ -307,3 +307,17 @@ def test_group_on_the_embedded_database_is_the_one_office(tmp_path: Path) -> Non
     doc = json.loads((tmp_path / "group" / f"group-{WEEKS[0]}" / "group.json").read_text(encoding="utf-8"))
     assert [o["office"] for o in doc["offices"]] == ["滨江壹号"]
     assert doc["offices"][0]["totals"]["managers"] == len(json.loads(office.results(WEEKS[0]))["managers"])
+
+
+def test_a_server_that_cannot_be_reached_fails_the_run_naming_it(tmp_path: Path) -> None:
+    """Exit 1 with what to look at; the inbox is left as it was."""
+    config = tmp_path / "pipeline.toml"
+    config.write_text('office = "甲"\n[state]\nurl = "postgresql://kam@127.0.0.1:1/sales"\n', encoding="utf-8")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "名单.xlsx").write_bytes(b"")
+    for command in (["run", "--inbox", str(tmp_path / "in")], ["status", "--inbox", str(tmp_path / "in")],
+                    ["send", "--week", "2026-W48"], ["group", "--week", "2026-W48"]):
+        done = run_cli(*command, "--state", str(tmp_path / "state"), "--config", str(config))
+        assert done.returncode == 1, done.stderr
+        assert "127.0.0.1:1/sales" in done.stderr and "Traceback" not in done.stderr
+    assert [p.name for p in (tmp_path / "in").iterdir()] == ["名单.xlsx"]
