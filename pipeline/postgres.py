@@ -86,9 +86,12 @@ _INSERT_OR = re.compile(r"^\s*INSERT OR (IGNORE|REPLACE) INTO (\w+) \(([^)]*)\)(
 def translate(statement: str, keys: tuple[str, ...] = ()) -> str:
     """One statement of `State` for PostgreSQL: `?`/`:name` placeholders as psycopg's,
     `INSERT OR IGNORE` as `ON CONFLICT DO NOTHING`, `INSERT OR REPLACE` as an upsert on the
-    table's primary key (`keys`), SQLite's index hints (`+at`) dropped."""
+    table's primary key (`keys`), SQLite's index hints (`+at`) dropped, `json_extract(c, '$.k')`
+    as `c::json ->> 'k'`."""
     sql = statement.replace("%", "%%").replace("BEGIN IMMEDIATE", "BEGIN")
     sql = re.sub(r"(?<![\w)])\+at\b", "at", sql)
+    # SQLite's json_extract(column, '$.key'): text for a scalar, JSON text for a list or object
+    sql = re.sub(r"json_extract\((\w+), '\$\.(\w+)'\)", r"((\1)::json ->> '\2')", sql)
     sql = _PLACEHOLDER.sub(lambda m: "%s" if m.group(0) == "?" else f"%({m.group(1)})s", sql)
     found = _INSERT_OR.match(sql)
     if found:
