@@ -277,9 +277,8 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
             stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
     """Write the week's folder (reports, then the emails built from them into its outbox) beside
     its final place, then swap it in with renames. Returns the week's messages, so sending does
-    not build them again; without `with_data`, only their names, recipients and digests (the
-    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`) is
-    appended to it."""
+    not build them again; without `with_data` (a run that sends nothing), none. With `stored`,
+    the week's stored form (`write.stored_form`) is appended to it."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
@@ -289,9 +288,8 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
     with gc_paused():
-        messages = mail.write_messages(report, tmp, config)
-    if with_data:
-        messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
+        messages = mail.write_messages(report, tmp, config, digests=with_data)
+    messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
