@@ -31,7 +31,7 @@ from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
-from .report.write import gc_paused, write_week
+from .report.write import gc_paused, start_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
 from .rules.replay import (
@@ -284,11 +284,16 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    built = write_week(report, tmp, store=stored is not None)
+    writing = start_week(report, tmp, store=stored is not None)   # a big week's ledger files still being written
+    try:
+        with gc_paused():
+            messages = mail.write_messages(report, tmp, config, digests=with_data)
+    except BaseException:
+        writing.abandon()
+        raise
+    built = writing.wait()
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    with gc_paused():
-        messages = mail.write_messages(report, tmp, config, digests=with_data)
     messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():

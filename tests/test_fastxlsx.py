@@ -318,6 +318,42 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
 
 
+def test_files_left_to_a_third_process_are_the_same_and_waited_for(tmp_path: Path) -> None:
+    """`start_week` leaves a big week's ledger files and results.json to a process of their own
+    while the caller builds the emails from the rest: once `wait` returns, the folder is byte
+    for byte what one process writes, and the stored form is the week's."""
+    from pipeline.report import write
+
+    report = sample_report()
+    alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
+    writing = write.start_week(report, tmp_path / "two", parallel=True, store=True)
+    assert (tmp_path / "two" / "summary.xlsx").exists()   # what the emails read is there already
+    built = writing.wait()
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one.keys() == two.keys() and [name for name in one if one[name] != two[name]] == []
+    assert alone.stored is not None and built.stored is not None
+    assert unpack_ledger_csv(built.stored[1]) == one[Path("ledger.csv")]
+    assert WeekReport.from_bytes(built.stored[0]).results == report.results
+
+
+def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the process that writes the ledger files comes back, naming it, when the
+    caller waits for the week; `abandon` (the caller is failing anyway) only reaps it."""
+    from pipeline.report import write
+
+    def broken(report: WeekReport, folder: Path) -> None:
+        raise ValueError("disk says no")
+
+    monkeypatch.setattr(write, "JOBS", [*[job for job in write.JOBS if write.write_ledger_xlsx not in job[0]],
+                                        ((broken,), None)])
+    monkeypatch.setattr(write, "ASIDE", (broken, write.write_ledger_csv, write.write_results))
+    writing = write.start_week(sample_report(), tmp_path / "week", parallel=True)
+    with pytest.raises(RuntimeError, match="third report writer failed: ValueError: disk says no"):
+        writing.wait()
+    write.start_week(sample_report(), tmp_path / "again", parallel=True).abandon()
+
+
 def test_every_writer_has_a_place_in_the_two_processes_jobs() -> None:
     """The jobs of a big week cover `WRITERS` exactly once: a writer added to the list is
     written by both paths."""

@@ -28,7 +28,7 @@ from .model import WeekReport, pack_ledger_csv, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
-__all__ = ["WRITERS", "Writer", "manager_stems", "statement_paths", "write_week"]
+__all__ = ["WRITERS", "Writer", "Writing", "manager_stems", "start_week", "statement_paths", "write_week"]
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
@@ -168,6 +168,9 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_results,), None),
 ]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
+# The files the week's emails do not attach: `start_week` can leave them to a process of their
+# own (the jobs of `JOBS` made only of these), so that the emails are built while they are written.
+ASIDE: tuple[Writer, ...] = (write_ledger_xlsx, write_ledger_csv, write_results)
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
 
@@ -213,12 +216,14 @@ class _Claims:
 
 class _Plan:
     """The jobs of a big week (see `JOBS`): the fixed ones, the stored report when asked, then
-    the statements in runs of `STATEMENT_STEP` managers."""
+    the statements in runs of `STATEMENT_STEP` managers. A plan of the `ASIDE` jobs alone (`aside`)
+    or of all but them (`others`) is a part of it."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool) -> None:
+    def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all") -> None:
         self.report, self.folder, self.store = report, folder, store
-        self.fixed = [*JOBS, *([((), "stored_report")] if store else [])]
-        managers = len(report.results["managers"])
+        fixed = [job for job in JOBS if part == "all" or (set(job[0]) <= set(ASIDE)) == (part == "aside")]
+        self.fixed = [*fixed, *([((), "stored_report")] if store and part != "aside" else [])]
+        managers = len(report.results["managers"]) if part != "aside" else 0
         self.runs = [(a, min(managers, a + STATEMENT_STEP)) for a in range(0, managers, STATEMENT_STEP)]
 
     def __len__(self) -> int:
@@ -259,8 +264,11 @@ class _Side:
     """The forked second writer: its pid, and a pipe that carries its error, if any. What its
     jobs returned comes back pickled in a file beside the week's outputs."""
 
-    def __init__(self, plan: _Plan, claims: _Claims) -> None:
-        self.passed = plan.folder / f".side-{os.getpid()}.pickle"
+    def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
+        # The claims' shared memory stays this process's until the child is done: freed, its
+        # place would be handed to the next `_Claims` made here, which would count the same jobs.
+        self.name, self.claims = name, claims
+        self.passed = plan.folder / f".side-{os.getpid()}-{name}.pickle"
         xlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -286,7 +294,7 @@ class _Side:
         _, status = os.waitpid(self.pid, 0)
         if status != 0:
             detail = error.decode("utf-8", "replace").strip().splitlines()
-            raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
+            raise RuntimeError(f"the {self.name} report writer failed: " + (detail[-1] if detail else f"status {status}"))
         try:
             passed: dict[int, Any] = pickle.loads(self.passed.read_bytes())
             return passed  # written by our own child just now
@@ -321,6 +329,44 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
     rejections. With `store`, the week's `stored_form` comes back too."""
+    return start_week(report, folder, parallel, store, aside=False).wait()
+
+
+class Writing:
+    """A week's folder being written: what `start_week` left to a process of its own is done
+    when `wait` returns (or raises that process's error)."""
+
+    def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: tuple[_Plan, _Side] | None = None,
+                 stored: tuple[bytes, bytes] | None = None) -> None:
+        self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
+
+    def wait(self) -> Written:
+        if self._plan is None:
+            return Written(self._stored)
+        ledger = self._plan.follow(self._done, "stored_ledger")
+        if self._aside is not None:
+            plan, side = self._aside
+            self._aside = None
+            ledger = plan.follow(side.result(), "stored_ledger")
+        blob = self._plan.follow(self._done, "stored_report")
+        return Written((blob, ledger) if self._plan.store else None)
+
+    def abandon(self) -> None:
+        """Wait for the process of its own without taking its result: the caller is failing."""
+        if self._aside is not None:
+            side, self._aside = self._aside[1], None
+            try:
+                side.result()
+            except RuntimeError:
+                pass
+
+
+def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
+               aside: bool = True) -> Writing:
+    """`write_week`, but a big week's `ASIDE` files (the ledger's two and results.json: none of
+    them attached to an email) are left to a third process of their own, started first, and
+    written while the caller builds the emails from the others; `Writing.wait` waits for it and
+    returns what `write_week` returns."""
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -329,15 +375,22 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
         if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
-            return Written(stored_form(report, folder) if store else None)
-        index_week(report)  # computed once, before the fork: both processes use it
-        plan = _Plan(report, folder, store)
+            return Writing(None, {}, stored=stored_form(report, folder) if store else None)
+        index_week(report)  # computed once, before the fork: the processes use it
+        set_aside = None
+        if aside:
+            part = _Plan(report, folder, store, "aside")
+            set_aside = (part, _Side(part, _Claims(len(part)), "third"))
+        plan = _Plan(report, folder, store, "others" if aside else "all")
         claims = _Claims(len(plan))
-        side = _Side(plan, claims)
         done: dict[int, Any] = {}
         try:
-            done = _work(plan, claims)
-        finally:
-            done.update(side.result())
-        blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
-        return Written((blob, ledger) if store else None)
+            side = _Side(plan, claims)
+            try:
+                done = _work(plan, claims)
+            finally:
+                done.update(side.result())
+        except BaseException:
+            Writing(plan, {}, set_aside).abandon()
+            raise
+        return Writing(plan, done, set_aside)
