@@ -31,7 +31,7 @@ from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
-from .report.write import gc_paused, start_week
+from .report.write import Aside, gc_paused, set_aside, start_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.replay import (
@@ -287,18 +287,31 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
-    """Write the week's folder (reports, then the emails built from them into its outbox) beside
-    its final place, then swap it in with renames. Returns the week's messages, so sending does
-    not build them again; without `with_data` (a run that sends nothing), none. With `stored`,
-    the week's stored form (`write.stored_form`) is appended to it."""
+def scratch_folder(out: Path, week: str, run_id: str) -> Path:
+    """Where `publish` writes a week's folder before renaming it into place: made empty."""
     out.mkdir(parents=True, exist_ok=True)
-    final = out / report.week
-    tmp = out / f".{report.week}.tmp-{run_id}"
+    tmp = out / f".{week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    writing = start_week(report, tmp, store=stored is not None)   # a big week's ledger files still being written
+    tmp.mkdir()
+    return tmp
+
+
+def publish(report: WeekReport, out: Path, run_id: str, config: Config,
+            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True,
+            aside: Aside | None = None) -> list[mail.Outgoing]:
+    """Write the week's folder (reports, then the emails built from them into its outbox) beside
+    its final place (`scratch_folder`), then swap it in with renames. Returns the week's
+    messages, so sending does not build them again; without `with_data` (a run that sends
+    nothing), none. With `stored`, the week's stored form (`write.stored_form`) is appended to
+    it. With `aside`, the ledger's files are being written into the scratch folder already
+    (`write.set_aside`)."""
+    final = out / report.week
+    tmp = out / f".{report.week}.tmp-{run_id}"
+    if aside is None:
+        scratch_folder(out, report.week, run_id)
+    # A big week's ledger files are still being written while the emails are built.
+    writing = start_week(report, tmp, store=stored is not None, aside=aside or True)
     try:
         with gc_paused():
             messages = mail.write_messages(report, tmp, config, digests=with_data)
@@ -477,10 +490,21 @@ def _choose_weeks(job: Job) -> Week | None:
 
 
 def _rerender(job: Job, week: Week) -> None:
-    """A closed week's folder written again from its stored form (and its mail sent)."""
-    report = load_week(job.state, str(week))
-    assert report is not None
-    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending)
+    """A closed week's folder written again from its stored form (and its mail sent). The
+    ledger's files, which need only the stored ledger and the week's new registrations, are
+    started on (`set_aside`) before the rest of the stored week is decoded."""
+    stored = job.state.week_report(str(week))
+    assert stored is not None
+    tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
+    aside = set_aside(WeekReport.ledger_part(*stored), tmp)
+    try:
+        report = WeekReport.from_bytes(stored[0])
+    except BaseException:
+        if aside is not None:
+            aside.abandon()
+        raise
+    report.ledger_stored = stored[1]
+    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:

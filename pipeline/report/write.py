@@ -24,11 +24,12 @@ from .. import xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, pack_ledger_csv, unpack_ledger_csv
+from .model import WeekReport, ledger_csv_size, pack_ledger_csv, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
-__all__ = ["WRITERS", "Writer", "Writing", "manager_stems", "start_week", "statement_paths", "write_week"]
+__all__ = ["WRITERS", "Aside", "Writer", "Writing", "manager_stems", "set_aside", "start_week", "statement_paths",
+           "write_week"]
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
@@ -168,9 +169,12 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_results,), None),
 ]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
-# The files the week's emails do not attach: `start_week` can leave them to a process of their
-# own (the jobs of `JOBS` made only of these), so that the emails are built while they are written.
-ASIDE: tuple[Writer, ...] = (write_ledger_xlsx, write_ledger_csv, write_results)
+# The ledger's two files, which no email attaches: `start_week` can leave them to a process of
+# their own (the jobs of `JOBS` made only of these), so that the emails are built while they are
+# written; they need only the head of a stored report (`WeekReport.ledger_part`), so a re-render
+# starts that process before it decodes the rest (`set_aside`).
+ASIDE: tuple[Writer, ...] = (write_ledger_xlsx, write_ledger_csv)
+ASIDE_FROM_BYTES = 4_000_000     # ledger.csv from which `set_aside` starts a process: ~60,000 rows
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
 
@@ -332,41 +336,85 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     return start_week(report, folder, parallel, store, aside=False).wait()
 
 
+class Aside:
+    """The process writing a week's `ASIDE` files (`set_aside`, or `start_week` itself)."""
+
+    def __init__(self, report: WeekReport, folder: Path, store: bool = False) -> None:
+        self.plan = _Plan(report, folder, store, "aside")
+        self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
+        self._ledger: tuple[bytes | None] | None = None
+
+    def result(self) -> bytes | None:
+        """Wait for it (once); the stored ledger, when asked for."""
+        if self._ledger is None:
+            self._ledger = (self.plan.follow(self.side.result(), "stored_ledger"),)
+        return self._ledger[0]
+
+    def abandon(self) -> None:
+        """Wait for it without taking its result: the caller is failing anyway."""
+        try:
+            self.result()
+        except RuntimeError:
+            self._ledger = (None,)
+
+
+def set_aside(part: WeekReport | None, folder: Path) -> Aside | None:
+    """A process started now that writes the `ASIDE` files of `part` (`WeekReport.ledger_part`
+    of a stored week: its head, its new registrations and its stored ledger) into `folder`,
+    for `start_week` to take; None when `part` is None, its ledger.csv is under
+    `ASIDE_FROM_BYTES` or processes cannot be forked (`start_week` writes them then)."""
+    if part is None or part.ledger_stored is None or not hasattr(os, "fork"):
+        return None
+    if ledger_csv_size(part.ledger_stored) < ASIDE_FROM_BYTES:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    with gc_paused():
+        return Aside(part, folder)
+
+
 class Writing:
     """A week's folder being written: what `start_week` left to a process of its own is done
     when `wait` returns (or raises that process's error)."""
 
-    def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: tuple[_Plan, _Side] | None = None,
+    def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: Aside | None = None,
                  stored: tuple[bytes, bytes] | None = None) -> None:
         self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
 
     def wait(self) -> Written:
+        aside_ledger = None
+        if self._aside is not None:
+            aside, self._aside = self._aside, None
+            aside_ledger = aside.result()
         if self._plan is None:
             return Written(self._stored)
-        ledger = self._plan.follow(self._done, "stored_ledger")
-        if self._aside is not None:
-            plan, side = self._aside
-            self._aside = None
-            ledger = plan.follow(side.result(), "stored_ledger")
+        ledger: Any = self._plan.follow(self._done, "stored_ledger") or aside_ledger
         blob = self._plan.follow(self._done, "stored_report")
         return Written((blob, ledger) if self._plan.store else None)
 
     def abandon(self) -> None:
         """Wait for the process of its own without taking its result: the caller is failing."""
         if self._aside is not None:
-            side, self._aside = self._aside[1], None
-            try:
-                side.result()
-            except RuntimeError:
-                pass
+            aside, self._aside = self._aside, None
+            aside.abandon()
 
 
 def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               aside: bool = True) -> Writing:
-    """`write_week`, but a big week's `ASIDE` files (the ledger's two and results.json: none of
-    them attached to an email) are left to a third process of their own, started first, and
-    written while the caller builds the emails from the others; `Writing.wait` waits for it and
-    returns what `write_week` returns."""
+               aside: bool | Aside | None = True) -> Writing:
+    """`write_week`, but a big week's `ASIDE` files are left to a process of their own (`aside`:
+    the one `set_aside` started, or else one started now), written while the caller builds the
+    emails from the others; `Writing.wait` waits for it and returns what `write_week` returns.
+    With `aside` False (or None: `set_aside` started none) the files are written here."""
+    given = aside if isinstance(aside, Aside) else None
+    try:
+        return _start_week(report, folder, parallel, store, aside is True, given)
+    except BaseException:
+        if given is not None:
+            given.abandon()
+        raise
+
+
+def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, start_aside: bool,
+                given: Aside | None) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -374,14 +422,14 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     with gc_paused(), indexed_once():
         if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
-                writer(report, folder)
+                if given is None or writer not in ASIDE:
+                    writer(report, folder)
+            if given is not None:
+                given.result()   # its files written (stored_form reads ledger.csv)
             return Writing(None, {}, stored=stored_form(report, folder) if store else None)
         index_week(report)  # computed once, before the fork: the processes use it
-        set_aside = None
-        if aside:
-            part = _Plan(report, folder, store, "aside")
-            set_aside = (part, _Side(part, _Claims(len(part)), "third"))
-        plan = _Plan(report, folder, store, "others" if aside else "all")
+        set_aside = given if given is not None else Aside(report, folder, store) if start_aside else None
+        plan = _Plan(report, folder, store, "others" if set_aside is not None else "all")
         claims = _Claims(len(plan))
         done: dict[int, Any] = {}
         try:
@@ -391,6 +439,7 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
             finally:
                 done.update(side.result())
         except BaseException:
-            Writing(plan, {}, set_aside).abandon()
+            if set_aside is not None and set_aside is not given:
+                set_aside.abandon()
             raise
         return Writing(plan, done, set_aside)
