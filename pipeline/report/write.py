@@ -161,7 +161,9 @@ WRITERS: list[Writer] = [
 # A job runs its writers in order, then what must follow them in the same process:
 # "stored_ledger" (ledger.csv compressed for the state, `stored_form`). The child touches neither
 # the database nor the lock: it writes files and leaves with os._exit, running no exit handler of
-# the parent's. Where there is no fork (Windows), one process runs `WRITERS`.
+# the parent's. Where there is no fork (Windows), one process runs `WRITERS`. `start_week`
+# leaves the jobs of the `ASIDE` writers to a third process of their own (`Aside`), which the
+# caller waits for after building the emails from the rest.
 JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
@@ -265,8 +267,9 @@ def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
 
 
 class _Side:
-    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
-    jobs returned comes back pickled in a file beside the week's outputs."""
+    """A forked writer (the second, or the third of `Aside`): its pid, and a pipe that carries
+    its error, if any. What its jobs returned comes back pickled in a file beside the week's
+    outputs."""
 
     def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
         # The claims' shared memory stays this process's until the child is done: freed, its
@@ -387,9 +390,12 @@ class Writing:
             aside_ledger = aside.result()
         if self._plan is None:
             return Written(self._stored)
+        if not self._plan.store:
+            return Written(None)
         ledger: Any = self._plan.follow(self._done, "stored_ledger") or aside_ledger
-        blob = self._plan.follow(self._done, "stored_report")
-        return Written((blob, ledger) if self._plan.store else None)
+        if ledger is None:   # written by a process set aside without being asked to store it
+            ledger = _stored_ledger(self._plan.folder)
+        return Written((self._plan.follow(self._done, "stored_report"), ledger))
 
     def abandon(self) -> None:
         """Wait for the process of its own without taking its result: the caller is failing."""
