@@ -376,10 +376,11 @@ def test_a_stored_week_set_aside_before_it_is_decoded_writes_the_same_files(
     assert aside is not None
     again = WeekReport.from_bytes(blob)
     again.ledger_stored = ledger
-    write.start_week(again, tmp_path / "two", parallel=parallel, aside=aside).wait()
+    stored = write.start_week(again, tmp_path / "two", parallel=parallel, store=True, aside=aside).wait().stored
     one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
     assert one.keys() == two.keys() and [name for name in one if one[name] != two[name]] == []
+    assert stored is not None and unpack_ledger_csv(stored[1]) == one[Path("ledger.csv")]
 
 
 @settings(max_examples=40, deadline=None)
