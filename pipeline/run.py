@@ -30,7 +30,7 @@ from .config import Config
 from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
-from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
+from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import Aside, gc_paused, set_aside, start_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
@@ -498,12 +498,11 @@ def _rerender(job: Job, week: Week) -> None:
     tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
     aside = set_aside(WeekReport.ledger_part(*stored), tmp)
     try:
-        report = WeekReport.from_bytes(stored[0])
+        report = _decode_week(job.state, str(week), stored)
     except BaseException:
         if aside is not None:
             aside.abandon()
         raise
-    report.ledger_stored = stored[1]
     messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
@@ -632,6 +631,7 @@ def _assess(job: Job) -> None:
     stats = job.stats = {"rows_read": taken.rows_read, "rows_stored": taken.rows_stored,
                          "duplicates_dropped": taken.duplicates}
     zero = dict.fromkeys(stats, 0)
+    earlier = job.state.recent_managers(str(job.weeks[0]), TREND_WEEKS - 1) if job.weeks else []
     for i, outcome in enumerate(job.outcomes):
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
@@ -639,6 +639,8 @@ def _assess(job: Job) -> None:
         for m in report.results["managers"]:
             if m["active_days"] > 0:
                 previous[m["name"]] = m["streak"]
+        report.earlier = earlier[-(TREND_WEEKS - 1):]
+        earlier = [*report.earlier, (report.week, report.results["managers"])]
         job.reports.append(report)
     job.outcomes = []
     job.stage("assess")
@@ -722,8 +724,14 @@ def load_week(state: State, week: str) -> WeekReport | None:
     stored = state.week_report(week)
     if stored is None:
         return None
+    return _decode_week(state, week, stored)
+
+
+def _decode_week(state: State, week: str, stored: tuple[bytes, bytes | None]) -> WeekReport:
+    """A closed week's report from its stored form, with the earlier weeks its trends show."""
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
+    report.earlier = state.recent_managers(week, TREND_WEEKS - 1)
     return report
 
 

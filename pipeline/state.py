@@ -283,6 +283,15 @@ class State:
         self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
                           (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
 
+    def recent_managers(self, before: str, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The `managers` of results.json of the last `limit` closed weeks before `before`, oldest
+        first: the weeks' trends in the reports. Only that list is parsed (by SQLite), not the
+        weeks' deals and rejections."""
+        rows = self.conn.execute(
+            "SELECT week, json_extract(results, '$.managers') FROM weeks WHERE week < ? ORDER BY week DESC LIMIT ?",
+            (before, limit)).fetchall()
+        return [(week, json.loads(managers)) for week, managers in reversed(rows)]
+
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
         streaks: dict[str, int] = {}
