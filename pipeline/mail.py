@@ -45,7 +45,7 @@ import jinja2
 from .config import Config
 from .normalise import mask_phone
 from .records import Person
-from .report.context import History, fix_hint, index_week, manager_history
+from .report.context import History, correction_lines, fix_hint, index_week, manager_history
 from .report.html import make_environment
 from .report.model import WeekReport
 from .texts import TEXTS, kind_name, t
@@ -393,6 +393,7 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
         "net": _money(row["net"]), "met": row["met"], "streak": row["streak"],
         "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
         "history": history,
+        "corrections": correction_lines(lang, report.results, name, _mask_any),
     }
 
 

@@ -37,6 +37,8 @@ from .rules.assess import assess
 from .rules.replay import (
     CARRIED_VERSION,
     Carried,
+    DealKey,
+    Landings,
     Owner,
     WeekOutcome,
     release_arrow_memory,
@@ -607,7 +609,8 @@ def _replay(job: Job) -> None:
     # week's start; otherwise from its last week's end.
     reached_back = state.earliest_since(job.taken.base) < job.weeks[0].start_iso
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          registered, start, carry_from_start=reached_back)
+                          registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
+                          landings=Landings(*state.landings()))
     del events, registered, start
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
@@ -618,6 +621,20 @@ def _replay(job: Job) -> None:
         del snapshot
     release_arrow_memory()
     job.stage("replay")
+
+
+def _paid_before(state: State) -> Callable[[DealKey], tuple[str | None, str] | None]:
+    """What a deal paid in a closed week, by its identity (SPEC §7.3), from the stored results:
+    read once, and only when a cancellation asks."""
+    found: dict[DealKey, tuple[str | None, str]] | None = None
+
+    def paid(key: DealKey) -> tuple[str | None, str] | None:
+        nonlocal found
+        if found is None:
+            found = state.paid_deals()
+        return found.get(key)
+
+    return paid
 
 
 def _assess(job: Job) -> None:
@@ -663,12 +680,12 @@ def _commit(job: Job) -> None:
     """The weeks closed, the run logged and its archive moves pending, in the one commit."""
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
+    max_seq = state.next_seq() - 1
     for report, (blob, ledger) in zip(job.reports, job.kept, strict=True):
-        state.close_week(report.week, result.run_id, report.results, blob, ledger)
+        state.close_week(report.week, result.run_id, report.results, blob, ledger, max_seq)
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:
-        max_seq = state.next_seq() - 1
         for week, until, data in job.snapshots:
             state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data)
         job.snapshots = []

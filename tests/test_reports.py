@@ -192,7 +192,8 @@ def test_statement_file_names_are_safe_and_distinct() -> None:
 
 # --- summary.xlsx ---------------------------------------------------------------------------------
 
-SUMMARY_SHEETS = ["团队汇总", "佣金明细", "罚款明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "运行信息"]
+SUMMARY_SHEETS = ["团队汇总", "佣金明细", "罚款明细", "诚意客户号码汇总表", "到访批次", "拓展单位", "未通过记录", "退房扣回", "调整", "归属裁定",
+                  "运行信息"]
 
 
 def test_summary_workbook_sheets(written: tuple[WeekReport, Path]) -> None:
@@ -462,7 +463,7 @@ def test_english_labels(tmp_path: Path) -> None:
     write_week(report, tmp_path)
     book = openpyxl.load_workbook(tmp_path / "summary.xlsx", read_only=True)
     assert book.sheetnames == ["Team summary", "Commission", "Fines", "Accepted numbers", "Visits", "Units",
-                               "Rejected rows", "About this run"]
+                               "Rejected rows", "Clawbacks", "Adjustments", "Rulings", "About this run"]
     assert next(book["Team summary"].iter_rows(values_only=True))[:3] == ("Team", "Manager", "Active days")
     page = (tmp_path / "summary.html").read_text(encoding="utf-8")
     assert "Office total" in page and '<html lang="en">' in page

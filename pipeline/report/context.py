@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -77,6 +78,50 @@ def mask(value: str | None) -> str:
     if sum(ch.isdigit() for ch in value) >= 7 and len(value) >= 7:
         return value[:3] + "****" + value[-4:]
     return value
+
+
+def week_of(iso: str | None) -> str:
+    """The ISO week (`2026-W48`) of an ISO date-time."""
+    if not iso:
+        return ""
+    year, week, _ = date.fromisoformat(iso[:10]).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def correction_lines(lang: str, results: dict[str, Any], name: str, phone: Any = mask) -> list[str]:
+    """Each correction of manager `name` in the week (SPEC §7), in one plain sentence, in the
+    order results.json lists them: clawbacks (which unit was given back, which week's deal,
+    how much), adjustments (who approved how much and why), rulings giving them a customer or
+    taking one away. `phone` shows a customer's number (masked for pages and emails)."""
+    lines: list[str] = []
+
+    def late(entry: dict[str, Any]) -> str:
+        return t(lang, "correction.late") if entry.get("late") else ""
+
+    for c in results.get("clawbacks", []):
+        if c.get("manager") != name:
+            continue
+        deal = c.get("deal") or {}
+        room = t(lang, "correction.clawback_room", room=c["room"]) if c.get("room") else ""
+        lines.append(t(lang, "correction.clawback", cancelled=fmt_when(c.get("cancelled_at")), phone=phone(c["phone"]),
+                       room=room, deal_week=week_of(deal.get("deal_at")), deal_at=fmt_when(deal.get("deal_at")),
+                       amount=fmt_cny(-money(c["amount"]))) + late(c))  # "taken back 2,000.00"
+    for a in results.get("adjustments", []):
+        if a.get("manager") != name:
+            continue
+        lines.append(t(lang, "correction.adjustment", approver=a["approved_by"], at=fmt_when(a.get("adjusted_at")),
+                       amount=fmt_cny(money(a["amount"])), reason=a.get("reason") or t(lang, "correction.no_reason"))
+                     + late(a))
+    for r in results.get("rulings", []):
+        if r.get("owner") == name:
+            previous = (t(lang, "correction.ruled_previous", owner=r["previous_owner"])
+                        if r.get("previous_owner") else "")
+            lines.append(t(lang, "correction.ruled_to", approver=r["approved_by"], at=fmt_when(r.get("ruled_at")),
+                           phone=phone(r["phone"]), previous=previous) + late(r))
+        elif r.get("previous_owner") == name:
+            lines.append(t(lang, "correction.ruled_away", approver=r["approved_by"], at=fmt_when(r.get("ruled_at")),
+                           phone=phone(r["phone"]), owner=r["owner"]) + late(r))
+    return lines
 
 
 @cache
@@ -486,6 +531,7 @@ class SummaryPage:
     rejected: int
     see_workbook: str
     trend: TrendHead
+    corrections: list[str]   # "name: sentence", every manager's corrections (`correction_lines`)
 
 
 def _count_bar(count: int, top: int) -> Bar:
@@ -558,7 +604,10 @@ def summary_page(report: WeekReport, index: WeekIndex) -> SummaryPage:
     review = [f for f, m in zip(flagged, index.managers, strict=True) if m["dismissal_review"]]
     warning = [f for f, m in zip(flagged, index.managers, strict=True)
                if not m["dismissal_review"] and int(m["streak"]) >= warn_at]
+    corrections = [f"{m['name']}: {line}" for m in index.managers
+                   for line in correction_lines(lang, report.results, m["name"])]
     return SummaryPage(
+        corrections=corrections,
         lang=lang, L=labels(lang),
         title=t(lang, "report.title.summary", office=_title_office(lang, report.office), week=report.week),
         period=t(lang, "report.period", start=report.start, end=report.end),
@@ -633,6 +682,7 @@ class ManagerPage:
     deals: list[DealRow]
     rejections: list[RejectionRow]
     history: History
+    corrections: list[str]   # one sentence each (`correction_lines`)
 
 
 def warning_text(lang: str, m: dict[str, Any], warn_at: int) -> str:
@@ -688,4 +738,5 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         not_assessed="" if m["active_days"] else t(lang, "report.not_assessed"),
         targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
         deals=deals, rejections=rejections, history=manager_history(lang, index, name),
+        corrections=correction_lines(lang, report.results, name),
     )

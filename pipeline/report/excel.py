@@ -42,6 +42,7 @@ from .context import (
     ITEMS,
     WeekIndex,
     commission_kind_label,
+    correction_lines,
     fix_hint,
     index_week,
     kind_label,
@@ -50,6 +51,7 @@ from .context import (
     team_name,
     totals_of,
     warning_text,
+    week_of,
 )
 from .model import Registrations, WeekReport
 
@@ -1041,8 +1043,64 @@ def summary_sheets(report: WeekReport, index: WeekIndex) -> list[Sheet]:
         Sheet(name("visits"), [Table(visit_columns(lang), visit_rows(report.visits))]),
         Sheet(name("units"), [Table(unit_columns(lang), unit_rows(report.units))]),
         Sheet(name("rejections"), [Table(rejection_columns(lang), _rejection_rows(lang, results.get("rejections", [])))]),
+        Sheet(name("clawbacks"), [Table(clawback_columns(lang), clawback_rows(lang, results.get("clawbacks", [])))]),
+        Sheet(name("adjustments"), [Table(adjustment_columns(lang),
+                                          adjustment_rows(lang, results.get("adjustments", [])))]),
+        Sheet(name("rulings"), [Table(ruling_columns(lang), ruling_rows(lang, results.get("rulings", [])))]),
         _about_sheet(report),
     ]
+
+
+# ---- SPEC §7: the corrections that landed in the week
+
+
+def clawback_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "cancelled_at"), "datetime"), Column(_h(lang, "phone")), Column(_h(lang, "room")),
+            Column(_h(lang, "manager")), Column(_h(lang, "clawback"), "money"), Column(_h(lang, "deal_at"), "datetime"),
+            Column(_h(lang, "deal_week")), Column(_h(lang, "deal_file")), Column(_h(lang, "deal_sheet")),
+            Column(_h(lang, "deal_row"), "int"), Column(_h(lang, "late")), *_src_columns(lang)]
+
+
+def clawback_rows(lang: str, clawbacks: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for c in clawbacks:
+        deal = c.get("deal") or {}
+        yield [c.get("cancelled_at"), c.get("phone") or "", c.get("room") or "", c.get("manager") or "",
+               c.get("amount"), deal.get("deal_at"), week_of(deal.get("deal_at")), *_src(deal.get("source")),
+               t(lang, "report.yes") if c.get("late") else "", *_src(c.get("source"))]
+
+
+def adjustment_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "manager")), Column(_h(lang, "adjustment"), "money"),
+            Column(_h(lang, "adjusted_at"), "datetime"), Column(_h(lang, "approved_by")),
+            Column(_h(lang, "adjust_reason")), Column(_h(lang, "late")), *_src_columns(lang)]
+
+
+def adjustment_rows(lang: str, adjustments: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for a in adjustments:
+        yield [a.get("manager") or "", a.get("amount"), a.get("adjusted_at"), a.get("approved_by") or "",
+               a.get("reason") or "", t(lang, "report.yes") if a.get("late") else "", *_src(a.get("source"))]
+
+
+def ruling_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "ruled_at"), "datetime"), Column(_h(lang, "phone")), Column(_h(lang, "owner")),
+            Column(_h(lang, "previous_owner")), Column(_h(lang, "approved_by")), Column(_h(lang, "late")),
+            *_src_columns(lang)]
+
+
+def ruling_rows(lang: str, rulings: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for r in rulings:
+        yield [r.get("ruled_at"), r.get("phone") or "", r.get("owner") or "", r.get("previous_owner") or "",
+               r.get("approved_by") or "", t(lang, "report.yes") if r.get("late") else "", *_src(r.get("source"))]
+
+
+def _corrections_sheets(lang: str, results: dict[str, Any], name: str) -> list[Sheet]:
+    """A statement's corrections, when it has any: one plain sentence each (numbers whole:
+    workbooks are internal)."""
+    lines = correction_lines(lang, results, name, phone=lambda value: value)
+    if not lines:
+        return []
+    return [Sheet(t(lang, "report.sheet.corrections"), [Table([Column(_h(lang, "explanation"))],
+                                                              [[line] for line in lines])])]
 
 
 def _overview_sheet(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Sheet:
@@ -1100,6 +1158,7 @@ def manager_sheets(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> l
         Sheet(sheet("visits"), [Table(visit_columns(lang, False), visit_rows(index.visits_by.get(name, []), False))]),
         Sheet(sheet("units"), [Table(unit_columns(lang, False), unit_rows(index.units_by.get(name, []), False))]),
         Sheet(sheet("rejections"), [Table(manager_rejection_columns(lang), rejections)]),
+        *_corrections_sheets(lang, report.results, name),
     ]
 
 
