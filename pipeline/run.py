@@ -34,7 +34,7 @@ from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import gc_paused, write_week
+from .report.write import Aside, gc_paused, set_aside, start_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.replay import (
@@ -65,7 +65,12 @@ Echo = Callable[[str], None]
 
 
 class RunFailed(Exception):
-    """The run failed and changed nothing (exit 1)."""
+    """The run failed and changed nothing (exit 1); `todo` says what to do, when the failure
+    has its own advice (told to `mail.admin_to` with the error)."""
+
+    def __init__(self, message: str, todo: str = "") -> None:
+        super().__init__(message)
+        self.todo = todo
 
 
 class RunRefused(Exception):
@@ -340,25 +345,41 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
-    """Write the week's folder (reports, then the emails built from them into its outbox) beside
-    its final place, then swap it in with renames. Returns the week's messages, so sending does
-    not build them again; without `with_data`, only their names, recipients and digests (the
-    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`) is
-    appended to it."""
+def scratch_folder(out: Path, week: str, run_id: str) -> Path:
+    """Where `publish` writes a week's folder before renaming it into place: made empty."""
     out.mkdir(parents=True, exist_ok=True)
-    final = out / report.week
-    tmp = out / f".{report.week}.tmp-{run_id}"
+    tmp = out / f".{week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    built = write_week(report, tmp, store=stored is not None)
+    tmp.mkdir()
+    return tmp
+
+
+def publish(report: WeekReport, out: Path, run_id: str, config: Config,
+            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True,
+            aside: Aside | None = None) -> list[mail.Outgoing]:
+    """Write the week's folder (reports, then the emails built from them into its outbox) beside
+    its final place (`scratch_folder`), then swap it in with renames. Returns the week's
+    messages, so sending does not build them again; without `with_data` (a run that sends
+    nothing), none. With `stored`, the week's stored form (`write.stored_form`) is appended to
+    it. With `aside`, the ledger's files are being written into the scratch folder already
+    (`write.set_aside`)."""
+    final = out / report.week
+    tmp = out / f".{report.week}.tmp-{run_id}"
+    if aside is None:
+        scratch_folder(out, report.week, run_id)
+    # A big week's ledger files are still being written while the emails are built.
+    writing = start_week(report, tmp, store=stored is not None, aside=aside or True)
+    try:
+        with gc_paused():
+            messages = mail.write_messages(report, tmp, config, digests=with_data)
+    except BaseException:
+        writing.abandon()
+        raise
+    built = writing.wait()
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    with gc_paused():
-        messages = mail.write_messages(report, tmp, config)
-    if with_data:
-        messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
+    messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
@@ -535,6 +556,7 @@ class Job:
     kept: list[tuple[bytes, bytes]] = field(default_factory=list)  # each week's stored form
     periods: list[tuple[PeriodReport, list[mail.Outgoing]]] = field(default_factory=list)  # closed months, quarters
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
+    empty_weeks: list[tuple[Week, int]] = field(default_factory=list)  # (week, managers assessed): EMPTY_WEEK
 
     def stage(self, name: str) -> None:
         """The time since the last stage, added to `name`'s in the run log."""
@@ -566,6 +588,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         _take_roster(job)
         _replay(job)
         _assess(job)
+        _refuse_empty_weeks(job)
         _write_outputs(job)
         _crash_point("after_outputs")
         if opts.dry_run:
@@ -621,10 +644,20 @@ def _choose_weeks(job: Job) -> Week | None:
 
 
 def _rerender(job: Job, week: Week) -> None:
-    """A closed week's folder written again from its stored form (and its mail sent)."""
-    report = load_week(job.state, str(week))
-    assert report is not None
-    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending)
+    """A closed week's folder written again from its stored form (and its mail sent). The
+    ledger's files, which need only the stored ledger and the week's new registrations, are
+    started on (`set_aside`) before the rest of the stored week is decoded."""
+    stored = job.state.week_report(str(week))
+    assert stored is not None
+    tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
+    aside = set_aside(WeekReport.ledger_part(*stored), tmp)
+    try:
+        report = _decode_week(job.state, str(week), stored)
+    except BaseException:
+        if aside is not None:
+            aside.abandon()
+        raise
+    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:
@@ -772,14 +805,35 @@ def _assess(job: Job) -> None:
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
                               stats if last else zero, run_info)
-        for m in report.results["managers"]:
-            if m["active_days"] > 0:
-                previous[m["name"]] = m["streak"]
+        assessed = [m for m in report.results["managers"] if m["active_days"] > 0]
+        for m in assessed:
+            previous[m["name"]] = m["streak"]
+        if assessed and not outcome.worked():  # SPEC §3: refused in `_refuse_empty_weeks`
+            job.empty_weeks.append((outcome.week, len(assessed)))
         report.earlier = earlier[-(TREND_WEEKS - 1):]
         earlier = [*report.earlier, (report.week, report.results["managers"])]
         job.reports.append(report)
     job.outcomes = []
     job.stage("assess")
+
+
+def _refuse_empty_weeks(job: Job) -> None:
+    """SPEC §3: a week with managers assessed but no leads, visits or units row dated in it is not
+    closed: its workbooks have most likely not been dropped yet, and closed it would fine every
+    manager the maximum for good. The run fails whole (exit 1, nothing changed) unless forced; a
+    dry run computes it and warns."""
+    if not job.empty_weeks:
+        return
+    lang = job.config.lang
+    what = "; ".join(t(lang, "run.EMPTY_WEEK", week=str(week), start=week.monday.isoformat(),
+                       end=week.sunday.isoformat(), managers=n) for week, n in job.empty_weeks)
+    if job.opts.force:
+        job.echo(t(lang, "warn.EMPTY_WEEK.forced", what=what))
+    elif job.opts.dry_run:
+        job.echo(t(lang, "warn.EMPTY_WEEK.dry_run", what=what))
+    else:
+        weeks = ", ".join(str(week) for week, _ in job.empty_weeks)
+        raise RunFailed(f"EMPTY_WEEK: {what}", todo=t(lang, "run.EMPTY_WEEK.todo", weeks=weeks))
 
 
 def _write_outputs(job: Job) -> None:
@@ -865,6 +919,11 @@ def load_week(state: State, week: str) -> WeekReport | None:
     stored = state.week_report(week)
     if stored is None:
         return None
+    return _decode_week(state, week, stored)
+
+
+def _decode_week(state: State, week: str, stored: tuple[bytes, bytes | None]) -> WeekReport:
+    """A closed week's report from its stored form, with the earlier weeks its trends show."""
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
     report.earlier = state.recent_managers(week, TREND_WEEKS - 1)
@@ -990,10 +1049,10 @@ def _period_folders(out: Path) -> list[str]:
     return found
 
 
-def notify_failure(config: Config, error: str, now: datetime) -> None:
+def notify_failure(config: Config, error: str, now: datetime, todo: str = "") -> None:
     """Best effort: tell `admin_to` that the run failed and what to do (when SMTP is configured)."""
     try:
-        mail.send_notice(config, error, now)
+        mail.send_notice(config, error, now, todo)
     except Exception:  # noqa: BLE001 - a failed notice must never hide the run's own failure
         pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ def test_unfinished_week_is_refused_unless_dry_run_or_force(office: Office) -> N
 
 
 def test_dry_run_on_existing_state_stores_nothing(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     db = office.store.contents(office.state)
     leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-12-01 09:00"), ""]])
@@ -123,6 +124,7 @@ def test_closed_week_is_rerendered_without_reading(office: Office) -> None:
 
 
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
+    leads(office.inbox / "号码W47.xlsx", [["王强", 13900139000, d("2026-11-17 09:00"), ""]])
     assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47
     leads(office.inbox / "号码.xlsx", [
         ["张伟", 13800138000, d("2026-11-24 09:00"), ""],
@@ -142,7 +144,9 @@ def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> Non
 def test_five_cron_weeks_reach_dismissal_review(office: Office) -> None:
     mondays = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
     streaks = []
-    for monday in mondays:
+    for i, monday in enumerate(mondays):
+        # one number a week: every week is worked (not EMPTY_WEEK) and every target missed
+        leads(office.inbox / "号码.xlsx", [["张伟", 13800138000 + i, d(f"{monday} 09:00") - timedelta(days=6), ""]])
         assert office.run(now=f"{monday}T08:00:00").exit_code == 0
         week = sorted(p.name for p in office.out.iterdir() if not p.name.startswith("."))[-1]
         zw = next(m for m in office.results(week)["managers"] if m["name"] == "张伟")
@@ -196,6 +200,7 @@ def test_file_level_problem_fails_and_changes_nothing(office: Office) -> None:
 
 
 def test_failure_on_existing_state_leaves_it_byte_identical(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     db = office.store.contents(office.state)
     workbook(office.inbox / "两种.xlsx", {"S": (LEADS + ["到访时间", "销售员"], [])})
@@ -231,6 +236,7 @@ def test_visit_and_deal_through_workbooks(office: Office) -> None:
 
 
 def test_run_log_has_stage_timings(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     logs = list((office.state / "logs").glob("*.json"))
     assert len(logs) == 1
@@ -276,6 +282,32 @@ def test_rerender_is_byte_identical_so_mail_is_sent_once(office: Office) -> None
     assert any(name.startswith("outbox/") for name in before) and "summary.xlsx" in before
     assert office.run("--week", "2026-W48", now="2026-12-20T08:00:00").exit_code == 0
     assert snapshot() == before
+
+
+def test_a_big_weeks_rerender_is_byte_identical(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a big week: written by several processes (the ledger's files by one of their own,
+    started from the stored week's head before the rest is decoded; the emails by a pool),
+    closed and re-rendered to the same bytes."""
+    from pipeline import mail
+    from pipeline.report import write
+
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    monkeypatch.setattr(mail, "PARALLEL_FROM", 1)
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""],
+                                      ["王强", 13900139000, d("2026-11-25 10:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    folder = office.out / "2026-W48"
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert {"ledger.csv", "ledger.xlsx", "results.json", "summary.xlsx"} <= set(before)
+    assert any(name.startswith("outbox/") for name in before)
+    assert office.run("--week", "2026-W48", now="2026-12-20T08:00:00").exit_code == 0
+    assert snapshot() == before
+    assert not [p for p in office.out.iterdir() if p.name.startswith(".")]   # no scratch folder left
 
 
 def test_history_rows_still_decide_units_and_visits(office: Office) -> None:
@@ -339,7 +371,7 @@ def test_registrations_read_twice_in_one_run_are_stored_once_first_read_wins(off
     ])})
     workbook(office.inbox / "登记B.xlsx", {"登记": (REGISTRATIONS, [[13900000000, at, "自然到访", "另一文件"]])})
     roster(office.inbox / "名单.xlsx", PEOPLE)
-    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    assert office.run("--force", now="2026-11-30T08:00:00").exit_code == 0  # a week of registrations only
     stats = office.results("2026-W48")["stats"]
     assert (stats["rows_read"], stats["duplicates_dropped"]) == (9, 2)
     assert stats["rows_stored"] == 9 - 2  # 3 registrations + 4 roster rows

@@ -130,7 +130,8 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
             with _state(root, store) as state:
                 state.conn.execute("DELETE FROM snapshots")
         _write_inbox(root / "in", k, rows, people)
-        result = _run(root, MONDAYS[k], store, *args, body=body)
+        # a drawn week may hold no leads, visits or units: closed as it is (EMPTY_WEEK)
+        result = _run(root, MONDAYS[k], store, "--force", *args, body=body)
         assert result.exit_code == 0, result.output
         seen.append(_outputs(root, week_of(k)))
     return seen
