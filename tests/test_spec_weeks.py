@@ -678,3 +678,69 @@ def test_a_late_deal_paid_in_a_closed_week_is_clawed_back_as_that_week_paid_it(t
     ]
     assert (w50["adjustments"], w50["rejections"]) == ([], [])
     assert w50["stats"] == {"rows_read": 18, "rows_stored": 8, "duplicates_dropped": 10, "rejected": 0}
+
+
+def test_zero_money_boundaries_and_rows_stored_ahead_of_their_week(tmp_path: Path) -> None:
+    """Money stays "0.00", never "-0.00": a visit deal on a commission of 0 pays its manager 0.00 and
+    its cancellation claws back "0.00" from him (the deal showed him); adjustments "-0" and
+    "-0.001" are 0.00. A deal at the very second P2's window ends (a date alone is 00:00:00) is
+    still 张伟's. Rows read on W48's run but dated in W49 land in W49 when it is computed: a
+    ruling, an adjustment, a ruling and an adjustment by a manager (NOT_APPROVED), a cancellation
+    with no deal, and one of a deal paid in W48 without manager commission (0.00, nobody)."""
+    (tmp_path / "config.toml").write_text(
+        "[targets]\nleads = 1\nvisits = 0\nunits = 0\n\n[ownership]\nprotection_days = 2\n", encoding="utf-8")
+    inbox = tmp_path / "in"
+    for run, now in [(1, "2026-11-30T08:00:00"), (2, "2026-12-07T08:00:00")]:
+        roster(inbox / "名单.xlsx", [
+            ["张伟", "大客户经理", "一组", None, None, None], ["王强", "大客户经理", "一组", None, None, None],
+            ["李娜", "销售员", "一组", None, None, None], ["刘总", "负责人", "一组", None, None, None]])
+        workbook(inbox / "号码.xlsx", {"Sheet1": (LEADS[:3], [
+            ["张伟", P(1), t(11, 23, 9)], ["张伟", P(2), t(11, 23, 0)], ["张伟", P(3), t(12, 1, 9)]])})
+        workbook(inbox / "到访.xlsx", {"Sheet1": (VISITS, [["张伟", P(1), t(11, 23, 10), "李娜"]])})
+        workbook(inbox / "成交.xlsx", {"Sheet1": (DEALS, [
+            [P(1), t(11, 24), "李娜", 0, "X"], [P(2), t(11, 25), "李娜", 1000, "Y"],
+            [P(5), t(11, 24), "李娜", 1000, "Q"], [P(3), t(12, 2), "李娜", 1000, None]])})
+        workbook(inbox / "调整.xlsx", {"Sheet1": (ADJUSTMENTS, [
+            ["张伟", "-0", t(11, 26), "刘总", "a"], ["张伟", "-0.001", t(11, 26), "刘总", "b"],
+            ["张伟", "5", t(12, 3), "刘总", "c"], ["张伟", "6", t(12, 3), "王强", "d"]])})
+        workbook(inbox / "裁定.xlsx", {"Sheet1": (RULINGS, [
+            [P(3), "王强", t(12, 1, 10), "刘总"], [P(3), "张伟", t(12, 1, 11), "张伟"]])})
+        if run == 2:
+            workbook(inbox / "退房.xlsx", {"Sheet1": (CANCELLATIONS, [
+                [P(1), t(12, 2), None], [P(9), t(12, 4), None], [P(5), t(12, 4), "q"]])})
+        done = run_cli("run", "--inbox", str(inbox), "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state"),
+                       "--config", str(tmp_path / "config.toml"), "--now", now, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    w48, w49 = results(tmp_path / "out", "2026-W48"), results(tmp_path / "out", "2026-W49")
+    assert w48["managers"] == [manager("张伟", "一组", 7, (1, 0, 0), (2, 1, 0), commission=("0.00", "200.00")),
+                               manager("王强", "一组", 7, (1, 0, 0), (0, 0, 0), streak=1)]
+    assert w48["deals"] == [
+        deal(2, 1, "2026-11-24T00:00:00", "X", "李娜", "0.00", "张伟", "visit", "0.00", "0.00", None),
+        deal(4, 5, "2026-11-24T00:00:00", "Q", "李娜", "1000.00", None, None, "0.00", "1000.00", "NOT_REGISTERED"),
+        lead_deal(3, 2, "2026-11-25T00:00:00", "Y", "1000.00", "张伟"),
+    ]
+    assert [(a["amount"], a["reason"]) for a in w48["adjustments"]] == [("0.00", "a"), ("0.00", "b")]
+    assert (w48["rulings"], w48["clawbacks"], w48["rejections"]) == ([], [], [])
+
+    assert w49["managers"] == [
+        manager("张伟", "一组", 7, (1, 0, 0), (1, 0, 0), adjustment="5.00"),
+        manager("王强", "一组", 7, (1, 0, 0), (0, 0, 0), commission=("0.00", "200.00"), streak=2),
+    ]
+    assert w49["deals"] == [lead_deal(5, 3, "2026-12-02T00:00:00", None, "1000.00", "王强")]
+    assert w49["rulings"] == [
+        {"source": src("裁定.xlsx", 2), "phone": p(3), "owner": "王强", "previous_owner": "张伟",
+         "ruled_at": "2026-12-01T10:00:00", "approved_by": "刘总", "late": False}]
+    assert w49["clawbacks"] == [
+        {"source": src("退房.xlsx", 2), "phone": p(1), "room": None, "cancelled_at": "2026-12-02T00:00:00",
+         "deal": {"source": src("成交.xlsx", 2), "deal_at": "2026-11-24T00:00:00", "room": "X"},
+         "manager": "张伟", "amount": "0.00", "late": False},
+        {"source": src("退房.xlsx", 4), "phone": p(5), "room": "q", "cancelled_at": "2026-12-04T00:00:00",
+         "deal": {"source": src("成交.xlsx", 4), "deal_at": "2026-11-24T00:00:00", "room": "Q"},
+         "manager": None, "amount": "0.00", "late": False},
+    ]
+    assert [(a["source"]["row"], a["amount"]) for a in w49["adjustments"]] == [(4, "5.00")]
+    assert _rejections(w49) == _expected_rejections([
+        rejection("rulings", "裁定.xlsx", 3, "NOT_APPROVED", None, p(3)),
+        rejection("adjustments", "调整.xlsx", 5, "NOT_APPROVED", "张伟", None),
+        rejection("cancellations", "退房.xlsx", 3, "NO_SUCH_DEAL", None, p(9)),
+    ])
