@@ -744,3 +744,39 @@ def test_zero_money_boundaries_and_rows_stored_ahead_of_their_week(tmp_path: Pat
         rejection("adjustments", "调整.xlsx", 5, "NOT_APPROVED", "张伟", None),
         rejection("cancellations", "退房.xlsx", 3, "NO_SUCH_DEAL", None, p(9)),
     ])
+
+
+def test_an_accepted_cancellation_keeps_the_deal_it_cancelled_when_a_later_deal_arrives_late(tmp_path: Path) -> None:
+    """§7.3: W49's cancellation of P1 (no room) took its only deal, the W48 one. A deal of P1 dated
+    11-30, before that cancellation, arrives late in run 3: today's replay would make it "the latest
+    deal", but the cancellation keeps the deal it cancelled, so the late deal is paid (late) and
+    W50's new cancellation takes it back."""
+    (tmp_path / "config.toml").write_text("[targets]\nleads = 1\nvisits = 0\nunits = 0\n", encoding="utf-8")
+    inbox = tmp_path / "in"
+    deals = [(1, [P(1), t(11, 24), "李娜", 1000, "A"]), (3, [P(1), t(11, 30), "李娜", 3000, "B"])]
+    cancellations = [(2, [P(1), t(12, 2), None]), (3, [P(1), t(12, 9), None])]
+    for run, now in enumerate(["2026-11-30T08:00:00", "2026-12-07T08:00:00", "2026-12-14T08:00:00"], start=1):
+        roster(inbox / "名单.xlsx", [["张伟", "大客户经理", "一组", None, None, None],
+                                   ["李娜", "销售员", "一组", None, None, None]])
+        workbook(inbox / "号码.xlsx", {"Sheet1": (LEADS[:3], [
+            ["张伟", P(1), t(11, 23, 9)], ["张伟", P(2), t(12, 1, 9)], ["张伟", P(3), t(12, 8, 9)]])})
+        workbook(inbox / "成交.xlsx", {"Sheet1": (DEALS, [row for first, row in deals if first <= run])})
+        if run >= 2:
+            workbook(inbox / "退房.xlsx", {"Sheet1": (CANCELLATIONS, [row for first, row in cancellations
+                                                                     if first <= run])})
+        done = run_cli("run", "--inbox", str(inbox), "--out", str(tmp_path / "out"), "--state", str(tmp_path / "state"),
+                       "--config", str(tmp_path / "config.toml"), "--now", now, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    w48, w49, w50 = (results(tmp_path / "out", w) for w in WEEKS[:3])
+
+    def taken(week: dict[str, Any]) -> list[tuple[int, int, str | None, str, bool]]:
+        return [(c["source"]["row"], c["deal"]["source"]["row"], c["manager"], c["amount"], c["late"])
+                for c in week["clawbacks"]]
+
+    assert [(d["source"]["row"], d["manager_commission"], d["late"]) for d in w48["deals"]] == [(2, "200.00", False)]
+    assert (taken(w49), w49["deals"]) == ([(2, 2, "张伟", "-200.00", False)], [])
+    assert [(d["source"]["row"], d["manager_commission"], d["late"]) for d in w50["deals"]] == [(3, "200.00", True)]
+    assert taken(w50) == [(3, 3, "张伟", "-200.00", False)]
+    assert [(m["name"], m["commission"]["total"], m["clawback"], m["net"]) for m in w50["managers"]] == [
+        ("张伟", "200.00", "-200.00", "0.00")]
+    assert w49["rejections"] == w50["rejections"] == []
