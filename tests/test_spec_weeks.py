@@ -9,6 +9,7 @@ fee of 300.00. The first run computes W48, so W47 is history."""
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -780,3 +781,16 @@ def test_an_accepted_cancellation_keeps_the_deal_it_cancelled_when_a_later_deal_
     assert [(m["name"], m["commission"]["total"], m["clawback"], m["net"]) for m in w50["managers"]] == [
         ("张伟", "200.00", "-200.00", "0.00")]
     assert w49["rejections"] == w50["rejections"] == []
+
+
+def test_w50_payout_lists_the_managers_of_results_with_the_same_money(office: Path) -> None:
+    """§7.7: one line per manager of `managers`, in that order, the roster's email (empty if none)."""
+    text = (office / "out" / "2026-W50" / "payout.csv").read_bytes().decode("utf-8")
+    assert text.startswith("\ufeff")
+    assert list(csv.reader(text[1:].splitlines())) == [
+        ["week", "name", "team", "email", "commission_visit", "commission_lead", "clawback", "adjustment", "fines",
+         "net"],
+        ["2026-W50", "张伟", "一组", "zw@example.com", "0.00", "500.00", "-3500.00", "-30.00", "111.00", "-3141.00"],
+        ["2026-W50", "王强", "一组", "wq@example.com", "0.00", "0.00", "0.00", "0.00", "0.00", "0.00"],
+        ["2026-W50", "赵敏", "二组", "", "0.00", "0.00", "0.00", "0.00", "1.00", "-1.00"],
+    ]
