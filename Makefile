@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run bench bench-year clean bytecode
+.PHONY: install test lint run bench bench-engines bench-year clean bytecode
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,12 @@ run: $(STAMP) bytecode
 
 bench: $(STAMP) bytecode $(BASELINE)/.installed
 	$(BIN)/python bench/run.py --baseline-python $(BASELINE)/bin/python
+	$(BIN)/python bench/engines.py
+
+# The big office's week on SQLite and on PostgreSQL side by side, and 8 quarter offices on one
+# server in parallel against one after another (bench/engines.py; part of `make bench`).
+bench-engines: $(STAMP) bytecode
+	$(BIN)/python bench/engines.py
 
 # A year of Mondays at a quarter of the big office, run as cron would (bench/year.py).
 bench-year: $(STAMP) bytecode

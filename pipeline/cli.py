@@ -256,8 +256,12 @@ def send(week_text: str | None, period_text: str | None, resend: bool, out: Path
         return
     week = _parse_week(week_text)
     assert week is not None
-    with _common_exits():
-        result = runner.send_week(opts, config, week, resend)
+    try:
+        with _common_exits():
+            result = runner.send_week(opts, config, week, resend)
+    except runner.RunFailed as exc:
+        click.echo(f"send failed, nothing sent: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     _mail_outcome(result)
 
 
@@ -278,7 +282,11 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=datetime.now())
-    info = runner.status(opts)
+    try:
+        info = runner.status(opts, config)
+    except runner.RunFailed as exc:
+        click.echo(f"status failed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
@@ -298,6 +306,73 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
     click.echo(f"emails not yet sent: {sum(len(v) for v in unsent.values())}")
     for week, names in unsent.items():
         click.echo(f"  {week}: {len(names)}")
+
+
+@cli.command()
+@click.option("--to", "to", required=True, metavar="URL",
+              help="postgresql://user@host:port/db, or sqlite:///path/to/state-folder (or the folder's path).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def migrate(to: str, state_dir: Path | None, config_path: str | None) -> None:
+    """Copy this office's whole state (history, roster, closed weeks, sent mail) from the
+    configured store to another: a PostgreSQL database (the office keeps its name there), or an
+    embedded database in a state folder. The copy is verified (every table's row count, and a
+    digest of the closed weeks' stored results) before it is committed; then point the
+    configuration at the target ([state] url, or paths.state with no url). The source is left
+    as it was.
+
+    Exit 0 copied; 1 the copy did not verify (the target is left as it was); 2 bad usage, no
+    state to copy, or the target already holds the office; 75 a run holds a lock.
+
+    Example: pipeline migrate --to postgresql://kam@db.example.com:5432/sales
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    _, _, state = _paths(config, None, None, state_dir)
+    opts = runner.RunOptions(inbox=Path(config.paths.inbox), out=Path(config.paths.out), state=state,
+                             now=datetime.now())
+    try:
+        with _common_exits():
+            done = runner.migrate(opts, config, runner.Target.parse(to))
+    except runner.RunFailed as exc:
+        click.echo(f"migrate failed, the target is as it was: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"copied {done.source} to {done.target}: " +
+               ", ".join(f"{table} {n}" for table, n in done.tables.items()) + " rows")
+    click.echo(f"verified: row counts, and the closed weeks' results (sha256 {done.digest[:16]})")
+
+
+@cli.command()
+@click.option("--week", "week_text", required=True, metavar="2026-W48", help="A closed week.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock shown on the page.")
+def group(week_text: str, out: Path | None, state_dir: Path | None, config_path: str | None,
+          now_text: str | None) -> None:
+    """Write OUT/group-WEEK/ (group.json, group.xlsx, group.html): every office of the database
+    that closed WEEK side by side, its totals and its teams', from the stored results only.
+    With the embedded database, the one office.
+
+    Exit 0 written; 2 no office closed the week (or bad usage); 1 the database cannot be read.
+
+    Example: pipeline group --week 2026-W48
+    """
+    from . import run as runner
+
+    config = _config(config_path)
+    week = _parse_week(week_text)
+    assert week is not None
+    inbox, out_dir, state = _paths(config, None, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config))
+    try:
+        with _common_exits():
+            folder = runner.group_week(opts, config, week)
+    except runner.RunFailed as exc:
+        click.echo(f"group failed: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"wrote {folder}")
 
 
 @cli.command()
@@ -356,9 +431,13 @@ def state_backups(state_dir: Path | None, config_path: str | None) -> None:
 
     Example: pipeline state backups --state state/
     """
+    from . import run as runner
     from .state import list_backups
 
     config = _config(config_path)
+    if config.state.url:
+        click.echo(f"refused: {runner.BACKUPS_ON_SERVER}", err=True)
+        sys.exit(EXIT_USAGE)
     _, _, state = _paths(config, None, None, state_dir)
     backups = list_backups(state)
     for b in backups:
@@ -387,7 +466,7 @@ def state_restore(backup: str | None, state_dir: Path | None, config_path: str |
     _, _, state = _paths(config, None, None, state_dir)
     try:
         with _common_exits():
-            used, aside = runner.restore(state, backup, datetime.now())
+            used, aside = runner.restore(state, backup, datetime.now(), config)
     except runner.RunFailed as exc:
         click.echo(f"restore failed, nothing changed: {exc}", err=True)
         sys.exit(EXIT_FAILED)

@@ -24,6 +24,7 @@ from typing import Any
 
 DEFAULT_FILE = "pipeline.toml"
 PASSWORD_ENV = "PIPELINE_SMTP_PASSWORD"
+DB_PASSWORD_ENV = "PIPELINE_DB_PASSWORD"
 
 
 class ConfigError(Exception):
@@ -126,6 +127,15 @@ class Backups:
 
 
 @dataclass(frozen=True)
+class StateStore:
+    """Where the state lives (SPEC §10): `url` empty, the embedded SQLite database under
+    `paths.state`; `postgresql://user@host:port/db`, that server's database, shared by the
+    group's offices (the password only from `PIPELINE_DB_PASSWORD`)."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     office: str = ""
     lang: str = "zh"
@@ -142,6 +152,7 @@ class Config:
     smtp: Smtp = field(default_factory=Smtp)
     limits: Limits = field(default_factory=Limits)
     backups: Backups = field(default_factory=Backups)
+    state: StateStore = field(default_factory=StateStore)
     # `[[changes]]`, oldest first, each with every dated value in force from its Monday on
     changes: tuple[InForce, ...] = ()
 
@@ -163,7 +174,7 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         """The values used, for the 'about this run' sheet and the config hash (no secrets, and
-        not `backups`: housekeeping that changes no result)."""
+        not `backups` nor `state`: housekeeping and whereabouts that change no result)."""
 
         def clean(value: Any) -> Any:
             if isinstance(value, dict):
@@ -175,7 +186,7 @@ class Config:
             return value
 
         values = asdict(self)
-        del values["backups"]
+        del values["backups"], values["state"]
         # each change by its Monday, with the values in force from then
         values["changes"] = {str(c.since): {name: asdict(getattr(c, name)) for name in DATED} for c in self.changes}
         return clean(values)
@@ -254,7 +265,7 @@ def _holidays(value: Any) -> tuple[date, ...]:
 
 
 TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission", "ownership",
-            "assessment", "followups", "mail", "smtp", "limits", "backups", "changes"}
+            "assessment", "followups", "mail", "smtp", "limits", "backups", "changes", "state"}
 
 
 def _dated_values(key: str, name: str, value: Any) -> dict[str, Any]:
@@ -400,11 +411,39 @@ def from_dict(data: dict[str, Any]) -> Config:
         t = _table("backups", data["backups"], {"keep_last", "keep_weekly", "keep_monthly"})
         kw["backups"] = Backups(**{k: _int(f"backups.{k}", v, minimum=1 if k == "keep_last" else 0)
                                    for k, v in t.items()})
+    if "state" in data:
+        t = _table("state", data["state"], {"url"})
+        kw["state"] = StateStore(url=check_state_url("state.url", _str("state.url", t.get("url", ""))))
+        if kw["state"].url and not kw.get("office", "").strip():
+            raise ConfigError("office: must name the office when [state] url is set: it names the office's part "
+                              "of the shared database, e.g. office = \"滨江壹号\"")
     if "changes" in data:
         base = Config(**kw)
         kw["changes"] = _changes(data["changes"], InForce(None, base.targets, base.fines, base.commission,
                                                           base.ownership))
     return Config(**kw)
+
+
+def check_state_url(key: str, url: str) -> str:
+    """An empty url (the embedded database) or `postgresql://user@host:port/db`, without a
+    password (only from `PIPELINE_DB_PASSWORD`)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {url!r} is not a url like postgresql://user@host:5432/db ({exc})") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{key}: {url!r}: only postgresql://user@host:port/db is supported (empty: the "
+                          f"embedded database under paths.state)")
+    if parts.password is not None:
+        raise ConfigError(f"{key}: never put the password in the url; set {DB_PASSWORD_ENV}")
+    if not parts.path.strip("/"):
+        raise ConfigError(f"{key}: {url!r} names no database, e.g. postgresql://user@host:5432/sales")
+    return url
 
 
 def load(path: str | Path | None) -> Config:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -34,7 +34,7 @@ from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import gc_paused, write_week
+from .report.write import Aside, gc_paused, set_aside, start_week
 from .results import Corrections, FollowUps, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.followups import WeekFollowUps, followups
@@ -49,7 +49,16 @@ from .rules.replay import (
     replay,
     roster_view,
 )
-from .state import State, StateError, encode_snapshot, find_backup, prune_backups, restore_backup
+from .state import (
+    State,
+    StateError,
+    encode_snapshot,
+    find_backup,
+    open_state,
+    prune_backups,
+    restore_backup,
+    state_exists,
+)
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
 
@@ -70,7 +79,7 @@ class RunRefused(Exception):
 
 
 class Locked(Exception):
-    """Another run holds the state folder's lock (exit 75)."""
+    """Another run holds the office's lock (exit 75)."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,44 @@ def state_lock(folder: Path) -> Iterator[None]:
         fh.truncate()
         fcntl.flock(fh, fcntl.LOCK_UN)
         fh.close()
+
+
+@contextmanager
+def office_lock(folder: Path, config: Config) -> Iterator[None]:
+    """One run per office: the state folder's lock (`state_lock`), or with a database server
+    (`[state] url`) the office's lock on the server, whichever machine the run is on. The state
+    folder is made either way: it keeps the run logs."""
+    if not config.state.url:
+        with state_lock(folder):
+            yield
+        return
+    from .postgres import OfficeLocked
+    from .postgres import office_lock as server_lock
+
+    folder.mkdir(parents=True, exist_ok=True)
+    held = server_lock(config.state.url, config.office)
+    try:
+        held.__enter__()
+    except OfficeLocked as exc:
+        raise Locked(str(exc)) from None
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
+    try:
+        yield
+    finally:
+        held.__exit__(None, None, None)
+
+
+def open_office_state(folder: Path, config: Config, create: bool = True) -> State:
+    """The office's state, in the engine the configuration names (`state.open_state`)."""
+    return open_state(folder, config.state.url, config.office, create)
+
+
+def has_state(folder: Path, config: Config) -> bool:
+    try:
+        return state_exists(folder, config.state.url, config.office)
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,25 +349,41 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
-    """Write the week's folder (reports, then the emails built from them into its outbox) beside
-    its final place, then swap it in with renames. Returns the week's messages, so sending does
-    not build them again; without `with_data`, only their names, recipients and digests (the
-    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`) is
-    appended to it."""
+def scratch_folder(out: Path, week: str, run_id: str) -> Path:
+    """Where `publish` writes a week's folder before renaming it into place: made empty."""
     out.mkdir(parents=True, exist_ok=True)
-    final = out / report.week
-    tmp = out / f".{report.week}.tmp-{run_id}"
+    tmp = out / f".{week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    built = write_week(report, tmp, store=stored is not None)
+    tmp.mkdir()
+    return tmp
+
+
+def publish(report: WeekReport, out: Path, run_id: str, config: Config,
+            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True,
+            aside: Aside | None = None) -> list[mail.Outgoing]:
+    """Write the week's folder (reports, then the emails built from them into its outbox) beside
+    its final place (`scratch_folder`), then swap it in with renames. Returns the week's
+    messages, so sending does not build them again; without `with_data` (a run that sends
+    nothing), none. With `stored`, the week's stored form (`write.stored_form`) is appended to
+    it. With `aside`, the ledger's files are being written into the scratch folder already
+    (`write.set_aside`)."""
+    final = out / report.week
+    tmp = out / f".{report.week}.tmp-{run_id}"
+    if aside is None:
+        scratch_folder(out, report.week, run_id)
+    # A big week's ledger files are still being written while the emails are built.
+    writing = start_week(report, tmp, store=stored is not None, aside=aside or True)
+    try:
+        with gc_paused():
+            messages = mail.write_messages(report, tmp, config, digests=with_data)
+    except BaseException:
+        writing.abandon()
+        raise
+    built = writing.wait()
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    with gc_paused():
-        messages = mail.write_messages(report, tmp, config)
-    if with_data:
-        messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
+    messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
@@ -395,10 +458,10 @@ def write_period_report(opts: RunOptions, config: Config, period: Period) -> Per
     """`pipeline report --period`: the period's folder from the weeks closed so far, at any time
     (`complete` says whether all its weeks are). Reads the state under the run lock; writes no
     email (`pipeline send --period` does)."""
-    if not (opts.state / "pipeline.db").exists():
+    if not has_state(opts.state, config):
         raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
-    with state_lock(opts.state):
-        state = State(opts.state, create=False)
+    with office_lock(opts.state, config):
+        state = open_office_state(opts.state, config, create=False)
         try:
             names = [str(w) for w in period.weeks()]
             weekly = state.week_results(names)
@@ -441,18 +504,31 @@ def finish_moves(state: State, inbox: Path) -> None:
 
 def run(opts: RunOptions, config: Config, echo: Echo = print) -> RunResult:
     """The weekly job. Raises RunFailed (exit 1), RunRefused (exit 2), Locked (exit 75)."""
-    fresh_state = not (opts.state / "pipeline.db").exists()
-    try:
-        with state_lock(opts.state), gc_paused():
+    fresh_state = not has_state(opts.state, config)
+    folder_was = opts.state.exists()
+    with office_lock(opts.state, config), gc_paused():
+        try:
             result = _run_locked(opts, config, echo)
-    except (RunFailed, RunRefused, StateError):
-        if fresh_state:
-            # A failed first run leaves no state behind, not even an empty database.
-            shutil.rmtree(opts.state, ignore_errors=True)
-        raise
-    if fresh_state and opts.dry_run:
-        shutil.rmtree(opts.state, ignore_errors=True)  # a dry run stores nothing
+        except (RunFailed, RunRefused, StateError):
+            if fresh_state:
+                # A failed first run leaves no state behind, not even an empty database.
+                _forget_state(opts.state, config, folder_was)
+            raise
+        if fresh_state and opts.dry_run:
+            _forget_state(opts.state, config, folder_was)  # a dry run stores nothing
     return result
+
+
+def _forget_state(folder: Path, config: Config, folder_was: bool) -> None:
+    """What a first run that stored nothing made: the state folder (unless it was there before
+    a run on a server), and on a server the office's empty part of the database."""
+    if config.state.url:
+        from .postgres import forget_office
+
+        forget_office(config.state.url, config.office)
+        if folder_was:
+            return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass
@@ -542,7 +618,7 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     result = RunResult(run_id)
     clock = time.perf_counter()
     try:
-        state = State(opts.state)
+        state = open_office_state(opts.state, config)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
     return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run, clock=clock)
@@ -576,10 +652,20 @@ def _choose_weeks(job: Job) -> Week | None:
 
 
 def _rerender(job: Job, week: Week) -> None:
-    """A closed week's folder written again from its stored form (and its mail sent)."""
-    report = load_week(job.state, str(week))
-    assert report is not None
-    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending)
+    """A closed week's folder written again from its stored form (and its mail sent). The
+    ledger's files, which need only the stored ledger and the week's new registrations, are
+    started on (`set_aside`) before the rest of the stored week is decoded."""
+    stored = job.state.week_report(str(week))
+    assert stored is not None
+    tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
+    aside = set_aside(WeekReport.ledger_part(*stored), tmp)
+    try:
+        report = _decode_week(job.state, str(week), stored)
+    except BaseException:
+        if aside is not None:
+            aside.abandon()
+        raise
+    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:
@@ -589,7 +675,7 @@ def _rerender(job: Job, week: Week) -> None:
 def _begin(job: Job) -> None:
     """A backup of the state as it was (copied aside while the run goes on), then one transaction."""
     state = job.state
-    if not job.opts.dry_run and (state.row_count() or job.closed):
+    if state.backs_up and not job.opts.dry_run and (state.row_count() or job.closed):
         # waited for before the commit (and on failure)
         job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"))
     state.begin()
@@ -804,9 +890,10 @@ def _commit(job: Job) -> None:
         job.backed_up()
         job.backed_up = None
     state.commit()
-    if not state.has_backup():  # the first run had nothing to copy before; keep its result
-        state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
-    prune_backups(opts.state, job.config.backups)
+    if state.backs_up:
+        if not state.has_backup():  # the first run had nothing to copy before; keep its result
+            state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
+        prune_backups(opts.state, job.config.backups)
     job.stage("store")
 
 
@@ -848,6 +935,11 @@ def load_week(state: State, week: str) -> WeekReport | None:
     stored = state.week_report(week)
     if stored is None:
         return None
+    return _decode_week(state, week, stored)
+
+
+def _decode_week(state: State, week: str, stored: tuple[bytes, bytes | None]) -> WeekReport:
+    """A closed week's report from its stored form, with the earlier weeks its trends show."""
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
     report.earlier = state.recent_managers(week, TREND_WEEKS - 1)
@@ -857,10 +949,10 @@ def load_week(state: State, week: str) -> WeekReport | None:
 def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> RunResult:
     """`pipeline send`: (re)send a closed week's messages; re-renders its folder if it is missing."""
     result = RunResult(new_run_id(opts.now))
-    if not (opts.state / "pipeline.db").exists():
+    if not has_state(opts.state, config):
         raise RunRefused(f"no state in {opts.state}: nothing has been closed yet")
-    with state_lock(opts.state):
-        state = State(opts.state, create=False)
+    with office_lock(opts.state, config):
+        state = open_office_state(opts.state, config, create=False)
         try:
             report = load_week(state, str(week))
             if report is None:
@@ -882,10 +974,10 @@ def send_period(opts: RunOptions, config: Config, period: Period, resend: bool) 
     when no week of it closed since) and its summary sent to whoever has not had it yet
     (all again with `resend`), remembered under the period's name."""
     result = RunResult(new_run_id(opts.now))
-    if not (opts.state / "pipeline.db").exists():
+    if not has_state(opts.state, config):
         raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
-    with state_lock(opts.state):
-        state = State(opts.state, create=False)
+    with office_lock(opts.state, config):
+        state = open_office_state(opts.state, config, create=False)
         try:
             names = [str(w) for w in period.weeks()]
             weekly = state.week_results(names)
@@ -901,11 +993,13 @@ def send_period(opts: RunOptions, config: Config, period: Period, resend: bool) 
     return result
 
 
-def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path | None]:
+def restore(folder: Path, which: str | None, now: datetime, config: Config | None = None) -> tuple[Path, Path | None]:
     """`pipeline state restore`: the state folder's database replaced by a backup (the newest,
     or the one named), under the run lock; returns the backup and where the replaced database
     was kept. Raises Locked (exit 75), RunRefused (no such backup: exit 2), RunFailed (the
     backup is damaged or too new: exit 1, nothing changed)."""
+    if config is not None and config.state.url:
+        raise RunRefused(BACKUPS_ON_SERVER)
     with state_lock(folder):
         try:
             backup = find_backup(folder, which)
@@ -917,14 +1011,19 @@ def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path 
             raise RunFailed(str(exc)) from None
 
 
-def status(opts: RunOptions) -> dict[str, Any]:
+BACKUPS_ON_SERVER = ("the state is on a PostgreSQL server ([state] url): its backups are the server's own "
+                     "(pg_dump, base backups); backups and restore here are the embedded database's")
+
+
+def status(opts: RunOptions, config: Config | None = None) -> dict[str, Any]:
     """Closed weeks, recent runs, files waiting in the inbox, messages not yet sent. Reads only."""
     files, skipped = list_inbox(opts.inbox)
     info: dict[str, Any] = {"closed_weeks": [], "runs": [], "waiting": [f.name for f in files],
                             "skipped": [name for name, _ in skipped], "unsent": {}}
-    if not (opts.state / "pipeline.db").exists():
+    config = config or Config()
+    if not has_state(opts.state, config):
         return info
-    state = State(opts.state, create=False)
+    state = open_office_state(opts.state, config, create=False)
     try:
         info["closed_weeks"] = state.closed_weeks()
         info["runs"] = state.runs(5)
@@ -985,3 +1084,154 @@ def _write_log(folder: Path, result: RunResult, started: str) -> None:
         "stats": result.stats, "stages": result.stages, "replay_from": result.replay_from, "mail_sent": result.mail_sent,
         "mail_failures": result.mail_failures, "periods": result.periods,
     }, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# migrate: this office's state copied to another store (SPEC §10)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where `pipeline migrate --to` copies: a PostgreSQL url, or an embedded database's state
+    folder (`sqlite:///abs/folder`, `sqlite:rel/folder`, or the folder's path)."""
+
+    url: str
+    folder: Path
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        from .config import ConfigError, check_state_url
+
+        if text.startswith(("postgresql://", "postgres://")):
+            try:
+                return cls(check_state_url("--to", text), Path())
+            except ConfigError as exc:
+                raise RunRefused(str(exc)) from None
+        if text.startswith("sqlite:"):
+            text = text.removeprefix("sqlite:")
+            text = text.removeprefix("//") if text.startswith("///") else text
+        elif "://" in text:
+            raise RunRefused(f"--to {text!r}: a postgresql://user@host:port/db url, or sqlite:///folder (a state folder)")
+        if not text:
+            raise RunRefused("--to names no folder")
+        return cls("", Path(text))
+
+    def describe(self, office: str) -> str:
+        if self.url:
+            from .postgres import describe
+
+            return f"office {office!r} in {describe(self.url)}"
+        return str(self.folder / "pipeline.db")
+
+
+@dataclass
+class Migrated:
+    source: str
+    target: str
+    tables: dict[str, int]
+    digest: str
+
+
+def migrate(opts: RunOptions, config: Config, to: Target) -> Migrated:
+    """Copy this office's whole state (history, the client-visit log, roster, closed weeks, runs,
+    pending moves, sent mail, snapshots) from the configured store into `to`, in one transaction
+    of the target, verified before it commits (each table's row count, and a digest of every
+    closed week's stored results, report and followups.json). Both offices are locked meanwhile. Raises RunRefused (exit 2:
+    no state, the target is the source, or already holds the office), Locked (75), RunFailed (1:
+    the copy does not verify; the target is left as it was)."""
+    if to.url and not config.office:
+        raise RunRefused("office: set the office's name in the configuration: it names its part of the target database")
+    if not has_state(opts.state, config):
+        raise RunRefused(f"no state to copy: nothing stored yet in {opts.state if not config.state.url else config.office}")
+    if (to.url or "") == config.state.url and (to.url or to.folder.resolve() == opts.state.resolve()):
+        raise RunRefused("the target is the configured store itself")
+    target_config = replace(config, state=replace(config.state, url=to.url))
+    fresh = not has_state(to.folder, target_config)
+    folder_was = to.folder.exists()
+    # the target's lock: its folder's on SQLite, its office's on a server
+    with office_lock(opts.state, config), office_lock(to.folder if not to.url else opts.state, target_config):
+        source = open_office_state(opts.state, config, create=False)
+        target: State | None = None
+        try:
+            target = open_office_state(to.folder, target_config)
+            if not target.is_empty():
+                raise RunRefused(f"{target.where} already holds the office's state: migrate copies into an empty one")
+            copied = _copy_state(source, target)
+            return Migrated(source.where, target.where, copied, source.results_digest())
+        except BaseException:
+            if target is not None:
+                target.rollback()
+                target.close()
+                target = None
+            if fresh and to.url:
+                _forget_state(to.folder, target_config, True)
+            elif fresh:  # the database made, not the folder it was asked into
+                for name in ("pipeline.db", "pipeline.db-wal", "pipeline.db-shm"):
+                    (to.folder / name).unlink(missing_ok=True)
+                if not folder_was:
+                    shutil.rmtree(to.folder, ignore_errors=True)
+            raise
+        finally:
+            source.close()
+            if target is not None:
+                target.close()
+
+
+def _copy_state(source: State, target: State) -> dict[str, int]:
+    """Every table of `source` into `target` (same schema version: both opened migrate to this
+    version), in one transaction; returns each table's row count."""
+    tables = source.tables()
+    missing = sorted(set(tables) - set(target.tables()))
+    if missing:
+        raise RunFailed(f"the target has no table {', '.join(missing)}: its schema differs from the source's")
+    counts = {}
+    target.begin()
+    for table in tables:
+        columns = source.columns(table)
+        if set(columns) - set(target.columns(table)):
+            raise RunFailed(f"the target's table {table} lacks columns of the source's: its schema differs")
+        target.conn.execute(f"DELETE FROM {table}")  # rows its migrations made (the same as the source's)
+        target.load(table, columns, source.dump(table, columns))
+        counts[table] = source.count(table)
+    wrong = {t: (n, target.count(t)) for t, n in counts.items() if target.count(t) != n}
+    if wrong:
+        raise RunFailed("the copy does not verify (rows in source, target): " +
+                        ", ".join(f"{t} {a}, {b}" for t, (a, b) in wrong.items()))
+    if target.results_digest() != source.results_digest():
+        raise RunFailed("the copy does not verify: the closed weeks' stored results differ")
+    target.commit()
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# group: the offices of the database side by side (SPEC §10)
+
+
+def group_week(opts: RunOptions, config: Config, week: Week) -> Path:
+    """`pipeline group`: `OUT/group-W/` from the stored results of every office of the
+    configured store that closed `week` (on SQLite, the one office). Reads only; takes no lock
+    (each office's closed weeks are committed whole). Raises RunRefused (exit 2) when no office
+    closed the week, RunFailed when the store cannot be read."""
+    from .report.group import write_group
+
+    try:
+        if config.state.url:
+            from .postgres import week_results
+
+            found = week_results(config.state.url, str(week))
+        elif has_state(opts.state, config):
+            state = open_office_state(opts.state, config, create=False)
+            try:
+                row = state.conn.execute("SELECT results FROM weeks WHERE week = ?", (str(week),)).fetchone()
+            finally:
+                state.close()
+            found = [] if row is None else [(config.office, row[0])]
+        else:
+            found = []
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
+    if not found:
+        raise RunRefused(f"no office has closed {week} yet")
+    offices = [(office, json.loads(text)) for office, text in found]
+    return write_group(opts.out, str(week), offices, config.lang, opts.now.isoformat(timespec="seconds"),
+                       new_run_id(opts.now))

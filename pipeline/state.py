@@ -1,8 +1,13 @@
-"""The embedded database under `--state`: history, roster, closed weeks, runs, sent mail.
+"""The state: history, roster, closed weeks, runs, sent mail; in the embedded database under
+`--state` (this module), or in a PostgreSQL server's database (`postgres.py`, SPEC §10).
 
-All storage goes through this module, so a server database could replace SQLite later. A run
+All storage goes through `State`; `open_state` picks the engine from the configuration. A run
 opens one transaction (`begin`), makes every change inside it, and `commit`s only after the
-week's outputs are in place; a dry run or a failure rolls back, leaving the file as it was.
+week's outputs are in place; a dry run or a failure rolls back, leaving the state as it was.
+
+The SQL is written once, in SQLite's words; the PostgreSQL engine translates the few that
+differ (placeholders, `INSERT OR IGNORE`/`OR REPLACE`, `BLOB`, SQLite's index hints) and
+overrides the bulk paths (`COPY`). The migrations below are the schema of both engines.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ DB_NAME = "pipeline.db"
 BACKUPS = "backups"
 
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
+# The same list makes the PostgreSQL schema (`postgres.pg_migration` translates each step: BLOB
+# as bytea, text compared by code point, an `INTEGER PRIMARY KEY` numbered by the server), in
+# each office's own schema of the shared database.
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -178,18 +186,36 @@ class StateError(Exception):
     """The state cannot be used (corrupt, newer schema): the message says how to recover."""
 
 
+def open_state(folder: Path, url: str = "", office: str = "", create: bool = True) -> State:
+    """The state of an office: the embedded database under `folder` when `url` is empty, else
+    the office's part of the PostgreSQL database at `url` (`folder` then keeps only run logs)."""
+    if not url:
+        return State(folder, create)
+    from .postgres import PgState
+
+    return PgState(url, office, create)
+
+
+def state_exists(folder: Path, url: str = "", office: str = "") -> bool:
+    """Whether the office has a state to open (`open_state` with `create=False`)."""
+    if not url:
+        return (folder / DB_NAME).exists()
+    from .postgres import office_exists
+
+    return office_exists(url, office)
+
+
 class State:
+    engine = "sqlite"
+    backs_up = True  # compressed copies under the state folder (`backup`); a server keeps its own
+
     def __init__(self, folder: Path, create: bool = True) -> None:
         self.folder = folder
         self.path = folder / DB_NAME
         if create:
             folder.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
-        self._fresh: dict[int, Any] = {}  # registration blocks at hand, decoded (Arrow tables)
-        # Blocks added in this transaction whose data is not written yet (`write_blocks_aside`),
-        # and the thread encoding them, if one was started.
-        self._unwritten: dict[int, Any] = {}
-        self._encoding: tuple[threading.Thread, dict[int, bytes]] | None = None
+        self.conn: Any = sqlite3.connect(self.path, isolation_level=None)
+        self._blocks_at_hand()
         try:
             # Pages of 64 KB (taken by a new database only; an existing one keeps its size): a
             # big week commits 90 MB, and its commit wrote 4 KB pages in 0.38-0.44 s, 64 KB ones
@@ -205,6 +231,56 @@ class State:
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise StateError(self._corrupt_message(str(exc))) from None
+
+    def _blocks_at_hand(self) -> None:
+        self._fresh: dict[int, Any] = {}  # registration blocks at hand, decoded (Arrow tables)
+        # Blocks added in this transaction whose data is not written yet (`write_blocks_aside`),
+        # and the thread encoding them, if one was started.
+        self._unwritten: dict[int, Any] = {}
+        self._encoding: tuple[threading.Thread, dict[int, bytes]] | None = None
+
+    @property
+    def where(self) -> str:
+        """The state's place, for messages."""
+        return str(self.path)
+
+    # ---- the whole state, table by table (`pipeline migrate`)
+
+    def tables(self) -> list[str]:
+        """The state's tables, by name."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
+
+    def dump(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row of `table`, in the order of its first column."""
+        cursor = self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {columns[0]}")
+        for chunk in iter(lambda: cursor.fetchmany(10_000), []):
+            yield from chunk
+
+    def load(self, table: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows into `table` as they are (inside the caller's transaction)."""
+        self.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                              rows)
+
+    def count(self, table: str) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def is_empty(self) -> bool:
+        """Whether nothing of the office is stored yet (no run committed, no row, no week)."""
+        return all(self.count(t) == 0 for t in ("runs", "rows", "registrations", "weeks", "roster"))
+
+    def results_digest(self) -> str:
+        """SHA-256 of every closed week's stored results, report and followups.json, in week order."""
+        digest = hashlib.sha256()
+        for week, results, report, ledger, followups in self.conn.execute(
+                "SELECT week, results, report, ledger, followups FROM weeks ORDER BY week"):
+            for part in (week.encode(), results.encode(), bytes(report), b"" if ledger is None else bytes(ledger),
+                         b"" if followups is None else followups.encode()):
+                digest.update(hashlib.sha256(part).digest())
+        return digest.hexdigest()
 
     # ---- integrity and backups
 
@@ -409,11 +485,10 @@ class State:
     # ---- history
 
     def next_seq(self) -> int:
-        last = self.conn.execute(
-            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM rows), 0), COALESCE((SELECT MAX(last_seq) FROM registrations), 0),"
-            " COALESCE((SELECT MAX(seq) FROM client_visits), 0))"
-        ).fetchone()[0]
-        return int(last) + 1
+        rows = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM rows").fetchone()[0]
+        blocks = self.conn.execute("SELECT COALESCE(MAX(last_seq), 0) FROM registrations").fetchone()[0]
+        visits = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM client_visits").fetchone()[0]
+        return max(int(rows), int(blocks), int(visits)) + 1
 
     # ---- registrations (column blocks)
 
@@ -429,15 +504,14 @@ class State:
         first_at, last_at = pc.min_max(table.column("at")).values()
         # The data is written later in the transaction (`write_blocks`): encoded on a thread
         # while the run goes on, where it asks (`write_blocks_aside`).
-        cursor = self.conn.execute(
+        (block,) = self.conn.execute(
             "INSERT INTO registrations (run_id, file, sheet, first_seq, last_seq, rows, first_at, last_at, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING block",
             (run_id, file, sheet, table.column("seq")[0].as_py(), table.column("seq")[-1].as_py(), table.num_rows,
-             first_at.as_py(), last_at.as_py(), b""))
+             first_at.as_py(), last_at.as_py(), b"")).fetchone()
         # The columns stay at hand (`forget_registrations`): the replay of this run needs them
         # and need not decode what it has just encoded.
-        assert cursor.lastrowid is not None
-        self._fresh[cursor.lastrowid] = self._unwritten[cursor.lastrowid] = table
+        self._fresh[block] = self._unwritten[block] = table
 
     def write_blocks_aside(self) -> None:
         """Encode the blocks added so far on a thread, while the run goes on (a million

@@ -26,6 +26,7 @@ WALLS = {
     "report": {"state", "run", "rules", "io", "mail", "cli"},
     "io": {"rules", "state", "report", "mail", "cli", "run"},
     "state": {"rules", "report", "io", "mail", "cli", "run"},
+    "postgres": {"rules", "report", "io", "mail", "cli", "run"},  # the state's server engine: as `state`
     "mail": {"rules", "state", "io", "run", "cli"},
     "records": set(PARTS) | {"results", "texts", "config"},
     "results": set(PARTS) | {"texts", "config"},

@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from tests.conftest import Store
 from tests.helpers import LEADS, roster, workbook
 
 PEOPLE = [
@@ -28,6 +29,9 @@ PEOPLE = [
     ["刘总", "负责人", "一组", "boss@example.com", None, None],
 ]
 NOW = "2026-11-30T08:00:00"
+
+# Every test once per engine of the state (tests/conftest.py): what was sent is stored state.
+pytestmark = pytest.mark.usefixtures("store")
 
 
 class Inbox:
@@ -61,15 +65,15 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
-def office(root: Path, port: int) -> list[str]:
+def office(root: Path, port: int, store: Store) -> list[str]:
     roster(root / "in" / "名单.xlsx", PEOPLE)
     workbook(root / "in" / "号码.xlsx", {"号码": (LEADS, [
         ["张伟", 13800138000, datetime(2026, 11, 24, 9), ""],
         ["王强", 13800138000, datetime(2026, 11, 24, 10), ""],   # names 张伟 in its rejection message
     ])})
-    (root / "pipeline.toml").write_text(
+    store.write_config(root / "pipeline.toml",
         'office = "滨江壹号"\n[mail]\nfrom = "report@example.com"\nsummary_to = ["gm@example.com"]\n'
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n', encoding="utf-8")
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n')
     return ["--out", str(root / "out"), "--state", str(root / "state"), "--config", str(root / "pipeline.toml")]
 
 
@@ -80,9 +84,9 @@ def invoke(*args: str) -> Any:
 EXPECTED = ["boss@example.com", "gm@example.com", "wangqiang@example.com", "zhangwei@example.com"]
 
 
-def test_run_send_delivers_each_message_once(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+def test_run_send_delivers_each_message_once(tmp_path: Path, smtp: tuple[Inbox, int], store: Store) -> None:
     received, port = smtp
-    common = office(tmp_path, port)
+    common = office(tmp_path, port, store)
     result = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--send")
     assert result.exit_code == 0, result.output
     # 2026-W48 is November's last week (SPEC §8): the leaders also get the month's summary, once.
@@ -117,10 +121,10 @@ def test_run_send_delivers_each_message_once(tmp_path: Path, smtp: tuple[Inbox, 
     assert len(outbox) == 4
 
 
-def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, smtp: tuple[Inbox, int], store: Store) -> None:
     received, _ = smtp
     dead = free_port()
-    common = office(tmp_path, dead)
+    common = office(tmp_path, dead, store)
     result = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--send")
     assert result.exit_code == 3, result.output
     assert "not delivered" in result.output
@@ -130,19 +134,19 @@ def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, sm
     # the week's four, and November's summary for the two leaders (2026-W48 ends the month, SPEC §8)
     assert "emails not yet sent: 6\n  2026-W48: 4\n  2026-11: 2\n" in status.output
 
-    live = office(tmp_path, smtp[1])
+    live = office(tmp_path, smtp[1], store)
     assert invoke("send", "--week", "2026-W48", *live).exit_code == 0
     assert received.to() == EXPECTED
     assert invoke("send", "--period", "2026-11", *live).exit_code == 0
     assert received.to() == sorted([*EXPECTED, "boss@example.com", "gm@example.com"])
 
 
-def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:
+def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Path, smtp: tuple[Inbox, int], store: Store) -> None:
     """What was sent is remembered by each email's digest: the week run again after it closed,
     or `send` re-rendering a missing folder, writes every .eml byte for byte as the first run did,
     so nothing goes out twice."""
     received, port = smtp
-    common = office(tmp_path, port)
+    common = office(tmp_path, port, store)
     assert invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW).exit_code == 0
     folder = tmp_path / "out" / "2026-W48"
     first = {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()}

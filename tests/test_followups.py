@@ -14,8 +14,10 @@ from typing import Any
 import openpyxl
 import pytest
 
-from pipeline.state import State
+from pipeline.state import State, open_state
+from tests.conftest import Store, office_name
 from tests.helpers import LEADS, roster, run_cli, workbook
+from tests.pgserver import PgServer
 
 PEOPLE = [
     ["张伟", "大客户经理", "一组", "zw@example.com", None, None],
@@ -227,9 +229,9 @@ def test_a_closed_week_re_renders_its_followups(four_weeks: Path, tmp_path: Path
     assert followups_of(root, "2026-W46") == expected("2026-W46")
 
 
-def test_catching_up_judges_each_week_as_of_its_end(tmp_path: Path) -> None:
+def test_catching_up_judges_each_week_as_of_its_end(tmp_path: Path, store: Store) -> None:
     """Three weeks computed in one run from a log that already holds the answer (dated in the
-    third): the item is overdue in the first two and answered in the third."""
+    third): the item is overdue in the first two and answered in the third (either store)."""
     drop(tmp_path / "in", V1, 45)
     run(tmp_path, MONDAYS["2026-W45"])
     late_answer = [*A_OPEN[:7], "已答复", "2026-11-25", None, None]
@@ -241,10 +243,11 @@ def test_catching_up_judges_each_week_as_of_its_end(tmp_path: Path) -> None:
                       "2026-W48": [("华信公司", "answered", False)]}
 
 
-def test_update_rule(tmp_path: Path) -> None:
+def test_update_rule(tmp_path: Path, store: Store) -> None:
     """Same identity, other cells: the stored row is replaced and takes the new source (the latest
     read wins, in a run as across runs); an equal row, or one that differs only in a column of no
-    kind, is a duplicate; an update rejected while reading leaves the stored row as it was."""
+    kind, is a duplicate; an update rejected while reading leaves the stored row as it was. On
+    either store (its runs use the working folder's configuration: the state on the server)."""
     drop(tmp_path / "in", [A_OPEN, B], 45)
     run(tmp_path, MONDAYS["2026-W45"])
     bad = [*A_OPEN[:7], "搞定了", None, None, None]
@@ -263,6 +266,13 @@ def test_update_rule(tmp_path: Path) -> None:
     assert results["stats"] == {"rows_read": 9, "rows_stored": 7, "duplicates_dropped": 1, "rejected": 1}
     (a,) = [i for i in followups_of(tmp_path, "2026-W46")["items"] if i["client"] == "华信公司"]
     assert (a["state"], a["source"]) == ("answered", {"file": "走访日志2.xlsx", "sheet": "新", "row": 2})
+    state = open_state(tmp_path / "state", store.url, store.office, create=False)
+    try:
+        assert [(v.client, v.status, v.file, v.sheet) for v in state.client_visits()] == [
+            ("东方小学", "open", "走访日志.xlsx", "Sheet1"), ("华信公司", "closed", "走访日志2.xlsx", "新")]
+        assert [doc["week"] for doc in state.week_followups(["2026-W46", "2026-W45"])] == ["2026-W45", "2026-W46"]
+    finally:
+        state.close()
 
 
 def test_the_leaders_email_counts_the_follow_ups(four_weeks: Path) -> None:
@@ -280,3 +290,58 @@ def test_the_month_reviews_the_log(four_weeks: Path) -> None:
     (sheet,) = [ws for ws in book.worksheets if ws.title == "走访日志回顾"]
     rows = [r for r in sheet.iter_rows(values_only=True) if r and r[0] in ("张伟", "王强")]
     assert [r[:5] for r in rows] == [("张伟", 5, 2, 1, 0), ("王强", 2, 0, 0, 1)]
+
+
+def _log_of(state: State) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    """The stored client-visit log, every column (its identity too), and the closed weeks'
+    followups.json."""
+    columns = state.columns("client_visits")
+    rows = [tuple(bytes(c) if isinstance(c, memoryview) else c for c in r)
+            for r in state.dump("client_visits", columns)]
+    return rows, state.week_followups(state.closed_weeks())
+
+
+def test_migrate_moves_the_log_and_the_weeks_followups_both_ways(
+        four_weeks: Path, tmp_path: Path, pg_server: PgServer, request: pytest.FixtureRequest) -> None:
+    """`pipeline migrate` copies the client-visit log and each closed week's followups.json to a
+    PostgreSQL server and back: the same rows, the same documents; on the server the month's
+    review of the log reads them as the embedded database did."""
+    root = tmp_path / "lite"
+    shutil.copytree(four_weeks, root)
+    server = Store("postgresql", pg_server.url, office_name(request.node.nodeid))
+    lite = root / "lite.toml"
+    lite.write_text(f'office = "{server.office}"\n', encoding="utf-8")
+    there = run_cli("migrate", "--to", server.url, "--state", str(root / "state"), "--config", str(lite))
+    assert there.returncode == 0, there.stderr
+    assert "client_visits 11" in there.stdout and "weeks 4" in there.stdout
+
+    source = State(root / "state", create=False)
+    try:
+        log = _log_of(source)
+    finally:
+        source.close()
+    assert len(log[0]) == 11 and log[1] == [expected(w) for w in MONDAYS]
+    moved = open_state(root / "state", server.url, server.office, create=False)
+    try:
+        assert _log_of(moved) == log
+    finally:
+        moved.close()
+
+    config = server.write_config(root / "server.toml")
+    book = root / "out" / "2026-11" / "summary.xlsx"
+    review = [r for r in openpyxl.load_workbook(book)["走访日志回顾"].iter_rows(values_only=True)]
+    book.unlink()
+    done = run_cli("report", "--period", "2026-11", "--out", str(root / "out"), "--state", str(root / "state"),
+                   "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert [r for r in openpyxl.load_workbook(book)["走访日志回顾"].iter_rows(values_only=True)] == review
+
+    back = tmp_path / "back" / "state"
+    done = run_cli("migrate", "--to", f"sqlite://{back}", "--state", str(root / "state"), "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "client_visits 11" in done.stdout
+    returned = State(back, create=False)
+    try:
+        assert _log_of(returned) == log
+    finally:
+        returned.close()

@@ -28,7 +28,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Store, office_name
 from tests.helpers import run_cli
+from tests.pgserver import PgServer
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "args").is_file() or (p / "1" / "args").is_file())
@@ -40,13 +42,17 @@ def runs_of(case: Path) -> list[Path]:
     return numbered or [case]
 
 
-def run_case(case: Path, work: Path) -> Iterator[tuple[Path, Path]]:
+def run_case(case: Path, work: Path, store: Store | None = None) -> Iterator[tuple[Path, Path]]:
     """Run every run of `case` in `work`, in order; yield, for each week a run closed, the folder
     of its expected files (the run's folder for its `--week`, else `<run>/<week>/`) and the folder
-    the run wrote for it."""
+    the run wrote for it. With `store`, the case's configuration with the state there (an office
+    of a PostgreSQL server)."""
     inbox = work / "inbox"
     inbox.mkdir(parents=True)
     config = case / "config.toml"
+    if store is not None:
+        text = config.read_text(encoding="utf-8") if config.exists() else ""
+        config = store.write_config(work / "store.toml", text)
     for run in runs_of(case):
         options = shlex.split((run / "args").read_text(encoding="utf-8"))
         week = options[options.index("--week") + 1]
@@ -70,7 +76,19 @@ def _lines(results: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("case", CASES)
 def test_golden(case: str, tmp_path: Path) -> None:
     """The real command on a real inbox writes exactly the expected results.json."""
-    for run, written in run_case(GOLDEN / case, tmp_path):
+    check_case(case, tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_with_the_state_on_a_server(case: str, tmp_path: Path, pg_server: PgServer,
+                                           request: pytest.FixtureRequest) -> None:
+    """The same results.json with the state on a PostgreSQL server, the case an office of the
+    database every test shares (SPEC §10: results are identical whichever store is used)."""
+    check_case(case, tmp_path, Store("postgresql", pg_server.url, office_name(request.node.nodeid)))
+
+
+def check_case(case: str, tmp_path: Path, store: Store | None = None) -> None:
+    for run, written in run_case(GOLDEN / case, tmp_path, store):
         expected_file = run / "results.json"
         assert expected_file.is_file(), f"{expected_file.relative_to(GOLDEN)} is missing: see tests/golden/regen.py"
         expected = json.loads(expected_file.read_text(encoding="utf-8"))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import cli
+from pipeline.state import State, open_state
+from tests.conftest import Store
 from tests.helpers import (
     ADJUSTMENTS,
     CANCELLATIONS,
@@ -53,10 +56,28 @@ def week_of(k: int) -> str:
     return f"2026-W{48 + k}"
 
 
-def _run(root: Path, monday: datetime, *args: str) -> Any:
+def _office(root: Path, store: Store) -> Store:
+    """Each folder an office of its own (on PostgreSQL, of the one database)."""
+    return store.other(str(root))
+
+
+def _run(root: Path, monday: datetime, store: Store, *args: str, body: str = "") -> Any:
+    """A run of the office in `root`; `body`: its configuration's TOML (the state's added)."""
+    config = ["--config", str(_office(root, store).write_config(root / "store.toml", body))] if body else \
+        _office(root, store).args(root)
     argv = ["run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
-            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", *args]
+            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", *config, *args]
     return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+@contextmanager
+def _state(root: Path, store: Store) -> Iterator[State]:
+    office = _office(root, store)
+    state = open_state(root / "state", office.url, office.office, create=False)
+    try:
+        yield state
+    finally:
+        state.close()
 
 
 def _outputs(root: Path, week: str) -> tuple[str, bytes]:
@@ -100,17 +121,17 @@ def _write_inbox(inbox: Path, k: int, rows: list[tuple[Any, ...]], people: list[
     roster(inbox / "名单.xlsx", people)
 
 
-def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]], *args: str,
-          forget_snapshots: bool = False) -> list[tuple[str, bytes]]:
+def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]], store: Store, *args: str,
+          forget_snapshots: bool = False, body: str = "") -> list[tuple[str, bytes]]:
     (root / "in").mkdir(parents=True)
     seen = []
     for k, (rows, people) in enumerate(weeks):
-        if forget_snapshots and (root / "state" / "pipeline.db").exists():
-            with sqlite3.connect(root / "state" / "pipeline.db") as db:
-                db.execute("DELETE FROM snapshots")
+        if forget_snapshots and k:
+            with _state(root, store) as state:
+                state.conn.execute("DELETE FROM snapshots")
         _write_inbox(root / "in", k, rows, people)
         # a drawn week may hold no leads, visits or units: closed as it is (EMPTY_WEEK)
-        result = _run(root, MONDAYS[k], "--force", *args)
+        result = _run(root, MONDAYS[k], store, "--force", *args, body=body)
         assert result.exit_code == 0, result.output
         seen.append(_outputs(root, week_of(k)))
     return seen
@@ -121,25 +142,25 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
                      max_size=4),
        window=st.sampled_from([0, 0, 1, 3]))
 def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any,
-                                                               window: int) -> None:
+                                                               window: int, store: Store) -> None:
     """Multi-week histories with late registrations, deals and corrections (rulings,
     cancellations, adjustments), protection windows, and rosters that change: every
     week's results.json and ledger.csv are the same from snapshots, from a full replay, and with
-    every snapshot deleted before each run."""
+    every snapshot deleted before each run; on either engine."""
     root = tmp_path_factory.mktemp("cron")
-    config = root / "pipeline.toml"  # with a protection window (§7.5), leads lapse without a visit
-    config.write_text(f"[ownership]\nprotection_days = {window}\n", encoding="utf-8")
-    incremental = _cron(root / "snap", weeks, "--config", str(config))
-    assert incremental == _cron(root / "full", weeks, "--full-replay", "--config", str(config))
-    assert incremental == _cron(root / "none", weeks, "--config", str(config), forget_snapshots=True)
+    body = f"[ownership]\nprotection_days = {window}\n"  # with a protection window (§7.5), leads lapse without a visit
+    incremental = _cron(root / "snap", weeks, store, body=body)
+    assert incremental == _cron(root / "full", weeks, store, "--full-replay", body=body)
+    assert incremental == _cron(root / "none", weeks, store, body=body, forget_snapshots=True)
 
 
-def _snapshot_weeks(state: Path) -> list[str]:
-    with sqlite3.connect(state / "pipeline.db") as db:
-        return [r[0] for r in db.execute("SELECT week FROM snapshots ORDER BY week")]
+def _snapshot_weeks(root: Path, store: Store) -> list[str]:
+    with _state(root, store) as state:
+        return sorted(s[0] for s in state.snapshots())
 
 
-def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_ones(tmp_path: Path) -> None:
+def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_ones(tmp_path: Path,
+                                                                                  store: Store) -> None:
     """A run stores the snapshot of the last week it closed, or, when its own rows reach back
     into closed weeks, of the week before its first one; a registration dated in a closed week
     makes the snapshots after it stale (dropped), and the results still match the full
@@ -148,32 +169,32 @@ def test_each_run_stores_a_snapshot_and_a_late_registration_replaces_the_stale_o
     late: list[tuple[Any, ...]] = [("registrations", PHONES[1], 2, 1, 9, 1), ("leads", PHONES[1], 0, 1, 10, 0),
                                    ("deals", PHONES[0], 1, 3, 9, 0)]
     weeks = [(quiet, PEOPLE), (quiet, PEOPLE), (quiet, PEOPLE), (late, PEOPLE)]
-    seen = _cron(tmp_path / "snap", weeks[:3])
-    assert _snapshot_weeks(tmp_path / "snap" / "state") == ["2026-W48", "2026-W49", "2026-W50"]
+    seen = _cron(tmp_path / "snap", weeks[:3], store)
+    assert _snapshot_weeks(tmp_path / "snap", store) == ["2026-W48", "2026-W49", "2026-W50"]
     _write_inbox(tmp_path / "snap" / "in", 3, late, PEOPLE)
-    assert _run(tmp_path / "snap", MONDAYS[3]).exit_code == 0
+    assert _run(tmp_path / "snap", MONDAYS[3], store).exit_code == 0
     seen.append(_outputs(tmp_path / "snap", week_of(3)))
     # dated in W49: the snapshots of W49's and W50's end did not hold it; W50's is taken again
-    assert _snapshot_weeks(tmp_path / "snap" / "state") == ["2026-W48", "2026-W50"]
-    assert seen == _cron(tmp_path / "full", weeks, "--full-replay")
+    assert _snapshot_weeks(tmp_path / "snap", store) == ["2026-W48", "2026-W50"]
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
     w51 = seen[-1][0]
     assert '"ALREADY_REGISTERED"' in w51 and '"late": true' in w51
 
 
-def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path) -> None:
+def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path, store: Store) -> None:
     """A snapshot whose tag names other rules is not trusted: the run replays the whole history."""
     weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
         ([("leads", PHONES[0], 0, 1, 9, 0)], PEOPLE), ([("visits", PHONES[0], 0, 1, 9, 0)], PEOPLE)]
-    _cron(tmp_path / "a", weeks[:1])
-    with sqlite3.connect(tmp_path / "a" / "state" / "pipeline.db") as db:
-        db.execute("UPDATE snapshots SET version = 'carried0', owners = x'00'")  # unreadable if it were read
+    _cron(tmp_path / "a", weeks[:1], store)
+    with _state(tmp_path / "a", store) as state:  # unreadable if it were read
+        state.conn.execute("UPDATE snapshots SET version = 'carried0', owners = ?", (b"\x00",))
     _write_inbox(tmp_path / "a" / "in", 1, weeks[1][0], PEOPLE)
-    assert _run(tmp_path / "a", MONDAYS[1]).exit_code == 0
-    assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks)[1]
+    assert _run(tmp_path / "a", MONDAYS[1], store).exit_code == 0
+    assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks, store)[1]
     shutil.rmtree(tmp_path / "b")
 
 
-def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path) -> None:
+def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path, store: Store) -> None:
     """A ruling approved by someone who is not a leader yet changes nobody's customer; once the
     roster names them leader, the whole history's ruling stands (the current roster applies to
     the replay): the snapshot taken under the old roster is not used, and the deal after the
@@ -181,8 +202,8 @@ def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path
     weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
         ([("leads", PHONES[0], 0, 0, 9, 1), ("rulings", PHONES[0], 0, 1, 9, 0)], NO_LEADER),
         ([("deals", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[1], 0, 0, 9, 0)], PEOPLE)]
-    seen = _cron(tmp_path / "snap", weeks)
-    assert seen == _cron(tmp_path / "full", weeks, "--full-replay")
+    seen = _cron(tmp_path / "snap", weeks, store)
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
     first, second = (json.loads(results) for results, _ledger in seen)
     assert [r["reason"] for r in first["rejections"]] == ["NOT_APPROVED"]
     assert [(d["manager"], d["kind"]) for d in second["deals"]] == [("张伟", "lead")]
