@@ -31,7 +31,7 @@ from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
-from .report.write import gc_paused, write_week
+from .report.write import Stored, gc_paused, write_week
 from .results import Rejection, Stats, WeekResults
 from .rules.assess import assess
 from .rules.replay import (
@@ -274,18 +274,19 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True) -> list[mail.Outgoing]:
+            stored: list[Stored] | None = None, with_data: bool = True,
+            previous: bytes | None = None) -> list[mail.Outgoing]:
     """Write the week's folder (reports, then the emails built from them into its outbox) beside
     its final place, then swap it in with renames. Returns the week's messages, so sending does
     not build them again; without `with_data`, only their names, recipients and digests (the
-    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`) is
-    appended to it."""
+    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`; with
+    `previous`, the week before's whole ledger.csv, that one as a delta) is appended to it."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    built = write_week(report, tmp, store=stored is not None)
+    built = write_week(report, tmp, store=stored is not None, previous=previous)
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
     with gc_paused():
@@ -372,7 +373,9 @@ class Job:
     outcomes: list[WeekOutcome] = field(default_factory=list)
     reports: list[WeekReport] = field(default_factory=list)
     outboxes: list[list[mail.Outgoing]] = field(default_factory=list)
-    kept: list[tuple[bytes, bytes]] = field(default_factory=list)  # each week's stored form
+    kept: list[Stored] = field(default_factory=list)  # each week's stored form
+    # the closed week whose ledger.csv each week's stored form holds as a delta (`Stored.previous`)
+    superseded: list[str | None] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
 
     def stage(self, name: str) -> None:
@@ -607,10 +610,16 @@ def _write_outputs(job: Job) -> None:
     """Each week's folder written beside its place and renamed into it (`publish`)."""
     opts = job.opts
     job.state.write_blocks()  # before the reports fork their second process (`write_blocks_aside`)
-    # The emails' bytes are read back from the outbox only when they are to be sent.
-    job.outboxes = [publish(report, opts.out, job.result.run_id, job.config, None if opts.dry_run else job.kept,
-                            with_data=job.sending)
-                    for report in progress(job.reports, "reports")]
+    # The emails' bytes are read back from the outbox only when they are to be sent. Each week's
+    # ledger.csv is stored whole, and the one of the closed week before it becomes a delta
+    # against it (`ledgerstore`): storage grows with the weeks' changes, not with the weeks.
+    before = None if opts.dry_run or not job.reports else job.state.whole_ledger_before(job.reports[0].week)
+    for report in progress(job.reports, "reports"):
+        job.superseded.append(None if before is None else before[0])
+        job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
+                                    None if opts.dry_run else job.kept, with_data=job.sending,
+                                    previous=None if before is None else before[1]))
+        before = None if opts.dry_run else (report.week, job.kept[-1].ledger)
     job.stage("reports")
     job.result.weeks = [r.week for r in job.reports]
     job.result.stats = {**job.stats, "rejected": sum(r.results["stats"]["rejected"] for r in job.reports)}
@@ -620,8 +629,11 @@ def _commit(job: Job) -> None:
     """The weeks closed, the run logged and its archive moves pending, in the one commit."""
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
-    for report, (blob, ledger) in zip(job.reports, job.kept, strict=True):
-        state.close_week(report.week, result.run_id, report.results, blob, ledger)
+    for report, stored, superseded in zip(job.reports, job.kept, job.superseded, strict=True):
+        state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger)
+        if superseded is not None and stored.previous is not None:
+            state.set_week_ledger(superseded, stored.previous)
+            _crash_point("after_ledger_delta")
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:

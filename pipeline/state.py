@@ -21,11 +21,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import ledgerstore
 from .config import Backups
 from .records import Event, Person, Registered
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
+
+# Schema 6: a closed week's ledger.csv is kept whole only for the newest closed week; each
+# earlier one as a delta against the week after it (`ledgerstore`), which earlier versions
+# cannot read: the version number makes them refuse the state. Migrating turns the whole
+# ledgers stored so far into deltas (`State._delta_ledgers`, in the migration's transaction).
+LEDGER_DELTAS = """
+    INSERT OR IGNORE INTO block_formats (format, since) VALUES ('ldelta1', 'schema 6')
+    """
 
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
 MIGRATIONS: list[str] = [
@@ -95,6 +104,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rows_at ON rows (at)
     """,
+    LEDGER_DELTAS,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -237,6 +247,8 @@ class State:
             for statement in MIGRATIONS[step].split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
+            if MIGRATIONS[step] is LEDGER_DELTAS:
+                self._delta_ledgers()
             self.conn.execute(f"PRAGMA user_version = {step + 1}")
             self.conn.execute("COMMIT")
 
@@ -274,14 +286,54 @@ class State:
     def closed_weeks(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT week FROM weeks ORDER BY week")]
 
-    def week_report(self, week: str) -> tuple[bytes, bytes | None] | None:
-        """The stored report of a closed week and its ledger.csv (both compressed)."""
+    def week_report(self, week: str) -> tuple[bytes, list[bytes] | None] | None:
+        """The stored report of a closed week (compressed) and its ledger.csv as a chain
+        (`ledgerstore.resolve`): the whole file of the newest week it leads to, then the deltas
+        back to this week's (one blob alone: stored whole)."""
         row = self.conn.execute("SELECT report, ledger FROM weeks WHERE week = ?", (week,)).fetchone()
-        return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
+        if row is None:
+            return None
+        return bytes(row[0]), None if row[1] is None else self._ledger_chain(bytes(row[1]))
+
+    def _ledger_chain(self, blob: bytes) -> list[bytes]:
+        chain = [blob]
+        while ledgerstore.is_delta(chain[-1]):
+            base = ledgerstore.delta_base(chain[-1])
+            row = self.conn.execute("SELECT ledger FROM weeks WHERE week = ?", (base,)).fetchone()
+            if row is None or row[0] is None:
+                raise StateError(f"{self.path}: the stored ledger of a closed week refers to {base}, which has none")
+            chain.append(bytes(row[0]))
+        return chain[::-1]
 
     def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
         self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
                           (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
+
+    def whole_ledger_before(self, week: str) -> tuple[str, bytes] | None:
+        """(week, blob) of the newest closed week before `week`, if its ledger.csv is stored
+        whole: a run closing `week` stores that one as a delta against `week`'s
+        (`set_week_ledger`)."""
+        row = self.conn.execute("SELECT week, ledger FROM weeks WHERE week < ? ORDER BY week DESC LIMIT 1",
+                                (week,)).fetchone()
+        if row is None or row[1] is None or ledgerstore.is_delta(row[1]):
+            return None
+        return str(row[0]), bytes(row[1])
+
+    def set_week_ledger(self, week: str, blob: bytes) -> None:
+        """A closed week's ledger.csv stored again, as a delta (`ledgerstore.make_delta`) giving
+        the same bytes."""
+        self.conn.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (blob, week))
+
+    def _delta_ledgers(self) -> None:
+        """Schema 6: each closed week's whole ledger.csv followed by a closed week's whole one
+        stored as a delta against it, oldest first (one pair of files in memory at a time)."""
+        weeks = [r[0] for r in self.conn.execute("SELECT week FROM weeks WHERE ledger IS NOT NULL ORDER BY week")]
+        for week, later in zip(weeks, weeks[1:], strict=False):
+            (old,), (new,) = (self.conn.execute("SELECT ledger FROM weeks WHERE week = ?", (w,)).fetchone()
+                              for w in (week, later))
+            if ledgerstore.is_delta(old) or ledgerstore.is_delta(new):
+                continue
+            self.set_week_ledger(week, ledgerstore.make_delta(ledgerstore.unpack(old), ledgerstore.unpack(new), later))
 
     def last_streaks(self) -> dict[str, int]:
         """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import xlsx
+from .. import ledgerstore, xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
@@ -172,24 +172,38 @@ STATEMENT_STEP = 8               # managers per job: about a tenth of a second o
 PARALLEL_FROM_ROWS = 20_000
 
 
+class Stored(NamedTuple):
+    """What the state keeps of a closed week (`stored_form`)."""
+
+    report: bytes
+    ledger: bytes
+    # the week before's ledger.csv (given whole: `write_week`'s `previous`) as a delta against
+    # this week's (`ledgerstore.make_delta`), which the state keeps in its place
+    previous: bytes | None = None
+
+
 class Written(NamedTuple):
-    stored: tuple[bytes, bytes] | None  # `stored_form`, when asked for
+    stored: Stored | None  # `stored_form`, when asked for
 
 
-def stored_form(report: WeekReport, folder: Path) -> tuple[bytes, bytes]:
+def stored_form(report: WeekReport, folder: Path, previous: bytes | None = None) -> Stored:
     """What the state keeps of a closed week, compressed: the report (for re-rendering) and the
-    ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed).
-    A big week makes the two halves in different processes (`write_week`)."""
-    return report.to_bytes(), _stored_ledger(folder)
+    ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed),
+    and with `previous` (the week before's ledger.csv as stored whole) that one as a delta
+    against this one. A big week makes the parts in different processes (`write_week`)."""
+    return Stored(report.to_bytes(), *_stored_ledger(report, folder, previous))
 
 
-def _stored_ledger(folder: Path) -> bytes:
+def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes | None]:
     """ledger.csv just written, compressed from the file mapped in memory (72 MB on a big office:
-    read into fresh memory, it was a copy and a page fault every 4 KB)."""
+    read into fresh memory, it was a copy and a page fault every 4 KB); and `previous` as a
+    delta against it (`ledgerstore.make_delta`)."""
     import pyarrow as pa
 
     with pa.memory_map(str(folder / "ledger.csv")) as source:
-        return pack_ledger_csv(source.read_buffer())
+        data = source.read_buffer()
+        delta = None if previous is None else ledgerstore.make_delta(ledgerstore.unpack(previous), data, report.week)
+        return pack_ledger_csv(data), delta
 
 
 class _Claims:
@@ -215,8 +229,8 @@ class _Plan:
     """The jobs of a big week (see `JOBS`): the fixed ones, the stored report when asked, then
     the statements in runs of `STATEMENT_STEP` managers."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool) -> None:
-        self.report, self.folder, self.store = report, folder, store
+    def __init__(self, report: WeekReport, folder: Path, store: bool, previous: bytes | None = None) -> None:
+        self.report, self.folder, self.store, self.previous = report, folder, store, previous
         self.fixed = [*JOBS, *([((), "stored_report")] if store else [])]
         managers = len(report.results["managers"])
         self.runs = [(a, min(managers, a + STATEMENT_STEP)) for a in range(0, managers, STATEMENT_STEP)]
@@ -237,7 +251,7 @@ class _Plan:
             writer(report, folder)
         xlsx.wait()
         if follow == "stored_ledger" and self.store:
-            return _stored_ledger(folder)
+            return _stored_ledger(report, folder, self.previous)
         if follow == "stored_report":
             return report.to_bytes()
         return None
@@ -317,10 +331,12 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
             for name, stem in stems.items()}
 
 
-def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False) -> Written:
+def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
+               previous: bytes | None = None) -> Written:
     """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
-    rejections. With `store`, the week's `stored_form` comes back too."""
+    rejections. With `store`, the week's `stored_form` comes back too (with `previous`, the
+    week before's ledger.csv stored whole, that one as a delta against this week's)."""
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -329,9 +345,9 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
         if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
                 writer(report, folder)
-            return Written(stored_form(report, folder) if store else None)
+            return Written(stored_form(report, folder, previous) if store else None)
         index_week(report)  # computed once, before the fork: both processes use it
-        plan = _Plan(report, folder, store)
+        plan = _Plan(report, folder, store, previous)
         claims = _Claims(len(plan))
         side = _Side(plan, claims)
         done: dict[int, Any] = {}
@@ -340,4 +356,4 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
         finally:
             done.update(side.result())
         blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
-        return Written((blob, ledger) if store else None)
+        return Written(Stored(blob, *ledger) if store else None)
