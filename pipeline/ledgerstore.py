@@ -21,7 +21,7 @@ Shared by the state (which stores the blobs and moves old ones to deltas) and th
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 # The whole file: zstd (through Arrow's codec) after a marker and the size; weeks closed by
@@ -89,10 +89,19 @@ def _pieces(data: Any) -> Any:
 
 def _keys(pieces: Any) -> Any:
     """Each piece's key (numpy uint64): its first 16 bytes (fewer if shorter) and its length
-    mixed. Equal pieces have equal keys; unequal ones rarely do."""
+    mixed. Equal pieces have equal keys; unequal ones rarely do. Made a slice at a time: the
+    temporary arrays stay small whatever the file's size."""
     import numpy as np
 
     offsets = np.frombuffer(pieces.buffers()[1], np.int64)[pieces.offset:pieces.offset + len(pieces) + 1]
+    step = 1 << 18
+    return np.concatenate([np.zeros(0, np.uint64), *(_slice_keys(pieces, offsets[i:i + step + 1])
+                                                     for i in range(0, len(pieces), step))])
+
+
+def _slice_keys(pieces: Any, offsets: Any) -> Any:
+    import numpy as np
+
     starts, lengths = offsets[:-1], np.diff(offsets)
     data = pieces.buffers()[2]
     raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
@@ -127,24 +136,85 @@ def make_delta(old: bytes | Any, new: bytes | Any, base: str) -> bytes:
     """The file `old` as a delta against `new` (the ledger.csv of the week `base`): for each of
     old's pieces its position in new, or past new's end one of old's own pieces. The positions
     are stored as their steps less one (mostly zero: runs of the same lines), compressed."""
+    return _delta([old], new, base)
+
+
+def delta_of_stored(old: bytes, new: bytes | Any, base: str) -> bytes:
+    """`make_delta` of a file as stored whole (`pack`), decompressed a few megabytes at a time:
+    a year's ledger is never held twice."""
+    return _delta(_unpacked_parts(old), new, base)
+
+
+def _unpacked_parts(blob: bytes) -> Iterator[bytes]:
+    if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+        yield unpack(blob)
+        return
+    import pyarrow as pa
+
+    frame = pa.BufferReader(pa.py_buffer(memoryview(blob)[len(_ZSTD_MARK) + 8:]))
+    with pa.CompressedInputStream(frame, "zstd") as stream:
+        while part := stream.read(_CHUNK):
+            yield part
+
+
+def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview]:
+    """The bytes of `parts` again, in parts of at most about `_CHUNK` bytes, each cut after a
+    newline (the last as the bytes end)."""
+    import numpy as np
+
+    carry = b""
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), _CHUNK):
+            window = view[start:start + _CHUNK]
+            ends = np.flatnonzero(np.frombuffer(window, np.uint8) == _NEWLINE)
+            if not len(ends):
+                carry += bytes(window)
+                continue
+            cut = int(ends[-1]) + 1
+            yield carry + bytes(window[:cut]) if carry else window[:cut]
+            carry = bytes(window[cut:])
+    if carry:
+        yield carry
+
+
+def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str) -> bytes:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    olds, news = _pieces(old), _pieces(new)
-    # Candidates by a key of each piece's first 16 bytes and length (a ledger line's phone), then
-    # confirmed byte for byte: hashing a million whole lines took four times as long.
-    found = pc.index_in(pa.array(_keys(olds)), value_set=pa.array(_keys(news)))
-    candidates = pc.indices_nonzero(found.is_valid())
-    same = pc.equal(olds.take(candidates), news.take(found.take(candidates)))
-    if not pc.all(same).as_py():
-        wrong = pc.replace_with_mask(pa.repeat(pa.scalar(False), len(found)), found.is_valid(), pc.invert(same))
-        found = pc.if_else(wrong, pa.scalar(None, found.type), found)
-    missing = found.is_null()
-    own = olds.filter(missing)
-    positions = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    positions[positions < 0] = len(news) + np.arange(len(own), dtype=np.int64)
-    steps = np.diff(positions, prepend=-1) - 1
+    news = _pieces(new)
+    new_keys = _keys(news)
+    order = np.argsort(new_keys, kind="stable")
+    sorted_keys = new_keys[order]
+    del new_keys
+    positions, owns = [], []
+    size = count = own_count = 0
+    for part in _lines_in_parts(old_parts):
+        # Candidates by a key of each piece's first 16 bytes and length (a ledger line's phone),
+        # then confirmed byte for byte: hashing a million whole lines took four times as long.
+        olds = _pieces(part)
+        size += len(part)
+        keys = _keys(olds)
+        at = np.minimum(np.searchsorted(sorted_keys, keys), max(len(sorted_keys) - 1, 0))
+        found = np.full(len(olds), -1, np.int64)
+        if len(sorted_keys):
+            hit = np.flatnonzero(sorted_keys[at] == keys)
+            if len(hit):
+                candidates = order[at[hit]]
+                same = pc.equal(olds.take(pa.array(hit)), news.take(pa.array(candidates))).to_numpy(
+                    zero_copy_only=False)
+                found[hit[same]] = candidates[same]
+        missing = found < 0
+        found[missing] = len(news) + own_count + np.arange(int(missing.sum()), dtype=np.int64)
+        own_count += int(missing.sum())
+        positions.append(found)
+        if missing.any():
+            owns.append(olds.filter(pa.array(missing)))
+        count += len(olds)
+    all_positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+    steps = np.diff(all_positions, prepend=-1) - 1
+    own = pa.concat_arrays(owns) if owns else pa.array([], pa.large_binary())
     own_offsets = np.frombuffer(own.buffers()[1], np.int64)[own.offset:own.offset + len(own) + 1]
     lengths = np.diff(own_offsets)
     own_data = own.buffers()[2]
@@ -153,8 +223,7 @@ def make_delta(old: bytes | Any, new: bytes | Any, base: str) -> bytes:
     parts = [_compress(steps.astype(np.int64).tobytes()), _compress(lengths.astype(np.int64).tobytes()),
              _compress(bytes(own_bytes))]
     name = base.encode("utf-8")
-    sizes = [len(pa.py_buffer(old) if not isinstance(old, pa.Buffer) else old), len(olds), len(own), len(parts[0]),
-             len(parts[1])]
+    sizes = [size, count, len(own), len(parts[0]), len(parts[1])]
     return b"".join([_DELTA_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes), *parts])
 
 

@@ -202,7 +202,7 @@ def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> 
 
     with pa.memory_map(str(folder / "ledger.csv")) as source:
         data = source.read_buffer()
-        delta = None if previous is None else ledgerstore.make_delta(ledgerstore.unpack(previous), data, report.week)
+        delta = None if previous is None else ledgerstore.delta_of_stored(previous, data, report.week)
         return pack_ledger_csv(data), delta
 
 
