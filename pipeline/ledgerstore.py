@@ -21,7 +21,8 @@ Shared by the state (which stores the blobs and moves old ones to deltas) and th
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 # The whole file: zstd (through Arrow's codec) after a marker and the size; weeks closed by
@@ -33,7 +34,7 @@ _ZSTD_MARK = b"\x00zstd1\x1e"
 # compressed parts: positions, own pieces' lengths, own pieces' bytes.
 _DELTA_MARK = b"\x00ldelta1\x1e"
 _NEWLINE = 10
-_CHUNK = 1 << 24  # the file scanned for newlines 16 MB at a time: no mask the file's size
+_CHUNK = 1 << 22  # files scanned, compared and decompressed 4 MB at a time: little memory whatever their size
 
 
 def pack(data: bytes | Any) -> bytes:
@@ -42,6 +43,21 @@ def pack(data: bytes | Any) -> bytes:
 
     packed = pa.Codec("zstd", compression_level=1).compress(data)
     return b"".join((_ZSTD_MARK, len(data).to_bytes(8, "little"), memoryview(packed)))  # one copy of the bytes
+
+
+def pack_file(path: Path) -> bytes:
+    """`pack` of a file, read and compressed a few megabytes at a time into one zstd frame: a
+    year's ledger.csv is never in the run's memory whole (mapped, its pages counted there)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    size = 0
+    with open(path, "rb") as source, pa.CompressedOutputStream(sink, "zstd") as packed:  # Arrow's zstd: level 1
+        buffer = bytearray(1 << 22)
+        while read := source.readinto(buffer):
+            packed.write(memoryview(buffer)[:read])
+            size += read
+    return b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
 
 
 def unpack(blob: bytes | Sequence[bytes]) -> bytes:
@@ -70,9 +86,9 @@ def delta_base(blob: bytes | memoryview) -> str:
     return bytes(blob[len(_DELTA_MARK) + 1:len(_DELTA_MARK) + 1 + size]).decode("utf-8")
 
 
-def _pieces(data: Any) -> Any:
+def _pieces(data: Any, release: Callable[[], Any] | None = None) -> Any:
     """The bytes as an Arrow large_binary array of pieces, each ending after a newline (the last
-    may end without one), over the same memory."""
+    may end without one), over the same memory (`release`: see `_delta`)."""
     import numpy as np
     import pyarrow as pa
 
@@ -81,6 +97,8 @@ def _pieces(data: Any) -> Any:
     ends = [np.zeros(1, np.int64)]
     for start in range(0, len(raw), _CHUNK):
         ends.append(np.flatnonzero(raw[start:start + _CHUNK] == _NEWLINE).astype(np.int64) + (start + 1))
+        if release is not None:
+            release()
     if len(raw) and raw[-1] != _NEWLINE:
         ends.append(np.array([len(raw)], np.int64))
     offsets = np.concatenate(ends)
@@ -145,6 +163,26 @@ def delta_of_stored(old: bytes, new: bytes | Any, base: str) -> bytes:
     return _delta(_unpacked_parts(old), new, base)
 
 
+def delta_of_file(old: bytes, path: Path, base: str) -> bytes:
+    """`delta_of_stored` against the file at `path`, mapped in memory and let go of a few
+    megabytes at a time (its pages are not held in the run's memory)."""
+    import mmap
+
+    if not path.stat().st_size:
+        return delta_of_stored(old, b"", base)
+    with open(path, "rb") as fh:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            release = (lambda: mapped.madvise(mmap.MADV_DONTNEED)) if hasattr(mapped, "madvise") and \
+                hasattr(mmap, "MADV_DONTNEED") else None
+            return _delta(_unpacked_parts(old), mapped, base, release)
+        finally:
+            try:
+                mapped.close()
+            except BufferError:  # an array over it is still referenced (a traceback's frame): closed when let go
+                pass
+
+
 def _unpacked_parts(blob: bytes) -> Iterator[bytes]:
     if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
         yield unpack(blob)
@@ -178,13 +216,18 @@ def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview
         yield carry
 
 
-def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str) -> bytes:
+def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str,
+           release: Callable[[], Any] | None = None) -> bytes:
+    """`make_delta`; `release` (if any) lets go of `new`'s pages in memory (a mapped file's),
+    called after each few megabytes read from it."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    news = _pieces(new)
+    news = _pieces(new, release)
     new_keys = _keys(news)
+    if release is not None:
+        release()
     order = np.argsort(new_keys, kind="stable")
     sorted_keys = new_keys[order]
     del new_keys
@@ -212,6 +255,8 @@ def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str) -> byt
         if missing.any():
             owns.append(olds.filter(pa.array(missing)))
         count += len(olds)
+        if release is not None:
+            release()
     all_positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
     steps = np.diff(all_positions, prepend=-1) - 1
     own = pa.concat_arrays(owns) if owns else pa.array([], pa.large_binary())
@@ -222,8 +267,10 @@ def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str) -> byt
         memoryview(own_data)[int(own_offsets[0]):int(own_offsets[-1])]
     parts = [_compress(steps.astype(np.int64).tobytes()), _compress(lengths.astype(np.int64).tobytes()),
              _compress(bytes(own_bytes))]
+    del news, order, sorted_keys, positions, owns, own
+    pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the parts compared
     name = base.encode("utf-8")
-    sizes = [size, count, len(own), len(parts[0]), len(parts[1])]
+    sizes = [size, count, own_count, len(parts[0]), len(parts[1])]
     return b"".join([_DELTA_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes), *parts])
 
 

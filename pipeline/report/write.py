@@ -24,7 +24,7 @@ from .. import ledgerstore, xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, pack_ledger_csv, unpack_ledger_csv
+from .model import WeekReport, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -71,7 +71,22 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
         fh.write(("\ufeff" + header + "\r\n").encode("utf-8"))
         if len(report.ledger):
             walked, alone, before = report.ledger.in_runs()
-            fh.writelines(_interleaved(_csv_lines(walked), _csv_lines(alone), before))
+            walked_lines = _csv_lines(walked)
+            if not alone.num_rows:
+                fh.writelines(_interleaved(walked_lines, _csv_lines(alone), before))
+                return
+            # The alone rows (a year's million) made into lines a slice at a time, each slice with
+            # the walked lines that fall among its rows: the text of the whole ledger is never in
+            # memory at once (it was three times the file's size, growing with the history).
+            for start in range(0, alone.num_rows, CSV_SLICE):
+                stop = min(start + CSV_SLICE, alone.num_rows)
+                side = "right" if stop == alone.num_rows else "left"
+                first, last = int(before.searchsorted(start, "left")), int(before.searchsorted(stop, side))
+                fh.writelines(_interleaved(walked_lines.slice(first, last - first),
+                                           _csv_lines(alone.slice(start, stop - start)), before[first:last] - start))
+
+
+CSV_SLICE = 131_072  # rows of the ledger made into ledger.csv lines at a time
 
 
 def _interleaved(walked: Any, alone: Any, before: Any) -> Iterator[memoryview]:
@@ -195,15 +210,12 @@ def stored_form(report: WeekReport, folder: Path, previous: bytes | None = None)
 
 
 def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes | None]:
-    """ledger.csv just written, compressed from the file mapped in memory (72 MB on a big office:
-    read into fresh memory, it was a copy and a page fault every 4 KB); and `previous` as a
-    delta against it (`ledgerstore.make_delta`)."""
-    import pyarrow as pa
-
-    with pa.memory_map(str(folder / "ledger.csv")) as source:
-        data = source.read_buffer()
-        delta = None if previous is None else ledgerstore.delta_of_stored(previous, data, report.week)
-        return pack_ledger_csv(data), delta
+    """ledger.csv just written, compressed, and `previous` as a delta against it: read a few
+    megabytes at a time (`ledgerstore.pack_file`, `delta_of_file`), so that a year's ledger is
+    not held in the writer's memory (mapped whole, its 100 MB of pages counted there)."""
+    path = folder / "ledger.csv"
+    delta = None if previous is None else ledgerstore.delta_of_file(previous, path, report.week)
+    return ledgerstore.pack_file(path), delta
 
 
 class _Claims:
