@@ -491,7 +491,6 @@ def _read_and_store(job: Job) -> None:
                                job.details_from, state.next_seq())
 
     def ahead() -> None:
-        taken.know_registrations()
         # From the snapshot the replay will most likely start at (the roster is not read yet).
         job.earlier_since = _snapshot_start(job, None)[1]
         job.earlier = _earlier_rows(job, job.earlier_since)

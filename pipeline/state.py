@@ -111,6 +111,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX IF NOT EXISTS rows_registrations ON rows (at) WHERE kind = 'registrations'
     """,
+    # What a run read of each registrations sheet (`set_sheet_prefix`): the next run tells the
+    # rows of a cumulative ledger dropped again by a digest, without reading the stored ones.
+    """
+    CREATE TABLE sheet_prefixes (
+        file TEXT NOT NULL, sheet TEXT NOT NULL, rows INTEGER NOT NULL, digest BLOB NOT NULL,
+        PRIMARY KEY (file, sheet)
+    )
+    """,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -483,6 +491,50 @@ class State:
             return Registered()
         both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
         return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+
+    def registrations_of(self, phones: Any) -> Registered:
+        """The stored registrations whose phone is among `phones` (Arrow text), as `registrations`
+        gives them; the blocks are read one at a time and let go, so that only the matches stay
+        in memory (a week's new registrations share a phone with a few stored ones)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = pc.cast(phones, pa.string())
+        parts = []
+        for block, file, sheet in self.conn.execute("SELECT block, file, sheet FROM registrations ORDER BY block"):
+            table = self._fresh.get(block, self._unwritten.get(block))
+            if table is None:
+                (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
+                table = _decode_block(data)
+            table = table.filter(pc.is_in(pc.cast(table.column("phone"), pa.string()), value_set=wanted))
+            if table.num_rows:
+                parts.append(table.append_column("file", _same_text(file, table.num_rows))
+                             .append_column("sheet", _same_text(sheet, table.num_rows)))
+        old: list[Any] = []
+        # registrations stored one per row by schema 1, if any (their own index says so at once)
+        if self.conn.execute("SELECT 1 FROM rows WHERE kind = 'registrations' LIMIT 1").fetchone() is not None:
+            listed = {str(p) for p in wanted.to_pylist() if p is not None}
+            old = [r for r in self.conn.execute("SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
+                                                "WHERE kind = 'registrations' ORDER BY seq") if r[2] in listed]
+        if old:
+            legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
+            parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
+                                   for c in Registered.COLUMNS}))
+        if not parts:
+            return Registered()
+        both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
+        return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+
+    def sheet_prefix(self, file: str, sheet: str) -> tuple[int, bytes] | None:
+        """(rows, digest) of what the last run that read this registrations sheet read of it
+        (`intake.prefix_digest`), or None."""
+        row = self.conn.execute("SELECT rows, digest FROM sheet_prefixes WHERE file = ? AND sheet = ?",
+                                (file, sheet)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def set_sheet_prefix(self, file: str, sheet: str, rows: int, digest: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO sheet_prefixes (file, sheet, rows, digest) VALUES (?, ?, ?, ?)",
+                          (file, sheet, rows, digest))
 
     def forget_registrations(self) -> None:
         """Let go of the registration blocks kept decoded in memory: the ones this transaction
