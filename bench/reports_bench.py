@@ -149,11 +149,12 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
             "fines": {**{k: f"{v:.2f}" for k, v in fines.items()}, "total": f"{total:.2f}"},
             "commission": {"visit": f"{c['visit']:.2f}", "lead": f"{c['lead']:.2f}",
                            "total": f"{c['visit'] + c['lead']:.2f}"},
-            "net": f"{c['visit'] + c['lead'] - total:.2f}", "met": not any(short.values()), "streak": streak,
+            "clawback": "0.00", "adjustment": "0.00", "net": f"{c['visit'] + c['lead'] - total:.2f}", "met": not any(short.values()), "streak": streak,
             "dismissal_review": streak >= 4})
     results = {
-        "schema": 1, "week": "2026-W46", "start": "2026-11-09", "end": "2026-11-15",
-        "managers": managers, "deals": deals, "rejections": rejections,
+        "schema": 2, "week": "2026-W46", "start": "2026-11-09", "end": "2026-11-15",
+        "managers": managers, "deals": deals, "rejections": rejections, "rulings": [], "clawbacks": [],
+        "adjustments": [],
         "stats": {"rows_read": 120_000, "rows_stored": 110_000, "duplicates_dropped": 100, "rejected": len(rejections)},
     }
     ledger: list[tuple[str, str, str, str, str, str | None]] = []

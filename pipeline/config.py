@@ -3,6 +3,10 @@
 An unknown key, a wrong type or an impossible value is a `ConfigError` naming the key: a typo in
 `[fines]` must never silently fall back to a default that fines people the wrong amount.
 The SMTP password is never read from the file: only from `PIPELINE_SMTP_PASSWORD`.
+
+Targets, fines, commission and ownership may change from a date on (`[[changes]]`, SPEC §7.6):
+the rules never read those four tables from `Config` itself but through `Config.at(moment)`,
+the values in force then.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import json
 import os
 import tomllib
 import zoneinfo
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -51,6 +55,26 @@ class Fines:
 class Commission:
     visit_share: Decimal = Decimal("0.50")
     lead_fee: Decimal = Decimal("200.00")
+
+
+@dataclass(frozen=True)
+class Ownership:
+    protection_days: int = 0  # 报备保护期 (SPEC §7.5): 0 = a manager's registration never lapses
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The values of the tables a `[[changes]]` entry may change, as in force from `since` (None:
+    the base values, before any change) until the next change (SPEC §7.6)."""
+
+    since: date | None
+    targets: Targets
+    fines: Fines
+    commission: Commission
+    ownership: Ownership
+
+
+DATED = ("targets", "fines", "commission", "ownership")  # the tables a change may hold
 
 
 @dataclass(frozen=True)
@@ -103,11 +127,26 @@ class Config:
     targets: Targets = field(default_factory=Targets)
     fines: Fines = field(default_factory=Fines)
     commission: Commission = field(default_factory=Commission)
+    ownership: Ownership = field(default_factory=Ownership)
     assessment: Assessment = field(default_factory=Assessment)
     mail: Mail = field(default_factory=Mail)
     smtp: Smtp = field(default_factory=Smtp)
     limits: Limits = field(default_factory=Limits)
     backups: Backups = field(default_factory=Backups)
+    # `[[changes]]`, oldest first, each with every dated value in force from its Monday on
+    changes: tuple[InForce, ...] = ()
+
+    def at(self, moment: str | date) -> InForce:
+        """The targets, fines, commission and ownership in force at `moment` (an ISO date or
+        date-time, or a date): the latest change from at or before its day, else the base
+        values. SPEC §7.6 says which moment each value is taken at: the week's Monday for
+        targets and fines, the deal's time for `visit_share` and `lead_fee`, the lead's
+        `submitted_at` for `protection_days`."""
+        day = moment.isoformat()[:10] if isinstance(moment, date) else moment[:10]
+        for change in reversed(self.changes):
+            if change.since is not None and change.since.isoformat() <= day:
+                return change
+        return InForce(None, self.targets, self.fines, self.commission, self.ownership)
 
     @property
     def smtp_password(self) -> str:
@@ -128,6 +167,8 @@ class Config:
 
         values = asdict(self)
         del values["backups"]
+        # each change by its Monday, with the values in force from then
+        values["changes"] = {str(c.since): {name: asdict(getattr(c, name)) for name in DATED} for c in self.changes}
         return clean(values)
 
     def digest(self) -> str:
@@ -203,8 +244,78 @@ def _holidays(value: Any) -> tuple[date, ...]:
     return tuple(sorted(set(days)))
 
 
-TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission",
-            "assessment", "mail", "smtp", "limits", "backups"}
+TOP_KEYS = {"office", "lang", "timezone", "holidays", "paths", "targets", "fines", "commission", "ownership",
+            "assessment", "mail", "smtp", "limits", "backups", "changes"}
+
+
+def _dated_values(key: str, name: str, value: Any) -> dict[str, Any]:
+    """The keys given of one of the tables a change may date (`DATED`), validated; `key` names
+    the table as the error should (`targets`, `changes[1].targets`)."""
+    if name == "targets":
+        t = _table(key, value, {"units", "visits", "leads"})
+        return {k: _int(f"{key}.{k}", v) for k, v in t.items()}
+    if name == "fines":
+        t = _table(key, value, {"units", "visits", "leads"})
+        return {k: _money(f"{key}.{k}", v) for k, v in t.items()}
+    if name == "commission":
+        t = _table(key, value, {"visit_share", "lead_fee"})
+        return {k: _money(f"{key}.{k}", v, Decimal(1) if k == "visit_share" else None) for k, v in t.items()}
+    t = _table(key, value, {"protection_days"})
+    return {k: _int(f"{key}.{k}", v, 0, 3650) for k, v in t.items()}
+
+
+_DATED_TYPES: dict[str, type[Any]] = {"targets": Targets, "fines": Fines, "commission": Commission,
+                                      "ownership": Ownership}
+
+
+def _dated(key: str, name: str, value: Any) -> Any:
+    return _DATED_TYPES[name](**_dated_values(key, name, value))
+
+
+def _changes(value: Any, base: InForce) -> tuple[InForce, ...]:
+    """`[[changes]]` (SPEC §7.6): each entry's `from` a Monday, no two alike, only the dated
+    tables with their keys; returned oldest first, each with every value in force from then
+    (a key a change does not name keeps its earlier value)."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(f"changes: expected [[changes]] tables, got {value!r}")
+    dated: list[tuple[date, dict[str, dict[str, Any]]]] = []
+    seen: dict[date, int] = {}
+    for i, entry in enumerate(value):
+        key = f"changes[{i}]"
+        for sub in entry:
+            if sub != "from" and sub not in DATED:
+                why = "cannot be dated" if sub in TOP_KEYS | {"followups"} else "unknown key"
+                raise ConfigError(f"{key}.{sub}: {why} (a change holds from, {', '.join(DATED)})")
+        since = _monday(f"{key}.from", entry.get("from"))
+        if since in seen:
+            raise ConfigError(f"{key}.from: {since} is already the date of changes[{seen[since]}]")
+        seen[since] = i
+        dated.append((since, {name: _dated_values(f"{key}.{name}", name, entry[name])
+                              for name in DATED if name in entry}))
+    out, current = [], base
+    for since, values in sorted(dated, key=lambda d: d[0]):
+        tables = {name: replace(getattr(current, name), **values.get(name, {})) for name in DATED}
+        current = InForce(since, **tables)
+        out.append(current)
+    return tuple(out)
+
+
+def _monday(key: str, value: Any) -> date:
+    if value is None:
+        raise ConfigError(f'{key}: missing: the Monday the change applies from, e.g. from = "2027-01-04"')
+    day: date | None = None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            day = None
+    if day is None:
+        raise ConfigError(f'{key}: {value!r} is not a date like "2027-01-04"')
+    if day.weekday() != 0:
+        raise ConfigError(f"{key}: {day} is a {day:%A}, not a Monday")
+    return day
 
 
 def from_dict(data: dict[str, Any]) -> Config:
@@ -230,20 +341,9 @@ def from_dict(data: dict[str, Any]) -> Config:
     if "paths" in data:
         t = _table("paths", data["paths"], {"inbox", "out", "state"})
         kw["paths"] = Paths(**{k: _str(f"paths.{k}", v) for k, v in t.items()})
-    if "targets" in data:
-        t = _table("targets", data["targets"], {"units", "visits", "leads"})
-        kw["targets"] = Targets(**{k: _int(f"targets.{k}", v) for k, v in t.items()})
-    if "fines" in data:
-        t = _table("fines", data["fines"], {"units", "visits", "leads"})
-        kw["fines"] = Fines(**{k: _money(f"fines.{k}", v) for k, v in t.items()})
-    if "commission" in data:
-        t = _table("commission", data["commission"], {"visit_share", "lead_fee"})
-        c: dict[str, Any] = {}
-        if "visit_share" in t:
-            c["visit_share"] = _money("commission.visit_share", t["visit_share"], Decimal(1))
-        if "lead_fee" in t:
-            c["lead_fee"] = _money("commission.lead_fee", t["lead_fee"])
-        kw["commission"] = Commission(**c)
+    for name in DATED:
+        if name in data:
+            kw[name] = _dated(name, name, data[name])
     if "assessment" in data:
         t = _table("assessment", data["assessment"], {"dismissal_after_weeks"})
         kw["assessment"] = Assessment(
@@ -287,6 +387,10 @@ def from_dict(data: dict[str, Any]) -> Config:
         t = _table("backups", data["backups"], {"keep_last", "keep_weekly", "keep_monthly"})
         kw["backups"] = Backups(**{k: _int(f"backups.{k}", v, minimum=1 if k == "keep_last" else 0)
                                    for k, v in t.items()})
+    if "changes" in data:
+        base = Config(**kw)
+        kw["changes"] = _changes(data["changes"], InForce(None, base.targets, base.fines, base.commission,
+                                                          base.ownership))
     return Config(**kw)
 
 

@@ -32,7 +32,7 @@ from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
 from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import Stored, gc_paused, write_week
-from .results import Rejection, Stats, WeekResults
+from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.replay import (
     CARRIED_VERSION,
@@ -235,6 +235,19 @@ def _new_registrations(owners: list[Owner]) -> Registrations:
         [None] * len(owners)])
 
 
+def _paid_people(roster: dict[str, Person], corrections: dict[str, Corrections]) -> list[Person]:
+    """The roster's managers, and anyone a clawback names who is not one (any more): a clawback
+    is taken from the manager the cancelled deal paid, whatever the roster says today (SPEC §7.3);
+    such a person is listed unassessed, with the team the roster gives them, if any."""
+    people = [p for p in roster.values() if p.role == "manager"]
+    for name in sorted(corrections):
+        person = roster.get(name)
+        if person is None or person.role != "manager":
+            people.append(Person(name, "manager", person.team if person is not None else "", "", date(1, 1, 1),
+                                 date(1, 1, 1)))
+    return people
+
+
 def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict[str, int], config: Config,
                  reading: Sequence[tuple[int, Rejection]], stats: dict[str, int],
                  run: RunInfo) -> WeekReport:
@@ -243,20 +256,21 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
     `reading` are the run's rejections made while reading (numbered like the rows; `LATE`
     included); the rules' rejections, and `LATE`, are worded here, in the office's language."""
     week = outcome.week
+    corrections = corrections_by_manager(outcome.clawbacks, outcome.adjustments)
     managers = []
-    for person in roster.values():
-        if person.role != "manager":
-            continue
+    for person in _paid_people(roster, corrections):
         entry = assess(person, week, outcome.counts.get(person.name, {}), outcome.commission.get(person.name, {}),
-                       previous.get(person.name, 0), config)
-        if entry.active_days or person.name in outcome.commission:
+                       previous.get(person.name, 0), config, corrections.get(person.name, Corrections()))
+        # SPEC §7.7: everyone assessed, and anyone with a commission, a clawback or an adjustment
+        if entry.active_days or person.name in outcome.commission or person.name in corrections:
             managers.append(entry)
     managers.sort(key=lambda m: m.name)
     lang = config.lang
     rejections = [r if r.message is not None else r.worded(t(lang, f"reason.{r.reason}", **r.message_args()))
                   for _, r in sorted([*outcome.rejections, *reading], key=lambda r: r[0])]
     results = WeekResults(str(week), week.monday.isoformat(), week.sunday.isoformat(), managers, outcome.deals,
-                          rejections, Stats(**stats, rejected=len(rejections)))
+                          rejections, Stats(**stats, rejected=len(rejections)), outcome.rulings, outcome.clawbacks,
+                          outcome.adjustments)
     return WeekReport(
         week=str(week), start=week.monday.isoformat(), end=week.sunday.isoformat(), lang=config.lang,
         office=config.office, results=results.to_json(), run=run,

@@ -384,7 +384,7 @@ def test_results_text_is_the_results_one_entry_per_line() -> None:
     text = results_text(results)
     assert json.loads(text) == results
     lines = text.splitlines()
-    assert lines[0] == "{" and lines[-1] == "}" and lines[1] == '  "schema": 1,'
+    assert lines[0] == "{" and lines[-1] == "}" and lines[1] == '  "schema": 2,'
     assert len(lines) == 2 + len(results) + sum(len(v) + 1 for v in results.values() if isinstance(v, list) and v)
     assert results_text({"rejections": []}) == '{\n  "rejections": []\n}\n'
 

@@ -60,13 +60,13 @@ def _manager(name: str, team: str, net: str, *, met: bool = True, streak: int = 
         "shortfall": {"leads": 13, "visits": 0, "units": 2},
         "fines": {"leads": "13.00", "visits": "0.00", "units": "200.00", "total": "213.00"},
         "commission": {"visit": "2000.00", "lead": "200.00", "total": "2200.00"},
-        "net": net, "met": met, "streak": streak, "dismissal_review": review,
+        "clawback": "0.00", "adjustment": "0.00", "net": net, "met": met, "streak": streak, "dismissal_review": review,
     }
 
 
 def _report() -> WeekReport:
     results = {
-        "schema": 1, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
+        "schema": 2, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
         "managers": [
             _manager("张伟", "一组", "1987.00", met=False, streak=2),
             _manager("李强", "A&B<组>", "-213.00", met=False, streak=4, review=True),
@@ -91,6 +91,7 @@ def _report() -> WeekReport:
              "reason": "INVALID_PHONE", "message": "「139001390001」不是有效的手机号码",
              "manager": "李强", "phone": "139001390001"},
         ],
+        "rulings": [], "clawbacks": [], "adjustments": [],
         "stats": {"rows_read": 10, "rows_stored": 9, "duplicates_dropped": 0, "rejected": 2},
     }
     roster = [

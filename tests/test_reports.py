@@ -48,7 +48,7 @@ def _manager(name: str, team: str, achieved: tuple[int, int, int], commission: t
         "name": name, "team": team, "active_days": 7, "targets": targets, "achieved": got, "shortfall": short,
         "fines": {**{k: f"{v:.2f}" for k, v in fines.items()}, "total": f"{fine_total:.2f}"},
         "commission": {"visit": f"{visit:.2f}", "lead": f"{lead:.2f}", "total": f"{visit + lead:.2f}"},
-        "net": f"{visit + lead - fine_total:.2f}", "met": met, "streak": streak, "dismissal_review": streak >= 4,
+        "clawback": "0.00", "adjustment": "0.00", "net": f"{visit + lead - fine_total:.2f}", "met": met, "streak": streak, "dismissal_review": streak >= 4,
     }
 
 
@@ -127,8 +127,9 @@ def sample_report(lang: str = "zh") -> WeekReport:
     regs.append(LedgerEntry("13100131000", "-1", "自然到访", "2026-11-24T11:00:00", "registrations",
                             Source("登记.xlsx", "Sheet1", 2)))
     results = {
-        "schema": 1, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
-        "managers": managers, "deals": deals, "rejections": rejections,
+        "schema": 2, "week": "2026-W48", "start": "2026-11-23", "end": "2026-11-29",
+        "managers": managers, "deals": deals, "rejections": rejections, "rulings": [], "clawbacks": [],
+        "adjustments": [],
         "stats": {"rows_read": 512, "rows_stored": 470, "duplicates_dropped": 36, "rejected": len(rejections)},
     }
     files = [(f, hashlib.sha256(f.encode()).hexdigest()) for f in ("号码.xlsx", "到访.xlsx", "成交记录.xlsx")]

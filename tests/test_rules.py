@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import Config, Targets
 from pipeline.records import Event, Person
+from pipeline.results import Corrections
 from pipeline.rules.assess import active_days, assess, target
 from pipeline.rules.replay import WeekOutcome, replay
 from pipeline.texts import t
@@ -303,6 +304,22 @@ def test_not_assessed_manager_has_zeros_but_commission() -> None:
     assert entry["targets"] == {"leads": 0, "visits": 0, "units": 0}
     assert entry["achieved"] == {"leads": 0, "visits": 0, "units": 0}
     assert (entry["met"], entry["streak"], entry["net"], entry["commission"]["total"]) == (True, 0, "200.00", "200.00")
+
+
+def test_net_is_commission_plus_clawback_plus_adjustment_minus_fines() -> None:
+    """SPEC §7.7: a visit deal of 2,000.00 clawed back, an adjustment of 150.00 and the 560.00
+    fines of an empty week give 2000 − 2000 + 150 − 560 = −410.00; each shown apart."""
+    entry = assessed(ROSTER["张伟"], W48, {}, {"visit": Decimal("2000.00")}, 0, CONFIG,
+                     Corrections(Decimal("-2000.00"), Decimal("150.00")))
+    assert (entry["commission"]["total"], entry["clawback"], entry["adjustment"], entry["fines"]["total"],
+            entry["net"]) == ("2000.00", "-2000.00", "150.00", "560.00", "-410.00")
+
+
+def test_not_assessed_manager_with_only_a_correction_has_zeros_and_its_net() -> None:
+    person = Person("走了", "manager", "一组", "", None, date(2026, 11, 1))
+    entry = assessed(person, W48, {}, {}, 2, CONFIG, Corrections(Decimal("-200.00"), Decimal("0.00")))
+    assert (entry["active_days"], entry["fines"]["total"], entry["met"], entry["streak"], entry["clawback"],
+            entry["adjustment"], entry["net"]) == (0, "0.00", True, 0, "-200.00", "0.00", "-200.00")
 
 
 @pytest.mark.parametrize("share,amount,expected", [("0.50", "4000", "2000.00"), ("0.30", "0.05", "0.02")])

@@ -419,3 +419,38 @@ def test_the_rows_a_run_keeps_for_the_replay_are_the_history_it_would_read_back(
         ("leads", "客户0", ""), ("visits", "", ""), ("deals", "", "混合.xlsx")}
     state.rollback()
     state.close()
+
+
+def test_catch_up_over_a_dated_change_uses_the_values_in_force(office: Office, tmp_path: Path) -> None:
+    """SPEC §7.6: one catch-up closing W48 and W49 with a change from Monday 2026-11-30: W48
+    keeps the old targets and lead fee, W49 has the new ones; a late W48 deal paid in W49 is
+    decided at its own date (the old fee)."""
+    config = tmp_path / "p.toml"
+    config.write_text('[[changes]]\nfrom = "2026-11-30"\ntargets = { leads = 120 }\n'
+                      'commission = { lead_fee = "300.00" }\n', encoding="utf-8")
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-17 09:00"), ""]])
+    assert office.run("--config", str(config), now="2026-11-23T08:00:00").exit_code == 0  # closes W47
+    leads(office.inbox / "号码.xlsx", [
+        ["张伟", 13800138001, d("2026-11-24 09:00"), ""],
+        ["张伟", 13800138002, d("2026-12-01 09:00"), ""],
+    ])
+    workbook(office.inbox / "成交.xlsx", {"成交": (DEALS, [
+        [13800138000, d("2026-11-18"), "李娜", "4000", "1-101"],    # in closed W47: paid late in the catch-up
+        [13800138001, d("2026-11-29 18:00"), "李娜", "4000", "1-102"],
+        [13800138002, d("2026-12-02"), "李娜", "4000", "1-103"],
+    ])})
+    result = office.run("--config", str(config), now="2026-12-07T08:00:00")
+    assert result.exit_code == 0, result.output
+    w48, w49 = office.results("2026-W48"), office.results("2026-W49")
+    zw = [next(m for m in r["managers"] if m["name"] == "张伟") for r in (w48, w49)]
+    assert [(z["targets"]["leads"], z["fines"]["leads"]) for z in zw] == [(100, "99.00"), (120, "119.00")]
+    assert [(x["deal_at"][:10], x["manager_commission"], x["late"]) for r in (w48, w49) for x in r["deals"]] == [
+        ("2026-11-18", "200.00", True), ("2026-11-29", "200.00", False), ("2026-12-02", "300.00", False)]
+
+
+def test_a_mistake_in_changes_exits_2_naming_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[[changes]]\nfrom = "2027-01-04"\n[[changes]]\nfrom = "2027-01-11"\ntargets = { leads = "many" }\n',
+                   encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", "--config", str(cfg)])
+    assert result.exit_code == 2 and "changes[1].targets.leads" in result.output

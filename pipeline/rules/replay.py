@@ -24,7 +24,7 @@ from typing import Any
 
 from ..config import Config
 from ..records import PHONE, TIME, Event, Ledger, Person, Registered, as_number, replay_key
-from ..results import Deal, Rejection
+from ..results import Adjustment, Clawback, Deal, Rejection, Ruling
 from ..weeks import Week
 
 CENT = Decimal("0.01")
@@ -49,6 +49,11 @@ class WeekOutcome:
     commission: dict[str, dict[str, Decimal]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Decimal)))
     deals: list[Deal] = field(default_factory=list)
+    # the corrections landing in the week (SPEC §7), in replay order: the pay of each manager is
+    # taken from `clawbacks` and `adjustments` (`results.corrections_by_manager`)
+    rulings: list[Ruling] = field(default_factory=list)
+    clawbacks: list[Clawback] = field(default_factory=list)
+    adjustments: list[Adjustment] = field(default_factory=list)
     rejections: list[tuple[int, Rejection]] = field(default_factory=list)  # (seq, rejection)
     leads: list[Event] = field(default_factory=list)
     visits: list[Event] = field(default_factory=list)
@@ -180,11 +185,12 @@ class Replay:
             return paid(None, None, NOTHING, amount, "NOT_REGISTERED")
         if self.manager(owner.owner) is None:
             return paid(None, None, NOTHING, amount, "OWNER_NOT_MANAGER")
+        commission = self.config.at(event.at).commission  # SPEC §7.6: as in force at the deal's time
         visit_at = self.counted_visits.get((owner.owner, event.phone))
         if visit_at is not None and visit_at <= event.at:
-            share = (amount * self.config.commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
+            share = (amount * commission.visit_share).quantize(CENT, rounding=ROUND_HALF_UP)
             return paid(owner.owner, "visit", share, amount - share, None)
-        fee = self.config.commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
+        fee = commission.lead_fee.quantize(CENT, rounding=ROUND_HALF_UP)
         return paid(owner.owner, "lead", fee, amount, None)
 
 
