@@ -114,7 +114,7 @@ MIGRATIONS: list[str] = [
     # What a run read of each registrations sheet (`set_sheet_prefix`): the next run tells the
     # rows of a cumulative ledger dropped again by a digest, without reading the stored ones.
     """
-    CREATE TABLE sheet_prefixes (
+    CREATE TABLE IF NOT EXISTS sheet_prefixes (
         file TEXT NOT NULL, sheet TEXT NOT NULL, rows INTEGER NOT NULL, digest BLOB NOT NULL,
         PRIMARY KEY (file, sheet)
     )
