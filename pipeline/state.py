@@ -36,6 +36,13 @@ LEDGER_DELTAS = """
     INSERT OR IGNORE INTO block_formats (format, since) VALUES ('ldelta1', 'schema 6')
     """
 
+# Schema 9: each manager's streak in their newest assessed closed week, kept as weeks close
+# (`close_week`): a run read every closed week's results for it. Filled from the closed weeks
+# when migrating (`State._fill_streaks`).
+STREAKS = """
+    CREATE TABLE IF NOT EXISTS streaks (name TEXT PRIMARY KEY, week TEXT NOT NULL, streak INTEGER NOT NULL)
+    """
+
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
 MIGRATIONS: list[str] = [
     """
@@ -119,6 +126,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (file, sheet)
     )
     """,
+    STREAKS,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -272,6 +280,8 @@ class State:
                     self.conn.execute(statement)
             if MIGRATIONS[step] is LEDGER_DELTAS:
                 self._delta_ledgers()
+            elif MIGRATIONS[step] is STREAKS:
+                self._fill_streaks()
             self.conn.execute(f"PRAGMA user_version = {step + 1}")
             self.conn.execute("COMMIT")
 
@@ -331,6 +341,19 @@ class State:
     def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
         self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
                           (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
+        self._keep_streaks(week, results)
+
+    def _keep_streaks(self, week: str, results: dict[str, Any]) -> None:
+        """The streaks of the managers assessed in a closed week, where it is their newest."""
+        self.conn.executemany(
+            "INSERT INTO streaks (name, week, streak) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "week = excluded.week, streak = excluded.streak WHERE excluded.week >= streaks.week",
+            [(m["name"], week, int(m["streak"])) for m in results["managers"] if m["active_days"] > 0])
+
+    def _fill_streaks(self) -> None:
+        """Schema 9: the streaks table from the closed weeks' results, oldest first."""
+        for week, text in self.conn.execute("SELECT week, results FROM weeks ORDER BY week").fetchall():
+            self._keep_streaks(week, json.loads(text))
 
     def whole_ledger_before(self, week: str) -> tuple[str, bytes] | None:
         """(week, blob) of the newest closed week before `week`, if its ledger.csv is stored
@@ -359,13 +382,9 @@ class State:
             self.set_week_ledger(week, ledgerstore.delta_of_stored(old, ledgerstore.unpack(new), later))
 
     def last_streaks(self) -> dict[str, int]:
-        """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
-        streaks: dict[str, int] = {}
-        for (text,) in self.conn.execute("SELECT results FROM weeks ORDER BY week DESC"):
-            for m in json.loads(text)["managers"]:
-                if m["active_days"] > 0 and m["name"] not in streaks:
-                    streaks[m["name"]] = int(m["streak"])
-        return streaks
+        """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never
+        re-derived), as closing weeks kept them (`close_week`)."""
+        return {str(name): int(streak) for name, streak in self.conn.execute("SELECT name, streak FROM streaks")}
 
     # ---- roster
 

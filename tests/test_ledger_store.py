@@ -4,6 +4,7 @@ bytes it wrote when it closed; states of earlier versions are migrated so."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import ledgerstore
-from pipeline.state import MIGRATIONS, State
+from pipeline.state import MIGRATIONS, STREAKS, State
 from tests.test_snapshots import MONDAYS, PEOPLE, PHONES, _outputs, _run, _write_inbox, week_of
 
 # Pieces of a file: lines as ledger.csv has them, lines without CRLF, and a few that repeat.
@@ -114,6 +115,7 @@ def test_a_state_of_the_previous_schema_is_migrated_to_deltas(tmp_path: Path) ->
         db.execute("DELETE FROM block_formats WHERE format = 'ldelta1'")
         db.execute("DROP INDEX rows_registrations")  # and without what later schemas add
         db.execute("DROP TABLE sheet_prefixes")
+        db.execute("DROP TABLE streaks")
     db.execute(f"PRAGMA user_version = {MIGRATIONS.index(_ledger_deltas_migration())}")
     db.close()
     assert not any(ledgerstore.is_delta(blob) for blob in _stored_ledgers(tmp_path / "state").values())
@@ -150,3 +152,35 @@ def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> Non
         result = _run(tmp_path, later, "--week", week)
         assert result.exit_code == 0 and "re-rendered" in result.output, result.output
         assert _outputs(tmp_path, week)[1] == data
+
+
+def _streaks_from_every_week(state: Path) -> dict[str, int]:
+    """Each manager's streak in their newest closed week with active days, read from every
+    closed week's results.json as stored."""
+    found: dict[str, int] = {}
+    with sqlite3.connect(state / "pipeline.db") as db:
+        for (text,) in db.execute("SELECT results FROM weeks ORDER BY week DESC"):
+            for m in json.loads(text)["managers"]:
+                if m["active_days"] > 0 and m["name"] not in found:
+                    found[m["name"]] = int(m["streak"])
+    return found
+
+
+def test_streaks_kept_as_weeks_close_are_those_of_the_closed_weeks(tmp_path: Path) -> None:
+    """The streak a run carries for each manager is the one of their newest assessed closed
+    week, kept as weeks close (no run reads every closed week for it); a state of an earlier
+    schema gets them from its closed weeks when migrated."""
+    _five_weeks(tmp_path)
+    expected = _streaks_from_every_week(tmp_path / "state")
+    assert expected
+    state = State(tmp_path / "state", create=False)
+    assert state.last_streaks() == expected
+    state.close()
+    db = sqlite3.connect(tmp_path / "state" / "pipeline.db")
+    with db:
+        db.execute("DROP TABLE streaks")
+    db.execute(f"PRAGMA user_version = {MIGRATIONS.index(STREAKS)}")
+    db.close()
+    state = State(tmp_path / "state", create=False)
+    assert state.last_streaks() == expected
+    state.close()
