@@ -171,6 +171,25 @@ def big_report(scale: float = 1.0, seed: int = 20261109) -> WeekReport:
         ledger=Ledger.from_rows(ledger))
 
 
+def earlier_weeks(report: WeekReport, count: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`count` closed weeks before the report's, as the state hands them to the trends: the same
+    managers with other achievements (a few absent each week)."""
+    rng = random.Random(7)
+    weeks = []
+    monday = datetime.fromisoformat(report.start)
+    for back in range(count, 0, -1):
+        year, week, _ = (monday - timedelta(weeks=back)).isocalendar()
+        managers = []
+        for m in report.results["managers"]:
+            if rng.random() < 0.02:
+                continue
+            achieved = {k: max(0, v + rng.randint(-v // 2 - 1, v // 3 + 1)) for k, v in m["achieved"].items()}
+            short = {k: max(0, m["targets"][k] - achieved[k]) for k in achieved}
+            managers.append({**m, "achieved": achieved, "shortfall": short, "met": not any(short.values())})
+        weeks.append((f"{year}-W{week:02d}", managers))
+    return weeks
+
+
 def _outbox(report: WeekReport, folder: Path) -> None:
     from pipeline import mail
 
@@ -184,12 +203,15 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="a 10x smaller week")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--no-total", action="store_true", help="skip the whole write_week")
+    parser.add_argument("--history", type=int, default=8,
+                        help="weeks the trends show, this one included (1: none before it; default 8)")
     args = parser.parse_args()
     if args.engine:
         excel.DEFAULT_ENGINE = cast(excel.Engine, args.engine)
 
     clock = time.perf_counter()
     report = big_report(0.1 if args.small else 1.0)
+    report.earlier = earlier_weeks(report, args.history - 1)
     print(f"built the week in {time.perf_counter() - clock:.1f} s: {len(report.results['managers'])} managers, "
           f"{len(report.leads)} leads, {len(report.visits)} visits, {len(report.units)} units, "
           f"{len(report.results['deals'])} deals, {len(report.results['rejections'])} rejections, "

@@ -94,6 +94,9 @@ class _Inbox:
     visits: list[dict[str, Any]] = field(default_factory=list)
     units: list[dict[str, Any]] = field(default_factory=list)
     deals: list[dict[str, Any]] = field(default_factory=list)
+    rulings: list[dict[str, Any]] = field(default_factory=list)
+    cancellations: list[dict[str, Any]] = field(default_factory=list)
+    adjustments: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Demo:
@@ -167,6 +170,7 @@ class _Demo:
         self.build_units()
         self.build_deals()
         self.build_lead_noise()
+        self.build_corrections()
         # Admins keep their sheets in time order; the sort is stable, so ties keep build order.
         for rows in (self.inbox.ledger, self.inbox.leads, self.inbox.visits, self.inbox.units,
                      self.inbox.deals):
@@ -297,6 +301,24 @@ class _Demo:
         self.add_deal(self.channel_phones[1], self.at(6, 10, 19), "林峰", "3800元", "自然到访客户")
         self.inbox.deals[-1]["deal_at"] = f"{self.inbox.deals[-1]['_at']:%Y/%m/%d %H:%M}"
 
+    def build_corrections(self) -> None:
+        """The corrections of SPEC §7: 黄勇's customer gives the unit back a few hours after
+        signing (his 2,250.00 is clawed back); 王芳's appeal is upheld (+150.00) and 周杰 gives back
+        a double count (−50.00), each approved by their team's leader; and the leader of 三组
+        rules that the walk-in customer who buys on Sunday is 吴霞's (her lead fee, 200.00)."""
+        huang = next(d for d in self.inbox.deals if d["commission"] == 4500)
+        self.inbox.cancellations.append({"_at": huang["_at"] + timedelta(hours=3), "phone": huang["phone"],
+                                         "cancelled_at": huang["_at"] + timedelta(hours=3), "room": huang["room"],
+                                         "customer": huang["customer"], "note": "客户资金问题退房"})
+        for name, amount, day, leader, reason in (("王芳", "150", 3, "梁宇", "申诉成立：号码登记时间有误"),
+                                                  ("周杰", "-¥50", 4, "宋佳", "重复计数扣回")):
+            at = self.start + timedelta(days=day, hours=10, minutes=30)  # no draw: the roster's dates stay
+            self.inbox.adjustments.append({"_at": at, "manager": name, "amount": amount, "adjusted_at": at,
+                                           "approved_by": leader, "reason": reason})
+        at = self.start + timedelta(days=5, hours=10)
+        self.inbox.rulings.append({"_at": at, "phone": self.channel_phones[1], "owner": "吴霞", "ruled_at": at,
+                                   "approved_by": "郑凯", "note": "客户确认由吴霞介绍"})
+
     def build_lead_noise(self) -> None:
         """What makes a leads sheet real: bad numbers, numbers another manager submitted first,
         numbers already in the ledger, a manager submitting the same number twice."""
@@ -393,8 +415,9 @@ def _roster_rows(rng: random.Random, start: datetime) -> list[dict[str, Any]]:
 def write_demo(folder: Path, now: datetime) -> list[Path]:
     """Write a sample inbox for the last complete week before `now` into `folder`; return the paths.
 
-    Six workbooks with the zh file names of the templates: roster, registration ledger (the 8
-    weeks before), leads (title row, messy phones), visits, units and deals of the demo week.
+    Nine workbooks with the zh file names of the templates: roster, registration ledger (the 8
+    weeks before), leads (title row, messy phones), visits, units and deals of the demo week, and
+    its corrections: a ruling, a cancellation and two adjustments.
     Deterministic for a given `now`; files of the same names in `folder` are replaced.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -426,6 +449,15 @@ def write_demo(folder: Path, now: datetime) -> list[Path]:
                            ("客户电话", "phone"), ("置业顾问", "salesperson"), ("销售员佣金", "commission"),
                            ("备注", "note")],
          inbox.deals, None, True),
+        ("rulings", "裁定", [("手机号码", "phone"), ("裁定归属", "owner"), ("裁定时间", "ruled_at"),
+                             ("批准人", "approved_by"), ("备注", "note")],
+         inbox.rulings, None, False),
+        ("cancellations", "退房", [("退房日期", "cancelled_at"), ("房号", "room"), ("客户姓名", "customer"),
+                                   ("客户电话", "phone"), ("备注", "note")],
+         inbox.cancellations, None, False),
+        ("adjustments", "申诉处理", [("客户经理", "manager"), ("调整金额", "amount"), ("调整日期", "adjusted_at"),
+                                     ("审批人", "approved_by"), ("事由", "reason")],
+         inbox.adjustments, None, False),
     ]
     paths: list[Path] = []
     for kind, sheet_name, columns, rows, title, number_rows in plans:

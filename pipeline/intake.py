@@ -59,7 +59,7 @@ FORM = STORED_COLUMNS[2:]
 _POS = {name: i for i, name in enumerate(FORM)}
 _AT = _POS["at"]
 # The stored column an input column fills; any other fills the column of its own name.
-STORED_AS = {"registered_by": "who", "manager": "who", "commission": "amount",
+STORED_AS = {"registered_by": "who", "manager": "who", "owner": "who", "commission": "amount",
              **{column: "at" for column in TIME_COLUMN.values()}}
 
 

@@ -43,7 +43,7 @@ import jinja2
 from .config import Config
 from .normalise import mask_phone
 from .records import Person
-from .report.context import index_week
+from .report.context import History, correction_lines, fix_hint, index_week, manager_history
 from .report.html import make_environment
 from .report.model import WeekReport
 from .texts import TEXTS, kind_name, t
@@ -312,7 +312,7 @@ def _read(path: Path) -> bytes:
 
 def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, lang: str,
                      subject: str, deals_of: dict[str, list[dict[str, Any]]],
-                     rejections_of: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+                     rejections_of: dict[str, list[dict[str, Any]]], history: History) -> dict[str, Any]:
     name = row["name"]
     tasks = [
         {"label": t(lang, f"mail.task.{task}"), "target": row["targets"][task],
@@ -331,7 +331,8 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
     rejections = [
         {"where": t(lang, "mail.where", kind=kind_name(lang, r["kind"]), file=r["source"]["file"],
                     sheet=r["source"]["sheet"], row=r["source"]["row"]),
-         "phone": _mask_any(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"])}
+         "phone": _mask_any(r.get("phone") or ""), "reason": _reason_label(lang, r["reason"]),
+         "fix": fix_hint(lang, r["reason"])}
         for r in rejections_of.get(name, [])
     ]
     return {
@@ -343,6 +344,8 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
         "commission": {k: _money(row["commission"][k]) for k in ("visit", "lead", "total")},
         "net": _money(row["net"]), "met": row["met"], "streak": row["streak"],
         "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
+        "history": history,
+        "corrections": correction_lines(lang, report.results, name, _mask_any),
     }
 
 
@@ -415,7 +418,7 @@ class _Week:
         self.sender = _sender(config)
         self.when = _week_date(report, config)
         self.prefix = _prefix(self.lang, config.office or report.office)
-        index = index_week(report)
+        index = self.index = index_week(report)
         self.stems = index.stems   # the file names the statement writer used
         self.deals_of, self.rejections_of = index.deals_by, index.rejections_by
         self.getting = _statement_recipients(report)
@@ -436,7 +439,8 @@ class _Week:
             person, recipients = self.getting[name]
             subject = t(lang, "mail.subject.manager", prefix=self.prefix, week=report.week, name=name,
                         net=_money(row["net"]))
-            context = _manager_context(report, row, person, lang, subject, self.deals_of, self.rejections_of)
+            context = _manager_context(report, row, person, lang, subject, self.deals_of, self.rejections_of,
+                                       manager_history(lang, self.index, name))
             html, text = (template.render(context) for template in self.templates)
             workbook = _read(self.folder / "managers" / f"{self.stems[name]}.xlsx")
             attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))

@@ -206,6 +206,31 @@ def money(value: Cell) -> Decimal:
         raise ValueProblem("INVALID_AMOUNT") from None
 
 
+_MINUS = "-\u2212"  # after NFKC a full-width minus is "-"; the minus sign U+2212 stays itself
+
+
+def signed_money(value: Cell) -> Decimal:
+    """An amount that may be negative (SPEC §7.1 `amount`): as `money`, but a leading minus
+    (`-` or `−`, before any `¥`/`￥`) makes it negative, and a number cell keeps its sign. A
+    negative amount rounds like its absolute value (−0.005 → −0.01). `¥-150`, `+150` and `--5`
+    are `INVALID_AMOUNT`; minus zero is zero."""
+    if _is_number(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueProblem("INVALID_AMOUNT")
+        if value < 0:
+            return -money(-value) + 0
+        return money(value)
+    if isinstance(value, str):
+        raw = unicodedata.normalize("NFKC", value).strip()
+        if raw[:1] in _MINUS:
+            rest = raw[1:]
+            if not rest.strip():
+                raise ValueProblem("INVALID_AMOUNT")
+            return -money(rest) + 0  # money() rejects a second sign: `--5` is invalid
+        return money(raw)
+    raise ValueProblem("INVALID_AMOUNT")
+
+
 def round_money(amount: Decimal) -> Decimal:
     return (amount + 0).quantize(CENT, rounding=ROUND_HALF_UP)
 

@@ -70,10 +70,10 @@ class Event(NamedTuple):
 
     seq: int            # order read: earlier runs first; within a run file, sheet, row
     run_id: str
-    kind: str           # registrations | leads | visits | units | deals
+    kind: str           # registrations | leads | visits | units | deals | rulings | cancellations | adjustments
     at: str             # ISO local time of the event
     phone: str          # '' for units
-    who: str            # manager, or registered_by for registrations
+    who: str            # manager, registered_by for registrations, owner for rulings
     salesperson: str
     customer: str
     unit_name: str
@@ -84,6 +84,8 @@ class Event(NamedTuple):
     amount: str         # salesperson commission of a deal, two decimals
     room: str
     note: str
+    approved_by: str    # rulings and adjustments (SPEC §7)
+    reason: str         # adjustments
     file: str
     sheet: str
     row: int
@@ -178,7 +180,7 @@ class Registered:
         """The rows at these positions as `Event`s, for the few rows the replay walks one by one."""
         part = self.take(positions) if len(positions) else Registered()
         return [Event(seq, run_id, "registrations", at, phone, who, "", customer, "", "", "", "", "", "", "",
-                      note, file, sheet, row)
+                      note, "", "", file, sheet, row)
                 for seq, at, phone, who, customer, note, file, sheet, row in zip(*part.columns(), strict=True)]
 
 

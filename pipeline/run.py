@@ -30,13 +30,15 @@ from .config import Config
 from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .records import Event, Person
-from .report.model import Lead, Registrations, RunInfo, Unit, Visit, WeekReport
+from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.write import Stored, gc_paused, write_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.replay import (
     CARRIED_VERSION,
     Carried,
+    DealKey,
+    Landings,
     Owner,
     WeekOutcome,
     release_arrow_memory,
@@ -583,7 +585,8 @@ def _replay(job: Job) -> None:
     # week's start; otherwise from its last week's end.
     reached_back = state.earliest_since(job.taken.base) < job.weeks[0].start_iso
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          registered, start, carry_from_start=reached_back)
+                          registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
+                          landings=Landings(*state.landings()))
     del events, registered, start
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
@@ -594,6 +597,20 @@ def _replay(job: Job) -> None:
         del snapshot
     release_arrow_memory()
     job.stage("replay")
+
+
+def _paid_before(state: State) -> Callable[[DealKey], tuple[str | None, str] | None]:
+    """What a deal paid in a closed week, by its identity (SPEC §7.3), from the stored results:
+    read once, and only when a cancellation asks."""
+    found: dict[DealKey, tuple[str | None, str]] | None = None
+
+    def paid(key: DealKey) -> tuple[str | None, str] | None:
+        nonlocal found
+        if found is None:
+            found = state.paid_deals()
+        return found.get(key)
+
+    return paid
 
 
 def _assess(job: Job) -> None:
@@ -607,6 +624,7 @@ def _assess(job: Job) -> None:
     stats = job.stats = {"rows_read": taken.rows_read, "rows_stored": taken.rows_stored,
                          "duplicates_dropped": taken.duplicates}
     zero = dict.fromkeys(stats, 0)
+    earlier = job.state.recent_managers(str(job.weeks[0]), TREND_WEEKS - 1) if job.weeks else []
     for i, outcome in enumerate(job.outcomes):
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
@@ -614,6 +632,8 @@ def _assess(job: Job) -> None:
         for m in report.results["managers"]:
             if m["active_days"] > 0:
                 previous[m["name"]] = m["streak"]
+        report.earlier = earlier[-(TREND_WEEKS - 1):]
+        earlier = [*report.earlier, (report.week, report.results["managers"])]
         job.reports.append(report)
     job.outcomes = []
     job.stage("assess")
@@ -642,15 +662,15 @@ def _commit(job: Job) -> None:
     """The weeks closed, the run logged and its archive moves pending, in the one commit."""
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
+    max_seq = state.next_seq() - 1
     for report, stored, superseded in zip(job.reports, job.kept, job.superseded, strict=True):
-        state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger)
+        state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger, max_seq)
         if superseded is not None and stored.previous is not None:
             state.set_week_ledger(superseded, stored.previous)
             _crash_point("after_ledger_delta")
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:
-        max_seq = state.next_seq() - 1
         for week, until, data in job.snapshots:
             state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data)
         job.snapshots = []
@@ -708,6 +728,7 @@ def load_week(state: State, week: str) -> WeekReport | None:
         return None
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
+    report.earlier = state.recent_managers(week, TREND_WEEKS - 1)
     return report
 
 

@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-ColumnType = Literal["text", "phone", "datetime", "money", "role"]
+ColumnType = Literal["text", "phone", "datetime", "money", "signed_money", "role"]
 
 # canonical column -> (zh aliases, en aliases, type)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
@@ -37,6 +37,14 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...], ColumnType]] = {
     "room": (("房号", "房源"), ("room",), "text"),
     "commission": (("销售员佣金", "佣金"), ("commission", "salesperson_commission"), "money"),
     "note": (("备注",), ("note",), "text"),
+    # SPEC §7.1: the columns of the corrections
+    "owner": (("归属人", "裁定归属"), ("owner",), "text"),
+    "ruled_at": (("裁定时间", "裁定日期"), ("ruled_at",), "datetime"),
+    "approved_by": (("批准人", "审批人"), ("approved_by",), "text"),
+    "cancelled_at": (("退房时间", "退房日期", "退订时间", "退订日期"), ("cancelled_at",), "datetime"),
+    "amount": (("调整金额", "金额"), ("amount",), "signed_money"),
+    "adjusted_at": (("调整时间", "调整日期"), ("adjusted_at",), "datetime"),
+    "reason": (("原因", "调整原因", "事由"), ("reason",), "text"),
 }
 
 
@@ -61,6 +69,10 @@ KINDS: dict[str, Kind] = {
         Kind("visits", ("manager", "phone", "visited_at", "salesperson"), ("customer", "party_size", "note")),
         Kind("units", ("manager", "unit_name", "expanded_at", "photo"), ("address", "note")),
         Kind("deals", ("phone", "deal_at", "salesperson", "commission"), ("customer", "room", "note")),
+        # SPEC §7.1
+        Kind("rulings", ("phone", "owner", "ruled_at", "approved_by"), ("customer", "note")),
+        Kind("cancellations", ("phone", "cancelled_at"), ("room", "customer", "note")),
+        Kind("adjustments", ("manager", "amount", "adjusted_at", "approved_by"), ("reason", "note")),
     )
 }
 
@@ -71,6 +83,9 @@ TIME_COLUMN: dict[str, str] = {
     "visits": "visited_at",
     "units": "expanded_at",
     "deals": "deal_at",
+    "rulings": "ruled_at",
+    "cancellations": "cancelled_at",
+    "adjustments": "adjusted_at",
 }
 
 # SPEC §2.4: what makes two rows of a kind the same row.
@@ -80,6 +95,9 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "visits": ("manager", "phone", "visited_at", "salesperson"),
     "units": ("manager", "unit_key", "expanded_at"),
     "deals": ("phone", "deal_at", "room", "salesperson", "commission"),
+    "rulings": ("phone", "owner", "ruled_at"),
+    "cancellations": ("phone", "cancelled_at", "room"),
+    "adjustments": ("manager", "adjusted_at", "amount", "reason"),
 }
 
 ROLES: dict[str, str] = {

@@ -24,6 +24,7 @@ from typing import Any
 from . import ledgerstore
 from .config import Backups
 from .records import Event, Person, Registered
+from .weeks import Week
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
@@ -111,6 +112,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rows_at ON rows (at)
     """,
+    # The corrections (SPEC §7): who approved a ruling or an adjustment, and an adjustment's
+    # reason. The snapshots carry the deals (what each paid, whether it is cancelled) and the
+    # ownerships that may lapse; older snapshots have neither and are ignored (their version).
+    """
+    ALTER TABLE rows ADD COLUMN approved_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE rows ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    ALTER TABLE snapshots ADD COLUMN deals BLOB;
+    ALTER TABLE snapshots ADD COLUMN lapses BLOB;
+    ALTER TABLE weeks ADD COLUMN max_seq INTEGER
+    """,
     LEDGER_DELTAS,
     # Registrations stored one per row (by schema 1) found through an index of their own: the
     # run asks for them every week, and without it read the whole `rows` table (a year's
@@ -133,10 +144,10 @@ MIGRATIONS: list[str] = [
 # registration, starts the replay from the one before it; older ones from a full replay). A run
 # that replays from before its first week also takes the snapshot of the week before it.
 KEEP_SNAPSHOTS = 3
-SNAPSHOT_TABLES = ("owners", "visited", "visits", "units")
+SNAPSHOT_TABLES = ("owners", "visited", "visits", "units", "deals", "lapses")
 
 ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "customer", "unit_name",
-               "unit_key", "photo", "address", "party_size", "amount", "room", "note", "file", "sheet", "row")
+               "unit_key", "photo", "address", "party_size", "amount", "room", "note", "approved_by", "reason", "file", "sheet", "row")
 
 
 # What `history` keeps of a row dated before the weeks a run computes (deals excepted): the
@@ -148,6 +159,11 @@ _HISTORY_BLANK: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "photo": ("CASE WHEN photo = '' THEN '' ELSE '1' END", lambda value: "1" if value else ""),
     "row": ("0", lambda value: 0),
 }
+# The kinds `history` keeps whole whenever dated: a late deal is paid, and a late correction
+# lands, in a later week and is shown there; a ruling's approver and a cancellation's room
+# decide what they do.
+KEPT_WHOLE = frozenset({"deals", "rulings", "cancellations", "adjustments"})
+_KEPT_SQL = ", ".join(f"'{k}'" for k in sorted(KEPT_WHOLE))
 _BLANKERS = [(i, _HISTORY_BLANK.get(c, _BLANK)[1]) for i, c in enumerate(ROW_COLUMNS) if c not in HISTORY_KEEPS]
 _AT, _KIND = ROW_COLUMNS.index("at"), ROW_COLUMNS.index("kind")
 
@@ -166,7 +182,7 @@ def history_events(stored: Iterable[tuple[Any, ...]], until: str, details_from: 
         if row[_AT] >= until or row[_KIND] == "registrations":
             continue
         values = [*row[:_AT + 1], *row[_AT + 2:]]
-        if values[_AT] < details_from and values[_KIND] != "deals":
+        if values[_AT] < details_from and values[_KIND] not in KEPT_WHOLE:
             for i, blank in _BLANKERS:
                 values[i] = blank(values[i])
         out.append(Event._make(values))
@@ -338,10 +354,47 @@ class State:
             chain.append(bytes(row[0]))
         return chain[::-1]
 
-    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None) -> None:
-        self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger) VALUES (?, ?, ?, ?, ?)",
-                          (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger))
+    def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None,
+                   max_seq: int | None = None) -> None:
+        """`max_seq`: the last row stored when the week closed (what its cancellations could see)."""
+        self.conn.execute("INSERT INTO weeks (week, run_id, results, report, ledger, max_seq) VALUES (?, ?, ?, ?, ?, ?)",
+                          (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger, max_seq))
         self._keep_streaks(week, results)
+
+    def landings(self) -> tuple[dict[str, int], dict[str, str]]:
+        """What decides which deals a stored cancellation could see (SPEC §7.3: it keeps the
+        outcome it had in the week it landed): each closed week's last row stored when it closed
+        (ISO start of the week -> seq; weeks closed before this was kept are left out), and each
+        run's first closed week (run -> ISO start of the week)."""
+        bounds: dict[str, int] = {}
+        firsts: dict[str, str] = {}
+        for week, run_id, max_seq in self.conn.execute("SELECT week, run_id, max_seq FROM weeks ORDER BY week"):
+            start = _week_start(week)
+            if max_seq is not None:
+                bounds[start] = int(max_seq)
+            firsts.setdefault(run_id, start)
+        return bounds, firsts
+
+    def paid_deals(self) -> dict[tuple[str, str, str, str, str], tuple[str | None, str]]:
+        """Every deal the closed weeks paid, by its identity (phone, deal_at, room, salesperson,
+        commission: SPEC §2.4), with the manager and the manager commission it showed then: what
+        a cancellation claws back (§7.3), whatever the rules would decide about it today."""
+        paid: dict[tuple[str, str, str, str, str], tuple[str | None, str]] = {}
+        for (text,) in self.conn.execute("SELECT results FROM weeks ORDER BY week"):
+            for d in json.loads(text)["deals"]:
+                key = (d["phone"], d["deal_at"], d["room"] or "", d["salesperson"], d["salesperson_commission"])
+                paid[key] = (d["manager"], d["manager_commission"])
+        return paid
+
+    def recent_managers(self, before: str, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The `managers` of results.json of the last `limit` closed weeks before `before`, oldest
+        first: the weeks' trends in the reports. Only that list is parsed (by SQLite), not the
+        weeks' deals and rejections."""
+        rows = self.conn.execute(
+            "SELECT week, json_extract(results, '$.managers') FROM weeks WHERE week < ? ORDER BY week DESC LIMIT ?",
+            (before, limit)).fetchall()
+        return [(week, json.loads(managers)) for week, managers in reversed(rows)]
+
 
     def _keep_streaks(self, week: str, results: dict[str, Any]) -> None:
         """The streaks of the managers assessed in a closed week, where it is their newest."""
@@ -603,13 +656,13 @@ class State:
 
         Rows dated before `details_from` only decide ownership, first visits and counted units:
         their descriptive columns (where they came from, address, note, ...) are returned empty,
-        so a million-row history holds no more text than the rules need. Deals keep everything
-        (a late deal is paid, and shown, in a later week). With `since`, only rows dated from
+        so a million-row history holds no more text than the rules need. Deals and corrections
+        keep everything (`KEPT_WHOLE`: a late one is paid, and shown, in a later week). With `since`, only rows dated from
         then on (the replay starts from a snapshot there).
         """
         columns = [
             c if c in HISTORY_KEEPS else
-            f"CASE WHEN at >= :detail OR kind = 'deals' THEN {c} ELSE {_HISTORY_BLANK.get(c, _BLANK)[0]} END"
+            f"CASE WHEN at >= :detail OR kind IN ({_KEPT_SQL}) THEN {c} ELSE {_HISTORY_BLANK.get(c, _BLANK)[0]} END"
             for c in ROW_COLUMNS
         ]
         which = "" if run_id is None else " AND run_id != :run" if other_runs else " AND run_id = :run"
@@ -722,6 +775,10 @@ class State:
 # as Arrow dictionaries: a sixth less to store for a million-row ledger. (Customers' names too
 # took 0.15 s more for 4 % less.)
 _SNAPSHOT_WORDS = frozenset({"owner", "via", "manager", "who"})
+
+
+def _week_start(week: str) -> str:
+    return Week.parse(week).start_iso
 
 
 def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:

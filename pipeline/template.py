@@ -32,6 +32,9 @@ FILE_NAMES: dict[str, dict[str, str]] = {
         "visits": "到访登记.xlsx",
         "units": "拓展单位登记.xlsx",
         "deals": "成交记录.xlsx",
+        "rulings": "归属裁定.xlsx",
+        "cancellations": "退房记录.xlsx",
+        "adjustments": "调整记录.xlsx",
     },
     "en": {
         "roster": "roster.xlsx",
@@ -40,6 +43,9 @@ FILE_NAMES: dict[str, dict[str, str]] = {
         "visits": "visits.xlsx",
         "units": "units.xlsx",
         "deals": "deals.xlsx",
+        "rulings": "rulings.xlsx",
+        "cancellations": "cancellations.xlsx",
+        "adjustments": "adjustments.xlsx",
     },
 }
 
@@ -60,15 +66,18 @@ _CONTENT_WIDTH = {
     "phone": 16, "customer": 12, "registered_at": 17, "registered_by": 12, "manager": 10,
     "submitted_at": 17, "visited_at": 17, "salesperson": 10, "party_size": 6, "expanded_at": 17,
     "unit_name": 28, "photo": 26, "address": 32, "deal_at": 17, "room": 10, "commission": 12,
-    "note": 30,
+    "note": 30, "owner": 10, "ruled_at": 17, "approved_by": 10, "cancelled_at": 17, "amount": 12,
+    "adjusted_at": 17, "reason": 30,
 }
 
 
 _KIND_TITLES = {
     "zh": {"roster": "团队名单", "registrations": "客户登记备案", "leads": "诚意客户号码汇总表",
-           "visits": "到访登记", "units": "拓展单位登记", "deals": "成交记录"},
+           "visits": "到访登记", "units": "拓展单位登记", "deals": "成交记录", "rulings": "归属裁定",
+           "cancellations": "退房记录", "adjustments": "调整记录"},
     "en": {"roster": "Roster", "registrations": "Registrations", "leads": "Leads",
-           "visits": "Visits", "units": "Units", "deals": "Deals"},
+           "visits": "Visits", "units": "Units", "deals": "Deals", "rulings": "Rulings",
+           "cancellations": "Cancellations", "adjustments": "Adjustments"},
 }
 
 
@@ -102,7 +111,7 @@ def column_format(column: str, formats: dict[str, Any]) -> Any:
         return formats["text"]
     if ctype == "datetime":
         return formats["date"] if column in DAY_COLUMNS else formats["datetime"]
-    if ctype == "money":
+    if ctype in ("money", "signed_money"):
         return formats["money"]
     return None
 

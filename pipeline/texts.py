@@ -87,6 +87,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "{phone} 的归属人「{owner}」不是大客户经理，无经理佣金",
         "en": "{phone} belongs to '{owner}', who is not a manager: no manager commission",
     },
+    "reason.PROTECTION_EXPIRED": {
+        "zh": "{phone} 由 {owner} 报备的保护期已于 {lapsed} 到期且期间没有到访，客户已不再归属：请重新报备",
+        "en": "{owner}'s registration of {phone} lapsed on {lapsed} without a visit: the customer is no longer "
+              "theirs; submit the number again",
+    },
+    "reason.NOT_APPROVED": {
+        "zh": "批准人「{approver}」不是名单中的负责人：须由负责人（主管、组长）批准",
+        "en": "'{approver}' is not a leader in the roster: a correction must be approved by a leader",
+    },
+    "reason.NO_SUCH_DEAL": {
+        "zh": "{phone}{room} 在 {at} 之前没有成交记录，无法退房：请核对号码和房号",
+        "en": "{phone}{room} has no deal at or before {at} to cancel: check the number and the room",
+    },
+    "reason.ALREADY_CANCELLED": {
+        "zh": "{phone}{room} 的成交已全部退房，不能再次退房",
+        "en": "every deal of {phone}{room} is cancelled already; it cannot be cancelled again",
+    },
     "deal.NOT_REGISTERED": {
         "zh": "{phone} 成交前没有登记备案，无经理佣金",
         "en": "{phone} was not registered before the deal: no manager commission",
@@ -227,8 +244,61 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.h.commission": {"zh": "佣金", "en": "Commission"},
     "report.h.deals": {"zh": "本周成交明细", "en": "Deals this week"},
     "report.h.rejections": {"zh": "未通过的记录（请按提示修改后重新提交）", "en": "Rejected rows (fix them as shown and submit again)"},
+    "report.h.corrections": {"zh": "本周更正（退房扣回、调整、归属裁定）", "en": "Corrections this week (clawbacks, adjustments, rulings)"},
+    "report.sheet.rulings": {"zh": "归属裁定", "en": "Rulings"},
+    "report.sheet.clawbacks": {"zh": "退房扣回", "en": "Clawbacks"},
+    "report.sheet.adjustments": {"zh": "调整", "en": "Adjustments"},
+    "report.sheet.corrections": {"zh": "本周更正", "en": "Corrections"},
+    "report.col.previous_owner": {"zh": "原归属人", "en": "Previous owner"},
+    "report.col.ruled_at": {"zh": "裁定时间", "en": "Ruled"},
+    "report.col.approved_by": {"zh": "批准人", "en": "Approved by"},
+    "report.col.cancelled_at": {"zh": "退房时间", "en": "Cancelled"},
+    "report.col.clawback": {"zh": "扣回金额", "en": "Clawback"},
+    "report.col.deal_week": {"zh": "成交所在周", "en": "Deal's week"},
+    "report.col.deal_file": {"zh": "成交文件", "en": "Deal file"},
+    "report.col.deal_sheet": {"zh": "成交工作表", "en": "Deal sheet"},
+    "report.col.deal_row": {"zh": "成交行号", "en": "Deal row"},
+    "report.col.adjustment": {"zh": "调整金额", "en": "Adjustment"},
+    "report.col.adjusted_at": {"zh": "调整时间", "en": "Adjusted"},
+    "report.col.adjust_reason": {"zh": "调整原因", "en": "Reason"},
+    "report.col.explanation": {"zh": "说明", "en": "What happened"},
+    # one plain sentence per correction, in a manager's statement and email (SPEC §7)
+    "correction.clawback": {
+        "zh": "{cancelled} 客户 {phone}{room} 退房，扣回 {deal_week} 成交（{deal_at}）的经理佣金 {amount} 元。",
+        "en": "On {cancelled} customer {phone}{room} gave the unit back: the commission of the {deal_week} deal "
+              "({deal_at}) is taken back, {amount} CNY.",
+    },
+    "correction.clawback_room": {"zh": "（房号 {room}）", "en": " (room {room})"},
+    "correction.adjustment": {
+        "zh": "{approver} 于 {at} 批准调整 {amount} 元，原因：{reason}。",
+        "en": "{approver} approved an adjustment of {amount} CNY on {at}; reason: {reason}.",
+    },
+    "correction.no_reason": {"zh": "未注明", "en": "not given"},
+    "correction.ruled_to": {
+        "zh": "{approver} 于 {at} 裁定客户 {phone} 归属您{previous}。",
+        "en": "{approver} ruled on {at} that customer {phone} is yours{previous}.",
+    },
+    "correction.ruled_previous": {"zh": "（原归属 {owner}）", "en": " (before: {owner})"},
+    "correction.ruled_away": {
+        "zh": "{approver} 于 {at} 裁定客户 {phone} 改归 {owner}，自此不再归属您。",
+        "en": "{approver} ruled on {at} that customer {phone} belongs to {owner} from then on, no longer to you.",
+    },
+    "correction.late": {"zh": "（补录，所在周已结算）", "en": " (late: its week was already closed)"},
+    "mail.corrections.title": {"zh": "本周更正", "en": "Corrections this week"},
     "report.h.net": {"zh": "本周净额（佣金 − 罚款）", "en": "Net this week (commission − fines)"},
     "report.count": {"zh": "行数", "en": "Rows"},
+    "report.col.week": {"zh": "周", "en": "Week"},
+    "report.col.trend": {"zh": "近{n}周达成率", "en": "Last {n} weeks"},
+    "report.h.history": {"zh": "近{n}周走势", "en": "The last {n} weeks"},
+    "report.trend.bar": {"zh": "{week}：达成 {pct}%", "en": "{week}: {pct}% of targets"},
+    "report.trend.absent": {"zh": "{week}：未考核", "en": "{week}: not assessed"},
+    "report.trend.legend": {"zh": "{heading}（{first} 至 {last}）：{note}", "en": "{heading} ({first} to {last}): {note}"},
+    "report.trend.note": {"zh": "柱高：各项任务完成率（每人每项封顶 100%）的平均；绿色为全部达标，空白为未考核。",
+                          "en": "Bar height: the mean of the three tasks' attainment (each manager's capped at 100 %); green: every target met; empty: not assessed."},
+    "report.history.fines_net": {"zh": "罚款 {fines} · 净额 {net}", "en": "fines {fines} · net {net}"},
+    "report.this_week": {"zh": "本周", "en": "this week"},
+    "report.absent": {"zh": "未考核", "en": "not assessed"},
+    "report.print.footer": {"zh": "第 &P 页，共 &N 页", "en": "Page &P of &N"},
     "report.managers_count": {"zh": "客户经理 {n} 人，达标 {met} 人", "en": "{n} managers, {met} met every target"},
     "report.not_assessed": {"zh": "本周未考核", "en": "not assessed this week"},
     "report.see_workbook": {"zh": "完整明细（含每一条未通过记录）见 {file}", "en": "Every detail, including each rejected row, is in {file}"},
@@ -253,6 +323,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.reason.NO_PHOTO": {"zh": "缺少照片", "en": "no photo"},
     "report.reason.DUPLICATE_UNIT": {"zh": "单位已被拓展计数", "en": "unit already counted"},
     "report.reason.OWNER_NOT_MANAGER": {"zh": "归属人不是客户经理", "en": "owner is not a manager"},
+    "report.reason.PROTECTION_EXPIRED": {"zh": "报备保护期已过", "en": "registration lapsed"},
+    "report.reason.NOT_APPROVED": {"zh": "批准人不是负责人", "en": "not approved by a leader"},
+    "report.reason.NO_SUCH_DEAL": {"zh": "没有可退的成交", "en": "no deal to cancel"},
+    "report.reason.ALREADY_CANCELLED": {"zh": "成交已退房", "en": "deal already cancelled"},
     "report.fix.MISSING_VALUE": {"zh": "补全该行的必填项后重新提交", "en": "fill in the empty required cell and submit the row again"},
     "report.fix.INVALID_PHONE": {"zh": "改为 11 位大陆手机号（1 开头，不加区号和分隔符）后重新提交", "en": "write the 11-digit mainland mobile number (starting with 1, no prefix or separators) and submit again"},
     "report.fix.INVALID_DATE": {"zh": "日期写成 2026-11-24 14:30 或 2026年11月24日 后重新提交", "en": "write the date as 2026-11-24 14:30 or 2026年11月24日 and submit again"},
@@ -271,6 +345,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.fix.NOT_FIRST_VISIT": {"zh": "只有客户首次到访才计数", "en": "only a customer's first visit counts"},
     "report.fix.NO_PHOTO": {"zh": "补充单位照片后重新提交", "en": "add the unit's photo and submit again"},
     "report.fix.DUPLICATE_UNIT": {"zh": "该单位此前已计数，请拓展新的单位", "en": "the unit was counted before: canvass a new one"},
+    "report.fix.PROTECTION_EXPIRED": {"zh": "报备保护期内客户未到访，归属已失效；请重新报备号码", "en": "the customer did not visit within the protection window: submit the number again"},
+    "report.fix.NOT_APPROVED": {"zh": "请由名单中的负责人（主管、组长）批准后重新提交", "en": "have a leader of the roster approve it and submit it again"},
+    "report.fix.NO_SUCH_DEAL": {"zh": "核对号码、房号和退房日期是否与成交记录一致", "en": "check the phone, room and date against the deals"},
+    "report.fix.ALREADY_CANCELLED": {"zh": "该成交已退房，无需重复提交", "en": "the deal is cancelled already: no need to submit it again"},
     "report.fix.OWNER_NOT_MANAGER": {"zh": "该客户不归属客户经理，无经理佣金", "en": "the customer belongs to no manager: no manager commission"},
     # --- end reports ---
     # --- mail --- (subjects and bodies of emails)
@@ -521,6 +599,18 @@ _COLUMN_HELP: dict[str, dict[str, str]] = {
     "commission": {"zh": "该套房销售员的佣金，如 4000 或 4,000.50（元）",
                    "en": "the salesperson's commission on this sale, e.g. 4000 or 4,000.50 (CNY)"},
     "note": {"zh": "任意补充说明", "en": "anything worth adding"},
+    "owner": {"zh": "裁定后客户归属的人（大客户经理姓名，或渠道名称）",
+              "en": "who owns the customer from the ruling on (a manager's name, or a channel)"},
+    "ruled_at": {"zh": "裁定的日期时间，从这一刻起客户归属改变", "en": "when the ruling was made; ownership changes from then on"},
+    "approved_by": {"zh": "批准的负责人姓名，须与团队名单一致（岗位为负责人）",
+                    "en": "the leader who approved it, exactly as in the roster (role leader)"},
+    "cancelled_at": {"zh": "退房或退订的日期时间；房号留空时退该号码最近一次未退的成交",
+                     "en": "when the unit was given back; with the room empty, the phone's latest deal not yet "
+                           "cancelled is cancelled"},
+    "amount": {"zh": "调整的金额（元），补发填正数，扣减在前面加负号，如 -150",
+               "en": "the amount (CNY): positive to pay more, with a leading minus to take back, e.g. -150"},
+    "adjusted_at": {"zh": "调整批准的日期时间，计入所在周", "en": "when the correction was approved; paid in that week"},
+    "reason": {"zh": "调整的原因，会写进经理的个人对账单", "en": "why; it is shown in the manager's statement"},
 }
 
 # The instructions sheet of a blank template (pipeline/template.py): key template.<name>.
@@ -552,6 +642,9 @@ KIND_NAMES: dict[str, dict[str, str]] = {
     "visits": {"zh": "到访登记", "en": "visits"},
     "units": {"zh": "拓展单位", "en": "units"},
     "deals": {"zh": "成交记录", "en": "deals"},
+    "rulings": {"zh": "归属裁定", "en": "rulings"},
+    "cancellations": {"zh": "退房记录", "en": "cancellations"},
+    "adjustments": {"zh": "调整记录", "en": "adjustments"},
 }
 
 

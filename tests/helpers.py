@@ -16,6 +16,9 @@ LEADS = ["客户经理", "手机号码", "提交时间", "客户姓名"]
 VISITS = ["客户经理", "手机号码", "到访时间", "销售员"]
 UNITS = ["客户经理", "单位名称", "拓展时间", "照片"]
 DEALS = ["手机号码", "成交时间", "销售员", "佣金", "房号"]
+RULINGS = ["手机号码", "归属人", "裁定时间", "批准人"]
+CANCELLATIONS = ["手机号码", "退房时间", "房号"]
+ADJUSTMENTS = ["客户经理", "调整金额", "调整时间", "批准人", "原因"]
 
 
 def workbook(path: Path, sheets: dict[str, tuple[list[str], list[list[Any]]]],

@@ -217,7 +217,7 @@ def _history(rng: random.Random, n: int) -> list[Event]:
         unit = rng.choice(["甲公司", "乙公司", "丙 公司"])
         events.append(Event(seq, rng.choice(["r0", "r1"]), kind, at, "" if kind == "units" else rng.choice(phones),
                             rng.choice(PEOPLE), rng.choice(["李娜", "赵六", "无名"]), f"客户{seq}", unit,
-                            unit.replace(" ", ""), rng.choice(["p.jpg", ""]), "", "", "4000.00", "", "",
+                            unit.replace(" ", ""), rng.choice(["p.jpg", ""]), "", "", "4000.00", "", "", "", "",
                             "f.xlsx", "S", seq))
     return events
 
@@ -466,7 +466,7 @@ def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp
     state = State(tmp_path / "state")
     state.begin()
     state.add_rows([(3, "old", "registrations", "2026-10-01T09:00:00", digest("old-1"), "13800138000", "自然到访",
-                     "", "王先生", "", "", "", "", "", "", "", "", "旧.xlsx", "登记", 2)])
+                     "", "王先生", "", "", "", "", "", "", "", "", "", "", "旧.xlsx", "登记", 2)])
     state.add_registrations("new", "新.xlsx", "登记", [10], ["2026-10-02T09:00:00"], ["13900139000"], ["张伟"], [""],
                             [""], [2])
     state.commit()
@@ -641,10 +641,10 @@ def test_a_closed_weeks_ledger_csv_reads_back_as_stored_now_and_before(data: byt
 
 _TEXTS = st.text(alphabet=st.sampled_from(list("张伟ab 1_,'\"\u3000")), max_size=6)
 _STORED = st.lists(st.tuples(
-    st.sampled_from(["leads", "visits", "units", "deals", "registrations"]),
+    st.sampled_from(["leads", "visits", "units", "deals", "registrations", "rulings", "cancellations", "adjustments"]),
     st.sampled_from(["2026-11-01T09:00:00", "2026-11-15T23:59:59", "2026-11-16T00:00:00", "2026-11-20T10:30:00",
                      "2026-11-30T00:00:00"]),
-    st.lists(_TEXTS, min_size=14, max_size=14), st.integers(min_value=1, max_value=1_048_576)), max_size=12)
+    st.lists(_TEXTS, min_size=16, max_size=16), st.integers(min_value=1, max_value=1_048_576)), max_size=12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -653,8 +653,8 @@ def test_a_runs_rows_kept_in_memory_are_the_rows_the_history_reads_back(tmp_path
                                                                        rows: list[Any]) -> None:
     """The run takes its own rows from memory (`history_events`) instead of reading them back:
     for any rows, dated before, at or after the first computed week, of any kind, the events
-    are those `State.history` returns (descriptive columns blanked before the week, deals
-    whole, registrations and rows from the week's end on left out)."""
+    are those `State.history` returns (descriptive columns blanked before the week, deals and
+    corrections whole, registrations and rows from the week's end on left out)."""
     from pipeline.intake import digest
     from pipeline.state import State, history_events
 

@@ -133,6 +133,12 @@ def snapshot(path: Path) -> dict[str, Any]:
             "outline": ws.sheet_format.outlineLevelRow,
             "widths": sorted((d.min, d.max, d.width) for d in ws.column_dimensions.values() if d.customWidth),
             "bars": bars,
+            "print": (ws.page_setup.orientation, ws.page_setup.paperSize,
+                      1 if ws.page_setup.fitToWidth is None else ws.page_setup.fitToWidth,  # the schema's default
+                      ws.page_setup.fitToHeight, ws.sheet_properties.pageSetUpPr.fitToPage
+                      if ws.sheet_properties.pageSetUpPr else None, ws.print_title_rows,
+                      ws.oddHeader.left.text, ws.oddHeader.center.text, ws.oddHeader.right.text,
+                      ws.oddFooter.center.text),
             "cells": cells,
         }
     book.close()
@@ -151,11 +157,14 @@ def assert_same(fast: dict[str, Any], ref: dict[str, Any]) -> None:
             assert got["cells"][ref_cell] == value, (name, ref_cell)
 
 
+PRINTING = excel.Printing("A&B <办公室>", "2026-W48", "第 &P 页，共 &N 页")
+
+
 def write_both(tmp_path: Path, sheets: list[Sheet], big: bool = False,
                tuning: Tuning = excel.TUNING) -> tuple[Path, Path]:
     fast, ref = tmp_path / "fast.xlsx", tmp_path / "ref.xlsx"
-    write_workbook(fast, sheets, big=big, created=CREATED, engine="fast", tuning=tuning)
-    write_workbook(ref, sheets, big=big, created=CREATED, engine="xlsxwriter")
+    write_workbook(fast, sheets, big=big, created=CREATED, engine="fast", tuning=tuning, printing=PRINTING)
+    write_workbook(ref, sheets, big=big, created=CREATED, engine="xlsxwriter", printing=PRINTING)
     return fast, ref
 
 
@@ -174,6 +183,10 @@ def test_awkward_sheets_read_back_the_same(tmp_path: Path, big: bool) -> None:
     assert cells["D2"][0] == datetime(2026, 11, 25, 14, 30) and cells["D2"][2] == "yyyy-mm-dd hh:mm:ss"
     assert shot["明细"]["freeze"] == "A2" and shot["明细"]["filter"] == f"A1:G{len(TEXTS) + 1}"
     assert shot["概览 & <总>"]["bars"] and shot["概览 & <总>"]["freeze"] is None
+    # printing: one page wide, the header row on every page, a literal & in the office doubled
+    assert shot["明细"]["print"] == ("landscape", 9, 1, 0, True, "$1:$1", "A&&B <办公室>", "2026-W48", "&A",
+                                     "第 &P 页，共 &N 页")
+    assert shot["概览 & <总>"]["print"][5] is None, "several tables on a sheet: no rows repeated"
 
 
 def test_the_report_sheets_read_back_the_same(tmp_path: Path) -> None:
@@ -191,8 +204,10 @@ def test_the_report_sheets_read_back_the_same(tmp_path: Path) -> None:
 
     for i, name in enumerate(["summary", "ledger", *(m["name"] for m in index.managers)]):
         fast, ref = tmp_path / f"{i}-fast.xlsx", tmp_path / f"{i}-ref.xlsx"
-        write_workbook(fast, build(name), created=CREATED, engine="fast")
-        write_workbook(ref, build(name), big=name in ("summary", "ledger"), created=CREATED, engine="xlsxwriter")
+        printing = excel.printing_of(report, "" if name in ("summary", "ledger") else name)
+        write_workbook(fast, build(name), created=CREATED, engine="fast", printing=printing)
+        write_workbook(ref, build(name), big=name in ("summary", "ledger"), created=CREATED, engine="xlsxwriter",
+                       printing=printing)
         assert_same(snapshot(fast), snapshot(ref))
 
 
@@ -591,3 +606,17 @@ def test_a_reloaded_weeks_ledger_workbook_is_the_same_bytes(tmp_path: Path, tuni
     excel.write_ledger_xlsx(again, tmp_path / "again", tuning=tuning)
     assert (tmp_path / "run" / "ledger.xlsx").read_bytes() == (tmp_path / "again" / "ledger.xlsx").read_bytes()
     assert again.new_registrations._rows is None   # not turned into rows on the way
+
+
+def test_a_long_name_full_of_ampersands_keeps_the_page_header_within_excels_limit(tmp_path: Path) -> None:
+    """A header section shows its text literally (& doubled) and within Excel's 255 characters,
+    however long the office or the manager's name: the week is never cut off."""
+    report = sample_report()
+    report.office = "&" * 300
+    printing = excel.printing_of(report, "R&D 张伟" * 40)
+    path = tmp_path / "long.xlsx"
+    write_workbook(path, [Sheet("表", [Table([Column("甲")], [["1"]])])], created=CREATED, printing=printing)
+    header = openpyxl.load_workbook(path)["表"].oddHeader
+    assert len(header.left.text) + len(header.center.text) + len(header.right.text) + 6 <= 255
+    assert header.center.text.endswith(" · 2026-W48") and header.center.text.startswith("R&&D 张伟")
+    assert set(header.left.text) == {"&"} and len(header.left.text) % 2 == 0

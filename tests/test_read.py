@@ -281,6 +281,40 @@ def test_money_is_idempotent_on_its_text(value: Any) -> None:
 
 
 @settings(settings.get_profile("parsers"))
+@given(st.one_of(cells, st.text(alphabet="0123456789-−－+¥￥元., ", max_size=12)))
+@example("-¥150")
+@example("−0.005")
+@example(-0.005)
+def test_signed_money_is_idempotent_and_mirrors_money(value: Any) -> None:
+    """SPEC §7.1: a signed amount is money with an optional leading minus; its text reads back as
+    itself, and a leading minus before any other form of an amount gives its negative."""
+    once = parsed(nz.signed_money, value)
+    if isinstance(once, Decimal):
+        assert once.as_tuple().exponent == -2 and str(once) != "-0.00"
+        assert nz.signed_money(str(once)) == once
+        if abs(once) < 10**9:  # a number cell (a float) holds such an amount exactly enough
+            assert nz.signed_money(float(once)) == once
+    plain = parsed(nz.money, value)
+    if isinstance(plain, Decimal):
+        assert once == plain
+        if isinstance(value, str):
+            assert nz.signed_money("-" + value.strip()) == -plain + 0
+            assert nz.signed_money("\u2212" + value.strip()) == -plain + 0
+
+
+@pytest.mark.parametrize(("cell", "amount"), [
+    ("-¥150", "-150.00"), ("−150", "-150.00"), ("－1,500.5元", "-1500.50"), (-150, "-150.00"), (-0.005, "-0.01"),
+    ("-0.005", "-0.01"), (0, "0.00"), ("0", "0.00"), ("-0", "0.00"), ("+0", None), ("¥-150", None), ("+150", None),
+    ("--5", None), ("-", None), ("- -5", None), (True, None),
+])
+def test_signed_money_cases(cell: Any, amount: str | None) -> None:
+    got = parsed(nz.signed_money, cell)
+    assert (str(got) if isinstance(got, Decimal) else None) == amount
+    if amount is None:
+        assert got.reason == "INVALID_AMOUNT"
+
+
+@settings(settings.get_profile("parsers"))
 @given(st.one_of(cells, st.floats(1, 2958465.99999),
                  st.datetimes(max_value=datetime(9999, 12, 30)).map(lambda d: d.isoformat(sep=" ", timespec="seconds"))))
 @example(46350.999999999)

@@ -4,6 +4,7 @@ reference), whatever arrives late and whether or not any snapshot is left."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from datetime import datetime, timedelta
@@ -15,7 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.cli import cli
-from tests.helpers import DEALS, LEADS, REGISTRATIONS, UNITS, VISITS, roster, workbook
+from tests.helpers import (
+    ADJUSTMENTS,
+    CANCELLATIONS,
+    DEALS,
+    LEADS,
+    REGISTRATIONS,
+    RULINGS,
+    UNITS,
+    VISITS,
+    roster,
+    workbook,
+)
 
 PEOPLE = [
     ["张伟", "大客户经理", "一组", "zw@example.com", None, None],
@@ -28,6 +40,8 @@ PEOPLE = [
 LEFT = [p if p[0] != "王强" else [*p[:4], None, datetime(2026, 11, 1)] for p in PEOPLE]
 # A roster that decides no earlier row differently: a manager who starts later joins.
 JOINED = [*PEOPLE, ["孙丽", "大客户经理", "一组", "sl@example.com", datetime(2027, 3, 1), None]]
+# A roster without the leader: the rulings 刘总 approved are NOT_APPROVED, and owners change back.
+NO_LEADER = [p for p in PEOPLE if p[0] != "刘总"]
 
 MONDAYS = [datetime(2026, 11, 23) + timedelta(weeks=k) for k in range(5)]  # W48 ...
 PHONES = [13800138000 + i for i in range(6)]
@@ -51,7 +65,8 @@ def _outputs(root: Path, week: str) -> tuple[str, bytes]:
 
 
 # One row: (kind, phone, weeks back from the week run (0: this week), day, hour, who)
-row = st.tuples(st.sampled_from(["registrations", "leads", "visits", "deals", "units"]), st.sampled_from(PHONES),
+KINDS = ["registrations", "leads", "visits", "deals", "units", "rulings", "cancellations", "adjustments"]
+row = st.tuples(st.sampled_from(KINDS), st.sampled_from(PHONES),
                 st.integers(0, 2), st.integers(0, 6), st.integers(8, 20), st.integers(0, 2))
 week_rows = st.lists(row, max_size=8)
 
@@ -69,9 +84,17 @@ def _write_inbox(inbox: Path, k: int, rows: list[tuple[Any, ...]], people: list[
             by_kind.setdefault(kind, []).append([manager, phone, at, SALES[who % 2]])
         elif kind == "deals":
             by_kind.setdefault(kind, []).append([phone, at, SALES[who % 2], "3000", f"1-{phone % 100}"])
+        elif kind == "rulings":  # approved by the leader, or by a manager: NOT_APPROVED
+            by_kind.setdefault(kind, []).append([phone, manager, at, "刘总" if who != 1 else "王强"])
+        elif kind == "cancellations":  # of a room, or of the phone's latest deal
+            by_kind.setdefault(kind, []).append([phone, at, f"1-{phone % 100}" if who == 0 else None])
+        elif kind == "adjustments":
+            by_kind.setdefault(kind, []).append([manager, f"-{phone % 7}0" if who else f"{phone % 5}5.5",
+                                                 at, "刘总", f"原因{phone % 2}"])
         else:
             by_kind.setdefault(kind, []).append([manager, f"单位{phone % 3}", at, "照片.jpg"])
-    headers = {"registrations": REGISTRATIONS, "leads": LEADS, "visits": VISITS, "deals": DEALS, "units": UNITS}
+    headers = {"registrations": REGISTRATIONS, "leads": LEADS, "visits": VISITS, "deals": DEALS, "units": UNITS,
+               "rulings": RULINGS, "cancellations": CANCELLATIONS, "adjustments": ADJUSTMENTS}
     for kind, values in by_kind.items():
         workbook(inbox / f"{kind}-{k}.xlsx", {kind: (headers[kind], values)})
     roster(inbox / "名单.xlsx", people)
@@ -93,15 +116,21 @@ def _cron(root: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT])), min_size=2, max_size=4))
-def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any) -> None:
-    """Multi-week histories with late registrations and deals, and rosters that change: every
+@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT, NO_LEADER])), min_size=2,
+                     max_size=4),
+       window=st.sampled_from([0, 0, 1, 3]))
+def test_replay_from_snapshots_gives_the_full_replays_results(tmp_path_factory: Any, weeks: Any,
+                                                               window: int) -> None:
+    """Multi-week histories with late registrations, deals and corrections (rulings,
+    cancellations, adjustments), protection windows, and rosters that change: every
     week's results.json and ledger.csv are the same from snapshots, from a full replay, and with
     every snapshot deleted before each run."""
     root = tmp_path_factory.mktemp("cron")
-    incremental = _cron(root / "snap", weeks)
-    assert incremental == _cron(root / "full", weeks, "--full-replay")
-    assert incremental == _cron(root / "none", weeks, forget_snapshots=True)
+    config = root / "pipeline.toml"  # with a protection window (§7.5), leads lapse without a visit
+    config.write_text(f"[ownership]\nprotection_days = {window}\n", encoding="utf-8")
+    incremental = _cron(root / "snap", weeks, "--config", str(config))
+    assert incremental == _cron(root / "full", weeks, "--full-replay", "--config", str(config))
+    assert incremental == _cron(root / "none", weeks, "--config", str(config), forget_snapshots=True)
 
 
 def _snapshot_weeks(state: Path) -> list[str]:
@@ -141,3 +170,18 @@ def test_a_snapshot_of_another_version_is_ignored(tmp_path: Path) -> None:
     assert _run(tmp_path / "a", MONDAYS[1]).exit_code == 0
     assert _outputs(tmp_path / "a", week_of(1)) == _cron(tmp_path / "b", weeks)[1]
     shutil.rmtree(tmp_path / "b")
+
+
+def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path) -> None:
+    """A ruling approved by someone who is not a leader yet changes nobody's customer; once the
+    roster names them leader, the whole history's ruling stands (the current roster applies to
+    the replay): the snapshot taken under the old roster is not used, and the deal after the
+    ruling pays the ruled owner, as in a full replay."""
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("leads", PHONES[0], 0, 0, 9, 1), ("rulings", PHONES[0], 0, 1, 9, 0)], NO_LEADER),
+        ([("deals", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[1], 0, 0, 9, 0)], PEOPLE)]
+    seen = _cron(tmp_path / "snap", weeks)
+    assert seen == _cron(tmp_path / "full", weeks, "--full-replay")
+    first, second = (json.loads(results) for results, _ledger in seen)
+    assert [r["reason"] for r in first["rejections"]] == ["NOT_APPROVED"]
+    assert [(d["manager"], d["kind"]) for d in second["deals"]] == [("张伟", "lead")]

@@ -40,6 +40,13 @@ SAMPLE: dict[str, str | int | datetime | None] = {
     "room": "3-1201",
     "commission": "4,000元",
     "note": "意向三房",
+    "owner": "王强",
+    "ruled_at": datetime(2026, 11, 27, 10, 0),
+    "approved_by": "刘总",
+    "cancelled_at": datetime(2026, 11, 28, 10, 0),
+    "amount": "-¥150",
+    "adjusted_at": datetime(2026, 11, 28, 9, 0),
+    "reason": "申诉成立",
 }
 
 

@@ -595,8 +595,9 @@ def classify(grid: list[list[Any]], file: str, sheet: str, lang: str) -> tuple[s
 # rows
 
 
-_PARSERS = {"phone": nz.phone, "datetime": nz.datetime_value, "money": nz.money}
-_INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "money": "INVALID_AMOUNT"}
+_PARSERS = {"phone": nz.phone, "datetime": nz.datetime_value, "money": nz.money, "signed_money": nz.signed_money}
+_INVALID = {"phone": "INVALID_PHONE", "datetime": "INVALID_DATE", "money": "INVALID_AMOUNT",
+            "signed_money": "INVALID_AMOUNT"}
 
 
 def _as_read(cell: Any) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from ..normalise import mask_phone
 from ..records import Person
 from ..texts import KIND_NAMES, TEXTS, t
-from .model import Lead, Unit, Visit, WeekReport
+from .model import TREND_WEEKS, Lead, Unit, Visit, WeekReport
 
 ITEMS = ("units", "visits", "leads")        # SPEC §1 order: the weekly tasks as the office lists them
 COMMISSION_KINDS = ("visit", "lead")
@@ -77,6 +78,50 @@ def mask(value: str | None) -> str:
     if sum(ch.isdigit() for ch in value) >= 7 and len(value) >= 7:
         return value[:3] + "****" + value[-4:]
     return value
+
+
+def week_of(iso: str | None) -> str:
+    """The ISO week (`2026-W48`) of an ISO date-time."""
+    if not iso:
+        return ""
+    year, week, _ = date.fromisoformat(iso[:10]).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def correction_lines(lang: str, results: dict[str, Any], name: str, phone: Any = mask) -> list[str]:
+    """Each correction of manager `name` in the week (SPEC §7), in one plain sentence, in the
+    order results.json lists them: clawbacks (which unit was given back, which week's deal,
+    how much), adjustments (who approved how much and why), rulings giving them a customer or
+    taking one away. `phone` shows a customer's number (masked for pages and emails)."""
+    lines: list[str] = []
+
+    def late(entry: dict[str, Any]) -> str:
+        return t(lang, "correction.late") if entry.get("late") else ""
+
+    for c in results.get("clawbacks", []):
+        if c.get("manager") != name:
+            continue
+        deal = c.get("deal") or {}
+        room = t(lang, "correction.clawback_room", room=c["room"]) if c.get("room") else ""
+        lines.append(t(lang, "correction.clawback", cancelled=fmt_when(c.get("cancelled_at")), phone=phone(c["phone"]),
+                       room=room, deal_week=week_of(deal.get("deal_at")), deal_at=fmt_when(deal.get("deal_at")),
+                       amount=fmt_cny(-money(c["amount"]))) + late(c))  # "taken back 2,000.00"
+    for a in results.get("adjustments", []):
+        if a.get("manager") != name:
+            continue
+        lines.append(t(lang, "correction.adjustment", approver=a["approved_by"], at=fmt_when(a.get("adjusted_at")),
+                       amount=fmt_cny(money(a["amount"])), reason=a.get("reason") or t(lang, "correction.no_reason"))
+                     + late(a))
+    for r in results.get("rulings", []):
+        if r.get("owner") == name:
+            previous = (t(lang, "correction.ruled_previous", owner=r["previous_owner"])
+                        if r.get("previous_owner") else "")
+            lines.append(t(lang, "correction.ruled_to", approver=r["approved_by"], at=fmt_when(r.get("ruled_at")),
+                           phone=phone(r["phone"]), previous=previous) + late(r))
+        elif r.get("previous_owner") == name:
+            lines.append(t(lang, "correction.ruled_away", approver=r["approved_by"], at=fmt_when(r.get("ruled_at")),
+                           phone=phone(r["phone"]), owner=r["owner"]) + late(r))
+    return lines
 
 
 @cache
@@ -166,6 +211,8 @@ class WeekIndex:
     leaders: dict[str, list[str]]
     dismissal_after: int
     stems: dict[str, str] = field(default_factory=dict)
+    # The weeks the trends show, oldest first, this one last: (week, its managers by name).
+    trend: list[tuple[str, dict[str, dict[str, Any]]]] = field(default_factory=list)
 
     def leaders_text(self, lang: str, team: str) -> str:
         names = self.leaders.get(team) or []
@@ -240,6 +287,8 @@ def _index_week(report: WeekReport) -> WeekIndex:
         leaders=leaders,
         dismissal_after=int(after),
         stems=manager_stems([m["name"] for m in managers]),
+        trend=[(week, {m["name"]: m for m in rows})
+               for week, rows in [*report.earlier[-(TREND_WEEKS - 1):], (report.week, managers)]],
     )
 
 
@@ -301,6 +350,128 @@ def bar(achieved: int, target: int, colour: str | None = None) -> Bar:
     return Bar(f"{achieved} / {target}", f"{pct}%", pct, 100 - pct, colour)
 
 
+# --- trends: the last weeks as small bar charts -------------------------------------------------
+
+TREND_HEIGHT = 24      # px of a full (100 %) trend bar
+
+
+def attainment(managers: list[dict[str, Any]]) -> int | None:
+    """How much of their targets `managers` achieved in a week, in whole percent (rounded down).
+
+    Per task, each manager's achieved is capped at their target (one manager's surplus does not
+    hide another's shortfall), summed, and divided by the targets' sum; the result is the mean of
+    the tasks that had a target. None when none had (nobody was assessed)."""
+    shares = []
+    for item in ITEMS:
+        target = sum(m["targets"][item] for m in managers)
+        if target > 0:
+            shares.append(Decimal(sum(min(m["achieved"][item], m["targets"][item]) for m in managers)) / target)
+    if not shares:
+        return None
+    return int(sum(shares) * 100 / len(shares))
+
+
+@dataclass(frozen=True)
+class TrendBar:
+    """One week of a trend chart: a bar `height` px high under a `gap` (the two add up to
+    `TREND_HEIGHT`), so every bar cell is the same height in any mail client."""
+
+    week: str
+    height: int
+    gap: int
+    colour: str
+    label: str         # "2026-W48：达成 87%": the bar's title and its text for screen readers
+
+
+def trend_bar(lang: str, week: str, managers: list[dict[str, Any]]) -> TrendBar:
+    """The bar of `managers` (one, a team or everyone) in `week`: green when all met every target,
+    amber from half of the targets, red below; no bar when nobody was assessed."""
+    pct = attainment(managers)
+    if pct is None:
+        return TrendBar(week, 0, TREND_HEIGHT, GREY, t(lang, "report.trend.absent", week=week))
+    height = max(2, min(TREND_HEIGHT, (pct * TREND_HEIGHT + 50) // 100))
+    met = all(m["met"] for m in managers if m["active_days"])
+    colour = GREEN if met else AMBER if pct >= 50 else RED
+    return TrendBar(week, height, TREND_HEIGHT - height, colour, t(lang, "report.trend.bar", week=week, pct=pct))
+
+
+@dataclass(frozen=True)
+class TrendHead:
+    """The trend column's heading on the summary, and how to read it."""
+
+    heading: str       # 近8周达成率
+    legend: str        # the weeks shown and how to read the bars
+    note: str
+
+
+def trend_head(lang: str, index: WeekIndex) -> TrendHead:
+    weeks = [week for week, _ in index.trend] or [""]
+    heading, note = t(lang, "report.col.trend", n=TREND_WEEKS), t(lang, "report.trend.note")
+    return TrendHead(heading, t(lang, "report.trend.legend", heading=heading, first=weeks[0], last=weeks[-1],
+                                note=note), note)
+
+
+def _assessed(managers: Any) -> list[dict[str, Any]]:
+    return [m for m in managers if m["active_days"]]
+
+
+def manager_trend(lang: str, index: WeekIndex, name: str) -> list[TrendBar]:
+    return [trend_bar(lang, week, _assessed([by_name[name]] if name in by_name else []))
+            for week, by_name in index.trend]
+
+
+def team_trends(lang: str, index: WeekIndex) -> tuple[dict[str, list[TrendBar]], list[TrendBar]]:
+    """Each team's trend (its members as each week's results list them) and the office's."""
+    teams: dict[str, list[TrendBar]] = {team: [] for team, _ in index.teams}
+    office = []
+    for week, by_name in index.trend:
+        assessed = _assessed(by_name.values())
+        office.append(trend_bar(lang, week, assessed))
+        members: dict[str, list[dict[str, Any]]] = {}
+        for m in assessed:
+            members.setdefault(m.get("team") or "", []).append(m)
+        for team, bars in teams.items():
+            bars.append(trend_bar(lang, week, members.get(team, [])))
+    return teams, office
+
+
+@dataclass(frozen=True)
+class HistoryWeek:
+    """One week of a statement's history: per task achieved against target, then fines and net."""
+
+    week: str
+    note: str          # "本周" for the week of the statement, "本周未考核" when not assessed
+    bars: list[Bar]    # per task (ITEMS order); empty when not assessed
+    amounts: str       # "罚款 213.00 · 净额 1,987.00"
+    net_colour: str
+    bold: bool
+
+
+@dataclass(frozen=True)
+class History:
+    heading: str
+    item_labels: list[str]
+    weeks: list[HistoryWeek]   # oldest first, the statement's week last
+
+
+def manager_history(lang: str, index: WeekIndex, name: str) -> History:
+    """The manager's own last weeks, as the closed weeks' results say (never recomputed)."""
+    weeks = []
+    last = len(index.trend) - 1
+    for i, (week, by_name) in enumerate(index.trend):
+        m = by_name.get(name)
+        assessed = bool(m and m["active_days"])
+        note = t(lang, "report.this_week") if i == last else ""
+        if not assessed:
+            note = t(lang, "report.not_assessed") if i == last else t(lang, "report.absent")
+        bars = [bar(m["achieved"][item], m["targets"][item]) for item in ITEMS] if m and assessed else []
+        fines, net = (money(m["fines"]["total"]), money(m["net"])) if m else (ZERO, ZERO)
+        weeks.append(HistoryWeek(week, note, bars,
+                                 t(lang, "report.history.fines_net", fines=fmt_cny(fines), net=fmt_cny(net)),
+                                 _net_colour(net), i == last))
+    return History(t(lang, "report.h.history", n=TREND_WEEKS), [t(lang, f"report.item.{i}") for i in ITEMS], weeks)
+
+
 @dataclass(frozen=True)
 class Line:
     """One row of the dashboard: a manager, a team total or the office total."""
@@ -315,6 +486,7 @@ class Line:
     streak: str
     bg: str            # row background ("" for none)
     bold: bool
+    trend: list[TrendBar] = field(default_factory=list)   # attainment over the trend's weeks
 
 
 @dataclass(frozen=True)
@@ -358,6 +530,8 @@ class SummaryPage:
     reasons: list[ReasonCount]
     rejected: int
     see_workbook: str
+    trend: TrendHead
+    corrections: list[str]   # "name: sentence", every manager's corrections (`correction_lines`)
 
 
 def _count_bar(count: int, top: int) -> Bar:
@@ -370,7 +544,7 @@ def _net_colour(net: Decimal) -> str:
     return RED if net < 0 else "#111827"
 
 
-def _line_of_manager(lang: str, m: dict[str, Any], warn_at: int) -> Line:
+def _line_of_manager(lang: str, m: dict[str, Any], warn_at: int, trend: list[TrendBar]) -> Line:
     streak = int(m["streak"])
     if m["dismissal_review"]:
         bg, note = REVIEW_BG, t(lang, "report.col.dismissal_review")
@@ -383,13 +557,13 @@ def _line_of_manager(lang: str, m: dict[str, Any], warn_at: int) -> Line:
     net = money(m["net"])
     return Line(m["name"], note, [bar(m["achieved"][i], m["targets"][i]) for i in ITEMS],
                 fmt_cny(money(m["fines"]["total"])), fmt_cny(money(m["commission"]["total"])),
-                fmt_cny(net), _net_colour(net), str(streak), bg, False)
+                fmt_cny(net), _net_colour(net), str(streak), bg, False, trend)
 
 
-def _line_of_totals(name: str, totals: Totals, bg: str) -> Line:
+def _line_of_totals(name: str, totals: Totals, bg: str, trend: list[TrendBar]) -> Line:
     return Line(name, "", [bar(totals.achieved[i], totals.targets[i]) for i in ITEMS],
                 fmt_cny(totals.fines["total"]), fmt_cny(totals.commission["total"]),
-                fmt_cny(totals.net), _net_colour(totals.net), "", bg, True)
+                fmt_cny(totals.net), _net_colour(totals.net), "", bg, True, trend)
 
 
 def _shortfall_text(lang: str, m: dict[str, Any]) -> str:
@@ -410,15 +584,16 @@ def _title_office(lang: str, office: str) -> str:
 def summary_page(report: WeekReport, index: WeekIndex) -> SummaryPage:
     lang = report.lang
     warn_at = index.warn_streak()
+    team_trend, office_trend = team_trends(lang, index)
     teams = []
     for team, members in index.teams:
         teams.append(TeamBlock(
             team_name(lang, team),
             t(lang, "report.team_heading", leaders=index.leaders_text(lang, team), n=len(members)),
-            [_line_of_manager(lang, m, warn_at) for m in members],
+            [_line_of_manager(lang, m, warn_at, manager_trend(lang, index, m["name"])) for m in members],
             _line_of_totals(t(lang, "report.subtotal", team=team_name(lang, team),
                                 leaders=index.leaders_text(lang, team)),
-                            totals_of(members), SUBTOTAL_BG)))
+                            totals_of(members), SUBTOTAL_BG, team_trend[team])))
     office = totals_of(index.managers)
     rejections = report.results.get("rejections", [])
     counted = Counter(r.get("reason") for r in rejections).most_common(10)
@@ -429,14 +604,18 @@ def summary_page(report: WeekReport, index: WeekIndex) -> SummaryPage:
     review = [f for f, m in zip(flagged, index.managers, strict=True) if m["dismissal_review"]]
     warning = [f for f, m in zip(flagged, index.managers, strict=True)
                if not m["dismissal_review"] and int(m["streak"]) >= warn_at]
+    corrections = [f"{m['name']}: {line}" for m in index.managers
+                   for line in correction_lines(lang, report.results, m["name"])]
     return SummaryPage(
+        corrections=corrections,
         lang=lang, L=labels(lang),
         title=t(lang, "report.title.summary", office=_title_office(lang, report.office), week=report.week),
         period=t(lang, "report.period", start=report.start, end=report.end),
         generated=t(lang, "report.generated", now=fmt_when(report.run.now) or report.run.now, run_id=report.run.run_id),
         counts=t(lang, "report.managers_count", n=office.count, met=office.met),
         item_labels=[t(lang, f"report.item.{i}") for i in ITEMS],
-        office=_line_of_totals(t(lang, "report.office_total"), office, TOTAL_BG),
+        office=_line_of_totals(t(lang, "report.office_total"), office, TOTAL_BG, office_trend),
+        trend=trend_head(lang, index),
         teams=teams,
         review_heading=t(lang, "report.h.review", weeks=index.dismissal_after),
         review=review, warning=warning, reasons=reasons, rejected=len(rejections),
@@ -502,6 +681,8 @@ class ManagerPage:
     amounts: list[AmountRow]
     deals: list[DealRow]
     rejections: list[RejectionRow]
+    history: History
+    corrections: list[str]   # one sentence each (`correction_lines`)
 
 
 def warning_text(lang: str, m: dict[str, Any], warn_at: int) -> str:
@@ -556,5 +737,6 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         warning_colour="#991b1b" if m["dismissal_review"] else "#92400e",
         not_assessed="" if m["active_days"] else t(lang, "report.not_assessed"),
         targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
-        deals=deals, rejections=rejections,
+        deals=deals, rejections=rejections, history=manager_history(lang, index, name),
+        corrections=correction_lines(lang, report.results, name),
     )

@@ -42,6 +42,7 @@ from .context import (
     ITEMS,
     WeekIndex,
     commission_kind_label,
+    correction_lines,
     fix_hint,
     index_week,
     kind_label,
@@ -50,6 +51,7 @@ from .context import (
     team_name,
     totals_of,
     warning_text,
+    week_of,
 )
 from .model import Registrations, WeekReport
 
@@ -391,13 +393,55 @@ class _Formats:
         return self.cache[key]
 
 
+@dataclass(frozen=True)
+class Printing:
+    """What a workbook's printed pages say around each sheet: the office (left of the header),
+    the week (centre; a statement's manager too), the sheet's name (right), and the footer with
+    the page number (Excel's codes: &P the page, &N the pages)."""
+
+    office: str
+    week: str
+    footer: str
+
+
+# A sheet whose columns are wider than this (in characters) prints landscape: A4 portrait holds
+# about 90 characters of Calibri 11 between its margins, so a wider sheet would shrink below
+# about nine tenths of its size to fit one page wide.
+PORTRAIT_WIDTH = 100
+_HEADER_PART = 80        # characters of the office or the week in a header (Excel allows 255 in all)
+
+
+def _header_text(text: str) -> str:
+    """A text as a header section shows it literally (& doubled), cut to `_HEADER_PART`."""
+    escaped = text.replace("&", "&&")[:_HEADER_PART]
+    return escaped[:-1] if (len(escaped) - len(escaped.rstrip("&"))) % 2 else escaped  # no lone & at the cut
+
+
+def page_setup(laid: _Laid, printing: Printing | None) -> xlsx.PageSetup | None:
+    """A sheet's print setup: landscape where wide, one page wide, the header rows (a single
+    table's title lines and its header) on every page, office, week and sheet in the header,
+    page numbers in the footer."""
+    if printing is None:
+        return None
+    titles = (0, laid.blocks[0].first) if laid.single else None
+    header = f"&L{_header_text(printing.office)}&C{_header_text(printing.week)}&R&A"
+    return xlsx.PageSetup(sum(laid.widths.values()) > PORTRAIT_WIDTH, header, "&C" + printing.footer, titles)
+
+
+def printing_of(report: WeekReport, whose: str = "") -> Printing:
+    week = f"{whose[:_HEADER_PART // 2]} · {report.week}" if whose else report.week
+    return Printing(report.office, week, t(report.lang, "report.print.footer"))
+
+
 class _SheetWriter:
     """A laid-out sheet through xlsxwriter: one call per cell."""
 
-    def __init__(self, book: xlsxwriter.Workbook, formats: _Formats, laid: _Laid) -> None:
+    def __init__(self, book: xlsxwriter.Workbook, formats: _Formats, laid: _Laid,
+                 page: xlsx.PageSetup | None = None) -> None:
         self.ws: Worksheet = book.add_worksheet(laid.sheet.name)
         self.formats = formats
         self.laid = laid
+        self.page = page
 
     def table(self, block: _Block, single: bool) -> None:
         ws, columns, first = self.ws, block.table.columns, block.first
@@ -457,9 +501,24 @@ class _SheetWriter:
             self.table(block, laid.single)
         for col, width in laid.widths.items():
             self.ws.set_column(col, col, width)
+        if self.page:
+            page, ws = self.page, self.ws
+            ws.set_paper(page.paper)
+            if page.landscape:
+                ws.set_landscape()
+            else:
+                ws.set_portrait()
+            ws.fit_to_pages(1, 0)
+            if page.title_rows:
+                ws.repeat_rows(*page.title_rows)
+            if page.header:
+                ws.set_header(page.header)
+            if page.footer:
+                ws.set_footer(page.footer)
 
 
-def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: datetime, tuning: Tuning) -> None:
+def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: datetime, tuning: Tuning,
+                      printing: Printing | None = None) -> None:
     options: dict[str, Any] = {
         "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
         "default_date_format": "yyyy-mm-dd hh:mm:ss",
@@ -469,7 +528,8 @@ def _write_xlsxwriter(path: Path, sheets: Iterable[Sheet], big: bool, created: d
     book.set_properties({"created": created})
     formats = _Formats(book)
     for sheet in sheets:
-        _SheetWriter(book, formats, _lay_out(sheet, tuning)).write()
+        laid = _lay_out(sheet, tuning)
+        _SheetWriter(book, formats, laid, page_setup(laid, printing)).write()
     book.close()
 
 
@@ -703,9 +763,9 @@ def _join_plain(array: Any) -> Any:
     return pc.binary_join_element_wise("<is><t>", array, "</t></is>", "")
 
 
-def _fast_sheet(book: xlsx.Workbook, laid: _Laid, tuning: Tuning) -> None:
+def _fast_sheet(book: xlsx.Workbook, laid: _Laid, tuning: Tuning, printing: Printing | None = None) -> None:
     layout = xlsx.SheetLayout(laid.sheet.name, laid.last_row, laid.span - 1 if laid.blocks else 0,
-                                  dict(laid.widths), outline_level=laid.max_level)
+                              dict(laid.widths), outline_level=laid.max_level, page=page_setup(laid, printing))
     if laid.single:
         block = laid.blocks[0]
         layout.freeze_row = block.first + 1
@@ -734,12 +794,12 @@ def _fast_sheet(book: xlsx.Workbook, laid: _Laid, tuning: Tuning) -> None:
 
 
 def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None, wait: bool,
-                tuning: Tuning) -> None:
+                tuning: Tuning, printing: Printing | None = None) -> None:
     sheets = list(sheets)
     book = xlsx.Workbook(path, [sheet.name for sheet in sheets], _STYLES, created, level)
     try:
         for sheet in sheets:
-            _fast_sheet(book, _lay_out(sheet, tuning), tuning)
+            _fast_sheet(book, _lay_out(sheet, tuning), tuning, printing)
     except BaseException:
         book.abort()
         raise
@@ -752,7 +812,7 @@ DEFAULT_ENGINE: Engine = "fast"
 
 def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, created: datetime | None = None,
                    engine: Engine | None = None, level: int | None = None, wait: bool = True,
-                   tuning: Tuning = TUNING) -> None:
+                   tuning: Tuning = TUNING, printing: Printing | None = None) -> None:
     """Write `sheets` to `path`.
 
     `engine` "fast" (the default) writes the sheet XML itself (the `xlsx` package), streaming every sheet;
@@ -764,12 +824,13 @@ def write_workbook(path: Path, sheets: Iterable[Sheet], big: bool = False, creat
     meanwhile) and `xlsx.wait()` waits for all of them.
 
     `created` fixes the document's creation time, so the same week renders to the same bytes (the
-    mail digests that make "each message once" work depend on it)."""
+    mail digests that make "each message once" work depend on it). With `printing`, every sheet
+    gets a page setup (`page_setup`)."""
     created = created or datetime(2000, 1, 1)
     if (engine or DEFAULT_ENGINE) == "xlsxwriter":
-        _write_xlsxwriter(path, sheets, big, created, tuning)
+        _write_xlsxwriter(path, sheets, big, created, tuning, printing)
     else:
-        _write_fast(path, sheets, created, level, wait, tuning)
+        _write_fast(path, sheets, created, level, wait, tuning, printing)
 
 
 # --- builders: WeekReport -> sheets -------------------------------------------------------------
@@ -982,8 +1043,64 @@ def summary_sheets(report: WeekReport, index: WeekIndex) -> list[Sheet]:
         Sheet(name("visits"), [Table(visit_columns(lang), visit_rows(report.visits))]),
         Sheet(name("units"), [Table(unit_columns(lang), unit_rows(report.units))]),
         Sheet(name("rejections"), [Table(rejection_columns(lang), _rejection_rows(lang, results.get("rejections", [])))]),
+        Sheet(name("clawbacks"), [Table(clawback_columns(lang), clawback_rows(lang, results.get("clawbacks", [])))]),
+        Sheet(name("adjustments"), [Table(adjustment_columns(lang),
+                                          adjustment_rows(lang, results.get("adjustments", [])))]),
+        Sheet(name("rulings"), [Table(ruling_columns(lang), ruling_rows(lang, results.get("rulings", [])))]),
         _about_sheet(report),
     ]
+
+
+# ---- SPEC §7: the corrections that landed in the week
+
+
+def clawback_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "cancelled_at"), "datetime"), Column(_h(lang, "phone")), Column(_h(lang, "room")),
+            Column(_h(lang, "manager")), Column(_h(lang, "clawback"), "money"), Column(_h(lang, "deal_at"), "datetime"),
+            Column(_h(lang, "deal_week")), Column(_h(lang, "deal_file")), Column(_h(lang, "deal_sheet")),
+            Column(_h(lang, "deal_row"), "int"), Column(_h(lang, "late")), *_src_columns(lang)]
+
+
+def clawback_rows(lang: str, clawbacks: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for c in clawbacks:
+        deal = c.get("deal") or {}
+        yield [c.get("cancelled_at"), c.get("phone") or "", c.get("room") or "", c.get("manager") or "",
+               c.get("amount"), deal.get("deal_at"), week_of(deal.get("deal_at")), *_src(deal.get("source")),
+               t(lang, "report.yes") if c.get("late") else "", *_src(c.get("source"))]
+
+
+def adjustment_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "manager")), Column(_h(lang, "adjustment"), "money"),
+            Column(_h(lang, "adjusted_at"), "datetime"), Column(_h(lang, "approved_by")),
+            Column(_h(lang, "adjust_reason")), Column(_h(lang, "late")), *_src_columns(lang)]
+
+
+def adjustment_rows(lang: str, adjustments: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for a in adjustments:
+        yield [a.get("manager") or "", a.get("amount"), a.get("adjusted_at"), a.get("approved_by") or "",
+               a.get("reason") or "", t(lang, "report.yes") if a.get("late") else "", *_src(a.get("source"))]
+
+
+def ruling_columns(lang: str) -> list[Column]:
+    return [Column(_h(lang, "ruled_at"), "datetime"), Column(_h(lang, "phone")), Column(_h(lang, "owner")),
+            Column(_h(lang, "previous_owner")), Column(_h(lang, "approved_by")), Column(_h(lang, "late")),
+            *_src_columns(lang)]
+
+
+def ruling_rows(lang: str, rulings: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    for r in rulings:
+        yield [r.get("ruled_at"), r.get("phone") or "", r.get("owner") or "", r.get("previous_owner") or "",
+               r.get("approved_by") or "", t(lang, "report.yes") if r.get("late") else "", *_src(r.get("source"))]
+
+
+def _corrections_sheets(lang: str, results: dict[str, Any], name: str) -> list[Sheet]:
+    """A statement's corrections, when it has any: one plain sentence each (numbers whole:
+    workbooks are internal)."""
+    lines = correction_lines(lang, results, name, phone=lambda value: value)
+    if not lines:
+        return []
+    return [Sheet(t(lang, "report.sheet.corrections"), [Table([Column(_h(lang, "explanation"))],
+                                                              [[line] for line in lines])])]
 
 
 def _overview_sheet(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Sheet:
@@ -1041,6 +1158,7 @@ def manager_sheets(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> l
         Sheet(sheet("visits"), [Table(visit_columns(lang, False), visit_rows(index.visits_by.get(name, []), False))]),
         Sheet(sheet("units"), [Table(unit_columns(lang, False), unit_rows(index.units_by.get(name, []), False))]),
         Sheet(sheet("rejections"), [Table(manager_rejection_columns(lang), rejections)]),
+        *_corrections_sheets(lang, report.results, name),
     ]
 
 
@@ -1075,7 +1193,7 @@ def created_at(report: WeekReport) -> datetime:
 
 def write_summary_xlsx(report: WeekReport, folder: Path) -> None:
     write_workbook(folder / "summary.xlsx", summary_sheets(report, index_week(report)), big=True,
-                   created=created_at(report))
+                   created=created_at(report), printing=printing_of(report))
 
 
 # Statements are deflated at the fastest level: on the big office the helper thread compressing
@@ -1095,7 +1213,8 @@ def write_manager_xlsx(report: WeekReport, folder: Path, share: tuple[int, int] 
     try:
         for m in index.managers[slice(*share) if share else slice(None)]:
             write_workbook(out / f"{index.stems[m['name']]}.xlsx", manager_sheets(report, index, m),
-                           created=created_at(report), wait=False, level=STATEMENT_LEVEL)
+                           created=created_at(report), wait=False, level=STATEMENT_LEVEL,
+                           printing=printing_of(report, m["name"]))
     except BaseException:
         xlsx.wait()
         raise
@@ -1113,4 +1232,4 @@ def write_ledger_xlsx(report: WeekReport, folder: Path, tuning: Tuning = TUNING)
     # Not mailed, unlike the summary and the statements: a lighter deflate (with zlib, level 3
     # against 6 was about 10 % larger and a third of a second faster on a big week).
     write_workbook(folder / "ledger.xlsx", ledger_sheets(report), big=True, created=created_at(report), level=3,
-                   tuning=tuning)
+                   tuning=tuning, printing=printing_of(report))

@@ -76,6 +76,7 @@ class RunInfo:
 
 _Row = TypeVar("_Row", Lead, Visit, Unit, LedgerEntry)
 
+TREND_WEEKS = 8          # the weeks a trend shows: the week written and the closed ones before it
 
 
 @dataclass
@@ -101,6 +102,10 @@ class WeekReport:
     # million of them would make closing slow). Unpacked only where ledger.csv is written: in a
     # big week's re-render, by the second report process, beside the summary.
     ledger_stored: bytes | list[bytes] | None = None
+    # The closed weeks before this one that its trends show, oldest first: (week, the managers of
+    # its results.json). Read from the state when the week is written or re-rendered (closed
+    # weeks never change, so a re-render shows the same), never stored with the week.
+    earlier: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         """Everything but the ledger, in two parts (`_REPORT_MARK`, the first part's size, the

@@ -8,6 +8,10 @@ Each rule of the spec is one function below, named after its section:
 - `visit`                  §4.2 first visits, registered before, same owner, same team
 - `unit`                   §4.3 photo, unit identity
 - `deal`                   §4.4 commission by the owner at the deal time
+- `ruling`                 §7.2 a leader's ruling changes the owner from its time on
+- `cancellation`           §7.3 the latest deal not cancelled yet, and what it paid, clawed back
+- `adjustment`             §7.4 an approved amount added to a manager's pay
+- `_holder` / `_lapse_at`  §7.5 the protection window: a lead's ownership lapses unless visited
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..config import Config
-from ..records import PHONE, TIME, Event, Ledger, Person, Registered, as_number, replay_key
-from ..results import Adjustment, Clawback, Deal, Rejection, Ruling
+from ..normalise import unit_key
+from ..records import PHONE, TIME, Event, Ledger, Person, Registered, Source, as_number, replay_key
+from ..results import Adjustment, CancelledDeal, Clawback, Deal, Rejection, Ruling
 from ..weeks import Week
 
 CENT = Decimal("0.01")
@@ -37,9 +42,58 @@ class Owner:
 
     owner: str
     at: str
-    via: str          # registrations | leads
+    via: str          # registrations | leads | rulings
     customer: str
     event: Event
+    # §7.5: a lead's ownership lapses after this moment (ISO) unless its manager's visit counts
+    # by then; None: it never lapses (registrations, rulings, a counted visit, no window)
+    lapse_at: str | None = None
+
+
+# The key a cancellation finds the deal's pay by in the closed weeks' results (`Replay.paid_before`):
+# the deal's identity (SPEC §2.4: phone, deal_at, room, salesperson, commission).
+DealKey = tuple[str, str, str, str, str]
+
+
+@dataclass(slots=True)
+class Sold:
+    """A deal as a later cancellation finds it (§7.3): where it is, what it paid its manager in
+    the week it was paid (`paid`: (manager or None, manager commission); None while not looked
+    up: a deal paid in a week closed before this run), and whether it is cancelled. The deal's
+    row is its `Event` (a week has thousands of deals, few of them ever cancelled)."""
+
+    event: Event
+    paid: tuple[str | None, Decimal] | None
+    cancelled: bool = False
+
+    @property
+    def seq(self) -> int:
+        return self.event.seq
+
+    @property
+    def phone(self) -> str:
+        return self.event.phone
+
+    @property
+    def at(self) -> str:
+        return self.event.at
+
+    @property
+    def room(self) -> str:
+        return self.event.room
+
+    @property
+    def source(self) -> Source:
+        return self.event.source
+
+    @property
+    def room_key(self) -> str:
+        return unit_key(self.event.room)
+
+    @property
+    def key(self) -> DealKey:
+        e = self.event
+        return (e.phone, e.at, e.room, e.salesperson, e.amount)
 
 
 @dataclass
@@ -76,6 +130,13 @@ class Replay:
     counted_visits: dict[tuple[str, str], str] = field(default_factory=dict)  # (manager, phone) -> first time
     counted_units: dict[str, Event] = field(default_factory=dict)
     active: dict[tuple[str, str], str] = field(default_factory=dict)  # (name, day) -> yes | no | "" (not a manager)
+    sold: dict[str, list[Sold]] = field(default_factory=dict)  # phone -> its deals, in replay order
+    # §7.3: what a deal paid in a week closed before this run, by its identity (None: not found)
+    paid_before: Callable[[DealKey], tuple[str | None, str] | None] | None = None
+    # §7.3: which deals a cancellation of an earlier run could see (`Landings`)
+    landings: Landings | None = None
+    run_id: str = ""
+    lapsing: bool = False  # §7.5: a window is configured at some time (`may_lapse`)
 
     # ---- helpers
 
@@ -86,7 +147,8 @@ class Replay:
     def _reject(self, event: Event, reason: str, **params: str) -> Rejection:
         """The rejection of `event` for `reason`; `params` are what its message names besides
         the manager and the phone (the message is worded where the results are built)."""
-        return Rejection(event.kind, event.source, reason, event.who or None, event.phone or None, params)
+        manager = event.who if event.kind != "rulings" else ""  # a ruling names an owner, not a manager
+        return Rejection(event.kind, event.source, reason, manager or None, event.phone or None, params)
 
     def _manager_check(self, event: Event) -> Rejection | None:
         """UNKNOWN_MANAGER / INACTIVE_MANAGER, shared by leads, visits and units."""
@@ -104,9 +166,36 @@ class Replay:
 
     # ---- §4.1
 
+    def leader(self, name: str) -> bool:
+        person = self.roster.get(name)
+        return person is not None and person.role == "leader"
+
+    # ---- §7.5
+
+    def _holder(self, phone: str, at: str) -> tuple[Owner | None, Owner | None]:
+        """(owner, lapsed): who owns `phone` at `at`, or None and the ownership that lapsed
+        strictly before it (§7.5: `PROTECTION_EXPIRED` while the latest ownership is a lapsed one)."""
+        entry = self.owners.get(phone)
+        if entry is not None and entry.lapse_at is not None and at > entry.lapse_at:
+            return None, entry
+        return entry, None
+
+    def _lapse_at(self, submitted_at: str) -> str | None:
+        """When a lead submitted then lapses: N × 24 hours later, N the `protection_days` in
+        force at `submitted_at`; None with no window (N = 0)."""
+        if not self.lapsing:  # no window anywhere: asked of every accepted lead, answered at once
+            return None
+        days = protection_days(self.config, submitted_at)
+        if days <= 0:
+            return None
+        return (datetime.fromisoformat(submitted_at) + timedelta(days=days)).isoformat(timespec="seconds")
+
+    # ---- §4.1
+
     def registration(self, event: Event) -> Owner | None:
-        """A registrations row owns its phone for `registered_by` unless someone was first."""
-        if event.phone in self.owners:
+        """A registrations row owns its phone for `registered_by` unless someone owns it (§7.5:
+        an ownership that lapsed before it does not count)."""
+        if self._holder(event.phone, event.at)[0] is not None:
             return None
         entry = Owner(event.who, event.at, "registrations", event.customer, event)
         self.owners[event.phone] = entry
@@ -117,11 +206,13 @@ class Replay:
         if problem:
             return None, problem
         current = self.owners.get(event.phone)
+        if current is not None and current.lapse_at is not None and event.at > current.lapse_at:
+            current = None  # §7.5: lapsed (`_holder`, inline: every lead asks)
         if current is not None and current.owner == event.who:
             return None, self._reject(event, "DUPLICATE_OWN", at=current.at[:10])
         if current is not None:
             return None, self._reject(event, "ALREADY_REGISTERED", at=current.at[:10], owner=current.owner)
-        entry = Owner(event.who, event.at, "leads", event.customer, event)
+        entry = Owner(event.who, event.at, "leads", event.customer, event, self._lapse_at(event.at))
         self.owners[event.phone] = entry
         return entry, None
 
@@ -146,7 +237,10 @@ class Replay:
         if sales.team != manager.team:
             return self._reject(event, "SALESPERSON_OTHER_TEAM", salesperson=event.salesperson,
                                 sp_team=sales.team, team=manager.team)
-        owner = self.owners.get(event.phone)
+        owner, lapsed = self._holder(event.phone, event.at)
+        if lapsed is not None:
+            return self._reject(event, "PROTECTION_EXPIRED", owner=lapsed.owner,
+                                lapsed=str(lapsed.lapse_at).replace("T", " "))
         if owner is None:
             return self._reject(event, "NOT_REGISTERED", at=event.at.replace("T", " "))
         if owner.owner != event.who:
@@ -154,6 +248,7 @@ class Replay:
         if event.phone in self.visited:
             return self._reject(event, "NOT_FIRST_VISIT", first=self.visited[event.phone].replace("T", " "))
         self.counted_visits.setdefault((event.who, event.phone), event.at)
+        owner.lapse_at = None  # §7.5: visited in time, the ownership no longer lapses
         return None
 
     # ---- §4.3
@@ -180,9 +275,9 @@ class Replay:
             return Deal(event.source, event.phone, event.at, event.room or None, event.salesperson, amount,
                         manager, kind, commission, net, reason, late)
 
-        owner = self.owners.get(event.phone)
+        owner, lapsed = self._holder(event.phone, event.at)
         if owner is None:
-            return paid(None, None, NOTHING, amount, "NOT_REGISTERED")
+            return paid(None, None, NOTHING, amount, "NOT_REGISTERED" if lapsed is None else "PROTECTION_EXPIRED")
         if self.manager(owner.owner) is None:
             return paid(None, None, NOTHING, amount, "OWNER_NOT_MANAGER")
         commission = self.config.at(event.at).commission  # SPEC §7.6: as in force at the deal's time
@@ -194,11 +289,136 @@ class Replay:
         return paid(owner.owner, "lead", fee, amount, None)
 
 
+    # ---- §7.2
+
+    def ruling(self, event: Event, late: bool) -> Ruling | Rejection:
+        """A leader's ruling: the phone is the named owner's from its time on, whoever owned it
+        before; it counts toward no target and never lapses."""
+        if not self.leader(event.approved_by):
+            return self._reject(event, "NOT_APPROVED", approver=event.approved_by)
+        before = self.owners.get(event.phone)
+        current = self._holder(event.phone, event.at)[0]
+        customer = event.customer or (before.customer if before is not None else "")
+        self.owners[event.phone] = Owner(event.who, event.at, "rulings", customer, event)
+        return Ruling(event.source, event.phone, event.who, current.owner if current is not None else None, event.at,
+                      event.approved_by, late)
+
+    # ---- §7.3
+
+    def cancellation(self, event: Event, late: bool) -> Clawback | Rejection:
+        """The latest deal of the phone (and room, when given) at or before the cancellation
+        that is not cancelled yet is cancelled: what it paid its manager in the week it was paid
+        comes back as a negative amount. A cancellation of an earlier run sees only the deals
+        stored when it landed (`Landings`): it keeps the outcome it had then."""
+        room = f" {event.room}" if event.room else ""
+        bound = self.landings.bound(event, self.run_id) if self.landings is not None else None
+        key = unit_key(event.room) if event.room else ""
+        deals = [d for d in self.sold.get(event.phone, ())
+                 if (bound is None or d.seq <= bound) and (not key or d.room_key == key)]
+        if not deals:
+            return self._reject(event, "NO_SUCH_DEAL", room=room, at=event.at.replace("T", " "))
+        standing = [d for d in deals if not d.cancelled]
+        if not standing:
+            return self._reject(event, "ALREADY_CANCELLED", room=room)
+        deal = standing[-1]
+        deal.cancelled = True
+        manager, commission = self._paid(deal)
+        return Clawback(event.source, event.phone, event.room or None, event.at,
+                        CancelledDeal(deal.source, deal.at, deal.room or None), manager,
+                        -commission if manager is not None else NOTHING, late)
+
+    def _paid(self, deal: Sold) -> tuple[str | None, Decimal]:
+        """What the deal paid its manager in the week it was paid (None, 0.00: nothing)."""
+        if deal.paid is None:
+            found = self.paid_before(deal.key) if self.paid_before is not None else None
+            deal.paid = (None, NOTHING) if found is None else (found[0], Decimal(found[1]))
+        return deal.paid
+
+    # ---- §7.4
+
+    def adjustment(self, event: Event, late: bool) -> Adjustment | Rejection:
+        """An approved amount added to a manager's pay (a leaver can be corrected)."""
+        if self.manager(event.who) is None:
+            return self._reject(event, "UNKNOWN_MANAGER")
+        if not self.leader(event.approved_by):
+            return self._reject(event, "NOT_APPROVED", approver=event.approved_by)
+        return Adjustment(event.source, event.who, Decimal(event.amount), event.at, event.approved_by,
+                          event.reason or None, late)
+
+
+def protection_days(config: Config, at: str) -> int:
+    """`ownership.protection_days` in force at `at`, a lead's `submitted_at` (§7.5, §7.6)."""
+    return config.at(at).ownership.protection_days
+
+
+def may_lapse(config: Config) -> bool:
+    """Whether any ownership can lapse under this configuration (a window at some time)."""
+    return any(o.protection_days > 0 for o in (config.ownership, *(c.ownership for c in config.changes)))
+
+
+@dataclass(frozen=True)
+class Landings:
+    """Which deals a cancellation stored by an earlier run could see (§7.3: it keeps the outcome
+    it had in the week it landed): those stored when that week closed. A cancellation lands in
+    the week of its date, or, dated before the first week its run computed (late, or history),
+    in that week. `bounds`: a closed week's start -> the last row stored when it closed;
+    `firsts`: a run -> the start of the first week it closed."""
+
+    bounds: dict[str, int] = field(default_factory=dict)
+    firsts: dict[str, str] = field(default_factory=dict)
+
+    def bound(self, event: Event, run_id: str) -> int | None:
+        """The last row (seq) the cancellation could see; None: every row (it lands now)."""
+        if event.run_id == run_id or event.run_id not in self.firsts:
+            return None
+        landed = max(Week.of(date.fromisoformat(event.at[:10])).start_iso, self.firsts[event.run_id])
+        return self.bounds.get(landed)
+
+
+CORRECTIONS = frozenset({"rulings", "cancellations", "adjustments"})
+
+
 # What a stored snapshot's tag names besides the roster: a snapshot written by another format
 # or another version of the rules is ignored (the replay starts earlier), never trusted.
-CARRIED_VERSION = "carried1 rules1"
+CARRIED_VERSION = "carried2 rules2"
 
-_NOTHING_READ = Event(-1, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", 0)
+_NOTHING_READ = Event(-1, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", 0)
+
+# The columns of a snapshot's `deals` (`Sold`, its source spread out; `manager` and `commission`
+# null while the pay is not looked up, `known` false then).
+SOLD_COLUMNS = ("seq", "phone", "at", "room", "salesperson", "amount", "file", "sheet", "row", "known", "manager",
+                "commission", "cancelled")
+
+
+def _sold_row(d: Sold) -> tuple[Any, ...]:
+    manager, commission = d.paid if d.paid is not None else (None, None)
+    e = d.event
+    return (e.seq, e.phone, e.at, e.room, e.salesperson, e.amount, e.file, e.sheet, e.row,
+            d.paid is not None, manager, None if commission is None else str(commission), d.cancelled)
+
+
+def _sold(row: tuple[Any, ...]) -> Sold:
+    seq, phone, at, room, salesperson, amount, file, sheet, number, known, manager, commission, cancelled = row
+    deal = _NOTHING_READ._replace(seq=seq, kind="deals", phone=phone, at=at, room=room, salesperson=salesperson,
+                                  amount=amount, file=file, sheet=sheet, row=number)
+    return Sold(deal,
+                (manager, Decimal(commission)) if known else None, cancelled)
+
+
+def _sold_table(rows: list[tuple[Any, ...]]) -> Any:
+    import pyarrow as pa
+
+    types = {"seq": pa.int64(), "row": pa.int64(), "known": pa.bool_(), "cancelled": pa.bool_()}
+    columns: list[Any] = [[row[i] for row in rows] for i in range(len(SOLD_COLUMNS))]
+    return pa.table({c: pa.array(v, types.get(c, pa.string())) for c, v in zip(SOLD_COLUMNS, columns, strict=True)})
+
+
+def _lapses_table(lapses: dict[str, tuple[str, str]]) -> Any:
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.table({"phone": pa.array(list(lapses), text), "lapse_at": pa.array([v[0] for v in lapses.values()], text),
+                     "owner": pa.array([v[1] for v in lapses.values()], text)})
 
 
 @dataclass(frozen=True)
@@ -210,7 +430,10 @@ class Carried:
       was won and its first visit;
     - `visited`: (phone, at) the first visit of each phone visited but not owned;
     - `visits`: (manager, phone, at) the counted first visits (§4.2), which deals look up;
-    - `units`: (unit_key, at, who) the counted units (§4.3).
+    - `units`: (unit_key, at, who) the counted units (§4.3);
+    - `deals`: every deal (`SOLD_COLUMNS`), what it paid and whether it is cancelled (§7.3);
+    - `lapses`: (phone, lapse_at, owner) the phones whose latest ownership may lapse or has
+      lapsed (§7.5; the ledger shows a lapsed one without its owner).
     The snapshot is a cache: a full replay of the stored rows gives the same state."""
 
     until: str
@@ -218,8 +441,10 @@ class Carried:
     visited: Any
     visits: Any
     units: Any
+    deals: Any
+    lapses: Any
 
-    TABLES = ("owners", "visited", "visits", "units")
+    TABLES = ("owners", "visited", "visits", "units", "deals", "lapses")
 
     @property
     def ordered(self) -> int:
@@ -253,15 +478,26 @@ class Carried:
         for key, at, who in zip(*(self.units.filter(kept).column(c).to_pylist() for c in ("unit_key", "at", "who")),
                                 strict=True):
             state.counted_units[key] = _NOTHING_READ._replace(kind="units", at=at, who=who, unit_key=key)
+        sold = self.deals.filter(pc.is_in(self.deals.column("phone"), value_set=phones))
+        for values in zip(*(sold.column(c).to_pylist() for c in SOLD_COLUMNS), strict=True):
+            deal = _sold(values)
+            state.sold.setdefault(deal.phone, []).append(deal)
+        lapsing = self.lapses.filter(pc.is_in(self.lapses.column("phone"), value_set=phones))
+        for phone, lapse_at, owner in zip(*(lapsing.column(c).to_pylist() for c in ("phone", "lapse_at", "owner")),
+                                          strict=True):
+            if phone in state.owners:
+                state.owners[phone].lapse_at = lapse_at
+                state.owners[phone].owner = owner
         return pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))
 
 
 def roster_view(roster: dict[str, Person], until: str) -> str:
     """A digest of what the rules take from the roster for rows dated before `until`: the
-    salespeople's teams (whether a salesperson is active does not matter), and each manager's
-    team and active days before it. A snapshot at `until` holds for another roster with the same
-    view: adding a manager who starts later, or a leader, keeps it; anything that could decide a
-    row before `until` differently does not."""
+    salespeople's teams (whether a salesperson is active does not matter), each manager's team
+    and active days before it, and who the leaders are (a ruling they approve changes an owner,
+    §7.2). A snapshot at `until` holds for another roster with the same view: adding a manager
+    who starts later keeps it; anything that could decide a row before `until` differently does
+    not."""
     last = date.fromisoformat(until[:10]) - timedelta(days=1)
     view = []
     for person in roster.values():
@@ -273,6 +509,8 @@ def roster_view(roster: dict[str, Person], until: str) -> str:
                 continue  # never active before `until`: as if not in the roster
             end = end if end is not None and end < last else None
             view.append(f"m\x1f{person.name}\x1f{person.team}\x1f{start or ''}\x1f{end or ''}")
+        elif person.role == "leader":
+            view.append(f"l\x1f{person.name}")
     return hashlib.sha256("\x1e".join(sorted(view)).encode("utf-8")).hexdigest()[:32]
 
 
@@ -284,9 +522,12 @@ class _Firsts:
     The phones `named` by other events (`walked`, a tenth of a big ledger) are found first: the
     walk needs only those. The others' (`alone`, a million) are found on a thread while the walk
     runs: Arrow sorts without the interpreter lock. Both are one Arrow sort (phone, time, order
-    read) instead of a Python loop; positions are in `registered`."""
+    read) instead of a Python loop; positions are in `registered`.
 
-    def __init__(self, registered: Registered, named: set[str]) -> None:
+    With `every`, the named phones' registrations are all walked: where an ownership can lapse
+    (§7.5), a registration after the lapse makes its `registered_by` the owner."""
+
+    def __init__(self, registered: Registered, named: set[str], every: bool = False) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -295,7 +536,7 @@ class _Firsts:
         # below, eight bytes a row instead of a text each.
         self._phone_key, self._at_key = as_number(self.phone, PHONE), as_number(self.at, TIME)
         hit = pc.is_in(self.phone, value_set=pa.array(list(named), pa.string()))
-        self.walked = self._first_of_each(pc.indices_nonzero(hit))
+        self.walked = pc.indices_nonzero(hit) if every else self._first_of_each(pc.indices_nonzero(hit))
         self._rest = pc.indices_nonzero(pc.invert(hit))
 
     def alone(self) -> Any:
@@ -320,7 +561,9 @@ class _Firsts:
 
 def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], history_start: str,
            run_id: str, config: Config, registered: Registered | None = None,
-           start: Carried | None = None, carry_from_start: bool = False) -> list[WeekOutcome]:
+           start: Carried | None = None, carry_from_start: bool = False,
+           paid_before: Callable[[DealKey], tuple[str | None, str] | None] | None = None,
+           landings: Landings | None = None) -> list[WeekOutcome]:
     """Replay the history up to the end of the last week in `weeks` (contiguous, oldest first);
     returns each week's outcome, the last one with what the rules carry past its end
     (`WeekOutcome.carried`).
@@ -338,14 +581,19 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
 
     Events before `history_start` decide ownership and first visits but are never reported or
     paid. A deal of this run (`run_id`) dated in a week closed earlier (between `history_start`
-    and the first computed week) is paid in the first computed week, marked late.
+    and the first computed week) is paid in the first computed week, marked late; so lands a
+    correction (§7). `paid_before` gives what a deal paid in a week closed before this run (a
+    cancellation claws that back), `landings` which deals an earlier run's cancellation could see.
     """
     import pyarrow as pa
 
     registered = registered if registered is not None else Registered()
     named = {e.phone for e in events if e.phone}
-    firsts = _Firsts(registered, named)
-    state = Replay(roster, config)
+    if start is not None:  # a registration after a lapse takes the phone: walked, not alone
+        named.update(start.lapses.column("phone").to_pylist())
+    lapsing = may_lapse(config)
+    firsts = _Firsts(registered, named, every=lapsing)
+    state = Replay(roster, config, paid_before=paid_before, landings=landings, run_id=run_id, lapsing=lapsing)
     rest = None
     if start is not None:
         rest = start.restore(state, pa.array(list(named), pa.string()),
@@ -375,12 +623,23 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         last.carried.append(_carried(first_start, ledger, *early[1:], start, rest))
     else:
         last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
-                                     state.counted_units, start, rest))
+                                     state.counted_units, _sold_rows(state), _lapses(state), start, rest))
     release_arrow_memory()
     return outcomes
 
 
-Taken = tuple[Ledger, dict[str, str], dict[tuple[str, str], str], dict[str, Event]]
+Taken = tuple[Ledger, dict[str, str], dict[tuple[str, str], str], dict[str, Event], list[tuple[Any, ...]],
+              dict[str, tuple[str, str]]]
+
+
+def _sold_rows(state: Replay) -> list[tuple[Any, ...]]:
+    """The walked state's deals as rows of a snapshot's `deals` (as they are now)."""
+    return [_sold_row(d) for deals in state.sold.values() for d in deals]
+
+
+def _lapses(state: Replay) -> dict[str, tuple[str, str]]:
+    """The phones whose ownership may lapse or has lapsed: when, and whose it is."""
+    return {phone: (o.lapse_at, o.owner) for phone, o in state.owners.items() if o.lapse_at is not None}
 
 
 def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
@@ -402,14 +661,14 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
     taken: Taken | None = None
 
     def take() -> Taken:
-        return (_ledger(state.owners, state.visited), dict(state.visited), dict(state.counted_visits),
-                dict(state.counted_units))
+        return (_ledger(state.owners, state.visited, take_at or ""), dict(state.visited), dict(state.counted_visits),
+                dict(state.counted_units), _sold_rows(state), _lapses(state))
 
     for event in sorted(events, key=replay_key):
         if take_at is not None and taken is None and event.at >= take_at:
             taken = take()
         while snap < len(weeks) and event.at >= snapshot_at[snap]:
-            outcomes[snap].ledger = _ledger(state.owners, state.visited)
+            outcomes[snap].ledger = _ledger(state.owners, state.visited, snapshot_at[snap])
             snap += 1
         if event.at >= stop:
             break
@@ -441,15 +700,41 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
             late = out is None and event.run_id == run_id and history_start <= event.at < first_start
             if out is None and late:
                 out = outcomes[0]
+            # what a later cancellation claws back: what it pays now; nothing for a history deal;
+            # for a deal paid in a week closed before, what that week showed (looked up if asked)
+            known: tuple[str | None, Decimal] | None = (None, NOTHING) if event.at < history_start else None
             if out is not None:
                 paid = state.deal(event, late)
                 out.deals.append(paid)
                 if paid.manager is not None and paid.kind is not None:
                     out.commission[paid.manager][paid.kind] += paid.manager_commission
+                known = (paid.manager, paid.manager_commission)
+            state.sold.setdefault(event.phone, []).append(
+                Sold(event, known))
+        elif kind in CORRECTIONS:
+            # §7: a correction lands in the week of its date; one of this run dated in a week
+            # closed before lands in the first week computed, late; others only take effect
+            late = out is None and event.run_id == run_id and history_start <= event.at < first_start
+            if late:
+                out = outcomes[0]
+            if kind == "rulings":
+                decided: Any = state.ruling(event, late)
+                landed: list[Any] | None = out.rulings if out is not None else None
+            elif kind == "cancellations":
+                decided = state.cancellation(event, late)
+                landed = out.clawbacks if out is not None else None
+            else:
+                decided = state.adjustment(event, late)
+                landed = out.adjustments if out is not None else None
+            if out is not None and landed is not None:
+                if isinstance(decided, Rejection):
+                    out.rejections.append((event.seq, decided))
+                else:
+                    landed.append(decided)
     if take_at is not None and taken is None:
         taken = take()
     while snap < len(weeks):
-        outcomes[snap].ledger = _ledger(state.owners, state.visited)
+        outcomes[snap].ledger = _ledger(state.owners, state.visited, snapshot_at[snap])
         snap += 1
     return outcomes, taken
 
@@ -525,7 +810,8 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
 
 
 def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_visits: dict[tuple[str, str], str],
-             counted_units: dict[str, Event], start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
+             counted_units: dict[str, Event], sold: list[tuple[Any, ...]], lapses: dict[str, tuple[str, str]],
+             start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
     """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
     visits and counted visits and units, and the snapshot's rows for what no newer row named.
     The ledger's rows stay in no order (phone order is made where a replay starts from it)."""
@@ -543,7 +829,12 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
     counted = list(counted_units.values())
     units = pa.table({"unit_key": pa.array(list(counted_units), text), "at": pa.array([e.at for e in counted], text),
                       "who": pa.array([e.who for e in counted], text)})
+    deals = _sold_table(sold)
     if start is not None and rest is not None:
+        # the snapshot's deals of the phones no newer row named (the others were restored)
+        walked = pa.array(list({row[1] for row in sold}), text)
+        deals = pa.concat_tables([deals, start.deals.filter(pc.invert(pc.is_in(start.deals.column("phone"),
+                                                                                value_set=walked)))])
         visited = pa.concat_tables([visited, start.visited.take(rest[1])])
         known = pa.array(list(visited_at), text)
         visits = pa.concat_tables([visits, start.visits.filter(pc.invert(pc.is_in(start.visits.column("phone"),
@@ -553,7 +844,8 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
                                                                                value_set=keys)))])
     visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(),
                                               owners.column("phone").combine_chunks())))
-    return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks())
+    return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks(),
+                   deals.combine_chunks(), _lapses_table(lapses))
 
 
 def _is_in(phones: Any, among: Any) -> Any:
@@ -586,9 +878,12 @@ def _concat(tables: list[Any]) -> Any:
     return pa.concat_tables(tables)
 
 
-def _ledger(owners: dict[str, Owner], visited: dict[str, str]) -> Ledger:
-    """The ledger of the phones the replay walked, at a week's end, in the order they were first
-    owned (`_add_alone` merges it in phone order: one sort for both)."""
+def _ledger(owners: dict[str, Owner], visited: dict[str, str], until: str) -> Ledger:
+    """The ledger of the phones the replay walked, at a week's end (`until`), in the order they
+    were first owned (`_add_alone` merges it in phone order: one sort for both). A lead's
+    ownership that lapsed before `until` (§7.5) is shown without its owner: nobody owns the
+    customer any more."""
     entries = list(owners.values())
-    return Ledger.from_columns(list(owners), [o.customer for o in entries], [o.owner for o in entries],
+    names = [o.owner if o.lapse_at is None or o.lapse_at >= until else "" for o in entries]
+    return Ledger.from_columns(list(owners), [o.customer for o in entries], names,
                                [o.at for o in entries], [o.via for o in entries], list(map(visited.get, owners)))

@@ -33,6 +33,7 @@ from .writer import (
     AHEAD,
     LEVEL,
     DataBar,
+    PageSetup,
     SheetLayout,
     StyleTable,
     Workbook,
@@ -46,6 +47,6 @@ from .writer import (
 from .zipwrite import HAS_ISAL, LIMIT, Library, ZipWriter, zlib_compress
 
 __all__ = [
-    "AHEAD", "HAS_ISAL", "LEVEL", "LIMIT", "DataBar", "Library", "SheetLayout", "StyleTable", "Workbook",
+    "AHEAD", "HAS_ISAL", "LEVEL", "LIMIT", "DataBar", "Library", "PageSetup", "SheetLayout", "StyleTable", "Workbook",
     "ZipWriter", "col_name", "escape_text", "inline_text", "is_plain", "reset_helper", "wait", "zlib_compress",
 ]

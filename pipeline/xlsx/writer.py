@@ -247,6 +247,20 @@ class DataBar:
     high: float = 1
 
 
+@dataclass(frozen=True)
+class PageSetup:
+    """How a sheet prints: on A4, fitted to one page wide (as many pages down as it needs), with
+    rows `title_rows` (first, last; 0-based) repeated at the top of every page. `header` and
+    `footer` are Excel's header and footer text with its codes (&L &C &R sections, &A the sheet's
+    name, &P the page, &N the pages); a literal & is written &&."""
+
+    landscape: bool = False
+    header: str = ""
+    footer: str = ""
+    title_rows: tuple[int, int] | None = None
+    paper: int = 9                          # A4
+
+
 @dataclass
 class SheetLayout:
     """What a sheet's XML says before and after its rows (all rows and columns 0-based)."""
@@ -259,6 +273,7 @@ class SheetLayout:
     autofilter: tuple[int, int, int, int] | None = None      # first row, first col, last row, last col
     outline_level: int = 0                 # the deepest row outline level
     bars: list[DataBar] = field(default_factory=list)
+    page: PageSetup | None = None
 
 
 _WS_NS = ('xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
@@ -310,8 +325,9 @@ def sheet_head(layout: SheetLayout, selected: bool) -> str:
     else:
         view = f'<sheetView{tab} workbookViewId="0"/>'
     outline = f' outlineLevelRow="{layout.outline_level}"' if layout.outline_level else ""
+    fit = '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>' if layout.page else ""
     return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<worksheet {_WS_NS}><dimension ref="{dimension}"/><sheetViews>{view}</sheetViews>'
+            f'<worksheet {_WS_NS}>{fit}<dimension ref="{dimension}"/><sheetViews>{view}</sheetViews>'
             f'<sheetFormatPr defaultRowHeight="15"{outline}/>{_cols_xml(layout.widths)}<sheetData>')
 
 
@@ -340,11 +356,32 @@ def sheet_tail(layout: SheetLayout, index: int) -> str:
             f'<x14:axisColor rgb="FF000000"/></x14:dataBar></x14:cfRule><xm:sqref>{ref}</xm:sqref>'
             '</x14:conditionalFormatting>')
     parts.append(_MARGINS)
+    if layout.page:
+        parts.append(_page_xml(layout.page))
     if ext:
         parts.append(f'<extLst><ext xmlns:x14="{_X14_NS}" uri="{{78C0D931-6437-407d-A8EE-F0AAD7539E65}}">'
                      f'<x14:conditionalFormattings>{"".join(ext)}</x14:conditionalFormattings></ext></extLst>')
     parts.append("</worksheet>")
     return "".join(parts)
+
+
+def _page_xml(page: PageSetup) -> str:
+    """pageSetup and headerFooter, in the order the schema puts them (after pageMargins)."""
+    orientation = "landscape" if page.landscape else "portrait"
+    parts = [f'<pageSetup paperSize="{page.paper}" orientation="{orientation}" fitToWidth="1" fitToHeight="0"/>']
+    if page.header or page.footer:
+        head = f"<oddHeader>{escape_text(page.header)}</oddHeader>" if page.header else ""
+        foot = f"<oddFooter>{escape_text(page.footer)}</oddFooter>" if page.footer else ""
+        parts.append(f"<headerFooter>{head}{foot}</headerFooter>")
+    return "".join(parts)
+
+
+def print_titles(layout: SheetLayout) -> str | None:
+    """The defined name's value that repeats the layout's title rows on every printed page."""
+    if layout.page is None or layout.page.title_rows is None:
+        return None
+    first, last = layout.page.title_rows
+    return f"{quote_sheet(layout.name)}!${first + 1}:${last + 1}"
 
 
 AHEAD = 32 * 1024 * 1024  # bytes the caller may hand the helper thread before it waits for it
@@ -627,6 +664,9 @@ class Workbook:
                 ref = f"{quote_sheet(layout.name)}!${col_name(c1)}${r1 + 1}:${col_name(c2)}${r2 + 1}"
                 names.append(f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
                              f"{attr(ref)}</definedName>")
+            titles = print_titles(layout)
+            if titles:
+                names.append(f'<definedName name="_xlnm.Print_Titles" localSheetId="{i}">{attr(titles)}</definedName>')
         defined = f"<definedNames>{''.join(names)}</definedNames>" if names else ""
         return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
                 f'<workbook {_WS_NS}><fileVersion appName="xl" lastEdited="4" lowestEdited="4" rupBuild="4505"/>'
