@@ -29,15 +29,15 @@ from .weeks import Week
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
 
-# Schema 6: a closed week's ledger.csv is kept whole only for the newest closed week; each
+# Schema 7: a closed week's ledger.csv is kept whole only for the newest closed week; each
 # earlier one as a delta against the week after it (`ledgerstore`), which earlier versions
 # cannot read: the version number makes them refuse the state. Migrating turns the whole
 # ledgers stored so far into deltas (`State._delta_ledgers`, in the migration's transaction).
 LEDGER_DELTAS = """
-    INSERT OR IGNORE INTO block_formats (format, since) VALUES ('ldelta1', 'schema 6')
+    INSERT OR IGNORE INTO block_formats (format, since) VALUES ('ldelta1', 'schema 7')
     """
 
-# Schema 9: each manager's streak in their newest assessed closed week, kept as weeks close
+# Schema 10: each manager's streak in their newest assessed closed week, kept as weeks close
 # (`close_week`): a run read every closed week's results for it. Filled from the closed weeks
 # when migrating (`State._fill_streaks`).
 STREAKS = """
@@ -404,7 +404,7 @@ class State:
             [(m["name"], week, int(m["streak"])) for m in results["managers"] if m["active_days"] > 0])
 
     def _fill_streaks(self) -> None:
-        """Schema 9: the streaks table from the closed weeks' results, oldest first."""
+        """Schema 10: the streaks table from the closed weeks' results, oldest first."""
         for week, text in self.conn.execute("SELECT week, results FROM weeks ORDER BY week").fetchall():
             self._keep_streaks(week, json.loads(text))
 
@@ -424,7 +424,7 @@ class State:
         self.conn.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (blob, week))
 
     def _delta_ledgers(self) -> None:
-        """Schema 6: each closed week's whole ledger.csv followed by a closed week's whole one
+        """Schema 7: each closed week's whole ledger.csv followed by a closed week's whole one
         stored as a delta against it, oldest first (one pair of files in memory at a time)."""
         weeks = [r[0] for r in self.conn.execute("SELECT week FROM weeks WHERE ledger IS NOT NULL ORDER BY week")]
         for week, later in zip(weeks, weeks[1:], strict=False):

@@ -104,12 +104,12 @@ def test_closed_weeks_keep_deltas_and_re_render_byte_identical(tmp_path: Path) -
 
 
 def test_a_state_of_the_previous_schema_is_migrated_to_deltas(tmp_path: Path) -> None:
-    """A state written before deltas (every closed week's whole ledger.csv, schema 5) is
+    """A state written before deltas (every closed week's whole ledger.csv, schema 6) is
     migrated when opened: the ledgers become deltas but the newest's, and every week still
     re-renders to the bytes it first wrote."""
     first = _five_weeks(tmp_path)
     db = sqlite3.connect(tmp_path / "state" / "pipeline.db")
-    with db:  # as the previous version left it: whole ledgers, schema 5
+    with db:  # as the previous version left it: whole ledgers, schema 6
         for k, data in enumerate(first):
             db.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (ledgerstore.pack(data), week_of(k)))
         db.execute("DELETE FROM block_formats WHERE format = 'ldelta1'")
