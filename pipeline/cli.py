@@ -173,6 +173,8 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
         click.echo(f"re-rendered closed week {result.rerendered}: {opts.out / result.rerendered}")
     for week in result.weeks:
         click.echo(f"{'previewed' if dry_run else 'closed'} {week}: {opts.out / week}")
+    for period in result.periods:
+        click.echo(f"wrote {period}: {opts.out / period}")
     if result.weeks:
         s = result.stats
         click.echo(f"rows read {s['rows_read']}, stored {s['rows_stored']}, duplicates dropped "
@@ -216,27 +218,42 @@ def _paths(config: cfg.Config, inbox: Path | None, out: Path | None, state_dir: 
 
 
 @cli.command()
-@click.option("--week", "week_text", required=True, metavar="2026-W48", help="A closed week.")
+@click.option("--week", "week_text", metavar="2026-W48", help="A closed week.")
+@click.option("--period", "period_text", metavar="2026-11", help="A month or a quarter (instead of --week): "
+              "its summary for the leaders.")
 @click.option("--resend", is_flag=True, help="Send again what was already sent.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
 @click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock.")
-def send(week_text: str, resend: bool, out: Path | None, state_dir: Path | None, config_path: str | None,
-         now_text: str | None) -> None:
-    """Send a closed week's emails: only those not sent yet, or all again with --resend.
+def send(week_text: str | None, period_text: str | None, resend: bool, out: Path | None, state_dir: Path | None,
+         config_path: str | None, now_text: str | None) -> None:
+    """Send a closed week's emails (or a month's or quarter's summary with --period): only those
+    not sent yet, or all again with --resend.
 
     Exit 0 all delivered; 3 some were not delivered (listed); 2 the week is not closed; 75 locked.
 
     Example: pipeline send --week 2026-W48
     """
     from . import run as runner
+    from .periods import Period
 
+    if (week_text is None) == (period_text is None):
+        raise click.UsageError("give either --week (a closed week) or --period (a month or a quarter)")
     config = _config(config_path)
-    week = _parse_week(week_text)
-    assert week is not None
     inbox, out_dir, state = _paths(config, None, out, state_dir)
     opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config), send=True)
+    if period_text is not None:
+        try:
+            period = Period.parse(period_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--period") from None
+        with _common_exits():
+            result = runner.send_period(opts, config, period, resend)
+        _mail_outcome(result)
+        return
+    week = _parse_week(week_text)
+    assert week is not None
     with _common_exits():
         result = runner.send_week(opts, config, week, resend)
     _mail_outcome(result)
@@ -279,6 +296,43 @@ def status(inbox: Path | None, out: Path | None, state_dir: Path | None, config_
     click.echo(f"emails not yet sent: {sum(len(v) for v in unsent.values())}")
     for week, names in unsent.items():
         click.echo(f"  {week}: {len(names)}")
+
+
+@cli.command()
+@click.option("--period", "period_text", required=True, metavar="2026-11",
+              help="A month (2026-11) or a quarter (2026-Q4).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default output/).")
+@click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--now", "now_text", metavar="2026-11-30T08:00:00", help="The clock (the period depends only on "
+              "the closed weeks).")
+def report(period_text: str, out: Path | None, state_dir: Path | None, config_path: str | None,
+           now_text: str | None) -> None:
+    """Write a month's or a quarter's folder OUT/<period>/ (period.json, summary.xlsx,
+    summary.html, a page per manager) from the weeks closed so far; `complete` in period.json
+    says whether every week of the period is closed. A run that closes a month's last week
+    writes it by itself; this command writes it at any time. Sends nothing.
+
+    Exit 0 written; 2 bad period or no state yet; 75 a run holds the lock.
+
+    Example: pipeline report --period 2026-11
+    """
+    from . import run as runner
+    from .periods import Period
+
+    try:
+        period = Period.parse(period_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--period") from None
+    config = _config(config_path)
+    inbox, out_dir, state = _paths(config, None, out, state_dir)
+    opts = runner.RunOptions(inbox=inbox, out=out_dir, state=state, now=_parse_now(now_text, config))
+    with _common_exits():
+        written = runner.write_period_report(opts, config, period)
+    results = written.results
+    weeks = len(written.all_weeks)
+    state_text = "complete" if results.complete else f"not complete: {len(results.weeks)} of {weeks} weeks closed"
+    click.echo(f"wrote {period} ({state_text}): {out_dir / str(period)}")
 
 
 @cli.group("state")

@@ -46,6 +46,7 @@ from .records import Person
 from .report.context import History, correction_lines, fix_hint, index_week, manager_history
 from .report.html import make_environment
 from .report.model import WeekReport
+from .report.period import PeriodReport
 from .texts import TEXTS, kind_name, t
 
 PLACEHOLDER_FROM = "pipeline@localhost"
@@ -812,3 +813,60 @@ def send_notice(config: Config, error_text: str, now: datetime, what_to_do: str 
     except Exception:
         return False
     return bool(result.sent) and not result.failed
+
+
+# --- months and quarters (SPEC §8) ----------------------------------------------------------------
+
+def _period_text(report: PeriodReport, lang: str, subject: str) -> str:
+    r = report.results
+    lines = []
+    for m in r.managers:
+        f = m.figures
+        lines.append(t(lang, "mail.period.line", name=m.name, team=m.team, met=m.weeks_met, assessed=m.weeks_assessed,
+                       fines=_money(f.fines.total), commission=_money(f.commission.total), net=_money(f.net),
+                       flags=t(lang, "mail.period.flag_review") if m.dismissal_review else ""))
+    o = r.office
+    totals = t(lang, "mail.period.totals", managers=o.managers, weeks_met=o.weeks_met,
+               commission=_money(o.figures.commission.total), fines=_money(o.figures.fines.total),
+               net=_money(o.figures.net))
+    return _env().get_template("email_period.txt").render(
+        t=partial(t, lang), title=subject, lines=lines, totals=totals, intro=t(lang, "mail.period.intro", period=r.period, start=r.start, end=r.end))
+
+
+def build_period_messages(report: PeriodReport, folder: Path, config: Config) -> list[Outgoing]:
+    """The period summary for each leader (roster leaders with an address, and `mail.summary_to`):
+    summary.html as the body, summary.xlsx attached, read from the period's written `folder`.
+    Deterministic like the weekly emails (dated the Monday after the period's end), so that the
+    sent-once table, keyed by the period's name, knows them again."""
+    lang = report.lang
+    sender = _sender(config)
+    found: dict[str, str] = {}
+    for cell in [p.email for p in report.roster if p.role == "leader"] + list(config.mail.summary_to):
+        for address in addresses(cell):
+            found.setdefault(address.casefold(), address)
+    leaders = list(found.values())
+    if not leaders:
+        return []
+    tz = zoneinfo.ZoneInfo(config.timezone)
+    when = datetime.combine(date.fromisoformat(report.results.end) + timedelta(days=1), dtime(0, 0), tzinfo=tz)
+    kind = "quarter" if report.is_quarter else "month"
+    subject = t(lang, f"mail.subject.period.{kind}", prefix=_prefix(lang, config.office or report.office),
+                period=report.name)
+    html = _read(folder / "summary.html").decode("utf-8", errors="replace")
+    text = _period_text(report, lang, subject)
+    attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))
+    keys = [f"summary:{a}" for a in leaders]
+    names = dict(zip(keys, _file_names(report.name, keys), strict=True))
+    out = []
+    for address, key in zip(leaders, keys, strict=True):
+        message = _message(sender, (address,), subject, text, html, attachment)
+        data, digest = _finish(message, f"{report.name}|{key}", when, sender)
+        out.append(Outgoing(key, (address,), None, digest, names[key], data))
+    return out
+
+
+def write_period_messages(report: PeriodReport, folder: Path, config: Config) -> list[Outgoing]:
+    """The period's emails written to `folder/outbox/`; returned with their bytes."""
+    messages = build_period_messages(report, folder, config)
+    write_outbox(messages, folder)
+    return messages

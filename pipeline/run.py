@@ -29,8 +29,11 @@ from . import mail
 from .config import Config
 from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
+from .periods import LogReview, Period, PeriodResults, closed_by, log_review
+from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
+from .report.period import PeriodReport, write_period
 from .report.write import Stored, gc_paused, write_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
@@ -87,6 +90,7 @@ class RunResult:
     mail_failures: list[tuple[str, str, str]] = field(default_factory=list)
     mail_sent: int = 0
     replay_from: str | None = None  # the closed week whose snapshot the replay started from
+    periods: list[str] = field(default_factory=list)  # the months and quarters whose folders were written
 
 
 def progress(items: list[Any], label: str) -> Any:
@@ -318,10 +322,90 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     return messages
 
 
-def _send(report: WeekReport, messages: list[mail.Outgoing], config: Config, state: State, resend: bool,
-          result: RunResult, at: str) -> None:
-    outcome = mail.send_messages(messages, config, state.sent(report.week), resend=resend)
-    state.record_sent(report.week, outcome.sent, at)
+# ---------------------------------------------------------------------------------------------
+# months and quarters (SPEC §8)
+
+
+def period_followups(state: State, weeks: Sequence[str], computed: Sequence[WeekReport] = ()) -> list[dict[str, Any]]:
+    """The `followups.json` documents (SPEC §9) of the period's closed `weeks`, oldest first, that
+    its review of the client-visit log is made from (`periods.log_review`): those stored with the
+    closed weeks, and those of the weeks this run `computed` (not stored until its commit). None
+    until the log's weekly figures are kept with the weeks."""
+    return []
+
+
+def period_report(period: Period, weekly: list[dict[str, Any]], config: Config, roster: Sequence[Person],
+                  followups: Sequence[dict[str, Any]] = ()) -> PeriodReport:
+    """A period's report from its closed weeks' stored results (results.json documents)."""
+    weekly = sorted(weekly, key=lambda d: Week.parse(d["week"]))
+    results: PeriodResults = build_period(period, weekly)
+    log = log_review(period, list(followups)) if followups else LogReview()
+    return PeriodReport(results, period.is_quarter, weekly, [str(w) for w in period.weeks()], config.lang,
+                        config.office, list(roster), log)
+
+
+def publish_period(report: PeriodReport, out: Path, run_id: str, config: Config,
+                   with_mail: bool = True) -> list[mail.Outgoing]:
+    """Write the period's folder (`OUT/2026-11/`: period.json, summary.xlsx, summary.html, the
+    managers' pages and, `with_mail`, the leaders' emails in outbox/) beside its place, then swap
+    it in with renames, like a week's (`publish`). Returns its emails, with their bytes."""
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / report.name
+    tmp = out / f".{report.name}.tmp-{run_id}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_period(report, tmp)
+    messages = mail.write_period_messages(report, tmp, config) if with_mail else []
+    old = out / f".{report.name}.old-{run_id}"
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+    return messages
+
+
+def _closed_periods(job: Job) -> None:
+    """The months (and quarters) whose last week this run closes, written from the stored
+    results of their earlier closed weeks and this run's (SPEC §8), before the commit like the
+    weeks' folders: a crash before it leaves the next run to write them again."""
+    fresh = {r.week: r.results for r in job.reports}
+    for week in job.reports:
+        for period in closed_by(Week.parse(week.week)):
+            names = [str(w) for w in period.weeks()]
+            weekly = [d for d in job.state.week_results(names) if d["week"] not in fresh]
+            weekly += [fresh[n] for n in names if n in fresh]
+            report = period_report(period, weekly, job.config, list(job.roster.values()),
+                                   period_followups(job.state, names, job.reports))
+            job.periods.append((report, publish_period(report, job.opts.out, job.result.run_id, job.config)))
+    job.result.periods = [r.name for r, _ in job.periods]
+
+
+def write_period_report(opts: RunOptions, config: Config, period: Period) -> PeriodReport:
+    """`pipeline report --period`: the period's folder from the weeks closed so far, at any time
+    (`complete` says whether all its weeks are). Reads the state under the run lock; writes no
+    email (`pipeline send --period` does)."""
+    if not (opts.state / "pipeline.db").exists():
+        raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
+    with state_lock(opts.state):
+        state = State(opts.state, create=False)
+        try:
+            names = [str(w) for w in period.weeks()]
+            weekly = state.week_results(names)
+            roster = state.roster() or {}
+            report = period_report(period, weekly, config, list(roster.values()), period_followups(state, names))
+            publish_period(report, opts.out, new_run_id(opts.now), config, with_mail=False)
+        finally:
+            state.close()
+    return report
+
+
+def _send(report: WeekReport | PeriodReport, messages: list[mail.Outgoing], config: Config, state: State,
+          resend: bool, result: RunResult, at: str) -> None:
+    """Send what was not sent yet, remembered under the week's (or the period's) name."""
+    key = report.week if isinstance(report, WeekReport) else report.name
+    outcome = mail.send_messages(messages, config, state.sent(key), resend=resend)
+    state.record_sent(key, outcome.sent, at)
     result.mail_sent += len(outcome.sent)
     result.mail_failures.extend(outcome.failed)
 
@@ -392,6 +476,7 @@ class Job:
     kept: list[Stored] = field(default_factory=list)  # each week's stored form
     # the closed week whose ledger.csv each week's stored form holds as a delta (`Stored.previous`)
     superseded: list[str | None] = field(default_factory=list)
+    periods: list[tuple[PeriodReport, list[mail.Outgoing]]] = field(default_factory=list)  # closed months, quarters
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
 
     def stage(self, name: str) -> None:
@@ -653,6 +738,8 @@ def _write_outputs(job: Job) -> None:
                                     None if opts.dry_run else job.kept, with_data=job.sending,
                                     previous=None if before is None else before[1]))
         before = None if opts.dry_run else (report.week, job.kept[-1].ledger)
+    if not opts.dry_run:  # a dry run writes no period folder
+        _closed_periods(job)
     job.stage("reports")
     job.result.weeks = [r.week for r in job.reports]
     job.result.stats = {**job.stats, "rejected": sum(r.results["stats"]["rejected"] for r in job.reports)}
@@ -706,6 +793,8 @@ def _send_all(job: Job) -> None:
     if job.sending:
         for report, messages in zip(job.reports, job.outboxes, strict=True):
             _send(report, messages, job.config, job.state, False, job.result, job.opts.now.isoformat())
+        for period, messages in job.periods:
+            _send(period, messages, job.config, job.state, False, job.result, job.opts.now.isoformat())
     job.stage("outbox")
 
 
@@ -755,6 +844,30 @@ def send_week(opts: RunOptions, config: Config, week: Week, resend: bool) -> Run
     return result
 
 
+def send_period(opts: RunOptions, config: Config, period: Period, resend: bool) -> RunResult:
+    """`pipeline send --period`: the period's folder written again from the state (the same bytes
+    when no week of it closed since) and its summary sent to whoever has not had it yet
+    (all again with `resend`), remembered under the period's name."""
+    result = RunResult(new_run_id(opts.now))
+    if not (opts.state / "pipeline.db").exists():
+        raise RunRefused(f"no state in {opts.state}: no week has been closed yet")
+    with state_lock(opts.state):
+        state = State(opts.state, create=False)
+        try:
+            names = [str(w) for w in period.weeks()]
+            weekly = state.week_results(names)
+            if not weekly:
+                raise RunRefused(f"no week of {period} is closed yet: nothing to send")
+            report = period_report(period, weekly, config, list((state.roster() or {}).values()),
+                                   period_followups(state, names))
+            messages = publish_period(report, opts.out, result.run_id, config)
+            _send(report, messages, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
+        finally:
+            state.close()
+    result.periods = [str(period)]
+    return result
+
+
 def restore(folder: Path, which: str | None, now: datetime) -> tuple[Path, Path | None]:
     """`pipeline state restore`: the state folder's database replaced by a backup (the newest,
     or the one named), under the run lock; returns the backup and where the replaced database
@@ -791,12 +904,33 @@ def status(opts: RunOptions) -> dict[str, Any]:
                       if hashlib.sha256(p.read_bytes()).hexdigest() not in sent]
             if unsent:
                 info["unsent"][week] = unsent
+        for name in _period_folders(opts.out):   # months and quarters written so far
+            sent = {d for _, d in state.sent(name)}
+            unsent = [p.name for p in sorted((opts.out / name / "outbox").glob("*.eml"))
+                      if hashlib.sha256(p.read_bytes()).hexdigest() not in sent]
+            if unsent:
+                info["unsent"][name] = unsent
     finally:
         state.close()
     logs = sorted((opts.state / "logs").glob("*.json")) if (opts.state / "logs").is_dir() else []
     if logs:
         info["last_log"] = json.loads(logs[-1].read_text(encoding="utf-8"))
     return info
+
+
+def _period_folders(out: Path) -> list[str]:
+    """The names of the period folders (`2026-11`, `2026-Q4`) in `out`."""
+    if not out.is_dir():
+        return []
+    found = []
+    for folder in sorted(out.iterdir()):
+        try:
+            period = Period.parse(folder.name)
+        except ValueError:
+            continue
+        if str(period) == folder.name and folder.is_dir():
+            found.append(folder.name)
+    return found
 
 
 def notify_failure(config: Config, error: str, now: datetime) -> None:
@@ -816,5 +950,5 @@ def _write_log(folder: Path, result: RunResult, started: str) -> None:
     (logs / f"{result.run_id}.json").write_text(json.dumps({
         "run_id": result.run_id, "started": started, "weeks": result.weeks, "rerendered": result.rerendered,
         "stats": result.stats, "stages": result.stages, "replay_from": result.replay_from, "mail_sent": result.mail_sent,
-        "mail_failures": result.mail_failures,
+        "mail_failures": result.mail_failures, "periods": result.periods,
     }, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -386,6 +386,16 @@ class State:
                 paid[key] = (d["manager"], d["manager_commission"])
         return paid
 
+    def week_results(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
+        """The stored results (results.json documents) of those of `weeks` that are closed,
+        oldest first: what a month or quarter is made of (SPEC §8)."""
+        wanted = sorted(set(weeks))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return [json.loads(text) for (text,) in self.conn.execute(
+            f"SELECT results FROM weeks WHERE week IN ({marks}) ORDER BY week", wanted)]  # noqa: S608 - marks only
+
     def recent_managers(self, before: str, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
         """The `managers` of results.json of the last `limit` closed weeks before `before`, oldest
         first: the weeks' trends in the reports. Only that list is parsed (by SQLite), not the

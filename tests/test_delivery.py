@@ -85,8 +85,12 @@ def test_run_send_delivers_each_message_once(tmp_path: Path, smtp: tuple[Inbox, 
     common = office(tmp_path, port)
     result = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--send")
     assert result.exit_code == 0, result.output
-    assert received.to() == EXPECTED
-    by_rcpt = dict(received.messages)
+    # 2026-W48 is November's last week (SPEC §8): the leaders also get the month's summary, once.
+    weekly = [(to, m) for to, m in received.messages if "2026-W48" in str(m["Subject"])]
+    assert sorted(to for to, _ in weekly) == EXPECTED
+    month = sorted(to for to, m in received.messages if "2026-11 " in str(m["Subject"]))
+    assert month == ["boss@example.com", "gm@example.com"] and len(received.messages) == len(EXPECTED) + 2
+    by_rcpt = dict(weekly)
     for me, other in (("zhangwei@example.com", "王强"), ("wangqiang@example.com", "张伟")):
         message = by_rcpt[me]
         text = message.as_string()
@@ -102,12 +106,13 @@ def test_run_send_delivers_each_message_once(tmp_path: Path, smtp: tuple[Inbox, 
     summary = by_rcpt["boss@example.com"]
     assert any(p.get_filename() and p.get_filename().endswith(".xlsx") for p in summary.iter_attachments())
 
+    sent = len(received.messages)
     again = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--send")
-    assert again.exit_code == 0 and len(received.messages) == 4, "a rerun sends nothing new"
+    assert again.exit_code == 0 and len(received.messages) == sent, "a rerun sends nothing new"
     assert invoke("send", "--week", "2026-W48", *common).exit_code == 0
-    assert len(received.messages) == 4, "send without --resend sends nothing already sent"
+    assert len(received.messages) == sent, "send without --resend sends nothing already sent"
     assert invoke("send", "--week", "2026-W48", *common, "--resend").exit_code == 0
-    assert sorted(r for r, _ in received.messages[4:]) == EXPECTED
+    assert sorted(r for r, _ in received.messages[sent:]) == EXPECTED
     outbox = sorted(p.name for p in (tmp_path / "out" / "2026-W48" / "outbox").glob("*.eml"))
     assert len(outbox) == 4
 
@@ -122,11 +127,14 @@ def test_server_down_reports_and_exits_3_then_send_catches_up(tmp_path: Path, sm
     folder = tmp_path / "out" / "2026-W48"
     assert (folder / "summary.xlsx").is_file() and len(list((folder / "outbox").glob("*.eml"))) == 4
     status = invoke("status", "--inbox", str(tmp_path / "in"), *common)
-    assert "emails not yet sent: 4" in status.output
+    # the week's four, and November's summary for the two leaders (2026-W48 ends the month, SPEC §8)
+    assert "emails not yet sent: 6\n  2026-W48: 4\n  2026-11: 2\n" in status.output
 
     live = office(tmp_path, smtp[1])
     assert invoke("send", "--week", "2026-W48", *live).exit_code == 0
     assert received.to() == EXPECTED
+    assert invoke("send", "--period", "2026-11", *live).exit_code == 0
+    assert received.to() == sorted([*EXPECTED, "boss@example.com", "gm@example.com"])
 
 
 def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Path, smtp: tuple[Inbox, int]) -> None:

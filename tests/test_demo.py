@@ -133,7 +133,8 @@ def _run(paths: list[Path], tmp: Path, now: datetime) -> dict[str, Any]:
     result = CliRunner().invoke(cli, ["run", "--inbox", str(inbox), "--out", str(tmp / "out"),
                                       "--state", str(tmp / "state"), "--now", now.isoformat()])
     assert result.exit_code == 0, result.output
-    week = next(p for p in (tmp / "out").iterdir() if not p.name.startswith("."))
+    # the week's folder (a week that ends a month also writes the month's, SPEC §8)
+    week = next(p for p in (tmp / "out").iterdir() if "-W" in p.name and not p.name.startswith("."))
     return json.loads((week / "results.json").read_text(encoding="utf-8"))
 
 
