@@ -160,7 +160,9 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
             result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
     except runner.RunFailed as exc:
         click.echo(f"run failed, nothing changed: {exc}", err=True)
-        runner.notify_failure(config, str(exc), opts.now)
+        if exc.todo:
+            click.echo(exc.todo, err=True)
+        runner.notify_failure(config, str(exc), opts.now, exc.todo)
         sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - cron must get a message and exit 1, never a bare traceback
         if debug:

@@ -343,6 +343,7 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
         "assessed": row["active_days"] > 0, "active_days": row["active_days"], "tasks": tasks,
         "fines_total": _money(row["fines"]["total"]),
         "commission": {k: _money(row["commission"][k]) for k in ("visit", "lead", "total")},
+        "clawback": _money(row["clawback"]), "adjustment": _money(row["adjustment"]),
         "net": _money(row["net"]), "met": row["met"], "streak": row["streak"],
         "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
         "history": history,
@@ -352,7 +353,8 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
 
 def _summary_text(env: jinja2.Environment, report: WeekReport, lang: str, subject: str) -> str:
     lines = []
-    totals = {"commission": Decimal(0), "fines": Decimal(0), "net": Decimal(0)}
+    totals = {"commission": Decimal(0), "clawback": Decimal(0), "adjustment": Decimal(0), "fines": Decimal(0),
+              "net": Decimal(0)}
     for row in report.results["managers"]:
         flags = ""
         if row["dismissal_review"]:
@@ -365,8 +367,11 @@ def _summary_text(env: jinja2.Environment, report: WeekReport, lang: str, subjec
             visits=f"{row['achieved']['visits']}/{row['targets']['visits']}",
             leads=f"{row['achieved']['leads']}/{row['targets']['leads']}",
             fines=_money(row["fines"]["total"]), commission=_money(row["commission"]["total"]),
-            net=_money(row["net"]), flags=flags))
+            clawback=_money(row["clawback"]), adjustment=_money(row["adjustment"]), net=_money(row["net"]),
+            flags=flags))
         totals["commission"] += Decimal(row["commission"]["total"])
+        totals["clawback"] += Decimal(row["clawback"])
+        totals["adjustment"] += Decimal(row["adjustment"])
         totals["fines"] += Decimal(row["fines"]["total"])
         totals["net"] += Decimal(row["net"])
     total_line = t(lang, "mail.summary.totals", **{k: _money(v) for k, v in totals.items()},

@@ -56,7 +56,12 @@ Echo = Callable[[str], None]
 
 
 class RunFailed(Exception):
-    """The run failed and changed nothing (exit 1)."""
+    """The run failed and changed nothing (exit 1); `todo` says what to do, when the failure
+    has its own advice (told to `mail.admin_to` with the error)."""
+
+    def __init__(self, message: str, todo: str = "") -> None:
+        super().__init__(message)
+        self.todo = todo
 
 
 class RunRefused(Exception):
@@ -478,6 +483,7 @@ class Job:
     superseded: list[str | None] = field(default_factory=list)
     periods: list[tuple[PeriodReport, list[mail.Outgoing]]] = field(default_factory=list)  # closed months, quarters
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
+    empty_weeks: list[tuple[Week, int]] = field(default_factory=list)  # (week, managers assessed): EMPTY_WEEK
 
     def stage(self, name: str) -> None:
         """The time since the last stage, added to `name`'s in the run log."""
@@ -509,6 +515,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
         _take_roster(job)
         _replay(job)
         _assess(job)
+        _refuse_empty_weeks(job)
         _write_outputs(job)
         _crash_point("after_outputs")
         if opts.dry_run:
@@ -714,14 +721,35 @@ def _assess(job: Job) -> None:
         last = i == len(job.outcomes) - 1
         report = build_report(outcome, job.roster, previous, config, taken.rejections if last else [],
                               stats if last else zero, run_info)
-        for m in report.results["managers"]:
-            if m["active_days"] > 0:
-                previous[m["name"]] = m["streak"]
+        assessed = [m for m in report.results["managers"] if m["active_days"] > 0]
+        for m in assessed:
+            previous[m["name"]] = m["streak"]
+        if assessed and not outcome.worked():  # SPEC §3: refused in `_refuse_empty_weeks`
+            job.empty_weeks.append((outcome.week, len(assessed)))
         report.earlier = earlier[-(TREND_WEEKS - 1):]
         earlier = [*report.earlier, (report.week, report.results["managers"])]
         job.reports.append(report)
     job.outcomes = []
     job.stage("assess")
+
+
+def _refuse_empty_weeks(job: Job) -> None:
+    """SPEC §3: a week with managers assessed but no leads, visits or units row dated in it is not
+    closed: its workbooks have most likely not been dropped yet, and closed it would fine every
+    manager the maximum for good. The run fails whole (exit 1, nothing changed) unless forced; a
+    dry run computes it and warns."""
+    if not job.empty_weeks:
+        return
+    lang = job.config.lang
+    what = "; ".join(t(lang, "run.EMPTY_WEEK", week=str(week), start=week.monday.isoformat(),
+                       end=week.sunday.isoformat(), managers=n) for week, n in job.empty_weeks)
+    if job.opts.force:
+        job.echo(t(lang, "warn.EMPTY_WEEK.forced", what=what))
+    elif job.opts.dry_run:
+        job.echo(t(lang, "warn.EMPTY_WEEK.dry_run", what=what))
+    else:
+        weeks = ", ".join(str(week) for week, _ in job.empty_weeks)
+        raise RunFailed(f"EMPTY_WEEK: {what}", todo=t(lang, "run.EMPTY_WEEK.todo", weeks=weeks))
 
 
 def _write_outputs(job: Job) -> None:
@@ -933,10 +961,10 @@ def _period_folders(out: Path) -> list[str]:
     return found
 
 
-def notify_failure(config: Config, error: str, now: datetime) -> None:
+def notify_failure(config: Config, error: str, now: datetime, todo: str = "") -> None:
     """Best effort: tell `admin_to` that the run failed and what to do (when SMTP is configured)."""
     try:
-        mail.send_notice(config, error, now)
+        mail.send_notice(config, error, now, todo)
     except Exception:  # noqa: BLE001 - a failed notice must never hide the run's own failure
         pass
 

@@ -125,6 +125,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "没有团队名单：收件箱里没有名单表，之前也未保存过。请放入一份团队名单（姓名、岗位、团队）",
         "en": "no roster: none in the inbox and none stored. Drop a roster workbook (name, role, team) into the inbox",
     },
+    "run.EMPTY_WEEK": {
+        "zh": "{week}（{start} 至 {end}）没有任何诚意客户号码、到访或拓展单位记录，却有 {managers} 名客户经理要考核",
+        "en": "{week} ({start} to {end}) has no leads, visits or units row, yet {managers} managers are assessed in it",
+    },
+    "run.EMPTY_WEEK.todo": {
+        "zh": "多半是本周的表格还没放进收件箱：请放入后重新运行（本次运行未作任何更改）。"
+              "如果本周确实无人工作，用 pipeline run --force 照常结算 {weeks}：每名客户经理都将按全部未完成任务罚款",
+        "en": "most likely the week's workbooks are not in the inbox yet: drop them there and run again (this run "
+              "changed nothing). If nobody really worked, close {weeks} as it is with pipeline run --force: every "
+              "manager is then fined for every missed target",
+    },
+    "warn.EMPTY_WEEK.dry_run": {
+        "zh": "注意（EMPTY_WEEK）：{what}；正式运行将拒绝结算，除非放入本周的表格或加 --force",
+        "en": "warning (EMPTY_WEEK): {what}; a real run refuses to close it until its workbooks are dropped, or with --force",
+    },
+    "warn.EMPTY_WEEK.forced": {
+        "zh": "注意（EMPTY_WEEK）：{what}；已按 --force 照常结算",
+        "en": "warning (EMPTY_WEEK): {what}; closed as it is (--force)",
+    },
     "warn.skipped_file": {
         "zh": "{file}：已跳过（{why}），文件保留原处",
         "en": "{file}: skipped ({why}); the file is left where it is",
@@ -162,6 +181,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.col.commission_visit": {"zh": "带访成交佣金", "en": "Visit commission"},
     "report.col.commission_lead": {"zh": "号码成交佣金", "en": "Lead commission"},
     "report.col.commission_total": {"zh": "佣金合计", "en": "Commission total"},
+    "report.col.clawback": {"zh": "扣回金额", "en": "Clawback"},
+    "report.col.adjustment": {"zh": "调整金额", "en": "Adjustment"},
     "report.col.net": {"zh": "净额", "en": "Net"},
     "report.col.met": {"zh": "达标", "en": "Met"},
     "report.col.streak": {"zh": "连续未达标周数", "en": "Weeks missed in a row"},
@@ -244,6 +265,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.h.commission": {"zh": "佣金", "en": "Commission"},
     "report.h.deals": {"zh": "本周成交明细", "en": "Deals this week"},
     "report.h.rejections": {"zh": "未通过的记录（请按提示修改后重新提交）", "en": "Rejected rows (fix them as shown and submit again)"},
+    "report.h.net": {"zh": "本周净额（佣金 + 退房扣回 + 调整 − 罚款）",
+                     "en": "Net this week (commission + clawback + adjustment − fines)"},
     "report.h.corrections": {"zh": "本周更正（退房扣回、调整、归属裁定）", "en": "Corrections this week (clawbacks, adjustments, rulings)"},
     "report.sheet.rulings": {"zh": "归属裁定", "en": "Rulings"},
     "report.sheet.clawbacks": {"zh": "退房扣回", "en": "Clawbacks"},
@@ -253,12 +276,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "report.col.ruled_at": {"zh": "裁定时间", "en": "Ruled"},
     "report.col.approved_by": {"zh": "批准人", "en": "Approved by"},
     "report.col.cancelled_at": {"zh": "退房时间", "en": "Cancelled"},
-    "report.col.clawback": {"zh": "扣回金额", "en": "Clawback"},
     "report.col.deal_week": {"zh": "成交所在周", "en": "Deal's week"},
     "report.col.deal_file": {"zh": "成交文件", "en": "Deal file"},
     "report.col.deal_sheet": {"zh": "成交工作表", "en": "Deal sheet"},
     "report.col.deal_row": {"zh": "成交行号", "en": "Deal row"},
-    "report.col.adjustment": {"zh": "调整金额", "en": "Adjustment"},
     "report.col.adjusted_at": {"zh": "调整时间", "en": "Adjusted"},
     "report.col.adjust_reason": {"zh": "调整原因", "en": "Reason"},
     "report.col.explanation": {"zh": "说明", "en": "What happened"},
@@ -285,7 +306,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "correction.late": {"zh": "（补录，所在周已结算）", "en": " (late: its week was already closed)"},
     "mail.corrections.title": {"zh": "本周更正", "en": "Corrections this week"},
-    "report.h.net": {"zh": "本周净额（佣金 − 罚款）", "en": "Net this week (commission − fines)"},
     "report.count": {"zh": "行数", "en": "Rows"},
     "report.col.week": {"zh": "周", "en": "Week"},
     "report.col.trend": {"zh": "近{n}周达成率", "en": "Last {n} weeks"},
@@ -405,7 +425,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "佣金合计：{total} 元（带访成交 {visit} 元，号码成交 {lead} 元）",
         "en": "commission: {total} CNY (visits {visit} CNY, numbers {lead} CNY)",
     },
-    "mail.net": {"zh": "本周净额：{amount} 元（佣金减罚款）", "en": "net this week: {amount} CNY (commission less fines)"},
+    "mail.clawback_line": {"zh": "退房扣回：{amount} 元", "en": "clawback: {amount} CNY"},
+    "mail.adjustment_line": {"zh": "调整：{amount} 元", "en": "adjustment: {amount} CNY"},
+    "mail.net": {"zh": "本周净额：{amount} 元（佣金 + 退房扣回 + 调整 − 罚款）",
+                 "en": "net this week: {amount} CNY (commission + clawback + adjustment − fines)"},
     "mail.active_days": {
         "zh": "本周在岗 {days} 天，目标按在岗天数折算。",
         "en": "You were active {days} days this week; targets are prorated to that.",
@@ -451,14 +474,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "mail.why.NO_PHOTO": {"zh": "缺少照片", "en": "no photo"},
     "mail.why.DUPLICATE_UNIT": {"zh": "单位已被拓展计数", "en": "unit already counted"},
     "mail.summary.line": {
-        "zh": "{name}（{team}）：单位 {units}，上门 {visits}，号码 {leads}；罚款 {fines} 元，佣金 {commission} 元，净额 {net} 元{flags}",
-        "en": "{name} ({team}): units {units}, visits {visits}, numbers {leads}; fines {fines}, commission {commission}, net {net} CNY{flags}",
+        "zh": "{name}（{team}）：单位 {units}，上门 {visits}，号码 {leads}；佣金 {commission} 元，退房扣回 {clawback} 元，"
+              "调整 {adjustment} 元，罚款 {fines} 元，净额 {net} 元{flags}",
+        "en": "{name} ({team}): units {units}, visits {visits}, numbers {leads}; commission {commission}, clawback "
+              "{clawback}, adjustment {adjustment}, fines {fines}, net {net} CNY{flags}",
     },
     "mail.summary.flag_missed": {"zh": "；连续 {streak} 周未完成", "en": "; missed {streak} week(s) in a row"},
     "mail.summary.flag_dismissal": {"zh": "；进入淘汰审核", "en": "; due for dismissal review"},
     "mail.summary.totals": {
-        "zh": "合计：佣金 {commission} 元，罚款 {fines} 元，净额 {net} 元；成交 {deals} 套；未计入记录 {rejected} 条。",
-        "en": "Totals: commission {commission}, fines {fines}, net {net} CNY; {deals} unit(s) sold; {rejected} row(s) not counted.",
+        "zh": "合计：佣金 {commission} 元，退房扣回 {clawback} 元，调整 {adjustment} 元，罚款 {fines} 元，净额 {net} 元；"
+              "成交 {deals} 套；未计入记录 {rejected} 条。",
+        "en": "Totals: commission {commission}, clawback {clawback}, adjustment {adjustment}, fines {fines}, net {net} CNY; "
+              "{deals} unit(s) sold; {rejected} row(s) not counted.",
     },
     "mail.summary.html_hint": {
         "zh": "（邮件正文的网页版含完整汇总表。）",

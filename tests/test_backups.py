@@ -34,10 +34,12 @@ def test_retention_keeps_the_newest_and_the_newest_of_each_recent_week_and_month
 
 
 def week(inbox: Path, day: int) -> None:
-    """A week's inbox: the roster and leads on one day of that week (December 2026)."""
+    """A week's inbox: the roster and leads on one day of that week (`day` of November 2026, or
+    of December from 1 to 22)."""
     roster(inbox / "名单.xlsx", PEOPLE)
+    month = 12 if day < 23 else 11
     workbook(inbox / f"号码{day}.xlsx", {"号码": (LEADS, [
-        ["张伟" if i % 2 else "王强", 13800138000 + 100 * day + i, datetime(2026, 11, 30) + timedelta(days=day - 30, hours=9 + i % 8), ""]
+        ["张伟" if i % 2 else "王强", 13800138000 + 100 * day + i, datetime(2026, month, day) + timedelta(hours=9 + i % 8), ""]
         for i in range(12)])})
 
 

@@ -1,15 +1,18 @@
 """Golden examples, as csvkit keeps `examples/`: real inboxes and the results.json the product writes for them.
 
 `tests/golden/<case>/` holds one run: `inbox/` (the files an admin drops), `args` (the run's `--week`
-and `--now`) and `results.json` (what `pipeline run` must write for that week). A case of several runs
-on one state holds numbered folders `1/`, `2/`, … of that shape, run in order into the same inbox, out
-and state. A `config.toml` in the case folder is passed with `--config`; without one the defaults
-apply. `tests/golden/README.md` says what each case exercises.
+and `--now`), and `results.json` and `payout.csv` (what `pipeline run` must write for that week). A
+run that closes more weeks than its `--week` (a catch-up) keeps each other week's two files in a
+folder named after the week (`2026-W48/results.json`). A case of several runs on one state holds
+numbered folders `1/`, `2/`, … of that shape, run in order into the same inbox, out and state. A
+`config.toml` in the case folder is passed with `--config`; without one the defaults apply.
+`tests/golden/README.md` says what each case exercises.
 
-Each run copies its inbox, runs the real command in a subprocess and compares the written results.json
-with the expected one as parsed JSON, every field: nothing in results.json varies from run to run (no
-run id, no clock but `--now`), so nothing is ignored. A change of the results that is meant is recorded
-with `tests/golden/regen.py`.
+Each run copies its inbox, runs the real command in a subprocess and compares each week's written
+results.json with the expected one as parsed JSON, every field, and its payout.csv line for line
+(where the case has one): nothing in them varies from run to run (no run id, no clock but `--now`),
+so nothing is ignored. A change of the results that is meant is recorded with
+`tests/golden/regen.py`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ def runs_of(case: Path) -> list[Path]:
 
 
 def run_case(case: Path, work: Path) -> Iterator[tuple[Path, Path]]:
-    """Run every run of `case` in `work`, in order; yield each run's folder and the results.json it wrote."""
+    """Run every run of `case` in `work`, in order; yield, for each week a run closed, the folder
+    of its expected files (the run's folder for its `--week`, else `<run>/<week>/`) and the folder
+    the run wrote for it."""
     inbox = work / "inbox"
     inbox.mkdir(parents=True)
     config = case / "config.toml"
@@ -52,7 +57,9 @@ def run_case(case: Path, work: Path) -> Iterator[tuple[Path, Path]]:
         where = run.relative_to(GOLDEN)
         assert done.returncode == 0, f"{where}: exit {done.returncode}\n{done.stderr[-3000:]}"
         assert f"closed {week}:" in done.stdout, f"{where}: {done.stdout}"
-        yield run, work / "out" / week / "results.json"
+        closed = [line.split()[1].rstrip(":") for line in done.stdout.splitlines() if line.startswith("closed ")]
+        for each in closed:
+            yield (run if each == week else run / each), work / "out" / each
 
 
 def _lines(results: dict[str, Any]) -> list[str]:
@@ -66,11 +73,19 @@ def test_golden(case: str, tmp_path: Path) -> None:
         expected_file = run / "results.json"
         assert expected_file.is_file(), f"{expected_file.relative_to(GOLDEN)} is missing: see tests/golden/regen.py"
         expected = json.loads(expected_file.read_text(encoding="utf-8"))
-        actual = json.loads(written.read_text(encoding="utf-8"))
+        actual = json.loads((written / "results.json").read_text(encoding="utf-8"))
         if actual != expected:
             diff = difflib.unified_diff(_lines(expected), _lines(actual), "expected", "written", lineterm="")
             pytest.fail(f"{expected_file.relative_to(GOLDEN)} differs from what the run wrote:\n" + "\n".join(diff),
                         pytrace=False)
+        payout = run / "payout.csv"
+        if payout.is_file():
+            want = payout.read_text(encoding="utf-8-sig").splitlines()
+            got = (written / "payout.csv").read_text(encoding="utf-8-sig").splitlines()
+            if got != want:
+                diff = difflib.unified_diff(want, got, "expected", "written", lineterm="")
+                pytest.fail(f"{payout.relative_to(GOLDEN)} differs from what the run wrote:\n" + "\n".join(diff),
+                            pytrace=False)
 
 
 def test_every_case_is_collected() -> None:

@@ -230,6 +230,7 @@ def test_an_empty_workbook_is_a_warning_only(tmp_path: Path) -> None:
     assert (r["kind"], r["error"], r["rows"]) == (None, None, 0)
     office = Office(tmp_path / "run")
     corpus.empty_workbook(office.inbox / "空白.xlsx")
+    corpus.good_leads(office.inbox / "号码.xlsx")  # the week's own rows beside it
     done = office.run()
     assert done.returncode == 0, done.stderr
     assert "空白.xlsx / Sheet1" in done.stderr  # the warning names the sheet it ignored
@@ -336,12 +337,15 @@ def test_the_inbox_placeholder_is_skipped_silently_and_other_hidden_files_with_a
 
 def test_a_file_still_being_copied_is_left_for_the_next_run(tmp_path: Path) -> None:
     office = Office(tmp_path, "[limits]\nsettle_seconds = 30\n")
+    workbook(office.inbox / "号码1.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-11-23 09:00", ""]])})
+    old = time.time() - 3600
+    os.utime(office.inbox / "号码1.xlsx", (old, old))  # dropped an hour ago: settled
     corpus.good_leads(office.inbox / "号码.xlsx")  # modified just now
     done = office.run()
     assert done.returncode == 0, done.stderr
     assert "号码.xlsx" in done.stderr and "留待下次运行" in done.stderr
     assert office.inbox_files() == ["号码.xlsx"]  # not read, not moved
-    assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 0
+    assert results(office.out, WEEK)["managers"][0]["achieved"]["leads"] == 1
 
 
 def test_a_file_still_being_copied_is_waited_for(tmp_path: Path) -> None:
@@ -417,7 +421,8 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     db.write_bytes(bytes(data))
     corrupt = db.read_bytes()
     outputs = sorted(p.name for p in office.out.iterdir())
-    workbook(office.inbox / "号码3.xlsx", {"号码": (LEADS, [["张伟", "13600136000", "2026-12-08 09:00", ""]])})
+    workbook(office.inbox / "号码3.xlsx", {"号码": (LEADS, [["张伟", "13600136000", "2026-12-08 09:00", ""],
+                                                         ["张伟", "13500135000", "2026-12-02 09:00", ""]])})
 
     done = office.run(now="2026-12-14T08:00:00")
     assert done.returncode == 1, done.stdout + done.stderr

@@ -76,3 +76,7 @@ def test_a_state_of_schema_1_goes_on_and_re_renders_as_schema_2(tmp_path: Path) 
                          "adjustments", "stats"]
     assert list(w47["managers"][0])[7:11] == ["commission", "clawback", "adjustment", "net"]
     assert json.loads((out / "2026-W47" / "results.json").read_text(encoding="utf-8"))["schema"] == 2
+    payout = (out / "2026-W47" / "payout.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert payout == ["week,name,team,email,commission_visit,commission_lead,clawback,adjustment,fines,net",
+                      "2026-W47,张伟,一组,zw@example.com,0.00,0.00,0.00,0.00,559.00,-559.00",
+                      "2026-W47,王芳,一组,,0.00,0.00,0.00,0.00,560.00,-560.00"]

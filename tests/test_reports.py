@@ -168,11 +168,11 @@ def statement(report: WeekReport, folder: Path, name: str) -> tuple[Path, Path]:
 # --- files and names ------------------------------------------------------------------------------
 
 def test_every_output_file_is_written(written: tuple[WeekReport, Path]) -> None:
-    """One folder per week: the summary, the ledger, and two statements per manager (SPEC §5)."""
+    """One folder per week: the summary, the ledger, the payout, and two statements per manager (SPEC §5)."""
     report, folder = written
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     stems = manager_stems(MANAGERS)
-    expected = sorted(["results.json", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
+    expected = sorted(["results.json", "payout.csv", "ledger.csv", "summary.xlsx", "summary.html", "ledger.xlsx",
                        *(f"managers/{stems[m]}.{ext}" for m in MANAGERS for ext in ("xlsx", "html"))])
     assert names == expected
 
@@ -228,6 +228,7 @@ def test_team_summary_matches_results(written: tuple[WeekReport, Path]) -> None:
         assert cny(r[col["带访成交佣金"]]) == Decimal(m["commission"]["visit"])
         assert cny(r[col["号码成交佣金"]]) == Decimal(m["commission"]["lead"])
         assert cny(r[col["佣金合计"]]) == Decimal(m["commission"]["total"])
+        assert (cny(r[col["扣回金额"]]), cny(r[col["调整金额"]])) == (Decimal(m["clawback"]), Decimal(m["adjustment"]))
         assert cny(r[col["净额"]]) == Decimal(m["net"])
         assert r[col["连续未达标周数"]] == m["streak"]
         assert r[col["辞退审核"]] == ("是" if m["dismissal_review"] else "否")
@@ -352,7 +353,8 @@ def test_statement_workbook(written: tuple[WeekReport, Path]) -> None:
     assert cny(table["拓展单位"][5]) == Decimal("200.00")
     amounts = {r[0]: r[1] for r in overview if r[0] and len(r) > 1 and r[1] is not None}
     assert cny(amounts["佣金合计"]) == Decimal("2200.00")
-    assert cny(amounts["本周净额（佣金 − 罚款）"]) == Decimal("1987.00")
+    assert cny(amounts["本周净额（佣金 + 退房扣回 + 调整 − 罚款）"]) == Decimal("1987.00")
+    assert (cny(amounts["扣回金额"]), cny(amounts["调整金额"])) == (Decimal("0.00"), Decimal("0.00"))
     assert book["本周概览"].conditional_formatting, "progress shown as a data bar"
     deals = [tuple(c.value for c in r) for r in book["佣金明细"].iter_rows(min_row=2)]
     assert [d[1] for d in deals] == ["13800138000", "13900139000"]
@@ -445,6 +447,43 @@ def test_statement_page(written: tuple[WeekReport, Path]) -> None:
     assert "客户归属他人" in text and "-530.00" in text
     zhang = statement(report, folder, ZHANG)[1].read_text(encoding="utf-8")
     assert "1,987.00" in zhang and "2,000.00" in zhang and "号码成交（每套定额）" in zhang
+
+
+def test_pay_shows_commission_clawback_adjustment_fines_and_net_apart(tmp_path: Path) -> None:
+    """SPEC §7.7 in the reports people read: the team summary (sheet and page), the statement
+    (workbook and page) and the emails show each part of the net on its own, zh and en."""
+    from pipeline.mail import build_messages
+
+    for lang, labels in (("zh", ("扣回金额", "调整金额", "本周净额（佣金 + 退房扣回 + 调整 − 罚款）")),
+                         ("en", ("Clawback", "Adjustment", "Net this week (commission + clawback + adjustment − fines)"))):
+        report = sample_report(lang)
+        zhang = next(m for m in report.results["managers"] if m["name"] == ZHANG)
+        zhang.update(clawback="-2000.00", adjustment="150.00", net="137.00")   # 2200 − 2000 + 150 − 213
+        folder = tmp_path / lang
+        write_week(report, folder)
+        book = openpyxl.load_workbook(folder / "summary.xlsx", read_only=True)
+        rows = [tuple(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+        col = {h: i for i, h in enumerate(rows[0])}
+        row = next(r for r in rows if r[1] == ZHANG)
+        total = rows[-1]
+        assert [cny(row[col[h]]) for h in labels[:2]] == [Decimal("-2000.00"), Decimal("150.00")]
+        assert [cny(total[col[h]]) for h in labels[:2]] == [Decimal("-2000.00"), Decimal("150.00")]
+        assert cny(total[col[rows[0][-4]]]) == sum(Decimal(m["net"]) for m in report.results["managers"])
+        overview = [tuple(c.value for c in r) for r in
+                    openpyxl.load_workbook(statement(report, folder, ZHANG)[0]).worksheets[0].iter_rows()]
+        amounts = {r[0]: r[1] for r in overview if r[0] and len(r) > 1 and r[1] is not None}
+        assert [cny(amounts[h]) for h in labels] == [Decimal("-2000.00"), Decimal("150.00"), Decimal("137.00")]
+        page = statement(report, folder, ZHANG)[1].read_text(encoding="utf-8")
+        assert all(escape(h) in page for h in labels) and "-2,000.00" in page and "150.00" in page
+        summary = (folder / "summary.html").read_text(encoding="utf-8")
+        assert labels[0] in summary and "-2,000.00" in summary and "137.00" in summary
+        mails = {m.key: m.message for m in build_messages(report, folder, Config())}
+        text = mails[f"manager:{ZHANG}"].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert ("退房扣回：-2,000.00 元" if lang == "zh" else "clawback: -2,000.00 CNY") in text
+        assert ("调整：150.00 元" if lang == "zh" else "adjustment: 150.00 CNY") in text
+        leaders = next(m for k, m in mails.items() if k.startswith("summary:"))
+        body = leaders.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert ("退房扣回 -2,000.00 元，调整 150.00 元" if lang == "zh" else "clawback -2,000.00, adjustment 150.00") in body
 
 
 # --- ledger.xlsx, English, contexts ---------------------------------------------------------------

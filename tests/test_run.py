@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ def test_unfinished_week_is_refused_unless_dry_run_or_force(office: Office) -> N
 
 
 def test_dry_run_on_existing_state_stores_nothing(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     db = (office.state / "pipeline.db").read_bytes()
     leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-12-01 09:00"), ""]])
@@ -119,6 +120,7 @@ def test_closed_week_is_rerendered_without_reading(office: Office) -> None:
 
 
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
+    leads(office.inbox / "号码W47.xlsx", [["王强", 13900139000, d("2026-11-17 09:00"), ""]])
     assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47
     leads(office.inbox / "号码.xlsx", [
         ["张伟", 13800138000, d("2026-11-24 09:00"), ""],
@@ -138,7 +140,9 @@ def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> Non
 def test_five_cron_weeks_reach_dismissal_review(office: Office) -> None:
     mondays = ["2026-11-02", "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30"]
     streaks = []
-    for monday in mondays:
+    for i, monday in enumerate(mondays):
+        # one number a week: every week is worked (not EMPTY_WEEK) and every target missed
+        leads(office.inbox / "号码.xlsx", [["张伟", 13800138000 + i, d(f"{monday} 09:00") - timedelta(days=6), ""]])
         assert office.run(now=f"{monday}T08:00:00").exit_code == 0
         week = sorted(p.name for p in office.out.iterdir() if not p.name.startswith("."))[-1]
         zw = next(m for m in office.results(week)["managers"] if m["name"] == "张伟")
@@ -192,6 +196,7 @@ def test_file_level_problem_fails_and_changes_nothing(office: Office) -> None:
 
 
 def test_failure_on_existing_state_leaves_it_byte_identical(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     db = (office.state / "pipeline.db").read_bytes()
     workbook(office.inbox / "两种.xlsx", {"S": (LEADS + ["到访时间", "销售员"], [])})
@@ -227,6 +232,7 @@ def test_visit_and_deal_through_workbooks(office: Office) -> None:
 
 
 def test_run_log_has_stage_timings(office: Office) -> None:
+    leads(office.inbox / "号码W48.xlsx", [["王强", 13900139000, d("2026-11-24 09:00"), ""]])
     assert office.run(now="2026-11-30T08:00:00").exit_code == 0
     logs = list((office.state / "logs").glob("*.json"))
     assert len(logs) == 1
@@ -335,7 +341,7 @@ def test_registrations_read_twice_in_one_run_are_stored_once_first_read_wins(off
     ])})
     workbook(office.inbox / "登记B.xlsx", {"登记": (REGISTRATIONS, [[13900000000, at, "自然到访", "另一文件"]])})
     roster(office.inbox / "名单.xlsx", PEOPLE)
-    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    assert office.run("--force", now="2026-11-30T08:00:00").exit_code == 0  # a week of registrations only
     stats = office.results("2026-W48")["stats"]
     assert (stats["rows_read"], stats["duplicates_dropped"]) == (9, 2)
     assert stats["rows_stored"] == 9 - 2  # 3 registrations + 4 roster rows

@@ -301,6 +301,8 @@ class Totals:
     shortfall: dict[str, int]
     fines: dict[str, Decimal]          # per item and "total"
     commission: dict[str, Decimal]     # per kind and "total"
+    clawback: Decimal
+    adjustment: Decimal
     net: Decimal
     count: int
     met: int
@@ -313,7 +315,7 @@ def totals_of(managers: list[dict[str, Any]]) -> Totals:
     shortfall = dict.fromkeys(ITEMS, 0)
     fines = dict.fromkeys([*ITEMS, "total"], ZERO)
     commission = dict.fromkeys([*COMMISSION_KINDS, "total"], ZERO)
-    net = ZERO
+    clawback = adjustment = net = ZERO
     for m in managers:
         for item in ITEMS:
             targets[item] += m["targets"][item]
@@ -323,8 +325,10 @@ def totals_of(managers: list[dict[str, Any]]) -> Totals:
             fines[key] += money(m["fines"][key])
         for key in commission:
             commission[key] += money(m["commission"][key])
+        clawback += money(m["clawback"])
+        adjustment += money(m["adjustment"])
         net += money(m["net"])
-    return Totals(targets, achieved, shortfall, fines, commission, net, len(managers),
+    return Totals(targets, achieved, shortfall, fines, commission, clawback, adjustment, net, len(managers),
                   sum(1 for m in managers if m["met"]), sum(1 for m in managers if m["dismissal_review"]))
 
 
@@ -481,6 +485,8 @@ class Line:
     bars: list[Bar]
     fines: str
     commission: str
+    clawback: str
+    adjustment: str
     net: str
     net_colour: str
     streak: str
@@ -557,13 +563,15 @@ def _line_of_manager(lang: str, m: dict[str, Any], warn_at: int, trend: list[Tre
     net = money(m["net"])
     return Line(m["name"], note, [bar(m["achieved"][i], m["targets"][i]) for i in ITEMS],
                 fmt_cny(money(m["fines"]["total"])), fmt_cny(money(m["commission"]["total"])),
+                fmt_cny(money(m["clawback"])), fmt_cny(money(m["adjustment"])),
                 fmt_cny(net), _net_colour(net), str(streak), bg, False, trend)
 
 
 def _line_of_totals(name: str, totals: Totals, bg: str, trend: list[TrendBar]) -> Line:
     return Line(name, "", [bar(totals.achieved[i], totals.targets[i]) for i in ITEMS],
                 fmt_cny(totals.fines["total"]), fmt_cny(totals.commission["total"]),
-                fmt_cny(totals.net), _net_colour(totals.net), "", bg, True, trend)
+                fmt_cny(totals.clawback), fmt_cny(totals.adjustment), fmt_cny(totals.net), _net_colour(totals.net),
+                "", bg, True, trend)
 
 
 def _shortfall_text(lang: str, m: dict[str, Any]) -> str:
@@ -712,6 +720,10 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         AmountRow(t(lang, "report.col.commission_visit"), fmt_cny(money(m["commission"]["visit"])), False, "#111827"),
         AmountRow(t(lang, "report.col.commission_lead"), fmt_cny(money(m["commission"]["lead"])), False, "#111827"),
         AmountRow(t(lang, "report.col.commission_total"), fmt_cny(money(m["commission"]["total"])), True, "#111827"),
+        AmountRow(t(lang, "report.col.clawback"), fmt_cny(money(m["clawback"])), False,
+                  RED if money(m["clawback"]) else "#111827"),
+        AmountRow(t(lang, "report.col.adjustment"), fmt_cny(money(m["adjustment"])), False,
+                  RED if money(m["adjustment"]) < 0 else "#111827"),
         AmountRow(t(lang, "report.col.fines_total"), fmt_cny(-money(m["fines"]["total"])), False,
                   RED if money(m["fines"]["total"]) else "#111827"),
         AmountRow(t(lang, "report.h.net"), fmt_cny(net), True, _net_colour(net)),

@@ -867,6 +867,7 @@ def summary_columns(lang: str) -> list[Column]:
     cols += [Column(_h(lang, "fine_of", item=t(lang, f"report.item.{item}")), "money") for item in ITEMS]
     cols += [Column(_h(lang, "fines_total"), "money"), Column(_h(lang, "commission_visit"), "money"),
              Column(_h(lang, "commission_lead"), "money"), Column(_h(lang, "commission_total"), "money"),
+             Column(_h(lang, "clawback"), "money"), Column(_h(lang, "adjustment"), "money"),
              Column(_h(lang, "net"), "money"), Column(_h(lang, "met")), Column(_h(lang, "streak"), "int"),
              Column(_h(lang, "dismissal_review"))]
     return cols
@@ -881,7 +882,8 @@ def _summary_rows(lang: str, index: WeekIndex) -> Iterable[Styled]:
                 values += [m["targets"][item], m["achieved"][item], m["shortfall"][item]]
             values += [m["fines"][item] for item in ITEMS]
             values += [m["fines"]["total"], m["commission"]["visit"], m["commission"]["lead"],
-                       m["commission"]["total"], m["net"], _yes_no(lang, m["met"]), m["streak"],
+                       m["commission"]["total"], m["clawback"], m["adjustment"], m["net"], _yes_no(lang, m["met"]),
+                       m["streak"],
                        _yes_no(lang, m["dismissal_review"])]
             style: Style | None = "review" if m["dismissal_review"] else "warn" if m["streak"] >= warn_at else None
             yield Styled(values, style, 1)
@@ -896,7 +898,7 @@ def _totals_values(label: str, totals: Any) -> list[Any]:
         values += [totals.targets[item], totals.achieved[item], totals.shortfall[item]]
     values += [totals.fines[item] for item in ITEMS]
     values += [totals.fines["total"], totals.commission["visit"], totals.commission["lead"],
-               totals.commission["total"], totals.net, "", None, ""]
+               totals.commission["total"], totals.clawback, totals.adjustment, totals.net, "", None, ""]
     return values
 
 
@@ -1128,6 +1130,8 @@ def _overview_sheet(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> 
     rows.append(Styled([_h(lang, "fines_total"), None, None, None, None, m["fines"]["total"]], "total"))
     amounts = [Styled([_h(lang, f"commission_{kind}"), m["commission"][kind]]) for kind in COMMISSION_KINDS]
     amounts += [Styled([_h(lang, "commission_total"), m["commission"]["total"]], "subtotal"),
+                Styled([_h(lang, "clawback"), m["clawback"]]),
+                Styled([_h(lang, "adjustment"), m["adjustment"]]),
                 Styled([_h(lang, "fines_total"), -money(m["fines"]["total"])]),
                 Styled([t(lang, "report.h.net"), m["net"]], "total")]
     return Sheet(t(lang, "report.sheet.overview"),

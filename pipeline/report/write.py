@@ -50,6 +50,27 @@ def results_text(results: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
+PAYOUT_HEADER = ("week", "name", "team", "email", "commission_visit", "commission_lead", "clawback", "adjustment",
+                 "fines", "net")
+
+
+def write_payout_csv(report: WeekReport, folder: Path) -> None:
+    """payout.csv (SPEC §7.7), the file payroll imports: UTF-8 with BOM, this header whatever the
+    office's language, one line per manager of results.json `managers` in its order, money as
+    there, the email as the roster has it (empty if none). A name, team or email that Excel
+    would open as a formula is prefixed with ' like ledger.csv's cells; money never is."""
+    import csv
+
+    emails = {p.name: p.email or "" for p in report.roster}
+    with (folder / "payout.csv").open("w", encoding="utf-8-sig", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(PAYOUT_HEADER)
+        for m in report.results["managers"]:
+            out.writerow([report.results["week"], _safe_csv(m["name"]), _safe_csv(m["team"]),
+                          _safe_csv(emails.get(m["name"], "")), m["commission"]["visit"], m["commission"]["lead"],
+                          m["clawback"], m["adjustment"], m["fines"]["total"], m["net"]])
+
+
 LEDGER_HEADERS = {
     "zh": ["手机号码", "客户", "归属人", "登记时间", "来源", "首次到访"],
     "en": ["phone", "customer", "owner", "registered_at", "source", "first_visit"],
@@ -158,6 +179,7 @@ def _safe_csv(value: str) -> str:
 
 WRITERS: list[Writer] = [
     write_results,
+    write_payout_csv,        # payout.csv: one line per manager for payroll
     write_ledger_csv,
     write_summary_xlsx,      # summary.xlsx: team summary, commission, fines, leads, visits, units, rejections, about
     write_summary_html,      # summary.html: the leaders' dashboard
@@ -180,7 +202,7 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
     ((write_ledger_csv,), "stored_ledger"),
-    ((write_results,), None),
+    ((write_results, write_payout_csv), None),
 ]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work

@@ -119,6 +119,17 @@ class WeekOutcome:
     carried: list[Carried] = field(default_factory=list)
 
 
+    def worked(self) -> bool:
+        """SPEC §3: whether any `leads`, `visits` or `units` row is dated in the week among the
+        stored rows (counted, or rejected by a rule: those are stored too). A week without one
+        most likely has its workbooks not dropped yet (`EMPTY_WEEK`)."""
+        return bool(self.leads or self.visits or self.units) or any(
+            r.kind in WORK_KINDS for _, r in self.rejections)
+
+
+WORK_KINDS = frozenset({"leads", "visits", "units"})  # the kinds whose rows show that a week was worked
+
+
 @dataclass
 class Replay:
     """The state the rules carry through time."""

@@ -31,8 +31,10 @@ def main(names: list[str]) -> int:
     for name in names or CASES:
         with tempfile.TemporaryDirectory() as work:
             for run, written in run_case(GOLDEN / name, Path(work)):
-                shutil.copyfile(written, run / "results.json")
-                print(run / "results.json")
+                run.mkdir(exist_ok=True)
+                for file in ("results.json", "payout.csv"):
+                    shutil.copyfile(written / file, run / file)
+                    print(run / file)
     return 0
 
 
