@@ -76,6 +76,19 @@ def unpack(blob: bytes | Sequence[bytes]) -> bytes:
     return data
 
 
+def size(blob: bytes | Sequence[bytes]) -> int:
+    """The size of the ledger.csv a stored one unpacks to, read from its header (a chain: from
+    its last blob's); 0 when not known without unpacking (zlib, as earlier versions kept it)."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        return size(blob[-1]) if len(blob) else 0
+    if is_delta(blob):
+        at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
+        return int.from_bytes(blob[at:at + 8], "little")
+    if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+        return 0
+    return int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
+
+
 def is_delta(blob: bytes | memoryview) -> bool:
     return bytes(blob[:len(_DELTA_MARK)]) == _DELTA_MARK
 

@@ -34,7 +34,7 @@ from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import Stored, gc_paused, write_week
+from .report.write import Aside, Stored, gc_paused, set_aside, start_week
 from .results import Corrections, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.replay import (
@@ -298,26 +298,42 @@ def build_report(outcome: WeekOutcome, roster: dict[str, Person], previous: dict
 # outputs
 
 
-def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[Stored] | None = None, with_data: bool = True,
-            previous: bytes | None = None) -> list[mail.Outgoing]:
-    """Write the week's folder (reports, then the emails built from them into its outbox) beside
-    its final place, then swap it in with renames. Returns the week's messages, so sending does
-    not build them again; without `with_data`, only their names, recipients and digests (the
-    bytes are in the outbox). With `stored`, the week's stored form (`write.stored_form`; with
-    `previous`, the week before's whole ledger.csv, that one as a delta) is appended to it."""
+def scratch_folder(out: Path, week: str, run_id: str) -> Path:
+    """Where `publish` writes a week's folder before renaming it into place: made empty."""
     out.mkdir(parents=True, exist_ok=True)
-    final = out / report.week
-    tmp = out / f".{report.week}.tmp-{run_id}"
+    tmp = out / f".{week}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    built = write_week(report, tmp, store=stored is not None, previous=previous)
+    tmp.mkdir()
+    return tmp
+
+
+def publish(report: WeekReport, out: Path, run_id: str, config: Config,
+            stored: list[Stored] | None = None, with_data: bool = True,
+            aside: Aside | None = None, previous: bytes | None = None) -> list[mail.Outgoing]:
+    """Write the week's folder (reports, then the emails built from them into its outbox) beside
+    its final place (`scratch_folder`), then swap it in with renames. Returns the week's
+    messages, so sending does not build them again; without `with_data` (a run that sends
+    nothing), none. With `stored`, the week's stored form (`write.stored_form`; with
+    `previous`, the week before's whole ledger.csv, that one as a delta) is appended to it.
+    With `aside`, the ledger's files are being written into the scratch folder already
+    (`write.set_aside`)."""
+    final = out / report.week
+    tmp = out / f".{report.week}.tmp-{run_id}"
+    if aside is None:
+        scratch_folder(out, report.week, run_id)
+    # A big week's ledger files are still being written while the emails are built.
+    writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
+    try:
+        with gc_paused():
+            messages = mail.write_messages(report, tmp, config, digests=with_data)
+    except BaseException:
+        writing.abandon()
+        raise
+    built = writing.wait()
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
-    with gc_paused():
-        messages = mail.write_messages(report, tmp, config)
-    if with_data:
-        messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages]
+    messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     old = out / f".{report.week}.old-{run_id}"
     if final.exists():
         final.rename(old)
@@ -571,10 +587,20 @@ def _choose_weeks(job: Job) -> Week | None:
 
 
 def _rerender(job: Job, week: Week) -> None:
-    """A closed week's folder written again from its stored form (and its mail sent)."""
-    report = load_week(job.state, str(week))
-    assert report is not None
-    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending)
+    """A closed week's folder written again from its stored form (and its mail sent). The
+    ledger's files, which need only the stored ledger and the week's new registrations, are
+    started on (`set_aside`) before the rest of the stored week is decoded."""
+    stored = job.state.week_report(str(week))
+    assert stored is not None
+    tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
+    aside = set_aside(WeekReport.ledger_part(*stored), tmp)
+    try:
+        report = _decode_week(job.state, str(week), stored)
+    except BaseException:
+        if aside is not None:
+            aside.abandon()
+        raise
+    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:
@@ -843,6 +869,11 @@ def load_week(state: State, week: str) -> WeekReport | None:
     stored = state.week_report(week)
     if stored is None:
         return None
+    return _decode_week(state, week, stored)
+
+
+def _decode_week(state: State, week: str, stored: tuple[bytes, list[bytes] | None]) -> WeekReport:
+    """A closed week's report from its stored form, with the earlier weeks its trends show."""
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)
     report.earlier = state.recent_managers(week, TREND_WEEKS - 1)

@@ -333,6 +333,118 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
 
 
+def test_files_left_to_a_third_process_are_the_same_and_waited_for(tmp_path: Path) -> None:
+    """`start_week` leaves a big week's ledger files to a process of their own while the caller
+    builds the emails from the rest: once `wait` returns, the folder is byte for byte what one
+    process writes, and the stored form is the week's."""
+    from pipeline.report import write
+
+    report = sample_report()
+    alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
+    writing = write.start_week(report, tmp_path / "two", parallel=True, store=True)
+    assert (tmp_path / "two" / "summary.xlsx").exists()   # what the emails read is there already
+    built = writing.wait()
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one.keys() == two.keys() and [name for name in one if one[name] != two[name]] == []
+    assert alone.stored is not None and built.stored is not None
+    assert unpack_ledger_csv(built.stored[1]) == one[Path("ledger.csv")]
+    assert WeekReport.from_bytes(built.stored[0]).results == report.results
+
+
+def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the process that writes the ledger files comes back, naming it, when the
+    caller waits for the week; `abandon` (the caller is failing anyway) only reaps it."""
+    from pipeline.report import write
+
+    def broken(report: WeekReport, folder: Path) -> None:
+        raise ValueError("disk says no")
+
+    monkeypatch.setattr(write, "JOBS", [*[job for job in write.JOBS if write.write_ledger_xlsx not in job[0]],
+                                        ((broken,), None)])
+    monkeypatch.setattr(write, "ASIDE", (broken, write.write_ledger_csv))
+    writing = write.start_week(sample_report(), tmp_path / "week", parallel=True)
+    with pytest.raises(RuntimeError, match="third report writer failed: ValueError: disk says no"):
+        writing.wait()
+    write.start_week(sample_report(), tmp_path / "again", parallel=True).abandon()
+
+
+def test_the_process_aside_makes_the_week_befores_ledger_a_delta(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `previous` (the week before's ledger.csv stored whole), the process that writes
+    ledger.csv aside also makes that one a delta against this week's: the same bytes as one
+    process makes, resolving back to the week before's file; its size is read from the header,
+    and a re-render set aside writes the week before's file back from the chain."""
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    report = sample_report()
+    alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
+    assert alone.stored is not None and alone.stored.previous is None
+    lines = unpack_ledger_csv(alone.stored.ledger).splitlines(keepends=True)
+    before = b"".join([*lines[:-1], b"13800000000,changed\r\n"])
+    previous = ledgerstore.pack(before)
+    one = write.write_week(report, tmp_path / "two", parallel=False, store=True, previous=previous).stored
+    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=previous)
+    three = writing.wait().stored
+    assert one is not None and three is not None and three.previous is not None
+    assert three.previous == one.previous and three.ledger == one.ledger
+    assert ledgerstore.resolve([three.ledger, three.previous]) == before
+    assert write.ledger_csv_size([three.ledger, three.previous]) == len(before)
+    assert write.ledger_csv_size(three.ledger) == len(b"".join(lines))
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    part = WeekReport.ledger_part(three.report, [three.ledger, three.previous])
+    aside = write.set_aside(part, tmp_path / "four")
+    assert aside is not None and aside.result() is None
+    assert (tmp_path / "four" / "ledger.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_a_stored_week_set_aside_before_it_is_decoded_writes_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
+    """A re-render starts the ledger's files from the head of the stored week
+    (`WeekReport.ledger_part`, `set_aside`) before decoding the rest: the folder it writes is
+    byte for byte the one written from the whole week, in two processes or in one."""
+    from pipeline.report import write
+
+    report = sample_report()
+    built = write.write_week(report, tmp_path / "one", parallel=False, store=True)
+    assert built.stored is not None
+    blob, ledger = built.stored.report, built.stored.ledger
+    part = WeekReport.ledger_part(blob, ledger)
+    assert part is not None and (part.week, part.start, part.end, part.lang, part.office) == \
+        (report.week, report.start, report.end, report.lang, report.office)
+    assert list(part.new_registrations) == list(report.new_registrations)
+    assert write.set_aside(part, tmp_path / "two") is None  # a small ledger: written with the rest
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    aside = write.set_aside(part, tmp_path / "two")
+    assert aside is not None
+    again = WeekReport.from_bytes(blob)
+    again.ledger_stored = ledger
+    stored = write.start_week(again, tmp_path / "two", parallel=parallel, store=True, aside=aside).wait().stored
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert one.keys() == two.keys() and [name for name in one if one[name] != two[name]] == []
+    assert stored is not None and unpack_ledger_csv(stored[1]) == one[Path("ledger.csv")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(office=st.text(alphabet=st.sampled_from([*'",:{}\\ 项目x', "\u3000"]), max_size=30),
+       lang=st.sampled_from(["zh", "en"]))
+def test_the_head_of_a_stored_week_reads_as_its_whole(office: str, lang: str) -> None:
+    """`ledger_part` reads the head of a stored week without decoding the rest: the same fields
+    as the whole, whatever the office is called (quotes, colons, braces, `,"results":`); a
+    report stored in the first formats (JSON alone) has no head to read."""
+    report = sample_report()
+    report.office, report.lang = office + ',"results":{', lang
+    blob = report.to_bytes()
+    part = WeekReport.ledger_part(blob, None)
+    whole = WeekReport.from_bytes(blob)
+    assert part is not None and (part.week, part.start, part.end, part.lang, part.office) == \
+        (whole.week, whole.start, whole.end, whole.lang, whole.office)
+    assert WeekReport.ledger_part(zlib.compress(b'{"format":2}'), None) is None
+
+
 def test_every_writer_has_a_place_in_the_two_processes_jobs() -> None:
     """The jobs of a big week cover `WRITERS` exactly once: a writer added to the list is
     written by both paths."""

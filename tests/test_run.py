@@ -280,6 +280,32 @@ def test_rerender_is_byte_identical_so_mail_is_sent_once(office: Office) -> None
     assert snapshot() == before
 
 
+def test_a_big_weeks_rerender_is_byte_identical(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a big week: written by several processes (the ledger's files by one of their own,
+    started from the stored week's head before the rest is decoded; the emails by a pool),
+    closed and re-rendered to the same bytes."""
+    from pipeline import mail
+    from pipeline.report import write
+
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    monkeypatch.setattr(mail, "PARALLEL_FROM", 1)
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""],
+                                      ["王强", 13900139000, d("2026-11-25 10:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    folder = office.out / "2026-W48"
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    assert {"ledger.csv", "ledger.xlsx", "results.json", "summary.xlsx"} <= set(before)
+    assert any(name.startswith("outbox/") for name in before)
+    assert office.run("--week", "2026-W48", now="2026-12-20T08:00:00").exit_code == 0
+    assert snapshot() == before
+    assert not [p for p in office.out.iterdir() if p.name.startswith(".")]   # no scratch folder left
+
+
 def test_history_rows_still_decide_units_and_visits(office: Office) -> None:
     """Rows before the first computed week are read back without their details; they must still
     block a duplicate unit, leave a photo-less unit uncounted, and make a visit not the first."""

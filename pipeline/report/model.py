@@ -158,11 +158,49 @@ class WeekReport:
             new_registrations=new,
         )
 
+    @classmethod
+    def ledger_part(cls, blob: bytes, ledger: bytes | list[bytes] | None) -> WeekReport | None:
+        """What the ledger's files need of a stored week (`write.ASIDE`), read without decoding
+        the rest: the head's fields (week, dates, language, office), the new registrations and
+        the stored ledger.csv; no results, no rows. None for a report stored in another form
+        than `to_bytes`'s, or whose head is not where `to_bytes` puts it."""
+        if not blob.startswith(_REPORT_MARK):
+            return None
+        size = int.from_bytes(blob[len(_REPORT_MARK):len(_REPORT_MARK) + 8], "little")
+        start = len(_REPORT_MARK) + 8
+        head = _json_head(memoryview(blob)[start:start + size])
+        if head is None:
+            return None
+        return cls(week=head["week"], start=head["start"], end=head["end"], lang=head["lang"], office=head["office"],
+                   results={}, run=RunInfo("", "", {}, []),
+                   new_registrations=Registrations.from_bytes(memoryview(blob)[start + size:]), ledger_stored=ledger)
+
     def manager_names(self) -> list[str]:
         return [m["name"] for m in self.results["managers"]]
 
 
 _REPORT_MARK = b"\x00kamreport3\x1e"   # a zlib stream (formats 1 and 2) never starts with a zero byte
+# In `to_bytes`'s JSON the head's short fields come first, then "results": text that no string
+# value can hold (its quotes would be escaped), so the first of it ends the head.
+_HEAD_END = b',"results":'
+_HEAD_FIELDS = ("format", "week", "start", "end", "lang", "office")
+
+
+def _json_head(compressed: memoryview) -> dict[str, Any] | None:
+    """The fields before "results" of a stored report's JSON, decompressed only as far as they go."""
+    stream = zlib.decompressobj()
+    text = b""
+    step = 4096
+    while _HEAD_END not in text:
+        more = stream.decompress(stream.unconsumed_tail or compressed, step)
+        if not more:
+            return None
+        compressed = memoryview(b"")
+        text += more
+    head = json.loads(text[:text.index(_HEAD_END)] + b"}")
+    if not isinstance(head, dict) or tuple(head) != _HEAD_FIELDS or head["format"] != 3:
+        return None
+    return head
 
 
 def _stored_rows(kind: type[_Row], items: list[Any], version: int) -> list[_Row]:
@@ -288,3 +326,4 @@ class Registrations(Sequence[LedgerEntry]):
 # deltas from a later week's (a list of blobs, `ledgerstore.resolve`).
 pack_ledger_csv = ledgerstore.pack
 unpack_ledger_csv = ledgerstore.unpack
+ledger_csv_size = ledgerstore.size

@@ -24,11 +24,12 @@ from .. import ledgerstore, xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, unpack_ledger_csv
+from .model import WeekReport, ledger_csv_size, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
-__all__ = ["WRITERS", "Writer", "manager_stems", "statement_paths", "write_week"]
+__all__ = ["WRITERS", "Aside", "Writer", "Writing", "manager_stems", "set_aside", "start_week", "statement_paths",
+           "write_week"]
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
@@ -197,7 +198,9 @@ WRITERS: list[Writer] = [
 # A job runs its writers in order, then what must follow them in the same process:
 # "stored_ledger" (ledger.csv compressed for the state, `stored_form`). The child touches neither
 # the database nor the lock: it writes files and leaves with os._exit, running no exit handler of
-# the parent's. Where there is no fork (Windows), one process runs `WRITERS`.
+# the parent's. Where there is no fork (Windows), one process runs `WRITERS`. `start_week`
+# leaves the jobs of the `ASIDE` writers to a third process of their own (`Aside`), which the
+# caller waits for after building the emails from the rest.
 JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_summary_xlsx, write_summary_html), None),
     ((write_ledger_xlsx,), None),
@@ -205,6 +208,12 @@ JOBS: list[tuple[tuple[Writer, ...], str | None]] = [
     ((write_results, write_payout_csv), None),
 ]
 STATEMENT_WRITERS: tuple[Writer, ...] = (write_manager_xlsx, write_manager_html)
+# The ledger's two files, which no email attaches: `start_week` can leave them to a process of
+# their own (the jobs of `JOBS` made only of these), so that the emails are built while they are
+# written; they need only the head of a stored report (`WeekReport.ledger_part`), so a re-render
+# starts that process before it decodes the rest (`set_aside`).
+ASIDE: tuple[Writer, ...] = (write_ledger_xlsx, write_ledger_csv)
+ASIDE_FROM_BYTES = 4_000_000     # ledger.csv from which `set_aside` starts a process: ~60,000 rows
 STATEMENT_STEP = 8               # managers per job: about a tenth of a second of work
 PARALLEL_FROM_ROWS = 20_000
 
@@ -261,12 +270,15 @@ class _Claims:
 
 class _Plan:
     """The jobs of a big week (see `JOBS`): the fixed ones, the stored report when asked, then
-    the statements in runs of `STATEMENT_STEP` managers."""
+    the statements in runs of `STATEMENT_STEP` managers. A plan of the `ASIDE` jobs alone (`aside`)
+    or of all but them (`others`) is a part of it."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool, previous: bytes | None = None) -> None:
+    def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all",
+                 previous: bytes | None = None) -> None:
         self.report, self.folder, self.store, self.previous = report, folder, store, previous
-        self.fixed = [*JOBS, *([((), "stored_report")] if store else [])]
-        managers = len(report.results["managers"])
+        fixed = [job for job in JOBS if part == "all" or (set(job[0]) <= set(ASIDE)) == (part == "aside")]
+        self.fixed = [*fixed, *([((), "stored_report")] if store and part != "aside" else [])]
+        managers = len(report.results["managers"]) if part != "aside" else 0
         self.runs = [(a, min(managers, a + STATEMENT_STEP)) for a in range(0, managers, STATEMENT_STEP)]
 
     def __len__(self) -> int:
@@ -304,11 +316,15 @@ def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
 
 
 class _Side:
-    """The forked second writer: its pid, and a pipe that carries its error, if any. What its
-    jobs returned comes back pickled in a file beside the week's outputs."""
+    """A forked writer (the second, or the third of `Aside`): its pid, and a pipe that carries
+    its error, if any. What its jobs returned comes back pickled in a file beside the week's
+    outputs."""
 
-    def __init__(self, plan: _Plan, claims: _Claims) -> None:
-        self.passed = plan.folder / f".side-{os.getpid()}.pickle"
+    def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
+        # The claims' shared memory stays this process's until the child is done: freed, its
+        # place would be handed to the next `_Claims` made here, which would count the same jobs.
+        self.name, self.claims = name, claims
+        self.passed = plan.folder / f".side-{os.getpid()}-{name}.pickle"
         xlsx.wait()  # nothing of this process's helper thread in flight when forking
         read_fd, write_fd = os.pipe()
         pid = os.fork()
@@ -334,7 +350,7 @@ class _Side:
         _, status = os.waitpid(self.pid, 0)
         if status != 0:
             detail = error.decode("utf-8", "replace").strip().splitlines()
-            raise RuntimeError("the second report writer failed: " + (detail[-1] if detail else f"status {status}"))
+            raise RuntimeError(f"the {self.name} report writer failed: " + (detail[-1] if detail else f"status {status}"))
         try:
             passed: dict[int, Any] = pickle.loads(self.passed.read_bytes())
             return passed  # written by our own child just now
@@ -371,6 +387,95 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
     rejections. With `store`, the week's `stored_form` comes back too (with `previous`, the
     week before's ledger.csv stored whole, that one as a delta against this week's)."""
+    return start_week(report, folder, parallel, store, aside=False, previous=previous).wait()
+
+
+class Aside:
+    """The process writing a week's `ASIDE` files (`set_aside`, or `start_week` itself); with
+    `store`, it also packs the ledger.csv it wrote, and makes `previous` (the week before's
+    ledger.csv stored whole) a delta against it (`_stored_ledger`)."""
+
+    def __init__(self, report: WeekReport, folder: Path, store: bool = False, previous: bytes | None = None) -> None:
+        self.plan = _Plan(report, folder, store, "aside", previous)
+        self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
+        self._ledger: tuple[tuple[bytes, bytes | None] | None] | None = None
+
+    def result(self) -> tuple[bytes, bytes | None] | None:
+        """Wait for it (once); the stored ledger and the previous week's delta, when asked for."""
+        if self._ledger is None:
+            self._ledger = (self.plan.follow(self.side.result(), "stored_ledger"),)
+        return self._ledger[0]
+
+    def abandon(self) -> None:
+        """Wait for it without taking its result: the caller is failing anyway."""
+        try:
+            self.result()
+        except RuntimeError:
+            self._ledger = (None,)
+
+
+def set_aside(part: WeekReport | None, folder: Path) -> Aside | None:
+    """A process started now that writes the `ASIDE` files of `part` (`WeekReport.ledger_part`
+    of a stored week: its head, its new registrations and its stored ledger) into `folder`,
+    for `start_week` to take; None when `part` is None, its ledger.csv is under
+    `ASIDE_FROM_BYTES` or processes cannot be forked (`start_week` writes them then)."""
+    if part is None or part.ledger_stored is None or not hasattr(os, "fork"):
+        return None
+    if ledger_csv_size(part.ledger_stored) < ASIDE_FROM_BYTES:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    with gc_paused():
+        return Aside(part, folder)
+
+
+class Writing:
+    """A week's folder being written: what `start_week` left to a process of its own is done
+    when `wait` returns (or raises that process's error)."""
+
+    def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: Aside | None = None,
+                 stored: Stored | None = None) -> None:
+        self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
+
+    def wait(self) -> Written:
+        aside_ledger = None
+        if self._aside is not None:
+            aside, self._aside = self._aside, None
+            aside_ledger = aside.result()
+        if self._plan is None:
+            return Written(self._stored)
+        plan = self._plan
+        if not plan.store:
+            return Written(None)
+        ledger: Any = plan.follow(self._done, "stored_ledger") or aside_ledger
+        if ledger is None:   # written by a process set aside without being asked to store it
+            ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
+        return Written(Stored(plan.follow(self._done, "stored_report"), *ledger))
+
+    def abandon(self) -> None:
+        """Wait for the process of its own without taking its result: the caller is failing."""
+        if self._aside is not None:
+            aside, self._aside = self._aside, None
+            aside.abandon()
+
+
+def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
+               aside: bool | Aside | None = True, previous: bytes | None = None) -> Writing:
+    """`write_week`, but a big week's `ASIDE` files are left to a process of their own (`aside`:
+    the one `set_aside` started, or else one started now), written while the caller builds the
+    emails from the others; `Writing.wait` waits for it and returns what `write_week` returns.
+    With `aside` False (or None: `set_aside` started none) the files are written here.
+    `previous`: as `write_week`'s (made a delta by whichever process writes ledger.csv)."""
+    given = aside if isinstance(aside, Aside) else None
+    try:
+        return _start_week(report, folder, parallel, store, aside is True, given, previous)
+    except BaseException:
+        if given is not None:
+            given.abandon()
+        raise
+
+
+def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, start_aside: bool,
+                given: Aside | None, previous: bytes | None) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -378,16 +483,24 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     with gc_paused(), indexed_once():
         if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
-                writer(report, folder)
-            return Written(stored_form(report, folder, previous) if store else None)
-        index_week(report)  # computed once, before the fork: both processes use it
-        plan = _Plan(report, folder, store, previous)
+                if given is None or writer not in ASIDE:
+                    writer(report, folder)
+            if given is not None:
+                given.result()   # its files written (stored_form reads ledger.csv)
+            return Writing(None, {}, stored=stored_form(report, folder, previous) if store else None)
+        index_week(report)  # computed once, before the fork: the processes use it
+        set_aside = given if given is not None else Aside(report, folder, store, previous) if start_aside else None
+        plan = _Plan(report, folder, store, "others" if set_aside is not None else "all", previous)
         claims = _Claims(len(plan))
-        side = _Side(plan, claims)
         done: dict[int, Any] = {}
         try:
-            done = _work(plan, claims)
-        finally:
-            done.update(side.result())
-        blob, ledger = plan.follow(done, "stored_report"), plan.follow(done, "stored_ledger")
-        return Written(Stored(blob, *ledger) if store else None)
+            side = _Side(plan, claims)
+            try:
+                done = _work(plan, claims)
+            finally:
+                done.update(side.result())
+        except BaseException:
+            if set_aside is not None and set_aside is not given:
+                set_aside.abandon()
+            raise
+        return Writing(plan, done, set_aside)
