@@ -308,31 +308,36 @@ def _either(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else pc.or_(a, b)
 
 
-def _stored_before_file(sheets: list[Sheet], known: list[Known]) -> dict[int, tuple[Any, Any]]:
+def _stored_before_file(state: State, sheets: list[Sheet], known: list[Known]) -> dict[int, tuple[Any, Any]]:
     """For a file's registrations sheets: each sheet's phones (`as_number`) and which of its rows
-    were stored or read before the file, by `id` of the sheet. `known[0]` is what is stored.
+    were stored or read before the file, by `id` of the sheet. `known`: the sheets read earlier
+    in this run.
 
-    A cumulative ledger dropped again holds, row for row, the registrations stored from it
-    before (`_same_rows`): those are told by comparing columns in place, without hashing. The
-    other rows of all the sheets are compared in one pass (`stored_before`): the stored keys'
-    hash table was built once per sheet, over a million keys each time."""
+    A cumulative ledger dropped again begins with the rows an earlier run read from it, in the
+    same order (`prefix_digest`, kept per file and sheet): those are seen before, told by one
+    digest, without reading what is stored. The other rows of all the sheets (a week's few
+    hundred new ones) are compared in one pass (`stored_before`) with this run's sheets and with
+    the stored registrations sharing a phone with them (`State.registrations_of`, found a block
+    at a time): the stored history is never in memory whole."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     blocks = [s.registrations for s in sheets if s.registrations is not None]
-    stored = known[0].block
-    same = [_same_rows(b, stored, s.file, s.sheet) for s, b in zip(sheets, blocks, strict=True)]
     both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in ("row", *REGISTRATION_IDENTITY)})
     numbers = as_number(both.array("phone"), PHONE)
-    old: Any = None
-    if any(m is not None for m in same):
-        seen = pa.concat_arrays([pa.repeat(pa.scalar(False), len(b)) if m is None else m
-                                 for b, m in zip(blocks, same, strict=True)])
-        rest = pc.indices_nonzero(pc.invert(seen))
-        others = stored_before(both.take(rest), numbers.take(rest), known) if len(rest) else None
-        old = seen if others is None else pc.replace_with_mask(seen, pc.invert(seen), others)
-    else:
-        old = stored_before(both, numbers, known)
+    prefixes = [_read_before(state, s, b) for s, b in zip(sheets, blocks, strict=True)]
+    seen = pa.concat_arrays([pa.concat_arrays([pa.repeat(pa.scalar(True), n), pa.repeat(pa.scalar(False), len(b) - n)])
+                             for b, n in zip(blocks, prefixes, strict=True)])
+    rest = pc.indices_nonzero(pc.invert(seen))
+    others = None
+    if len(rest):
+        block = both.take(rest)
+        stored = state.registrations_of(pc.unique(block.array("phone")))
+        keyed = [Known.of(stored, registration_keys(stored))] if len(stored) else []
+        others = stored_before(block, numbers.take(rest), keyed + known)
+    old: Any = seen if others is None else pc.replace_with_mask(seen, pc.invert(seen), others)
+    if not pc.any(old).as_py():
+        old = None
     out: dict[int, tuple[Any, Any]] = {}
     start = 0
     for sheet, block in zip(sheets, blocks, strict=True):
@@ -341,53 +346,33 @@ def _stored_before_file(sheets: list[Sheet], known: list[Known]) -> dict[int, tu
     return out
 
 
-def _same_rows(block: Registered, stored: Registered, file: str, sheet: str) -> Any:
-    """Which of the sheet's rows are, in place, the stored registrations read from the same file
-    and sheet (the same row numbers in the same order, and the same identity): a boolean array,
-    or None where the stored rows of that sheet do not line up with these."""
+def prefix_digest(block: Registered, rows: int) -> bytes:
+    """A digest of a registrations sheet's first `rows` rows as read: their row numbers and
+    identities (`registration_keys`), in order."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not len(block) or not len(stored) or not len(stored.array("file")):
-        return None
-    mine = _equal_to(stored.array("file"), file)
-    if mine is None:
-        return None
-    also = _equal_to(stored.array("sheet"), sheet)
-    if also is None:
-        return None
-    at = pc.indices_nonzero(pc.and_(mine, also))
-    size = min(len(at), len(block))
-    if not size:
-        return None
-    at = at.slice(0, size)
-    if not pc.cast(stored.array("row").take(at), pa.int64()).equals(pc.cast(block.array("row").slice(0, size),
-                                                                           pa.int64())):
-        return None
-
-    def same(column: str) -> Any:
-        text = pa.large_string()
-        return pc.equal(pc.cast(stored.array(column).take(at), text), pc.cast(block.array(column).slice(0, size), text))
-
-    equal = same(REGISTRATION_IDENTITY[0])
-    for column in REGISTRATION_IDENTITY[1:]:
-        equal = pc.and_(equal, same(column))
-    equal = pc.fill_null(equal, False)
-    return pa.concat_arrays([equal, pa.repeat(pa.scalar(False), len(block) - size)])
+    part = block.take(pa.array(np.arange(rows, dtype=np.int64))) if rows < len(block) else block
+    keys = pc.cast(pc.fill_null(registration_keys(part), "\x00"), pa.large_string())
+    numbers = pc.cast(pc.fill_null(pc.cast(part.array("row"), pa.int64()), -1), pa.int64())
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(numbers.to_numpy(zero_copy_only=False).tobytes())
+    offsets = np.frombuffer(keys.buffers()[1], np.int64)[keys.offset:keys.offset + len(keys) + 1]
+    digest.update((offsets - offsets[0]).tobytes())
+    data = keys.buffers()[2]
+    if data is not None and len(keys):
+        digest.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
+    return digest.digest()
 
 
-def _equal_to(column: Any, value: str) -> Any:
-    """Where a text column (dictionary-encoded or not) holds `value`; None where it never does."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pa.types.is_dictionary(column.type):
-        found = pc.equal(column.dictionary, value)
-        if not pc.any(found).as_py():
-            return None
-        return pc.is_in(column.indices, value_set=pc.cast(pc.indices_nonzero(found), column.indices.type))
-    equal = pc.fill_null(pc.equal(column, value), False)
-    return equal if pc.any(equal).as_py() else None
+def _read_before(state: State, sheet: Sheet, block: Registered) -> int:
+    """How many of the sheet's first rows an earlier run read, unchanged, from the same file and
+    sheet (`State.sheet_prefix`): 0 when none or when they changed."""
+    known = state.sheet_prefix(sheet.file, sheet.sheet)
+    if known is None or not 0 < known[0] <= len(block):
+        return 0
+    return known[0] if prefix_digest(block, known[0]) == known[1] else 0
 
 
 def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
@@ -450,7 +435,7 @@ class Intake:
     rows_stored: int = 0
     duplicates: int = 0
     seconds: float = 0.0  # spent storing
-    registered: list[Known] | None = None  # stored registrations and this run's, once asked
+    registered: list[Known] | None = None  # this run's registrations sheets, once one is stored
     # The rows this run stored, as `history(until, details_from)` would read them back: the
     # replay takes them from here instead of reading them back. Made as each sheet is stored
     # (while the run waits for the big ledger); a sheet with duplicates keeps the rows whose
@@ -476,15 +461,6 @@ class Intake:
         if not any(s.error or s.kind == "registrations" or s.kind in UPDATED_KINDS for s in sheets):
             self.store(position, sheets)
 
-    def know_registrations(self) -> None:
-        """The stored registrations' identities, which storing a registrations sheet needs:
-        made ahead while the big file is read (decoded once; the replay reuses the decoded blocks)."""
-        if self.registered is None:
-            began = time.perf_counter()
-            registered = self.state.registrations()
-            self.registered = [Known.of(registered, registration_keys(registered))]
-            self.seconds += time.perf_counter() - began
-
     def done_reading(self) -> None:
         """The identities were for storing; the replay needs none."""
         self.registered = None
@@ -506,8 +482,8 @@ class Intake:
         problems: list[tuple[int, Problem]] = []
         several = [s for s in sheets if s.kind not in (None, "roster") and s.registrations is not None]
         if several and self.registered is None:
-            self.registered = [Known.of(self.state.registrations())]
-        file_known = _stored_before_file(several, self.registered or []) if several else {}
+            self.registered = []
+        file_known = _stored_before_file(self.state, several, self.registered or []) if several else {}
         since = len(self.registered or ())  # where this file's own sheets will start
         for sheet in sheets:
             if sheet.kind is None:
@@ -612,6 +588,7 @@ class Intake:
         self.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
         self.duplicates += len(block) - len(kept)
         self.rows_stored += len(kept)
+        self.state.set_sheet_prefix(sheet.file, sheet.sheet, len(block), prefix_digest(block, len(block)))
         row = kept.array("row")
         self.state.add_registrations(self.run_id, sheet.file, sheet.sheet, pc.add(row, base), kept.array("at"),
                                      kept.array("phone"), kept.array("who"), kept.array("customer"),

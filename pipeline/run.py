@@ -34,7 +34,7 @@ from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import Aside, gc_paused, set_aside, start_week
+from .report.write import Aside, Stored, gc_paused, set_aside, start_week
 from .results import Corrections, FollowUps, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.followups import WeekFollowUps, followups
@@ -360,20 +360,21 @@ def scratch_folder(out: Path, week: str, run_id: str) -> Path:
 
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
-            stored: list[tuple[bytes, bytes]] | None = None, with_data: bool = True,
-            aside: Aside | None = None) -> list[mail.Outgoing]:
+            stored: list[Stored] | None = None, with_data: bool = True,
+            aside: Aside | None = None, previous: bytes | None = None) -> list[mail.Outgoing]:
     """Write the week's folder (reports, then the emails built from them into its outbox) beside
     its final place (`scratch_folder`), then swap it in with renames. Returns the week's
     messages, so sending does not build them again; without `with_data` (a run that sends
-    nothing), none. With `stored`, the week's stored form (`write.stored_form`) is appended to
-    it. With `aside`, the ledger's files are being written into the scratch folder already
+    nothing), none. With `stored`, the week's stored form (`write.stored_form`; with
+    `previous`, the week before's whole ledger.csv, that one as a delta) is appended to it.
+    With `aside`, the ledger's files are being written into the scratch folder already
     (`write.set_aside`)."""
     final = out / report.week
     tmp = out / f".{report.week}.tmp-{run_id}"
     if aside is None:
         scratch_folder(out, report.week, run_id)
     # A big week's ledger files are still being written while the emails are built.
-    writing = start_week(report, tmp, store=stored is not None, aside=aside or True)
+    writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
     try:
         with gc_paused():
             messages = mail.write_messages(report, tmp, config, digests=with_data)
@@ -560,7 +561,9 @@ class Job:
     follow: list[WeekFollowUps] = field(default_factory=list)  # each week's, from the client-visit log
     reports: list[WeekReport] = field(default_factory=list)
     outboxes: list[list[mail.Outgoing]] = field(default_factory=list)
-    kept: list[tuple[bytes, bytes]] = field(default_factory=list)  # each week's stored form
+    kept: list[Stored] = field(default_factory=list)  # each week's stored form
+    # the closed week whose ledger.csv each week's stored form holds as a delta (`Stored.previous`)
+    superseded: list[str | None] = field(default_factory=list)
     periods: list[tuple[PeriodReport, list[mail.Outgoing]]] = field(default_factory=list)  # closed months, quarters
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
     empty_weeks: list[tuple[Week, int]] = field(default_factory=list)  # (week, managers assessed): EMPTY_WEEK
@@ -690,7 +693,6 @@ def _read_and_store(job: Job) -> None:
                                job.details_from, state.next_seq())
 
     def ahead() -> None:
-        taken.know_registrations()
         # From the snapshot the replay will most likely start at (the roster is not read yet).
         job.earlier_since = _snapshot_start(job, None)[1]
         job.earlier = _earlier_rows(job, job.earlier_since)
@@ -856,10 +858,16 @@ def _write_outputs(job: Job) -> None:
     """Each week's folder written beside its place and renamed into it (`publish`)."""
     opts = job.opts
     job.state.write_blocks()  # before the reports fork their second process (`write_blocks_aside`)
-    # The emails' bytes are read back from the outbox only when they are to be sent.
-    job.outboxes = [publish(report, opts.out, job.result.run_id, job.config, None if opts.dry_run else job.kept,
-                            with_data=job.sending)
-                    for report in progress(job.reports, "reports")]
+    # The emails' bytes are read back from the outbox only when they are to be sent. Each week's
+    # ledger.csv is stored whole, and the one of the closed week before it becomes a delta
+    # against it (`ledgerstore`): storage grows with the weeks' changes, not with the weeks.
+    before = None if opts.dry_run or not job.reports else job.state.whole_ledger_before(job.reports[0].week)
+    for report in progress(job.reports, "reports"):
+        job.superseded.append(None if before is None else before[0])
+        job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
+                                    None if opts.dry_run else job.kept, with_data=job.sending,
+                                    previous=None if before is None else before[1]))
+        before = None if opts.dry_run else (report.week, job.kept[-1].ledger)
     if not opts.dry_run:  # a dry run writes no period folder
         _closed_periods(job)
     job.stage("reports")
@@ -872,8 +880,12 @@ def _commit(job: Job) -> None:
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
     max_seq = state.next_seq() - 1
-    for report, (blob, ledger) in zip(job.reports, job.kept, strict=True):
-        state.close_week(report.week, result.run_id, report.results, blob, ledger, max_seq, report.followups)
+    for report, stored, superseded in zip(job.reports, job.kept, job.superseded, strict=True):
+        state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger, max_seq,
+                         report.followups)
+        if superseded is not None and stored.previous is not None:
+            state.set_week_ledger(superseded, stored.previous)
+            _crash_point("after_ledger_delta")
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:
@@ -938,7 +950,7 @@ def load_week(state: State, week: str) -> WeekReport | None:
     return _decode_week(state, week, stored)
 
 
-def _decode_week(state: State, week: str, stored: tuple[bytes, bytes | None]) -> WeekReport:
+def _decode_week(state: State, week: str, stored: tuple[bytes, list[bytes] | None]) -> WeekReport:
     """A closed week's report from its stored form, with the earlier weeks its trends show."""
     report = WeekReport.from_bytes(stored[0])
     report.ledger_stored = stored[1]  # unpacked where ledger.csv is written (`write_ledger_csv`)

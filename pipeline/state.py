@@ -26,12 +26,28 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from . import ledgerstore
 from .config import Backups
 from .records import CLIENT_VISIT_CELLS, ClientVisit, Event, Person, Registered
 from .weeks import Week
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
+
+# Schema 7: a closed week's ledger.csv is kept whole only for the newest closed week; each
+# earlier one as a delta against the week after it (`ledgerstore`), which earlier versions
+# cannot read: the version number makes them refuse the state. Migrating turns the whole
+# ledgers stored so far into deltas (`State._delta_ledgers`, in the migration's transaction).
+LEDGER_DELTAS = """
+    INSERT OR IGNORE INTO block_formats (format, since) VALUES ('ldelta1', 'schema 7')
+    """
+
+# Schema 10: each manager's streak in their newest assessed closed week, kept as weeks close
+# (`close_week`): a run read every closed week's results for it. Filled from the closed weeks
+# when migrating (`State._fill_streaks`).
+STREAKS = """
+    CREATE TABLE IF NOT EXISTS streaks (name TEXT PRIMARY KEY, week TEXT NOT NULL, streak INTEGER NOT NULL)
+    """
 
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
 # The same list makes the PostgreSQL schema (`postgres.pg_migration` translates each step: BLOB
@@ -114,7 +130,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE snapshots ADD COLUMN lapses BLOB;
     ALTER TABLE weeks ADD COLUMN max_seq INTEGER
     """,
-    # The client-visit log (SPEC §9): the one kind whose re-read rows replace the stored ones
+    LEDGER_DELTAS,
+    # Registrations stored one per row (by schema 1) found through an index of their own: the
+    # run asks for them every week, and without it read the whole `rows` table (a year's
+    # history, through the page cache) to find none.
+    """
+    CREATE INDEX IF NOT EXISTS rows_registrations ON rows (at) WHERE kind = 'registrations'
+    """,
+    # What a run read of each registrations sheet (`set_sheet_prefix`): the next run tells the
+    # rows of a cumulative ledger dropped again by a digest, without reading the stored ones.
+    """
+    CREATE TABLE IF NOT EXISTS sheet_prefixes (
+        file TEXT NOT NULL, sheet TEXT NOT NULL, rows INTEGER NOT NULL, digest BLOB NOT NULL,
+        PRIMARY KEY (file, sheet)
+    )
+    """,
+    STREAKS,
+    # Schema 11, the client-visit log (SPEC §9): the one kind whose re-read rows replace the stored ones
     # (`intake.Intake._store_client_visits`), so it lives beside `rows`, not in it: an update
     # changes no row the replay or its snapshots hold. `seq` and `run_id` are the last storing
     # read's, `sheet_index` its sheet's place in the workbook (follow-ups sort by it). A closed
@@ -285,7 +317,16 @@ class State:
     # ---- integrity and backups
 
     def _check(self) -> None:
-        result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        """SQLite's quick check of the whole file, through a page cache of its own size: it reads
+        every page, and through the run's 256 MB cache it left that much of a year's database in
+        the run's memory for the rest of the run."""
+        (cache,) = self.conn.execute("PRAGMA cache_size").fetchone()
+        self.conn.execute("PRAGMA cache_size=-4096")  # 4 MB
+        try:
+            result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            self.conn.execute("PRAGMA shrink_memory")
+            self.conn.execute(f"PRAGMA cache_size={int(cache)}")
         if result != "ok":
             raise sqlite3.DatabaseError(result)
 
@@ -346,6 +387,10 @@ class State:
             for statement in MIGRATIONS[step].split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
+            if MIGRATIONS[step] is LEDGER_DELTAS:
+                self._delta_ledgers()
+            elif MIGRATIONS[step] is STREAKS:
+                self._fill_streaks()
             self.conn.execute(f"PRAGMA user_version = {step + 1}")
             self.conn.execute("COMMIT")
 
@@ -383,10 +428,24 @@ class State:
     def closed_weeks(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT week FROM weeks ORDER BY week")]
 
-    def week_report(self, week: str) -> tuple[bytes, bytes | None] | None:
-        """The stored report of a closed week and its ledger.csv (both compressed)."""
+    def week_report(self, week: str) -> tuple[bytes, list[bytes] | None] | None:
+        """The stored report of a closed week (compressed) and its ledger.csv as a chain
+        (`ledgerstore.resolve`): the whole file of the newest week it leads to, then the deltas
+        back to this week's (one blob alone: stored whole)."""
         row = self.conn.execute("SELECT report, ledger FROM weeks WHERE week = ?", (week,)).fetchone()
-        return None if row is None else (bytes(row[0]), None if row[1] is None else bytes(row[1]))
+        if row is None:
+            return None
+        return bytes(row[0]), None if row[1] is None else self._ledger_chain(bytes(row[1]))
+
+    def _ledger_chain(self, blob: bytes) -> list[bytes]:
+        chain = [blob]
+        while ledgerstore.is_delta(chain[-1]):
+            base = ledgerstore.delta_base(chain[-1])
+            row = self.conn.execute("SELECT ledger FROM weeks WHERE week = ?", (base,)).fetchone()
+            if row is None or row[0] is None:
+                raise StateError(f"{self.path}: the stored ledger of a closed week refers to {base}, which has none")
+            chain.append(bytes(row[0]))
+        return chain[::-1]
 
     def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None,
                    max_seq: int | None = None, followups: dict[str, Any] | None = None) -> None:
@@ -396,6 +455,7 @@ class State:
             "INSERT INTO weeks (week, run_id, results, report, ledger, max_seq, followups) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger, max_seq,
              None if followups is None else json.dumps(followups, ensure_ascii=False)))
+        self._keep_streaks(week, results)
 
     def week_followups(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
         """The followups.json (SPEC §9) of these closed weeks, oldest first; weeks closed before
@@ -452,14 +512,49 @@ class State:
             (before, limit)).fetchall()
         return [(week, json.loads(managers)) for week, managers in reversed(rows)]
 
+
+    def _keep_streaks(self, week: str, results: dict[str, Any]) -> None:
+        """The streaks of the managers assessed in a closed week, where it is their newest."""
+        self.conn.executemany(
+            "INSERT INTO streaks (name, week, streak) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "week = excluded.week, streak = excluded.streak WHERE excluded.week >= streaks.week",
+            [(m["name"], week, int(m["streak"])) for m in results["managers"] if m["active_days"] > 0])
+
+    def _fill_streaks(self) -> None:
+        """Schema 10: the streaks table from the closed weeks' results, oldest first."""
+        for week, text in self.conn.execute("SELECT week, results FROM weeks ORDER BY week").fetchall():
+            self._keep_streaks(week, json.loads(text))
+
+    def whole_ledger_before(self, week: str) -> tuple[str, bytes] | None:
+        """(week, blob) of the newest closed week before `week`, if its ledger.csv is stored
+        whole: a run closing `week` stores that one as a delta against `week`'s
+        (`set_week_ledger`)."""
+        row = self.conn.execute("SELECT week, ledger FROM weeks WHERE week < ? ORDER BY week DESC LIMIT 1",
+                                (week,)).fetchone()
+        if row is None or row[1] is None or ledgerstore.is_delta(row[1]):
+            return None
+        return str(row[0]), bytes(row[1])
+
+    def set_week_ledger(self, week: str, blob: bytes) -> None:
+        """A closed week's ledger.csv stored again, as a delta (`ledgerstore.make_delta`) giving
+        the same bytes."""
+        self.conn.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (blob, week))
+
+    def _delta_ledgers(self) -> None:
+        """Schema 7: each closed week's whole ledger.csv followed by a closed week's whole one
+        stored as a delta against it, oldest first (one pair of files in memory at a time)."""
+        weeks = [r[0] for r in self.conn.execute("SELECT week FROM weeks WHERE ledger IS NOT NULL ORDER BY week")]
+        for week, later in zip(weeks, weeks[1:], strict=False):
+            (old,), (new,) = (self.conn.execute("SELECT ledger FROM weeks WHERE week = ?", (w,)).fetchone()
+                              for w in (week, later))
+            if ledgerstore.is_delta(old) or ledgerstore.is_delta(new):
+                continue
+            self.set_week_ledger(week, ledgerstore.delta_of_stored(old, ledgerstore.unpack(new), later))
+
     def last_streaks(self) -> dict[str, int]:
-        """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never re-derived)."""
-        streaks: dict[str, int] = {}
-        for (text,) in self.conn.execute("SELECT results FROM weeks ORDER BY week DESC"):
-            for m in json.loads(text)["managers"]:
-                if m["active_days"] > 0 and m["name"] not in streaks:
-                    streaks[m["name"]] = int(m["streak"])
-        return streaks
+        """Each manager's streak in their newest assessed closed week (SPEC §4.5: stored, never
+        re-derived), as closing weeks kept them (`close_week`)."""
+        return {str(name): int(streak) for name, streak in self.conn.execute("SELECT name, streak FROM streaks")}
 
     # ---- roster
 
@@ -584,6 +679,50 @@ class State:
             return Registered()
         both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
         return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+
+    def registrations_of(self, phones: Any) -> Registered:
+        """The stored registrations whose phone is among `phones` (Arrow text), as `registrations`
+        gives them; the blocks are read one at a time and let go, so that only the matches stay
+        in memory (a week's new registrations share a phone with a few stored ones)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = pc.cast(phones, pa.string())
+        parts = []
+        for block, file, sheet in self.conn.execute("SELECT block, file, sheet FROM registrations ORDER BY block"):
+            table = self._fresh.get(block, self._unwritten.get(block))
+            if table is None:
+                (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
+                table = _decode_block(data)
+            table = table.filter(pc.is_in(pc.cast(table.column("phone"), pa.string()), value_set=wanted))
+            if table.num_rows:
+                parts.append(table.append_column("file", _same_text(file, table.num_rows))
+                             .append_column("sheet", _same_text(sheet, table.num_rows)))
+        old: list[Any] = []
+        # registrations stored one per row by schema 1, if any (their own index says so at once)
+        if self.conn.execute("SELECT 1 FROM rows WHERE kind = 'registrations' LIMIT 1").fetchone() is not None:
+            listed = {str(p) for p in wanted.to_pylist() if p is not None}
+            old = [r for r in self.conn.execute("SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
+                                                "WHERE kind = 'registrations' ORDER BY seq") if r[2] in listed]
+        if old:
+            legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
+            parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
+                                   for c in Registered.COLUMNS}))
+        if not parts:
+            return Registered()
+        both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
+        return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+
+    def sheet_prefix(self, file: str, sheet: str) -> tuple[int, bytes] | None:
+        """(rows, digest) of what the last run that read this registrations sheet read of it
+        (`intake.prefix_digest`), or None."""
+        row = self.conn.execute("SELECT rows, digest FROM sheet_prefixes WHERE file = ? AND sheet = ?",
+                                (file, sheet)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def set_sheet_prefix(self, file: str, sheet: str, rows: int, digest: bytes) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO sheet_prefixes (file, sheet, rows, digest) VALUES (?, ?, ?, ?)",
+                          (file, sheet, rows, digest))
 
     def forget_registrations(self) -> None:
         """Let go of the registration blocks kept decoded in memory: the ones this transaction
@@ -873,6 +1012,7 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
     copy, half = folder / f"{target.name}.db.part", folder / f"{target.name}.part"
     try:
         source.execute("VACUUM INTO ?", (str(copy),))
+        _drop_caches(copy)
         digest = hashlib.sha256()
         with open(copy, "rb") as raw, pa.CompressedOutputStream(str(half), "zstd") as packed:
             for chunk in iter(lambda: raw.read(1 << 22), b""):
@@ -888,6 +1028,19 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
     os.replace(half, target)
     _sync_folder(folder)
     return target
+
+
+def _drop_caches(copy: Path) -> None:
+    """A backup keeps the history, not what is computed from it: the snapshots (a cache, see
+    `put_snapshot`; the first run after a restore replays the whole history) are deleted from
+    the copy, their pages overwritten with zeros (`secure_delete`) so that they compress to
+    nothing. A year's three snapshots were a third of each backup."""
+    conn = sqlite3.connect(copy, isolation_level=None)
+    try:
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("DELETE FROM snapshots")
+    finally:
+        conn.close()
 
 
 def prune_backups(state_folder: Path, keep: Backups) -> list[Path]:

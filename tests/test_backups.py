@@ -77,9 +77,13 @@ def test_restore_takes_the_state_back_and_the_week_runs_again_the_same(tmp_path:
     assert [line.split()[1:3] for line in lines] == [["2026-11-30", "08:00"], ["2026-12-07", "08:00"]]
     assert all(line.endswith(" MB") for line in lines)
 
+    with sqlite3.connect(office.state / "pipeline.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0] > 0
     restored = office.cli("restore")  # the newest: the state as it was before week 2's run
     assert restored.returncode == 0, restored.stderr
     assert office.closed() == after_week1
+    with sqlite3.connect(office.state / "pipeline.db") as db:  # a backup keeps no snapshot (a cache)
+        assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone() == (0,)
     aside = next((office.state / "replaced").glob("*.db"))
     assert str(aside) in restored.stdout
 

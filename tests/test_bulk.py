@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from pipeline.io.read import Problem, parse_row, read_file, read_unguarded
 from pipeline.records import PHONE, Event, Ledger, Registered, Source, as_number
+from pipeline.report import write
 from pipeline.report.model import WeekReport
 from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
 from pipeline.rules.replay import WeekOutcome, replay
@@ -298,8 +299,14 @@ def test_a_merged_ledger_reads_and_writes_as_one_sorted_by_phone(tmp_path_factor
     merged = Ledger.merged(ledger_of(list(walked_phones)).table, ledger_of(alone_sorted).table)
     expected = Ledger(whole.table.take(pc.sort_indices(whole.table.column("phone"))))
     folder, again = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
-    for ledger, where in ((merged, folder), (expected, again)):
-        write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_stored=None), where)  # type: ignore[arg-type]
+    # the merged ledger's lines made a few rows at a time (`CSV_SLICE`), as a year's are
+    sliced = data.draw(st.integers(1, 12))
+    for ledger, where, rows_at_a_time in ((merged, folder, sliced), (expected, again, write.CSV_SLICE)):
+        kept, write.CSV_SLICE = write.CSV_SLICE, rows_at_a_time
+        try:
+            write_ledger_csv(SimpleNamespace(ledger=ledger, lang="zh", ledger_stored=None), where)  # type: ignore[arg-type]
+        finally:
+            write.CSV_SLICE = kept
     assert (folder / "ledger.csv").read_bytes() == (again / "ledger.csv").read_bytes()
     assert len(merged) == len(phones) and list(merged.rows()) == list(expected.rows())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime
@@ -175,3 +176,35 @@ def test_killed_while_storing_the_snapshot_of_a_second_week_loses_nothing(tmp_pa
         assert sorted(s[0] for s in state.snapshots()) == ["2026-W48"]
     finally:
         state.close()
+
+
+def test_killed_after_storing_the_week_befores_ledger_as_a_delta_loses_nothing(tmp_path: Path) -> None:
+    """The week before's ledger.csv becomes a delta in the run's one transaction: killed there,
+    nothing is committed (the week before still keeps its whole file), the next run closes the
+    week as an unbroken run does, and the week before re-renders to its first bytes."""
+    from pipeline import ledgerstore
+
+    later = "2026-12-07T08:00:00"
+    for root in (tmp_path / "plain", tmp_path / "killed"):
+        make_inbox(root / "in")
+        assert run(root).returncode == 0
+        second_week(root / "in")
+    first = (tmp_path / "killed" / "out" / "2026-W48" / "ledger.csv").read_bytes()
+    assert run(tmp_path / "plain", now=later).returncode == 0
+    assert run(tmp_path / "killed", crash="after_ledger_delta", now=later).returncode == -9
+
+    def w48_ledger() -> bytes:
+        with sqlite3.connect(tmp_path / "killed" / "state" / "pipeline.db") as db:
+            return bytes(db.execute("SELECT ledger FROM weeks WHERE week = '2026-W48'").fetchone()[0])
+
+    assert not ledgerstore.is_delta(w48_ledger()), "nothing committed"
+    assert run(tmp_path / "killed", now=later).returncode == 0
+    assert ledgerstore.is_delta(w48_ledger())
+    for week in ("2026-W48", "2026-W49"):
+        assert (tmp_path / "killed" / "out" / week / "results.json").read_bytes() == \
+            (tmp_path / "plain" / "out" / week / "results.json").read_bytes()
+    assert stored_rows(tmp_path / "killed") == stored_rows(tmp_path / "plain")
+    rerender = run_cli("run", "--inbox", str(tmp_path / "killed" / "in"), "--out", str(tmp_path / "killed" / "out"),
+                       "--state", str(tmp_path / "killed" / "state"), "--now", later, "--week", "2026-W48")
+    assert rerender.returncode == 0 and "re-rendered" in rerender.stdout, rerender.stdout + rerender.stderr
+    assert (tmp_path / "killed" / "out" / "2026-W48" / "ledger.csv").read_bytes() == first

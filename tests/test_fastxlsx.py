@@ -369,6 +369,36 @@ def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, m
     write.start_week(sample_report(), tmp_path / "again", parallel=True).abandon()
 
 
+def test_the_process_aside_makes_the_week_befores_ledger_a_delta(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `previous` (the week before's ledger.csv stored whole), the process that writes
+    ledger.csv aside also makes that one a delta against this week's: the same bytes as one
+    process makes, resolving back to the week before's file; its size is read from the header,
+    and a re-render set aside writes the week before's file back from the chain."""
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    report = sample_report()
+    alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
+    assert alone.stored is not None and alone.stored.previous is None
+    lines = unpack_ledger_csv(alone.stored.ledger).splitlines(keepends=True)
+    before = b"".join([*lines[:-1], b"13800000000,changed\r\n"])
+    previous = ledgerstore.pack(before)
+    one = write.write_week(report, tmp_path / "two", parallel=False, store=True, previous=previous).stored
+    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=previous)
+    three = writing.wait().stored
+    assert one is not None and three is not None and three.previous is not None
+    assert three.previous == one.previous and three.ledger == one.ledger
+    assert ledgerstore.resolve([three.ledger, three.previous]) == before
+    assert write.ledger_csv_size([three.ledger, three.previous]) == len(before)
+    assert write.ledger_csv_size(three.ledger) == len(b"".join(lines))
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    part = WeekReport.ledger_part(three.report, [three.ledger, three.previous])
+    aside = write.set_aside(part, tmp_path / "four")
+    assert aside is not None and aside.result() is None
+    assert (tmp_path / "four" / "ledger.csv").read_bytes() == before
+
+
 @pytest.mark.parametrize("parallel", [True, False])
 def test_a_stored_week_set_aside_before_it_is_decoded_writes_the_same_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool) -> None:
@@ -380,7 +410,7 @@ def test_a_stored_week_set_aside_before_it_is_decoded_writes_the_same_files(
     report = sample_report()
     built = write.write_week(report, tmp_path / "one", parallel=False, store=True)
     assert built.stored is not None
-    blob, ledger = built.stored
+    blob, ledger = built.stored.report, built.stored.ledger
     part = WeekReport.ledger_part(blob, ledger)
     assert part is not None and (part.week, part.start, part.end, part.lang, part.office) == \
         (report.week, report.start, report.end, report.lang, report.office)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
+from .. import ledgerstore
 from ..records import Ledger, Person, Source
 from ..results import FollowUps, WeekResults
 from ..xlsx import zlib_compress
@@ -95,11 +96,12 @@ class WeekReport:
     new_registrations: Sequence[LedgerEntry] = field(default_factory=list)
     # The whole ledger as of the week's end, phone order. Large: kept as columns.
     ledger: Ledger = field(default_factory=lambda: Ledger())
-    # ledger.csv as written when the week closed, packed as the state keeps it (`pack_ledger_csv`):
+    # ledger.csv as written when the week closed, packed as the state keeps it (`pack_ledger_csv`,
+    # or a chain of deltas: `ledgerstore.resolve`):
     # a re-render writes these bytes back instead of the rows above (which are not stored: a
     # million of them would make closing slow). Unpacked only where ledger.csv is written: in a
     # big week's re-render, by the second report process, beside the summary.
-    ledger_stored: bytes | None = None
+    ledger_stored: bytes | list[bytes] | None = None
     # The closed weeks before this one that its trends show, oldest first: (week, the managers of
     # its results.json). Read from the state when the week is written or re-rendered (closed
     # weeks never change, so a re-render shows the same), never stored with the week.
@@ -166,7 +168,7 @@ class WeekReport:
         )
 
     @classmethod
-    def ledger_part(cls, blob: bytes, ledger: bytes | None) -> WeekReport | None:
+    def ledger_part(cls, blob: bytes, ledger: bytes | list[bytes] | None) -> WeekReport | None:
         """What the ledger's files need of a stored week (`write.ASIDE`), read without decoding
         the rest: the head's fields (week, dates, language, office), the new registrations and
         the stored ledger.csv; no results, no rows. None for a report stored in another form
@@ -329,33 +331,8 @@ class Registrations(Sequence[LedgerEntry]):
         return f"Registrations({len(self)} rows)"
 
 
-# A closed week's ledger.csv as the state keeps it: zstd (through Arrow's codec) after a marker
-# and the size; weeks closed by earlier versions kept it as zlib, which is still read. A big
-# office's 72 MB ledger compresses in 0.2 s this way, against 0.8 s with zlib at level 1.
-_ZSTD_MARK = b"\x00zstd1\x1e"
-
-
-def pack_ledger_csv(data: bytes | Any) -> bytes:
-    """ledger.csv (bytes, or an Arrow buffer) as the state keeps it."""
-    import pyarrow as pa
-
-    packed = pa.Codec("zstd", compression_level=1).compress(data)
-    return b"".join((_ZSTD_MARK, len(data).to_bytes(8, "little"), memoryview(packed)))  # one copy of the bytes
-
-
-def ledger_csv_size(blob: bytes) -> int:
-    """The size of the ledger.csv a packed one unpacks to (0 when not known without unpacking)."""
-    if not blob.startswith(_ZSTD_MARK):
-        return 0
-    return int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
-
-
-def unpack_ledger_csv(blob: bytes) -> bytes:
-    if not blob.startswith(_ZSTD_MARK):
-        return zlib.decompress(blob)
-    import pyarrow as pa
-
-    size = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
-    data: bytes = pa.Codec("zstd").decompress(memoryview(blob)[len(_ZSTD_MARK) + 8:], decompressed_size=size,
-                                              asbytes=True)
-    return data
+# A closed week's ledger.csv as the state keeps it (`ledgerstore`): whole, or as a chain of
+# deltas from a later week's (a list of blobs, `ledgerstore.resolve`).
+pack_ledger_csv = ledgerstore.pack
+unpack_ledger_csv = ledgerstore.unpack
+ledger_csv_size = ledgerstore.size

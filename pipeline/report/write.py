@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import xlsx
+from .. import ledgerstore, xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, ledger_csv_size, pack_ledger_csv, unpack_ledger_csv
+from .model import WeekReport, ledger_csv_size, unpack_ledger_csv
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -98,7 +98,22 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
         fh.write(("\ufeff" + header + "\r\n").encode("utf-8"))
         if len(report.ledger):
             walked, alone, before = report.ledger.in_runs()
-            fh.writelines(_interleaved(_csv_lines(walked), _csv_lines(alone), before))
+            walked_lines = _csv_lines(walked)
+            if not alone.num_rows:
+                fh.writelines(_interleaved(walked_lines, _csv_lines(alone), before))
+                return
+            # The alone rows (a year's million) made into lines a slice at a time, each slice with
+            # the walked lines that fall among its rows: the text of the whole ledger is never in
+            # memory at once (it was three times the file's size, growing with the history).
+            for start in range(0, alone.num_rows, CSV_SLICE):
+                stop = min(start + CSV_SLICE, alone.num_rows)
+                side = "right" if stop == alone.num_rows else "left"
+                first, last = int(before.searchsorted(start, "left")), int(before.searchsorted(stop, side))
+                fh.writelines(_interleaved(walked_lines.slice(first, last - first),
+                                           _csv_lines(alone.slice(start, stop - start)), before[first:last] - start))
+
+
+CSV_SLICE = 131_072  # rows of the ledger made into ledger.csv lines at a time
 
 
 def _interleaved(walked: Any, alone: Any, before: Any) -> Iterator[memoryview]:
@@ -209,24 +224,35 @@ STATEMENT_STEP = 8               # managers per job: about a tenth of a second o
 PARALLEL_FROM_ROWS = 20_000
 
 
+class Stored(NamedTuple):
+    """What the state keeps of a closed week (`stored_form`)."""
+
+    report: bytes
+    ledger: bytes
+    # the week before's ledger.csv (given whole: `write_week`'s `previous`) as a delta against
+    # this week's (`ledgerstore.make_delta`), which the state keeps in its place
+    previous: bytes | None = None
+
+
 class Written(NamedTuple):
-    stored: tuple[bytes, bytes] | None  # `stored_form`, when asked for
+    stored: Stored | None  # `stored_form`, when asked for
 
 
-def stored_form(report: WeekReport, folder: Path) -> tuple[bytes, bytes]:
+def stored_form(report: WeekReport, folder: Path, previous: bytes | None = None) -> Stored:
     """What the state keeps of a closed week, compressed: the report (for re-rendering) and the
-    ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed).
-    A big week makes the two halves in different processes (`write_week`)."""
-    return report.to_bytes(), _stored_ledger(folder)
+    ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed),
+    and with `previous` (the week before's ledger.csv as stored whole) that one as a delta
+    against this one. A big week makes the parts in different processes (`write_week`)."""
+    return Stored(report.to_bytes(), *_stored_ledger(report, folder, previous))
 
 
-def _stored_ledger(folder: Path) -> bytes:
-    """ledger.csv just written, compressed from the file mapped in memory (72 MB on a big office:
-    read into fresh memory, it was a copy and a page fault every 4 KB)."""
-    import pyarrow as pa
-
-    with pa.memory_map(str(folder / "ledger.csv")) as source:
-        return pack_ledger_csv(source.read_buffer())
+def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes | None]:
+    """ledger.csv just written, compressed, and `previous` as a delta against it: read a few
+    megabytes at a time (`ledgerstore.pack_file`, `delta_of_file`), so that a year's ledger is
+    not held in the writer's memory (mapped whole, its 100 MB of pages counted there)."""
+    path = folder / "ledger.csv"
+    delta = None if previous is None else ledgerstore.delta_of_file(previous, path, report.week)
+    return ledgerstore.pack_file(path), delta
 
 
 class _Claims:
@@ -253,8 +279,9 @@ class _Plan:
     the statements in runs of `STATEMENT_STEP` managers. A plan of the `ASIDE` jobs alone (`aside`)
     or of all but them (`others`) is a part of it."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all") -> None:
-        self.report, self.folder, self.store = report, folder, store
+    def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all",
+                 previous: bytes | None = None) -> None:
+        self.report, self.folder, self.store, self.previous = report, folder, store, previous
         fixed = [job for job in JOBS if part == "all" or (set(job[0]) <= set(ASIDE)) == (part == "aside")]
         self.fixed = [*fixed, *([((), "stored_report")] if store and part != "aside" else [])]
         managers = len(report.results["managers"]) if part != "aside" else 0
@@ -276,7 +303,7 @@ class _Plan:
             writer(report, folder)
         xlsx.wait()
         if follow == "stored_ledger" and self.store:
-            return _stored_ledger(folder)
+            return _stored_ledger(report, folder, self.previous)
         if follow == "stored_report":
             return report.to_bytes()
         return None
@@ -360,23 +387,27 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
             for name, stem in stems.items()}
 
 
-def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False) -> Written:
+def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
+               previous: bytes | None = None) -> Written:
     """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
-    rejections. With `store`, the week's `stored_form` comes back too."""
-    return start_week(report, folder, parallel, store, aside=False).wait()
+    rejections. With `store`, the week's `stored_form` comes back too (with `previous`, the
+    week before's ledger.csv stored whole, that one as a delta against this week's)."""
+    return start_week(report, folder, parallel, store, aside=False, previous=previous).wait()
 
 
 class Aside:
-    """The process writing a week's `ASIDE` files (`set_aside`, or `start_week` itself)."""
+    """The process writing a week's `ASIDE` files (`set_aside`, or `start_week` itself); with
+    `store`, it also packs the ledger.csv it wrote, and makes `previous` (the week before's
+    ledger.csv stored whole) a delta against it (`_stored_ledger`)."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool = False) -> None:
-        self.plan = _Plan(report, folder, store, "aside")
+    def __init__(self, report: WeekReport, folder: Path, store: bool = False, previous: bytes | None = None) -> None:
+        self.plan = _Plan(report, folder, store, "aside", previous)
         self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
-        self._ledger: tuple[bytes | None] | None = None
+        self._ledger: tuple[tuple[bytes, bytes | None] | None] | None = None
 
-    def result(self) -> bytes | None:
-        """Wait for it (once); the stored ledger, when asked for."""
+    def result(self) -> tuple[bytes, bytes | None] | None:
+        """Wait for it (once); the stored ledger and the previous week's delta, when asked for."""
         if self._ledger is None:
             self._ledger = (self.plan.follow(self.side.result(), "stored_ledger"),)
         return self._ledger[0]
@@ -408,7 +439,7 @@ class Writing:
     when `wait` returns (or raises that process's error)."""
 
     def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: Aside | None = None,
-                 stored: tuple[bytes, bytes] | None = None) -> None:
+                 stored: Stored | None = None) -> None:
         self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
 
     def wait(self) -> Written:
@@ -418,12 +449,13 @@ class Writing:
             aside_ledger = aside.result()
         if self._plan is None:
             return Written(self._stored)
-        if not self._plan.store:
+        plan = self._plan
+        if not plan.store:
             return Written(None)
-        ledger: Any = self._plan.follow(self._done, "stored_ledger") or aside_ledger
+        ledger: Any = plan.follow(self._done, "stored_ledger") or aside_ledger
         if ledger is None:   # written by a process set aside without being asked to store it
-            ledger = _stored_ledger(self._plan.folder)
-        return Written((self._plan.follow(self._done, "stored_report"), ledger))
+            ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
+        return Written(Stored(plan.follow(self._done, "stored_report"), *ledger))
 
     def abandon(self) -> None:
         """Wait for the process of its own without taking its result: the caller is failing."""
@@ -433,14 +465,15 @@ class Writing:
 
 
 def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               aside: bool | Aside | None = True) -> Writing:
+               aside: bool | Aside | None = True, previous: bytes | None = None) -> Writing:
     """`write_week`, but a big week's `ASIDE` files are left to a process of their own (`aside`:
     the one `set_aside` started, or else one started now), written while the caller builds the
     emails from the others; `Writing.wait` waits for it and returns what `write_week` returns.
-    With `aside` False (or None: `set_aside` started none) the files are written here."""
+    With `aside` False (or None: `set_aside` started none) the files are written here.
+    `previous`: as `write_week`'s (made a delta by whichever process writes ledger.csv)."""
     given = aside if isinstance(aside, Aside) else None
     try:
-        return _start_week(report, folder, parallel, store, aside is True, given)
+        return _start_week(report, folder, parallel, store, aside is True, given, previous)
     except BaseException:
         if given is not None:
             given.abandon()
@@ -448,7 +481,7 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
 
 
 def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, start_aside: bool,
-                given: Aside | None) -> Writing:
+                given: Aside | None, previous: bytes | None) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -460,10 +493,10 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
                     writer(report, folder)
             if given is not None:
                 given.result()   # its files written (stored_form reads ledger.csv)
-            return Writing(None, {}, stored=stored_form(report, folder) if store else None)
+            return Writing(None, {}, stored=stored_form(report, folder, previous) if store else None)
         index_week(report)  # computed once, before the fork: the processes use it
-        set_aside = given if given is not None else Aside(report, folder, store) if start_aside else None
-        plan = _Plan(report, folder, store, "others" if set_aside is not None else "all")
+        set_aside = given if given is not None else Aside(report, folder, store, previous) if start_aside else None
+        plan = _Plan(report, folder, store, "others" if set_aside is not None else "all", previous)
         claims = _Claims(len(plan))
         done: dict[int, Any] = {}
         try:

@@ -1,0 +1,197 @@
+"""Closed weeks' ledger.csv kept as deltas: only the newest closed week stores its whole file, each
+earlier one the difference from the week after it, and a re-render of any closed week writes the
+bytes it wrote when it closed; states of earlier versions are migrated so."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import ledgerstore
+from pipeline.state import MIGRATIONS, STREAKS, State
+from tests.conftest import Store
+from tests.test_snapshots import MONDAYS, PEOPLE, PHONES, _outputs, _run, _write_inbox, week_of
+
+SQLITE = Store("sqlite")  # deltas are the embedded database's ledger store (its file read below)
+
+# Pieces of a file: lines as ledger.csv has them, lines without CRLF, and a few that repeat.
+piece = st.one_of(st.sampled_from(["13800138000,张三,王强,2026-11-24T09:00:00,leads,\r\n", "\ufeff手机号码\r\n", "\n",
+                                   "x"]),
+                  st.text(alphabet="0123456789,\"\r\n客户", max_size=40))
+text_file = st.lists(piece, max_size=30).map(lambda parts: "".join(parts).encode("utf-8"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(files=st.lists(text_file, min_size=1, max_size=5))
+def test_a_chain_of_deltas_gives_back_every_files_bytes(files: list[bytes]) -> None:
+    """Each file stored as a delta against the next, the last whole: resolving the chain from the
+    last back to any file gives that file's bytes, whatever they hold (cut anywhere a newline
+    is, or none at all)."""
+    stored = [ledgerstore.make_delta(old, new, f"W{i + 1}") for i, (old, new) in enumerate(zip(files, files[1:],
+                                                                                                 strict=False))]
+    stored.append(ledgerstore.pack(files[-1]))
+    for i, blob in enumerate(stored[:-1]):
+        assert ledgerstore.is_delta(blob) and ledgerstore.delta_base(blob) == f"W{i + 1}"
+    for i, expected in enumerate(files):
+        chain = stored[i:][::-1]
+        assert ledgerstore.resolve(chain) == expected
+        assert ledgerstore.unpack(chain) == expected
+
+
+def test_a_delta_is_the_weeks_changes_not_the_whole_file() -> None:
+    """A ledger grown by a week's phones and first visits: the week before is stored in a small
+    fraction of its whole file's packed size."""
+    lines = [f"1380{i:07d},客户{i % 97},经理{i % 50},2026-11-{1 + i % 28:02d}T09:00:00,leads,\r\n" for i in range(60_000)]
+    later = [line.replace(",\r\n", ",2026-12-01 10:00:00\r\n") if i % 40 == 0 else line for i, line in enumerate(lines)]
+    later[10:10] = [f"1390{i:07d},新客户,经理1,2026-12-01T09:00:00,leads,\r\n" for i in range(3_000)]
+    old, new = "".join(lines).encode(), "".join(later).encode()
+    delta = ledgerstore.make_delta(old, new, "2026-W49")
+    assert ledgerstore.resolve([ledgerstore.pack(new), delta]) == old
+    assert len(delta) * 5 < len(ledgerstore.pack(old))
+
+
+def _stored_ledgers(state: Path) -> dict[str, bytes]:
+    with sqlite3.connect(state / "pipeline.db") as db:
+        return {week: bytes(blob) for week, blob in db.execute("SELECT week, ledger FROM weeks ORDER BY week")}
+
+
+def _five_weeks(root: Path) -> list[bytes]:
+    """Five weeks closed one run each, with new phones, visits and a late registration: the
+    ledger.csv each run wrote."""
+    (root / "in").mkdir(parents=True)
+    plans: list[list[tuple[Any, ...]]] = [
+        [("registrations", PHONES[0], 0, 1, 9, 0), ("leads", PHONES[1], 0, 2, 9, 1)],
+        [("visits", PHONES[1], 0, 1, 9, 1), ("leads", PHONES[2], 0, 1, 10, 0)],
+        [("registrations", PHONES[3], 1, 2, 9, 1), ("visits", PHONES[0], 0, 2, 9, 0)],
+        [("leads", PHONES[4], 0, 3, 9, 0), ("deals", PHONES[1], 0, 4, 9, 1)],
+        [("visits", PHONES[4], 0, 1, 9, 0), ("leads", PHONES[5], 0, 1, 12, 1)],
+    ]
+    first = []
+    for k, rows in enumerate(plans):
+        _write_inbox(root / "in", k, rows, PEOPLE)
+        result = _run(root, MONDAYS[k], SQLITE)
+        assert result.exit_code == 0, result.output
+        first.append(_outputs(root, week_of(k))[1])
+    return first
+
+
+def _rerender_all(root: Path) -> list[bytes]:
+    again = []
+    later = MONDAYS[-1] + timedelta(weeks=1)
+    for k in range(len(MONDAYS)):
+        result = _run(root, later, SQLITE, "--week", week_of(k))
+        assert result.exit_code == 0 and "re-rendered" in result.output, result.output
+        again.append(_outputs(root, week_of(k))[1])
+    return again
+
+
+def test_closed_weeks_keep_deltas_and_re_render_byte_identical(tmp_path: Path) -> None:
+    """After five weeks only the newest keeps its whole ledger.csv; the earlier ones are deltas,
+    each against the week after it; a re-render of every week writes the bytes of its first
+    render."""
+    first = _five_weeks(tmp_path)
+    assert len(set(first)) == len(first), "each week's ledger differs from the others"
+    stored = _stored_ledgers(tmp_path / "state")
+    weeks = [week_of(k) for k in range(len(MONDAYS))]
+    assert list(stored) == weeks
+    for week, later in zip(weeks, weeks[1:], strict=False):
+        assert ledgerstore.is_delta(stored[week]) and ledgerstore.delta_base(stored[week]) == later
+    assert not ledgerstore.is_delta(stored[weeks[-1]])
+    assert _rerender_all(tmp_path) == first
+
+
+def test_a_state_of_the_previous_schema_is_migrated_to_deltas(tmp_path: Path) -> None:
+    """A state written before deltas (every closed week's whole ledger.csv, schema 6) is
+    migrated when opened: the ledgers become deltas but the newest's, and every week still
+    re-renders to the bytes it first wrote."""
+    first = _five_weeks(tmp_path)
+    db = sqlite3.connect(tmp_path / "state" / "pipeline.db")
+    with db:  # as the previous version left it: whole ledgers, schema 6
+        for k, data in enumerate(first):
+            db.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (ledgerstore.pack(data), week_of(k)))
+        db.execute("DELETE FROM block_formats WHERE format = 'ldelta1'")
+        db.execute("DROP INDEX rows_registrations")  # and without what later schemas add
+        db.execute("DROP TABLE sheet_prefixes")
+        db.execute("DROP TABLE streaks")
+        _without_the_client_visit_log(db)
+    db.execute(f"PRAGMA user_version = {MIGRATIONS.index(_ledger_deltas_migration())}")
+    db.close()
+    assert not any(ledgerstore.is_delta(blob) for blob in _stored_ledgers(tmp_path / "state").values())
+    State(tmp_path / "state", create=False).close()
+    stored = _stored_ledgers(tmp_path / "state")
+    assert [ledgerstore.is_delta(blob) for blob in stored.values()] == [True, True, True, True, False]
+    assert _rerender_all(tmp_path) == first
+
+
+def _without_the_client_visit_log(db: sqlite3.Connection) -> None:
+    """What the client-visit log's migration (after these) adds, taken away again."""
+    db.execute("DROP TABLE client_visits")
+    db.execute("ALTER TABLE weeks DROP COLUMN followups")
+
+
+def _ledger_deltas_migration() -> str:
+    from pipeline.state import LEDGER_DELTAS
+
+    return LEDGER_DELTAS
+
+
+def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> None:
+    """A run that catches up two weeks at once: the week closed before becomes a delta against
+    the first of them, that one against the second, which keeps its whole file; each
+    re-renders to its first bytes."""
+    (tmp_path / "in").mkdir(parents=True)
+    first: dict[str, bytes] = {}
+    for k, week in ((0, 0), (2, 2)):
+        _write_inbox(tmp_path / "in", k, [("leads", PHONES[k], 0, 1, 9, 0), ("visits", PHONES[0], 0, 2, 9, 0),
+                                          ("leads", PHONES[k + 1], 1, 3, 9, 1)], PEOPLE)
+        result = _run(tmp_path, MONDAYS[week], SQLITE)
+        assert result.exit_code == 0, result.output
+        for j in range(week + 1):
+            first.setdefault(week_of(j), _outputs(tmp_path, week_of(j))[1])
+    stored = _stored_ledgers(tmp_path / "state")
+    assert {w: ledgerstore.is_delta(b) and ledgerstore.delta_base(b) for w, b in stored.items()} == {
+        "2026-W48": "2026-W49", "2026-W49": "2026-W50", "2026-W50": False}
+    later = datetime(2027, 1, 4)
+    for week, data in first.items():
+        result = _run(tmp_path, later, SQLITE, "--week", week)
+        assert result.exit_code == 0 and "re-rendered" in result.output, result.output
+        assert _outputs(tmp_path, week)[1] == data
+
+
+def _streaks_from_every_week(state: Path) -> dict[str, int]:
+    """Each manager's streak in their newest closed week with active days, read from every
+    closed week's results.json as stored."""
+    found: dict[str, int] = {}
+    with sqlite3.connect(state / "pipeline.db") as db:
+        for (text,) in db.execute("SELECT results FROM weeks ORDER BY week DESC"):
+            for m in json.loads(text)["managers"]:
+                if m["active_days"] > 0 and m["name"] not in found:
+                    found[m["name"]] = int(m["streak"])
+    return found
+
+
+def test_streaks_kept_as_weeks_close_are_those_of_the_closed_weeks(tmp_path: Path) -> None:
+    """The streak a run carries for each manager is the one of their newest assessed closed
+    week, kept as weeks close (no run reads every closed week for it); a state of an earlier
+    schema gets them from its closed weeks when migrated."""
+    _five_weeks(tmp_path)
+    expected = _streaks_from_every_week(tmp_path / "state")
+    assert expected
+    state = State(tmp_path / "state", create=False)
+    assert state.last_streaks() == expected
+    state.close()
+    db = sqlite3.connect(tmp_path / "state" / "pipeline.db")
+    with db:
+        db.execute("DROP TABLE streaks")
+        _without_the_client_visit_log(db)
+    db.execute(f"PRAGMA user_version = {MIGRATIONS.index(STREAKS)}")
+    db.close()
+    state = State(tmp_path / "state", create=False)
+    assert state.last_streaks() == expected
+    state.close()
