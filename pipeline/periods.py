@@ -21,7 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from .normalise import fmt_money
-from .results import Earned, Fines, Tasks
+from .results import ZERO, Earned, Fines, Tasks
 from .weeks import Week
 
 SCHEMA = 1
@@ -122,7 +122,6 @@ def closed_by(week: Week) -> list[Period]:
 
 # --- period.json ---------------------------------------------------------------------------------
 
-ZERO = Decimal("0.00")
 
 
 @dataclass(frozen=True, slots=True)

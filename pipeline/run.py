@@ -385,12 +385,7 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     if stored is not None and built.stored is not None:
         stored.append(built.stored)
     messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
-    old = out / f".{report.week}.old-{run_id}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
+    _into_place(tmp, final, out / f".{report.week}.old-{run_id}")
     return messages
 
 
@@ -430,12 +425,7 @@ def publish_period(report: PeriodReport, out: Path, run_id: str, config: Config,
         shutil.rmtree(tmp)
     write_period(report, tmp)
     messages = mail.write_period_messages(report, tmp, config) if with_mail else []
-    old = out / f".{report.name}.old-{run_id}"
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
+    _into_place(tmp, final, out / f".{report.name}.old-{run_id}")
     return messages
 
 
@@ -1247,3 +1237,13 @@ def group_week(opts: RunOptions, config: Config, week: Week) -> Path:
     offices = [(office, json.loads(text)) for office, text in found]
     return write_group(opts.out, str(week), offices, config.lang, opts.now.isoformat(timespec="seconds"),
                        new_run_id(opts.now))
+
+
+def _into_place(tmp: Path, final: Path, old: Path) -> None:
+    """Rename a finished folder over `final`: the previous one set aside as `old` first, removed
+    after, so that `final` is always either the old folder or the new one, whole (SPEC §5)."""
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    if old.exists():
+        shutil.rmtree(old)

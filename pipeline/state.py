@@ -671,14 +671,7 @@ class State:
         old = list(self.conn.execute(
             "SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
             "WHERE kind = 'registrations' AND at < ? AND at >= ? ORDER BY seq", (until, since)))
-        if old:
-            legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
-            parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
-                                   for c in Registered.COLUMNS}))
-        if not parts:
-            return Registered()
-        both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
-        return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+        return _joined(parts, old)
 
     def registrations_of(self, phones: Any) -> Registered:
         """The stored registrations whose phone is among `phones` (Arrow text), as `registrations`
@@ -704,14 +697,7 @@ class State:
             listed = {str(p) for p in wanted.to_pylist() if p is not None}
             old = [r for r in self.conn.execute("SELECT seq, at, phone, who, customer, note, file, sheet, row FROM rows "
                                                 "WHERE kind = 'registrations' ORDER BY seq") if r[2] in listed]
-        if old:
-            legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
-            parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
-                                   for c in Registered.COLUMNS}))
-        if not parts:
-            return Registered()
-        both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
-        return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
+        return _joined(parts, old)
 
     def sheet_prefix(self, file: str, sheet: str) -> tuple[int, bytes] | None:
         """(rows, digest) of what the last run that read this registrations sheet read of it
@@ -1251,3 +1237,18 @@ def _decode_old_block(data: bytes) -> list[list[Any]]:
     seq, row = ([int(v) for v in p.split(",")] if p else [] for p in parts[:2])
     at, phone, who, customer, note = (p.split("\x00") for p in parts[2:])
     return [seq, at, phone, who, customer, note, row]
+
+
+def _joined(parts: list[Any], old: list[Any]) -> Registered:
+    """Registration blocks (Arrow tables with their file and sheet) and rows stored one per row
+    by schema 1 (`old`, tuples of `Registered.COLUMNS`), as one `Registered`."""
+    import pyarrow as pa
+
+    if old:
+        legacy = Registered(**{c: list(v) for c, v in zip(Registered.COLUMNS, zip(*old, strict=True), strict=True)})
+        parts.append(pa.table({c: legacy.array(c).dictionary_encode() if c in ("file", "sheet") else legacy.array(c)
+                               for c in Registered.COLUMNS}))
+    if not parts:
+        return Registered()
+    both = pa.concat_tables([p.select(list(Registered.COLUMNS)) for p in parts])
+    return Registered(**{c: both.column(c).combine_chunks() for c in Registered.COLUMNS})
