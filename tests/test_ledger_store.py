@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pipeline import ledgerstore
 from pipeline.state import MIGRATIONS, STREAKS, State
+from tests.conftest import Store
 from tests.test_snapshots import MONDAYS, PEOPLE, PHONES, _outputs, _run, _write_inbox, week_of
 
 # Pieces of a file: lines as ledger.csv has them, lines without CRLF, and a few that repeat.
@@ -39,6 +40,8 @@ def test_a_chain_of_deltas_gives_back_every_files_bytes(files: list[bytes]) -> N
         chain = stored[i:][::-1]
         assert ledgerstore.resolve(chain) == expected
         assert ledgerstore.unpack(chain) == expected
+
+SQLITE = Store("sqlite")  # these tests read the SQLite file itself
 
 
 def test_a_delta_is_the_weeks_changes_not_the_whole_file() -> None:
@@ -72,7 +75,7 @@ def _five_weeks(root: Path) -> list[bytes]:
     first = []
     for k, rows in enumerate(plans):
         _write_inbox(root / "in", k, rows, PEOPLE)
-        result = _run(root, MONDAYS[k])
+        result = _run(root, MONDAYS[k], SQLITE)
         assert result.exit_code == 0, result.output
         first.append(_outputs(root, week_of(k))[1])
     return first
@@ -82,7 +85,7 @@ def _rerender_all(root: Path) -> list[bytes]:
     again = []
     later = MONDAYS[-1] + timedelta(weeks=1)
     for k in range(len(MONDAYS)):
-        result = _run(root, later, "--week", week_of(k))
+        result = _run(root, later, SQLITE, "--week", week_of(k))
         assert result.exit_code == 0 and "re-rendered" in result.output, result.output
         again.append(_outputs(root, week_of(k))[1])
     return again
@@ -140,7 +143,7 @@ def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> Non
     for k, week in ((0, 0), (2, 2)):
         _write_inbox(tmp_path / "in", k, [("leads", PHONES[k], 0, 1, 9, 0), ("visits", PHONES[0], 0, 2, 9, 0),
                                           ("leads", PHONES[k + 1], 1, 3, 9, 1)], PEOPLE)
-        result = _run(tmp_path, MONDAYS[week])
+        result = _run(tmp_path, MONDAYS[week], SQLITE)
         assert result.exit_code == 0, result.output
         for j in range(week + 1):
             first.setdefault(week_of(j), _outputs(tmp_path, week_of(j))[1])
@@ -149,7 +152,7 @@ def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> Non
         "2026-W48": "2026-W49", "2026-W49": "2026-W50", "2026-W50": False}
     later = datetime(2027, 1, 4)
     for week, data in first.items():
-        result = _run(tmp_path, later, "--week", week)
+        result = _run(tmp_path, later, SQLITE, "--week", week)
         assert result.exit_code == 0 and "re-rendered" in result.output, result.output
         assert _outputs(tmp_path, week)[1] == data
 
