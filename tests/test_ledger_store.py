@@ -18,8 +18,6 @@ from pipeline.state import MIGRATIONS, STREAKS, State
 from tests.conftest import Store
 from tests.test_snapshots import MONDAYS, PEOPLE, PHONES, _outputs, _run, _write_inbox, week_of
 
-SQLITE = Store("sqlite")  # deltas are the embedded database's ledger store (its file read below)
-
 # Pieces of a file: lines as ledger.csv has them, lines without CRLF, and a few that repeat.
 piece = st.one_of(st.sampled_from(["13800138000,张三,王强,2026-11-24T09:00:00,leads,\r\n", "\ufeff手机号码\r\n", "\n",
                                    "x"]),
@@ -42,6 +40,8 @@ def test_a_chain_of_deltas_gives_back_every_files_bytes(files: list[bytes]) -> N
         chain = stored[i:][::-1]
         assert ledgerstore.resolve(chain) == expected
         assert ledgerstore.unpack(chain) == expected
+
+SQLITE = Store("sqlite")  # these tests read the SQLite file itself
 
 
 def test_a_delta_is_the_weeks_changes_not_the_whole_file() -> None:
