@@ -77,5 +77,5 @@ def test_a_hanging_worker_is_ended_at_its_time() -> None:
     with pytest.raises(sandbox.TooSlow):
         job.result()
     job.close()
-    assert time.monotonic() - began < 30 and gone(job)
+    assert time.monotonic() - began < 120 and gone(job)  # ended long before its 600 s sleep
 
