@@ -454,14 +454,18 @@ def write_period_report(opts: RunOptions, config: Config, period: Period) -> Per
     with office_lock(opts.state, config):
         state = open_office_state(opts.state, config, create=False)
         try:
-            names = [str(w) for w in period.weeks()]
-            weekly = state.week_results(names)
-            roster = state.roster() or {}
-            report = period_report(period, weekly, config, list(roster.values()), period_followups(state, names))
+            report = _stored_period(state, period, config)
             publish_period(report, opts.out, new_run_id(opts.now), config, with_mail=False)
         finally:
             state.close()
     return report
+
+
+def _stored_period(state: State, period: Period, config: Config) -> PeriodReport:
+    """A period as its closed weeks' stored results make it (SPEC §8: never from rows)."""
+    names = [str(w) for w in period.weeks()]
+    return period_report(period, state.week_results(names), config, list((state.roster() or {}).values()),
+                         period_followups(state, names))
 
 
 def _send(report: WeekReport | PeriodReport, messages: list[mail.Outgoing], config: Config, state: State,
@@ -981,12 +985,9 @@ def send_period(opts: RunOptions, config: Config, period: Period, resend: bool) 
     with office_lock(opts.state, config):
         state = open_office_state(opts.state, config, create=False)
         try:
-            names = [str(w) for w in period.weeks()]
-            weekly = state.week_results(names)
-            if not weekly:
+            report = _stored_period(state, period, config)
+            if not report.weekly:
                 raise RunRefused(f"no week of {period} is closed yet: nothing to send")
-            report = period_report(period, weekly, config, list((state.roster() or {}).values()),
-                                   period_followups(state, names))
             messages = publish_period(report, opts.out, result.run_id, config)
             _send(report, messages, config, state, resend, result, opts.now.isoformat(timespec="seconds"))
         finally:
