@@ -34,7 +34,7 @@ from .periods import build as build_period
 from .records import Event, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import Aside, Stored, gc_paused, set_aside, start_week
+from .report.write import Aside, Stored, gc_paused, indexed_once, set_aside, start_week
 from .results import Corrections, FollowUps, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.followups import WeekFollowUps, followups
@@ -373,14 +373,16 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     tmp = out / f".{report.week}.tmp-{run_id}"
     if aside is None:
         scratch_folder(out, report.week, run_id)
-    # A big week's ledger files are still being written while the emails are built.
-    writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
-    try:
-        with gc_paused():
-            messages = mail.write_messages(report, tmp, config, digests=with_data)
-    except BaseException:
-        writing.abandon()
-        raise
+    # The week's index (`indexed_once`) serves both the files and the emails built from them.
+    with indexed_once():
+        # A big week's ledger files are still being written while the emails are built.
+        writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
+        try:
+            with gc_paused():
+                messages = mail.write_messages(report, tmp, config, digests=with_data)
+        except BaseException:
+            writing.abandon()
+            raise
     built = writing.wait()
     if stored is not None and built.stored is not None:
         stored.append(built.stored)

@@ -247,7 +247,11 @@ _INDEXES: ContextVar[dict[int, tuple[WeekReport, WeekIndex]] | None] = ContextVa
 
 @contextmanager
 def indexed_once() -> Iterator[None]:
-    """Within the block, `index_week` of the same report object is computed once."""
+    """Within the block, `index_week` of the same report object is computed once; a block
+    within another shares the outer one's indexes."""
+    if _INDEXES.get() is not None:
+        yield
+        return
     token = _INDEXES.set({})
     try:
         yield
