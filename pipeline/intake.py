@@ -330,9 +330,10 @@ def _stored_before_file(state: State, sheets: list[Sheet], known: list[Known]) -
                              for b, n in zip(blocks, prefixes, strict=True)])
     rest = pc.indices_nonzero(pc.invert(seen))
     others = None
-    if len(rest):
+    stored_any = len(rest) > 0 and state.has_registrations()  # none on an office's first run
+    if stored_any or (len(rest) and known):
         block = both.take(rest)
-        stored = state.registrations_of(pc.unique(block.array("phone")))
+        stored = state.registrations_of(pc.unique(block.array("phone"))) if stored_any else Registered()
         keyed = [Known.of(stored, registration_keys(stored))] if len(stored) else []
         others = stored_before(block, numbers.take(rest), keyed + known)
     old: Any = seen if others is None else pc.replace_with_mask(seen, pc.invert(seen), others)

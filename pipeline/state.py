@@ -673,6 +673,11 @@ class State:
             "WHERE kind = 'registrations' AND at < ? AND at >= ? ORDER BY seq", (until, since)))
         return _joined(parts, old)
 
+    def has_registrations(self) -> bool:
+        """Whether any registration is stored: in blocks, or one per row (as schema 1 stored them)."""
+        return (self.conn.execute("SELECT 1 FROM registrations LIMIT 1").fetchone() is not None
+                or self.conn.execute("SELECT 1 FROM rows WHERE kind = 'registrations' LIMIT 1").fetchone() is not None)
+
     def registrations_of(self, phones: Any) -> Registered:
         """The stored registrations whose phone is among `phones` (Arrow text), as `registrations`
         gives them; the blocks are read one at a time and let go, so that only the matches stay
