@@ -942,8 +942,10 @@ def _same_text(value: str, n: int) -> Any:
 # temporary file (a consistent copy, whatever another connection writes meanwhile), its caches
 # deleted (`_drop_caches`), then kept as a list of its pages in the store of unique pages under
 # `backups/pages/` (`pagestore`): each backup adds only the pages that changed since the ones
-# before. Measured on a quarter-size office's year (see `pagestore`): the backups took 1,446 MB as
-# compressed whole copies. Backups made by earlier versions are still listed, kept by the same
+# before. After a year of a quarter-size office (`make bench-year`) the six backups kept of a 743 MB
+# database take 580 MB, where compressed whole copies took 1,446 MB; a backup then costs about 1.3 s
+# of CPU (copy 0.3-0.4 s, hashing and packing 0.6 s) against 2.0-2.4 s for `VACUUM INTO` and zstd.
+# Backups made by earlier versions are still listed, kept by the same
 # rule and restored: `VACUUM INTO` copies compressed as one zstd frame followed by the SHA-256 of
 # the database in a skippable frame (`<taken>_<run>.db.zst`), and whole database files (`.db`).
 BACKUP_SUFFIX = pagestore.SUFFIX
