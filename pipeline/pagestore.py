@@ -251,14 +251,16 @@ def read_manifest(path: Path) -> Manifest:
     body, digest = data[:-32], data[-32:]
     if not body.startswith(_MANIFEST_MAGIC) or hashlib.sha256(body).digest() != digest:
         raise DamagedBackup("its list of pages does not match its checksum")
-    end = body.index(b"\n", len(_MANIFEST_MAGIC))
-    header = json.loads(body[len(_MANIFEST_MAGIC):end])
+    try:
+        end = body.index(b"\n", len(_MANIFEST_MAGIC))
+        header = json.loads(body[len(_MANIFEST_MAGIC):end])
+        count, page_size, added = int(header["pages"]), int(header["page_size"]), int(header.get("added", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DamagedBackup("its header cannot be read") from None
     hashes = body[end + 1:]
-    count = int(header["pages"])
     if len(hashes) != 32 * count:
         raise DamagedBackup("its list of pages is incomplete")
-    return Manifest(int(header["page_size"]), [hashes[i:i + 32] for i in range(0, len(hashes), 32)],
-                    int(header.get("added", 0)))
+    return Manifest(page_size, [hashes[i:i + 32] for i in range(0, len(hashes), 32)], added)
 
 
 def is_manifest(path: Path) -> bool:
@@ -323,7 +325,7 @@ def collect(folder: Path, halfway: Callable[[], None] | None = None) -> list[Pat
         if path.name.endswith(SUFFIX):
             try:
                 needed.update(read_manifest(path).hashes)
-            except (OSError, ValueError, KeyError, DamagedBackup):
+            except (OSError, DamagedBackup):
                 return []
     owner: dict[bytes, Entry] = {}  # each needed page from the first pack that holds it
     sizes: dict[Path, int] = {}

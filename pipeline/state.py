@@ -993,7 +993,7 @@ def list_backups(state_folder: Path) -> list[Backup]:
             try:
                 m = pagestore.read_manifest(path)
                 found.append(Backup(path, taken, m.added, m.size))
-            except (OSError, ValueError, KeyError, pagestore.DamagedBackup):
+            except (OSError, pagestore.DamagedBackup):
                 found.append(Backup(path, taken, path.stat().st_size))  # listed; its restore says it is damaged
         else:
             found.append(Backup(path, taken, path.stat().st_size))
