@@ -858,6 +858,9 @@ def _write_outputs(job: Job) -> None:
     before = None if opts.dry_run or not job.reports else job.state.whole_ledger_before(job.reports[0].week)
     for report in progress(job.reports, "reports"):
         job.superseded.append(None if before is None else before[0])
+        origin = report.ledger.origin
+        if origin is not None and (before is None or Week.parse(before[0]).next_start_iso != origin[0]):
+            report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
         job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
                                     None if opts.dry_run else job.kept, with_data=job.sending,
                                     previous=None if before is None else before[1]))
