@@ -343,9 +343,23 @@ class Ledger:
         still written from its runs)."""
         if self._alone is None:
             return self._table
+        import pyarrow as pa
+
+        return pa.Table.from_batches(list(self.in_order_batches()), _ledger_schema())
+
+    IN_ORDER_STEP = 131_072  # rows a batch of `in_order_batches`
+
+    def in_order_batches(self) -> Iterator[Any]:
+        """The rows in phone order as record batches of `IN_ORDER_STEP` rows, each made when
+        asked: a year's ledger is put in order for storing without a second copy of it whole."""
         import numpy
         import pyarrow as pa
 
+        if self._table is None:
+            return
+        if self._alone is None:
+            yield from self._table.to_batches(self.IN_ORDER_STEP)
+            return
         walked, alone, before = self.in_runs()
         size = walked.num_rows + alone.num_rows
         lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
@@ -354,7 +368,10 @@ class Ledger:
         rest = numpy.ones(size, bool)
         rest[lands] = False
         order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
-        return pa.concat_tables([walked, alone]).take(pa.array(order)).combine_chunks()
+        both = pa.concat_tables([walked, alone])
+        for start in range(0, size, self.IN_ORDER_STEP):
+            part = both.take(pa.array(order[start:start + self.IN_ORDER_STEP])).combine_chunks()
+            yield from part.to_batches()
 
     def parts(self) -> tuple[Any, Any]:
         """(ordered, loose): the rows in phone order and the rest in none (None if there are

@@ -915,7 +915,21 @@ def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
                          for name, c in zip(table.column_names, columns, strict=True)],
                         names=table.column_names, metadata=table.schema.metadata)
 
-    return {name: _encode_table(compact(tables[name])) for name in SNAPSHOT_TABLES}
+    def encode(table: Any) -> bytes:
+        if not isinstance(table, pa.RecordBatchReader):
+            return _encode_table(compact(table))
+        # batches made as they are asked for (a year's ledger put in order a part at a time),
+        # each encoded and let go; read back as one table (`_decode_table`)
+        schema = pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in _SNAPSHOT_WORDS else f
+                            for f in table.schema], metadata=table.schema.metadata)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+            for batch in table:
+                writer.write_table(compact(pa.Table.from_batches([batch])).replace_schema_metadata(
+                    schema.metadata))
+        return b"".join((_ARROW_MARK, memoryview(sink.getvalue())))
+
+    return {name: encode(tables[name]) for name in SNAPSHOT_TABLES}
 
 
 def _decode_snapshot_table(data: bytes) -> Any:

@@ -845,9 +845,11 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
     text = pa.string()
     # In phone order whole: the next run takes the rows no newer row names as they are, in
     # order (they were sorted once, when they were new), and sorts only its own.
-    owners = ledger.in_order()
-    owners = (owners if owners is not None else ledger.parts()[0]).replace_schema_metadata(
-        {"ordered": str(len(ledger)), **({"lines": "1"} if lines else {})})
+    # Made a batch at a time as it is stored (`state.encode_snapshot`): no second copy of the
+    # year's ledger in memory.
+    metadata = {"ordered": str(len(ledger)), **({"lines": "1"} if lines else {})}
+    owners = pa.RecordBatchReader.from_batches(ledger.parts()[0].schema.with_metadata(metadata),
+                                               ledger.in_order_batches())
     visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
     visits = pa.table({"manager": pa.array([k[0] for k in counted_visits], text),
                        "phone": pa.array([k[1] for k in counted_visits], text),
@@ -868,8 +870,9 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
         keys = pa.array(list(counted_units), text)
         units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
                                                                                value_set=keys)))])
+    owned = [part.column("phone") for part in ledger.parts() if part is not None]
     visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(),
-                                              owners.column("phone").combine_chunks())))
+                                              pa.chunked_array([c for o in owned for c in o.chunks], text))))
     return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks(),
                    deals.combine_chunks(), _lapses_table(lapses))
 
@@ -878,10 +881,13 @@ def _is_in(phones: Any, among: Any) -> Any:
     """`pc.is_in` for phones. A week names a few thousand phones, the ledger holds a year's
     million: the larger side is looked up in a hash of the smaller one (hashing the million took
     a second a run, growing with the history), then the few it shares checked the other way."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(among) > len(phones):
         among = among.filter(pc.is_in(among, value_set=phones))
+    if isinstance(among, pa.ChunkedArray):
+        among = among.combine_chunks()
     return pc.is_in(phones, value_set=among)
 
 
