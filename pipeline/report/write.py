@@ -274,7 +274,7 @@ def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None) ->
     import pyarrow as pa
 
     lines = _csv_lines(walked) if walked.num_rows else pa.array([], pa.large_string())
-    return ledgerstore.splice(ledgerstore.unpack(previous), _ledger_header(report).encode("utf-8"), origin[1],
+    return ledgerstore.splice(previous, _ledger_header(report).encode("utf-8"), origin[1],
                               lines, before, folder / "ledger.csv", report.week)
 
 

@@ -466,6 +466,11 @@ class Carried:
     def tables(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.TABLES}
 
+    def let_go_of_owners(self) -> None:
+        """Drop `owners` (a year's ledger) once a replay starting from it took what it needs of
+        them (`restore`, `_add_alone`): the rest of the snapshot is still read."""
+        object.__setattr__(self, "owners", None)
+
     def restore(self, state: Replay, phones: Any, units: Any) -> tuple[Any, Any]:
         """Put into `state` what concerns the phones and unit keys the newer rows name (Arrow
         arrays of text); returns the positions in `owners` and `visited` of the other phones,
@@ -753,10 +758,26 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
 
 def release_arrow_memory() -> None:
     """Give back to the system what Arrow's allocator keeps of tables let go (after the sort:
-    measured, 100 MB of peak memory on the big office's week; after a snapshot is encoded)."""
+    measured, 100 MB of peak memory on the big office's week; after a snapshot is encoded), and
+    what the C library's allocator keeps of memory freed (the replay's objects, SQLite's pages):
+    measured after a year's replay, 200 MB that every process the reports fork would start with."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """glibc's `malloc_trim(0)`, where there is glibc; nothing elsewhere."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library (musl): it keeps nothing to trim
+        pass
 
 
 def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any],
@@ -797,6 +818,8 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
         if k == owned.num_rows and (start.owners.schema.metadata or {}).get(b"lines") == b"1":
             # the snapshot's rows are the lines of the ledger.csv of the week it ends (`_carried`)
             origin = (start.until, positions, k)
+        del owned, kept
+        start.let_go_of_owners()  # all this run needs of them is in `base`: not two copies of a year's ledger
 
     def until(end: str | None) -> tuple[Any, Any, Ledger]:
         """The lone phones registered before `end` (None: all of them): their positions, times
