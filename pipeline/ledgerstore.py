@@ -271,8 +271,19 @@ def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str,
         if release is not None:
             release()
     all_positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
-    steps = np.diff(all_positions, prepend=-1) - 1
     own = pa.concat_arrays(owns) if owns else pa.array([], pa.large_binary())
+    del news, order, sorted_keys, positions, owns
+    blob = _delta_blob(all_positions, own, size, base)
+    pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the parts compared
+    return blob
+
+
+def _delta_blob(positions: Any, own: Any, size: int, base: str) -> bytes:
+    """A delta (`make_delta`) of a file of `size` bytes: each of its pieces' position (numpy
+    int64) in the file of `base`, or past its end one of `own` (large_binary, in order)."""
+    import numpy as np
+
+    steps = np.diff(positions, prepend=-1) - 1
     own_offsets = np.frombuffer(own.buffers()[1], np.int64)[own.offset:own.offset + len(own) + 1]
     lengths = np.diff(own_offsets)
     own_data = own.buffers()[2]
@@ -280,11 +291,147 @@ def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str,
         memoryview(own_data)[int(own_offsets[0]):int(own_offsets[-1])]
     parts = [_compress(steps.astype(np.int64).tobytes()), _compress(lengths.astype(np.int64).tobytes()),
              _compress(bytes(own_bytes))]
-    del news, order, sorted_keys, positions, owns, own
-    pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the parts compared
     name = base.encode("utf-8")
-    sizes = [size, count, own_count, len(parts[0]), len(parts[1])]
+    sizes = [size, len(positions), len(own), len(parts[0]), len(parts[1])]
     return b"".join([_DELTA_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes), *parts])
+
+
+def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: Path,
+           base: str) -> tuple[bytes, bytes] | None:
+    """A week's ledger.csv written to `path` from the week before's (`old`, as stored whole
+    (`pack`): its header line, then one line per phone in phone order) and this week's changes,
+    at the speed of copying bytes: the header `header`, the old lines at `kept` (their positions
+    among its lines, ascending: the phones no newer row named) and the new `lines` (large_string
+    or large_binary, in phone order, each ending with its newline), new line i before kept line
+    `before[i]` (non-decreasing). A year's ledger is a million lines; a week changes thousands.
+    The old file is read a few megabytes at a time, in order: never whole in memory.
+
+    Returns what `pack_file` and `make_delta` would give for it (the file packed whole, and
+    `old` as a delta against it, `base` being this week), made from the same positions instead
+    of comparing two files; None when `old` does not start with `header` or has fewer lines than
+    `kept` names (it is not the file those positions are of): what was written is then not
+    ledger.csv, and the caller writes it another way."""
+    import numpy as np
+    import pyarrow as pa
+
+    kept = np.asarray(kept, np.int64)
+    before = np.asarray(before, np.int64)
+    new_data, new_ends = _line_buffer(lines)
+    # The file: runs of consecutive kept lines copied as one slice, the new lines between them.
+    # Positions count the old file's pieces (`_pieces`): its header is piece 0.
+    piece = kept + 1
+    cut = np.ones(len(piece), bool)
+    if len(piece):
+        cut[1:] = piece[1:] != piece[:-1] + 1
+        cut[before[before < len(piece)]] = True  # new lines go in before these
+    starts = np.flatnonzero(cut)
+    stops = np.append(starts[1:], len(piece)) if len(starts) else starts
+
+    class Old:
+        """The old file's part at hand: its pieces `first` to `last` (exclusive), their ends."""
+
+        def __init__(self) -> None:
+            self.parts = _lines_in_parts(_unpacked_parts(old))
+            self.first = self.last = 0
+            self.size = 0
+            self.view: memoryview = memoryview(b"")
+            self.ends: Any = np.zeros(1, np.int64)
+            self.gone: list[int] = []       # pieces of the old file not kept (named phones'), and
+            self.gone_bytes: list[bytes] = []  # their bytes
+            self.ended_by_newline = True
+
+        def next(self) -> bool:
+            part = next(self.parts, None)
+            if part is None:
+                return False
+            self.view = memoryview(part)
+            raw = np.frombuffer(self.view, np.uint8)
+            ends = np.flatnonzero(raw == _NEWLINE) + 1
+            if len(raw) and raw[-1] != _NEWLINE:
+                ends = np.append(ends, len(raw))
+            self.ended_by_newline = not len(raw) or raw[-1] == _NEWLINE
+            self.ends = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
+            self.first, self.last = self.last, self.last + len(ends)
+            self.size += len(raw)
+            inside = piece[np.searchsorted(piece, self.first):np.searchsorted(piece, self.last)]
+            lost = np.ones(len(ends), bool)
+            lost[inside - self.first] = False
+            if self.first == 0:
+                lost[0] = False  # the header
+            for g in (np.flatnonzero(lost) + self.first).tolist():
+                self.gone.append(g)
+                self.gone_bytes.append(bytes(self.bytes(g, g + 1)))
+            return True
+
+        def bytes(self, p: int, q: int) -> memoryview:
+            return self.view[int(self.ends[p - self.first]):int(self.ends[q - self.first])]
+
+    source = Old()
+    sink = pa.BufferOutputStream()
+    size = 0
+    with open(path, "wb") as fh, pa.CompressedOutputStream(sink, "zstd") as packed:
+        def put(part: memoryview) -> None:
+            nonlocal size
+            fh.write(part)
+            packed.write(part)
+            size += len(part)
+
+        def put_old(p: int, q: int) -> bool:
+            while p < q:
+                while p >= source.last:
+                    if not source.next():
+                        return False
+                upto = min(q, source.last)
+                put(source.bytes(p, upto))
+                p = upto
+            return True
+
+        if not source.next() or source.last < 1 or bytes(source.bytes(0, 1)) != header:
+            return None
+        put(source.bytes(0, 1))
+        at = 0  # the next new line to write
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+            upto = int(np.searchsorted(before, a, "right"))
+            if upto > at:
+                put(new_data[int(new_ends[at]):int(new_ends[upto])])
+                at = upto
+            if not put_old(int(piece[a]), int(piece[b - 1]) + 1):
+                return None
+        if at < len(before):
+            put(new_data[int(new_ends[at]):int(new_ends[len(before)])])
+        while source.next():  # the rest of the old file: lines not kept, and its size
+            pass
+    if not source.ended_by_newline:
+        return None
+    whole = b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
+    # `old` as a delta against the file just written: its header and kept lines are where they
+    # went; a line no longer there (a named phone's) is found among the new lines if unchanged
+    positions = np.full(source.last, -1, np.int64)
+    positions[0] = 0
+    if len(piece):
+        positions[piece] = 1 + np.arange(len(piece)) + np.searchsorted(before, np.arange(len(piece)), "right")
+    own: list[bytes] = []
+    if source.gone:
+        at_new = 1 + before + np.arange(len(before))
+        found = {bytes(new_data[int(new_ends[i]):int(new_ends[i + 1])]): int(at_new[i]) for i in range(len(before))}
+        total = 1 + len(piece) + len(before)
+        for g, line in zip(source.gone, source.gone_bytes, strict=True):
+            hit = found.get(line)
+            if hit is None:
+                hit = total + len(own)
+                own.append(line)
+            positions[g] = hit
+    return whole, _delta_blob(positions, pa.array(own, pa.large_binary()), source.size, base)
+
+
+def _line_buffer(lines: Any) -> tuple[memoryview, Any]:
+    """A large_string or large_binary array's data and its items' offsets into it (numpy, one
+    more than items)."""
+    import numpy as np
+
+    offsets, data = lines.buffers()[1:3]
+    bounds = np.frombuffer(offsets, np.int64)[lines.offset:lines.offset + len(lines) + 1]
+    return (memoryview(data) if data is not None else memoryview(b"")), bounds
 
 
 def _read_delta(blob: bytes | memoryview) -> tuple[int, Any, Any]:

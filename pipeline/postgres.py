@@ -240,6 +240,9 @@ class PgState(State):
     engine = "postgresql"
     backs_up = False  # the server's own backups (pg_dump, base backups) apply
 
+    def let_go_of_cache(self) -> None:
+        """The server keeps its cache: nothing of it is in this process."""
+
     def __init__(self, url: str, office: str, create: bool = True) -> None:
         self.url, self.office, self.schema = url, office, schema_of(office)
         self.folder = Path()

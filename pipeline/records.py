@@ -285,11 +285,16 @@ class Ledger:
 
     COLUMNS = ("phone", "customer", "owner", "at", "via", "first_visit")  # via: registrations | leads
 
-    __slots__ = ("_table", "_alone")
+    __slots__ = ("_table", "_alone", "origin")
 
     def __init__(self, table: Any = None) -> None:
         self._table = table  # None: empty
         self._alone: Any = None  # with `merged`: the part already in phone order
+        # Where the part in phone order comes from, when it is the rows of a closed week's
+        # ledger.csv less some: (the end of that week (ISO), their positions among its rows (numpy,
+        # ascending), its rows). ledger.csv is then that file's lines with this week's changed
+        # ones (`report.write`): none of the year's million rows is made into text again.
+        self.origin: tuple[str, Any, int] | None = None
 
     @classmethod
     def merged(cls, walked: Any, alone: Any) -> Ledger:
@@ -329,20 +334,44 @@ class Ledger:
     @property
     def table(self) -> Any:
         if self._alone is not None:
-            import numpy
-            import pyarrow as pa
-
-            walked, alone, before = self.in_runs()
-            size = walked.num_rows + alone.num_rows
-            lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
-            order = numpy.empty(size, numpy.int64)
-            order[lands] = numpy.arange(walked.num_rows)
-            rest = numpy.ones(size, bool)
-            rest[lands] = False
-            order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
-            self._table = pa.concat_tables([walked, alone]).combine_chunks().take(pa.array(order))
+            self._table = self.in_order()
             self._alone = None
         return self._table
+
+    def in_order(self) -> Any:
+        """The rows in phone order as one table, the ledger left as it is (a `merged` one is
+        still written from its runs)."""
+        if self._alone is None:
+            return self._table
+        import pyarrow as pa
+
+        return pa.Table.from_batches(list(self.in_order_batches()), _ledger_schema())
+
+    IN_ORDER_STEP = 131_072  # rows a batch of `in_order_batches`
+
+    def in_order_batches(self) -> Iterator[Any]:
+        """The rows in phone order as record batches of `IN_ORDER_STEP` rows, each made when
+        asked: a year's ledger is put in order for storing without a second copy of it whole."""
+        import numpy
+        import pyarrow as pa
+
+        if self._table is None:
+            return
+        if self._alone is None:
+            yield from self._table.to_batches(self.IN_ORDER_STEP)
+            return
+        walked, alone, before = self.in_runs()
+        size = walked.num_rows + alone.num_rows
+        lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
+        order = numpy.empty(size, numpy.int64)
+        order[lands] = numpy.arange(walked.num_rows)
+        rest = numpy.ones(size, bool)
+        rest[lands] = False
+        order[rest] = walked.num_rows + numpy.arange(alone.num_rows)
+        both = pa.concat_tables([walked, alone])
+        for start in range(0, size, self.IN_ORDER_STEP):
+            part = both.take(pa.array(order[start:start + self.IN_ORDER_STEP])).combine_chunks()
+            yield from part.to_batches()
 
     def parts(self) -> tuple[Any, Any]:
         """(ordered, loose): the rows in phone order and the rest in none (None if there are
@@ -384,6 +413,7 @@ class Ledger:
     def __setstate__(self, state: tuple[Any]) -> None:
         (self._table,) = state
         self._alone = None
+        self.origin = None
 
 
 def _ledger_schema() -> Any:

@@ -766,10 +766,16 @@ def _replay(job: Job) -> None:
     # the next run's will likely too, and it starts best from the state at this run's first
     # week's start; otherwise from its last week's end.
     reached_back = state.earliest_since(job.taken.base) < job.weeks[0].start_iso
+    landings = Landings(*state.landings())
+    # What the replay reads of the state is read: the pages it went through let go (a year's
+    # snapshot and closed weeks), not carried through the replay and into the reports' processes.
+    state.let_go_of_cache()
+    release_arrow_memory()
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
                           registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
-                          landings=Landings(*state.landings()))
+                          landings=landings)
     del events, registered, start
+    release_arrow_memory()
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
     carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
@@ -777,6 +783,7 @@ def _replay(job: Job) -> None:
         snapshot = carried.pop(0)
         job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables())))
         del snapshot
+    state.let_go_of_cache()
     release_arrow_memory()
     job.stage("replay")
 
@@ -858,8 +865,13 @@ def _write_outputs(job: Job) -> None:
     # ledger.csv is stored whole, and the one of the closed week before it becomes a delta
     # against it (`ledgerstore`): storage grows with the weeks' changes, not with the weeks.
     before = None if opts.dry_run or not job.reports else job.state.whole_ledger_before(job.reports[0].week)
+    job.state.let_go_of_cache()  # before the reports' processes are forked: each starts with this one's memory
+    release_arrow_memory()
     for report in progress(job.reports, "reports"):
         job.superseded.append(None if before is None else before[0])
+        origin = report.ledger.origin
+        if origin is not None and (before is None or Week.parse(before[0]).next_start_iso != origin[0]):
+            report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
         job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
                                     None if opts.dry_run else job.kept, with_data=job.sending,
                                     previous=None if before is None else before[1]))
@@ -901,7 +913,7 @@ def _commit(job: Job) -> None:
     if state.backs_up:
         if not state.has_backup():  # the first run had nothing to copy before; keep its result
             state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
-        prune_backups(opts.state, job.config.backups)
+        prune_backups(opts.state, job.config.backups, _crash_point)
     job.stage("store")
 
 

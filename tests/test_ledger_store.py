@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,3 +196,50 @@ def test_streaks_kept_as_weeks_close_are_those_of_the_closed_weeks(tmp_path: Pat
     state = State(tmp_path / "state", create=False)
     assert state.last_streaks() == expected
     state.close()
+
+
+HEADER = "\ufeff手机号码,客户\r\n".encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(phones=st.sets(st.integers(0, 60), max_size=40), data=st.data(), chunk=st.sampled_from([1, 7, 64, 1 << 22]))
+def test_a_spliced_ledger_is_the_week_befores_lines_with_the_weeks_own(tmp_path_factory: Any, phones: set[int],
+                                                                     data: Any, chunk: int) -> None:
+    """ledger.csv made from the week before's (stored whole, read a part at a time) by keeping
+    some of its lines and putting new ones between them is the file written whole from the
+    same lines in order; the week before's, stored as a delta against it, resolves to its bytes."""
+    ordered = sorted(phones)
+    old_lines = [f"138{p:08d},客户{p % 3}\r\n".encode() for p in ordered]
+    kept = sorted(data.draw(st.sets(st.sampled_from(range(len(ordered))) if ordered else st.nothing())))
+    kept_phones = [ordered[k] for k in kept]
+    fresh = sorted(data.draw(st.sets(st.integers(0, 60).filter(lambda p: p not in kept_phones), max_size=12)))
+    # a named phone's line comes back unchanged or changed
+    new_lines = [f"138{p:08d},客户{(p + data.draw(st.integers(0, 1))) % 3}\r\n" for p in fresh]
+    before = [sum(1 for k in kept_phones if k < p) for p in fresh]
+    old = HEADER + b"".join(old_lines)
+    path = tmp_path_factory.mktemp("splice") / "ledger.csv"
+    import pyarrow as pa
+
+    with pytest.MonkeyPatch.context() as patch:  # the old file read in parts of `chunk` bytes
+        patch.setattr(ledgerstore, "_CHUNK", chunk)
+        made = ledgerstore.splice(ledgerstore.pack(old), HEADER, kept, pa.array(new_lines, pa.large_string()),
+                                  before, path, "W2")
+    assert made is not None
+    expected = HEADER + b"".join(sorted([old_lines[k] for k in kept] + [line.encode() for line in new_lines]))
+    assert path.read_bytes() == expected
+    whole, delta = made
+    assert ledgerstore.unpack(whole) == expected and ledgerstore.size(whole) == len(expected)
+    assert ledgerstore.delta_base(delta) == "W2" and ledgerstore.resolve([whole, delta]) == old
+
+
+def test_a_splice_refuses_a_file_that_is_not_the_one_its_positions_are_of(tmp_path: Path) -> None:
+    """Another header (the office's language changed), or fewer lines than the positions name:
+    nothing is made (the week's ledger.csv is then written whole)."""
+    import pyarrow as pa
+
+    old = HEADER + b"13800000001,a\r\n13800000002,b\r\n"
+    none = pa.array([], pa.large_string())
+    assert ledgerstore.splice(ledgerstore.pack(old), b"\xef\xbb\xbfphone,customer\r\n", [0], none, [],
+                              tmp_path / "a.csv", "W2") is None
+    assert ledgerstore.splice(ledgerstore.pack(old), HEADER, [0, 2], none, [], tmp_path / "b.csv", "W2") is None
+    assert ledgerstore.splice(ledgerstore.pack(old), HEADER, [0, 1], none, [], tmp_path / "c.csv", "W2") is not None

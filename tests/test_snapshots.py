@@ -207,3 +207,74 @@ def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path
     first, second = (json.loads(results) for results, _ledger in seen)
     assert [r["reason"] for r in first["rejections"]] == ["NOT_APPROVED"]
     assert [(d["manager"], d["kind"]) for d in second["deals"]] == [("张伟", "lead")]
+
+
+def _writing_in_processes(monkeypatch: Any, spliced: Path | None = None) -> None:
+    """Every week written as a big one is (the ledger's files in a process of their own); with
+    `spliced`, each ledger.csv made from the week before's lines (`ledgerstore.splice`) adds a
+    line to that file (written by the process that made it)."""
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    if spliced is not None:
+        splice = ledgerstore.splice
+
+        def counted(*args: Any) -> Any:
+            made = splice(*args)
+            if made is not None:
+                with spliced.open("a", encoding="utf-8") as fh:
+                    fh.write(f"{args[-1]}\n")
+            return made
+
+        monkeypatch.setattr(ledgerstore, "splice", counted)
+
+
+def _rerendered(root: Path, store: Store, weeks: int) -> list[bytes]:
+    """Each closed week's ledger.csv as a re-render writes it from the state."""
+    seen = []
+    for k in range(weeks):
+        assert _run(root, MONDAYS[-1], store, "--week", week_of(k)).exit_code == 0
+        seen.append((root / "out" / week_of(k) / "ledger.csv").read_bytes())
+    return seen
+
+
+def test_a_ledger_made_from_the_week_befores_lines_is_the_one_a_full_replay_writes(tmp_path: Path, store: Store,
+                                                                                   monkeypatch: Any) -> None:
+    """Written as a big week is, each week's ledger.csv is the week before's lines with the
+    week's changed ones (new phones, first visits, a lapsed lead, a ruled owner), the same bytes
+    as a full replay's; and every closed week re-renders to the bytes it had, its stored ledger
+    now a delta against the next week's."""
+    spliced = tmp_path / "spliced.txt"
+    _writing_in_processes(monkeypatch, spliced)
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("registrations", p, 0, 0, 8, i % 2) for i, p in enumerate(PHONES[:4])] +
+         [("leads", PHONES[4], 0, 1, 9, 0)], PEOPLE),
+        ([("visits", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[5], 0, 1, 9, 1)], PEOPLE),
+        ([("rulings", PHONES[1], 0, 1, 9, 0), ("units", PHONES[2], 0, 1, 9, 0)], PEOPLE),
+        ([("leads", PHONES[3], 0, 1, 9, 1), ("visits", PHONES[5], 0, 3, 9, 1)], PEOPLE),
+    ]
+    body = "[ownership]\nprotection_days = 3\n"
+    seen = _cron(tmp_path / "snap", weeks, store, body=body)
+    assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay", body=body)
+    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT, NO_LEADER])), min_size=2,
+                     max_size=4),
+       window=st.sampled_from([0, 1, 3]))
+def test_big_weeks_from_snapshots_give_the_full_replays_results_and_rerender(tmp_path_factory: Any, weeks: Any,
+                                                                             window: int, store: Store,
+                                                                             monkeypatch: Any) -> None:
+    """As `test_replay_from_snapshots_gives_the_full_replays_results`, every week written as a
+    big one is (its ledger.csv from the week before's where it can be): the same results.json and
+    ledger.csv as a full replay's, and each closed week re-renders to the same ledger.csv."""
+    _writing_in_processes(monkeypatch)
+    root = tmp_path_factory.mktemp("cron")
+    body = f"[ownership]\nprotection_days = {window}\n"
+    incremental = _cron(root / "snap", weeks, store, body=body)
+    assert incremental == _cron(root / "full", weeks, store, "--full-replay", body=body)
+    assert _rerendered(root / "snap", store, len(weeks)) == [ledger for _, ledger in incremental]

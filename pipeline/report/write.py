@@ -93,9 +93,8 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     if report.ledger_stored is not None:
         path.write_bytes(unpack_ledger_csv(report.ledger_stored))
         return
-    header = ",".join(_csv_field(h) for h in LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"]))
     with path.open("wb") as fh:
-        fh.write(("\ufeff" + header + "\r\n").encode("utf-8"))
+        fh.write(_ledger_header(report).encode("utf-8"))
         if len(report.ledger):
             walked, alone, before = report.ledger.in_runs()
             walked_lines = _csv_lines(walked)
@@ -111,6 +110,11 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
                 first, last = int(before.searchsorted(start, "left")), int(before.searchsorted(stop, side))
                 fh.writelines(_interleaved(walked_lines.slice(first, last - first),
                                            _csv_lines(alone.slice(start, stop - start)), before[first:last] - start))
+
+
+def _ledger_header(report: WeekReport) -> str:
+    """ledger.csv's first line: the BOM and the header in the office's language."""
+    return "\ufeff" + ",".join(_csv_field(h) for h in LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"])) + "\r\n"
 
 
 CSV_SLICE = 131_072  # rows of the ledger made into ledger.csv lines at a time
@@ -255,6 +259,25 @@ def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> 
     return ledgerstore.pack_file(path), delta
 
 
+def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes] | None:
+    """ledger.csv written from the week before's (`previous`, stored whole) where this week's
+    ledger is that one's rows less the phones named since plus this week's (`Ledger.origin`):
+    the old lines copied as they are, the changed ones made and put between them
+    (`ledgerstore.splice`), and the stored form made from the same positions (`_stored_ledger`
+    gives the same). None, writing nothing, where that is not so."""
+    origin = report.ledger.origin
+    if previous is None or origin is None or report.ledger_stored is not None or ledgerstore.is_delta(previous):
+        return None
+    walked, alone, before = report.ledger.in_runs()
+    if alone.num_rows != len(origin[1]):
+        return None
+    import pyarrow as pa
+
+    lines = _csv_lines(walked) if walked.num_rows else pa.array([], pa.large_string())
+    return ledgerstore.splice(previous, _ledger_header(report).encode("utf-8"), origin[1],
+                              lines, before, folder / "ledger.csv", report.week)
+
+
 class _Claims:
     """Jobs (their positions in a `_Plan`) handed to whichever process asks first. The next
     position lives in shared memory made before the fork, behind its lock."""
@@ -299,6 +322,10 @@ class _Plan:
             xlsx.wait()
             return None
         writers, follow = self.fixed[job]
+        if follow == "stored_ledger" and self.store and writers == (write_ledger_csv,):
+            spliced = _spliced_ledger(report, folder, self.previous)
+            if spliced is not None:
+                return spliced
         for writer in writers:
             writer(report, folder)
         xlsx.wait()

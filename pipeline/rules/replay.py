@@ -466,6 +466,11 @@ class Carried:
     def tables(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.TABLES}
 
+    def let_go_of_owners(self) -> None:
+        """Drop `owners` (a year's ledger) once a replay starting from it took what it needs of
+        them (`restore`, `_add_alone`): the rest of the snapshot is still read."""
+        object.__setattr__(self, "owners", None)
+
     def restore(self, state: Replay, phones: Any, units: Any) -> tuple[Any, Any]:
         """Put into `state` what concerns the phones and unit keys the newer rows name (Arrow
         arrays of text); returns the positions in `owners` and `visited` of the other phones,
@@ -633,8 +638,9 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
         ledger = _merge(early[0], alone(first_start))
         last.carried.append(_carried(first_start, ledger, *early[1:], start, rest))
     else:
+        # the ledger of the last week's ledger.csv: its rows are that file's lines (`lines`)
         last.carried.append(_carried(last.week.next_start_iso, last.ledger, state.visited, state.counted_visits,
-                                     state.counted_units, _sold_rows(state), _lapses(state), start, rest))
+                                     state.counted_units, _sold_rows(state), _lapses(state), start, rest, True))
     release_arrow_memory()
     return outcomes
 
@@ -752,10 +758,26 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
 
 def release_arrow_memory() -> None:
     """Give back to the system what Arrow's allocator keeps of tables let go (after the sort:
-    measured, 100 MB of peak memory on the big office's week; after a snapshot is encoded)."""
+    measured, 100 MB of peak memory on the big office's week; after a snapshot is encoded), and
+    what the C library's allocator keeps of memory freed (the replay's objects, SQLite's pages):
+    measured after a year's replay, 200 MB that every process the reports fork would start with."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
+    _trim_heap()
+
+
+def _trim_heap() -> None:
+    """glibc's `malloc_trim(0)`, where there is glibc; nothing elsewhere."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # another C library (musl): it keeps nothing to trim
+        pass
 
 
 def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, lone: list[Any],
@@ -775,6 +797,7 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
     phones, customers, owners, alone_at = lone  # the lone phones' columns, taken in `replay`
     first_visit = pa.nulls(len(alone), pa.string())
     base = None
+    origin = None
     if start is not None and rest is not None:
         free = pc.invert(_is_in(phones, start.owners.column("phone").combine_chunks()))
         alone, phones, customers, owners, alone_at = (c.filter(free) for c in (alone, phones, customers, owners,
@@ -783,10 +806,20 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
         visited = start.visited
         first_visit = visited.column("at").combine_chunks().take(
             pc.index_in(phones, value_set=visited.column("phone").combine_chunks()))
+        import numpy as np
+
         k = start.ordered
         owned = start.owners.replace_schema_metadata(None)
-        ordered = pc.less(rest[0], pa.scalar(k, rest[0].type))
-        base = (owned.take(rest[0].filter(ordered)), owned.take(rest[0].filter(pc.invert(ordered))))
+        positions = rest[0].to_numpy().astype(np.int64)
+        kept = np.zeros(owned.num_rows, bool)
+        kept[positions] = True
+        # a filter copies runs of rows: three times faster than taking a million one by one
+        base = (owned.slice(0, k).filter(pa.array(kept[:k])), owned.slice(k).filter(pa.array(kept[k:])))
+        if k == owned.num_rows and (start.owners.schema.metadata or {}).get(b"lines") == b"1":
+            # the snapshot's rows are the lines of the ledger.csv of the week it ends (`_carried`)
+            origin = (start.until, positions, k)
+        del owned, kept
+        start.let_go_of_owners()  # all this run needs of them is in `base`: not two copies of a year's ledger
 
     def until(end: str | None) -> tuple[Any, Any, Ledger]:
         """The lone phones registered before `end` (None: all of them): their positions, times
@@ -801,6 +834,7 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
         if base is not None:
             # the snapshot's rows in phone order stay so; the others join the walked ones
             extra = Ledger.merged(pa.concat_tables([base[1], extra.table]), base[0])
+            extra.origin = origin
         return taken, columns[3], extra
 
     for outcome in outcomes:
@@ -822,17 +856,23 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
 
 def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_visits: dict[tuple[str, str], str],
              counted_units: dict[str, Event], sold: list[tuple[Any, ...]], lapses: dict[str, tuple[str, str]],
-             start: Carried | None, rest: tuple[Any, Any] | None) -> Carried:
+             start: Carried | None, rest: tuple[Any, Any] | None, lines: bool = False) -> Carried:
     """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
     visits and counted visits and units, and the snapshot's rows for what no newer row named.
-    The ledger's rows stay in no order (phone order is made where a replay starts from it)."""
+    The ledger's rows are put in phone order (a replay starting from it sorts only its own);
+    with `lines`, they are marked as the lines of the ledger.csv of the week ending at `until`
+    (`Ledger.origin`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.string()
-    ordered, loose = ledger.parts()
-    owners = (ordered if loose is None else pa.concat_tables([ordered, loose])).replace_schema_metadata(
-        {"ordered": str(ordered.num_rows)})
+    # In phone order whole: the next run takes the rows no newer row names as they are, in
+    # order (they were sorted once, when they were new), and sorts only its own.
+    # Made a batch at a time as it is stored (`state.encode_snapshot`): no second copy of the
+    # year's ledger in memory.
+    metadata = {"ordered": str(len(ledger)), **({"lines": "1"} if lines else {})}
+    owners = pa.RecordBatchReader.from_batches(ledger.parts()[0].schema.with_metadata(metadata),
+                                               ledger.in_order_batches())
     visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
     visits = pa.table({"manager": pa.array([k[0] for k in counted_visits], text),
                        "phone": pa.array([k[1] for k in counted_visits], text),
@@ -853,22 +893,25 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
         keys = pa.array(list(counted_units), text)
         units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
                                                                                value_set=keys)))])
+    owned = [part.column("phone") for part in ledger.parts() if part is not None]
     visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(),
-                                              owners.column("phone").combine_chunks())))
+                                              pa.chunked_array([c for o in owned for c in o.chunks], text))))
     return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks(),
                    deals.combine_chunks(), _lapses_table(lapses))
 
 
 def _is_in(phones: Any, among: Any) -> Any:
-    """`pc.is_in` for phones, compared as numbers where both sides are (`as_number`): a million
-    of them hash in half the time."""
+    """`pc.is_in` for phones. A week names a few thousand phones, the ledger holds a year's
+    million: the larger side is looked up in a hash of the smaller one (hashing the million took
+    a second a run, growing with the history), then the few it shares checked the other way."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keys, among_keys = as_number(phones, PHONE), as_number(among, PHONE)
-    if pa.types.is_integer(keys.type) != pa.types.is_integer(among_keys.type):
-        keys, among_keys = phones, among
-    return pc.is_in(keys, value_set=among_keys)
+    if len(among) > len(phones):
+        among = among.filter(pc.is_in(among, value_set=phones))
+    if isinstance(among, pa.ChunkedArray):
+        among = among.combine_chunks()
+    return pc.is_in(phones, value_set=among)
 
 
 def _merge(walked: Ledger, alone: Ledger) -> Ledger:
@@ -879,8 +922,11 @@ def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     if loose is not None:
         walked = Ledger(_concat([walked.table, loose]) if len(walked) else loose)
     if not len(walked):
-        return alone if loose is None else Ledger(ordered)
-    return Ledger.merged(walked.table, ordered)
+        merged = alone if loose is None else Ledger(ordered)
+    else:
+        merged = Ledger.merged(walked.table, ordered)
+    merged.origin = alone.origin
+    return merged
 
 
 def _concat(tables: list[Any]) -> Any:
