@@ -164,6 +164,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX client_visits_at ON client_visits (contacted_at);
     ALTER TABLE weeks ADD COLUMN followups TEXT
     """,
+    # Schema 12: `landings` reads each closed week's `max_seq`, stored after the week's results,
+    # report and ledger: without this covering index SQLite walks every closed week's stored
+    # pages to reach it (about 200 MB at the end of a year).
+    """
+    CREATE INDEX weeks_landings ON weeks (week, run_id, max_seq)
+    """,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
