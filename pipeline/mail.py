@@ -231,10 +231,9 @@ def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tup
     payloads are already encoded strings."""
     message["Date"] = format_datetime(when)
     message["Auto-Submitted"] = "auto-generated"
-    seed = hashlib.sha256(key.encode())
     for index, part in enumerate(message.walk()):
         if part.is_multipart():
-            part.set_boundary(f"===============kam{seed.hexdigest()[:16]}{index}==")
+            part.set_boundary(_boundary(key, index))
     body = hashlib.sha256(key.encode())
     for part in message.walk():
         if not part.is_multipart():
@@ -242,6 +241,16 @@ def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tup
     message["Message-ID"] = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
     data = flatten(message)
     return data, hashlib.sha256(data).hexdigest()
+
+
+def _boundary_mark(key: str) -> bytes:
+    """What every multipart boundary of the email keyed `key` begins with (`_boundary`)."""
+    return f"===============kam{hashlib.sha256(key.encode()).hexdigest()[:16]}".encode()
+
+
+def _boundary(key: str, index: int) -> str:
+    """The boundary of the email's `index`-th part (in `walk` order) when it is a multipart."""
+    return f"{_boundary_mark(key).decode()}{index}=="
 
 
 def flatten(message: EmailMessage) -> bytes:
@@ -905,6 +914,18 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
     summary.html as the body, summary.xlsx attached, read from the period's written `folder`.
     Deterministic like the weekly emails (dated the Monday after the period's end), so that the
     sent-once table, keyed by the period's name, knows them again."""
+    return [item.with_data(b"".join(parts)) for item, parts in period_messages(report, folder, config)]
+
+
+def period_messages(report: PeriodReport, folder: Path, config: Config,
+                    digests: bool = True) -> Iterator[tuple[Outgoing, list[Buffer]]]:
+    """`build_period_messages` one at a time: (the email without its bytes, its bytes in pieces).
+
+    Every leader's email is the same message but for To, Message-ID and the multipart
+    boundaries (each follows the email's key), and the body (the page and the workbook, tens of
+    MB on a big office) is built and serialised once: the others are the first's body with
+    their own boundaries, under their own header block. Without `digests` (nothing is to be
+    sent), the others' digests are left empty (each is a hash of those tens of MB)."""
     lang = report.lang
     sender = _sender(config)
     found: dict[str, str] = {}
@@ -913,7 +934,7 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
             found.setdefault(address.casefold(), address)
     leaders = list(found.values())
     if not leaders:
-        return []
+        return
     tz = zoneinfo.ZoneInfo(config.timezone)
     when = datetime.combine(date.fromisoformat(report.results.end) + timedelta(days=1), dtime(0, 0), tzinfo=tz)
     kind = "quarter" if report.is_quarter else "month"
@@ -924,16 +945,48 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))
     keys = [f"summary:{a}" for a in leaders]
     names = dict(zip(keys, _file_names(report.name, keys), strict=True))
-    out = []
-    for address, key in zip(leaders, keys, strict=True):
-        message = _message(sender, (address,), subject, text, html, attachment)
-        data, digest = _finish(message, f"{report.name}|{key}", when, sender)
-        out.append(Outgoing(key, (address,), None, digest, names[key], data))
-    return out
+    message = _message(sender, (leaders[0],), subject, text, html, attachment)
+    del html, text, attachment
+    data, digest = _finish(message, f"{report.name}|{keys[0]}", when, sender)
+    yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
+    if len(leaders) == 1:
+        return
+    head = _head(message)
+    if not data.startswith(head):  # pragma: no cover - as_bytes writes the headers first
+        raise AssertionError("a period summary's header block is not where as_bytes put it")
+    # The body split where the first email's boundaries stand (a run of '=' never occurs in its
+    # base64 parts): the others' bodies are these pieces joined by their own boundaries.
+    mark = _boundary_mark(f"{report.name}|{keys[0]}")
+    pieces = memoryview(data)[len(head):].tobytes().split(mark)
+    payloads = [str(part.get_payload()).encode("utf-8", "surrogateescape")
+                for part in message.walk() if not part.is_multipart()]
+    domain = _domain(sender)
+    for address, key in zip(leaders[1:], keys[1:], strict=True):
+        seed = f"{report.name}|{key}"
+        message.replace_header("To", address)
+        for index, part in enumerate(message.walk()):
+            if part.is_multipart():
+                part.set_boundary(_boundary(seed, index))
+        hashed = hashlib.sha256(seed.encode())
+        for payload in payloads:
+            hashed.update(payload)
+        message.replace_header("Message-ID", f"<{hashed.hexdigest()[:32]}@{domain}>")
+        own = _head(message)
+        mine = _boundary_mark(seed)
+        parts: list[Buffer] = [own, pieces[0]]
+        for piece in pieces[1:]:
+            parts += [mine, piece]
+        whole = ""
+        if digests:
+            hashing = hashlib.sha256()
+            for part_ in parts:
+                hashing.update(part_)
+            whole = hashing.hexdigest()
+        yield Outgoing(key, (address,), None, whole, names[key]), parts
 
 
-def write_period_messages(report: PeriodReport, folder: Path, config: Config) -> list[Outgoing]:
-    """The period's emails written to `folder/outbox/`; returned with their bytes."""
-    messages = build_period_messages(report, folder, config)
-    write_outbox(messages, folder)
-    return messages
+def write_period_messages(report: PeriodReport, folder: Path, config: Config,
+                          digests: bool = True) -> list[Outgoing]:
+    """The period's emails written to `folder/outbox/` one at a time as they are built; returned
+    without their bytes (names, recipients and digests; without `digests`, see `period_messages`)."""
+    return _write_all(period_messages(report, folder, config, digests), folder)

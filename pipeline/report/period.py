@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ class PeriodReport:
     @property
     def name(self) -> str:
         return self.results.period
+
+    @cached_property
+    def entries(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each closed week's managers by name (week -> name -> its entry of the week's
+        `managers`): what the trends and the pages look a manager's week up in."""
+        return {doc["week"]: {m["name"]: m for m in doc["managers"]} for doc in self.weekly}
 
     def title(self, with_office: bool = True) -> str:
         office = (self.office + (" " if self.lang == "en" and self.office else "")) if with_office else ""
@@ -106,14 +113,16 @@ def _open_point(week: str, lang: str, px: int) -> Point:
 def series(report: PeriodReport, names: set[str] | None, single: bool = False, px: int = CHART_PX) -> list[Point]:
     """The weekly attainment of the managers `names` (all when None) over every week of the
     period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures."""
-    by_week = {doc["week"]: doc for doc in report.weekly}
     points = []
     for week in report.all_weeks:
-        doc = by_week.get(week)
-        if doc is None:
+        entries = report.entries.get(week)
+        if entries is None:
             points.append(_open_point(week, report.lang, px))
             continue
-        rows = [m for m in doc["managers"] if m["active_days"] > 0 and (names is None or m["name"] in names)]
+        if names is None:
+            rows = [m for m in entries.values() if m["active_days"] > 0]
+        else:
+            rows = [m for name in names if (m := entries.get(name)) is not None and m["active_days"] > 0]
         if not rows:
             points.append(_point(week, None, None, report.lang, px))
             continue
@@ -281,12 +290,11 @@ def manager_page(report: PeriodReport, name: str) -> PeriodManagerPage:
     f = m.figures
     line = _line(lang, name, f, m.weeks_met, m.weeks_assessed, series(report, {name}, True), streak=str(m.max_streak))
     rows = []
-    by_week = {doc["week"]: doc for doc in report.weekly}
     for week in report.all_weeks:
-        doc = by_week.get(week)
-        entry = next((x for x in doc["managers"] if x["name"] == name), None) if doc else None
+        entries = report.entries.get(week)
+        entry = entries.get(name) if entries is not None else None
         if entry is None:
-            why = "report.period.not_closed" if doc is None else "report.period.not_assessed"
+            why = "report.period.not_closed" if entries is None else "report.period.not_assessed"
             rows.append(WeekRow(week, False, t(lang, why), ["", "", ""], "", "", "", "#111827", "", "#f9fafb"))
             continue
         assessed = entry["active_days"] > 0

@@ -194,8 +194,13 @@ def _teams_sheet(b: _Book) -> None:
     _write_figures(b, ws, row, 3, r.office.figures, specs, bold=True)
 
 
-def _week_attainment(doc: dict[str, Any], names: set[str] | None) -> float | None:
-    rows = [m for m in doc["managers"] if m["active_days"] > 0 and (names is None or m["name"] in names)]
+def _week_attainment(entries: dict[str, dict[str, Any]], names: set[str] | None) -> float | None:
+    """A closed week's attainment of the managers `names` (all when None), from the week's
+    entries by name (`PeriodReport.entries`)."""
+    if names is None:
+        rows = [m for m in entries.values() if m["active_days"] > 0]
+    else:
+        rows = [m for name in names if (m := entries.get(name)) is not None and m["active_days"] > 0]
     if not rows:
         return None
     pct = attainment({i: sum(m["achieved"][i] for m in rows) for i in ITEMS_ORDER},
@@ -235,7 +240,7 @@ def _trend_sheet(b: _Book) -> None:
     for row, doc in enumerate(docs, start=1):
         b.text(ws, row, 0, doc["week"])
         for col, names in enumerate([None, *members.values()], start=1):
-            value = _week_attainment(doc, names)
+            value = _week_attainment(report.entries[doc["week"]], names)
             if value is None:
                 ws.write_blank(row, col, None, b.pct)
             else:
@@ -297,7 +302,7 @@ def _attainment_sheet(b: _Book) -> None:
             b.text(ws, row, 0, team_name(lang, team))
             b.text(ws, row, 1, m.name)
             for col, doc in enumerate(report.weekly, start=2):
-                entry = next((x for x in doc["managers"] if x["name"] == m.name), None)
+                entry = report.entries[doc["week"]].get(m.name)
                 pct = attainment(entry["achieved"], entry["targets"]) if entry and entry["active_days"] > 0 else None
                 if pct is None:
                     ws.write_blank(row, col, None, b.pct)
