@@ -439,7 +439,7 @@ def _closed_periods(job: Job) -> None:
     for week in job.reports:
         for period in closed_by(Week.parse(week.week)):
             names = [str(w) for w in period.weeks()]
-            weekly = [d for d in job.state.week_results(names) if d["week"] not in fresh]
+            weekly = [d for d in job.state.week_managers(names) if d["week"] not in fresh]
             weekly += [fresh[n] for n in names if n in fresh]
             report = period_report(period, weekly, job.config, list(job.roster.values()),
                                    period_followups(job.state, names, job.reports))
@@ -467,7 +467,7 @@ def write_period_report(opts: RunOptions, config: Config, period: Period) -> Per
 def _stored_period(state: State, period: Period, config: Config) -> PeriodReport:
     """A period as its closed weeks' stored results make it (SPEC §8: never from rows)."""
     names = [str(w) for w in period.weeks()]
-    return period_report(period, state.week_results(names), config, list((state.roster() or {}).values()),
+    return period_report(period, state.week_managers(names), config, list((state.roster() or {}).values()),
                          period_followups(state, names))
 
 

@@ -467,6 +467,25 @@ def test_the_months_period_json_is_the_sum_of_its_weekly_results(cron: Office) -
     assert october["complete"] is False              # its weeks before the first run were never closed
 
 
+def test_report_period_writes_the_month_the_run_that_closed_it_wrote(cron: Office, tmp_path: Path) -> None:
+    """`pipeline report --period` reads only the closed weeks' managers from the state; the run
+    that closed November had its last week's whole results in hand: the same folder either way."""
+    done = run_cli("report", "--period", "2026-11", "--out", str(tmp_path), "--state", str(cron.state),
+                   "--config", str(cron.config))
+    assert done.returncode == 0, done.stderr
+    ours, theirs = tmp_path / "2026-11", cron.out / "2026-11"
+    pages = sorted(p.relative_to(theirs) for p in theirs.rglob("*.html"))
+    assert len(pages) == 4 and pages == sorted(p.relative_to(ours) for p in ours.rglob("*.html"))
+    for name in [Path("period.json"), *pages]:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+    def values(path: Path) -> list[list[list[Any]]]:
+        book = openpyxl.load_workbook(path)
+        return [[list(row) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets]
+
+    assert values(ours / "summary.xlsx") == values(theirs / "summary.xlsx")
+
+
 def test_report_period_writes_a_partial_month(cron: Office) -> None:
     """December so far: 2026-W49 and W50 closed of five; `complete` false, sums of those two."""
     done = cron.report("2026-12", "--now", "2026-12-15T10:00:00")

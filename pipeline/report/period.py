@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..periods import ITEMS_ORDER, LogLine, LogReview, PeriodResults, attainment
+from ..periods import ITEMS_ORDER, LogLine, LogReview, ManagerPeriod, PeriodResults, attainment
 from ..records import Person
 from ..texts import t
 from .context import (
@@ -48,16 +48,21 @@ class PeriodReport:
 
     results: PeriodResults
     is_quarter: bool
-    weekly: list[dict[str, Any]]   # the closed weeks' results.json documents, oldest first
+    weekly: list[dict[str, Any]]   # the closed weeks' results.json documents (their week and managers), oldest first
     all_weeks: list[str]           # every week of the period, closed or not, oldest first
     lang: str
     office: str
     roster: list[Person] = field(default_factory=list)
     log: LogReview = field(default_factory=LogReview)
+    trends: dict[tuple[str, int], list[Point]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.results.period
+
+    @cached_property
+    def managers(self) -> dict[str, ManagerPeriod]:
+        return {m.name: m for m in self.results.managers}
 
     @cached_property
     def entries(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -112,7 +117,17 @@ def _open_point(week: str, lang: str, px: int) -> Point:
 
 def series(report: PeriodReport, names: set[str] | None, single: bool = False, px: int = CHART_PX) -> list[Point]:
     """The weekly attainment of the managers `names` (all when None) over every week of the
-    period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures."""
+    period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures.
+    A manager's own is worked out once for the summary and the page (`PeriodReport.trends`)."""
+    if single and names is not None and len(names) == 1:
+        key = (next(iter(names)), px)
+        if key not in report.trends:
+            report.trends[key] = _series(report, names, True, px)
+        return report.trends[key]
+    return _series(report, names, single, px)
+
+
+def _series(report: PeriodReport, names: set[str] | None, single: bool, px: int) -> list[Point]:
     points = []
     for week in report.all_weeks:
         entries = report.entries.get(week)
@@ -286,7 +301,7 @@ class PeriodManagerPage:
 
 def manager_page(report: PeriodReport, name: str) -> PeriodManagerPage:
     lang = report.lang
-    m = next(x for x in report.results.managers if x.name == name)
+    m = report.managers[name]
     f = m.figures
     line = _line(lang, name, f, m.weeks_met, m.weeks_assessed, series(report, {name}, True), streak=str(m.max_streak))
     rows = []
