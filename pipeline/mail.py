@@ -957,7 +957,12 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
     # The body split where the first email's boundaries stand (a run of '=' never occurs in its
     # base64 parts): the others' bodies are these pieces joined by their own boundaries.
     mark = _boundary_mark(f"{report.name}|{keys[0]}")
-    pieces = memoryview(data)[len(head):].tobytes().split(mark)
+    pieces: list[Buffer] = []
+    at, view = len(head), memoryview(data)
+    while (found := data.find(mark, at)) >= 0:
+        pieces.append(view[at:found])
+        at = found + len(mark)
+    pieces.append(view[at:])
     payloads = [str(part.get_payload()).encode("utf-8", "surrogateescape")
                 for part in message.walk() if not part.is_multipart()]
     domain = _domain(sender)
@@ -976,13 +981,13 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
         parts: list[Buffer] = [own, pieces[0]]
         for piece in pieces[1:]:
             parts += [mine, piece]
-        whole = ""
+        checked = ""
         if digests:
-            hashing = hashlib.sha256()
-            for part_ in parts:
-                hashing.update(part_)
-            whole = hashing.hexdigest()
-        yield Outgoing(key, (address,), None, whole, names[key]), parts
+            whole = hashlib.sha256()
+            for chunk in parts:
+                whole.update(chunk)
+            checked = whole.hexdigest()
+        yield Outgoing(key, (address,), None, checked, names[key]), parts
 
 
 def write_period_messages(report: PeriodReport, folder: Path, config: Config,

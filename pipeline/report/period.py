@@ -352,7 +352,9 @@ def write_period_json(report: PeriodReport, folder: Path) -> None:
 
 
 def write_period_html(report: PeriodReport, folder: Path) -> None:
-    (folder / "summary.html").write_text(render_summary(report), encoding="utf-8")
+    # streamed to the file: a quarter's summary of a big office is tens of MB as one string
+    environment().get_template("period_summary.html").stream(page=summary_page(report)).dump(
+        str(folder / "summary.html"), encoding="utf-8")
     template = environment().get_template("period_manager.html")
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)
