@@ -959,9 +959,9 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
     mark = _boundary_mark(f"{report.name}|{keys[0]}")
     pieces: list[Buffer] = []
     at, view = len(head), memoryview(data)
-    while (found := data.find(mark, at)) >= 0:
-        pieces.append(view[at:found])
-        at = found + len(mark)
+    while (stop := data.find(mark, at)) >= 0:
+        pieces.append(view[at:stop])
+        at = stop + len(mark)
     pieces.append(view[at:])
     payloads = [str(part.get_payload()).encode("utf-8", "surrogateescape")
                 for part in message.walk() if not part.is_multipart()]
