@@ -15,6 +15,8 @@ bounded number of times and reporting, never raising, what could not be delivere
 
 from __future__ import annotations
 
+import binascii
+import codecs
 import email
 import hashlib
 import multiprocessing
@@ -57,6 +59,9 @@ MAX_WAIT = 30.0          # longest single pause between two attempts, seconds
 
 # A mainland mobile number standing alone in a text: masked in every body as a last safeguard.
 _PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+# The same on UTF-8 bytes: an ASCII digit's byte is never part of another character's.
+_PHONE_IN_BYTES = re.compile(_PHONE_IN_TEXT.pattern.encode("ascii"))
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")   # what bytes.splitlines() breaks at
 # Separators between several addresses in one roster cell (ASCII and full-width).
 _ADDRESS_SPLIT = re.compile(r"[,;，；、\s]+")
 _UNSAFE_FILENAME = re.compile(r"[^\w.@+-]+")
@@ -167,6 +172,35 @@ def _when(value: str) -> str:
 def mask_text(text: str) -> str:
     """Mask every mobile number standing alone in `text` (pages and emails never show them whole)."""
     return _PHONE_IN_TEXT.sub(r"\1****\3", text)
+
+
+def html_payload(path: Path, policy: EmailPolicy) -> str | None:
+    """The base64 payload `EmailMessage.set_content` gives the UTF-8 page at `path` (masked by
+    `mask_text`, its lines ended by the policy's, as `cte="base64"` encodes text), made from the
+    page's bytes without decoding them: a big office's period summary is tens of MB of text,
+    and as a string, masked, split into lines and encoded by the email package, several times
+    that. None when the page is not valid UTF-8 (the email package's way replaces what is not)."""
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    linesep = policy.linesep.encode("ascii")
+    body = _LINE_BREAK.sub(linesep, _PHONE_IN_BYTES.sub(rb"\1****\3", _read(path)))
+    if not body.endswith(linesep):
+        body += linesep
+    step = (policy.max_line_length or 78) // 4 * 3      # bytes a line, as the email package encodes
+    width = step // 3 * 4
+    block = step * 4096
+    pieces = []
+    for start in range(0, len(body), block):
+        encoded = binascii.b2a_base64(body[start:start + block], newline=False)
+        pieces.append(b"".join([encoded[i:i + width] + b"\n" for i in range(0, len(encoded), width)]).decode("ascii"))
+    del body
+    return "".join(pieces)
 
 
 def _mask_any(value: str) -> str:
@@ -940,13 +974,19 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
     kind = "quarter" if report.is_quarter else "month"
     subject = t(lang, f"mail.subject.period.{kind}", prefix=_prefix(lang, config.office or report.office),
                 period=report.name)
-    html = _read(folder / "summary.html").decode("utf-8", errors="replace")
     text = _period_text(report, lang, subject)
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))
     keys = [f"summary:{a}" for a in leaders]
     names = dict(zip(keys, _file_names(report.name, keys), strict=True))
-    message = _message(sender, (leaders[0],), subject, text, html, attachment)
-    del html, text, attachment
+    encoded = html_payload(folder / "summary.html", POLICY)
+    if encoded is None:   # not UTF-8: as the email package encodes it, what is not replaced
+        html = _read(folder / "summary.html").decode("utf-8", errors="replace")
+        message = _message(sender, (leaders[0],), subject, text, html, attachment)
+        del html
+    else:                 # the page's part made with a placeholder, then given its payload
+        message = _message(sender, (leaders[0],), subject, text, "", attachment)
+        next(p for p in message.walk() if p.get_content_type() == "text/html").set_payload(encoded)
+    del encoded, text, attachment
     data, digest = _finish(message, f"{report.name}|{keys[0]}", when, sender)
     yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
     if len(leaders) == 1:
@@ -965,6 +1005,9 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
     pieces.append(view[at:])
     payloads = [str(part.get_payload()).encode("utf-8", "surrogateescape")
                 for part in message.walk() if not part.is_multipart()]
+    for part in message.walk():   # from here on only its headers are written (`_head`)
+        if not part.is_multipart():
+            part.set_payload("")
     domain = _domain(sender)
     for address, key in zip(leaders[1:], keys[1:], strict=True):
         seed = f"{report.name}|{key}"
