@@ -16,7 +16,11 @@
 
 With --at REV the product measured is the package as committed at REV (see run.py).
 
-Usage: python bench/year.py [--weeks 52] [--quick | --tiny] [--regen] [--keep] [--at REV] [--cache DIR]
+With --check-full every week is also run with --full-replay on a state of its own (not measured)
+and its results.json, ledger.csv, payout.csv and followups.json compared with the measured run's.
+
+Usage: python bench/year.py [--weeks 52] [--quick | --tiny] [--regen] [--keep] [--check-full] [--at REV]
+       [--cache DIR]
 """
 
 from __future__ import annotations
@@ -236,6 +240,34 @@ def run_week(exe: str, data: Path, w: dict[str, Any], work: Path, label: str) ->
     return m
 
 
+COMPARED = ("results.json", "ledger.csv", "payout.csv", "followups.json")
+
+
+def check_full(exe: str, data: Path, w: dict[str, Any], work: Path) -> list[str]:
+    """The week run again in `work/full/` (a state of its own, fed the same inboxes) with
+    --full-replay, the reference that replays the whole stored history instead of starting from a
+    snapshot (not measured); returns the files of `COMPARED` whose bytes differ from the measured
+    run's (none: the incremental replay gave the full replay's results)."""
+    import subprocess
+
+    full = work / "full"
+    inbox, out, state = full / "inbox", full / "out", full / "state"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for f in sorted((data / w["folder"]).iterdir()):
+        shutil.copy2(f, inbox / f.name)
+    done = subprocess.run([exe, "run", "--inbox", str(inbox), "--out", str(out), "--state", str(state),
+                           "--now", w["now"], "--full-replay"], cwd=full, env=bench_run.ENV,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return [f"full replay failed (exit {done.returncode}): {done.stderr.strip()[-300:]}"]
+    shutil.rmtree(state / "backups", ignore_errors=True)  # only the reference's results are wanted
+    mine, theirs = work / "out" / w["week"], out / w["week"]
+    differ = [name for name in COMPARED
+              if not (mine / name).is_file() or (mine / name).read_bytes() != (theirs / name).read_bytes()]
+    shutil.rmtree(theirs, ignore_errors=True)
+    return differ
+
+
 def fmt(x: float) -> str:
     return "—" if x != x else (f"{x:.2f}" if x < 10 else f"{x:.1f}")
 
@@ -280,6 +312,13 @@ def summary(runs: list[dict[str, Any]]) -> list[str]:
         f"largest peak RSS {max(m['rss'] for m in ok):,.0f} MB; state after the last week {b['state']:,.0f} MB "
         f"(database {b['db']:,.0f} MB, backups {b['backups']:,.0f} MB); outputs {b['out']:,.0f} MB.",
     ]
+    checked = [m for m in ok if "differ" in m]
+    if checked:
+        unequal = [f"{m['week']} ({', '.join(m['differ'])})" for m in checked if m["differ"]]
+        lines.append(f"Full replay (--full-replay, a state of its own fed the same inboxes) against the "
+                     f"measured incremental run: {', '.join(COMPARED)} byte-identical in "
+                     f"{len(checked) - len(unequal)} of {len(checked)} weeks"
+                     + (f"; different in {'; '.join(unequal)}." if unequal else "."))
     failed = [f"{i + 1} ({m['week']}, exit {m['rc']})" for i, m in enumerate(runs) if m["rc"] != 0]
     if failed:
         lines.append(f"Failed weeks: {', '.join(failed)}.")
@@ -317,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--regen", action="store_true", help="generate the inboxes again even if cached")
     ap.add_argument("--keep", action="store_true", help="keep the run folder (bench/.cache/year-run/)")
     ap.add_argument("--at", metavar="REV", help="measure pipeline/ as committed at REV, not the working tree")
+    ap.add_argument("--check-full", action="store_true",
+                    help="also run every week with --full-replay on a state of its own (not measured) and "
+                         "compare results.json, ledger.csv, payout.csv and followups.json with the measured run's")
     ap.add_argument("--report", action="store_true",
                     help="run nothing: print the table again from the last run's year-last.json")
     ap.add_argument("--cache", metavar="DIR", type=Path, default=generate.CACHE,
@@ -352,9 +394,11 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     for i, w in enumerate(manifest["weeks"][:a.weeks]):
         m = run_week(exe, data, w, work, f"week{i + 1:02d}")
+        if a.check_full and m["rc"] == 0:
+            m["differ"] = check_full(exe, data, w, work)
         runs.append(m)
         lines.append(row(i + 1, m))
-        print(lines[-1], flush=True)
+        print(lines[-1] + (f" full replay differs: {', '.join(m['differ'])}" if m.get("differ") else ""), flush=True)
         if m["rc"] != 0:
             log(m.get("error", ""))
             break  # the state is that of the week before: the next weeks would measure something else
