@@ -424,7 +424,9 @@ def state_group() -> None:
 @click.option("--state", "state_dir", type=click.Path(file_okay=False, path_type=Path), help="State folder (default state/).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
 def state_backups(state_dir: Path | None, config_path: str | None) -> None:
-    """List the backups of the state, oldest first: name, when taken (the run's clock), size.
+    """List the backups of the state, oldest first: name, when taken (the run's clock), the
+    size of the database it restores and of the pages it added to the store (backups share the
+    pages that did not change; a copy made by an earlier version shows its file's size).
 
     A committing run makes one of the state as it was before it; `[backups]` in the
     configuration says which are kept.
@@ -441,7 +443,11 @@ def state_backups(state_dir: Path | None, config_path: str | None) -> None:
     _, _, state = _paths(config, None, None, state_dir)
     backups = list_backups(state)
     for b in backups:
-        click.echo(f"{b.name}  {b.taken:%Y-%m-%d %H:%M}  {b.size / 1e6:,.1f} MB")
+        if b.database is None:  # a copy made by an earlier version
+            click.echo(f"{b.name}  {b.taken:%Y-%m-%d %H:%M}  {b.size / 1e6:,.1f} MB")
+        else:
+            click.echo(f"{b.name}  {b.taken:%Y-%m-%d %H:%M}  database {b.database / 1e6:,.1f} MB, "
+                       f"new pages {b.size / 1e6:,.1f} MB")
     if not backups:
         click.echo(f"no backups in {state}")
 

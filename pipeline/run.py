@@ -902,7 +902,7 @@ def _commit(job: Job) -> None:
     if state.backs_up:
         if not state.has_backup():  # the first run had nothing to copy before; keep its result
             state.backup(result.run_id, opts.now, partial(_crash_point, "during_backup"))
-        prune_backups(opts.state, job.config.backups)
+        prune_backups(opts.state, job.config.backups, _crash_point)
     job.stage("store")
 
 

@@ -10,8 +10,9 @@ from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pipeline import pagestore
 from pipeline.config import Backups
-from pipeline.state import Backup, kept_backups
+from pipeline.state import Backup, State, kept_backups, list_backups, prune_backups, restore_backup
 from tests.helpers import LEADS, roster, run_cli, workbook
 
 PEOPLE = [["张伟", "大客户经理", "一组", "", None, None], ["王强", "大客户经理", "二组", "", None, None]]
@@ -115,19 +116,43 @@ def test_restore_refuses_what_it_cannot_use_and_changes_nothing(tmp_path: Path) 
     unknown = office.cli("restore", "20990101T000000_nothing")
     assert (unknown.returncode, "no backup" in unknown.stderr) == (2, True)
 
-    backup = next((office.state / "backups").glob("*.db.zst"))
-    good = backup.read_bytes()
-    damaged = tmp_path / "damaged.db.zst"
-    # a flipped byte anywhere (frame header, compressed pages, the trailing hash) is found before
-    # anything is replaced: the database's hash, not only SQLite's integrity check
-    for at in (20, *(len(good) * k // 6 for k in range(1, 6)), len(good) - 5):
+    def refused(backup: Path, what: object) -> None:
+        done = office.cli("restore", str(backup))
+        assert done.returncode == 1 and "damaged" in done.stderr and "Traceback" not in done.stderr, what
+        assert office.closed() == before and not (office.state / "replaced").exists()
+        assert db.exists() and not list(office.state.glob("*.restoring")), "nothing left half made"
+
+    (listed,) = list_backups(office.state)
+    good = listed.path.read_bytes()
+    damaged = tmp_path / "damaged.pages"
+    # a flipped byte anywhere in the list of pages (header, hashes, its checksum) is found before
+    # anything is replaced
+    for at in (5, 20, *(len(good) * k // 6 for k in range(1, 6)), len(good) - 5):
         data = bytearray(good)
         data[at] ^= 0xFF
         damaged.write_bytes(bytes(data))
-        refused = office.cli("restore", str(damaged))
-        assert refused.returncode == 1 and "damaged" in refused.stderr and "Traceback" not in refused.stderr, at
-        assert office.closed() == before and not (office.state / "replaced").exists()
-        assert db.exists() and not list(office.state.glob("*.restoring")), "nothing left half made"
+        refused(damaged, at)
+    # and anywhere in the store's pages: each page is checked against its hash, not only by
+    # SQLite's integrity check (which does not read the bytes of stored blobs)
+    (pack,) = (office.state / "backups" / "pages").glob("*.pack")
+    whole = pack.read_bytes()
+    try:
+        for at in (10, *(len(whole) * k // 6 for k in range(1, 6)), len(whole) - 5):
+            data = bytearray(whole)
+            data[at] ^= 0xFF
+            pack.write_bytes(bytes(data))
+            refused(listed.path, ("pack", at))
+    finally:
+        pack.write_bytes(whole)
+
+    # a copy made by an earlier version: compressed whole, with the database's hash after it
+    old = old_backup(db, tmp_path / "old.db.zst")
+    good = old.read_bytes()
+    for at in (20, *(len(good) * k // 6 for k in range(1, 6)), len(good) - 5):
+        data = bytearray(good)
+        data[at] ^= 0xFF
+        old.write_bytes(bytes(data))
+        refused(old, ("old", at))
 
     holder = subprocess.Popen(
         [sys.executable, "-c",
@@ -142,3 +167,159 @@ def test_restore_refuses_what_it_cannot_use_and_changes_nothing(tmp_path: Path) 
         holder.kill()
         holder.wait(timeout=10)
     assert office.closed() == before
+
+
+def old_backup(db: Path, target: Path) -> Path:
+    """The database as earlier versions backed it up: a `VACUUM INTO` copy compressed as one zstd
+    frame, then its SHA-256 in a skippable frame."""
+    import hashlib
+    import struct
+
+    import pyarrow as pa
+
+    copy = target.with_name(target.name + ".tmp")
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("VACUUM INTO ?", (str(copy),))
+    data = copy.read_bytes()
+    copy.unlink()
+    with pa.CompressedOutputStream(str(target), "zstd") as packed:
+        packed.write(data)
+    with open(target, "ab") as out:
+        out.write(struct.pack("<II", 0x184D2A5E, 40) + b"sha256\x00\x00" + hashlib.sha256(data).digest())
+    return target
+
+
+def content(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows but the snapshots' (a cache a backup leaves out), in a stable order."""
+    with closing(sqlite3.connect(db)) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'snapshots'")]
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command_line(tmp_path: Path) -> None:
+    """Three weeks run: a backup after the first commit and one before each later run. The second
+    adds the page or two the first run changed after its backup (its files marked archived), the
+    third the pages the second week changed. `pipeline state restore NAME` gives back each
+    state's content exactly, checked."""
+    office = Office(tmp_path)
+    states = []
+    for day, now in ((24, WEEK1), (1, WEEK2), (8, "2026-12-14T08:00:00")):
+        week(office.inbox, day)
+        done = office.run(now)
+        assert done.returncode == 0, done.stderr
+        states.append(content(office.state / "pipeline.db"))
+    backups = list_backups(office.state)
+    assert [b.taken.isoformat() for b in backups] == [WEEK1, WEEK2, "2026-12-14T08:00:00"]
+    first, second, third = backups
+    h1, h2, h3 = (pagestore.read_manifest(b.path).hashes for b in backups)
+    assert len(set(h2) - set(h1)) <= 2 < len(h2), "after the first backup the run only marked its files archived"
+    assert len(set(h3) - set(h1) - set(h2)) < len(h3) / 2, "the second week changed a part of the pages"
+    assert 0 < second.size < third.size < first.size
+    pages = pagestore.stored(office.state / "backups")
+    assert len(pages) == len({h for _, h, _ in pages}), "each page stored once"
+    stored_bytes = sum(p.stat().st_size for p in (office.state / "backups" / "pages").glob("*.pack"))
+    assert stored_bytes == first.size + second.size + third.size
+    assert stored_bytes < sum(b.database or 0 for b in backups) / 2
+
+    listed = office.cli("backups").stdout.splitlines()
+    assert [line.split()[0] for line in listed] == [b.name for b in backups]
+    assert all(" database " in line and line.endswith(" MB") for line in listed)
+
+    # the first backup was taken after the first commit, before its files were marked archived
+    for b, expected in zip(backups, [states[0], states[0], states[1]], strict=True):
+        done = office.cli("restore", b.name)
+        assert done.returncode == 0, done.stderr
+        restored = content(office.state / "pipeline.db")
+        if b is first:
+            assert sorted(name for _, name, _ in restored.pop("pending_moves")) == sorted(["名单.xlsx", "号码24.xlsx"])
+            expected = {**expected}
+            assert expected.pop("pending_moves") == []
+        assert restored == expected
+        with closing(sqlite3.connect(office.state / "pipeline.db")) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone() == (0,)
+    undo = sorted((office.state / "replaced").glob("*.db"))[0]  # the state before the first restore
+    assert office.cli("restore", str(undo)).returncode == 0
+    assert content(office.state / "pipeline.db") == states[2]
+
+
+def registrations(state: State, run: str, first: int, n: int) -> None:
+    """`n` registrations with random phones (pages that do not compress), in one transaction."""
+    import random
+
+    rng = random.Random(first)
+    state.begin()
+    state.add_registrations(run, "登记.xlsx", "登记", list(range(first, first + n)), ["2026-11-02T09:00:00"] * n,
+                            [f"1{rng.randrange(10**10):010d}" for _ in range(n)], ["张伟"] * n, [""] * n,
+                            [f"{rng.random()}" for _ in range(n)], list(range(2, n + 2)))
+    state.write_blocks_aside()
+    state.commit()
+
+
+def test_pruning_deletes_the_pages_no_backup_needs_and_keeps_the_others_restorable(tmp_path: Path) -> None:
+    """Backups of a state whose stored rows are replaced: when the rule keeps only the newer ones,
+    the pages only the deleted backups held leave the store (a pack mostly unneeded is written
+    again with its needed pages), and every backup kept restores to its state."""
+    folder = tmp_path / "state"
+    state = State(folder)
+    registrations(state, "r1", 1, 60_000)
+    first = content(state.path)
+    state.backup("r1", datetime(2026, 11, 2, 8))
+    state.begin()
+    state.conn.execute("DELETE FROM registrations")  # its pages freed: a later backup keeps them as zeros
+    state.commit()
+    registrations(state, "r2", 100_000, 60_000)
+    second = content(state.path)
+    state.backup("r2", datetime(2026, 11, 9, 8))
+    state.backup("r3", datetime(2026, 11, 16, 8))
+    state.close()
+    assert first != second
+
+    backups = list_backups(folder)
+    needed = {h for b in backups[1:] for h in pagestore.read_manifest(b.path).hashes}
+    before = pagestore.stored(folder / "backups")
+    assert {h for _, h, _ in before} > needed, "the first backup's own pages are stored"
+    gone = prune_backups(folder, Backups(keep_last=2, keep_weekly=0, keep_monthly=0))
+    assert gone == [backups[0].path]
+    after = pagestore.stored(folder / "backups")
+    assert sorted(h for _, h, _ in after) == sorted(needed), "no page left that no backup needs, none twice"
+    assert prune_backups(folder, Backups(keep_last=2, keep_weekly=0, keep_monthly=0)) == []
+    assert pagestore.stored(folder / "backups") == after
+    for i, b in enumerate(backups[1:]):
+        assert restore_backup(tmp_path / f"check{i}", b.path, "check") is None
+        assert content(tmp_path / f"check{i}" / "pipeline.db") == second
+
+    # the last backup deleted too: nothing is left in the store
+    assert prune_backups(folder, Backups(keep_last=1, keep_weekly=0, keep_monthly=0)) == [backups[1].path]
+    restore_backup(tmp_path / "last", backups[2].path, "check")
+    assert content(tmp_path / "last" / "pipeline.db") == second
+
+
+def test_copies_made_by_earlier_versions_are_listed_kept_by_the_rule_and_restored(tmp_path: Path) -> None:
+    """A state upgraded from a version that backed up whole copies (`.db.zst`, and before that
+    `.db`): its old copies are listed beside the new backups, deleted by the same rule, and
+    restore as before through the command line."""
+    office = Office(tmp_path)
+    week(office.inbox, 24)
+    assert office.run(WEEK1).returncode == 0
+    after_week1 = office.closed()
+    folder = office.state / "backups"
+    for p in folder.glob("*.pages"):
+        p.unlink()
+    shutil.rmtree(folder / "pages")
+    old_backup(office.state / "pipeline.db", folder / "20261123T080000_r0.db.zst")
+    shutil.copyfile(office.state / "pipeline.db", folder / "20261116T080000_r00.db")
+    week(office.inbox, 1)
+    assert office.run(WEEK2).returncode == 0
+    listed = office.cli("backups").stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["20261116T080000_r00", "20261123T080000_r0",
+                                                    next(b.name for b in list_backups(office.state) if b.taken.day == 7)]
+    assert listed[1].endswith(" MB") and " database " not in listed[1]
+    for name in ("20261116T080000_r00", "20261123T080000_r0"):
+        done = office.cli("restore", name)
+        assert done.returncode == 0, done.stderr
+        assert office.closed() == after_week1
+    gone = prune_backups(office.state, Backups(keep_last=1, keep_weekly=0, keep_monthly=0))
+    assert sorted(p.name for p in gone) == ["20261116T080000_r00.db", "20261123T080000_r0.db.zst"]
+    assert [b.path.suffix for b in list_backups(office.state)] == [".pages"]

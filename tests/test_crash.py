@@ -125,6 +125,75 @@ def test_a_run_killed_inside_its_backup_loses_nothing(tmp_path: Path) -> None:
         assert restore_backup(tmp_path / f"check{i}", b.path, "check") is None
 
 
+def third_week(inbox: Path) -> None:
+    workbook(inbox / "号码50.xlsx", {"号码": (LEADS, [
+        ["王强", 13600136000 + i, datetime(2026, 12, 8, 9, i), ""] for i in range(5)])})
+
+
+def fourth_week(inbox: Path) -> None:
+    workbook(inbox / "号码51.xlsx", {"号码": (LEADS, [
+        ["张伟", 13500135000 + i, datetime(2026, 12, 15, 9, i), ""] for i in range(5)])})
+
+
+@pytest.mark.parametrize("step", ["during_prune", "during_repack"])
+def test_a_run_killed_while_deleting_old_backups_loses_nothing(tmp_path: Path, step: str) -> None:
+    """Backups kept one at a time: the third run, after its commit, deletes the backup before
+    and then the pages only that one needed (rewriting a pack mostly unneeded). Killed between
+    the two (`during_prune`) or after the rewritten pack is written and before the old one is
+    deleted (`during_repack`): every backup listed restores whole, the next run finishes the
+    week as an uninterrupted one does, and the next week's pruning leaves each needed page
+    stored once, and of the pages no backup needs no more than a rewrite would have dropped."""
+    from pipeline import pagestore
+    from pipeline.state import list_backups, restore_backup
+
+    week2, week3, week4 = "2026-12-07T08:00:00", "2026-12-14T08:00:00", "2026-12-21T08:00:00"
+
+    def run_kept(root: Path, now: str, crash: str | None = None) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+        done = run_cli("run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
+                       "--now", now, "--config", str(root / "pipeline.toml"),
+                       env={**env, "PIPELINE_CRASH_AT": crash} if crash else env)
+        assert done.returncode == (-9 if crash else 0), done.stderr
+
+    for root in (tmp_path / "plain", tmp_path / "killed"):
+        root.mkdir()
+        (root / "pipeline.toml").write_text("[backups]\nkeep_last = 1\nkeep_weekly = 0\nkeep_monthly = 0\n",
+                                            encoding="utf-8")
+        make_inbox(root / "in")
+        run_kept(root, NOW)
+        second_week(root / "in")
+        run_kept(root, week2)
+        third_week(root / "in")
+        run_kept(root, week3, step if root.name == "killed" else None)
+    killed = tmp_path / "killed"
+    folder = killed / "state" / "backups"
+    assert len(list(folder.glob("*.pages"))) == 1, "the backup before deleted"
+    held = pagestore.stored(folder)
+    if step == "during_repack":
+        assert len(held) > len({h for _, h, _ in held}), "killed with the needed pages in two packs"
+    for i, b in enumerate(list_backups(killed / "state")):  # whole, as the crash left them
+        assert restore_backup(tmp_path / f"check{i}", b.path, "check") is None
+
+    run_kept(killed, week3)  # finishes the archive moves
+    for root in (tmp_path / "plain", killed):
+        fourth_week(root / "in")
+        run_kept(root, week4)
+    for week in ("2026-W48", "2026-W49", "2026-W50", "2026-W51"):
+        assert (killed / "out" / week / "results.json").read_bytes() == \
+            (tmp_path / "plain" / "out" / week / "results.json").read_bytes()
+    assert stored_rows(killed) == stored_rows(tmp_path / "plain")
+    (last,) = list_backups(killed / "state")
+    needed = set(pagestore.read_manifest(last.path).hashes)
+    held = pagestore.stored(folder)
+    assert len(held) == len({h for _, h, _ in held}) and needed <= {h for _, h, _ in held}, "each needed page once"
+    for pack in {p for p, _, _ in held}:  # a pack keeps a few unneeded pages: at most a quarter of its bytes
+        assert sum(n for p, h, n in held if p == pack and h not in needed) <= sum(n for p, _, n in held if p == pack) / 4
+    assert not list(folder.rglob("*.part"))
+    assert restore_backup(tmp_path / "last", last.path, "check") is None
+    with sqlite3.connect(tmp_path / "last" / "pipeline.db") as db:
+        assert [r[0] for r in db.execute("SELECT week FROM weeks ORDER BY week")] == ["2026-W48", "2026-W49", "2026-W50"]
+
+
 def test_second_run_exits_75_while_the_lock_is_held(tmp_path: Path) -> None:
     make_inbox(tmp_path / "in")
     holder = subprocess.Popen(

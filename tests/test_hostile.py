@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from pipeline.io.read import read_file
+from pipeline.state import list_backups
 from tests import corpus
 from tests.helpers import LEADS, results, roster, run_cli, workbook
 
@@ -61,13 +62,12 @@ class Office:
 
 
 def unpacked(backup: Path, folder: Path) -> Path:
-    """A backup (one zstd frame, as the `zstd` tool reads it) unpacked into a database file."""
-    import pyarrow as pa
+    """A backup restored into a state folder of its own; its database file."""
+    from pipeline.state import DB_NAME, restore_backup
 
-    target = folder / (backup.name + ".sqlite")
-    with pa.CompressedInputStream(str(backup), "zstd") as packed:
-        target.write_bytes(packed.read())
-    return target
+    target = folder / f"unpacked-{backup.name}"
+    assert restore_backup(target, backup, "check") is None
+    return target / DB_NAME
 
 
 def no_traceback(done: Any) -> None:
@@ -368,9 +368,9 @@ def test_a_committing_run_leaves_a_backup(tmp_path: Path) -> None:
     assert office.run().returncode == 0
     workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
     assert office.run(now="2026-12-07T08:00:00").returncode == 0
-    backups = sorted((office.state / "backups").glob("*.db.zst"))
+    backups = [b.path for b in list_backups(office.state)]
     # one taken after the very first commit (there was nothing to copy before it), one before the second run
-    assert len(backups) == 2 and not list((office.state / "backups").glob("*.part"))
+    assert len(backups) == 2 and not list((office.state / "backups").rglob("*.part"))
     for backup in backups:
         with sqlite3.connect(unpacked(backup, tmp_path)) as db:  # the state as the first run left it
             assert db.execute("SELECT week FROM weeks").fetchall() == [(WEEK,)]
@@ -402,7 +402,7 @@ def test_a_backup_made_aside_holds_the_committed_state_not_the_run_in_progress(t
     with sqlite3.connect(unpacked(backup, tmp_path)) as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'first_week'").fetchall() == [("2026-W48",)]
         assert db.execute("SELECT COUNT(*) FROM registrations").fetchone() == (0,)
-    assert backup.name == "20261207T080000_r2.db.zst" and not list(backup.parent.glob("*.part"))
+    assert backup.name == "20261207T080000_r2.pages" and not list(backup.parent.rglob("*.part"))
 
 
 def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path) -> None:
@@ -411,7 +411,7 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     assert office.run().returncode == 0
     workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
     assert office.run(now="2026-12-07T08:00:00").returncode == 0
-    backup = sorted((office.state / "backups").glob("*.db.zst"))[-1]
+    backup = list_backups(office.state)[-1].path
     db = office.state / "pipeline.db"
     data = bytearray(db.read_bytes())
     page = int.from_bytes(data[16:18], "big")  # the header's page size (1 stands for 65536)

@@ -1,0 +1,389 @@
+"""Backups of the embedded database as lists of pages in a store of unique pages.
+
+A whole compressed copy per backup multiplies the state by the backups kept: after a year of a
+quarter-size office, six copies of about 240 MB each beside a 730 MB database. Yet from one
+backup to the next most of the database does not change: the history's pages, once full, are
+never written again. So a backup is a *manifest* (`<taken>_<run>.pages`): the database's page
+size, its pages' SHA-256 in order and a checksum of the whole list; and each page's bytes are kept
+once, compressed, in a *pack* under `backups/pages/` whichever backups hold it. A new backup
+writes one pack with the pages no pack holds yet, so the store grows with what changed.
+
+The copy hashed is made by SQLite's backup API (`state.make_backup`), which keeps every page at
+its number: a page that did not change between two backups has the same bytes, where `VACUUM
+INTO` lays every page out again. Free pages are kept as zeros (SQLite never reads what a free
+page holds), and the caches are deleted from the copy first, their pages zeroed.
+
+Crash safety: a pack is written under a temporary name, synced and renamed, before the manifest
+that needs it; the manifest is written the same way, last. A crash leaves at most a pack no
+manifest names, which `collect` deletes. `collect` runs after backups are deleted: it deletes
+the packs no manifest needs and rewrites those mostly unneeded (their pages still needed first
+written into a new pack, then the old one deleted), so at every moment each manifest's pages are
+in the store. When a manifest cannot be read, it deletes nothing.
+
+A restore (`restore`) writes the pages back in order, each checked against its hash, after the
+manifest's own checksum: a flipped byte anywhere is found before the database is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+PAGES = "pages"                 # the store's folder, beside the manifests
+SUFFIX = ".pages"               # a manifest
+PACK_SUFFIX = ".pack"
+_MANIFEST_MAGIC = b"KAM-PAGES-1\n"
+_PACK_MAGIC = b"KAMPACK1"
+_PACK_END = b"KAMPEND1"
+_ENTRY = struct.Struct("<32sQIB")            # page hash, offset in the pack, stored length, codec
+_TRAILER = struct.Struct("<QI32s8s")         # index offset, entries, SHA-256 of the index, end marker
+_RAW, _ZSTD = 0, 1
+_LEVEL = 1                      # zstd level for new pages: level 3 took 40 % more time for 0.5 % less size
+# A pack of which more than this share of bytes is no longer needed is rewritten by `collect`.
+_REWRITE_DEAD = 0.25
+
+
+class DamagedBackup(Exception):
+    """A manifest or a page it needs is missing or does not match its hash."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    page_size: int
+    hashes: list[bytes]
+    added: int          # compressed bytes of the pages this backup added to the store
+
+    @property
+    def size(self) -> int:
+        return self.page_size * len(self.hashes)
+
+
+@dataclass(frozen=True)
+class Entry:
+    pack: Path
+    offset: int
+    length: int
+    codec: int
+
+
+def _codec() -> Any:
+    import pyarrow as pa
+
+    return pa.Codec("zstd", compression_level=_LEVEL)
+
+
+# ---- writing a backup
+
+
+def free_pages(copy: Path) -> set[int]:
+    """The free pages of the database file `copy` that hold nothing (the freelist's leaves, from
+    the header and the trunk pages, SQLite's file format §1.4); none when the list does not
+    add up, so that a page in use is never taken for a free one."""
+    size = copy.stat().st_size
+    with open(copy, "rb") as fh:
+        head = fh.read(100)
+        if len(head) < 100:
+            return set()
+        page_size = _page_size(head)
+        pages = size // page_size
+        trunk, count = struct.unpack(">II", head[32:40])
+        leaves: set[int] = set()
+        trunks = 0
+        while trunk:
+            if not 1 < trunk <= pages or trunks > count:
+                return set()
+            trunks += 1
+            fh.seek((trunk - 1) * page_size)
+            page = fh.read(page_size)
+            trunk, n = struct.unpack(">II", page[:8])
+            if n > page_size // 4 - 2:
+                return set()
+            found = struct.unpack(f">{n}I", page[8:8 + 4 * n])
+            if any(not 1 < p <= pages for p in found):
+                return set()
+            leaves.update(found)
+    if trunks + len(leaves) != count:
+        return set()
+    return leaves
+
+
+def _page_size(head: bytes) -> int:
+    (size,) = struct.unpack(">H", head[16:18])
+    return 65536 if size == 1 else size
+
+
+def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | None = None) -> Path:
+    """The database file `copy` as the backup `target` (a manifest in `folder`), its pages not
+    yet in `folder/pages` added there as one new pack. `halfway` is called before the manifest's
+    rename (a crash there leaves no backup, at most an unneeded pack)."""
+    pages_folder = folder / PAGES
+    pages_folder.mkdir(exist_ok=True)
+    known = {h for h, _ in _store_entries(pages_folder)}
+    with open(copy, "rb") as fh:
+        page_size = _page_size(fh.read(100))
+    free = free_pages(copy)
+    zero = bytes(page_size)
+    zero_hash = hashlib.sha256(zero).digest()
+    hashes: list[bytes] = []
+    codec = _codec()
+    pack = _PackWriter(pages_folder)
+    try:
+        with open(copy, "rb") as fh:
+            for number, page in enumerate(iter(lambda: fh.read(page_size), b""), start=1):
+                if number in free:
+                    page, digest = zero, zero_hash
+                else:
+                    digest = hashlib.sha256(page).digest()
+                hashes.append(digest)
+                if digest not in known:
+                    known.add(digest)
+                    pack.add(digest, page, codec)
+        added = pack.close()
+    except BaseException:
+        pack.abandon()
+        raise
+    header = json.dumps({"page_size": page_size, "pages": len(hashes), "added": added}).encode() + b"\n"
+    body = b"".join((_MANIFEST_MAGIC, header, *hashes))
+    half = target.with_name(target.name + ".part")
+    with open(half, "wb") as out:
+        out.write(body + hashlib.sha256(body).digest())
+        out.flush()
+        os.fsync(out.fileno())
+    if halfway is not None:
+        halfway()
+    os.replace(half, target)
+    _sync_folder(folder)
+    return target
+
+
+class _PackWriter:
+    """New pages into `pages/<random>.pack.part`, renamed to `.pack` once whole and synced."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = folder / f"{os.urandom(8).hex()}{PACK_SUFFIX}"
+        self.part = self.name.with_name(self.name.name + ".part")
+        self.out: BinaryIO | None = None
+        self.index: list[bytes] = []
+        self.offset = len(_PACK_MAGIC)
+
+    def add(self, digest: bytes, page: bytes, codec: Any) -> None:
+        packed = codec.compress(page, asbytes=True)
+        kind = _ZSTD
+        if len(packed) >= len(page):
+            packed, kind = page, _RAW
+        self.add_stored(digest, packed, kind)
+
+    def add_stored(self, digest: bytes, data: bytes, kind: int) -> None:
+        if self.out is None:
+            self.out = open(self.part, "wb")  # noqa: SIM115 - closed by close/abandon
+            self.out.write(_PACK_MAGIC)
+        self.out.write(data)
+        self.index.append(_ENTRY.pack(digest, self.offset, len(data), kind))
+        self.offset += len(data)
+
+    def close(self) -> int:
+        """Ends the pack (nothing is written when no page was added); its size in bytes."""
+        if self.out is None:
+            return 0
+        index = b"".join(self.index)
+        self.out.write(index)
+        self.out.write(_TRAILER.pack(self.offset, len(self.index), hashlib.sha256(index).digest(), _PACK_END))
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        os.replace(self.part, self.name)
+        _sync_folder(self.folder)
+        return self.offset + len(index) + _TRAILER.size
+
+    def abandon(self) -> None:
+        if self.out is not None:
+            self.out.close()
+        self.part.unlink(missing_ok=True)
+
+
+# ---- reading the store
+
+
+def _pack_index(path: Path) -> list[tuple[bytes, Entry]]:
+    """A pack's pages (hash, where); empty when its end is damaged (its pages count as absent)."""
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < len(_PACK_MAGIC) + _TRAILER.size:
+                return []
+            fh.seek(size - _TRAILER.size)
+            offset, count, digest, end = _TRAILER.unpack(fh.read(_TRAILER.size))
+            if end != _PACK_END or offset + count * _ENTRY.size + _TRAILER.size != size:
+                return []
+            fh.seek(offset)
+            index = fh.read(count * _ENTRY.size)
+    except OSError:
+        return []
+    if hashlib.sha256(index).digest() != digest:
+        return []
+    found = []
+    for h, at, length, codec in _ENTRY.iter_unpack(index):
+        found.append((h, Entry(path, at, length, codec)))
+    return found
+
+
+def _packs(pages_folder: Path) -> list[Path]:
+    if not pages_folder.is_dir():
+        return []
+    return sorted(p for p in pages_folder.iterdir() if p.name.endswith(PACK_SUFFIX))
+
+
+def _store_entries(pages_folder: Path) -> Iterator[tuple[bytes, Entry]]:
+    for pack in _packs(pages_folder):
+        yield from _pack_index(pack)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """A manifest, its checksum checked (DamagedBackup when it does not match)."""
+    data = path.read_bytes()
+    body, digest = data[:-32], data[-32:]
+    if not body.startswith(_MANIFEST_MAGIC) or hashlib.sha256(body).digest() != digest:
+        raise DamagedBackup("its list of pages does not match its checksum")
+    try:
+        end = body.index(b"\n", len(_MANIFEST_MAGIC))
+        header = json.loads(body[len(_MANIFEST_MAGIC):end])
+        count, page_size, added = int(header["pages"]), int(header["page_size"]), int(header.get("added", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DamagedBackup("its header cannot be read") from None
+    hashes = body[end + 1:]
+    if len(hashes) != 32 * count:
+        raise DamagedBackup("its list of pages is incomplete")
+    return Manifest(page_size, [hashes[i:i + 32] for i in range(0, len(hashes), 32)], added)
+
+
+def is_manifest(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(len(_MANIFEST_MAGIC)) == _MANIFEST_MAGIC
+
+
+def restore(manifest: Path, target: Path, state_store: Path) -> None:
+    """The database the manifest lists, page by page into `target` from the store beside it
+    (`pages/` in its folder) or else the state's (`state_store`, for a manifest named by a path
+    elsewhere); every page checked against its hash (DamagedBackup at the first that fails)."""
+    import pyarrow as pa
+
+    m = read_manifest(manifest)
+    where: dict[bytes, Entry] = {}
+    needed = set(m.hashes)
+    stores = list(dict.fromkeys((manifest.resolve().parent / PAGES, state_store.resolve() / PAGES)))
+    for folder in stores:
+        for h, entry in _store_entries(folder):
+            if h in needed:
+                where.setdefault(h, entry)
+    missing = needed - where.keys()
+    if missing:
+        raise DamagedBackup(f"{len(missing)} of its pages are missing from {stores[0]}")
+    handles: dict[Path, BinaryIO] = {}
+    try:
+        with open(target, "wb") as out:
+            for number, h in enumerate(m.hashes, start=1):
+                e = where[h]
+                fh = handles.get(e.pack)
+                if fh is None:
+                    fh = handles[e.pack] = open(e.pack, "rb")  # noqa: SIM115 - closed below
+                fh.seek(e.offset)
+                data = fh.read(e.length)
+                if e.codec == _ZSTD:
+                    try:
+                        data = pa.decompress(data, decompressed_size=m.page_size, codec="zstd", asbytes=True)
+                    except (OSError, pa.ArrowException):
+                        raise DamagedBackup(f"page {number} cannot be decompressed ({e.pack.name})") from None
+                if hashlib.sha256(data).digest() != h:
+                    raise DamagedBackup(f"page {number} does not match its hash ({e.pack.name})")
+                out.write(data)
+    finally:
+        for fh in handles.values():
+            fh.close()
+
+
+# ---- after backups are deleted
+
+
+def collect(folder: Path, halfway: Callable[[], None] | None = None) -> list[Path]:
+    """The store's packs no manifest needs deleted, and those mostly unneeded rewritten with
+    only their needed pages (into one new pack, before they are deleted; `halfway` is called
+    between the two). Returns the packs deleted. Deletes nothing when a manifest cannot be read
+    (its pages might be any)."""
+    pages_folder = folder / PAGES
+    packs = _packs(pages_folder)
+    if not packs:
+        return []
+    needed: set[bytes] = set()
+    for path in folder.iterdir():
+        if path.name.endswith(SUFFIX):
+            try:
+                needed.update(read_manifest(path).hashes)
+            except (OSError, DamagedBackup):
+                return []
+    owner: dict[bytes, Entry] = {}  # each needed page from the first pack that holds it
+    sizes: dict[Path, int] = {}
+    for pack in packs:
+        index = _pack_index(pack)
+        if not index:
+            continue  # unreadable: left as it is (a restore names it damaged)
+        sizes[pack] = sum(e.length for _, e in index)
+        for h, e in index:
+            if h in needed and h not in owner:
+                owner[h] = e
+    live: dict[Path, list[tuple[bytes, Entry]]] = {pack: [] for pack in sizes}
+    for h, e in owner.items():
+        live[e.pack].append((h, e))
+    gone = [pack for pack, kept in live.items() if not kept]
+    for pack in gone:
+        pack.unlink()
+    rewrite = [pack for pack, kept in live.items()
+               if kept and sum(e.length for _, e in kept) < (1 - _REWRITE_DEAD) * sizes[pack]]
+    if rewrite:
+        writer = _PackWriter(pages_folder)
+        try:
+            for pack in rewrite:
+                with open(pack, "rb") as fh:
+                    for h, e in sorted(live[pack], key=lambda item: item[1].offset):
+                        fh.seek(e.offset)
+                        writer.add_stored(h, fh.read(e.length), e.codec)
+            writer.close()
+        except BaseException:
+            writer.abandon()
+            raise
+        if halfway is not None:
+            halfway()
+        for pack in rewrite:
+            pack.unlink()
+        gone += rewrite
+    if gone:
+        _sync_folder(pages_folder)
+    return gone
+
+
+def clear_halves(folder: Path) -> None:
+    """What a crashed backup left half written (one run at a time: the caller holds the lock)."""
+    for sub in (folder, folder / PAGES):
+        if sub.is_dir():
+            for stale in sub.glob("*.part"):
+                stale.unlink()
+
+
+def stored(folder: Path) -> list[tuple[Path, bytes, int]]:
+    """Every page the store in `folder/pages` holds, as (its pack, its hash, its stored bytes),
+    pack by pack."""
+    return [(e.pack, h, e.length) for h, e in _store_entries(folder / PAGES)]
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
