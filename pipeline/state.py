@@ -522,6 +522,18 @@ class State:
         return [json.loads(text) for (text,) in self.conn.execute(
             f"SELECT results FROM weeks WHERE week IN ({marks}) ORDER BY week", wanted)]  # noqa: S608 - marks only
 
+    def week_managers(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
+        """`week_results` cut to what a month or quarter is made of: `{"week", "managers"}` of
+        each closed week of `weeks`, oldest first. Only the managers are parsed (by SQLite), not
+        the weeks' deals and rejections, which are most of a big office's results."""
+        wanted = sorted(set(weeks))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        return [{"week": week, "managers": json.loads(managers)} for week, managers in self.conn.execute(
+            f"SELECT week, json_extract(results, '$.managers') FROM weeks WHERE week IN ({marks}) "  # noqa: S608
+            "ORDER BY week", wanted)]
+
     def recent_managers(self, before: str, limit: int) -> list[tuple[str, list[dict[str, Any]]]]:
         """The `managers` of results.json of the last `limit` closed weeks before `before`, oldest
         first: the weeks' trends in the reports. Only that list is parsed (by SQLite), not the
