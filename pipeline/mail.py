@@ -16,6 +16,7 @@ bounded number of times and reporting, never raising, what could not be delivere
 from __future__ import annotations
 
 import binascii
+import codecs
 import email
 import hashlib
 import multiprocessing
@@ -58,6 +59,9 @@ MAX_WAIT = 30.0          # longest single pause between two attempts, seconds
 
 # A mainland mobile number standing alone in a text: masked in every body as a last safeguard.
 _PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+# The same on UTF-8 bytes: an ASCII digit's byte is never part of another character's.
+_PHONE_IN_BYTES = re.compile(_PHONE_IN_TEXT.pattern.encode("ascii"))
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")   # what bytes.splitlines() breaks at
 # Separators between several addresses in one roster cell (ASCII and full-width).
 _ADDRESS_SPLIT = re.compile(r"[,;，；、\s]+")
 _UNSAFE_FILENAME = re.compile(r"[^\w.@+-]+")
@@ -170,6 +174,35 @@ def mask_text(text: str) -> str:
     return _PHONE_IN_TEXT.sub(r"\1****\3", text)
 
 
+def html_payload(path: Path, policy: EmailPolicy) -> str | None:
+    """The base64 payload `EmailMessage.set_content` gives the UTF-8 page at `path` (masked by
+    `mask_text`, its lines ended by the policy's, as `cte="base64"` encodes text), made from the
+    page's bytes without decoding them: a big office's period summary is tens of MB of text,
+    and as a string, masked, split into lines and encoded by the email package, several times
+    that. None when the page is not valid UTF-8 (the email package's way replaces what is not)."""
+    try:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    linesep = policy.linesep.encode("ascii")
+    body = _LINE_BREAK.sub(linesep, _PHONE_IN_BYTES.sub(rb"\1****\3", _read(path)))
+    if not body.endswith(linesep):
+        body += linesep
+    step = (policy.max_line_length or 78) // 4 * 3      # bytes a line, as the email package encodes
+    width = step // 3 * 4
+    block = step * 4096
+    pieces = []
+    for start in range(0, len(body), block):
+        encoded = binascii.b2a_base64(body[start:start + block], newline=False)
+        pieces.append(b"".join([encoded[i:i + width] + b"\n" for i in range(0, len(encoded), width)]).decode("ascii"))
+    del body
+    return "".join(pieces)
+
+
 def _mask_any(value: str) -> str:
     """A valid mobile as `138****8000`; an invalid one as read, but with its middle digits hidden
     too (a mistyped number is still mostly someone's number)."""
@@ -232,10 +265,9 @@ def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tup
     payloads are already encoded strings."""
     message["Date"] = format_datetime(when)
     message["Auto-Submitted"] = "auto-generated"
-    seed = hashlib.sha256(key.encode())
     for index, part in enumerate(message.walk()):
         if part.is_multipart():
-            part.set_boundary(f"===============kam{seed.hexdigest()[:16]}{index}==")
+            part.set_boundary(_boundary(key, index))
     body = hashlib.sha256(key.encode())
     for part in message.walk():
         if not part.is_multipart():
@@ -243,6 +275,16 @@ def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tup
     message["Message-ID"] = f"<{body.hexdigest()[:32]}@{_domain(sender)}>"
     data = flatten(message)
     return data, hashlib.sha256(data).hexdigest()
+
+
+def _boundary_mark(key: str) -> bytes:
+    """What every multipart boundary of the email keyed `key` begins with (`_boundary`)."""
+    return f"===============kam{hashlib.sha256(key.encode()).hexdigest()[:16]}".encode()
+
+
+def _boundary(key: str, index: int) -> str:
+    """The boundary of the email's `index`-th part (in `walk` order) when it is a multipart."""
+    return f"{_boundary_mark(key).decode()}{index}=="
 
 
 def flatten(message: EmailMessage) -> bytes:
@@ -973,6 +1015,18 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
     summary.html as the body, summary.xlsx attached, read from the period's written `folder`.
     Deterministic like the weekly emails (dated the Monday after the period's end), so that the
     sent-once table, keyed by the period's name, knows them again."""
+    return [item.with_data(b"".join(parts)) for item, parts in period_messages(report, folder, config)]
+
+
+def period_messages(report: PeriodReport, folder: Path, config: Config,
+                    digests: bool = True) -> Iterator[tuple[Outgoing, list[Buffer]]]:
+    """`build_period_messages` one at a time: (the email without its bytes, its bytes in pieces).
+
+    Every leader's email is the same message but for To, Message-ID and the multipart
+    boundaries (each follows the email's key), and the body (the page and the workbook, tens of
+    MB on a big office) is built and serialised once: the others are the first's body with
+    their own boundaries, under their own header block. Without `digests` (nothing is to be
+    sent), the others' digests are left empty (each is a hash of those tens of MB)."""
     lang = report.lang
     sender = _sender(config)
     found: dict[str, str] = {}
@@ -981,27 +1035,73 @@ def build_period_messages(report: PeriodReport, folder: Path, config: Config) ->
             found.setdefault(address.casefold(), address)
     leaders = list(found.values())
     if not leaders:
-        return []
+        return
     tz = zoneinfo.ZoneInfo(config.timezone)
     when = datetime.combine(date.fromisoformat(report.results.end) + timedelta(days=1), dtime(0, 0), tzinfo=tz)
     kind = "quarter" if report.is_quarter else "month"
     subject = t(lang, f"mail.subject.period.{kind}", prefix=_prefix(lang, config.office or report.office),
                 period=report.name)
-    html = _read(folder / "summary.html").decode("utf-8", errors="replace")
     text = _period_text(report, lang, subject)
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))
     keys = [f"summary:{a}" for a in leaders]
     names = dict(zip(keys, _file_names(report.name, keys), strict=True))
-    out = []
-    for address, key in zip(leaders, keys, strict=True):
-        message = _message(sender, (address,), subject, text, html, attachment)
-        data, digest = _finish(message, f"{report.name}|{key}", when, sender)
-        out.append(Outgoing(key, (address,), None, digest, names[key], data))
-    return out
+    encoded = html_payload(folder / "summary.html", POLICY)
+    if encoded is None:   # not UTF-8: as the email package encodes it, what is not replaced
+        html = _read(folder / "summary.html").decode("utf-8", errors="replace")
+        message = _message(sender, (leaders[0],), subject, text, html, attachment)
+        del html
+    else:                 # the page's part made with a placeholder, then given its payload
+        message = _message(sender, (leaders[0],), subject, text, "", attachment)
+        next(p for p in message.walk() if p.get_content_type() == "text/html").set_payload(encoded)
+    del encoded, text, attachment
+    data, digest = _finish(message, f"{report.name}|{keys[0]}", when, sender)
+    yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
+    if len(leaders) == 1:
+        return
+    head = _head(message)
+    if not data.startswith(head):  # pragma: no cover - as_bytes writes the headers first
+        raise AssertionError("a period summary's header block is not where as_bytes put it")
+    # The body split where the first email's boundaries stand (a run of '=' never occurs in its
+    # base64 parts): the others' bodies are these pieces joined by their own boundaries.
+    mark = _boundary_mark(f"{report.name}|{keys[0]}")
+    pieces: list[Buffer] = []
+    at, view = len(head), memoryview(data)
+    while (stop := data.find(mark, at)) >= 0:
+        pieces.append(view[at:stop])
+        at = stop + len(mark)
+    pieces.append(view[at:])
+    payloads = [str(part.get_payload()).encode("utf-8", "surrogateescape")
+                for part in message.walk() if not part.is_multipart()]
+    for part in message.walk():   # from here on only its headers are written (`_head`)
+        if not part.is_multipart():
+            part.set_payload("")
+    domain = _domain(sender)
+    for address, key in zip(leaders[1:], keys[1:], strict=True):
+        seed = f"{report.name}|{key}"
+        message.replace_header("To", address)
+        for index, part in enumerate(message.walk()):
+            if part.is_multipart():
+                part.set_boundary(_boundary(seed, index))
+        hashed = hashlib.sha256(seed.encode())
+        for payload in payloads:
+            hashed.update(payload)
+        message.replace_header("Message-ID", f"<{hashed.hexdigest()[:32]}@{domain}>")
+        own = _head(message)
+        mine = _boundary_mark(seed)
+        parts: list[Buffer] = [own, pieces[0]]
+        for piece in pieces[1:]:
+            parts += [mine, piece]
+        checked = ""
+        if digests:
+            whole = hashlib.sha256()
+            for chunk in parts:
+                whole.update(chunk)
+            checked = whole.hexdigest()
+        yield Outgoing(key, (address,), None, checked, names[key]), parts
 
 
-def write_period_messages(report: PeriodReport, folder: Path, config: Config) -> list[Outgoing]:
-    """The period's emails written to `folder/outbox/`; returned with their bytes."""
-    messages = build_period_messages(report, folder, config)
-    write_outbox(messages, folder)
-    return messages
+def write_period_messages(report: PeriodReport, folder: Path, config: Config,
+                          digests: bool = True) -> list[Outgoing]:
+    """The period's emails written to `folder/outbox/` one at a time as they are built; returned
+    without their bytes (names, recipients and digests; without `digests`, see `period_messages`)."""
+    return _write_all(period_messages(report, folder, config, digests), folder)

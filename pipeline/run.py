@@ -416,17 +416,19 @@ def period_report(period: Period, weekly: list[dict[str, Any]], config: Config, 
 
 
 def publish_period(report: PeriodReport, out: Path, run_id: str, config: Config,
-                   with_mail: bool = True) -> list[mail.Outgoing]:
+                   with_mail: bool = True, with_data: bool = True) -> list[mail.Outgoing]:
     """Write the period's folder (`OUT/2026-11/`: period.json, summary.xlsx, summary.html, the
     managers' pages and, `with_mail`, the leaders' emails in outbox/) beside its place, then swap
-    it in with renames, like a week's (`publish`). Returns its emails, with their bytes."""
+    it in with renames, like a week's (`publish`). Returns its emails, with their bytes read back
+    from the outbox; without `with_data` (a run that sends nothing), none."""
     out.mkdir(parents=True, exist_ok=True)
     final = out / report.name
     tmp = out / f".{report.name}.tmp-{run_id}"
     if tmp.exists():
         shutil.rmtree(tmp)
     write_period(report, tmp)
-    messages = mail.write_period_messages(report, tmp, config) if with_mail else []
+    messages = mail.write_period_messages(report, tmp, config, digests=with_data) if with_mail else []
+    messages = [m.with_data((tmp / "outbox" / m.filename).read_bytes()) for m in messages] if with_data else []
     _into_place(tmp, final, out / f".{report.name}.old-{run_id}")
     return messages
 
@@ -439,11 +441,12 @@ def _closed_periods(job: Job) -> None:
     for week in job.reports:
         for period in closed_by(Week.parse(week.week)):
             names = [str(w) for w in period.weeks()]
-            weekly = [d for d in job.state.week_results(names) if d["week"] not in fresh]
+            weekly = [d for d in job.state.week_managers(names) if d["week"] not in fresh]
             weekly += [fresh[n] for n in names if n in fresh]
             report = period_report(period, weekly, job.config, list(job.roster.values()),
                                    period_followups(job.state, names, job.reports))
-            job.periods.append((report, publish_period(report, job.opts.out, job.result.run_id, job.config)))
+            job.periods.append((report, publish_period(report, job.opts.out, job.result.run_id, job.config,
+                                                       with_data=job.sending)))
     job.result.periods = [r.name for r, _ in job.periods]
 
 
@@ -466,7 +469,7 @@ def write_period_report(opts: RunOptions, config: Config, period: Period) -> Per
 def _stored_period(state: State, period: Period, config: Config) -> PeriodReport:
     """A period as its closed weeks' stored results make it (SPEC §8: never from rows)."""
     names = [str(w) for w in period.weeks()]
-    return period_report(period, state.week_results(names), config, list((state.roster() or {}).values()),
+    return period_report(period, state.week_managers(names), config, list((state.roster() or {}).values()),
                          period_followups(state, names))
 
 

@@ -30,9 +30,12 @@ from hypothesis import strategies as st
 
 from pipeline.config import PASSWORD_ENV, Config, Mail, Smtp
 from pipeline.mail import (
+    POLICY,
     Outgoing,
     build_messages,
     failure_notice,
+    html_payload,
+    mask_text,
     send_messages,
     send_notice,
     write_messages,
@@ -782,7 +785,7 @@ def test_a_statement_email_is_what_the_email_package_writes(
     made from the email's key and the Message-ID it got."""
     from email.utils import format_datetime
 
-    from pipeline.mail import mask_text, statement_email
+    from pipeline.mail import statement_email
 
     recipients = ("kam380@example.com", *([extra] if extra else []))
     subject = f"2026-W46 周报 {name}：净额 ¥1,987.00 13800138000"
@@ -809,3 +812,28 @@ def test_a_statement_email_is_what_the_email_package_writes(
             part.set_boundary(f"===============kam{seed}{index}==")
     message["Message-ID"] = email.message_from_bytes(got, policy=SMTP_POLICY)["Message-ID"]
     assert got == message.as_bytes()
+
+
+# Pages of any text: digits and phones beside CJK, every kind of line end, with and without a
+# last one; and bytes that are not UTF-8.
+_PAGE_TEXT = st.lists(st.sampled_from(["<td>", "张伟", "13800138000", "1380013800", "138001380001", "a13912345678",
+                                       "９", "\r\n", "\n", "\r", "\x0b", "\u2028", " ", "0", "&nbsp;"]),
+                      max_size=40).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PAGE_TEXT, st.sampled_from([b"", b"\xff", b"\xe5\xbc"]))
+def test_a_pages_html_payload_is_what_the_email_package_gives_it(tmp_path_factory: pytest.TempPathFactory,
+                                                                text: str, tail: bytes) -> None:
+    """The period emails encode their page from its bytes (`html_payload`): the same payload as
+    `set_content` gives the page as text, masked; for bytes that are not UTF-8, None (the
+    emails then take the email package's way, which replaces them)."""
+    path = tmp_path_factory.mktemp("page") / "summary.html"
+    path.write_bytes(text.encode("utf-8") + tail)
+    got = html_payload(path, POLICY)
+    if tail:
+        assert got is None
+        return
+    message = EmailMessage(policy=POLICY)
+    message.set_content(mask_text(text), subtype="html", charset="utf-8", cte="base64")
+    assert got == message.get_payload()

@@ -65,6 +65,19 @@ def test_a_state_of_schema_1_goes_on_and_re_renders_as_schema_2(tmp_path: Path) 
     assert [(m["name"], m["streak"], m["net"]) for m in w48["managers"]] == [
         ("张伟", 2, "-560.00"), ("王芳", 2, "-559.00")], "the streaks go on from the stored week"
 
+    # 2026-W48 is November's last week: the month is made of the week the previous release stored
+    # (its managers read from the state, without clawback or adjustment) and this run's week;
+    # `report --period` reads both back from the state and writes the same folder.
+    month = json.loads((out / "2026-11" / "period.json").read_text(encoding="utf-8"))
+    assert month["weeks"] == ["2026-W47", "2026-W48"] and month["complete"] is False
+    assert [(m["name"], m["weeks_assessed"], m["fines"]["total"], m["clawback"], m["net"])
+            for m in month["managers"]] == [("张伟", 2, "1119.00", "0.00", "-1119.00"),
+                                            ("王芳", 2, "1119.00", "0.00", "-1119.00")]
+    written = run_cli("report", "--period", "2026-11", "--out", str(tmp_path / "again"), "--state", str(state))
+    assert written.returncode == 0, written.stderr
+    for name in ("period.json", "summary.html", "managers/张伟.html"):
+        assert (tmp_path / "again" / "2026-11" / name).read_bytes() == (out / "2026-11" / name).read_bytes(), name
+
     (out / "2026-W47" / "results.json").unlink()
     again = run_cli("run", *where, "--week", "2026-W47", "--now", "2026-12-01T08:00:00")
     assert again.returncode == 0 and "re-rendered" in again.stdout, again.stderr

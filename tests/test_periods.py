@@ -21,14 +21,17 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-from pipeline.periods import LogReview, Period, build, closed_by, log_review
+from pipeline.periods import LogReview, Period, attainment, build, closed_by, log_review
 from pipeline.weeks import Week
 from tests.helpers import DEALS, LEADS, UNITS, VISITS, roster, run_cli, workbook
 from tests.test_delivery import Inbox, free_port
@@ -226,6 +229,74 @@ def test_input_text_stays_text_in_the_period_workbook_and_pages(tmp_path: Path) 
     assert json.loads((tmp_path / "period.json").read_text(encoding="utf-8"))["managers"][0]["name"] == evil
 
 
+@given(st.fixed_dictionaries({k: st.integers(-5, 10**6) for k in ("leads", "visits", "units")}),
+       st.fixed_dictionaries({k: st.integers(-2, 10**6) for k in ("leads", "visits", "units")}))
+@example({"leads": 331, "visits": 61, "units": 9}, {"leads": 400, "visits": 64, "units": 12})
+@example({"leads": 2, "visits": 1, "units": 1}, {"leads": 3, "visits": 3, "units": 3})   # 0.666...: 66
+@example({"leads": -3, "visits": 0, "units": 0}, {"leads": 4, "visits": 0, "units": 0})  # towards zero: 0
+def test_attainment_is_the_mean_of_the_tasks_fractions_rounded_towards_zero(achieved: dict[str, int],
+                                                                            targets: dict[str, int]) -> None:
+    """The attainment (in whole numbers) against its definition in fractions: the mean over the
+    tasks with a target of min(achieved / target, 1), times 100, rounded towards zero."""
+    parts = [Fraction(min(achieved[i], targets[i]), targets[i]) for i in ("leads", "visits", "units")
+             if targets[i] > 0]
+    expected = int(sum(parts, Fraction(0)) * 100 / len(parts)) if parts else None
+    assert attainment(achieved, targets) == expected
+
+
+def period_folder(tmp_path: Path, leaders: list[tuple[str, str]], summary_to: list[str]) -> tuple[Any, Path, Any]:
+    """A month of three managers written to a folder: (its report, the folder, the config)."""
+    from pipeline.config import load
+    from pipeline.records import Person
+    from pipeline.report.period import PeriodReport, write_period
+
+    weeks = [doc("2026-W45", entry("张伟", "一组"), entry("王强", "二组", achieved=(50, 16, 3), met=False, streak=1)),
+             doc("2026-W46", entry("张伟", "一组", achieved=(80, 16, 3), met=False, streak=1), entry("王强", "二组"))]
+    period = Period.parse("2026-11")
+    roster = [Person(name, "leader", "一组", address, date(1, 1, 1), date(1, 1, 1)) for name, address in leaders]
+    report = PeriodReport(build(period, weeks), False, weeks, [str(x) for x in period.weeks()], "zh", "滨江壹号",
+                          roster)
+    folder = tmp_path / "2026-11"
+    write_period(report, folder)
+    toml = tmp_path / "pipeline.toml"
+    listed = ", ".join(f'"{a}"' for a in summary_to)
+    toml.write_text(f'office = "滨江壹号"\n[mail]\nfrom = "report@example.com"\nsummary_to = [{listed}]\n',
+                    encoding="utf-8")
+    return report, folder, load(toml)
+
+
+def test_each_leaders_period_email_is_the_one_built_for_that_leader_alone(tmp_path: Path) -> None:
+    """The period's emails are built once and given each leader's own header, Message-ID and
+    boundaries: each is byte for byte the email built for that leader alone; the digests are the
+    written bytes' (left empty after the first when nothing is to be sent)."""
+    import hashlib
+
+    from pipeline import mail
+
+    leaders = [("刘总", "boss@example.com"), ("陈总", "chen@example.com；aide@example.com")]
+    report, folder, config = period_folder(tmp_path / "all", leaders, ["gm@example.com"])
+    written = mail.write_period_messages(report, folder, config)
+    outbox = folder / "outbox"
+    expected = ["boss@example.com", "chen@example.com", "aide@example.com", "gm@example.com"]
+    assert [m.recipients for m in written] == [(a,) for a in expected]
+    assert sorted(p.name for p in outbox.iterdir()) == sorted(m.filename for m in written)
+    for m in written:
+        data = (outbox / m.filename).read_bytes()
+        assert m.digest == hashlib.sha256(data).hexdigest()
+        parsed = email.message_from_bytes(data, policy=SMTP_POLICY)
+        assert str(parsed["To"]) == m.recipients[0]
+        assert next(parsed.iter_attachments()).get_content() == (folder / "summary.xlsx").read_bytes()
+        nobody = [(name, "") for name, _ in leaders]   # the same pages, only this address to write to
+        alone, alone_folder, alone_config = period_folder(tmp_path / m.recipients[0], nobody, list(m.recipients))
+        (one,) = mail.build_period_messages(alone, alone_folder, alone_config)
+        assert one.data == data, m.recipients
+    files = {m.filename: (outbox / m.filename).read_bytes() for m in written}
+    assert len({data.split(b"\r\n\r\n", 1)[0] for data in files.values()}) == 4   # a header block each
+    quiet = mail.write_period_messages(report, folder, config, digests=False)
+    assert [m.digest for m in quiet] == [written[0].digest, "", "", ""]
+    assert {m.filename: (outbox / m.filename).read_bytes() for m in quiet} == files
+
+
 # --- a cron office over a month's end ------------------------------------------------------------
 
 class Office:
@@ -394,6 +465,25 @@ def test_the_months_period_json_is_the_sum_of_its_weekly_results(cron: Office) -
     assert october == expected_period(weekly_files(cron, ["2026-W44"]), "2026-10",
                                       [str(x) for x in Period.parse("2026-10").weeks()])
     assert october["complete"] is False              # its weeks before the first run were never closed
+
+
+def test_report_period_writes_the_month_the_run_that_closed_it_wrote(cron: Office, tmp_path: Path) -> None:
+    """`pipeline report --period` reads only the closed weeks' managers from the state; the run
+    that closed November had its last week's whole results in hand: the same folder either way."""
+    done = run_cli("report", "--period", "2026-11", "--out", str(tmp_path), "--state", str(cron.state),
+                   "--config", str(cron.config))
+    assert done.returncode == 0, done.stderr
+    ours, theirs = tmp_path / "2026-11", cron.out / "2026-11"
+    pages = sorted(p.relative_to(theirs) for p in theirs.rglob("*.html"))
+    assert len(pages) == 4 and pages == sorted(p.relative_to(ours) for p in ours.rglob("*.html"))
+    for name in [Path("period.json"), *pages]:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+    def values(path: Path) -> list[list[list[Any]]]:
+        book = openpyxl.load_workbook(path)
+        return [[list(row) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets]
+
+    assert values(ours / "summary.xlsx") == values(theirs / "summary.xlsx")
 
 
 def test_report_period_writes_a_partial_month(cron: Office) -> None:

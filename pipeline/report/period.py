@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..periods import ITEMS_ORDER, LogLine, LogReview, PeriodResults, attainment
+from ..periods import ITEMS_ORDER, LogLine, LogReview, ManagerPeriod, PeriodResults, attainment
 from ..records import Person
 from ..texts import t
 from .context import (
@@ -47,16 +48,27 @@ class PeriodReport:
 
     results: PeriodResults
     is_quarter: bool
-    weekly: list[dict[str, Any]]   # the closed weeks' results.json documents, oldest first
+    weekly: list[dict[str, Any]]   # the closed weeks' results.json documents (their week and managers), oldest first
     all_weeks: list[str]           # every week of the period, closed or not, oldest first
     lang: str
     office: str
     roster: list[Person] = field(default_factory=list)
     log: LogReview = field(default_factory=LogReview)
+    trends: dict[tuple[str, int], list[Point]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.results.period
+
+    @cached_property
+    def managers(self) -> dict[str, ManagerPeriod]:
+        return {m.name: m for m in self.results.managers}
+
+    @cached_property
+    def entries(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Each closed week's managers by name (week -> name -> its entry of the week's
+        `managers`): what the trends and the pages look a manager's week up in."""
+        return {doc["week"]: {m["name"]: m for m in doc["managers"]} for doc in self.weekly}
 
     def title(self, with_office: bool = True) -> str:
         office = (self.office + (" " if self.lang == "en" and self.office else "")) if with_office else ""
@@ -105,15 +117,27 @@ def _open_point(week: str, lang: str, px: int) -> Point:
 
 def series(report: PeriodReport, names: set[str] | None, single: bool = False, px: int = CHART_PX) -> list[Point]:
     """The weekly attainment of the managers `names` (all when None) over every week of the
-    period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures."""
-    by_week = {doc["week"]: doc for doc in report.weekly}
+    period: a manager's own (`single`, coloured by `met`), or a group's from its summed figures.
+    A manager's own is worked out once for the summary and the page (`PeriodReport.trends`)."""
+    if single and names is not None and len(names) == 1:
+        key = (next(iter(names)), px)
+        if key not in report.trends:
+            report.trends[key] = _series(report, names, True, px)
+        return report.trends[key]
+    return _series(report, names, single, px)
+
+
+def _series(report: PeriodReport, names: set[str] | None, single: bool, px: int) -> list[Point]:
     points = []
     for week in report.all_weeks:
-        doc = by_week.get(week)
-        if doc is None:
+        entries = report.entries.get(week)
+        if entries is None:
             points.append(_open_point(week, report.lang, px))
             continue
-        rows = [m for m in doc["managers"] if m["active_days"] > 0 and (names is None or m["name"] in names)]
+        if names is None:
+            rows = [m for m in entries.values() if m["active_days"] > 0]
+        else:
+            rows = [m for name in names if (m := entries.get(name)) is not None and m["active_days"] > 0]
         if not rows:
             points.append(_point(week, None, None, report.lang, px))
             continue
@@ -277,16 +301,15 @@ class PeriodManagerPage:
 
 def manager_page(report: PeriodReport, name: str) -> PeriodManagerPage:
     lang = report.lang
-    m = next(x for x in report.results.managers if x.name == name)
+    m = report.managers[name]
     f = m.figures
     line = _line(lang, name, f, m.weeks_met, m.weeks_assessed, series(report, {name}, True), streak=str(m.max_streak))
     rows = []
-    by_week = {doc["week"]: doc for doc in report.weekly}
     for week in report.all_weeks:
-        doc = by_week.get(week)
-        entry = next((x for x in doc["managers"] if x["name"] == name), None) if doc else None
+        entries = report.entries.get(week)
+        entry = entries.get(name) if entries is not None else None
         if entry is None:
-            why = "report.period.not_closed" if doc is None else "report.period.not_assessed"
+            why = "report.period.not_closed" if entries is None else "report.period.not_assessed"
             rows.append(WeekRow(week, False, t(lang, why), ["", "", ""], "", "", "", "#111827", "", "#f9fafb"))
             continue
         assessed = entry["active_days"] > 0
@@ -329,7 +352,9 @@ def write_period_json(report: PeriodReport, folder: Path) -> None:
 
 
 def write_period_html(report: PeriodReport, folder: Path) -> None:
-    (folder / "summary.html").write_text(render_summary(report), encoding="utf-8")
+    # streamed to the file: a quarter's summary of a big office is tens of MB as one string
+    environment().get_template("period_summary.html").stream(page=summary_page(report)).dump(
+        str(folder / "summary.html"), encoding="utf-8")
     template = environment().get_template("period_manager.html")
     out = folder / "managers"
     out.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from ..periods import ITEMS_ORDER, Figures, attainment
+from ..results import ZERO
 from ..texts import t
 from .context import team_name
 from .excel import _header_text, display_width
@@ -194,13 +195,29 @@ def _teams_sheet(b: _Book) -> None:
     _write_figures(b, ws, row, 3, r.office.figures, specs, bold=True)
 
 
-def _week_attainment(doc: dict[str, Any], names: set[str] | None) -> float | None:
-    rows = [m for m in doc["managers"] if m["active_days"] > 0 and (names is None or m["name"] in names)]
+def _week_attainment(entries: dict[str, dict[str, Any]], names: set[str] | None) -> float | None:
+    """A closed week's attainment of the managers `names` (all when None), from the week's
+    entries by name (`PeriodReport.entries`)."""
+    if names is None:
+        rows = [m for m in entries.values() if m["active_days"] > 0]
+    else:
+        rows = [m for name in names if (m := entries.get(name)) is not None and m["active_days"] > 0]
     if not rows:
         return None
     pct = attainment({i: sum(m["achieved"][i] for m in rows) for i in ITEMS_ORDER},
                      {i: sum(m["targets"][i] for m in rows) for i in ITEMS_ORDER})
     return None if pct is None else pct / 100
+
+
+def _week_money(managers: list[dict[str, Any]]) -> tuple[Decimal, Decimal, Decimal]:
+    """A closed week's commission, fines and net, summed over its managers (as `Figures.sum`
+    of the week's entries would give them, without the rest of the figures)."""
+    commission, fines, net = ZERO, ZERO, ZERO
+    for m in managers:
+        commission += Decimal(m["commission"]["total"])
+        fines += Decimal(m["fines"]["total"])
+        net += Decimal(m["net"])
+    return commission, fines, net
 
 
 def _axis_floor(value: float) -> float:
@@ -232,17 +249,17 @@ def _trend_sheet(b: _Book) -> None:
     header = [t(lang, "report.period.col.week"), t(lang, "report.period.chart.office"), *team_labels, *money_labels]
     ws = b.sheet("trend", header)
     docs = report.weekly
+    money = [_week_money(doc["managers"]) for doc in docs]
     for row, doc in enumerate(docs, start=1):
         b.text(ws, row, 0, doc["week"])
         for col, names in enumerate([None, *members.values()], start=1):
-            value = _week_attainment(doc, names)
+            value = _week_attainment(report.entries[doc["week"]], names)
             if value is None:
                 ws.write_blank(row, col, None, b.pct)
             else:
                 ws.write_number(row, col, value, b.pct)
-        sums = Figures.sum(Figures.of_week(m) for m in doc["managers"])
         base = 2 + len(team_labels)
-        for i, amount in enumerate((sums.commission.total, sums.fines.total, sums.net)):
+        for i, amount in enumerate(money[row - 1]):
             ws.write_number(row, base + i, _f(amount), b.money)
     if not docs:
         return
@@ -272,8 +289,7 @@ def _trend_sheet(b: _Book) -> None:
     columns.combine(net)
     _chart_style(columns, t(lang, "report.period.chart.money"), t(lang, "report.col.net"), MONEY)
     # from zero (or below, for a negative net), so that the small fines still show beside commission
-    lowest = _axis_floor(min([0.0, *(float(Figures.sum(Figures.of_week(m) for m in d["managers"]).net)
-                                     for d in docs)]))
+    lowest = _axis_floor(min([0.0, *(float(net) for _, _, net in money)]))
     columns.set_y_axis({"name": t(lang, "report.col.amount"), "num_format": MONEY, "min": lowest,
                         "major_gridlines": {"visible": True, "line": {"color": "#E5E7EB"}}})
     ws.insert_chart(last + 21, 0, columns)
@@ -297,7 +313,7 @@ def _attainment_sheet(b: _Book) -> None:
             b.text(ws, row, 0, team_name(lang, team))
             b.text(ws, row, 1, m.name)
             for col, doc in enumerate(report.weekly, start=2):
-                entry = next((x for x in doc["managers"] if x["name"] == m.name), None)
+                entry = report.entries[doc["week"]].get(m.name)
                 pct = attainment(entry["achieved"], entry["targets"]) if entry and entry["active_days"] > 0 else None
                 if pct is None:
                     ws.write_blank(row, col, None, b.pct)
