@@ -387,73 +387,6 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
     return message
 
 
-def statement_email(sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
-                     attachment: tuple[bytes, str], key: str, when: datetime) -> tuple[bytes, str]:
-    """`_finish(_message(...), key, when, sender)` of a statement (or any email of that layout), the same bytes, made without
-    the email package building and walking the message: (bytes, sha256).
-
-    A week's five hundred statements took a second in the package, most of it parsing and
-    folding the headers that differ from one email to the next (To, Subject, the attachment's
-    file name, the boundaries). Their layout never changes (mixed: alternative (text, html),
-    workbook), so it is written here; each header that varies is still parsed and folded by the
-    package's own policy (`_folded`), and a test compares the bytes with the package's."""
-    data, name = attachment
-    seed = hashlib.sha256(key.encode()).hexdigest()[:16]
-    outer, inner = f"===============kam{seed}0==".encode(), f"===============kam{seed}1==".encode()
-    payloads = [_base64_text(mask_text(text)), _base64_text(mask_text(html)), _base64_lines(data)]
-    body = hashlib.sha256(key.encode())
-    for payload in payloads:
-        body.update(payload)
-    crlf = [p.replace(b"\n", b"\r\n") for p in payloads]
-    whole = b"".join([
-        _folded("From", sender), _folded("To", ", ".join(recipients)), _folded("Subject", subject),
-        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n boundary="', outer, b'"\r\n',
-        _folded("Date", format_datetime(when)), b"Auto-Submitted: auto-generated\r\n",
-        _folded("Message-ID", f"<{body.hexdigest()[:32]}@{_domain(sender)}>"), b"\r\n",
-        b"--", outer, b'\r\nContent-Type: multipart/alternative;\r\n boundary="', inner, b'"\r\n\r\n',
-        b"--", inner, b'\r\nContent-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n',
-        crlf[0], b"\r\n--", inner,
-        b'\r\nContent-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n'
-        b"MIME-Version: 1.0\r\n\r\n",
-        crlf[1], b"\r\n--", inner, b"--\r\n\r\n--", outer,
-        b"\r\nContent-Type: " + "/".join(XLSX_TYPE).encode() + b"\r\nContent-Transfer-Encoding: base64\r\n",
-        _attachment_disposition(name), b"MIME-Version: 1.0\r\n\r\n",
-        crlf[2], b"\r\n--", outer, b"--\r\n",
-    ])
-    return whole, hashlib.sha256(whole).hexdigest()
-
-
-def _folded(name: str, value: str) -> bytes:
-    """A header line as the policy parses and folds it (the parse remembered: `_Remembering`)."""
-    return POLICY.fold_binary(name, POLICY.header_store_parse(name, value)[1])
-
-
-def _attachment_disposition(filename: str) -> bytes:
-    """The attachment's Content-Disposition line, as `add_attachment(filename=...)` sets it."""
-    head = EmailMessage(policy=POLICY)
-    head["Content-Disposition"] = "attachment"
-    head.set_param("filename", filename, header="Content-Disposition", replace=True)
-    return POLICY.fold_binary("Content-Disposition", head["Content-Disposition"])
-
-
-def _base64_text(text: str) -> bytes:
-    """A text body as the package encodes it in base64: its lines ended by the policy's CRLF."""
-    return _base64_lines(b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n")
-
-
-def _base64_lines(data: bytes) -> bytes:
-    """Base64 in lines of 76 characters, each ended by LF: the package's payload (a line per 57
-    bytes under the policy's 78 characters), encoded whole and cut into lines at once."""
-    import numpy
-
-    encoded = binascii.b2a_base64(data, newline=False)
-    whole, rest = divmod(len(encoded), 76)
-    lines = numpy.empty((whole, 77), numpy.uint8)
-    lines[:, :76] = numpy.frombuffer(encoded, numpy.uint8, whole * 76).reshape(whole, 76)
-    lines[:, 76] = ord("\n")
-    return lines.tobytes() + (encoded[whole * 76:] + b"\n" if rest else b"")
-
-
 def _head(message: EmailMessage) -> bytes:
     """The header block of `message` as `as_bytes` writes it (each header folded by the
     policy, then an empty line)."""
@@ -616,8 +549,8 @@ class _Week:
             workbook = _read(self.folder / "managers" / f"{self.stems[name]}.xlsx")
             attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
             key = f"manager:{name}"
-            data, digest = statement_email(self.sender, recipients, subject, text, html, attachment,
-                                            f"{report.week}|{key}", self.when)
+            message = _message(self.sender, recipients, subject, text, html, attachment)
+            data, digest = _finish(message, f"{report.week}|{key}", self.when, self.sender)
             out.append(Outgoing(key, recipients, None, digest, self.names[key], data))
         return out
 
