@@ -158,7 +158,7 @@ def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | 
     if halfway is not None:
         halfway()
     os.replace(half, target)
-    _sync_folder(folder)
+    sync_folder(folder)
     return target
 
 
@@ -199,7 +199,7 @@ class _PackWriter:
         os.fsync(self.out.fileno())
         self.out.close()
         os.replace(self.part, self.name)
-        _sync_folder(self.folder)
+        sync_folder(self.folder)
         return self.offset + len(index) + _TRAILER.size
 
     def abandon(self) -> None:
@@ -363,7 +363,7 @@ def collect(folder: Path, halfway: Callable[[], None] | None = None) -> list[Pat
             pack.unlink()
         gone += rewrite
     if gone:
-        _sync_folder(pages_folder)
+        sync_folder(pages_folder)
     return gone
 
 
@@ -381,7 +381,8 @@ def stored(folder: Path) -> list[tuple[Path, bytes, int]]:
     return [(e.pack, h, e.length) for h, e in _store_entries(folder / PAGES)]
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """A rename made durable: the folder's entry written to disk."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1102,7 +1102,7 @@ def prune_backups(state_folder: Path, keep: Backups, step: Callable[[str], None]
         path.unlink()
     folder = state_folder / BACKUPS
     if gone:
-        _sync_folder(folder)
+        pagestore.sync_folder(folder)
     if step is not None:
         step("during_prune")
     if folder.is_dir():
@@ -1180,7 +1180,7 @@ def restore_backup(state_folder: Path, backup: Path, stamp: str) -> Path | None:
             if side.exists():
                 os.replace(side, aside.with_name(aside.name + extra))
     os.replace(incoming, db)
-    _sync_folder(state_folder)
+    pagestore.sync_folder(state_folder)
     return aside
 
 
@@ -1243,15 +1243,6 @@ def _check_restorable(path: Path, backup: Path) -> None:
 def _sync_file(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    """A rename made durable: the folder's entry written to disk."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # Blocks written by schema 4 on are Arrow IPC streams compressed with zstd, after a marker: a
