@@ -314,59 +314,10 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
     import numpy as np
     import pyarrow as pa
 
-    kept = np.asarray(kept, np.int64)
     before = np.asarray(before, np.int64)
     new_data, new_ends = _line_buffer(lines)
-    # The file: runs of consecutive kept lines copied as one slice, the new lines between them.
-    # Positions count the old file's pieces (`_pieces`): its header is piece 0.
-    piece = kept + 1
-    cut = np.ones(len(piece), bool)
-    if len(piece):
-        cut[1:] = piece[1:] != piece[:-1] + 1
-        cut[before[before < len(piece)]] = True  # new lines go in before these
-    starts = np.flatnonzero(cut)
-    stops = np.append(starts[1:], len(piece)) if len(starts) else starts
-
-    class Old:
-        """The old file's part at hand: its pieces `first` to `last` (exclusive), their ends."""
-
-        def __init__(self) -> None:
-            self.parts = _lines_in_parts(_unpacked_parts(old))
-            self.first = self.last = 0
-            self.size = 0
-            self.view: memoryview = memoryview(b"")
-            self.ends: Any = np.zeros(1, np.int64)
-            self.gone: list[int] = []       # pieces of the old file not kept (named phones'), and
-            self.gone_bytes: list[bytes] = []  # their bytes
-            self.ended_by_newline = True
-
-        def next(self) -> bool:
-            part = next(self.parts, None)
-            if part is None:
-                return False
-            self.view = memoryview(part)
-            raw = np.frombuffer(self.view, np.uint8)
-            ends = np.flatnonzero(raw == _NEWLINE) + 1
-            if len(raw) and raw[-1] != _NEWLINE:
-                ends = np.append(ends, len(raw))
-            self.ended_by_newline = not len(raw) or raw[-1] == _NEWLINE
-            self.ends = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
-            self.first, self.last = self.last, self.last + len(ends)
-            self.size += len(raw)
-            inside = piece[np.searchsorted(piece, self.first):np.searchsorted(piece, self.last)]
-            lost = np.ones(len(ends), bool)
-            lost[inside - self.first] = False
-            if self.first == 0:
-                lost[0] = False  # the header
-            for g in (np.flatnonzero(lost) + self.first).tolist():
-                self.gone.append(g)
-                self.gone_bytes.append(bytes(self.bytes(g, g + 1)))
-            return True
-
-        def bytes(self, p: int, q: int) -> memoryview:
-            return self.view[int(self.ends[p - self.first]):int(self.ends[q - self.first])]
-
-    source = Old()
+    piece, starts, stops = _kept_runs(kept, before)
+    source = _OldLines(old, piece)
     sink = pa.BufferOutputStream()
     size = 0
     with open(path, "wb") as fh, pa.CompressedOutputStream(sink, "zstd") as packed:
@@ -404,8 +355,83 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
     if not source.ended_by_newline:
         return None
     whole = b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
-    # `old` as a delta against the file just written: its header and kept lines are where they
-    # went; a line no longer there (a named phone's) is found among the new lines if unchanged
+    return whole, _old_as_delta(source, piece, before, new_data, new_ends, base)
+
+
+def _kept_runs(kept: Any, before: Any) -> tuple[Any, Any, Any]:
+    """The kept lines as pieces of the old file (its header is piece 0), and the runs of them
+    copied as one slice each (starts and stops, positions in `kept`): consecutive pieces with no
+    new line going in between."""
+    import numpy as np
+
+    piece = np.asarray(kept, np.int64) + 1
+    cut = np.ones(len(piece), bool)
+    if len(piece):
+        cut[1:] = piece[1:] != piece[:-1] + 1
+        cut[before[before < len(piece)]] = True  # new lines go in before these
+    starts = np.flatnonzero(cut)
+    stops = np.append(starts[1:], len(piece)) if len(starts) else starts
+    return piece, starts, stops
+
+
+class _OldLines:
+    """The week before's ledger.csv read in order a part at a time (`splice`): the part at hand
+    holds its lines `first` to `last` (exclusive) and their ends; the lines not among `piece`
+    (the named phones', the header excepted) are kept aside with their bytes as they pass."""
+
+    def __init__(self, old: bytes, piece: Any) -> None:
+        import numpy as np
+
+        self.piece = piece
+        self.parts = _lines_in_parts(_unpacked_parts(old))
+        self.first = self.last = 0
+        self.size = 0
+        self.view: memoryview = memoryview(b"")
+        self.ends: Any = np.zeros(1, np.int64)
+        self.gone: list[int] = []       # pieces of the old file not kept (named phones'), and
+        self.gone_bytes: list[bytes] = []  # their bytes
+        self.ended_by_newline = True
+
+    def next(self) -> bool:
+        """The next part at hand; False at the end of the file."""
+        import numpy as np
+
+        part = next(self.parts, None)
+        if part is None:
+            return False
+        self.view = memoryview(part)
+        raw = np.frombuffer(self.view, np.uint8)
+        ends = np.flatnonzero(raw == _NEWLINE) + 1
+        if len(raw) and raw[-1] != _NEWLINE:
+            ends = np.append(ends, len(raw))
+        self.ended_by_newline = not len(raw) or raw[-1] == _NEWLINE
+        self.ends = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
+        self.first, self.last = self.last, self.last + len(ends)
+        self.size += len(raw)
+        piece = self.piece
+        inside = piece[np.searchsorted(piece, self.first):np.searchsorted(piece, self.last)]
+        lost = np.ones(len(ends), bool)
+        lost[inside - self.first] = False
+        if self.first == 0:
+            lost[0] = False  # the header
+        for g in (np.flatnonzero(lost) + self.first).tolist():
+            self.gone.append(g)
+            self.gone_bytes.append(bytes(self.bytes(g, g + 1)))
+        return True
+
+    def bytes(self, p: int, q: int) -> memoryview:
+        """Lines p to q (exclusive) of the part at hand."""
+        return self.view[int(self.ends[p - self.first]):int(self.ends[q - self.first])]
+
+
+def _old_as_delta(source: _OldLines, piece: Any, before: Any, new_data: memoryview, new_ends: Any,
+                  base: str) -> bytes:
+    """The old file (read whole by `source`) as a delta against the one `splice` wrote: its
+    header and kept lines are where they went; a line no longer there (a named phone's) is found
+    among the new lines if unchanged, else carried in the delta."""
+    import numpy as np
+    import pyarrow as pa
+
     positions = np.full(source.last, -1, np.int64)
     positions[0] = 0
     if len(piece):
@@ -421,7 +447,7 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
                 hit = total + len(own)
                 own.append(line)
             positions[g] = hit
-    return whole, _delta_blob(positions, pa.array(own, pa.large_binary()), source.size, base)
+    return _delta_blob(positions, pa.array(own, pa.large_binary()), source.size, base)
 
 
 def _line_buffer(lines: Any) -> tuple[memoryview, Any]:
