@@ -19,6 +19,7 @@ from typing import Any
 
 from ..texts import t
 from ..weeks import Week
+from ..xlsx.writer import col_name
 from .context import GREEN, bar, labels
 from .html import environment
 
@@ -195,7 +196,7 @@ def write_xlsx(doc: dict[str, Any], results: dict[str, dict[str, Any]], lang: st
             row += 1
     if office_rows:  # one bar per office (its teams' rows between are left out)
         chart = book.add_chart({"type": "bar"})
-        net_col = _col(len(columns) - 1)
+        net_col = col_name(len(columns) - 1)
         chart.add_series({
             "name": t(lang, "report.col.net"),
             "categories": "=(" + ",".join(f"'{sheet.name}'!$A${r + 1}" for r in office_rows) + ")",
@@ -206,15 +207,6 @@ def write_xlsx(doc: dict[str, Any], results: dict[str, dict[str, Any]], lang: st
         chart.set_legend({"none": True})
         sheet.insert_chart(row + 1, 0, chart, {"x_scale": 1.6, "y_scale": 1 + 0.1 * len(office_rows)})
     book.close()
-
-
-def _col(index: int) -> str:
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
 
 
 def write_group(out: Path, week: str, offices: list[tuple[str, dict[str, Any]]], lang: str, now: str,
