@@ -512,20 +512,10 @@ class State:
                 paid[key] = (d["manager"], d["manager_commission"])
         return paid
 
-    def week_results(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
-        """The stored results (results.json documents) of those of `weeks` that are closed,
-        oldest first: what a month or quarter is made of (SPEC §8)."""
-        wanted = sorted(set(weeks))
-        if not wanted:
-            return []
-        marks = ",".join("?" * len(wanted))
-        return [json.loads(text) for (text,) in self.conn.execute(
-            f"SELECT results FROM weeks WHERE week IN ({marks}) ORDER BY week", wanted)]  # noqa: S608 - marks only
-
     def week_managers(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
-        """`week_results` cut to what a month or quarter is made of: `{"week", "managers"}` of
-        each closed week of `weeks`, oldest first. Only the managers are parsed (by SQLite), not
-        the weeks' deals and rejections, which are most of a big office's results."""
+        """What a month or quarter is made of (SPEC §8): `{"week", "managers"}` of each closed
+        week of `weeks`, oldest first, from its stored results. Only the managers are parsed (by
+        SQLite), not the weeks' deals and rejections, which are most of a big office's results."""
         wanted = sorted(set(weeks))
         if not wanted:
             return []
