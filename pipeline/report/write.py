@@ -511,8 +511,9 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
                 given: Aside | None, previous: bytes | None) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
-        rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
-        parallel = rows >= PARALLEL_FROM_ROWS
+        # the new registrations counted last: a stored week's are decoded when first used
+        rows = len(report.leads) + len(report.results["rejections"])
+        parallel = rows >= PARALLEL_FROM_ROWS or rows + len(report.new_registrations) >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
         if not parallel or not hasattr(os, "fork"):
             for writer in WRITERS:
