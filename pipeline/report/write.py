@@ -24,7 +24,7 @@ from .. import ledgerstore, xlsx
 from .context import index_week, indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, ledger_csv_size, unpack_ledger_csv
+from .model import WeekReport, ledger_csv_size
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -91,7 +91,7 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     """
     path = folder / "ledger.csv"
     if report.ledger_stored is not None:
-        path.write_bytes(unpack_ledger_csv(report.ledger_stored))
+        ledgerstore.unpack_to(report.ledger_stored, path)
         return
     with path.open("wb") as fh:
         fh.write(_ledger_header(report).encode("utf-8"))
