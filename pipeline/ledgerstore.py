@@ -536,16 +536,31 @@ _TAKE = 1 << 17  # lines a chain's file is taken and written at a time (`unpack_
 
 
 def _resolve_to(chain: list[bytes], path: Path) -> None:
-    """`resolve` written to `path` a slice of lines at a time."""
-    import pyarrow as pa
+    """`resolve` written to `path` a slice of lines at a time, each run of lines that follow one
+    another in one file of the chain written from where it lies: a week's file is mostly the
+    later one's lines in their order. (Arrow's `take` of the pool would join its files into one
+    buffer first: the size of the whole ledger again.)"""
+    import numpy as np
 
     pool, where, size = _chain_pieces(chain)
+    files = [_line_buffer(piece) for piece in pool.chunks]
+    firsts = np.cumsum([0, *(len(piece) for piece in pool.chunks)])  # each file's first piece in the pool
     written = 0
     with open(path, "wb") as out:
         for start in range(0, len(where), _TAKE):
-            taken = pool.take(pa.array(where[start:start + _TAKE], pa.int64())).combine_chunks()
-            data, bounds = _line_buffer(taken)
-            written += out.write(data[int(bounds[0]):int(bounds[-1])])
+            taken = where[start:start + _TAKE]
+            file = np.searchsorted(firsts, taken, "right") - 1
+            line = taken - firsts[file]
+            cuts = np.flatnonzero((np.diff(file) != 0) | (np.diff(line) != 1)) + 1
+            heads, tails = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(taken)]]) - 1
+            run_file = file[heads]
+            begin, end = np.empty(len(heads), np.int64), np.empty(len(heads), np.int64)
+            for f in np.unique(run_file).tolist():
+                mine = run_file == f
+                begin[mine] = files[f][1][line[heads[mine]]]
+                end[mine] = files[f][1][line[tails[mine]] + 1]
+            for f, a, b in zip(run_file.tolist(), begin.tolist(), end.tolist(), strict=True):
+                written += out.write(files[f][0][a:b])
     if written != size:
         raise ValueError(f"a stored ledger did not resolve to its size ({written} bytes, not {size})")
 
