@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -32,7 +33,7 @@ from .io.read import Problem, Row, Sheet, as_read
 from .records import CLIENT_VISIT_CELLS, PHONE, ClientVisit, Event, Registered, as_number
 from .results import Rejection
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
-from .state import STORED_COLUMNS, State, history_events
+from .state import BARE_IDENTS_UNTIL, STORED_COLUMNS, State, history_events
 from .weeks import Week, may_be_late
 
 # ---------------------------------------------------------------------------------------------
@@ -50,6 +51,28 @@ def identity_digest(kind: str, texts: list[str]) -> bytes:
     return digest(kind + "\x1f" + "\x1f".join(texts))
 
 
+@lru_cache(maxsize=4096)
+def _day(at: str) -> bytes:
+    """The day of an ISO time as 3 bytes that sort as the days do (its proleptic ordinal)."""
+    return date.fromisoformat(at[:10]).toordinal().to_bytes(DAY_BYTES, "big")
+
+
+DAY_BYTES = 3
+
+
+def row_identity(kind: str, texts: list[str], at: str) -> bytes:
+    """A row's identity as the `rows` table keeps it: its day (`at`, the row's time as stored,
+    which is among its identity's columns) then `identity_digest`. The identity index is
+    ordered by day: a week's new rows go to its end, not to every page of it. Rows stored by
+    schema 12 and earlier keep the bare digest (`bare_identity`; `state.BARE_IDENTS`)."""
+    return _day(at) + identity_digest(kind, texts)
+
+
+def bare_identity(ident: bytes) -> bytes:
+    """`row_identity` without its day: the identity as schema 12 and earlier stored it."""
+    return ident[DAY_BYTES:]
+
+
 def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> bytes:
     """A rejected (or late) row as remembered: its kind and its cells' texts as read, in the
     kind's column order (`read.as_read`), digested."""
@@ -61,6 +84,7 @@ def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> byt
 FORM = STORED_COLUMNS[2:]
 _POS = {name: i for i, name in enumerate(FORM)}
 _AT = _POS["at"]
+_IDENT_AT = _POS["ident"]
 # SPEC §9: the kinds whose re-read rows update the stored row of their identity (the latest
 # read wins) instead of being dropped as duplicates. Every other kind keeps the row read first.
 UPDATED_KINDS = frozenset({"client_visits"})
@@ -99,7 +123,7 @@ def stored_form(row: Row) -> tuple[Any, ...]:
             form[i] = value if value.__class__ is str else str(value)
     source = row.source
     form[-3], form[-2], form[-1] = source.file, source.sheet, source.row
-    form[_POS["ident"]] = identity_digest(kind, [form[i] for i in _IDENT[kind]])
+    form[_POS["ident"]] = row_identity(kind, [form[i] for i in _IDENT[kind]], form[_AT])
     return tuple(form)
 
 
@@ -115,10 +139,6 @@ def client_visit(row: Row, seq: int, run_id: str, sheet_index: int) -> tuple[byt
     source = row.source
     return ident, ClientVisit._make([seq, run_id, *(text(c) for c in CLIENT_VISIT_CELLS), source.file, source.sheet,
                                      sheet_index, source.row])
-
-
-def identity(row: Row) -> bytes:
-    return bytes(stored_form(row)[_POS["ident"]])
 
 
 def registration_keys(block: Registered) -> Any:
@@ -206,7 +226,7 @@ def shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
             if needed and not value:
                 return None
         form[at_pos], form[phone_pos], form[-1] = when, phone, number
-        form[ident_pos] = identity_digest(kind, [form[s] for s in ident])
+        form[ident_pos] = row_identity(kind, [form[s] for s in ident], when)
         return tuple(form)
 
     return stored
@@ -443,6 +463,19 @@ class Intake:
     # seq was stored. None once a file stored ahead of an earlier one lost rows to it.
     kept: list[Event] | None = field(default_factory=list)
     stored: set[int] = field(default_factory=set)  # positions of the files stored
+    # Rows dated up to here may be stored under their bare identity (`bare_identity`: by schema
+    # 12 and earlier; `state.BARE_IDENTS`); "" when none is.
+    bare_until: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.bare_until = self.state.meta(BARE_IDENTS_UNTIL) or ""
+
+    def _stored_bare(self, idents: list[tuple[bytes, str]]) -> set[bytes]:
+        """Of these (identity, time as stored), the bare identities stored (by schema 12 and
+        earlier): looked up only for rows dated when such rows were stored."""
+        until = self.bare_until
+        bare = [bare_identity(ident) for ident, at in idents if at <= until] if until else []
+        return self.state.existing_identities(bare) if bare else set()
 
     def store(self, position: int, sheets: list[Sheet]) -> None:
         """A file's rows stored, at its turn or ahead of it; once."""
@@ -515,6 +548,7 @@ class Intake:
         last = max([0, *(f[-1] for f in sheet.stored or ())])
         forms: list[tuple[Any, ...]] = []  # the sheet's rows offered, while `kept` is kept
         offered = 0
+        stored_bare = self._stored_bare([(f[_IDENT_AT], f[_AT]) for f in sheet.stored or ()])
 
         def rows() -> Iterator[tuple[Any, ...]]:
             """The rows to insert, from the stored forms, prefixed one at a time: never all in
@@ -526,6 +560,9 @@ class Intake:
                 late_row = late_rows.get(k)
                 if late_row is not None:
                     late.append((stored[0], late_row))
+                    continue
+                if stored_bare and bare_identity(tail[_IDENT_AT]) in stored_bare:
+                    self.duplicates += 1  # stored by schema 12 or earlier
                     continue
                 offered += 1
                 if self.kept is not None:
@@ -602,8 +639,10 @@ class Intake:
         fingerprints = [rejected_fingerprint(p.kind, p.as_read) for _, p in problems]
         late_prints = [rejected_fingerprint(row.kind, as_read(row.kind, row.cells)) for _, row in late]
         rejected_before = self.state.rejected_fingerprints(fingerprints + late_prints)
-        late_ids = [identity(row) for _, row in late]
-        stored_before_ = self.state.existing_identities(late_ids)
+        late_forms = [stored_form(row) for _, row in late]
+        late_ids = [bytes(form[_IDENT_AT]) for form in late_forms]
+        stored_before_ = self.state.existing_identities(late_ids) if late_ids else set()
+        stored_before_ |= self._stored_bare([(form[_IDENT_AT], form[_AT]) for form in late_forms])
         for (seq, problem), fp in zip(problems, fingerprints, strict=True):
             if fp in rejected_before:
                 self.duplicates += 1
@@ -611,7 +650,7 @@ class Intake:
             self.rejections.append((seq, _problem_entry(problem)))
             self.new_fingerprints.append(fp)
         for (seq, row), fp, ident in zip(late, late_prints, late_ids, strict=True):
-            if ident in stored_before_ or fp in rejected_before:
+            if ident in stored_before_ or bare_identity(ident) in stored_before_ or fp in rejected_before:
                 self.duplicates += 1
                 continue
             at = _iso(row.values[TIME_COLUMN[row.kind]])

@@ -50,6 +50,18 @@ STREAKS = """
     CREATE TABLE IF NOT EXISTS streaks (name TEXT PRIMARY KEY, week TEXT NOT NULL, streak INTEGER NOT NULL)
     """
 
+# Schema 13: a row's identity is stored after its day (`intake.row_identity`), so that a week's
+# new rows go to one end of the identity index instead of every page of it (a year's index is
+# 47 MB; each week's 29,000 random keys rewrote all of it). Rows stored before keep their bare
+# digest: the newest date among them is kept (`BARE_IDENTS_UNTIL`), and a row dated up to it is
+# also looked up by its bare digest (`intake.Intake`). Earlier versions would store bare digests
+# again: the version number makes them refuse the state.
+BARE_IDENTS_UNTIL = "bare_idents_until"
+BARE_IDENTS = f"""
+    INSERT OR IGNORE INTO meta (key, value)
+    SELECT '{BARE_IDENTS_UNTIL}', (SELECT MAX(at) FROM rows) WHERE EXISTS (SELECT 1 FROM rows)
+    """
+
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
 # The same list makes the PostgreSQL schema (`postgres.pg_migration` translates each step: BLOB
 # as bytea, text compared by code point, an `INTEGER PRIMARY KEY` numbered by the server), in
@@ -170,6 +182,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX weeks_landings ON weeks (week, run_id, max_seq)
     """,
+    BARE_IDENTS,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
