@@ -168,14 +168,48 @@ assert set(REGISTRATION_IDENTITY) <= set(Registered.COLUMNS)
 ROW_KINDS = frozenset(TIME_COLUMN) - {"registrations"} - UPDATED_KINDS
 
 
-def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> None:
+def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None,
+            prefixes: dict[tuple[str, str], tuple[int, bytes]] | None = None) -> None:
     """`read_files`' `prepare`, in the reading child: each row's stored form (`stored_form`), so
     the run only prefixes seq and run when it stores the file. The row objects are dropped but
     those that may be late (`Sheet.late_rows`): the file crosses to the run in half the bytes,
-    and is decoded there in half the time."""
+    and is decoded there in half the time.
+
+    A registrations sheet whose first rows are those an earlier run read of it (`prefixes`, by
+    file and sheet: `State.sheet_prefixes`) crosses without them (`_seen_before_here`): a
+    cumulative ledger dropped again every week sends the run its new rows only."""
     for sheet in sheets:
         if sheet.kind in ROW_KINDS and sheet.rows:
             _stored_forms(sheet, late_range)
+        elif sheet.registrations is not None and prefixes is not None:
+            _seen_before_here(sheet, prefixes.get((sheet.file, sheet.sheet)))
+
+
+def _seen_before_here(sheet: Sheet, known: tuple[int, bytes] | None) -> None:
+    """The digest of a registrations sheet's rows (`prefix_digest`, which the run keeps for the
+    next), and its first rows left out when an earlier run read them unchanged (`known`: how
+    many, and their digest): they are duplicates, told without the run seeing them."""
+    import numpy as np
+    import pyarrow as pa
+
+    block = sheet.registrations
+    assert block is not None
+    sheet.digest = prefix_digest(block, len(block))
+    if not len(block):
+        return
+    sheet.last_row = int(block.array("row")[-1].as_py())
+    seen = _matching_prefix(block, known)
+    if seen:
+        sheet.seen_before = seen
+        sheet.registrations = block.take(pa.array(np.arange(seen, len(block), dtype=np.int64)))
+
+
+def _matching_prefix(block: Registered, known: tuple[int, bytes] | None) -> int:
+    """How many of the block's first rows are those `known` (rows, digest) describes: 0 when
+    none or when they changed."""
+    if known is None or not 0 < known[0] <= len(block):
+        return 0
+    return known[0] if prefix_digest(block, known[0]) == known[1] else 0
 
 
 def _stored_forms(sheet: Sheet, late_range: tuple[str, str] | None) -> None:
@@ -388,12 +422,12 @@ def prefix_digest(block: Registered, rows: int) -> bytes:
 
 
 def _read_before(state: State, sheet: Sheet, block: Registered) -> int:
-    """How many of the sheet's first rows an earlier run read, unchanged, from the same file and
-    sheet (`State.sheet_prefix`): 0 when none or when they changed."""
-    known = state.sheet_prefix(sheet.file, sheet.sheet)
-    if known is None or not 0 < known[0] <= len(block):
+    """How many of the block's first rows an earlier run read, unchanged, from the same file and
+    sheet (`State.sheet_prefix`): 0 when none or when they changed, or when the reader compared
+    them already (`_seen_before_here`: those it found are not in the block)."""
+    if sheet.digest is not None:
         return 0
-    return known[0] if prefix_digest(block, known[0]) == known[1] else 0
+    return _matching_prefix(block, state.sheet_prefix(sheet.file, sheet.sheet))
 
 
 def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
@@ -624,14 +658,15 @@ class Intake:
             keep = rows.take(pa.array(np.sort(np.unique(codes, return_index=True)[1])))
         kept = block if keep is None else block.take(keep)
         self.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
-        self.duplicates += len(block) - len(kept)
+        self.duplicates += sheet.seen_before + len(block) - len(kept)
         self.rows_stored += len(kept)
-        self.state.set_sheet_prefix(sheet.file, sheet.sheet, len(block), prefix_digest(block, len(block)))
+        digest = sheet.digest if sheet.digest is not None else prefix_digest(block, len(block))
+        self.state.set_sheet_prefix(sheet.file, sheet.sheet, sheet.seen_before + len(block), digest)
         row = kept.array("row")
         self.state.add_registrations(self.run_id, sheet.file, sheet.sheet, pc.add(row, base), kept.array("at"),
                                      kept.array("phone"), kept.array("who"), kept.array("customer"),
                                      kept.array("note"), row)
-        return int(block.array("row")[-1].as_py()) if len(block) else 0
+        return int(block.array("row")[-1].as_py()) if len(block) else sheet.last_row
 
     def _seen_before(self, problems: list[tuple[int, Problem]], late: list[tuple[int, Row]]) -> None:
         """Rejected rows and late rows a run rejected before, and late rows stored before, are

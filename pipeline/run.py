@@ -219,11 +219,13 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
                on_file: Callable[[int, list[Sheet]], None] | None = None,
                idle: Callable[[], None] | None = None,
                early: Callable[[int, list[Sheet]], None] | None = None,
-               late_range: tuple[str, str] | None = None) -> Inbox:
+               late_range: tuple[str, str] | None = None,
+               prefixes: dict[tuple[str, str], tuple[int, bytes]] | None = None) -> Inbox:
     """Read every file of the inbox; `on_file(position, sheets)` takes each file's sheets in
     order as soon as they are read (the run stores them and lets their rows go, so a big ledger
     is never held whole); `idle` runs while the run waits for the largest file, and `early`
-    gets a file read ahead of an earlier one (`read_files`)."""
+    gets a file read ahead of an earlier one (`read_files`). `prefixes`: what earlier runs read
+    of each registrations sheet (`State.sheet_prefixes`), left out where the sheet is read."""
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
@@ -244,7 +246,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     sha: dict[str, str] = {}
     # Files are read by sandboxed workers side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb, idle=idle, prepare=partial(prepare, late_range=late_range),
+                            config.limits.max_file_mb, idle=idle, prepare=partial(prepare, late_range=late_range, prefixes=prefixes),
                             early=early, shortcut=partial(shortcut, late_range=late_range))) as found_each:
         for position, f in enumerate(progress(files, "reading")):
             sha[f.name] = sha256(f.path)
@@ -730,7 +732,7 @@ def _read_and_store(job: Job) -> None:
         job.earlier = _earlier_rows(job, job.earlier_since)
 
     job.inbox = read_inbox(job.opts.inbox, job.config, job.echo, time.time(), on_file=taken.store, idle=ahead,
-                           early=taken.store_early, late_range=job.late_range)
+                           early=taken.store_early, late_range=job.late_range, prefixes=state.sheet_prefixes())
     taken.done_reading()
     state.write_blocks_aside()  # no process is forked before the reports: written before them
     job.stage("read")

@@ -760,6 +760,11 @@ class State:
                                                 "WHERE kind = 'registrations' ORDER BY seq") if r[2] in listed]
         return _joined(parts, old)
 
+    def sheet_prefixes(self) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """Every (rows, digest) of `sheet_prefix`, by file and sheet."""
+        return {(file, sheet): (int(rows), bytes(digest)) for file, sheet, rows, digest
+                in self.conn.execute("SELECT file, sheet, rows, digest FROM sheet_prefixes")}
+
     def sheet_prefix(self, file: str, sheet: str) -> tuple[int, bytes] | None:
         """(rows, digest) of what the last run that read this registrations sheet read of it
         (`intake.prefix_digest`), or None."""
