@@ -587,7 +587,7 @@ class Job:
 
 
 def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
-    """The run's steps, in the order the module's docstring gives; each a function below."""
+    """The run (`_steps`) on the state opened; a failed run reports a damaged state first."""
     job = _open(opts, config, echo)
     try:
         return _steps(job)
@@ -599,6 +599,7 @@ def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
 
 
 def _steps(job: Job) -> RunResult:
+    """The run's steps, in the order the module's docstring gives; each a function below."""
     opts = job.opts
     rerender = _choose_weeks(job)
     if rerender is not None or not job.weeks:
