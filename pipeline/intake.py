@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -32,7 +33,7 @@ from .io.read import Problem, Row, Sheet, as_read
 from .records import CLIENT_VISIT_CELLS, PHONE, ClientVisit, Event, Registered, as_number
 from .results import Rejection
 from .schema import IDENTITY, KINDS, TIME_COLUMN, column_type
-from .state import STORED_COLUMNS, State, history_events
+from .state import BARE_IDENTS_UNTIL, STORED_COLUMNS, State, history_events
 from .weeks import Week, may_be_late
 
 # ---------------------------------------------------------------------------------------------
@@ -50,6 +51,28 @@ def identity_digest(kind: str, texts: list[str]) -> bytes:
     return digest(kind + "\x1f" + "\x1f".join(texts))
 
 
+@lru_cache(maxsize=4096)
+def _day(at: str) -> bytes:
+    """The day of an ISO time as 3 bytes that sort as the days do (its proleptic ordinal)."""
+    return date.fromisoformat(at[:10]).toordinal().to_bytes(DAY_BYTES, "big")
+
+
+DAY_BYTES = 3
+
+
+def row_identity(kind: str, texts: list[str], at: str) -> bytes:
+    """A row's identity as the `rows` table keeps it: its day (`at`, the row's time as stored,
+    which is among its identity's columns) then `identity_digest`. The identity index is
+    ordered by day: a week's new rows go to its end, not to every page of it. Rows stored by
+    schema 12 and earlier keep the bare digest (`bare_identity`; `state.BARE_IDENTS`)."""
+    return _day(at) + identity_digest(kind, texts)
+
+
+def bare_identity(ident: bytes) -> bytes:
+    """`row_identity` without its day: the identity as schema 12 and earlier stored it."""
+    return ident[DAY_BYTES:]
+
+
 def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> bytes:
     """A rejected (or late) row as remembered: its kind and its cells' texts as read, in the
     kind's column order (`read.as_read`), digested."""
@@ -61,6 +84,7 @@ def rejected_fingerprint(kind: str, as_read: tuple[str, ...] | list[str]) -> byt
 FORM = STORED_COLUMNS[2:]
 _POS = {name: i for i, name in enumerate(FORM)}
 _AT = _POS["at"]
+_IDENT_AT = _POS["ident"]
 # SPEC §9: the kinds whose re-read rows update the stored row of their identity (the latest
 # read wins) instead of being dropped as duplicates. Every other kind keeps the row read first.
 UPDATED_KINDS = frozenset({"client_visits"})
@@ -99,7 +123,7 @@ def stored_form(row: Row) -> tuple[Any, ...]:
             form[i] = value if value.__class__ is str else str(value)
     source = row.source
     form[-3], form[-2], form[-1] = source.file, source.sheet, source.row
-    form[_POS["ident"]] = identity_digest(kind, [form[i] for i in _IDENT[kind]])
+    form[_POS["ident"]] = row_identity(kind, [form[i] for i in _IDENT[kind]], form[_AT])
     return tuple(form)
 
 
@@ -115,10 +139,6 @@ def client_visit(row: Row, seq: int, run_id: str, sheet_index: int) -> tuple[byt
     source = row.source
     return ident, ClientVisit._make([seq, run_id, *(text(c) for c in CLIENT_VISIT_CELLS), source.file, source.sheet,
                                      sheet_index, source.row])
-
-
-def identity(row: Row) -> bytes:
-    return bytes(stored_form(row)[_POS["ident"]])
 
 
 def registration_keys(block: Registered) -> Any:
@@ -148,14 +168,48 @@ assert set(REGISTRATION_IDENTITY) <= set(Registered.COLUMNS)
 ROW_KINDS = frozenset(TIME_COLUMN) - {"registrations"} - UPDATED_KINDS
 
 
-def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None) -> None:
+def prepare(sheets: list[Sheet], late_range: tuple[str, str] | None = None,
+            prefixes: dict[tuple[str, str], tuple[int, bytes]] | None = None) -> None:
     """`read_files`' `prepare`, in the reading child: each row's stored form (`stored_form`), so
     the run only prefixes seq and run when it stores the file. The row objects are dropped but
     those that may be late (`Sheet.late_rows`): the file crosses to the run in half the bytes,
-    and is decoded there in half the time."""
+    and is decoded there in half the time.
+
+    A registrations sheet whose first rows are those an earlier run read of it (`prefixes`, by
+    file and sheet: `State.sheet_prefixes`) crosses without them (`_seen_before_here`): a
+    cumulative ledger dropped again every week sends the run its new rows only."""
     for sheet in sheets:
         if sheet.kind in ROW_KINDS and sheet.rows:
             _stored_forms(sheet, late_range)
+        elif sheet.registrations is not None and prefixes is not None:
+            _seen_before_here(sheet, prefixes.get((sheet.file, sheet.sheet)))
+
+
+def _seen_before_here(sheet: Sheet, known: tuple[int, bytes] | None) -> None:
+    """The digest of a registrations sheet's rows (`prefix_digest`, which the run keeps for the
+    next), and its first rows left out when an earlier run read them unchanged (`known`: how
+    many, and their digest): they are duplicates, told without the run seeing them."""
+    import numpy as np
+    import pyarrow as pa
+
+    block = sheet.registrations
+    assert block is not None
+    sheet.digest = prefix_digest(block, len(block))
+    if not len(block):
+        return
+    sheet.last_row = int(block.array("row")[-1].as_py())
+    seen = _matching_prefix(block, known)
+    if seen:
+        sheet.seen_before = seen
+        sheet.registrations = block.take(pa.array(np.arange(seen, len(block), dtype=np.int64)))
+
+
+def _matching_prefix(block: Registered, known: tuple[int, bytes] | None) -> int:
+    """How many of the block's first rows are those `known` (rows, digest) describes: 0 when
+    none or when they changed."""
+    if known is None or not 0 < known[0] <= len(block):
+        return 0
+    return known[0] if prefix_digest(block, known[0]) == known[1] else 0
 
 
 def _stored_forms(sheet: Sheet, late_range: tuple[str, str] | None) -> None:
@@ -206,7 +260,7 @@ def shortcut(kind: str, at: dict[str, int], file: str, sheet: str,
             if needed and not value:
                 return None
         form[at_pos], form[phone_pos], form[-1] = when, phone, number
-        form[ident_pos] = identity_digest(kind, [form[s] for s in ident])
+        form[ident_pos] = row_identity(kind, [form[s] for s in ident], when)
         return tuple(form)
 
     return stored
@@ -368,12 +422,12 @@ def prefix_digest(block: Registered, rows: int) -> bytes:
 
 
 def _read_before(state: State, sheet: Sheet, block: Registered) -> int:
-    """How many of the sheet's first rows an earlier run read, unchanged, from the same file and
-    sheet (`State.sheet_prefix`): 0 when none or when they changed."""
-    known = state.sheet_prefix(sheet.file, sheet.sheet)
-    if known is None or not 0 < known[0] <= len(block):
+    """How many of the block's first rows an earlier run read, unchanged, from the same file and
+    sheet (`State.sheet_prefix`): 0 when none or when they changed, or when the reader compared
+    them already (`_seen_before_here`: those it found are not in the block)."""
+    if sheet.digest is not None:
         return 0
-    return known[0] if prefix_digest(block, known[0]) == known[1] else 0
+    return _matching_prefix(block, state.sheet_prefix(sheet.file, sheet.sheet))
 
 
 def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
@@ -443,6 +497,19 @@ class Intake:
     # seq was stored. None once a file stored ahead of an earlier one lost rows to it.
     kept: list[Event] | None = field(default_factory=list)
     stored: set[int] = field(default_factory=set)  # positions of the files stored
+    # Rows dated up to here may be stored under their bare identity (`bare_identity`: by schema
+    # 12 and earlier; `state.BARE_IDENTS`); "" when none is.
+    bare_until: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.bare_until = self.state.meta(BARE_IDENTS_UNTIL) or ""
+
+    def _stored_bare(self, idents: list[tuple[bytes, str]]) -> set[bytes]:
+        """Of these (identity, time as stored), the bare identities stored (by schema 12 and
+        earlier): looked up only for rows dated when such rows were stored."""
+        until = self.bare_until
+        bare = [bare_identity(ident) for ident, at in idents if at <= until] if until else []
+        return self.state.existing_identities(bare) if bare else set()
 
     def store(self, position: int, sheets: list[Sheet]) -> None:
         """A file's rows stored, at its turn or ahead of it; once."""
@@ -515,6 +582,7 @@ class Intake:
         last = max([0, *(f[-1] for f in sheet.stored or ())])
         forms: list[tuple[Any, ...]] = []  # the sheet's rows offered, while `kept` is kept
         offered = 0
+        stored_bare = self._stored_bare([(f[_IDENT_AT], f[_AT]) for f in sheet.stored or ()])
 
         def rows() -> Iterator[tuple[Any, ...]]:
             """The rows to insert, from the stored forms, prefixed one at a time: never all in
@@ -526,6 +594,9 @@ class Intake:
                 late_row = late_rows.get(k)
                 if late_row is not None:
                     late.append((stored[0], late_row))
+                    continue
+                if stored_bare and bare_identity(tail[_IDENT_AT]) in stored_bare:
+                    self.duplicates += 1  # stored by schema 12 or earlier
                     continue
                 offered += 1
                 if self.kept is not None:
@@ -587,14 +658,15 @@ class Intake:
             keep = rows.take(pa.array(np.sort(np.unique(codes, return_index=True)[1])))
         kept = block if keep is None else block.take(keep)
         self.registered.append(Known(kept, numbers if keep is None else numbers.take(keep)))
-        self.duplicates += len(block) - len(kept)
+        self.duplicates += sheet.seen_before + len(block) - len(kept)
         self.rows_stored += len(kept)
-        self.state.set_sheet_prefix(sheet.file, sheet.sheet, len(block), prefix_digest(block, len(block)))
+        digest = sheet.digest if sheet.digest is not None else prefix_digest(block, len(block))
+        self.state.set_sheet_prefix(sheet.file, sheet.sheet, sheet.seen_before + len(block), digest)
         row = kept.array("row")
         self.state.add_registrations(self.run_id, sheet.file, sheet.sheet, pc.add(row, base), kept.array("at"),
                                      kept.array("phone"), kept.array("who"), kept.array("customer"),
                                      kept.array("note"), row)
-        return int(block.array("row")[-1].as_py()) if len(block) else 0
+        return int(block.array("row")[-1].as_py()) if len(block) else sheet.last_row
 
     def _seen_before(self, problems: list[tuple[int, Problem]], late: list[tuple[int, Row]]) -> None:
         """Rejected rows and late rows a run rejected before, and late rows stored before, are
@@ -602,8 +674,10 @@ class Intake:
         fingerprints = [rejected_fingerprint(p.kind, p.as_read) for _, p in problems]
         late_prints = [rejected_fingerprint(row.kind, as_read(row.kind, row.cells)) for _, row in late]
         rejected_before = self.state.rejected_fingerprints(fingerprints + late_prints)
-        late_ids = [identity(row) for _, row in late]
-        stored_before_ = self.state.existing_identities(late_ids)
+        late_forms = [stored_form(row) for _, row in late]
+        late_ids = [bytes(form[_IDENT_AT]) for form in late_forms]
+        stored_before_ = self.state.existing_identities(late_ids) if late_ids else set()
+        stored_before_ |= self._stored_bare([(form[_IDENT_AT], form[_AT]) for form in late_forms])
         for (seq, problem), fp in zip(problems, fingerprints, strict=True):
             if fp in rejected_before:
                 self.duplicates += 1
@@ -611,7 +685,7 @@ class Intake:
             self.rejections.append((seq, _problem_entry(problem)))
             self.new_fingerprints.append(fp)
         for (seq, row), fp, ident in zip(late, late_prints, late_ids, strict=True):
-            if ident in stored_before_ or fp in rejected_before:
+            if ident in stored_before_ or bare_identity(ident) in stored_before_ or fp in rejected_before:
                 self.duplicates += 1
                 continue
             at = _iso(row.values[TIME_COLUMN[row.kind]])

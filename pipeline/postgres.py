@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import DB_PASSWORD_ENV
-from .state import MIGRATIONS, STORED_COLUMNS, State, StateError
+from .state import MIGRATIONS, STORED_COLUMNS, BackingUp, State, StateError
 
 OFFICES = "public.pipeline_offices"
 # The key of the lock taken while an office's schema is made (two first runs at once).
@@ -287,8 +287,8 @@ class PgState(State):
     def backup(self, run_id: str, taken: datetime, halfway: Callable[[], None] | None = None) -> Path:
         raise StateError("backups of a PostgreSQL state are the server's own (pg_dump, base backups)")
 
-    def backup_aside(self, run_id: str, taken: datetime,
-                     halfway: Callable[[], None] | None = None) -> Callable[[], Path]:
+    def backup_aside(self, run_id: str, taken: datetime, halfway: Callable[[], None] | None = None,
+                     check: bool = False) -> BackingUp:
         raise StateError("backups of a PostgreSQL state are the server's own (pg_dump, base backups)")
 
     # ---- the whole state, table by table

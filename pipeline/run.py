@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +51,7 @@ from .rules.replay import (
     roster_view,
 )
 from .state import (
+    BackingUp,
     State,
     StateError,
     encode_snapshot,
@@ -181,9 +183,9 @@ def office_lock(folder: Path, config: Config) -> Iterator[None]:
         held.__exit__(None, None, None)
 
 
-def open_office_state(folder: Path, config: Config, create: bool = True) -> State:
+def open_office_state(folder: Path, config: Config, create: bool = True, check: bool = True) -> State:
     """The office's state, in the engine the configuration names (`state.open_state`)."""
-    return open_state(folder, config.state.url, config.office, create)
+    return open_state(folder, config.state.url, config.office, create, check)
 
 
 def has_state(folder: Path, config: Config) -> bool:
@@ -217,11 +219,13 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
                on_file: Callable[[int, list[Sheet]], None] | None = None,
                idle: Callable[[], None] | None = None,
                early: Callable[[int, list[Sheet]], None] | None = None,
-               late_range: tuple[str, str] | None = None) -> Inbox:
+               late_range: tuple[str, str] | None = None,
+               prefixes: dict[tuple[str, str], tuple[int, bytes]] | None = None) -> Inbox:
     """Read every file of the inbox; `on_file(position, sheets)` takes each file's sheets in
     order as soon as they are read (the run stores them and lets their rows go, so a big ledger
     is never held whole); `idle` runs while the run waits for the largest file, and `early`
-    gets a file read ahead of an earlier one (`read_files`)."""
+    gets a file read ahead of an earlier one (`read_files`). `prefixes`: what earlier runs read
+    of each registrations sheet (`State.sheet_prefixes`), left out where the sheet is read."""
     files, skipped = list_inbox(inbox)
     settle = config.limits.settle_seconds
     if settle:
@@ -242,7 +246,7 @@ def read_inbox(inbox: Path, config: Config, echo: Echo, wall_now: float,
     sha: dict[str, str] = {}
     # Files are read by sandboxed workers side by side (read_files) and handed over in order.
     with closing(read_files([(f.path, f.name) for f in files], config.lang, config.limits.max_unzipped_mb,
-                            config.limits.max_file_mb, idle=idle, prepare=partial(prepare, late_range=late_range),
+                            config.limits.max_file_mb, idle=idle, prepare=partial(prepare, late_range=late_range, prefixes=prefixes),
                             early=early, shortcut=partial(shortcut, late_range=late_range))) as found_each:
         for position, f in enumerate(progress(files, "reading")):
             sha[f.name] = sha256(f.path)
@@ -548,7 +552,7 @@ class Job:
     first_week: str | None = None
     history_start: str = ""
     late_range: tuple[str, str] | None = None
-    backed_up: Callable[[], Path] | None = None  # the backup being copied, waited for before the commit
+    backed_up: BackingUp | None = None  # the backup being copied (and checked), waited for before the commit
     taken: Intake | None = None
     inbox: Inbox | None = None
     earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
@@ -583,34 +587,46 @@ class Job:
 
 
 def _run_locked(opts: RunOptions, config: Config, echo: Echo) -> RunResult:
-    """The run's steps, in the order the module's docstring gives; each a function below."""
+    """The run (`_steps`) on the state opened; a failed run reports a damaged state first."""
     job = _open(opts, config, echo)
     try:
-        rerender = _choose_weeks(job)
-        if rerender is not None:
-            _rerender(job, rerender)
-        if not job.weeks:
-            return job.result
-        _begin(job)
-        _read_and_store(job)
-        _crash_point("after_read")
-        _take_roster(job)
-        _replay(job)
-        _follow_up(job)
-        _assess(job)
-        _refuse_empty_weeks(job)
-        _write_outputs(job)
-        _crash_point("after_outputs")
-        if opts.dry_run:
-            job.state.rollback()
-            return job.result
-        _commit(job)
-        _crash_point("after_commit")
-        _archive(job)
-        _send_all(job)
-        return job.result
+        return _steps(job)
+    except (RunFailed, RunRefused, sqlite3.DatabaseError):
+        _checked(job)  # a damaged state is what a failed run reports
+        raise
     finally:
         _close(job)
+
+
+def _steps(job: Job) -> RunResult:
+    """The run's steps, in the order the module's docstring gives; each a function below."""
+    opts = job.opts
+    rerender = _choose_weeks(job)
+    if rerender is not None or not job.weeks:
+        _checked(job)
+    if rerender is not None:
+        _rerender(job, rerender)
+    if not job.weeks:
+        return job.result
+    _begin(job)
+    _read_and_store(job)
+    _crash_point("after_read")
+    _take_roster(job)
+    _replay(job)
+    _follow_up(job)
+    _assess(job)
+    _checked(job)  # before anything is written outside the transaction
+    _refuse_empty_weeks(job)
+    _write_outputs(job)
+    _crash_point("after_outputs")
+    if opts.dry_run:
+        job.state.rollback()
+        return job.result
+    _commit(job)
+    _crash_point("after_commit")
+    _archive(job)
+    _send_all(job)
+    return job.result
 
 
 def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
@@ -620,10 +636,24 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     result = RunResult(run_id)
     clock = time.perf_counter()
     try:
-        state = open_office_state(opts.state, config)
+        # The integrity check reads the whole database: a run that takes a backup, which copies
+        # every page anyway, checks the copy instead (`_begin`, `_checked`).
+        state = open_office_state(opts.state, config, check=opts.dry_run)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
     return Job(opts, config, echo, state, result, started, sending=opts.send and not opts.dry_run, clock=clock)
+
+
+def _checked(job: Job) -> None:
+    """The state's integrity check passed: on the backup's copy, if one is taken (waited for),
+    else here. A damaged state fails the run, changing nothing, with the message that says how
+    to recover (`State.check`)."""
+    try:
+        if job.backed_up is not None and job.backed_up.checked():
+            return
+        job.state.check()
+    except StateError as exc:
+        raise RunFailed(str(exc)) from None
 
 
 def _choose_weeks(job: Job) -> Week | None:
@@ -631,6 +661,8 @@ def _choose_weeks(job: Job) -> Week | None:
     week asked for, to re-render."""
     opts, state = job.opts, job.state
     if not opts.dry_run:
+        if state.pending_moves():
+            _checked(job)  # the moves are written to the state
         finish_moves(state, opts.inbox)
     job.closed = state.closed_weeks()
     try:
@@ -679,11 +711,15 @@ def _rerender(job: Job, week: Week) -> None:
 
 
 def _begin(job: Job) -> None:
-    """A backup of the state as it was (copied aside while the run goes on), then one transaction."""
+    """A backup of the state as it was (copied aside while the run goes on, and checked there),
+    or the state's integrity check; then one transaction."""
     state = job.state
     if state.backs_up and not job.opts.dry_run and (state.row_count() or job.closed):
-        # waited for before the commit (and on failure)
-        job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"))
+        # waited for before the commit (and on failure); its check before the outputs (`_checked`)
+        job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"),
+                                           check=not state.checked)
+    else:
+        _checked(job)
     state.begin()
 
 
@@ -701,7 +737,7 @@ def _read_and_store(job: Job) -> None:
         job.earlier = _earlier_rows(job, job.earlier_since)
 
     job.inbox = read_inbox(job.opts.inbox, job.config, job.echo, time.time(), on_file=taken.store, idle=ahead,
-                           early=taken.store_early, late_range=job.late_range)
+                           early=taken.store_early, late_range=job.late_range, prefixes=state.sheet_prefixes())
     taken.done_reading()
     state.write_blocks_aside()  # no process is forked before the reports: written before them
     job.stage("read")

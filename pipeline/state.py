@@ -50,6 +50,18 @@ STREAKS = """
     CREATE TABLE IF NOT EXISTS streaks (name TEXT PRIMARY KEY, week TEXT NOT NULL, streak INTEGER NOT NULL)
     """
 
+# Schema 13: a row's identity is stored after its day (`intake.row_identity`), so that a week's
+# new rows go to one end of the identity index instead of every page of it (a year's index is
+# 47 MB; each week's 29,000 random keys rewrote all of it). Rows stored before keep their bare
+# digest: the newest date among them is kept (`BARE_IDENTS_UNTIL`), and a row dated up to it is
+# also looked up by its bare digest (`intake.Intake`). Earlier versions would store bare digests
+# again: the version number makes them refuse the state.
+BARE_IDENTS_UNTIL = "bare_idents_until"
+BARE_IDENTS = f"""
+    INSERT OR IGNORE INTO meta (key, value)
+    SELECT '{BARE_IDENTS_UNTIL}', (SELECT MAX(at) FROM rows) WHERE EXISTS (SELECT 1 FROM rows)
+    """
+
 # Each entry migrates the schema from version i to i+1; never edit a released step, append one.
 # The same list makes the PostgreSQL schema (`postgres.pg_migration` translates each step: BLOB
 # as bytea, text compared by code point, an `INTEGER PRIMARY KEY` numbered by the server), in
@@ -170,6 +182,7 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX weeks_landings ON weeks (week, run_id, max_seq)
     """,
+    BARE_IDENTS,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -228,11 +241,13 @@ class StateError(Exception):
     """The state cannot be used (corrupt, newer schema): the message says how to recover."""
 
 
-def open_state(folder: Path, url: str = "", office: str = "", create: bool = True) -> State:
+def open_state(folder: Path, url: str = "", office: str = "", create: bool = True, check: bool = True) -> State:
     """The state of an office: the embedded database under `folder` when `url` is empty, else
-    the office's part of the PostgreSQL database at `url` (`folder` then keeps only run logs)."""
+    the office's part of the PostgreSQL database at `url` (`folder` then keeps only run logs).
+    `check=False` leaves the embedded database's integrity check to the caller (`State.check`,
+    or the backup's, `State.backup_aside`)."""
     if not url:
-        return State(folder, create)
+        return State(folder, create, check)
     from .postgres import PgState
 
     return PgState(url, office, create)
@@ -250,8 +265,9 @@ def state_exists(folder: Path, url: str = "", office: str = "") -> bool:
 class State:
     engine = "sqlite"
     backs_up = True  # compressed copies under the state folder (`backup`); a server keeps its own
+    checked = False  # whether the integrity check passed (`check`)
 
-    def __init__(self, folder: Path, create: bool = True) -> None:
+    def __init__(self, folder: Path, create: bool = True, check: bool = True) -> None:
         self.folder = folder
         self.path = folder / DB_NAME
         if create:
@@ -268,7 +284,8 @@ class State:
             # The identity index takes random keys: a big page cache keeps a million inserts in memory.
             self.conn.execute("PRAGMA cache_size=-262144")  # 256 MB
             self.conn.execute("PRAGMA temp_store=MEMORY")
-            self._check()
+            if check or self.conn.execute("PRAGMA user_version").fetchone()[0] < len(MIGRATIONS):
+                self._check()  # a migration writes: never into a database not checked
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
@@ -326,6 +343,16 @@ class State:
 
     # ---- integrity and backups
 
+    def check(self) -> None:
+        """The integrity check (`_check`), once: a damaged database raises `StateError` with
+        the message that says how to recover."""
+        if self.checked:
+            return
+        try:
+            self._check()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(self._corrupt_message(str(exc))) from None
+
     def _check(self) -> None:
         """SQLite's quick check of the whole file, through a page cache of its own size: it reads
         every page, and through the run's 256 MB cache it left that much of a year's database in
@@ -333,12 +360,11 @@ class State:
         (cache,) = self.conn.execute("PRAGMA cache_size").fetchone()
         self.conn.execute("PRAGMA cache_size=-4096")  # 4 MB
         try:
-            result = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+            quick_check(self.conn)
         finally:
             self.conn.execute("PRAGMA shrink_memory")
             self.conn.execute(f"PRAGMA cache_size={int(cache)}")
-        if result != "ok":
-            raise sqlite3.DatabaseError(result)
+        self.checked = True
 
     def _corrupt_message(self, detail: str) -> str:
         backups = list_backups(self.folder)
@@ -355,35 +381,44 @@ class State:
         """A compressed copy of the state as last committed (`make_backup`), dated `taken` (the run's clock)."""
         return make_backup(self.conn, self.folder, run_id, taken, halfway)
 
-    def backup_aside(self, run_id: str, taken: datetime,
-                     halfway: Callable[[], None] | None = None) -> Callable[[], Path]:
+    def backup_aside(self, run_id: str, taken: datetime, halfway: Callable[[], None] | None = None,
+                     check: bool = False) -> BackingUp:
         """`backup`, made by a thread while the run goes on; call what is returned to wait for
         it (and to see its error). The thread reads through a connection of its own, which sees
         the state as last committed (WAL) whatever this connection writes meanwhile: a big
-        state's copy (a second or so) leaves the run's critical path. Wait before committing."""
-        done: dict[str, Any] = {}
+        state's copy (a second or so) leaves the run's critical path. Wait before committing.
+
+        With `check` the integrity check (`check`) is made on the copy, which holds every page
+        as last committed, instead of reading the whole database a second time: `BackingUp.checked`
+        waits for it, and a damaged database makes no backup and raises `StateError`."""
+        aside = BackingUp()
+
+        def checked(copy: sqlite3.Connection) -> None:
+            try:
+                quick_check(copy)
+            except sqlite3.DatabaseError as exc:
+                aside.damage = StateError(self._corrupt_message(str(exc)))
+                aside.checking.set()
+                raise aside.damage from None
+            aside.ran = self.checked = True
+            aside.checking.set()
 
         def work() -> None:
             try:
                 source = sqlite3.connect(self.path)
                 try:
-                    done["path"] = make_backup(source, self.folder, run_id, taken, halfway)
+                    aside.done["path"] = make_backup(source, self.folder, run_id, taken, halfway,
+                                                     checked if check else None)
                 finally:
                     source.close()
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                done["error"] = exc
+                aside.done["error"] = exc
+            finally:
+                aside.checking.set()
 
-        thread = threading.Thread(target=work, name="state-backup", daemon=True)
-        thread.start()
-
-        def wait() -> Path:
-            thread.join()
-            if "error" in done:
-                raise done["error"]
-            path: Path = done["path"]
-            return path
-
-        return wait
+        aside.thread = threading.Thread(target=work, name="state-backup", daemon=True)
+        aside.thread.start()
+        return aside
 
     def has_backup(self) -> bool:
         return bool(list_backups(self.folder))
@@ -725,6 +760,11 @@ class State:
                                                 "WHERE kind = 'registrations' ORDER BY seq") if r[2] in listed]
         return _joined(parts, old)
 
+    def sheet_prefixes(self) -> dict[tuple[str, str], tuple[int, bytes]]:
+        """Every (rows, digest) of `sheet_prefix`, by file and sheet."""
+        return {(file, sheet): (int(rows), bytes(digest)) for file, sheet, rows, digest
+                in self.conn.execute("SELECT file, sheet, rows, digest FROM sheet_prefixes")}
+
     def sheet_prefix(self, file: str, sheet: str) -> tuple[int, bytes] | None:
         """(rows, digest) of what the last run that read this registrations sheet read of it
         (`intake.prefix_digest`), or None."""
@@ -995,6 +1035,42 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _HASH_FRAME = struct.pack("<II", 0x184D2A5E, 40) + b"sha256\x00\x00"  # + 32 bytes of digest
 
 
+def quick_check(conn: sqlite3.Connection) -> None:
+    """SQLite's quick check of the database `conn` reads; raises `sqlite3.DatabaseError` saying
+    what is wrong."""
+    result = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if result != "ok":
+        raise sqlite3.DatabaseError(result)
+
+
+class BackingUp:
+    """A backup made by a thread (`State.backup_aside`): called, waits for it and returns its
+    path (or raises its error); `checked` waits only for the integrity check of its copy."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, Any] = {}
+        self.checking = threading.Event()  # set once the check is made (or the backup failed before it)
+        self.damage: StateError | None = None
+        self.ran = False  # whether the check ran (and passed)
+        self.thread: threading.Thread | None = None
+
+    def checked(self) -> bool:
+        """Wait for the check: whether it was made (not when the copy failed before it); a
+        damaged database raises `StateError` (the message says how to recover)."""
+        self.checking.wait()
+        if self.damage is not None:
+            raise self.damage
+        return self.ran
+
+    def __call__(self) -> Path:
+        assert self.thread is not None
+        self.thread.join()
+        if "error" in self.done:
+            raise self.done["error"]
+        path: Path = self.done["path"]
+        return path
+
+
 @dataclass(frozen=True)
 class Backup:
     """One backup: when it was taken (the run's clock) and its size in bytes: for a list of
@@ -1040,11 +1116,13 @@ def list_backups(state_folder: Path) -> list[Backup]:
 
 
 def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, taken: datetime,
-                halfway: Callable[[], None] | None = None) -> Path:
+                halfway: Callable[[], None] | None = None,
+                check: Callable[[sqlite3.Connection], None] | None = None) -> Path:
     """The database `source` reads, as last committed, into the backup `backups/<taken>_<run>.pages`
     (its new pages into the store, `pagestore.store`). Until it is whole it has a `.part` name: a
     crash leaves nothing that looks like a backup (and the next backup clears what it left).
-    `halfway` is called between copy and rename."""
+    `halfway` is called between copy and rename; `check` with the copy as soon as it is made
+    (its pages are the source's, byte for byte): what it raises leaves no backup."""
     folder = state_folder / BACKUPS
     folder.mkdir(exist_ok=True)
     pagestore.clear_halves(folder)  # half copies of runs that crashed (one run at a time: the lock)
@@ -1056,6 +1134,8 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
             dest.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves a .part
             dest.execute("PRAGMA synchronous=OFF")
             source.backup(dest)  # page for page: an unchanged page keeps its number and bytes
+            if check is not None:
+                check(dest)
         finally:
             dest.close()
         _drop_caches(copy)

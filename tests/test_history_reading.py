@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.intake import Intake, prefix_digest
+from pipeline.intake import Intake, prefix_digest, prepare
 from pipeline.io.read import Sheet
 from pipeline.records import Registered
 from pipeline.state import State
@@ -36,14 +36,16 @@ def _stored(state: State) -> list[tuple[str, str, str]]:
 
 @settings(max_examples=120, deadline=None)
 @given(first=ROWS, other=ROWS, change=st.sampled_from(["grown", "same", "edited", "shorter", "renamed"]),
-       grown=ROWS, at=st.integers(0, 7), edit=ROW)
+       grown=ROWS, at=st.integers(0, 7), edit=ROW, where_read=st.booleans())
 def test_a_workbook_dropped_again_stores_what_comparing_everything_stores(
         tmp_path_factory: Any, first: list[tuple[str, str, str]], other: list[tuple[str, str, str]], change: str,
-        grown: list[tuple[str, str, str]], at: int, edit: tuple[str, str, str]) -> None:
+        grown: list[tuple[str, str, str]], at: int, edit: tuple[str, str, str], where_read: bool) -> None:
     """One run reads a registrations sheet and another file's; the next reads the sheet again:
     grown at its end, the same, with a row edited in the middle, shorter, or under another
     name. Whatever it holds, the rows stored are each identity's first reading in the order
-    read, and every other row read counts as a duplicate."""
+    read, and every other row read counts as a duplicate; so too when the rows read before are
+    told where the sheet is read (`prepare` with the stored prefixes), which then hands over
+    only the rows after them."""
     state = State(tmp_path_factory.mktemp("state"))
     state.begin()
     one = Intake(state, "r1")
@@ -60,7 +62,14 @@ def test_a_workbook_dropped_again_stores_what_comparing_everything_stores(
     file = "登记2.xlsx" if change == "renamed" else "登记.xlsx"
     state.begin()
     two = Intake(state, "r2", base=state.next_seq())
-    two.store(0, [_sheet(file, "2026年", again)])
+    sheet = _sheet(file, "2026年", again)
+    if where_read:
+        prepare([sheet], prefixes=state.sheet_prefixes())
+        unchanged = change != "renamed" and first and again[:len(first)] == first
+        assert sheet.registrations is not None
+        assert len(sheet.registrations) == (len(again) - len(first) if unchanged else len(again))
+        assert sheet.data_rows == len(again)
+    two.store(0, [sheet])
     expected: list[tuple[str, str, str]] = []
     for row in first + other + again:
         if row not in expected:

@@ -17,6 +17,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -440,6 +441,73 @@ def test_a_corrupt_database_stops_the_run_and_says_how_to_restore(tmp_path: Path
     done = office.run(now="2026-12-14T08:00:00")
     assert done.returncode == 0, done.stderr
     assert results(office.out, "2026-W50")["managers"][0]["achieved"]["leads"] == 1
+
+
+def _damage_middle_page(db: Path) -> bytes:
+    """A whole page in the middle of the database overwritten with a pattern; the bytes written."""
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")  # the header's page size (1 stands for 65536)
+    page = 65536 if page == 1 else page
+    middle = len(data) // 2 // page * page
+    data[middle:middle + page] = bytes((i * 7 + 13) % 256 for i in range(page))
+    db.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def test_the_backups_copy_is_checked_and_a_damaged_state_makes_no_backup(tmp_path: Path) -> None:
+    """A run that takes a backup checks the copy (every page as last committed) instead of the
+    database at open: opened unchecked, the damaged state is found there, before anything is
+    written, with the message that says how to restore; no backup of it is kept."""
+    from pipeline.state import State, StateError
+
+    office = Office(tmp_path)
+    corpus.good_leads(office.inbox / "号码.xlsx")
+    assert office.run().returncode == 0
+    workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
+    assert office.run(now="2026-12-07T08:00:00").returncode == 0
+    good = State(office.state, create=False)
+    good.close()
+    assert good.checked  # opened as every other command opens it: checked at once
+    before = list_backups(office.state)
+    corrupt = _damage_middle_page(office.state / "pipeline.db")
+
+    state = State(office.state, create=False, check=False)  # as a run opens it
+    try:
+        assert not state.checked
+        aside = state.backup_aside("r9", datetime(2026, 12, 14, 8), check=True)
+        with pytest.raises(StateError) as damaged:
+            aside.checked()
+        with pytest.raises(StateError):
+            aside()
+    finally:
+        state.close()
+    assert "damaged" in str(damaged.value) and str(before[-1].path) in str(damaged.value)
+    assert "pipeline state restore" in str(damaged.value)
+    assert list_backups(office.state) == before
+    assert not list((office.state / "backups").rglob("*.part"))
+    assert (office.state / "pipeline.db").read_bytes() == corrupt
+
+
+@pytest.mark.parametrize("how", ["dry run", "nothing to compute"])
+def test_a_run_that_takes_no_backup_checks_the_state_at_once(tmp_path: Path, how: str) -> None:
+    """Where no backup is taken (a dry run; a run with nothing to compute) the state is checked
+    as before, when the run begins: refused with the same message, nothing written."""
+    office = Office(tmp_path)
+    corpus.good_leads(office.inbox / "号码.xlsx")
+    assert office.run().returncode == 0
+    backup = list_backups(office.state)[-1].path
+    corrupt = _damage_middle_page(office.state / "pipeline.db")
+    outputs = sorted(p.name for p in office.out.iterdir())
+    if how == "dry run":
+        workbook(office.inbox / "号码2.xlsx", {"号码": (LEADS, [["张伟", "13700137000", "2026-12-01 09:00", ""]])})
+        done = office.run("--dry-run", now="2026-12-07T08:00:00")
+    else:
+        done = office.run()  # the same clock: every complete week is closed
+    assert done.returncode == 1, done.stdout + done.stderr
+    no_traceback(done)
+    assert "damaged" in done.stderr and str(backup) in done.stderr and "pipeline state restore" in done.stderr
+    assert (office.state / "pipeline.db").read_bytes() == corrupt
+    assert sorted(p.name for p in office.out.iterdir()) == outputs
 
 
 def test_validate_works_while_a_run_holds_the_lock(tmp_path: Path) -> None:

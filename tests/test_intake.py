@@ -131,3 +131,52 @@ def test_a_late_row_stored_before_is_a_duplicate_and_a_new_one_is_late(tmp_path:
     assert (third.rows_stored, third.duplicates, third.rejections) == (0, 2, [])
     state.rollback()
     state.close()
+
+
+def test_identities_are_ordered_by_day_and_a_state_of_bare_ones_still_knows_its_rows(tmp_path: Path) -> None:
+    """The identity index is ordered by the rows' days (a week's new rows go to its end). A
+    state whose rows were stored under bare identities (schema 12) is upgraded in place: a row
+    it stored is still a duplicate when read again, late or not, and a new one is stored or
+    rejected as LATE as before."""
+    import sqlite3
+
+    from pipeline.state import BARE_IDENTS, BARE_IDENTS_UNTIL, MIGRATIONS
+
+    folder = tmp_path / "state"
+    old = [["张伟", "13900000001", datetime(2026, 11, 25, 9, 0), "甲"],
+           ["王强", "13900000002", datetime(2026, 11, 24, 9, 30), "乙"]]
+    state = State(folder)
+    state.begin()
+    Intake(state, "r0").store(0, read([[(LEADS, old)]])[0])
+    state.commit()
+    assert state.meta(BARE_IDENTS_UNTIL) is None  # a state made by this schema has no bare identity
+    ats = [at for (at,) in state.conn.execute("SELECT at FROM rows ORDER BY ident")]
+    assert ats == sorted(ats) and len(ats) == 2
+    state.close()
+    with sqlite3.connect(folder / "pipeline.db") as db:  # as schema 12 stored them
+        db.execute("UPDATE rows SET ident = substr(ident, 4)")
+        db.execute("DELETE FROM meta WHERE key = ?", (BARE_IDENTS_UNTIL,))
+    db.close()
+    db = sqlite3.connect(folder / "pipeline.db")
+    db.execute(f"PRAGMA user_version = {MIGRATIONS.index(BARE_IDENTS)}")
+    db.close()
+
+    state = State(folder, create=False)
+    assert state.meta(BARE_IDENTS_UNTIL) == "2026-11-25T09:00:00"
+    state.begin()
+    fresh = ["李娜", "13900000003", datetime(2026, 12, 1, 9, 0), "甲"]
+    again = Intake(state, "r1", base=state.next_seq())
+    again.store(0, read([[(LEADS, [*old, fresh])]])[0])
+    assert (again.rows_stored, again.duplicates) == (1, 2)
+    late = ("2026-11-23T00:00:00", "2026-11-30T00:00:00")
+    lately = [["赵敏", "13900000004", datetime(2026, 11, 26, 9, 0), "甲"]]
+    sheets = [read_sheet("1.xlsx", "s", 0, [LEADS, *old, *lately], "zh", partial(shortcut, late_range=late))]
+    prepare(sheets, late_range=late)
+    third = Intake(state, "r2", late_range=late, base=state.next_seq())
+    third.store(0, sheets)
+    assert (third.rows_stored, third.duplicates) == (0, 2)
+    assert [(r.reason, r.phone) for _, r in third.rejections] == [("LATE", "13900000004")]
+    state.commit()
+    lengths = dict(state.conn.execute("SELECT phone, length(ident) FROM rows"))
+    assert lengths == {"13900000001": 16, "13900000002": 16, "13900000003": 19}
+    state.close()

@@ -84,11 +84,17 @@ class Sheet:
     late_rows: dict[int, Row] | None = None
 
     released: int = 0  # rows handed over and dropped by `release_rows`
+    # A cumulative registrations sheet whose first rows an earlier run read (`intake.prepare`,
+    # where it is read): how many, left out of `registrations`; the digest of all its rows as
+    # read; and its last row's number.
+    seen_before: int = 0
+    digest: bytes | None = None
+    last_row: int = 0
 
     @property
     def data_rows(self) -> int:
         block = len(self.registrations) if self.registrations is not None else 0
-        return len(self.rows) + block + len(self.problems) + self.released
+        return len(self.rows) + block + len(self.problems) + self.released + self.seen_before
 
     def release_rows(self) -> None:
         """Drop the parsed rows once stored, keeping their count: a big ledger's rows are the
