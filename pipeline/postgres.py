@@ -220,6 +220,7 @@ def office_lock(url: str, office: str) -> Iterator[None]:
     """One run of `office` at a time, from any machine: a session advisory lock, which the
     server lets go of when this connection ends, however the process ends."""
     raw = connect(url, office, "lock")
+    held = False
     try:
         key = lock_key(office)
         if not raw.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
@@ -229,8 +230,16 @@ def office_lock(url: str, office: str) -> Iterator[None]:
                 ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF)).fetchone()
             who = f": {holder[0]} since {holder[1]:%Y-%m-%d %H:%M:%S}" if holder else ""
             raise OfficeLocked(f"another run of office {office!r} holds its lock on {describe(url)}{who}")
+        held = True
         yield
     finally:
+        if held:
+            # Let go of it before closing: the server ends a closed session's lock on its own
+            # time, and a command started right after this one could still find it held.
+            try:
+                raw.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except Exception:  # noqa: BLE001,S110 - the session's end lets go of it anyway
+                pass
         raw.close()
 
 
