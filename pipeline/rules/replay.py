@@ -878,7 +878,7 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
     if chain is not None and isinstance(kept, KeptRows) and kept.chain is chain and not _compact(chain, walked):
         walked = walked if walked is not None else Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table
         owners: Any = walked.combine_chunks().replace_schema_metadata(flags)
-        phones, parent = _merged_phones(chain.phones, walked.column("phone").combine_chunks()), chain.week
+        phones, parent = _merged_phones(chain.phones, walked.column("phone").combine_chunks(), kept), chain.week
     else:
         # the whole ledger in phone order: a replay starting from it sorts only its own rows
         metadata = {"ordered": str(len(ledger)), **flags}
@@ -925,13 +925,16 @@ def _compact(chain: LedgerChain, walked: Any) -> bool:
     return chain.depth + 1 >= CHAIN_WEEKS or changes > CHAIN_SHARE * max(chain.base_rows, 1)
 
 
-def _merged_phones(old: Any, walked: Any) -> Any:
-    """The phones of a ledger in phone order: `old`'s (in order) and those of `walked` it lacks."""
+def _merged_phones(old: Any, walked: Any, kept: KeptRows) -> Any:
+    """The phones of a ledger in phone order: `old`'s (in order) and those of `walked` it lacks
+    (`old`'s are those `kept` and a few thousand walked: only those are looked up)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    new = walked.filter(pc.invert(_is_in(walked, old)))
+    named = np.ones(len(old), bool)
+    named[kept.positions] = False
+    new = walked.filter(pc.invert(pc.is_in(walked, value_set=old.filter(pa.array(named)))))
     if not len(new):
         return old
     keys = as_number(pa.concat_arrays([old, new]), PHONE)
