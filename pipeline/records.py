@@ -522,10 +522,10 @@ class LedgerChain:
         rest = pc.filter(phones, pc.invert(pc.is_in(phones, value_set=overlay.column("phone").combine_chunks())))
         every: list[Any] = []
         for batch in self._decode(self._blobs[-1]):
-            batch = _as_text(batch)
             if self._phones_blob is None and self.depth == 0:
                 every.append(batch.column(0))
-            found.append(pa.Table.from_batches([batch.filter(pc.is_in(batch.column(0), value_set=rest))]))
+            # the few rows found made text (the managers' names are a dictionary), not the million
+            found.append(pa.Table.from_batches([_as_text(batch.filter(pc.is_in(batch.column(0), value_set=rest)))]))
         if self._phones is None and self._phones_blob is None and self.depth == 0:
             self._phones = self._ordered(pa.chunked_array(every, pa.string()).combine_chunks())
         return pa.concat_tables(found).combine_chunks()
