@@ -455,9 +455,7 @@ class KeptRows:
         return self._phones
 
     def load(self) -> Any:
-        import pyarrow as pa
-
-        return self.chain.whole().take(pa.array(self.positions))
+        return self.chain.whole(self.positions)
 
 
 class LedgerChain:
@@ -550,18 +548,26 @@ class LedgerChain:
             return phones
         return phones.take(pc.sort_indices(as_number(phones, PHONE)))
 
-    def whole(self) -> Any:
-        """Every row in phone order (the fallback where a ledger must be written whole)."""
+    def whole(self, positions: Any = None) -> Any:
+        """Every row in phone order (the fallback where a ledger must be written whole), or with
+        `positions` (numpy, ascending) the rows there: one copy of them taken from the decoded
+        whole one and the changes, nothing else copied."""
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         overlay = self.overlay()
-        base = self._read(self._blobs[-1])
-        if overlay.num_rows:
-            base = base.filter(pc.invert(pc.is_in(base.column("phone"),
-                                                  value_set=overlay.column("phone").combine_chunks())))
-        both = pa.concat_tables([base.replace_schema_metadata(None), overlay]).combine_chunks()
-        return both.take(pc.sort_indices(as_number(both.column("phone"), PHONE)))
+        base = self._read(self._blobs[-1]).replace_schema_metadata(None)
+        both = pa.concat_tables([base, overlay])
+        keep: Any = np.arange(both.num_rows, dtype=np.int64)
+        if overlay.num_rows:  # the whole one's rows of the phones the changes hold are not kept
+            changed = pc.is_in(base.column("phone"), value_set=overlay.column("phone").combine_chunks())
+            keep = keep[np.concatenate([~changed.to_numpy(zero_copy_only=False), np.ones(overlay.num_rows, bool)])]
+        keys = as_number(both.column("phone"), PHONE).take(pa.array(keep))
+        order = keep[pc.sort_indices(keys).to_numpy()]
+        if positions is not None:
+            order = order[positions]
+        return both.take(pa.array(order)).combine_chunks()
 
 
 def pa_column(reader: Any, name: str) -> Any:

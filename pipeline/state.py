@@ -183,6 +183,8 @@ MIGRATIONS: list[str] = [
 # registration, starts the replay from the one before it; older ones from a full replay). A run
 # that replays from before its first week also takes the snapshot of the week before it.
 KEEP_SNAPSHOTS = 3
+# The version of a snapshot kept only for the ledger rows a newer one is chained to (`put_snapshot`).
+CHAINED_ONLY = "chained ledger"
 # The page cache after the rows are stored (`State.let_go_of_cache`): measured on a year's state,
 # the commit took as long with 32 MB as with 256 MB, and the run's peak memory was 100 MB lower.
 SMALL_CACHE_KB = 32_768
@@ -888,7 +890,7 @@ class State:
         rest = [name for name in SNAPSHOT_TABLES if name != "owners"]
         row = self.conn.execute(f"SELECT {', '.join(rest)}, phones FROM snapshots WHERE week = ?",
                                 (week,)).fetchone()
-        tables = {name: _decode_snapshot_table(data) for name, data in zip(rest, row, strict=False)}
+        tables = {name: _decode_snapshot_table(data) if data else None for name, data in zip(rest, row, strict=False)}
         chain = self.snapshot_chain(week)
         if chain is None:
             raise StateError(f"snapshot {week}: a snapshot it was chained to is gone")
@@ -913,6 +915,12 @@ class State:
         kept = [old for old, *_ in self.snapshots()][:KEEP_SNAPSHOTS]
         needed = {w for old in kept for w in self.snapshot_chain(old) or ()}
         self._drop_snapshots({old for old, *_ in self.snapshots()} - needed)
+        # one kept only for the ledger rows a kept one is chained to: its ledger alone (no run
+        # starts from it, as from one of the older snapshots dropped)
+        self.conn.executemany(
+            "UPDATE snapshots SET version = ?, visited = ?, visits = ?, units = ?, deals = NULL, lapses = NULL, "
+            "phones = NULL WHERE week = ? AND version != ?",
+            [(CHAINED_ONLY, b"", b"", b"", w, CHAINED_ONLY) for w in sorted(needed - set(kept))])
 
     def _chained_to(self, weeks: set[str]) -> set[str]:
         """These snapshots and every one chained to one of them (whose ledger reads them)."""

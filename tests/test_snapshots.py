@@ -304,9 +304,12 @@ def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_who
     seen = _cron(tmp_path / "snap", weeks, store)
     with _state(tmp_path / "snap", store) as state:
         parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
+        usable = sorted(week for week, *_ in state.snapshots() if state.snapshot(week)["visits"] is not None)
         chained = {week: state.snapshot(week)["owners"] for week in parents}
     assert parents == {week_of(0): None, week_of(1): week_of(0), week_of(2): week_of(1), week_of(3): None,
                        week_of(4): week_of(3)}
+    # the newest three are kept whole; the two W50's is chained to, for their ledger rows alone
+    assert usable == [week_of(2), week_of(3), week_of(4)]
     # chained: the walked phones' rows alone; the ledger read back whole is the week's ledger.csv's
     assert chained[week_of(4)].changed_rows == 2 and len(chained[week_of(4)].phones) == 6
     for k, (_, ledger) in enumerate(seen):
