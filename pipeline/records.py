@@ -311,11 +311,23 @@ class Ledger:
         alone rows as they are, and for each walked row how many alone rows come before it (a
         numpy array, non-decreasing). A ledger not `merged` is all alone."""
         import numpy
+
+        if self._alone is None:
+            return self._table.slice(0, 0), self._table, numpy.zeros(0, numpy.int64)
+        walked, _, before = self.walked_runs()
+        alone = self._alone.load() if isinstance(self._alone, KeptRows) else self._alone
+        return walked, alone, before
+
+    def walked_runs(self) -> tuple[Any, int, Any]:
+        """(walked, alone, before) as `in_runs` gives them, but only how many alone rows there
+        are: their phones are all it reads of them (rows a snapshot keeps, `KeptRows`, are not
+        decoded: a week's ledger.csv spliced from the week before's needs no more)."""
+        import numpy
         import pyarrow as pa
         import pyarrow.compute as pc
 
         if self._alone is None:
-            return self._table.slice(0, 0), self._table, numpy.zeros(0, numpy.int64)
+            return self._table.slice(0, 0), len(self), numpy.zeros(0, numpy.int64)
         walked, alone = self._table, self._alone
         # One key column for both, so both sides are numbers or both are text (`as_number`).
         keys = as_number(pa.concat_arrays([walked.column("phone").combine_chunks(),
@@ -329,7 +341,7 @@ class Ledger:
             return numpy.array(column.to_pylist(), dtype=object)  # texts compare as Arrow sorts them
 
         before = numpy.searchsorted(as_numpy(alone_keys), as_numpy(walked_keys.take(order)))
-        return walked.take(order), alone, before
+        return walked.take(order), int(alone.num_rows), before
 
     @property
     def table(self) -> Any:
@@ -360,7 +372,7 @@ class Ledger:
         if self._alone is None:
             yield from self._table.to_batches(self.IN_ORDER_STEP)
             return
-        walked, alone, before = self.in_runs()
+        walked, alone, before = self.in_runs()  # rows a snapshot keeps (`KeptRows`) decoded here
         size = walked.num_rows + alone.num_rows
         lands = before + numpy.arange(walked.num_rows)  # where each walked row goes
         order = numpy.empty(size, numpy.int64)
@@ -414,6 +426,161 @@ class Ledger:
         (self._table,) = state
         self._alone = None
         self.origin = None
+
+
+class KeptRows:
+    """Rows of a stored snapshot's ledger (`LedgerChain`) at `positions` (ascending, in its phone
+    order), as the alone part of a `Ledger.merged`: the phones no newer row names. Only their
+    phones are at hand; the rows are decoded when asked (`load`): a week's ledger.csv spliced
+    from the week before's lines needs none of them, so the year's ledger is never decoded."""
+
+    __slots__ = ("chain", "positions", "_phones")
+
+    def __init__(self, chain: LedgerChain, positions: Any) -> None:
+        self.chain = chain
+        self.positions = positions  # numpy int64
+        self._phones: Any = None
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.positions)
+
+    def column(self, name: str) -> Any:
+        if name != "phone":
+            return self.load().column(name)
+        if self._phones is None:
+            import pyarrow as pa
+
+            self._phones = pa.chunked_array([self.chain.phones.take(pa.array(self.positions))])
+        return self._phones
+
+    def load(self) -> Any:
+        return self.chain.whole(self.positions)
+
+
+class LedgerChain:
+    """A stored snapshot's ledger (`Ledger.COLUMNS`, each row a phone): a whole one (`base`),
+    or the rows that changed since the one it started from, chained to it. `blobs` are the
+    encoded tables from the snapshot back to its whole one, `phones` the ledger's phones in
+    order (None for a whole one: its own column). A run reads only the rows of the phones it
+    names (`lookup`, the whole one read a batch at a time) and their order (`phones`)."""
+
+    def __init__(self, week: str, blobs: list[bytes], phones: bytes | None, decode: Any) -> None:
+        self.week = week
+        self._blobs = blobs
+        self._phones_blob = phones
+        self._decode = decode  # (bytes) -> a RecordBatchReader of text columns
+        self._phones: Any = None
+        self._overlay: Any = None
+        meta = decode(blobs[0]).schema.metadata or {}
+        self.lines = meta.get(b"lines") == b"1"  # its rows are the lines of a closed week's ledger.csv
+        self.depth = len(blobs) - 1
+        self._base_meta = decode(blobs[-1]).schema.metadata or {}
+
+    @property
+    def base_rows(self) -> int:
+        """How many rows its whole one has (the ledger it was chained to)."""
+        return int(self._base_meta.get(b"rows", self._base_meta.get(b"ordered", b"0")))
+
+    def _read(self, blob: bytes) -> Any:
+        import pyarrow as pa
+
+        return pa.Table.from_batches([_as_text(b) for b in self._decode(blob)], _ledger_schema())
+
+    def overlay(self) -> Any:
+        """The rows the chain's changes hold, each phone's newest, in no order."""
+        if self._overlay is None:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            parts = [self._read(blob) for blob in self._blobs[:-1]]
+            seen: Any = None
+            kept = []
+            for part in parts:  # newest first
+                if seen is not None:
+                    part = part.filter(pc.invert(pc.is_in(part.column("phone"), value_set=seen)))
+                kept.append(part)
+                seen = part.column("phone").combine_chunks() if seen is None else pa.concat_arrays(
+                    [seen, part.column("phone").combine_chunks()])
+            self._overlay = pa.concat_tables(kept).combine_chunks() if kept else _ledger_schema().empty_table()
+        return self._overlay
+
+    @property
+    def changed_rows(self) -> int:
+        """How many rows its changes hold together (the newest of each phone)."""
+        return int(self.overlay().num_rows)
+
+    def lookup(self, phones: Any) -> Any:
+        """The rows of these phones (an Arrow array of text) the ledger holds, in no order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        overlay = self.overlay()
+        found = [overlay.filter(pc.is_in(overlay.column("phone"), value_set=phones))]
+        rest = pc.filter(phones, pc.invert(pc.is_in(phones, value_set=overlay.column("phone").combine_chunks())))
+        every: list[Any] = []
+        for batch in self._decode(self._blobs[-1]):
+            if self._phones_blob is None and self.depth == 0:
+                every.append(batch.column(0))
+            # the few rows found made text (the managers' names are a dictionary), not the million
+            found.append(pa.Table.from_batches([_as_text(batch.filter(pc.is_in(batch.column(0), value_set=rest)))]))
+        if self._phones is None and self._phones_blob is None and self.depth == 0:
+            self._phones = self._ordered(pa.chunked_array(every, pa.string()).combine_chunks())
+        return pa.concat_tables(found).combine_chunks()
+
+    @property
+    def phones(self) -> Any:
+        """The ledger's phones in its order (an Arrow array of text)."""
+        if self._phones is None:
+            if self._phones_blob is not None:
+                self._phones = pa_column(self._decode(self._phones_blob), "phone")
+            elif self.depth == 0:
+                self._phones = self._ordered(self._read(self._blobs[-1]).column("phone").combine_chunks())
+            else:
+                self._phones = self.whole().column("phone").combine_chunks()
+        return self._phones
+
+    def _ordered(self, phones: Any) -> Any:
+        """A whole one's phones, in phone order (one stored in part in no order: sorted)."""
+        import pyarrow.compute as pc
+
+        if int(self._base_meta.get(b"ordered", b"0")) == len(phones):
+            return phones
+        return phones.take(pc.sort_indices(as_number(phones, PHONE)))
+
+    def whole(self, positions: Any = None) -> Any:
+        """Every row in phone order (the fallback where a ledger must be written whole), or with
+        `positions` (numpy, ascending) the rows there: one copy of them taken from the decoded
+        whole one and the changes, nothing else copied."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        overlay = self.overlay()
+        base = self._read(self._blobs[-1]).replace_schema_metadata(None)
+        both = pa.concat_tables([base, overlay])
+        keep: Any = np.arange(both.num_rows, dtype=np.int64)
+        if overlay.num_rows:  # the whole one's rows of the phones the changes hold are not kept
+            changed = pc.is_in(base.column("phone"), value_set=overlay.column("phone").combine_chunks())
+            keep = keep[np.concatenate([~changed.to_numpy(zero_copy_only=False), np.ones(overlay.num_rows, bool)])]
+        keys = as_number(both.column("phone"), PHONE).take(pa.array(keep))
+        order = keep[pc.sort_indices(keys).to_numpy()]
+        if positions is not None:
+            order = order[positions]
+        return both.take(pa.array(order)).combine_chunks()
+
+
+def pa_column(reader: Any, name: str) -> Any:
+    """One column of what a reader gives, as one Arrow array."""
+    return reader.read_all().column(name).combine_chunks()
+
+
+def _as_text(batch: Any) -> Any:
+    """A batch with its dictionary columns (a snapshot's few distinct texts) as plain text."""
+    import pyarrow as pa
+
+    columns = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=_ledger_schema())
 
 
 def _ledger_schema() -> Any:

@@ -557,8 +557,9 @@ class Job:
     inbox: Inbox | None = None
     earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
     earlier_since: str = ""  # from when `earlier` holds them
-    # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables)
-    snapshots: list[tuple[str, str, dict[str, bytes]]] = field(default_factory=list)
+    # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables, the snapshot
+    # its ledger is chained to or None)
+    snapshots: list[tuple[str, str, dict[str, bytes], str | None]] = field(default_factory=list)
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
     follow: list[WeekFollowUps] = field(default_factory=list)  # each week's, from the client-visit log
@@ -765,7 +766,7 @@ def _snapshot_start(job: Job, roster: dict[str, Person] | None) -> tuple[str | N
             continue
         if roster is not None and view != roster_view(roster, until):
             continue
-        if state.snapshot_is_fresh(until, max_seq):
+        if state.snapshot_is_fresh(until, max_seq) and state.snapshot_chain(week) is not None:
             return week, until
     return None, ""
 
@@ -824,7 +825,8 @@ def _replay(job: Job) -> None:
     carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
     while carried:
         snapshot = carried.pop(0)
-        job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables())))
+        job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables()),
+                              snapshot.parent))
         del snapshot
     state.let_go_of_cache()
     release_arrow_memory()
@@ -940,8 +942,8 @@ def _commit(job: Job) -> None:
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     if job.snapshots:
-        for week, until, data in job.snapshots:
-            state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data)
+        for week, until, data, parent in job.snapshots:
+            state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data, parent)
         job.snapshots = []
         _crash_point("after_snapshot")
     finished = datetime.now().isoformat(timespec="seconds")

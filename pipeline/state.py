@@ -29,7 +29,7 @@ from typing import Any
 
 from . import ledgerstore, pagestore
 from .config import Backups
-from .records import CLIENT_VISIT_CELLS, ClientVisit, Event, Person, Registered
+from .records import CLIENT_VISIT_CELLS, ClientVisit, Event, LedgerChain, Person, Registered
 from .weeks import Week
 
 DB_NAME = "pipeline.db"
@@ -183,12 +183,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX weeks_landings ON weeks (week, run_id, max_seq)
     """,
     BARE_IDENTS,
+    # Schema 14: a snapshot's ledger (`owners`) is either whole (`parent` null) or the rows that
+    # changed since the snapshot it started from (`parent`), with the ledger's phones in order
+    # (`phones`): a run reads and writes what its week changed, not the year's ledger.
+    """
+    ALTER TABLE snapshots ADD COLUMN parent TEXT;
+    ALTER TABLE snapshots ADD COLUMN phones BLOB
+    """,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
 # registration, starts the replay from the one before it; older ones from a full replay). A run
 # that replays from before its first week also takes the snapshot of the week before it.
 KEEP_SNAPSHOTS = 3
+# The version of a snapshot kept only for the ledger rows a newer one is chained to (`put_snapshot`).
+CHAINED_ONLY = "chained ledger"
 # The page cache after the rows are stored (`State.let_go_of_cache`): measured on a year's state,
 # the commit took as long with 32 MB as with 256 MB, and the run's peak memory was 100 MB lower.
 SMALL_CACHE_KB = 32_768
@@ -903,25 +912,69 @@ class State:
         block = self.conn.execute("SELECT MIN(first_at) FROM registrations WHERE last_seq >= ?", (seq,)).fetchone()[0]
         return min(t for t in (row, block, "\uffff") if t is not None)
 
+    def snapshot_chain(self, week: str) -> list[str] | None:
+        """The snapshots a snapshot's ledger is read from: itself, the one it started from, and
+        so on back to a whole one; None if one of them is gone."""
+        chain = [week]
+        while True:
+            row = self.conn.execute("SELECT parent FROM snapshots WHERE week = ?", (chain[-1],)).fetchone()
+            if row is None:
+                return None
+            if row[0] is None:
+                return chain
+            chain.append(str(row[0]))
+
     def snapshot(self, week: str) -> dict[str, Any]:
-        """A stored snapshot's tables (`SNAPSHOT_TABLES`), decoded."""
-        row = self.conn.execute(f"SELECT {', '.join(SNAPSHOT_TABLES)} FROM snapshots WHERE week = ?",
+        """A stored snapshot's tables (`SNAPSHOT_TABLES`), decoded; its ledger (`owners`) as a
+        `LedgerChain`, read where it is asked."""
+        rest = [name for name in SNAPSHOT_TABLES if name != "owners"]
+        row = self.conn.execute(f"SELECT {', '.join(rest)}, phones FROM snapshots WHERE week = ?",
                                 (week,)).fetchone()
-        return {name: _decode_snapshot_table(data) for name, data in zip(SNAPSHOT_TABLES, row, strict=True)}
+        tables = {name: _decode_snapshot_table(data) if data else None for name, data in zip(rest, row, strict=False)}
+        chain = self.snapshot_chain(week)
+        if chain is None:
+            raise StateError(f"snapshot {week}: a snapshot it was chained to is gone")
+        blobs = [self.conn.execute("SELECT owners FROM snapshots WHERE week = ?", (w,)).fetchone()[0] for w in chain]
+        return {**tables, "owners": LedgerChain(week, blobs, row[-1], _snapshot_reader)}
 
     def put_snapshot(self, week: str, until: str, max_seq: int, version: str, roster: str,
-                     data: dict[str, bytes]) -> None:
-        """Store a closed week's snapshot (`encode_snapshot`); let go of stale ones and of all
-        but the newest `KEEP_SNAPSHOTS`."""
+                     data: dict[str, bytes], parent: str | None = None) -> None:
+        """Store a closed week's snapshot (`encode_snapshot`), its ledger whole or chained to
+        `parent`'s; let go of stale ones and of all but the newest `KEEP_SNAPSHOTS` and the ones
+        they are chained to. A snapshot taken again replaces the old one, and drops those
+        chained to it."""
+        self._drop_snapshots(self._chained_to({week}) - {week})
         self.conn.execute(
-            f"INSERT OR REPLACE INTO snapshots (week, until, max_seq, version, roster, {', '.join(SNAPSHOT_TABLES)}) "
-            f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * len(SNAPSHOT_TABLES))})",
-            (week, until, max_seq, version, roster, *(data[name] for name in SNAPSHOT_TABLES)))
-        for old, *_ in self.snapshots()[KEEP_SNAPSHOTS:]:
-            self.conn.execute("DELETE FROM snapshots WHERE week = ?", (old,))
-        for old, old_until, old_seq, *_ in self.snapshots():
-            if not self.snapshot_is_fresh(old_until, old_seq):
-                self.conn.execute("DELETE FROM snapshots WHERE week = ?", (old,))
+            f"INSERT OR REPLACE INTO snapshots (week, until, max_seq, version, roster, parent, phones, "
+            f"{', '.join(SNAPSHOT_TABLES)}) VALUES (?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(SNAPSHOT_TABLES))})",
+            (week, until, max_seq, version, roster, parent, data.get("phones"),
+             *(data[name] for name in SNAPSHOT_TABLES)))
+        stale = {old for old, old_until, old_seq, *_ in self.snapshots()
+                 if not self.snapshot_is_fresh(old_until, old_seq)}
+        self._drop_snapshots(self._chained_to(stale))
+        kept = [old for old, *_ in self.snapshots()][:KEEP_SNAPSHOTS]
+        needed = {w for old in kept for w in self.snapshot_chain(old) or ()}
+        self._drop_snapshots({old for old, *_ in self.snapshots()} - needed)
+        # one kept only for the ledger rows a kept one is chained to: its ledger alone (no run
+        # starts from it, as from one of the older snapshots dropped)
+        self.conn.executemany(
+            "UPDATE snapshots SET version = ?, visited = ?, visits = ?, units = ?, deals = NULL, lapses = NULL, "
+            "phones = NULL WHERE week = ? AND version != ?",
+            [(CHAINED_ONLY, b"", b"", b"", w, CHAINED_ONLY) for w in sorted(needed - set(kept))])
+
+    def _chained_to(self, weeks: set[str]) -> set[str]:
+        """These snapshots and every one chained to one of them (whose ledger reads them)."""
+        found = set(weeks)
+        parents = dict(self.conn.execute("SELECT week, parent FROM snapshots").fetchall())
+        grew = True
+        while grew:
+            more = {w for w, p in parents.items() if p in found and w not in found}
+            found |= more
+            grew = bool(more)
+        return found
+
+    def _drop_snapshots(self, weeks: set[str]) -> None:
+        self.conn.executemany("DELETE FROM snapshots WHERE week = ?", [(w,) for w in sorted(weeks)])
 
     # ---- runs and archive moves
 
@@ -995,7 +1048,18 @@ def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
                     schema.metadata))
         return b"".join((_ARROW_MARK, memoryview(sink.getvalue())))
 
-    return {name: encode(tables[name]) for name in SNAPSHOT_TABLES}
+    encoded = {name: encode(tables[name]) for name in SNAPSHOT_TABLES}
+    if tables.get("phones") is not None:
+        encoded["phones"] = _encode_table(pa.table({"phone": tables["phones"]}))
+    return encoded
+
+
+def _snapshot_reader(data: bytes) -> Any:
+    """A stored snapshot table as a reader of its record batches (`LedgerChain`)."""
+    import pyarrow as pa
+
+    assert bytes(data[:len(_ARROW_MARK)]) == _ARROW_MARK
+    return pa.ipc.open_stream(pa.py_buffer(memoryview(data)[len(_ARROW_MARK):]))
 
 
 def _decode_snapshot_table(data: bytes) -> Any:

@@ -278,3 +278,43 @@ def test_big_weeks_from_snapshots_give_the_full_replays_results_and_rerender(tmp
     incremental = _cron(root / "snap", weeks, store, body=body)
     assert incremental == _cron(root / "full", weeks, store, "--full-replay", body=body)
     assert _rerendered(root / "snap", store, len(weeks)) == [ledger for _, ledger in incremental]
+
+
+def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_whole_again(
+        tmp_path: Path, store: Store, monkeypatch: Any) -> None:
+    """From a snapshot, the next one's ledger holds only the rows of the phones its run walked
+    and names the snapshot it started from; once the chain holds `CHAIN_WEEKS` snapshots the
+    ledger is stored whole again. Each week's ledger.csv is still spliced from the week before's
+    lines, every week's results.json and ledger.csv are a full replay's, every closed week
+    re-renders to its ledger.csv, and the snapshots a kept one is chained to are kept."""
+    from pipeline.rules import replay
+
+    monkeypatch.setattr(replay, "CHAIN_WEEKS", 3)
+    monkeypatch.setattr(replay, "CHAIN_SHARE", 100.0)  # a few phones: whole again by the weeks alone
+    spliced = tmp_path / "spliced.txt"
+    _writing_in_processes(monkeypatch, spliced)
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("registrations", p, 0, 0, 8, i % 2) for i, p in enumerate(PHONES[:3])] +
+         [("leads", PHONES[3], 0, 1, 9, 0)], PEOPLE),
+        ([("visits", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[4], 0, 1, 9, 1)], PEOPLE),
+        ([("rulings", PHONES[1], 0, 1, 9, 0), ("units", PHONES[2], 0, 1, 9, 0)], PEOPLE),
+        ([("leads", PHONES[5], 0, 1, 9, 1), ("visits", PHONES[4], 0, 3, 9, 1)], PEOPLE),
+        ([("visits", PHONES[3], 0, 2, 9, 0), ("deals", PHONES[0], 0, 3, 9, 0)], PEOPLE),
+    ]
+    seen = _cron(tmp_path / "snap", weeks, store)
+    with _state(tmp_path / "snap", store) as state:
+        parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
+        usable = sorted(week for week, *_ in state.snapshots() if state.snapshot(week)["visits"] is not None)
+        chained = {week: state.snapshot(week)["owners"] for week in parents}
+    assert parents == {week_of(0): None, week_of(1): week_of(0), week_of(2): week_of(1), week_of(3): None,
+                       week_of(4): week_of(3)}
+    # the newest three are kept whole; the two W50's is chained to, for their ledger rows alone
+    assert usable == [week_of(2), week_of(3), week_of(4)]
+    # chained: the walked phones' rows alone; the ledger read back whole is the week's ledger.csv's
+    assert chained[week_of(4)].changed_rows == 2 and len(chained[week_of(4)].phones) == 6
+    for k, (_, ledger) in enumerate(seen):
+        lines = ledger.decode("utf-8").splitlines()[1:]
+        assert [line.split(",")[0] for line in lines] == chained[week_of(k)].whole().column("phone").to_pylist()
+    assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
+    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]

@@ -268,8 +268,8 @@ def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None) ->
     origin = report.ledger.origin
     if previous is None or origin is None or report.ledger_stored is not None or ledgerstore.is_delta(previous):
         return None
-    walked, alone, before = report.ledger.in_runs()
-    if alone.num_rows != len(origin[1]):
+    walked, alone, before = report.ledger.walked_runs()  # the rows the week before's lines give: not read
+    if alone != len(origin[1]):
         return None
     import pyarrow as pa
 

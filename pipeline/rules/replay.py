@@ -28,7 +28,19 @@ from typing import Any
 
 from ..config import Config
 from ..normalise import unit_key
-from ..records import PHONE, TIME, Event, Ledger, Person, Registered, Source, as_number, replay_key
+from ..records import (
+    PHONE,
+    TIME,
+    Event,
+    KeptRows,
+    Ledger,
+    LedgerChain,
+    Person,
+    Registered,
+    Source,
+    as_number,
+    replay_key,
+)
 from ..results import Adjustment, CancelledDeal, Clawback, Deal, Rejection, Ruling
 from ..weeks import Week
 
@@ -437,8 +449,10 @@ class Carried:
     """What the rules carry past a week's end (`until`, ISO), as Arrow tables: the state of
     `Replay` there, so that a later replay starts from it and walks only the newer rows.
 
-    - `owners`: the ledger at `until` (`Ledger.COLUMNS`, phone order): every owned phone, how it
-      was won and its first visit;
+    - `owners`: the ledger at `until` (`Ledger.COLUMNS`): every owned phone, how it was won and
+      its first visit. Read back, a `LedgerChain`; to store, either the whole ledger in phone
+      order, or (with `parent`, the snapshot the replay started from) only the rows of the
+      phones the replay walked, with `phones`, the ledger's phones in order;
     - `visited`: (phone, at) the first visit of each phone visited but not owned;
     - `visits`: (manager, phone, at) the counted first visits (§4.2), which deals look up;
     - `units`: (unit_key, at, who) the counted units (§4.3);
@@ -454,22 +468,13 @@ class Carried:
     units: Any
     deals: Any
     lapses: Any
+    phones: Any = None
+    parent: str | None = None
 
     TABLES = ("owners", "visited", "visits", "units", "deals", "lapses")
 
-    @property
-    def ordered(self) -> int:
-        """How many of the first rows of `owners` are in phone order (the rest are in none):
-        kept in the table's metadata, so that a replay need not sort a million rows again."""
-        return int((self.owners.schema.metadata or {}).get(b"ordered", b"0"))
-
     def tables(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.TABLES}
-
-    def let_go_of_owners(self) -> None:
-        """Drop `owners` (a year's ledger) once a replay starting from it took what it needs of
-        them (`restore`, `_add_alone`): the rest of the snapshot is still read."""
-        object.__setattr__(self, "owners", None)
+        return {**{name: getattr(self, name) for name in self.TABLES}, "phones": self.phones}
 
     def restore(self, state: Replay, phones: Any, units: Any) -> tuple[Any, Any]:
         """Put into `state` what concerns the phones and unit keys the newer rows name (Arrow
@@ -477,8 +482,10 @@ class Carried:
         which the replay merges as columns (a big office's million phones are never objects)."""
         import pyarrow.compute as pc
 
-        owners, named = self.owners, pc.is_in(self.owners.column("phone"), value_set=phones)
-        for phone, customer, owner, at, via, first in zip(*(owners.filter(named).column(c).to_pylist()
+        chain: LedgerChain = self.owners
+        found = chain.lookup(phones)  # the ledger's rows of these phones; then its phones' order
+        named = pc.is_in(chain.phones, value_set=phones)
+        for phone, customer, owner, at, via, first in zip(*(found.column(c).to_pylist()
                                                             for c in Ledger.COLUMNS), strict=True):
             state.owners[phone] = Owner(owner, at, via, customer, _NOTHING_READ)
             if first is not None:
@@ -789,8 +796,8 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
     them: every step below is an Arrow take, filter or sort.
 
     From a snapshot (`start`), a phone it owns is not taken again, and the phones of its ledger
-    no newer row names (`rest`: positions in `start.owners`) are in every week's ledger as they
-    were."""
+    no newer row names (`rest`: positions in its phone order) are in every week's ledger as they
+    were: as `KeptRows`, their phones at hand and their rows left in the snapshot."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -799,7 +806,8 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
     base = None
     origin = None
     if start is not None and rest is not None:
-        free = pc.invert(_is_in(phones, start.owners.column("phone").combine_chunks()))
+        chain: LedgerChain = start.owners
+        free = pc.invert(_is_in(phones, chain.phones))
         alone, phones, customers, owners, alone_at = (c.filter(free) for c in (alone, phones, customers, owners,
                                                                                 alone_at))
         # a phone visited before the snapshot and registered after it: its first visit is the snapshot's
@@ -808,18 +816,11 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
             pc.index_in(phones, value_set=visited.column("phone").combine_chunks()))
         import numpy as np
 
-        k = start.ordered
-        owned = start.owners.replace_schema_metadata(None)
         positions = rest[0].to_numpy().astype(np.int64)
-        kept = np.zeros(owned.num_rows, bool)
-        kept[positions] = True
-        # a filter copies runs of rows: three times faster than taking a million one by one
-        base = (owned.slice(0, k).filter(pa.array(kept[:k])), owned.slice(k).filter(pa.array(kept[k:])))
-        if k == owned.num_rows and (start.owners.schema.metadata or {}).get(b"lines") == b"1":
+        base = KeptRows(chain, positions)
+        if chain.lines:
             # the snapshot's rows are the lines of the ledger.csv of the week it ends (`_carried`)
-            origin = (start.until, positions, k)
-        del owned, kept
-        start.let_go_of_owners()  # all this run needs of them is in `base`: not two copies of a year's ledger
+            origin = (start.until, positions, len(chain.phones))
 
     def until(end: str | None) -> tuple[Any, Any, Ledger]:
         """The lone phones registered before `end` (None: all of them): their positions, times
@@ -833,7 +834,7 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
                                     columns[4])
         if base is not None:
             # the snapshot's rows in phone order stay so; the others join the walked ones
-            extra = Ledger.merged(pa.concat_tables([base[1], extra.table]), base[0])
+            extra = Ledger.merged(extra.table, base)
             extra.origin = origin
         return taken, columns[3], extra
 
@@ -859,20 +860,30 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
              start: Carried | None, rest: tuple[Any, Any] | None, lines: bool = False) -> Carried:
     """What the rules carry past `until` (`Carried`): the ledger there, the walked state's first
     visits and counted visits and units, and the snapshot's rows for what no newer row named.
-    The ledger's rows are put in phone order (a replay starting from it sorts only its own);
-    with `lines`, they are marked as the lines of the ledger.csv of the week ending at `until`
-    (`Ledger.origin`)."""
+    With `lines`, the ledger's rows are marked as the lines of the ledger.csv of the week ending
+    at `until` (`Ledger.origin`).
+
+    From a snapshot, the ledger is stored as the rows of the phones this replay walked, chained
+    to it (`LedgerChain`): a week's changes, not the year's ledger. Whole (in phone order, made a
+    batch at a time as it is stored: `state.encode_snapshot`) after a full replay, or when the
+    chain grew past `CHAIN_WEEKS` snapshots or its changes past `CHAIN_SHARE` of the whole one."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     text = pa.string()
-    # In phone order whole: the next run takes the rows no newer row names as they are, in
-    # order (they were sorted once, when they were new), and sorts only its own.
-    # Made a batch at a time as it is stored (`state.encode_snapshot`): no second copy of the
-    # year's ledger in memory.
-    metadata = {"ordered": str(len(ledger)), **({"lines": "1"} if lines else {})}
-    owners = pa.RecordBatchReader.from_batches(ledger.parts()[0].schema.with_metadata(metadata),
-                                               ledger.in_order_batches())
+    flags = {"lines": "1"} if lines else {}
+    kept, walked = ledger.parts()
+    chain: LedgerChain | None = start.owners if start is not None else None
+    phones = parent = None
+    if chain is not None and isinstance(kept, KeptRows) and kept.chain is chain and not _compact(chain, walked):
+        walked = walked if walked is not None else Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table
+        owners: Any = walked.combine_chunks().replace_schema_metadata(flags)
+        phones, parent = _merged_phones(chain.phones, walked.column("phone").combine_chunks(), kept), chain.week
+    else:
+        # the whole ledger in phone order: a replay starting from it sorts only its own rows
+        metadata = {"ordered": str(len(ledger)), **flags}
+        owners = pa.RecordBatchReader.from_batches(Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table.schema
+                                                   .with_metadata(metadata), ledger.in_order_batches())
     visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
     visits = pa.table({"manager": pa.array([k[0] for k in counted_visits], text),
                        "phone": pa.array([k[1] for k in counted_visits], text),
@@ -894,10 +905,51 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
         units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
                                                                                value_set=keys)))])
     owned = [part.column("phone") for part in ledger.parts() if part is not None]
-    visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(),
-                                              pa.chunked_array([c for o in owned for c in o.chunks], text))))
+    owned_phones = pa.chunked_array([c for o in owned for c in (o.chunks if isinstance(o, pa.ChunkedArray) else [o])],
+                                    text)
+    visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(), owned_phones)))
     return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks(),
-                   deals.combine_chunks(), _lapses_table(lapses))
+                   deals.combine_chunks(), _lapses_table(lapses), phones, parent)
+
+
+# A snapshot's ledger is chained to the one its replay started from (`_carried`) until the chain
+# holds this many snapshots, or its changes this share of the whole ledger it starts from; then it
+# is stored whole again (a quarter-size office's year: whole about every ten weeks).
+CHAIN_WEEKS = 12
+CHAIN_SHARE = 0.5
+
+
+def _compact(chain: LedgerChain, walked: Any) -> bool:
+    """Whether the next snapshot's ledger is stored whole rather than chained to `chain`."""
+    changes = chain.changed_rows + (walked.num_rows if walked is not None else 0)
+    return chain.depth + 1 >= CHAIN_WEEKS or changes > CHAIN_SHARE * max(chain.base_rows, 1)
+
+
+def _merged_phones(old: Any, walked: Any, kept: KeptRows) -> Any:
+    """The phones of a ledger in phone order: `old`'s (in order) and those of `walked` it lacks
+    (`old`'s are those `kept` and a few thousand walked: only those are looked up)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    named = np.ones(len(old), bool)
+    named[kept.positions] = False
+    new = walked.filter(pc.invert(pc.is_in(walked, value_set=old.filter(pa.array(named)))))
+    if not len(new):
+        return old
+    keys = as_number(pa.concat_arrays([old, new]), PHONE)
+    if not pa.types.is_integer(keys.type):  # texts: sorted whole (phones of 11 digits are numbers)
+        both = pa.concat_arrays([old, new])
+        return both.take(pc.sort_indices(both))
+    old_keys, new_keys = keys[:len(old)].to_numpy(), keys[len(old):]
+    order = pc.sort_indices(new_keys)
+    lands = np.searchsorted(old_keys, new_keys.take(order).to_numpy()) + np.arange(len(new))
+    index = np.empty(len(old) + len(new), np.int64)
+    rest = np.ones(len(index), bool)
+    rest[lands] = False
+    index[lands] = len(old) + np.arange(len(new))
+    index[rest] = np.arange(len(old))
+    return pa.concat_arrays([old, new.take(order)]).take(pa.array(index))
 
 
 def _is_in(phones: Any, among: Any) -> Any:
@@ -921,7 +973,10 @@ def _merge(walked: Ledger, alone: Ledger) -> Ledger:
     ordered, loose = alone.parts()
     if loose is not None:
         walked = Ledger(_concat([walked.table, loose]) if len(walked) else loose)
-    if not len(walked):
+    if not len(walked) and isinstance(ordered, KeptRows):
+        merged = Ledger.merged(walked.table if walked.table is not None else
+                               Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table, ordered)
+    elif not len(walked):
         merged = alone if loose is None else Ledger(ordered)
     else:
         merged = Ledger.merged(walked.table, ordered)
