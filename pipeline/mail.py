@@ -18,9 +18,11 @@ from __future__ import annotations
 import binascii
 import codecs
 import email
+import gc
 import hashlib
 import multiprocessing
 import os
+import pickle
 import re
 import smtplib
 import ssl
@@ -618,7 +620,7 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     task, the statements' in a few tasks each of at most `STATEMENT_STEP` managers; by default,
     one per core from `PARALLEL_FROM` statements, else this process alone (as where there is no
     forkserver). The workers start from the forkserver (`cli` starts it early, with this
-    module imported), each given the report without its ledger (`WeekReport.without_ledger`), not
+    module imported), each given the report without its rows (`WeekReport.for_emails`), not
     forked from this process, the run's largest: they start small, and this one holds none of
     the emails."""
     if processes is None:
@@ -633,8 +635,10 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     step = max(1, min(STATEMENT_STEP, -(-managers // (4 * processes))))
     runs = [(a, min(managers, a + step)) for a in range(0, managers, step)]
     context = multiprocessing.get_context("forkserver")
+    # The report for them pickled once (the same bytes for each), without what no email reads.
+    given = pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt,
-                             initargs=(report.without_ledger(), folder, config, digests)) as pool:
+                             initargs=(given, folder, config, digests)) as pool:
         summaries = pool.submit(_write_summaries)   # the largest task first
         done = pool.map(_write_run, runs)
         if meanwhile is not None:
@@ -649,9 +653,12 @@ def _write_statements(week: _Week, span: tuple[int, int]) -> list[Outgoing]:
 _adopted: _Week | None = None   # in a worker of `write_messages`: the week it builds
 
 
-def _adopt(report: WeekReport, folder: Path, config: Config, digests: bool) -> None:
+def _adopt(report: bytes, folder: Path, config: Config, digests: bool) -> None:
     global _adopted  # a worker process's one piece of state, set as it starts
-    _adopted = _Week(report, folder, config, digests)
+    # No cyclic collection in the worker (as in the run's `gc_paused`): it walks every object
+    # made, to find nothing; the worker's memory goes back when it ends with the week.
+    gc.disable()
+    _adopted = _Week(pickle.loads(report), folder, config, digests)  # pickled by this program just now
 
 
 def _write_run(span: tuple[int, int]) -> list[Outgoing]:

@@ -376,7 +376,8 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
     # The week's index (`indexed_once`) serves both the files and the emails built from them.
     with indexed_once():
         # A big week's ledger files are written here while other processes build the emails.
-        writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
+        writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous,
+                             let_go=True)
         try:
             with gc_paused():
                 messages = mail.write_messages(report, tmp, config, digests=with_data, meanwhile=writing.run_here)

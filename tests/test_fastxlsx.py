@@ -409,6 +409,39 @@ def test_a_splice_that_does_not_apply_is_written_here_from_the_ledger(tmp_path: 
     assert (tmp_path / "two" / "ledger.csv").read_bytes() == (tmp_path / "one" / "ledger.csv").read_bytes()
 
 
+def test_the_ledger_is_let_go_once_a_splice_is_checked_to_apply(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `let_go`, a week whose ledger.csv is spliced (checked to apply: `ledgerstore.splices`)
+    lets go of the report's ledger before the rest is written: the same files; a splice that
+    fails after all then fails the week instead of writing ledger.csv from an empty ledger."""
+    import numpy
+    import pyarrow as pa
+
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    report = sample_report()
+    one = write.write_week(report, tmp_path / "one", parallel=False, store=True).stored
+    assert one is not None
+    written = (tmp_path / "one" / "ledger.csv").read_bytes()
+    rows = written.count(b"\n") - 1
+    same = write.Splice(written[:written.index(b"\n") + 1], numpy.arange(rows, dtype=numpy.int64),
+                        pa.array([], pa.large_string()), numpy.zeros(0, numpy.int64))
+    monkeypatch.setattr(write, "splice_of", lambda report, previous: same)
+    two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=one.ledger,
+                           let_go=True).wait().stored
+    assert len(report.ledger) == 0 and report.ledger.origin is None
+    assert two is not None and two.ledger == one.ledger
+    assert {p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()} == \
+        {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    report = sample_report()
+    monkeypatch.setattr(ledgerstore, "splices", lambda old, header, kept: True)
+    monkeypatch.setattr(write, "splice_of", lambda report, previous: same._replace(header=b"another\r\n"))
+    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=one.ledger, let_go=True)
+    with pytest.raises(RuntimeError, match="could not be made from the week before's"):
+        writing.wait()
+
+
 def test_a_failing_ledger_writer_fails_the_week_when_waited_for(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """An error in the ledger's files, which `start_week` leaves to this process until the

@@ -123,6 +123,13 @@ class WeekReport:
             return self
         return dataclasses.replace(self, ledger=Ledger(), ledger_stored=None)
 
+    def for_emails(self) -> WeekReport:
+        """What the emails are made from (`mail`): this report without its rows (leads, visits,
+        units, new registrations: the statements that list them are attached as written) nor
+        the ledger, for the processes that build them (pickled)."""
+        return dataclasses.replace(self, leads=[], visits=[], units=[], new_registrations=[], ledger=Ledger(),
+                                   ledger_stored=None)
+
     def ledger_head(self) -> WeekReport:
         """What the ledger's files need of this report but the ledger (`ledger_part`'s fields):
         the head and the new registrations."""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import ledgerstore, xlsx
+from ..records import Ledger
 from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
@@ -398,6 +399,13 @@ def _for_writer(plan: _Plan) -> _Plan:
     return light
 
 
+def _release_arrow_memory() -> None:
+    """What Arrow's allocator keeps of memory let go, given back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _side_file(folder: Path, name: str) -> Path:
     """Where a writer's process leaves what its jobs returned (pickled), beside the week's outputs."""
     return folder / f".side-{os.getpid()}-{name}.pickle"
@@ -566,6 +574,9 @@ class Writing:
         if not plan.store:
             return Written(None)
         if aside_ledger == UNSPLICED:  # the week before's file was not what its positions are of
+            if plan.report.ledger.origin is None and not len(plan.report.ledger):  # let go (`ledgerstore.splices`)
+                raise RuntimeError("ledger.csv could not be made from the week before's: "
+                                   "the run fails rather than write it from a ledger it let go")
             write_ledger_csv(plan.report, plan.folder)
             aside_ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
         ledger: Any = plan.follow(self._done, "stored_ledger") or aside_ledger
@@ -583,16 +594,19 @@ class Writing:
 
 
 def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               aside: bool | Aside | None = True, previous: bytes | None = None) -> Writing:
+               aside: bool | Aside | None = True, previous: bytes | None = None, let_go: bool = False) -> Writing:
     """`write_week`, but a big week's `ASIDE` files are left to be written while the caller
     builds the emails from the others: by the process `set_aside` started (`aside`), or else by
     this one when the caller runs `Writing.run_here` (or `wait`), which holds the ledger they
     are written from (no other process is given it). `Writing.wait` returns what `write_week`
     returns. With `aside` False (or None: `set_aside` started none) the files are written before
-    this returns. `previous`: as `write_week`'s (made a delta where ledger.csv is written)."""
+    this returns. `previous`: as `write_week`'s (made a delta where ledger.csv is written).
+    With `let_go`, the report's ledger (a year's rows) is let go (`report.ledger` emptied) as
+    soon as it is not needed: when ledger.csv is spliced by a process of its own, the splice
+    checked to apply (`ledgerstore.splices`) before the rest is written."""
     given = aside if isinstance(aside, Aside) else None
     try:
-        return _start_week(report, folder, parallel, store, aside is True, given, previous)
+        return _start_week(report, folder, parallel, store, aside is True, given, previous, let_go)
     except BaseException:
         if given is not None:
             given.abandon()
@@ -600,7 +614,7 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
 
 
 def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, leave_here: bool,
-                given: Aside | None, previous: bytes | None) -> Writing:
+                given: Aside | None, previous: bytes | None, let_go: bool = False) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
@@ -619,7 +633,13 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
         plan = _Plan(report, folder, store, "others", previous)
         claims = _Claims(len(plan))
         splice = splice_of(report, previous) if leave_here and store and given is None else None
+        if splice is not None and let_go and not (previous is not None and
+                                                   ledgerstore.splices(previous, splice.header, splice.kept)):
+            splice = None  # not the file its positions are of: written here from the ledger
         if splice is not None:
+            if let_go:  # nothing here needs it any more: the run holds less while the rest is written
+                report.ledger = Ledger()
+                _release_arrow_memory()
             # ledger.csv spliced from the week before's by a third process, given the splice's
             # few megabytes and the new registrations (ledger.xlsx), not the ledger.
             given = Aside(report.ledger_head(), folder, store, previous, splice)
