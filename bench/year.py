@@ -9,7 +9,8 @@
    `pipeline run --now <the Monday after the week, 08:00>` runs without --week, as cron would;
    the run archives what it read. Measured: wall time and peak RSS (measure.py), the stages from
    the run's log `<state>/logs/<run-id>.json`, the state folder's size (backups included), the
-   database's size, the output folder's size. A table row is printed as soon as the week is done.
+   database's size, the output folders' size (all the year wrote: the earlier weeks' folders
+   are removed as it goes, `prune_outputs`). A table row is printed as soon as the week is done.
 3. At the end: the ratios of the last week to the first (wall, peak RSS, state size) and the
    totals. The table goes to stdout and, as Markdown, to bench/.cache/year-last.md; the raw
    figures to bench/.cache/year-last.json.
@@ -240,6 +241,18 @@ def run_week(exe: str, data: Path, w: dict[str, Any], work: Path, label: str) ->
     return m
 
 
+def prune_outputs(out: Path, keep: str) -> float:
+    """Remove the output folders of the weeks and periods before `keep` (MB removed): a run never
+    reads them, and a year of a quarter office's folders is some 18 GB. The "out MB" column still
+    counts them: what the year wrote in all."""
+    removed = 0.0
+    for folder in out.iterdir() if out.is_dir() else []:
+        if folder.is_dir() and folder.name != keep:
+            removed += size(folder) / MB
+            shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
 COMPARED = ("results.json", "ledger.csv", "payout.csv", "followups.json")
 
 
@@ -392,10 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     for line in lines:
         print(line, flush=True)
     runs: list[dict[str, Any]] = []
+    pruned = 0.0  # MB of the earlier weeks' folders removed (see prune_outputs)
     for i, w in enumerate(manifest["weeks"][:a.weeks]):
         m = run_week(exe, data, w, work, f"week{i + 1:02d}")
+        m["out"] += pruned
         if a.check_full and m["rc"] == 0:
             m["differ"] = check_full(exe, data, w, work)
+        pruned += prune_outputs(work / "out", w["week"])
         runs.append(m)
         lines.append(row(i + 1, m))
         print(lines[-1] + (f" full replay differs: {', '.join(m['differ'])}" if m.get("differ") else ""), flush=True)

@@ -76,6 +76,39 @@ def unpack(blob: bytes | Sequence[bytes]) -> bytes:
     return data
 
 
+def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
+    """`unpack` written to `path` a few megabytes at a time: the whole file decompressed as a
+    stream, a chain's lines taken a slice at a time (`resolve`). A year's ledger.csv is never
+    in memory whole, nor copied twice more as `resolve` gives it: a re-render of an early week
+    of a year's state peaked at several times the file's size."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        chain = list(blob)
+        if len(chain) > 1:
+            _resolve_to(chain, path)
+            return
+        blob = chain[0]
+    if is_delta(blob):
+        raise ValueError("a ledger delta alone cannot be unpacked: resolve it with the weeks after it")
+    written = 0
+    with open(path, "wb") as out:
+        if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+            stream = zlib.decompressobj()
+            view = memoryview(blob)
+            for start in range(0, len(view), _CHUNK):
+                written += out.write(stream.decompress(view[start:start + _CHUNK]))
+            written += out.write(stream.flush())
+            return
+        import pyarrow as pa
+
+        expected = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
+        source = pa.BufferReader(pa.py_buffer(memoryview(blob)[len(_ZSTD_MARK) + 8:]))
+        with pa.CompressedInputStream(source, "zstd") as packed:
+            while chunk := packed.read(_CHUNK):
+                written += out.write(memoryview(chunk))
+    if written != expected:
+        raise ValueError(f"a stored ledger did not unpack to its size ({written} bytes, not {expected})")
+
+
 def size(blob: bytes | Sequence[bytes]) -> int:
     """The size of the ledger.csv a stored one unpacks to, read from its header (a chain: from
     its last blob's); 0 when not known without unpacking (zlib, as earlier versions kept it)."""
@@ -500,15 +533,12 @@ def _read_delta(blob: bytes | memoryview) -> tuple[int, Any, Any]:
     return size, np.cumsum(steps + 1) - 1, pieces
 
 
-def resolve(chain: list[bytes]) -> bytes:
-    """The ledger.csv of the last week of a chain: `chain[0]` a whole file (`pack`), each next
-    blob a delta against the week before it in the chain (`make_delta`)."""
-    import numpy as np
+def _chain_pieces(chain: list[bytes]) -> tuple[Any, Any, int]:
+    """The lines of every file of a chain in one pool (the head's, then each delta's own), the
+    last week's lines as positions in it (None: the head's, in order), and its size."""
     import pyarrow as pa
 
     head = unpack(chain[0])
-    if len(chain) == 1:
-        return head
     pool = [_pieces(head)]
     pooled = current = len(pool[0])
     where: Any = None  # the current week's pieces as positions in the pool (None: the head's, in order)
@@ -521,7 +551,52 @@ def resolve(chain: list[bytes]) -> bytes:
         pool.append(own)
         pooled += len(own)
         where, current = mapped, len(positions)
-    taken = pa.chunked_array(pool, pa.large_binary()).take(pa.array(where, pa.int64())).combine_chunks()
+    return pa.chunked_array(pool, pa.large_binary()), where, size
+
+
+_TAKE = 1 << 17  # lines a chain's file is taken and written at a time (`unpack_to`)
+
+
+def _resolve_to(chain: list[bytes], path: Path) -> None:
+    """`resolve` written to `path` a slice of lines at a time, each run of lines that follow one
+    another in one file of the chain written from where it lies: a week's file is mostly the
+    later one's lines in their order. (Arrow's `take` of the pool would join its files into one
+    buffer first: the size of the whole ledger again.)"""
+    import numpy as np
+
+    pool, where, size = _chain_pieces(chain)
+    files = [_line_buffer(piece) for piece in pool.chunks]
+    firsts = np.cumsum([0, *(len(piece) for piece in pool.chunks)])  # each file's first piece in the pool
+    written = 0
+    with open(path, "wb") as out:
+        for start in range(0, len(where), _TAKE):
+            taken = where[start:start + _TAKE]
+            file = np.searchsorted(firsts, taken, "right") - 1
+            line = taken - firsts[file]
+            cuts = np.flatnonzero((np.diff(file) != 0) | (np.diff(line) != 1)) + 1
+            heads, tails = np.concatenate([[0], cuts]), np.concatenate([cuts, [len(taken)]]) - 1
+            run_file = file[heads]
+            begin, end = np.empty(len(heads), np.int64), np.empty(len(heads), np.int64)
+            for f in np.unique(run_file).tolist():
+                mine = run_file == f
+                begin[mine] = files[f][1][line[heads[mine]]]
+                end[mine] = files[f][1][line[tails[mine]] + 1]
+            for f, a, b in zip(run_file.tolist(), begin.tolist(), end.tolist(), strict=True):
+                written += out.write(files[f][0][a:b])
+    if written != size:
+        raise ValueError(f"a stored ledger did not resolve to its size ({written} bytes, not {size})")
+
+
+def resolve(chain: list[bytes]) -> bytes:
+    """The ledger.csv of the last week of a chain: `chain[0]` a whole file (`pack`), each next
+    blob a delta against the week before it in the chain (`make_delta`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if len(chain) == 1:
+        return unpack(chain[0])
+    pool, where, size = _chain_pieces(chain)
+    taken = pool.take(pa.array(where, pa.int64())).combine_chunks()
     offsets = np.frombuffer(taken.buffers()[1], np.int64)[taken.offset:taken.offset + len(taken) + 1]
     data = taken.buffers()[2]
     out = b"" if data is None or not len(taken) else memoryview(data)[int(offsets[0]):int(offsets[-1])].tobytes()

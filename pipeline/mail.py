@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
+from email import contentmanager
 from email.generator import BytesGenerator
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
@@ -369,7 +370,55 @@ def _parsed(name: str, value: str) -> tuple[str, Any]:
     return EmailPolicy.header_store_parse(POLICY, name, value)
 
 
-POLICY = _Remembering(linesep="\r\n", header_factory=_Headers())   # email.policy.SMTP, remembering
+# The email package's content functions and handler tables (its stubs declare neither).
+_PACKAGE: Any = contentmanager
+
+
+def _base64_lines(data: Buffer, max_line_length: int | None) -> str:
+    """`data` in base64 as the email package writes a part's body (`contentmanager`'s
+    `_encode_base64`): each `max_line_length // 4 * 3` bytes a line, each line ended by a
+    newline. Encoded in one call and cut into lines, where the package encodes each line by a
+    call of its own (a statement's workbook is a thousand lines, a big office's summary
+    160,000): a twentieth of a statement's email."""
+    step = (max_line_length or 78) // 4 * 3
+    width = step // 3 * 4
+    encoded = binascii.b2a_base64(data, newline=False)
+    return b"".join([encoded[i:i + width] + b"\n" for i in range(0, len(encoded), width)]).decode("ascii")
+
+
+def _set_text(message: EmailMessage, string: str, subtype: str = "plain", charset: str = "utf-8",
+              cte: str | None = None, **rest: Any) -> None:
+    """The email package's text content (`contentmanager.set_text_content`), its base64 body
+    made by `_base64_lines`: the part made for an empty text, then given the text's body (the
+    lines ended by the policy's, as the package ends them)."""
+    if cte != "base64":
+        _PACKAGE.set_text_content(message, string, subtype, charset, cte, **rest)
+        return
+    _PACKAGE.set_text_content(message, "", subtype, charset, cte, **rest)
+    linesep = message.policy.linesep.encode("ascii")
+    body = linesep.join(string.encode(charset).splitlines()) + linesep
+    message.set_payload(_base64_lines(body, message.policy.max_line_length))
+
+
+def _set_bytes(message: EmailMessage, data: Buffer, maintype: str, subtype: str, cte: str = "base64",
+               **rest: Any) -> None:
+    """The email package's bytes content (`contentmanager.set_bytes_content`), its base64 body
+    made by `_base64_lines`."""
+    if cte != "base64":
+        _PACKAGE.set_bytes_content(message, data, maintype, subtype, cte, **rest)
+        return
+    _PACKAGE.set_bytes_content(message, b"", maintype, subtype, cte, **rest)
+    message.set_payload(_base64_lines(data, message.policy.max_line_length))
+
+
+_CONTENT: Any = contentmanager.ContentManager()   # the package's raw_data_manager, base64 by `_base64_lines`
+_CONTENT.get_handlers.update(_PACKAGE.raw_data_manager.get_handlers)
+_CONTENT.set_handlers.update(_PACKAGE.raw_data_manager.set_handlers)
+_CONTENT.add_set_handler(str, _set_text)
+for _kind in (bytes, bytearray, memoryview):
+    _CONTENT.add_set_handler(_kind, _set_bytes)
+
+POLICY = _Remembering(linesep="\r\n", header_factory=_Headers(), content_manager=_CONTENT)   # email.policy.SMTP, remembering
 
 
 def _message(sender: str, recipients: Sequence[str], subject: str, text: str, html: str | None,

@@ -657,7 +657,11 @@ def _choose_weeks(job: Job) -> Week | None:
 def _rerender(job: Job, week: Week) -> None:
     """A closed week's folder written again from its stored form (and its mail sent). The
     ledger's files, which need only the stored ledger and the week's new registrations, are
-    started on (`set_aside`) before the rest of the stored week is decoded."""
+    started on (`set_aside`) before the rest of the stored week is decoded. The state's page
+    cache is made small first: the week's row (and a chain of later weeks' rows, for its
+    ledger.csv) passes through it once, and every process forked here would start with it
+    (a year's state: 220 MB of pages to re-render its first week)."""
+    job.state.let_go_of_cache()
     stored = job.state.week_report(str(week))
     assert stored is not None
     tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)

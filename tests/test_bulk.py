@@ -849,6 +849,34 @@ def test_dictionary_columns_read_as_lists_as_arrow_reads_them(values: list[str |
     assert block.file == encoded.to_pylist() == values
 
 
+def test_a_stored_weeks_registrations_are_decoded_where_first_used(tmp_path: Path) -> None:
+    """A re-render's processes but the one writing ledger.xlsx never use the week's new
+    registrations: reading a stored report (whole, or the ledger's part of it) decodes them
+    only when first used, and imports no Arrow for them before. Checked in a process of its own
+    (this one has Arrow loaded)."""
+    import subprocess
+    import sys
+
+    from tests.test_reports import sample_report
+
+    report = sample_report()
+    (tmp_path / "report.bin").write_bytes(report.to_bytes())
+    script = f"""
+import sys
+from pathlib import Path
+from pipeline.report.model import WeekReport
+blob = Path({str(tmp_path / "report.bin")!r}).read_bytes()
+whole, part = WeekReport.from_bytes(blob), WeekReport.ledger_part(blob, None)
+assert part is not None and whole.leads
+assert "pyarrow" not in sys.modules, "decoded before use"
+assert part.new_registrations.table_ready() and "pyarrow" in sys.modules
+print(len(whole.new_registrations), list(part.new_registrations) == list(whole.new_registrations))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(len(report.new_registrations)), "True"]
+
+
 def test_stored_registrations_keep_what_arrow_cannot_hold() -> None:
     """A value Arrow's column types do not hold (a row number as text) is stored as JSON rows;
     none at all round-trips too."""

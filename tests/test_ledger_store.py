@@ -28,10 +28,11 @@ text_file = st.lists(piece, max_size=30).map(lambda parts: "".join(parts).encode
 
 @settings(max_examples=200, deadline=None)
 @given(files=st.lists(text_file, min_size=1, max_size=5))
-def test_a_chain_of_deltas_gives_back_every_files_bytes(files: list[bytes]) -> None:
+def test_a_chain_of_deltas_gives_back_every_files_bytes(tmp_path_factory: Any, files: list[bytes]) -> None:
     """Each file stored as a delta against the next, the last whole: resolving the chain from the
     last back to any file gives that file's bytes, whatever they hold (cut anywhere a newline
-    is, or none at all)."""
+    is, or none at all); and so does writing it to a file a few lines at a time (`unpack_to`)."""
+    path = tmp_path_factory.mktemp("unpacked") / "ledger.csv"
     stored = [ledgerstore.make_delta(old, new, f"W{i + 1}") for i, (old, new) in enumerate(zip(files, files[1:],
                                                                                                  strict=False))]
     stored.append(ledgerstore.pack(files[-1]))
@@ -41,6 +42,41 @@ def test_a_chain_of_deltas_gives_back_every_files_bytes(files: list[bytes]) -> N
         chain = stored[i:][::-1]
         assert ledgerstore.resolve(chain) == expected
         assert ledgerstore.unpack(chain) == expected
+        taking = ledgerstore._TAKE
+        try:
+            ledgerstore._TAKE = 3   # the lines taken three at a time
+            ledgerstore.unpack_to(chain, path)
+        finally:
+            ledgerstore._TAKE = taking
+        assert path.read_bytes() == expected
+
+
+def test_a_whole_ledger_is_written_as_stored_in_every_form(tmp_path: Path) -> None:
+    """`unpack_to` of a whole file, as every version stored it (`pack`, `pack_file`, and zlib
+    before them), gives back its bytes, large (several of the chunks it writes at a time) or
+    empty; a stored file that does not unpack to the size it records is refused."""
+    import random
+    import zlib
+
+    rng = random.Random(7)
+    lines = [f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d},客户{i},经理{i % 50},2026-11-24T09:00:00,leads,\r\n"
+             for i in range(160_000)]
+    big = ("\ufeff手机号码,客户\r\n" + "".join(lines)).encode("utf-8")
+    assert len(big) > 2 * ledgerstore._CHUNK
+    source = tmp_path / "source.csv"
+    out = tmp_path / "ledger.csv"
+    for data in (big, b"", b"no newline at the end"):
+        source.write_bytes(data)
+        for blob in (ledgerstore.pack(data), ledgerstore.pack_file(source), zlib.compress(data, 1)):
+            ledgerstore.unpack_to(blob, out)
+            assert out.read_bytes() == data
+            ledgerstore.unpack_to([blob], out)
+            assert out.read_bytes() == data
+    packed = ledgerstore.pack(big)
+    mark = len(b"\x00zstd1\x1e")
+    wrong = packed[:mark] + (len(big) + 1).to_bytes(8, "little") + packed[mark + 8:]
+    with pytest.raises(ValueError, match="did not unpack to its size"):
+        ledgerstore.unpack_to(wrong, out)
 
 SQLITE = Store("sqlite")  # these tests read the SQLite file itself
 

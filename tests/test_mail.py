@@ -758,6 +758,32 @@ def test_flatten_writes_what_as_bytes_writes(name: str, text: str, cte: str | No
     assert flatten(parsed) == parsed.as_bytes()
 
 
+@settings(max_examples=150, deadline=None)
+@given(text=st.lists(st.sampled_from([*"ab 张\r\n\t.=", "\r\n", "\u2028", "\x0b", "x" * 57, "y" * 90]), max_size=60).map("".join),
+       size=st.one_of(st.integers(0, 240), st.sampled_from([57 * 40, 57 * 40 + 1, 57 * 40 - 1, 100_003])),
+       cte=st.sampled_from(["base64", "quoted-printable", None]))
+def test_bodies_are_encoded_as_the_email_package_encodes_them(text: str, size: int, cte: str | None) -> None:
+    """The emails' base64 bodies are made in one piece (`POLICY`'s content manager), not a line
+    at a time as the email package makes them: the same message, byte for byte, for texts with
+    line ends of every kind and attachments of any length (a line's 57 bytes and around it);
+    other encodings are the package's own."""
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+    def build(policy: Any) -> bytes:
+        message = EmailMessage(policy=policy)
+        message["From"] = "销售中心 <sales@example.com>"
+        message["Subject"] = "2026-W46 周报"
+        message.set_content(text, charset="utf-8", cte=cte)
+        message.add_alternative(f"<p>{text}</p>", subtype="html", charset="utf-8", cte=cte)
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename="名单.xlsx")
+        for index, part in enumerate(message.walk()):
+            if part.is_multipart():
+                part.set_boundary(f"=={index}==")
+        return message.as_bytes()
+
+    assert build(POLICY) == build(SMTP_POLICY)
+
+
 def test_a_run_that_sends_nothing_writes_the_same_emails(tmp_path: Path, report: WeekReport, folder: Path) -> None:
     """Without `digests` (a run that sends nothing) the outbox holds the same files, byte for
     byte: only the digests of the leaders' summaries after the first are left out."""

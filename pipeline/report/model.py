@@ -269,16 +269,20 @@ class Registrations(Sequence[LedgerEntry]):
     columns (`columns`) as they are, where a hundred thousand rows decoded from JSON into named
     tuples, then turned back into columns, were most of a big re-render's one-core start. Values
     Arrow's types do not hold (a row number that is not an int) are stored as compressed JSON
-    rows, as they were in the first version of this format."""
+    rows, as they were in the first version of this format. Read back from a stored report, they
+    are decoded when first used: a re-render's processes but the one writing ledger.xlsx never
+    use them (nor need Arrow for them)."""
 
     COLUMNS = ("phone", "customer", "owner", "at", "via", "file", "sheet", "row", "first_visit")
     _ARROW = b"A"   # then Arrow's IPC stream; otherwise the bytes are a zlib stream of JSON rows
 
-    __slots__ = ("_rows", "_table")
+    __slots__ = ("_rows", "_stored", "_table")
 
-    def __init__(self, table: Any = None, rows: list[LedgerEntry] | None = None) -> None:
+    def __init__(self, table: Any = None, rows: list[LedgerEntry] | None = None,
+                 stored: bytes | memoryview | None = None) -> None:
         self._table = table
         self._rows = rows
+        self._stored = stored   # `to_bytes`'s form, not decoded yet (`_decoded`)
 
     @classmethod
     def of(cls, rows: Sequence[LedgerEntry]) -> Registrations:
@@ -304,14 +308,17 @@ class Registrations(Sequence[LedgerEntry]):
 
     def table_ready(self) -> bool:
         """Whether the rows are held as Arrow columns (all but those `from_columns` kept as rows)."""
+        self._decoded()
         return self._table is not None
 
     def columns(self) -> list[Any]:
         """Each of `COLUMNS`, one Arrow array (`table_ready` only)."""
+        self._decoded()
         assert self._table is not None
         return [column.combine_chunks() for column in self._table.columns]
 
     def to_bytes(self) -> bytes:
+        self._decoded()
         if self._table is None:
             return zlib_compress(json.dumps(self._rows, ensure_ascii=False).encode(), 1)
         import pyarrow as pa
@@ -324,18 +331,28 @@ class Registrations(Sequence[LedgerEntry]):
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview) -> Registrations:
-        if bytes(data[:1]) != cls._ARROW:   # a zlib stream never starts with "A"
-            return cls(rows=_stored_rows(LedgerEntry, json.loads(zlib.decompress(data)), 3))
+        """`to_bytes`'s form read back, decoded when first used."""
+        return cls(stored=data)
+
+    def _decoded(self) -> None:
+        data, self._stored = self._stored, None
+        if data is None:
+            return
+        if bytes(data[:1]) != self._ARROW:   # a zlib stream never starts with "A"
+            self._rows = _stored_rows(LedgerEntry, json.loads(zlib.decompress(data)), 3)
+            return
         import pyarrow as pa
 
-        return cls(pa.ipc.open_stream(pa.py_buffer(data[1:])).read_all())
+        self._table = pa.ipc.open_stream(pa.py_buffer(data[1:])).read_all()
 
     def _all(self) -> list[LedgerEntry]:
+        self._decoded()
         if self._rows is None:
             self._rows = _entries([column.to_pylist() for column in self.columns()])
         return self._rows
 
     def __len__(self) -> int:
+        self._decoded()
         return len(self._rows) if self._rows is not None else int(self._table.num_rows)
 
     def __getitem__(self, index: Any) -> Any:

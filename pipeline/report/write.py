@@ -25,7 +25,7 @@ from ..records import Ledger
 from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
-from .model import WeekReport, ledger_csv_size, unpack_ledger_csv
+from .model import WeekReport, ledger_csv_size
 
 Writer = Callable[[WeekReport, Path], None]
 
@@ -92,7 +92,7 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
     """
     path = folder / "ledger.csv"
     if report.ledger_stored is not None:
-        path.write_bytes(unpack_ledger_csv(report.ledger_stored))
+        ledgerstore.unpack_to(report.ledger_stored, path)
         return
     with path.open("wb") as fh:
         fh.write(_ledger_header(report).encode("utf-8"))
@@ -617,8 +617,9 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
                 given: Aside | None, previous: bytes | None, let_go: bool = False) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
-        rows = len(report.leads) + len(report.new_registrations) + len(report.results["rejections"])
-        parallel = rows >= PARALLEL_FROM_ROWS
+        # the new registrations counted last: a stored week's are decoded when first used
+        rows = len(report.leads) + len(report.results["rejections"])
+        parallel = rows >= PARALLEL_FROM_ROWS or rows + len(report.new_registrations) >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
         if not parallel or _context() is None:
             for writer in WRITERS:
