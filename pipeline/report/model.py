@@ -334,6 +334,14 @@ class Registrations(Sequence[LedgerEntry]):
         """`to_bytes`'s form read back, decoded when first used."""
         return cls(stored=data)
 
+    def __getstate__(self) -> tuple[Any, Any, bytes | None]:
+        """Pickled (for a report writer's process) as they are: decoded or not (a view of the
+        stored report goes as its bytes)."""
+        return self._table, self._rows, None if self._stored is None else bytes(self._stored)
+
+    def __setstate__(self, state: tuple[Any, Any, bytes | None]) -> None:
+        self._table, self._rows, self._stored = state
+
     def _decoded(self) -> None:
         data, self._stored = self._stored, None
         if data is None:
