@@ -25,6 +25,10 @@ EXIT_USAGE = 2
 EXIT_MAIL = 3
 EXIT_LOCKED = 75
 
+# What a big week's report writers and email builders need imported: they start from the
+# reading workers' forkserver (`report.write._context`), which imports these once.
+REPORT_MODULES = ("pipeline.report.write", "pipeline.mail")
+
 
 def _config(path: str | None) -> cfg.Config:
     try:
@@ -146,8 +150,9 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     """
     from .io import READING_MODULES, sandbox
 
-    # The reading workers' imports (with the intake's hooks and this script's), beside this process's.
-    sandbox.warm([*READING_MODULES, "pipeline.intake", __name__])
+    # The reading workers' imports (with the intake's hooks and this script's), and the report
+    # writers' (`report.write`, `mail`: they start from the same forkserver), beside this process's.
+    sandbox.warm([*READING_MODULES, "pipeline.intake", __name__, *REPORT_MODULES])
     from . import run as runner
 
     config = _config(config_path)
@@ -157,7 +162,10 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
                              full_replay=full_replay)
     try:
         with _common_exits():
-            result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
+            try:
+                result = runner.run(opts, config, echo=lambda m: click.echo(m, err=True))
+            finally:
+                sandbox.stop()  # its workers (reading, reports, emails) counted in this process's children
     except runner.RunFailed as exc:
         click.echo(f"run failed, nothing changed: {exc}", err=True)
         if exc.todo:

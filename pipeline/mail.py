@@ -18,9 +18,11 @@ from __future__ import annotations
 import binascii
 import codecs
 import email
+import gc
 import hashlib
 import multiprocessing
 import os
+import pickle
 import re
 import smtplib
 import ssl
@@ -656,30 +658,40 @@ PARALLEL_FROM = 100      # statements' emails from which several processes build
 
 
 def write_messages(report: WeekReport, folder: Path, config: Config, processes: int | None = None,
-                   digests: bool = True) -> list[Outgoing]:
+                   digests: bool = True, meanwhile: Callable[[], None] | None = None) -> list[Outgoing]:
     """Every email of the week (`build_messages`) written to `folder/outbox/` as it is built;
     returns them in the same order, without their bytes (names, recipients and digests).
     Without `digests`, for a run that sends nothing, the summaries after the first come back
     with an empty digest: hashing each is reading the summary's tens of MB again.
+    `meanwhile` runs in this process while the others build them (else before it builds them).
 
     With `processes` above one, that many processes build them: the leaders' summaries as one
     task, the statements' in a few tasks each of at most `STATEMENT_STEP` managers; by default,
-    one per core from `PARALLEL_FROM` statements, else this process alone (as where processes
-    cannot be forked). The workers are forked: they start with the week as it is here, nothing
-    copied, and this process (the run's largest) holds none of the emails."""
-    week = _Week(report, folder, config, digests)
+    one per core from `PARALLEL_FROM` statements, else this process alone (as where there is no
+    forkserver). The workers start from the forkserver (`cli` starts it early, with this
+    module imported), each given the report without its rows (`WeekReport.for_emails`), not
+    forked from this process, the run's largest: they start small, and this one holds none of
+    the emails."""
     if processes is None:
-        processes = (os.cpu_count() or 1) if len(week.getting) >= PARALLEL_FROM else 1
-    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        processes = (os.cpu_count() or 1) if len(_statement_recipients(report)) >= PARALLEL_FROM else 1
+    if processes < 2 or "forkserver" not in multiprocessing.get_all_start_methods():
+        if meanwhile is not None:
+            meanwhile()
+        week = _Week(report, folder, config, digests)
         statements = _write_statements(week, (0, len(report.results["managers"])))
         return statements + _write_all(week.summaries(), folder)
     managers = len(report.results["managers"])
     step = max(1, min(STATEMENT_STEP, -(-managers // (4 * processes))))
     runs = [(a, min(managers, a + step)) for a in range(0, managers, step)]
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt, initargs=(week,)) as pool:
+    context = multiprocessing.get_context("forkserver")
+    # The report for them pickled once (the same bytes for each), without what no email reads.
+    given = pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL)
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt,
+                             initargs=(given, folder, config, digests)) as pool:
         summaries = pool.submit(_write_summaries)   # the largest task first
         done = pool.map(_write_run, runs)
+        if meanwhile is not None:
+            meanwhile()
         return [m for part in done for m in part] + summaries.result()
 
 
@@ -690,9 +702,12 @@ def _write_statements(week: _Week, span: tuple[int, int]) -> list[Outgoing]:
 _adopted: _Week | None = None   # in a worker of `write_messages`: the week it builds
 
 
-def _adopt(week: _Week) -> None:
+def _adopt(report: bytes, folder: Path, config: Config, digests: bool) -> None:
     global _adopted  # a worker process's one piece of state, set as it starts
-    _adopted = week
+    # No cyclic collection in the worker (as in the run's `gc_paused`): it walks every object
+    # made, to find nothing; the worker's memory goes back when it ends with the week.
+    gc.disable()
+    _adopted = _Week(pickle.loads(report), folder, config, digests)  # pickled by this program just now
 
 
 def _write_run(span: tuple[int, int]) -> list[Outgoing]:

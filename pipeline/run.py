@@ -32,7 +32,7 @@ from .intake import Intake, prepare, shortcut
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .periods import LogReview, Period, PeriodResults, closed_by, log_review
 from .periods import build as build_period
-from .records import Event, Person
+from .records import Event, Ledger, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
 from .report.write import Aside, Stored, gc_paused, indexed_once, set_aside, start_week
@@ -379,11 +379,12 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
         scratch_folder(out, report.week, run_id)
     # The week's index (`indexed_once`) serves both the files and the emails built from them.
     with indexed_once():
-        # A big week's ledger files are still being written while the emails are built.
-        writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous)
+        # A big week's ledger files are written here while other processes build the emails.
+        writing = start_week(report, tmp, store=stored is not None, aside=aside or True, previous=previous,
+                             let_go=True)
         try:
             with gc_paused():
-                messages = mail.write_messages(report, tmp, config, digests=with_data)
+                messages = mail.write_messages(report, tmp, config, digests=with_data, meanwhile=writing.run_here)
         except BaseException:
             writing.abandon()
             raise
@@ -921,6 +922,10 @@ def _write_outputs(job: Job) -> None:
                                     None if opts.dry_run else job.kept, with_data=job.sending,
                                     previous=None if before is None else before[1]))
         before = None if opts.dry_run else (report.week, job.kept[-1].ledger)
+        # Its files written, the week's ledger (a year's rows) is let go: nothing after needs it,
+        # and the run holds less through the next week's files and the commit.
+        report.ledger = Ledger()
+        release_arrow_memory()
     if not opts.dry_run:  # a dry run writes no period folder
         _closed_periods(job)
     job.stage("reports")

@@ -320,17 +320,42 @@ def test_two_processes_write_the_same_files_as_one(tmp_path: Path, capfd: pytest
 
 
 def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error in the forked writer comes back to the run as an error naming it, not as a
-    week with files missing (the child fails as it starts; this process does every job)."""
+    """An error in the second writer's process comes back to the run as an error naming it, not
+    as a week with files missing (here it cannot leave what its jobs returned: its last step)."""
     from pipeline.report import write
 
-    def broken() -> None:
-        raise ValueError("disk says no")
-
-    monkeypatch.setattr(xlsx, "reset_helper", broken)  # run by the forked writer alone
-    with pytest.raises(RuntimeError, match="second report writer failed: ValueError: disk says no"):
+    monkeypatch.setattr(write, "_side_file", lambda folder, name: folder / "gone" / f"{name}.pickle")
+    with pytest.raises(RuntimeError, match="second report writer failed: FileNotFoundError: .*gone"):
         write.write_week(sample_report(), tmp_path / "week", parallel=True)
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
+
+
+def test_the_writers_process_is_given_the_report_without_the_ledger(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second writer starts from the forkserver, not forked from this process (which holds
+    the ledger): it is given the report without the ledger, and writes none of the ledger's
+    files, which this process writes."""
+    from pipeline.report import write
+
+    given = []
+    real = write._Side.__init__
+
+    def side(self: Any, plan: Any, claims: Any, name: str = "second") -> None:
+        given.append((plan.report, plan.previous, [w for job in plan.fixed for w in job[0]]))
+        real(self, plan, claims, name)
+
+    monkeypatch.setattr(write._Side, "__init__", side)
+    report = sample_report()
+    assert len(report.ledger)
+    from pipeline import ledgerstore
+
+    previous = ledgerstore.pack("\ufeffphone,customer\r\n13800000000,someone\r\n".encode())
+    write.write_week(report, tmp_path / "week", parallel=True, store=True, previous=previous)
+    [(light, given_previous, writers)] = given
+    assert len(light.ledger) == 0 and light.ledger_stored is None and given_previous is None
+    assert light.results == report.results and list(light.new_registrations) == list(report.new_registrations)
+    assert not set(writers) & set(write.ASIDE) and write.write_summary_xlsx in writers
+    assert len(report.ledger)  # the caller's report keeps its ledger
 
 
 def test_files_left_to_a_third_process_are_the_same_and_waited_for(tmp_path: Path) -> None:
@@ -352,9 +377,76 @@ def test_files_left_to_a_third_process_are_the_same_and_waited_for(tmp_path: Pat
     assert WeekReport.from_bytes(built.stored[0]).results == report.results
 
 
-def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An error in the process that writes the ledger files comes back, naming it, when the
-    caller waits for the week; `abandon` (the caller is failing anyway) only reaps it."""
+def test_a_splice_that_does_not_apply_is_written_here_from_the_ledger(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process given the splice instead of the ledger finds the week before's file is not
+    the one its positions are of (here: another header): it says so, and this process, which
+    holds the ledger, writes ledger.csv and its stored form: the same bytes as one process."""
+    import numpy
+
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    report = sample_report()
+    previous = ledgerstore.pack("\ufeffnot,the,header\r\n".encode())
+    one = write.write_week(report, tmp_path / "one", parallel=False, store=True, previous=previous).stored
+    import pyarrow as pa
+
+    odd = write.Splice("\ufeffphone\r\n".encode(), numpy.zeros(0, numpy.int64), pa.array([], pa.large_string()),
+                       numpy.zeros(0, numpy.int64))
+    monkeypatch.setattr(write, "splice_of", lambda report, previous: odd)
+    told = []
+    result = write.Aside.result
+
+    def seen(self: Any) -> Any:
+        told.append(result(self))
+        return told[-1]
+
+    monkeypatch.setattr(write.Aside, "result", seen)
+    two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=previous).wait().stored
+    assert told == [write.UNSPLICED]
+    assert one is not None and two is not None and (two.ledger, two.previous) == (one.ledger, one.previous)
+    assert (tmp_path / "two" / "ledger.csv").read_bytes() == (tmp_path / "one" / "ledger.csv").read_bytes()
+
+
+def test_the_ledger_is_let_go_once_a_splice_is_checked_to_apply(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `let_go`, a week whose ledger.csv is spliced (checked to apply: `ledgerstore.splices`)
+    lets go of the report's ledger before the rest is written: the same files; a splice that
+    fails after all then fails the week instead of writing ledger.csv from an empty ledger."""
+    import numpy
+    import pyarrow as pa
+
+    from pipeline import ledgerstore
+    from pipeline.report import write
+
+    report = sample_report()
+    one = write.write_week(report, tmp_path / "one", parallel=False, store=True).stored
+    assert one is not None
+    written = (tmp_path / "one" / "ledger.csv").read_bytes()
+    rows = written.count(b"\n") - 1
+    same = write.Splice(written[:written.index(b"\n") + 1], numpy.arange(rows, dtype=numpy.int64),
+                        pa.array([], pa.large_string()), numpy.zeros(0, numpy.int64))
+    monkeypatch.setattr(write, "splice_of", lambda report, previous: same)
+    two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=one.ledger,
+                           let_go=True).wait().stored
+    assert len(report.ledger) == 0 and report.ledger.origin is None
+    assert two is not None and two.ledger == one.ledger
+    assert {p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()} == \
+        {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    report = sample_report()
+    monkeypatch.setattr(ledgerstore, "splices", lambda old, header, kept: True)
+    monkeypatch.setattr(write, "splice_of", lambda report, previous: same._replace(header=b"another\r\n"))
+    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=one.ledger, let_go=True)
+    with pytest.raises(RuntimeError, match="could not be made from the week before's"):
+        writing.wait()
+
+
+def test_a_failing_ledger_writer_fails_the_week_when_waited_for(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the ledger's files, which `start_week` leaves to this process until the
+    caller asks (`run_here`) or waits, comes back when it does; `abandon` (the caller is failing
+    anyway) leaves them unwritten."""
     from pipeline.report import write
 
     def broken(report: WeekReport, folder: Path) -> None:
@@ -364,9 +456,35 @@ def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, m
                                         ((broken,), None)])
     monkeypatch.setattr(write, "ASIDE", (broken, write.write_ledger_csv))
     writing = write.start_week(sample_report(), tmp_path / "week", parallel=True)
-    with pytest.raises(RuntimeError, match="third report writer failed: ValueError: disk says no"):
+    assert (tmp_path / "week" / "summary.xlsx").exists() and not (tmp_path / "week" / "ledger.csv").exists()
+    with pytest.raises(ValueError, match="disk says no"):
         writing.wait()
     write.start_week(sample_report(), tmp_path / "again", parallel=True).abandon()
+    assert not (tmp_path / "again" / "ledger.csv").exists()
+
+
+def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error in the process a re-render sets aside for the ledger's files comes back, naming
+    it, when the caller waits for the week; `abandon` only reaps it."""
+    from pipeline.report import write
+
+    built = write.write_week(sample_report(), tmp_path / "one", parallel=False, store=True)
+    assert built.stored is not None
+    part = WeekReport.ledger_part(built.stored.report, built.stored.ledger)
+    monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
+    real = write._side_file
+    monkeypatch.setattr(write, "_side_file",
+                        lambda folder, name: folder / "gone" / "third" if name == "third" else real(folder, name))
+    aside = write.set_aside(part, tmp_path / "week")
+    assert aside is not None
+    again = WeekReport.from_bytes(built.stored.report)
+    again.ledger_stored = built.stored.ledger
+    writing = write.start_week(again, tmp_path / "week", parallel=True, aside=aside)
+    with pytest.raises(RuntimeError, match="third report writer failed: FileNotFoundError"):
+        writing.wait()
+    aside = write.set_aside(part, tmp_path / "again")
+    assert aside is not None
+    write.start_week(again, tmp_path / "again", parallel=True, aside=aside).abandon()
 
 
 def test_the_process_aside_makes_the_week_befores_ledger_a_delta(tmp_path: Path,

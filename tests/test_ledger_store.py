@@ -283,3 +283,23 @@ def test_a_splice_refuses_a_file_that_is_not_the_one_its_positions_are_of(tmp_pa
                               tmp_path / "a.csv", "W2") is None
     assert ledgerstore.splice(ledgerstore.pack(old), HEADER, [0, 2], none, [], tmp_path / "b.csv", "W2") is None
     assert ledgerstore.splice(ledgerstore.pack(old), HEADER, [0, 1], none, [], tmp_path / "c.csv", "W2") is not None
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=st.integers(0, 6), kept=st.lists(st.integers(0, 8), max_size=4, unique=True),
+       header=st.sampled_from([HEADER, "\ufeffphone,customer\r\n".encode()]), tail=st.sampled_from([b"", b"1380"]),
+       chunk=st.sampled_from([1, 7, 1 << 22]))
+def test_splices_says_whether_a_splice_applies(tmp_path_factory: Any, lines: int, kept: list[int], header: bytes,
+                                               tail: bytes, chunk: int) -> None:
+    """`splices` (checked before the run lets go of the ledger it would write ledger.csv from
+    otherwise) says True exactly where `splice` makes the file: the header, the lines the
+    positions name, the last line ended."""
+    import pyarrow as pa
+
+    old = ledgerstore.pack(HEADER + b"".join(f"138{p:08d},a\r\n".encode() for p in range(lines)) + tail)
+    kept = sorted(kept)
+    path = tmp_path_factory.mktemp("splices") / "ledger.csv"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledgerstore, "_CHUNK", chunk)
+        made = ledgerstore.splice(old, header, kept, pa.array([], pa.large_string()), [], path, "W2")
+        assert ledgerstore.splices(old, header, kept) == (made is not None)

@@ -211,24 +211,24 @@ def test_a_snapshot_does_not_hold_for_a_roster_with_other_leaders(tmp_path: Path
 
 def _writing_in_processes(monkeypatch: Any, spliced: Path | None = None) -> None:
     """Every week written as a big one is (the ledger's files in a process of their own); with
-    `spliced`, each ledger.csv made from the week before's lines (`ledgerstore.splice`) adds a
-    line to that file (written by the process that made it)."""
-    from pipeline import ledgerstore
+    `spliced`, each ledger.csv made from the week before's lines (`ledgerstore.splice`, by the
+    process given the splice instead of the ledger) adds a line to that file, written here as
+    that process's result comes back spliced."""
     from pipeline.report import write
 
     monkeypatch.setattr(write, "PARALLEL_FROM_ROWS", 0)
     monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
     if spliced is not None:
-        splice = ledgerstore.splice
+        result = write.Aside.result
 
-        def counted(*args: Any) -> Any:
-            made = splice(*args)
-            if made is not None:
+        def counted(self: Any) -> Any:
+            made = result(self)
+            if self.plan.splice is not None and made is not None and made != write.UNSPLICED:
                 with spliced.open("a", encoding="utf-8") as fh:
-                    fh.write(f"{args[-1]}\n")
+                    fh.write(f"{self.plan.report.week}\n")
             return made
 
-        monkeypatch.setattr(ledgerstore, "splice", counted)
+        monkeypatch.setattr(write.Aside, "result", counted)
 
 
 def _rerendered(root: Path, store: Store, weeks: int) -> list[bytes]:

@@ -9,6 +9,7 @@ ints, ISO date-times (`YYYY-MM-DDTHH:MM:SS`) and money as two-decimal strings, e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from collections.abc import Iterator, Sequence
@@ -113,6 +114,27 @@ class WeekReport:
     def __post_init__(self) -> None:
         if not self.followups:
             self.followups = FollowUps(self.week).to_json()
+
+    def without_ledger(self) -> WeekReport:
+        """This report without the ledger's rows and stored ledger.csv: all that the summary, the
+        statements and the emails are made from (only `write.ASIDE` reads the ledger), for a
+        process given the report to write them (pickled: a year's ledger is tens of MB)."""
+        if self.ledger_stored is None and self.ledger.origin is None and not len(self.ledger):
+            return self
+        return dataclasses.replace(self, ledger=Ledger(), ledger_stored=None)
+
+    def for_emails(self) -> WeekReport:
+        """What the emails are made from (`mail`): this report without its rows (leads, visits,
+        units, new registrations: the statements that list them are attached as written) nor
+        the ledger, for the processes that build them (pickled)."""
+        return dataclasses.replace(self, leads=[], visits=[], units=[], new_registrations=[], ledger=Ledger(),
+                                   ledger_stored=None)
+
+    def ledger_head(self) -> WeekReport:
+        """What the ledger's files need of this report but the ledger (`ledger_part`'s fields):
+        the head and the new registrations."""
+        return WeekReport(week=self.week, start=self.start, end=self.end, lang=self.lang, office=self.office,
+                          results={}, run=self.run, new_registrations=self.new_registrations)
 
     def to_bytes(self) -> bytes:
         """Everything but the ledger, in two parts (`_REPORT_MARK`, the first part's size, the
@@ -311,6 +333,14 @@ class Registrations(Sequence[LedgerEntry]):
     def from_bytes(cls, data: bytes | memoryview) -> Registrations:
         """`to_bytes`'s form read back, decoded when first used."""
         return cls(stored=data)
+
+    def __getstate__(self) -> tuple[Any, Any, bytes | None]:
+        """Pickled (for a report writer's process) as they are: decoded or not (a view of the
+        stored report goes as its bytes)."""
+        return self._table, self._rows, None if self._stored is None else bytes(self._stored)
+
+    def __setstate__(self, state: tuple[Any, Any, bytes | None]) -> None:
+        self._table, self._rows, self._stored = state
 
     def _decoded(self) -> None:
         data, self._stored = self._stored, None

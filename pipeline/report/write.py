@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import ledgerstore, xlsx
-from .context import index_week, indexed_once, manager_stems
+from ..records import Ledger
+from .context import indexed_once, manager_stems
 from .excel import write_ledger_xlsx, write_manager_xlsx, write_summary_xlsx
 from .html import write_manager_html, write_summary_html
 from .model import WeekReport, ledger_csv_size
@@ -259,12 +260,32 @@ def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> 
     return ledgerstore.pack_file(path), delta
 
 
-def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes] | None:
+def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None,
+                    given: Splice | None = None) -> tuple[bytes, bytes] | None:
     """ledger.csv written from the week before's (`previous`, stored whole) where this week's
     ledger is that one's rows less the phones named since plus this week's (`Ledger.origin`):
     the old lines copied as they are, the changed ones made and put between them
     (`ledgerstore.splice`), and the stored form made from the same positions (`_stored_ledger`
-    gives the same). None, writing nothing, where that is not so."""
+    gives the same). None, writing nothing, where that is not so. `given`: what `splice_of`
+    made of the ledger (in a process given that instead of the ledger)."""
+    splice = given if given is not None else splice_of(report, previous)
+    if previous is None or splice is None:
+        return None
+    return ledgerstore.splice(previous, *splice, folder / "ledger.csv", report.week)
+
+
+class Splice(NamedTuple):
+    """What ledger.csv is spliced from beside the week before's (`_spliced_ledger`): a few
+    megabytes, where the ledger is a year's rows."""
+
+    header: bytes
+    kept: Any      # the old lines' positions (numpy), ascending
+    lines: Any     # this week's changed lines (large_string), in phone order
+    before: Any    # for each of them, how many kept lines come before it (numpy)
+
+
+def splice_of(report: WeekReport, previous: bytes | None) -> Splice | None:
+    """What `_spliced_ledger` needs of the week's ledger, or None where it cannot splice."""
     origin = report.ledger.origin
     if previous is None or origin is None or report.ledger_stored is not None or ledgerstore.is_delta(previous):
         return None
@@ -274,19 +295,21 @@ def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None) ->
     import pyarrow as pa
 
     lines = _csv_lines(walked) if walked.num_rows else pa.array([], pa.large_string())
-    return ledgerstore.splice(previous, _ledger_header(report).encode("utf-8"), origin[1],
-                              lines, before, folder / "ledger.csv", report.week)
+    return Splice(_ledger_header(report).encode("utf-8"), origin[1], lines, before)
+
+
+UNSPLICED = "unspliced"  # what a process given a `Splice` returns when it does not apply
 
 
 class _Claims:
     """Jobs (their positions in a `_Plan`) handed to whichever process asks first. The next
-    position lives in shared memory made before the fork, behind its lock."""
+    position lives in shared memory, behind its lock, given to the writer's process as it starts."""
 
     def __init__(self, total: int) -> None:
-        import multiprocessing
-
+        context = _context()
+        assert context is not None
         self.total = total
-        self._next = multiprocessing.Value("q", 0)
+        self._next = context.Value("q", 0)
 
     def take(self) -> int | None:
         with self._next.get_lock():
@@ -305,6 +328,7 @@ class _Plan:
     def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all",
                  previous: bytes | None = None) -> None:
         self.report, self.folder, self.store, self.previous = report, folder, store, previous
+        self.splice: Splice | None = None  # given instead of the ledger (`Aside`): ledger.csv spliced from it
         fixed = [job for job in JOBS if part == "all" or (set(job[0]) <= set(ASIDE)) == (part == "aside")]
         self.fixed = [*fixed, *([((), "stored_report")] if store and part != "aside" else [])]
         managers = len(report.results["managers"]) if part != "aside" else 0
@@ -323,9 +347,11 @@ class _Plan:
             return None
         writers, follow = self.fixed[job]
         if follow == "stored_ledger" and self.store and writers == (write_ledger_csv,):
-            spliced = _spliced_ledger(report, folder, self.previous)
+            spliced = _spliced_ledger(report, folder, self.previous, self.splice)
             if spliced is not None:
                 return spliced
+            if self.splice is not None:
+                return UNSPLICED  # this process has no ledger: the caller's writes ledger.csv
         for writer in writers:
             writer(report, folder)
         xlsx.wait()
@@ -348,39 +374,90 @@ def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
     return done
 
 
+def _context() -> Any | None:
+    """Where a big week's writers start: from the forkserver (`cli` starts it as the run begins,
+    with the writers' modules imported), given the data they need, not forked from this process:
+    a fork starts with all of this process's memory (by the reports, a year's ledger and what
+    the replay left: 650 MB on a quarter of the big office after a year), and each writer's
+    memory is what the machine must hold at once. None where there is no forkserver (Windows,
+    macOS's spawn would import everything again for each writer): one process writes the week."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("forkserver")
+
+
+def _for_writer(plan: _Plan) -> _Plan:
+    """`plan` as a writer of the jobs of `JOBS` but the ledger's gets it (pickled into its
+    process): the report without its ledger (a year's rows, tens of MB of columns) nor the week
+    before's ledger.csv, which only `ASIDE` writes."""
+    import copy
+
+    light = copy.copy(plan)
+    light.report, light.previous = plan.report.without_ledger(), None
+    return light
+
+
+def _release_arrow_memory() -> None:
+    """What Arrow's allocator keeps of memory let go, given back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _side_file(folder: Path, name: str) -> Path:
+    """Where a writer's process leaves what its jobs returned (pickled), beside the week's outputs."""
+    return folder / f".side-{os.getpid()}-{name}.pickle"
+
+
+def _side_main(plan: _Plan, claims: _Claims, passed: Path, errors: Any) -> None:  # pragma: no cover - a child
+    """A writer's process (`_Side`): the jobs it takes, their results pickled into `passed`; its
+    error, if any, back through `errors` as text, and exit status 1."""
+    import sys
+
+    try:
+        xlsx.reset_helper()
+        with gc_paused(), indexed_once():
+            passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
+    except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
+        errors.send_bytes(traceback.format_exc()[-4000:].encode("utf-8", "replace"))
+        errors.close()
+        sys.exit(1)
+    errors.close()
+
+
 class _Side:
-    """A forked writer (the second, or the third of `Aside`): its pid, and a pipe that carries
-    its error, if any. What its jobs returned comes back pickled in a file beside the week's
-    outputs."""
+    """A writer of its own process (the second, or the third of `Aside`), started from the
+    forkserver (`_context`) with its plan pickled (the report without the ledger unless it
+    writes the ledger's files: `_for_writer`): its process, and a pipe that carries its error,
+    if any. What its jobs returned comes back pickled in a file beside the week's outputs."""
 
     def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
-        # The claims' shared memory stays this process's until the child is done: freed, its
-        # place would be handed to the next `_Claims` made here, which would count the same jobs.
+        context = _context()
+        assert context is not None
         self.name, self.claims = name, claims
-        self.passed = plan.folder / f".side-{os.getpid()}-{name}.pickle"
-        xlsx.wait()  # nothing of this process's helper thread in flight when forking
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; what it wrote is what the tests compare
-            os.close(read_fd)
-            code = 0
-            try:
-                xlsx.reset_helper()  # the parent's helper thread does not exist in the child
-                self.passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
-            except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
-                os.write(write_fd, traceback.format_exc()[-4000:].encode("utf-8", "replace"))
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(write_fd)
-        self.pid, self.fd = pid, read_fd
+        self.passed = _side_file(plan.folder, name)
+        self.reader, writer = context.Pipe(duplex=False)
+        self.process = context.Process(target=_side_main, args=(plan, claims, self.passed, writer),
+                                       name=f"report writer ({name})")
+        try:
+            self.process.start()
+        finally:
+            writer.close()
 
     def result(self) -> dict[int, Any]:
-        """Wait for the child and return what its jobs returned; its failure raises here with its
-        traceback's last line."""
-        with os.fdopen(self.fd, "rb") as fh:
-            error = fh.read()
-        _, status = os.waitpid(self.pid, 0)
+        """Wait for the process and return what its jobs returned; its failure raises here with
+        its traceback's last line."""
+        try:
+            error = self.reader.recv_bytes()
+        except EOFError:
+            error = b""
+        finally:
+            self.reader.close()
+        self.process.join()
+        status = self.process.exitcode
+        self.process.close()
         if status != 0:
             detail = error.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError(f"the {self.name} report writer failed: " + (detail[-1] if detail else f"status {status}"))
@@ -424,17 +501,21 @@ def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
 
 
 class Aside:
-    """The process writing a week's `ASIDE` files (`set_aside`, or `start_week` itself); with
-    `store`, it also packs the ledger.csv it wrote, and makes `previous` (the week before's
-    ledger.csv stored whole) a delta against it (`_stored_ledger`)."""
+    """The process writing a re-rendered week's `ASIDE` files (`set_aside`), started from the
+    forkserver with what they need (`WeekReport.ledger_part`: the head, the new registrations
+    and the stored ledger.csv); with `store`, it also packs the ledger.csv it wrote, and makes
+    `previous` (the week before's ledger.csv stored whole) a delta against it (`_stored_ledger`)."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool = False, previous: bytes | None = None) -> None:
+    def __init__(self, report: WeekReport, folder: Path, store: bool = False, previous: bytes | None = None,
+                 splice: Splice | None = None) -> None:
         self.plan = _Plan(report, folder, store, "aside", previous)
+        self.plan.splice = splice
         self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
-        self._ledger: tuple[tuple[bytes, bytes | None] | None] | None = None
+        self._ledger: tuple[tuple[bytes, bytes | None] | str | None] | None = None
 
-    def result(self) -> tuple[bytes, bytes | None] | None:
-        """Wait for it (once); the stored ledger and the previous week's delta, when asked for."""
+    def result(self) -> tuple[bytes, bytes | None] | str | None:
+        """Wait for it (once); the stored ledger and the previous week's delta, when asked for
+        (`UNSPLICED` from a process given a `Splice` that did not apply)."""
         if self._ledger is None:
             self._ledger = (self.plan.follow(self.side.result(), "stored_ledger"),)
         return self._ledger[0]
@@ -451,8 +532,8 @@ def set_aside(part: WeekReport | None, folder: Path) -> Aside | None:
     """A process started now that writes the `ASIDE` files of `part` (`WeekReport.ledger_part`
     of a stored week: its head, its new registrations and its stored ledger) into `folder`,
     for `start_week` to take; None when `part` is None, its ledger.csv is under
-    `ASIDE_FROM_BYTES` or processes cannot be forked (`start_week` writes them then)."""
-    if part is None or part.ledger_stored is None or not hasattr(os, "fork"):
+    `ASIDE_FROM_BYTES` or there is no forkserver (`start_week` writes them then)."""
+    if part is None or part.ledger_stored is None or _context() is None:
         return None
     if ledger_csv_size(part.ledger_stored) < ASIDE_FROM_BYTES:
         return None
@@ -462,15 +543,28 @@ def set_aside(part: WeekReport | None, folder: Path) -> Aside | None:
 
 
 class Writing:
-    """A week's folder being written: what `start_week` left to a process of its own is done
-    when `wait` returns (or raises that process's error)."""
+    """A week's folder being written: what `start_week` left to a process of its own, or to this
+    one (`run_here`), is done when `wait` returns (or raises that process's error)."""
 
     def __init__(self, plan: _Plan | None, done: dict[int, Any], aside: Aside | None = None,
-                 stored: Stored | None = None) -> None:
+                 stored: Stored | None = None, here: _Plan | None = None) -> None:
         self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
+        self._here = here
+        self._here_ledger: tuple[bytes, bytes | None] | str | None = None
+
+    def run_here(self) -> None:
+        """The ledger's files `start_week` left to this process, written now (the caller runs
+        this while other processes build the emails from the rest); `wait` runs them if not yet."""
+        if self._here is None:
+            return
+        here, self._here = self._here, None
+        with gc_paused(), indexed_once():
+            done = {job: here.run(job) for job in range(len(here))}
+        self._here_ledger = here.follow(done, "stored_ledger")
 
     def wait(self) -> Written:
-        aside_ledger = None
+        self.run_here()
+        aside_ledger = self._here_ledger
         if self._aside is not None:
             aside, self._aside = self._aside, None
             aside_ledger = aside.result()
@@ -479,62 +573,91 @@ class Writing:
         plan = self._plan
         if not plan.store:
             return Written(None)
+        if aside_ledger == UNSPLICED:  # the week before's file was not what its positions are of
+            if plan.report.ledger.origin is None and not len(plan.report.ledger):  # let go (`ledgerstore.splices`)
+                raise RuntimeError("ledger.csv could not be made from the week before's: "
+                                   "the run fails rather than write it from a ledger it let go")
+            write_ledger_csv(plan.report, plan.folder)
+            aside_ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
         ledger: Any = plan.follow(self._done, "stored_ledger") or aside_ledger
         if ledger is None:   # written by a process set aside without being asked to store it
             ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
         return Written(Stored(plan.follow(self._done, "stored_report"), *ledger))
 
     def abandon(self) -> None:
-        """Wait for the process of its own without taking its result: the caller is failing."""
+        """Wait for the process of its own without taking its result, and leave what was left
+        to this one unwritten: the caller is failing."""
+        self._here = None
         if self._aside is not None:
             aside, self._aside = self._aside, None
             aside.abandon()
 
 
 def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               aside: bool | Aside | None = True, previous: bytes | None = None) -> Writing:
-    """`write_week`, but a big week's `ASIDE` files are left to a process of their own (`aside`:
-    the one `set_aside` started, or else one started now), written while the caller builds the
-    emails from the others; `Writing.wait` waits for it and returns what `write_week` returns.
-    With `aside` False (or None: `set_aside` started none) the files are written here.
-    `previous`: as `write_week`'s (made a delta by whichever process writes ledger.csv)."""
+               aside: bool | Aside | None = True, previous: bytes | None = None, let_go: bool = False) -> Writing:
+    """`write_week`, but a big week's `ASIDE` files are left to be written while the caller
+    builds the emails from the others: by the process `set_aside` started (`aside`), or else by
+    this one when the caller runs `Writing.run_here` (or `wait`), which holds the ledger they
+    are written from (no other process is given it). `Writing.wait` returns what `write_week`
+    returns. With `aside` False (or None: `set_aside` started none) the files are written before
+    this returns. `previous`: as `write_week`'s (made a delta where ledger.csv is written).
+    With `let_go`, the report's ledger (a year's rows) is let go (`report.ledger` emptied) as
+    soon as it is not needed: when ledger.csv is spliced by a process of its own, the splice
+    checked to apply (`ledgerstore.splices`) before the rest is written."""
     given = aside if isinstance(aside, Aside) else None
     try:
-        return _start_week(report, folder, parallel, store, aside is True, given, previous)
+        return _start_week(report, folder, parallel, store, aside is True, given, previous, let_go)
     except BaseException:
         if given is not None:
             given.abandon()
         raise
 
 
-def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, start_aside: bool,
-                given: Aside | None, previous: bytes | None) -> Writing:
+def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, leave_here: bool,
+                given: Aside | None, previous: bytes | None, let_go: bool = False) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         # the new registrations counted last: a stored week's are decoded when first used
         rows = len(report.leads) + len(report.results["rejections"])
         parallel = rows >= PARALLEL_FROM_ROWS or rows + len(report.new_registrations) >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
-        if not parallel or not hasattr(os, "fork"):
+        if not parallel or _context() is None:
             for writer in WRITERS:
                 if given is None or writer not in ASIDE:
                     writer(report, folder)
             if given is not None:
                 given.result()   # its files written (stored_form reads ledger.csv)
             return Writing(None, {}, stored=stored_form(report, folder, previous) if store else None)
-        index_week(report)  # computed once, before the fork: the processes use it
-        set_aside = given if given is not None else Aside(report, folder, store, previous) if start_aside else None
-        plan = _Plan(report, folder, store, "others" if set_aside is not None else "all", previous)
+        # The second process writes the jobs of `JOBS` but the ledger's, from the report without
+        # the ledger; this one shares them with it, and writes the ledger's files (it holds the
+        # ledger) first, or when the caller asks (`leave_here`), unless `given` writes them.
+        plan = _Plan(report, folder, store, "others", previous)
         claims = _Claims(len(plan))
+        splice = splice_of(report, previous) if leave_here and store and given is None else None
+        if splice is not None and let_go and not (previous is not None and
+                                                   ledgerstore.splices(previous, splice.header, splice.kept)):
+            splice = None  # not the file its positions are of: written here from the ledger
+        if splice is not None:
+            if let_go:  # nothing here needs it any more: the run holds less while the rest is written
+                report.ledger = Ledger()
+                _release_arrow_memory()
+            # ledger.csv spliced from the week before's by a third process, given the splice's
+            # few megabytes and the new registrations (ledger.xlsx), not the ledger.
+            given = Aside(report.ledger_head(), folder, store, previous, splice)
+        writing = Writing(plan, {}, given, here=None if given is not None else _Plan(report, folder, store, "aside",
+                                                                                        previous))
         done: dict[int, Any] = {}
         try:
-            side = _Side(plan, claims)
+            side = _Side(_for_writer(plan), claims)
             try:
+                if not leave_here:
+                    writing.run_here()
                 done = _work(plan, claims)
             finally:
                 done.update(side.result())
         except BaseException:
-            if set_aside is not None and set_aside is not given:
-                set_aside.abandon()
+            if splice is not None:
+                writing.abandon()  # the third process started here (the caller's is abandoned by it)
             raise
-        return Writing(plan, done, set_aside)
+        writing._done = done
+        return writing
