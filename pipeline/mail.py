@@ -683,7 +683,9 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     managers = len(report.results["managers"])
     step = max(1, min(STATEMENT_STEP, -(-managers // (4 * processes))))
     runs = [(a, min(managers, a + step)) for a in range(0, managers, step)]
-    context = multiprocessing.get_context("forkserver")
+    from .report.write import writers_context
+
+    context = writers_context()
     # The report for them pickled once (the same bytes for each), without what no email reads.
     given = pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL)
     with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt,

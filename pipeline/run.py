@@ -35,7 +35,7 @@ from .periods import build as build_period
 from .records import Event, Ledger, Person
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
-from .report.write import Aside, Stored, gc_paused, indexed_once, set_aside, start_week
+from .report.write import Aside, Stored, forked_writers, gc_paused, indexed_once, set_aside, start_week
 from .results import Corrections, FollowUps, Rejection, Stats, WeekResults, corrections_by_manager
 from .rules.assess import assess
 from .rules.followups import WeekFollowUps, followups
@@ -705,7 +705,8 @@ def _rerender(job: Job, week: Week) -> None:
         if aside is not None:
             aside.abandon()
         raise
-    messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
+    with forked_writers():  # this process holds the stored week alone: its writers forked from it
+        messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:

@@ -374,18 +374,38 @@ def _work(plan: _Plan, claims: _Claims) -> dict[int, Any]:
     return done
 
 
-def _context() -> Any | None:
+_FORKED = [False]  # `forked_writers`: the writers forked from this process, not started from the forkserver
+
+
+@contextmanager
+def forked_writers() -> Iterator[None]:
+    """The writers and email builders started inside forked from this process, where it holds
+    little (a re-render: the stored week decoded, some 400 MB at the big office's size): a fork
+    is handed the report for nothing, while a writer started from the forkserver is given it
+    pickled (92,000 leads: a second or more of a re-render)."""
+    _FORKED[0] = True
+    try:
+        yield
+    finally:
+        _FORKED[0] = False
+
+
+def writers_context() -> Any | None:
     """Where a big week's writers start: from the forkserver (`cli` starts it as the run begins,
     with the writers' modules imported), given the data they need, not forked from this process:
     a fork starts with all of this process's memory (by the reports, a year's ledger and what
     the replay left: 650 MB on a quarter of the big office after a year), and each writer's
-    memory is what the machine must hold at once. None where there is no forkserver (Windows,
-    macOS's spawn would import everything again for each writer): one process writes the week."""
+    memory is what the machine must hold at once; forked within `forked_writers`. None where
+    there is no forkserver (Windows, macOS's spawn would import everything again for each
+    writer): one process writes the week."""
     import multiprocessing
 
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return None
-    return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context("fork" if _FORKED[0] else "forkserver")
+
+
+_context = writers_context
 
 
 def _for_writer(plan: _Plan) -> _Plan:
