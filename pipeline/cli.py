@@ -26,7 +26,7 @@ EXIT_MAIL = 3
 EXIT_LOCKED = 75
 
 # What a big week's report writers and email builders need imported: they start from the
-# reading workers' forkserver (`report.write._context`), which imports these once.
+# reading workers' forkserver (`report.write.writers_context`), which imports these once.
 REPORT_MODULES = ("pipeline.report.write", "pipeline.mail")
 
 

@@ -306,7 +306,7 @@ class _Claims:
     position lives in shared memory, behind its lock, given to the writer's process as it starts."""
 
     def __init__(self, total: int) -> None:
-        context = _context()
+        context = writers_context()
         assert context is not None
         self.total = total
         self._next = context.Value("q", 0)
@@ -405,8 +405,6 @@ def writers_context() -> Any | None:
     return multiprocessing.get_context("fork" if _FORKED[0] else "forkserver")
 
 
-_context = writers_context
-
 
 def _for_writer(plan: _Plan) -> _Plan:
     """`plan` as a writer of the jobs of `JOBS` but the ledger's gets it (pickled into its
@@ -449,12 +447,12 @@ def _side_main(plan: _Plan, claims: _Claims, passed: Path, errors: Any) -> None:
 
 class _Side:
     """A writer of its own process (the second, or the third of `Aside`), started from the
-    forkserver (`_context`) with its plan pickled (the report without the ledger unless it
+    forkserver (`writers_context`) with its plan pickled (the report without the ledger unless it
     writes the ledger's files: `_for_writer`): its process, and a pipe that carries its error,
     if any. What its jobs returned comes back pickled in a file beside the week's outputs."""
 
     def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
-        context = _context()
+        context = writers_context()
         assert context is not None
         self.name, self.claims = name, claims
         self.passed = _side_file(plan.folder, name)
@@ -553,7 +551,7 @@ def set_aside(part: WeekReport | None, folder: Path) -> Aside | None:
     of a stored week: its head, its new registrations and its stored ledger) into `folder`,
     for `start_week` to take; None when `part` is None, its ledger.csv is under
     `ASIDE_FROM_BYTES` or there is no forkserver (`start_week` writes them then)."""
-    if part is None or part.ledger_stored is None or _context() is None:
+    if part is None or part.ledger_stored is None or writers_context() is None:
         return None
     if ledger_csv_size(part.ledger_stored) < ASIDE_FROM_BYTES:
         return None
@@ -641,7 +639,7 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
         rows = len(report.leads) + len(report.results["rejections"])
         parallel = rows >= PARALLEL_FROM_ROWS or rows + len(report.new_registrations) >= PARALLEL_FROM_ROWS
     with gc_paused(), indexed_once():
-        if not parallel or _context() is None:
+        if not parallel or writers_context() is None:
             for writer in WRITERS:
                 if given is None or writer not in ASIDE:
                     writer(report, folder)
