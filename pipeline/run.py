@@ -717,7 +717,7 @@ def _begin(job: Job) -> None:
     """A backup of the state as it was (copied aside while the run goes on, and checked there),
     or the state's integrity check; then one transaction."""
     state = job.state
-    if state.backs_up and not job.opts.dry_run and (state.row_count() or job.closed):
+    if state.backs_up and not job.opts.dry_run and (job.closed or state.holds_rows()):
         # waited for before the commit (and on failure); its check before the outputs (`_checked`)
         job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"),
                                            check=not state.checked)
