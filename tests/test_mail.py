@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import hashlib
 import io
+import re
 import shutil
 import socket
 import ssl
@@ -805,6 +806,22 @@ def test_a_run_that_sends_nothing_writes_the_same_emails(tmp_path: Path, report:
 _PAGE_TEXT = st.lists(st.sampled_from(["<td>", "张伟", "13800138000", "1380013800", "138001380001", "a13912345678",
                                        "９", "\r\n", "\n", "\r", "\x0b", "\u2028", " ", "0", "&nbsp;"]),
                       max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*"0123456789", "1", "13", "138", "a", " ", "张", "\n", "１", "13800138000"]),
+                max_size=40).map("".join))
+def test_the_mask_hides_every_mobile_standing_alone_and_nothing_else(text: str) -> None:
+    """`mask_text` masks exactly what SPEC §5 names, a mobile number standing alone (no ASCII
+    digit on either side), as the plain pattern with a look-behind in front finds it: the
+    same text for any mix of digits, letters, CJK and full-width digits; the bytes' form
+    (`html_payload`'s) masks the UTF-8 the same."""
+    from pipeline.mail import _MASKED, _PHONE_IN_BYTES
+
+    plain = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+    expected = plain.sub(r"\1****\3", text)
+    assert mask_text(text) == expected
+    assert _PHONE_IN_BYTES.sub(_MASKED.encode("ascii"), text.encode("utf-8")) == expected.encode("utf-8")
 
 
 @settings(max_examples=300, deadline=None)
