@@ -676,7 +676,8 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     forkserver). The workers start from the forkserver (`cli` starts it early, with this
     module imported), each given the report without its rows (`WeekReport.for_emails`), not
     forked from this process, the run's largest: they start small, and this one holds none of
-    the emails."""
+    the emails. Within `report.write.forked_writers` (a re-render) they are forked, and take
+    the week's shared part (`_Week`) made here as the fork hands it over."""
     if processes is None:
         processes = (os.cpu_count() or 1) if len(_statement_recipients(report)) >= PARALLEL_FROM else 1
     if processes < 2 or "forkserver" not in multiprocessing.get_all_start_methods():
@@ -691,10 +692,17 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     from .report.write import writers_context
 
     context = writers_context()
-    # The report for them pickled once (the same bytes for each), without what no email reads.
-    given = pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL)
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt,
-                             initargs=(given, folder, config, digests)) as pool:
+    if context is not None and context.get_start_method() == "fork":
+        # Forked (`forked_writers`: this process holds the week alone): the week's shared part
+        # made here once, from the week's index this process has made already, and inherited by
+        # each worker as it is, where each would unpickle the report and index it again.
+        initializer: Callable[..., None] = _inherit
+        initargs: tuple[Any, ...] = (_Week(report, folder, config, digests),)
+    else:
+        # The report for them pickled once (the same bytes for each), without what no email reads.
+        initializer, initargs = _adopt, (pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL), folder, config,
+                                         digests)
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=initializer, initargs=initargs) as pool:
         summaries = pool.submit(_write_summaries)   # the largest task first
         done = pool.map(_write_run, runs)
         if meanwhile is not None:
@@ -715,6 +723,14 @@ def _adopt(report: bytes, folder: Path, config: Config, digests: bool) -> None:
     # made, to find nothing; the worker's memory goes back when it ends with the week.
     gc.disable()
     _adopted = _Week(pickle.loads(report), folder, config, digests)  # pickled by this program just now
+
+
+def _inherit(week: _Week) -> None:
+    """`_adopt` in a worker forked from the process that made `week` (handed over by the fork,
+    not pickled)."""
+    global _adopted  # as `_adopt`'s
+    gc.disable()
+    _adopted = week
 
 
 def _write_run(span: tuple[int, int]) -> list[Outgoing]:
