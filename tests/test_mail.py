@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -727,6 +727,32 @@ def test_the_policy_the_emails_are_built_with_writes_what_the_smtp_policy_writes
     expected = build(SMTP_POLICY)
     assert build(POLICY) == expected
     assert build(POLICY) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=_NAMES, subject_tail=_NAMES,
+       recipients=st.lists(st.sampled_from(["kam380@example.com", "a@b.cn", "very.long.address.of.someone@example.com",
+                                            "张伟 <zhang@example.com>", '"Wei, Zhang" <w@example.com>']),
+                           min_size=1, max_size=3, unique=True),
+       sender=st.sampled_from(["pipeline@localhost", "销售中心 <sales@example.com>", '"Ops, Team" <ops@example.com>']),
+       text=st.text(max_size=300), html=st.text(max_size=300), data=st.binary(max_size=400),
+       key=st.text(max_size=30))
+def test_a_statement_email_written_directly_is_the_email_packages(
+        name: str, subject_tail: str, recipients: list[str], sender: str, text: str, html: str, data: bytes,
+        key: str) -> None:
+    """`mixed_email` writes a statement's email (text, page, workbook) without the email
+    package's message objects: byte for byte what `_message` and `_finish` make with them, and
+    the same digest, for any names, subjects, addresses, bodies (line ends, phone numbers and
+    non-BMP characters included) and attachment; the first time and again."""
+    from pipeline.mail import _finish, _message, mixed_email
+
+    subject = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
+    text = text + " 13912345678\r\nline\rend\n"
+    filename = f"2026-W46 周报 {name}.xlsx"
+    when = datetime(2026, 11, 16, tzinfo=timezone(timedelta(hours=8)))
+    expected = _finish(_message(sender, recipients, subject, text, html, (data, filename)), key, when, sender)
+    assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
+    assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
 
 
 @settings(max_examples=80, deadline=None)
