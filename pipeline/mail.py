@@ -464,15 +464,15 @@ def mixed_email(sender: str, recipients: Sequence[str], subject: str, text: str,
     disposition = "attachment; " + email.message._formatparam("filename", filename)  # type: ignore[attr-defined]
     head = b"".join((_folded("From", sender), _fold_once("To", ", ".join(recipients)), _fold_once("Subject", subject),
                      _folded("MIME-Version", "1.0"),
-                     _fold_once("Content-Type", f'multipart/mixed; boundary="{mixed}"'),
+                     _folded_like("Content-Type", 'multipart/mixed; boundary="{}"', _boundary("", 0), mixed),
                      _folded("Date", format_datetime(when)), _folded("Auto-Submitted", "auto-generated"),
-                     _fold_once("Message-ID", f"<{seed.hexdigest()[:32]}@{_domain(sender)}>"), nl))
+                     _folded_like("Message-ID", f"<{{}}@{_domain(sender)}>", "0" * 32, seed.hexdigest()[:32]), nl))
     text_part, html_part, data_part = (body.replace("\n", linesep).encode("ascii") for body in bodies)
     base64 = _folded("Content-Transfer-Encoding", "base64")
     version = _folded("MIME-Version", "1.0")
     out = b"".join((
         head, b"--", mixed.encode(), nl,
-        _fold_once("Content-Type", f'multipart/alternative; boundary="{alternative}"'), nl,
+        _folded_like("Content-Type", 'multipart/alternative; boundary="{}"', _boundary("", 1), alternative), nl,
         b"--", alternative.encode(), nl,
         _folded("Content-Type", 'text/plain; charset="utf-8"'), base64, nl, text_part,
         nl, b"--", alternative.encode(), nl,
@@ -495,6 +495,16 @@ def _fold_once(name: str, value: str) -> bytes:
 def _folded(name: str, value: str) -> bytes:
     """`_fold_once`, remembered: the headers every email repeats."""
     return _fold_once(name, value)
+
+
+def _folded_like(name: str, form: str, sample: str, value: str) -> bytes:
+    """`_fold_once(name, form.format(value))` where `value` is `sample` with other hex digits
+    (a boundary, a Message-ID): the same lengths and kinds of characters fold the same way, so
+    the sample's folded lines are remembered and the value put in their place."""
+    folded = _folded(name, form.format(sample))
+    if len(value) != len(sample) or folded.count(sample.encode()) != 1:   # pragma: no cover - not `_boundary`'s
+        return _fold_once(name, form.format(value))
+    return folded.replace(sample.encode(), value.encode())
 
 
 def _head(message: EmailMessage) -> bytes:
