@@ -429,15 +429,23 @@ def _side_file(folder: Path, name: str) -> Path:
     return folder / f".side-{os.getpid()}-{name}.pickle"
 
 
-def _side_main(plan: _Plan, claims: _Claims, passed: Path, errors: Any) -> None:  # pragma: no cover - a child
-    """A writer's process (`_Side`): the jobs it takes, their results pickled into `passed`; its
-    error, if any, back through `errors` as text, and exit status 1."""
+def _side_main(given: _Plan | Path, claims: _Claims, passed: Path, errors: Any) -> None:  # pragma: no cover - a child
+    """A writer's process (`_Side`): its plan (or read from the file `given`, pickled there by
+    the caller, which goes on with its own jobs meanwhile), the jobs it takes, their results
+    pickled into `passed`; its error, if any, back through `errors` as text, and exit status 1."""
     import sys
 
     try:
         xlsx.reset_helper()
-        with gc_paused(), indexed_once():
-            passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
+        with gc_paused():
+            if isinstance(given, Path):
+                with given.open("rb") as fh:
+                    plan: _Plan = pickle.load(fh)  # pickled by the caller just now
+                given.unlink()
+            else:
+                plan = given
+            with indexed_once():
+                passed.write_bytes(pickle.dumps(_work(plan, claims), pickle.HIGHEST_PROTOCOL))
     except BaseException:  # noqa: BLE001 - everything goes back to the parent as text
         errors.send_bytes(traceback.format_exc()[-4000:].encode("utf-8", "replace"))
         errors.close()
@@ -448,19 +456,31 @@ def _side_main(plan: _Plan, claims: _Claims, passed: Path, errors: Any) -> None:
 class _Side:
     """A writer of its own process (the second, or the third of `Aside`), started from the
     forkserver (`writers_context`) with its plan pickled (the report without the ledger unless it
-    writes the ledger's files: `_for_writer`): its process, and a pipe that carries its error,
-    if any. What its jobs returned comes back pickled in a file beside the week's outputs."""
+    writes the ledger's files: `_for_writer`) into a file beside the week's outputs, which it
+    reads as it starts: given through the start's pipe, this process waited while the writer
+    read and loaded it (a big week's report: half a second). Its process, and a pipe that
+    carries its error, if any. What its jobs returned comes back pickled in a file beside the
+    week's outputs."""
 
     def __init__(self, plan: _Plan, claims: _Claims, name: str = "second") -> None:
         context = writers_context()
         assert context is not None
         self.name, self.claims = name, claims
         self.passed = _side_file(plan.folder, name)
+        self.given = _side_file(plan.folder, f"{name}-plan")
+        given: _Plan | Path = plan
+        if context.get_start_method() != "fork":  # a forked writer has it already
+            with self.given.open("wb") as fh:
+                pickle.dump(plan, fh, pickle.HIGHEST_PROTOCOL)
+            given = self.given
         self.reader, writer = context.Pipe(duplex=False)
-        self.process = context.Process(target=_side_main, args=(plan, claims, self.passed, writer),
+        self.process = context.Process(target=_side_main, args=(given, claims, self.passed, writer),
                                        name=f"report writer ({name})")
         try:
             self.process.start()
+        except BaseException:
+            self.given.unlink(missing_ok=True)
+            raise
         finally:
             writer.close()
 
@@ -476,6 +496,7 @@ class _Side:
         self.process.join()
         status = self.process.exitcode
         self.process.close()
+        self.given.unlink(missing_ok=True)  # a writer that failed before it read it
         if status != 0:
             detail = error.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError(f"the {self.name} report writer failed: " + (detail[-1] if detail else f"status {status}"))
