@@ -533,3 +533,27 @@ def test_a_manager_paid_but_not_assessed(tmp_path: Path) -> None:
     assert leads[1:5] == (0, 0, 0, None)
     summary = (tmp_path / "summary.html").read_text(encoding="utf-8")
     assert "本周未考核" in summary
+
+
+def test_a_report_pickled_for_a_writer_comes_back_whole() -> None:
+    """A report writer's process is given the report pickled (its rows as columns): loaded, it is
+    the same report, every row the same named tuple with the same source, and it stores the
+    same bytes; rows whose source is not a `Source` go as they are."""
+    import dataclasses
+    import pickle
+
+    from pipeline.records import Source
+    from pipeline.report.model import Lead
+
+    report = sample_report()
+    assert report.leads and report.visits and report.units
+    back = pickle.loads(pickle.dumps(report, pickle.HIGHEST_PROTOCOL))
+    assert back == report and back.to_bytes() == report.to_bytes()
+    for name in ("leads", "visits", "units"):
+        rows, original = getattr(back, name), getattr(report, name)
+        assert [type(r) for r in rows] == [type(r) for r in original]
+        assert all(type(r.source) is Source for r in rows)
+    odd = dataclasses.replace(report, leads=[Lead("张伟", "13800138000", "客户", "2026-11-24T10:00:00", None)])  # type: ignore[arg-type]
+    assert pickle.loads(pickle.dumps(odd)).leads == odd.leads
+    empty = dataclasses.replace(report, leads=[], visits=[], units=[])
+    assert pickle.loads(pickle.dumps(empty)) == empty
