@@ -283,10 +283,12 @@ def test_big_weeks_from_snapshots_give_the_full_replays_results_and_rerender(tmp
 def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_whole_again(
         tmp_path: Path, store: Store, monkeypatch: Any) -> None:
     """From a snapshot, the next one's ledger holds only the rows of the phones its run walked
-    and names the snapshot it started from; once the chain holds `CHAIN_WEEKS` snapshots the
-    ledger is stored whole again. Each week's ledger.csv is still spliced from the week before's
-    lines, every week's results.json and ledger.csv are a full replay's, every closed week
-    re-renders to its ledger.csv, and the snapshots a kept one is chained to are kept."""
+    and names the snapshot it started from; once a snapshot chained to it would make the chain
+    `CHAIN_WEEKS` long, the run stores the ledger of the one it started from whole again (in a
+    process of its own) and chains its own to it. Each week's ledger.csv is still spliced from
+    the week before's lines, every week's results.json and ledger.csv are a full replay's, every
+    closed week re-renders to its ledger.csv, and the snapshots a kept one is chained to are kept
+    (the older ones, no longer read, are not)."""
     from pipeline.rules import replay
 
     monkeypatch.setattr(replay, "CHAIN_WEEKS", 3)
@@ -306,13 +308,16 @@ def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_who
         parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
         usable = sorted(week for week, *_ in state.snapshots() if state.snapshot(week)["visits"] is not None)
         chained = {week: state.snapshot(week)["owners"] for week in parents}
-    assert parents == {week_of(0): None, week_of(1): week_of(0), week_of(2): week_of(1), week_of(3): None,
-                       week_of(4): week_of(3)}
-    # the newest three are kept whole; the two W50's is chained to, for their ledger rows alone
+    # W51's run started from W50's (chained to W49, to W48): it stored W50's ledger whole again
+    assert parents == {week_of(2): None, week_of(3): week_of(2), week_of(4): week_of(3)}
     assert usable == [week_of(2), week_of(3), week_of(4)]
     # chained: the walked phones' rows alone; the ledger read back whole is the week's ledger.csv's
-    assert chained[week_of(4)].changed_rows == 2 and len(chained[week_of(4)].phones) == 6
+    assert chained[week_of(2)].depth == 0 and chained[week_of(2)].changed_rows == 0
+    assert chained[week_of(3)].changed_rows == 2 and len(chained[week_of(3)].phones) == 6
+    assert chained[week_of(4)].changed_rows == 4 and len(chained[week_of(4)].phones) == 6
     for k, (_, ledger) in enumerate(seen):
+        if week_of(k) not in chained:
+            continue
         lines = ledger.decode("utf-8").splitlines()[1:]
         assert [line.split(",")[0] for line in lines] == chained[week_of(k)].whole().column("phone").to_pylist()
     assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
