@@ -5,7 +5,10 @@ reference), whatever arrives late and whether or not any snapshot is left."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -323,3 +326,53 @@ def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_who
     assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
     assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
     assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+
+
+def _cli_run(root: Path, monday: datetime, store: Store, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line in a process of its own, its chains stored whole again from two
+    snapshots on (`CHAIN_WEEKS`), killed at `crash` (`run._crash_point`) if given."""
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+    if crash:
+        env["PIPELINE_CRASH_AT"] = crash
+    argv = ["run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
+            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", "--force", *_office(root, store).args(root)]
+    code = "import sys; from pipeline.rules import replay; replay.CHAIN_WEEKS = 2; from pipeline.cli import cli; cli()"
+    return subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_killed_after_storing_a_ledger_whole_again_loses_nothing(tmp_path: Path, store: Store) -> None:
+    """The third week's run starts from a snapshot chained to the first week's: a process of its
+    own stores that snapshot's ledger whole again. Killed once it is stored (inside the commit's
+    transaction), nothing changed: the next run closes the week as an uninterrupted office does,
+    with the snapshot it started from whole and its own chained to it, and the next week's run
+    starts from there with a full replay's results."""
+    weeks = [
+        ([("registrations", p, 0, 0, 8, i % 2) for i, p in enumerate(PHONES[:3])] + [("leads", PHONES[3], 0, 1, 9, 0)],
+         PEOPLE),
+        ([("visits", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[4], 0, 1, 9, 1)], PEOPLE),
+        ([("rulings", PHONES[1], 0, 1, 9, 0), ("units", PHONES[2], 0, 1, 9, 0)], PEOPLE),
+        ([("leads", PHONES[5], 0, 1, 9, 1), ("visits", PHONES[4], 0, 3, 9, 1)], PEOPLE),
+    ]
+    offices = {"plain": store.other("plain"), "killed": store.other("killed")}
+    for name, office in offices.items():
+        (tmp_path / name / "in").mkdir(parents=True)
+        for k, (rows, people) in enumerate(weeks):
+            _write_inbox(tmp_path / name / "in", k, rows, people)
+            if name == "killed" and k == 2:
+                crashed = _cli_run(tmp_path / name, MONDAYS[k], office, crash="after_whole_ledger")
+                assert crashed.returncode == -9, crashed.stderr
+                with _state(tmp_path / name, office) as state:  # as before the run
+                    assert dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall()) == {
+                        week_of(0): None, week_of(1): week_of(0)}
+            done = _cli_run(tmp_path / name, MONDAYS[k], office)
+            assert done.returncode == 0, done.stderr
+            if k == 2:
+                with _state(tmp_path / name, office) as state:
+                    parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
+                    assert parents == {week_of(0): None, week_of(1): None, week_of(2): week_of(1)}, name
+                    assert state.snapshot(week_of(1))["owners"].depth == 0
+    for k in range(len(weeks)):
+        assert _outputs(tmp_path / "killed", week_of(k)) == _outputs(tmp_path / "plain", week_of(k))
+    full = tmp_path / "full"
+    assert _cron(full, weeks, store, "--full-replay") == [_outputs(tmp_path / "plain", week_of(k))
+                                                          for k in range(len(weeks))]
