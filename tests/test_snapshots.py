@@ -376,3 +376,57 @@ def test_a_run_killed_after_storing_a_ledger_whole_again_loses_nothing(tmp_path:
     full = tmp_path / "full"
     assert _cron(full, weeks, store, "--full-replay") == [_outputs(tmp_path / "plain", week_of(k))
                                                           for k in range(len(weeks))]
+
+
+def _ledger_blob(rows: list[tuple[str, ...]], metadata: dict[str, str], step: int) -> bytes:
+    """Rows of a snapshot's ledger encoded as `state.encode_snapshot` stores them, `step` rows a batch."""
+    import pyarrow as pa
+
+    from pipeline.records import Ledger
+    from pipeline.state import _encode_snapshot_table
+
+    table = Ledger.from_rows(rows).table
+    schema = table.schema.with_metadata(metadata)
+    return _encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, table.to_batches(max(step, 1))))
+
+
+ledger_phone = st.one_of(st.integers(13000000000, 13000000060).map(str), st.sampled_from(["+86 1", "甲", "0"]))
+ledger_row = st.tuples(ledger_phone, st.sampled_from(["客户", ""]), st.sampled_from(["张伟", "王强", ""]),
+                       st.sampled_from(["2026-01-05T09:00:00", "2026-02-01T10:30:00"]),
+                       st.sampled_from(["registrations", "leads", "rulings"]),
+                       st.sampled_from([None, "2026-03-01T09:00:00"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.lists(ledger_row, max_size=25, unique_by=lambda r: r[0]),
+       changes=st.lists(st.lists(ledger_row, max_size=8, unique_by=lambda r: r[0]), max_size=3),
+       loose=st.integers(0, 5), step=st.integers(1, 7), stream=st.integers(1, 6), data=st.data())
+def test_a_chained_ledger_read_a_batch_at_a_time_is_the_ledger_read_whole(
+        base: list[tuple[Any, ...]], changes: list[list[tuple[Any, ...]]], loose: int, step: int, stream: int,
+        data: Any, monkeypatch: Any) -> None:
+    """`LedgerChain.batches` (the whole one read a batch at a time, merged with the changes) gives
+    the rows `whole` gives, at any positions: phones of 11 digits or not, batches of any size,
+    and a whole one stored with its last rows in no order (before `SORTED`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline import records
+    from pipeline.state import _snapshot_reader
+
+    monkeypatch.setattr(records, "STREAM_STEP", stream)
+    ordered = sorted(base, key=lambda r: r[0].encode("utf-8"))
+    loose = min(loose, len(ordered))
+    kept, tail = ordered[:len(ordered) - loose], ordered[len(ordered) - loose:][::-1]  # the tail in no order
+    metadata = {"ordered": str(len(kept))} if loose else {"ordered": str(len(kept)), "sorted": "1"}
+    blobs = [_ledger_blob(rows, {}, step) for rows in reversed(changes)] + [_ledger_blob(kept + tail, metadata, step)]
+    every = {r[0] for rows in [base, *changes] for r in rows}
+    phones = sorted(every, key=lambda p: p.encode("utf-8"))
+    phones_blob = _ledger_blob([(p, "", "", "", "", None) for p in phones], {}, step) if changes else None
+    chain = records.LedgerChain("2026-W01", blobs, phones_blob, _snapshot_reader)
+    whole = chain.whole()
+    assert whole.column("phone").to_pylist() == phones
+    positions = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(phones) - 1, 0)), max_size=len(phones)))
+                                if phones else []), np.int64)
+    for at in (None, positions):
+        read = pa.Table.from_batches(list(chain.batches(at)), records._ledger_schema())
+        assert read.to_pylist() == chain.whole(at).to_pylist()
