@@ -523,6 +523,12 @@ class LedgerChain:
             self._overlay = pa.concat_tables(kept).combine_chunks() if kept else _ledger_schema().empty_table()
         return self._overlay
 
+    def let_go(self) -> None:
+        """Let go of what was decoded of the changes (`overlay`): after the replay only the
+        phones are read (a ledger.csv spliced from the week before's), and the changes of a long
+        chain are a few hundred thousand rows the reports' processes would start with."""
+        self._overlay = None
+
     @property
     def changed_rows(self) -> int:
         """How many rows its changes hold together (the newest of each phone)."""

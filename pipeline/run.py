@@ -829,6 +829,8 @@ def _replay(job: Job) -> None:
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
                           registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
                           landings=landings)
+    if start is not None:
+        start.owners.let_go()
     del events, registered, start
     release_arrow_memory()
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
