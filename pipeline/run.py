@@ -63,6 +63,7 @@ from .state import (
     restore_backup,
     state_exists,
     whole_ledger,
+    whole_ledger_into,
 )
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
@@ -566,7 +567,7 @@ class Job:
     snapshots: list[tuple[str, str, dict[str, bytes], str | None]] = field(default_factory=list)
     # the snapshot the replay started from when its ledger is stored whole again
     # (`stores_whole_again`), and the process making it (None: made at the commit)
-    whole_again: tuple[str, sandbox.Job | None] | None = None
+    whole_again: tuple[str, sandbox.Job | None, Path] | None = None
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
     follow: list[WeekFollowUps] = field(default_factory=list)  # each week's, from the client-visit log
@@ -851,16 +852,24 @@ def _replay(job: Job) -> None:
 WHOLE_AGAIN_SECONDS = 600.0
 
 
+WHOLE_LEDGER_FILE = ".whole-ledger-"  # + the run's id: where the process leaves the ledger it made
+
+
 def _store_whole_again(job: Job, week: str, encoded: tuple[list[bytes], bytes | None]) -> None:
-    """Start making the ledger of the snapshot `week` whole (`whole_ledger`) in a process of its
-    own, from the forkserver: it reads the stored ledger a batch at a time while this run replays,
-    and this run, which holds the week, never holds the year's ledger too. Where no process can
-    be started it is made at the commit, in this one."""
+    """Start making the ledger of the snapshot `week` whole (`whole_ledger_into`) in a process of
+    its own, from the forkserver: it reads the stored ledger a batch at a time while this run
+    replays and writes the reports, and leaves it in a file of the state folder that the commit
+    reads. This run, which holds the week, never holds the year's ledger too. Where no process
+    can be started it is made at the commit, in this one."""
+    for left in job.opts.state.glob(f"{WHOLE_LEDGER_FILE}*"):  # a killed run's
+        left.unlink(missing_ok=True)
+    path = job.opts.state / f"{WHOLE_LEDGER_FILE}{job.result.run_id}"
     try:
-        worker: sandbox.Job | None = sandbox.Job(whole_ledger, week, *encoded, timeout=WHOLE_AGAIN_SECONDS)
+        worker: sandbox.Job | None = sandbox.Job(whole_ledger_into, str(path), week, *encoded,
+                                                 timeout=WHOLE_AGAIN_SECONDS)
     except sandbox.SandboxError:
         worker = None
-    job.whole_again = (week, worker)
+    job.whole_again = (week, worker, path)
 
 
 def _whole_again(job: Job) -> None:
@@ -868,18 +877,32 @@ def _whole_again(job: Job) -> None:
     commit's transaction. A process that failed leaves it chained: the next run tries again."""
     if job.whole_again is None:
         return
-    week, worker = job.whole_again
-    job.whole_again = None
+    week, worker, path = job.whole_again
     try:
-        owners = whole_ledger(week, *job.state.snapshot_ledger(week)) if worker is None else worker.result()
-    except sandbox.SandboxError:
+        if worker is None:
+            owners = whole_ledger(week, *job.state.snapshot_ledger(week))
+        else:
+            size = worker.result()
+            owners = path.read_bytes()
+            if len(owners) != size:
+                return
+    except (sandbox.SandboxError, OSError):
         return
     finally:
-        if worker is not None:
-            worker.close()
+        _end_whole_again(job)
     job.state.store_whole_ledger(week, owners)
     del owners
     _crash_point("after_whole_ledger")
+
+
+def _end_whole_again(job: Job) -> None:
+    """The process storing a ledger whole again ended, and its file removed."""
+    if job.whole_again is not None:
+        _, worker, path = job.whole_again
+        job.whole_again = None
+        if worker is not None:
+            worker.close()
+        path.unlink(missing_ok=True)
 
 
 def _follow_up(job: Job) -> None:
@@ -1040,8 +1063,7 @@ def _send_all(job: Job) -> None:
 def _close(job: Job) -> None:
     """Whatever happened: the backup finished (not left half made), the transaction rolled back
     if not committed, the state closed and the run logged."""
-    if job.whole_again is not None and job.whole_again[1] is not None:  # not committed: its process ended
-        job.whole_again[1].close()
+    _end_whole_again(job)  # not committed: its process ended
     if job.backed_up is not None:  # a failed run: the copy is finished, not left half made
         try:
             job.backed_up()
