@@ -60,8 +60,13 @@ PLACEHOLDER_FROM = "pipeline@localhost"
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 MAX_WAIT = 30.0          # longest single pause between two attempts, seconds
 
-# A mainland mobile number standing alone in a text: masked in every body as a last safeguard.
-_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+# A mainland mobile number standing alone in a text: masked in every body as a last safeguard
+# (`_MASKED`: what it becomes). The pattern starts with the literal "1" and looks behind it for a
+# digit (`(?<![0-9]1)`: the character before the "1"), which is "no digit before it": a pattern
+# that starts with a literal is searched for that character first, where one that starts with
+# a look-behind is tried at every position (a statement's page: a sixteenth of the time).
+_PHONE_IN_TEXT = re.compile(r"1(?<![0-9]1)([3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+_MASKED = r"1\1****\3"
 # The same on UTF-8 bytes: an ASCII digit's byte is never part of another character's.
 _PHONE_IN_BYTES = re.compile(_PHONE_IN_TEXT.pattern.encode("ascii"))
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")   # what bytes.splitlines() breaks at
@@ -174,7 +179,7 @@ def _when(value: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask every mobile number standing alone in `text` (pages and emails never show them whole)."""
-    return _PHONE_IN_TEXT.sub(r"\1****\3", text)
+    return _PHONE_IN_TEXT.sub(_MASKED, text)
 
 
 def html_payload(path: Path, policy: EmailPolicy) -> str | None:
@@ -192,7 +197,7 @@ def html_payload(path: Path, policy: EmailPolicy) -> str | None:
     except UnicodeDecodeError:
         return None
     linesep = policy.linesep.encode("ascii")
-    body = _LINE_BREAK.sub(linesep, _PHONE_IN_BYTES.sub(rb"\1****\3", _read(path)))
+    body = _LINE_BREAK.sub(linesep, _PHONE_IN_BYTES.sub(_MASKED.encode("ascii"), _read(path)))
     if not body.endswith(linesep):
         body += linesep
     step = (policy.max_line_length or 78) // 4 * 3      # bytes a line, as the email package encodes
@@ -438,6 +443,70 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
     return message
 
 
+def mixed_email(sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
+                attachment: tuple[Buffer, str], key: str, when: datetime) -> tuple[bytes, str]:
+    """`_finish(_message(...), key, when, sender)` for an email with a page and a workbook (a
+    statement's), the same bytes and digest, written directly: the parts' header blocks are the
+    email package's own (`_folded`: each header parsed and folded as the package does, the
+    message's own ones each time, the others once), around the bodies it would give
+    (`_base64_lines`). The package's message objects, its content manager and its generator
+    were two thirds of a statement's email. tests/test_mail.py compares the two ways."""
+    linesep, width = POLICY.linesep, POLICY.max_line_length
+    nl = linesep.encode("ascii")
+    data, filename = attachment
+    bodies = [_base64_lines(nl.join(mask_text(body).encode("utf-8").splitlines()) + nl, width)
+              for body in (text, html)]
+    bodies.append(_base64_lines(data, width))
+    seed = hashlib.sha256(key.encode())
+    for body in bodies:
+        seed.update(body.encode("utf-8", "surrogateescape"))
+    mixed, alternative = _boundary(key, 0), _boundary(key, 1)
+    disposition = "attachment; " + email.message._formatparam("filename", filename)  # type: ignore[attr-defined]
+    head = b"".join((_folded("From", sender), _fold_once("To", ", ".join(recipients)), _fold_once("Subject", subject),
+                     _folded("MIME-Version", "1.0"),
+                     _folded_like("Content-Type", 'multipart/mixed; boundary="{}"', _boundary("", 0), mixed),
+                     _folded("Date", format_datetime(when)), _folded("Auto-Submitted", "auto-generated"),
+                     _folded_like("Message-ID", f"<{{}}@{_domain(sender)}>", "0" * 32, seed.hexdigest()[:32]), nl))
+    text_part, html_part, data_part = (body.replace("\n", linesep).encode("ascii") for body in bodies)
+    base64 = _folded("Content-Transfer-Encoding", "base64")
+    version = _folded("MIME-Version", "1.0")
+    out = b"".join((
+        head, b"--", mixed.encode(), nl,
+        _folded_like("Content-Type", 'multipart/alternative; boundary="{}"', _boundary("", 1), alternative), nl,
+        b"--", alternative.encode(), nl,
+        _folded("Content-Type", 'text/plain; charset="utf-8"'), base64, nl, text_part,
+        nl, b"--", alternative.encode(), nl,
+        _folded("Content-Type", 'text/html; charset="utf-8"'), base64, version, nl, html_part,
+        nl, b"--", alternative.encode(), b"--", nl,
+        nl, b"--", mixed.encode(), nl,
+        _folded("Content-Type", "/".join(XLSX_TYPE)), base64, _fold_once("Content-Disposition", disposition), version,
+        nl, data_part,
+        nl, b"--", mixed.encode(), b"--", nl))
+    return out, hashlib.sha256(out).hexdigest()
+
+
+def _fold_once(name: str, value: str) -> bytes:
+    """A header line (folded lines) as the email package writes the header `name` set to `value`
+    under `POLICY`: parsed into the package's header object, then folded."""
+    return POLICY.fold_binary(name, EmailPolicy.header_store_parse(POLICY, name, value)[1])
+
+
+@lru_cache(maxsize=64)
+def _folded(name: str, value: str) -> bytes:
+    """`_fold_once`, remembered: the headers every email repeats."""
+    return _fold_once(name, value)
+
+
+def _folded_like(name: str, form: str, sample: str, value: str) -> bytes:
+    """`_fold_once(name, form.format(value))` where `value` is `sample` with other hex digits
+    (a boundary, a Message-ID): the same lengths and kinds of characters fold the same way, so
+    the sample's folded lines are remembered and the value put in their place."""
+    folded = _folded(name, form.format(sample))
+    if len(value) != len(sample) or folded.count(sample.encode()) != 1:   # pragma: no cover - not `_boundary`'s
+        return _fold_once(name, form.format(value))
+    return folded.replace(sample.encode(), value.encode())
+
+
 def _head(message: EmailMessage) -> bytes:
     """The header block of `message` as `as_bytes` writes it (each header folded by the
     policy, then an empty line)."""
@@ -600,8 +669,8 @@ class _Week:
             workbook = _read(self.folder / "managers" / f"{self.stems[name]}.xlsx")
             attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))
             key = f"manager:{name}"
-            message = _message(self.sender, recipients, subject, text, html, attachment)
-            data, digest = _finish(message, f"{report.week}|{key}", self.when, self.sender)
+            data, digest = mixed_email(self.sender, recipients, subject, text, html, attachment,
+                                       f"{report.week}|{key}", self.when)
             out.append(Outgoing(key, recipients, None, digest, self.names[key], data))
         return out
 
@@ -671,7 +740,8 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     forkserver). The workers start from the forkserver (`cli` starts it early, with this
     module imported), each given the report without its rows (`WeekReport.for_emails`), not
     forked from this process, the run's largest: they start small, and this one holds none of
-    the emails."""
+    the emails. Within `report.write.forked_writers` (a re-render) they are forked, and take
+    the week's shared part (`_Week`) made here as the fork hands it over."""
     if processes is None:
         processes = (os.cpu_count() or 1) if len(_statement_recipients(report)) >= PARALLEL_FROM else 1
     if processes < 2 or "forkserver" not in multiprocessing.get_all_start_methods():
@@ -686,10 +756,17 @@ def write_messages(report: WeekReport, folder: Path, config: Config, processes: 
     from .report.write import writers_context
 
     context = writers_context()
-    # The report for them pickled once (the same bytes for each), without what no email reads.
-    given = pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL)
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_adopt,
-                             initargs=(given, folder, config, digests)) as pool:
+    if context is not None and context.get_start_method() == "fork":
+        # Forked (`forked_writers`: this process holds the week alone): the week's shared part
+        # made here once, from the week's index this process has made already, and inherited by
+        # each worker as it is, where each would unpickle the report and index it again.
+        initializer: Callable[..., None] = _inherit
+        initargs: tuple[Any, ...] = (_Week(report, folder, config, digests),)
+    else:
+        # The report for them pickled once (the same bytes for each), without what no email reads.
+        initializer, initargs = _adopt, (pickle.dumps(report.for_emails(), pickle.HIGHEST_PROTOCOL), folder, config,
+                                         digests)
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=initializer, initargs=initargs) as pool:
         summaries = pool.submit(_write_summaries)   # the largest task first
         done = pool.map(_write_run, runs)
         if meanwhile is not None:
@@ -710,6 +787,14 @@ def _adopt(report: bytes, folder: Path, config: Config, digests: bool) -> None:
     # made, to find nothing; the worker's memory goes back when it ends with the week.
     gc.disable()
     _adopted = _Week(pickle.loads(report), folder, config, digests)  # pickled by this program just now
+
+
+def _inherit(week: _Week) -> None:
+    """`_adopt` in a worker forked from the process that made `week` (handed over by the fork,
+    not pickled)."""
+    global _adopted  # as `_adopt`'s
+    gc.disable()
+    _adopted = week
 
 
 def _write_run(span: tuple[int, int]) -> list[Outgoing]:

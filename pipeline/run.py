@@ -700,19 +700,23 @@ def _rerender(job: Job, week: Week) -> None:
     started on (`set_aside`) before the rest of the stored week is decoded. The state's page
     cache is made small first: the week's row (and a chain of later weeks' rows, for its
     ledger.csv) passes through it once, and every process forked here would start with it
-    (a year's state: 220 MB of pages to re-render its first week)."""
+    (a year's state: 220 MB of pages to re-render its first week). This process holds the
+    stored week alone, so every writer is forked from it (`forked_writers`), the ledger's
+    process too: started at once, where the process server may still be importing the
+    modules of a weekly run's reading (half a second at the start of a big office's
+    re-render), and handed the stored ledger without its tens of MB pickled."""
     job.state.let_go_of_cache()
     stored = job.state.week_report(str(week))
     assert stored is not None
     tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
-    aside = set_aside(WeekReport.ledger_part(*stored), tmp)
-    try:
-        report = _decode_week(job.state, str(week), stored)
-    except BaseException:
-        if aside is not None:
-            aside.abandon()
-        raise
-    with forked_writers():  # this process holds the stored week alone: its writers forked from it
+    with forked_writers():
+        aside = set_aside(WeekReport.ledger_part(*stored), tmp)
+        try:
+            report = _decode_week(job.state, str(week), stored)
+        except BaseException:
+            if aside is not None:
+                aside.abandon()
+            raise
         messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside)
     job.stage("reports")
     job.result.rerendered = str(week)
@@ -724,7 +728,7 @@ def _begin(job: Job) -> None:
     """A backup of the state as it was (copied aside while the run goes on, and checked there),
     or the state's integrity check; then one transaction."""
     state = job.state
-    if state.backs_up and not job.opts.dry_run and (state.row_count() or job.closed):
+    if state.backs_up and not job.opts.dry_run and (job.closed or state.holds_rows()):
         # waited for before the commit (and on failure); its check before the outputs (`_checked`)
         job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"),
                                            check=not state.checked)

@@ -301,6 +301,37 @@ def test_pruning_deletes_the_pages_no_backup_needs_and_keeps_the_others_restorab
     assert content(tmp_path / "last" / "pipeline.db") == second
 
 
+def test_a_backup_holds_no_byte_of_the_snapshots_and_pages_the_run_freed_as_zeros(tmp_path: Path) -> None:
+    """The snapshots (a cache) are left out of a backup: none of their bytes is in its pages,
+    neither where they were nor on the pages a run freed (a week's whole ledger replaced by a
+    delta: the state does not write zeros over them, the backup keeps them as zeros)."""
+    import os
+
+    folder = tmp_path / "state"
+    state = State(folder)
+    registrations(state, "r1", 1, 2_000)
+    cache, ledger = os.urandom(3 << 20), os.urandom(2 << 20)  # random: stored as they are, not compressed
+    state.begin()
+    state.put_snapshot("2026-W44", "2026-11-02T00:00:00", 1, "v", "roster", {
+        "owners": cache, "visited": b"", "visits": b"", "units": b"", "deals": b"", "lapses": b""})
+    state.close_week("2026-W44", "r1", {"managers": []}, b"report", ledger)
+    state.commit()
+    state.begin()
+    state.set_week_ledger("2026-W44", b"delta")  # the whole ledger's pages freed
+    state.commit()
+    state.backup("r2", datetime(2026, 11, 9, 8))
+    state.close()
+    with sqlite3.connect(folder / "pipeline.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone() == (1,)
+    stored = b"".join(path.read_bytes() for path in (folder / "backups" / "pages").iterdir())
+    for secret in (cache, ledger):
+        assert all(secret[i:i + 4096] not in stored for i in range(0, len(secret), 256 << 10))
+    assert restore_backup(tmp_path / "check", list_backups(folder)[0].path, "check") is None
+    with sqlite3.connect(tmp_path / "check" / "pipeline.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM snapshots").fetchone() == (0,)
+        assert db.execute("SELECT ledger FROM weeks").fetchone() == (b"delta",)
+
+
 def test_copies_made_by_earlier_versions_are_listed_kept_by_the_rule_and_restored(tmp_path: Path) -> None:
     """A state upgraded from a version that backed up whole copies (`.db.zst`, and before that
     `.db`): its old copies are listed beside the new backups, deleted by the same rule, and

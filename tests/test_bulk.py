@@ -477,8 +477,36 @@ def test_registrations_stored_one_row_each_by_an_earlier_version_still_count(tmp
     assert identities == {("13800138000", "2026-10-01T09:00:00", "自然到访"),
                           ("13900139000", "2026-10-02T09:00:00", "张伟")}
     assert list(state.history("9999")) == []  # registrations are not events of the history any more
-    assert state.row_count() == 2 and state.next_seq() == 11
+    assert state.row_count() == 2 and state.next_seq() == 11 and state.holds_rows()
     state.close()
+
+
+def test_registrations_of_finds_a_phone_in_any_stored_block_and_reads_no_other(tmp_path: Path) -> None:
+    """The stored registrations sharing a phone with a week's new ones: found in whichever
+    block holds them (a block's phones are read first, and a block without one is let go),
+    with their file and sheet, in the order stored."""
+    import pyarrow as pa
+
+    from pipeline.state import State
+
+    folder = tmp_path / "state"
+    state = State(folder)
+    assert not state.holds_rows()
+    state.begin()
+    for i in range(5):
+        phones = [f"139{i:04d}{k:04d}" for k in range(300)]
+        state.add_registrations(f"run{i}", f"登记{i}.xlsx", "登记", list(range(i * 1000, i * 1000 + 300)),
+                                [f"2026-10-0{i + 1}T09:00:00"] * 300, phones, ["张伟"] * 300, [""] * 300, [""] * 300,
+                                list(range(2, 302)))
+    state.commit()
+    assert state.holds_rows()
+    state.close()
+    again = State(folder)
+    got = again.registrations_of(pa.array(["13900030007", "13900010299", "13800000000"]))
+    assert list(zip(got.seq, got.phone, got.file, got.row, strict=True)) == [
+        (1299, "13900010299", "登记1.xlsx", 301), (3007, "13900030007", "登记3.xlsx", 9)]
+    assert len(again.registrations_of(pa.array(["13800000000"]))) == 0
+    again.close()
 
 
 cells = st.one_of(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import hashlib
 import io
+import re
 import shutil
 import socket
 import ssl
@@ -15,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -728,6 +729,32 @@ def test_the_policy_the_emails_are_built_with_writes_what_the_smtp_policy_writes
     assert build(POLICY) == expected
 
 
+@settings(max_examples=150, deadline=None)
+@given(name=_NAMES, subject_tail=_NAMES,
+       recipients=st.lists(st.sampled_from(["kam380@example.com", "a@b.cn", "very.long.address.of.someone@example.com",
+                                            "张伟 <zhang@example.com>", '"Wei, Zhang" <w@example.com>']),
+                           min_size=1, max_size=3, unique=True),
+       sender=st.sampled_from(["pipeline@localhost", "销售中心 <sales@example.com>", '"Ops, Team" <ops@example.com>']),
+       text=st.text(max_size=300), html=st.text(max_size=300), data=st.binary(max_size=400),
+       key=st.text(max_size=30))
+def test_a_statement_email_written_directly_is_the_email_packages(
+        name: str, subject_tail: str, recipients: list[str], sender: str, text: str, html: str, data: bytes,
+        key: str) -> None:
+    """`mixed_email` writes a statement's email (text, page, workbook) without the email
+    package's message objects: byte for byte what `_message` and `_finish` make with them, and
+    the same digest, for any names, subjects, addresses, bodies (line ends, phone numbers and
+    non-BMP characters included) and attachment; the first time and again."""
+    from pipeline.mail import _finish, _message, mixed_email
+
+    subject = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
+    text = text + " 13912345678\r\nline\rend\n"
+    filename = f"2026-W46 周报 {name}.xlsx"
+    when = datetime(2026, 11, 16, tzinfo=timezone(timedelta(hours=8)))
+    expected = _finish(_message(sender, recipients, subject, text, html, (data, filename)), key, when, sender)
+    assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
+    assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
+
+
 @settings(max_examples=80, deadline=None)
 @given(name=_NAMES, text=st.lists(st.sampled_from([*"ab 张\r\n\t.=", "From ", "\u3000", "x" * 90]), max_size=80).map("".join),
        cte=st.sampled_from(["base64", "quoted-printable", "8bit", None]), data=st.binary(max_size=400),
@@ -805,6 +832,22 @@ def test_a_run_that_sends_nothing_writes_the_same_emails(tmp_path: Path, report:
 _PAGE_TEXT = st.lists(st.sampled_from(["<td>", "张伟", "13800138000", "1380013800", "138001380001", "a13912345678",
                                        "９", "\r\n", "\n", "\r", "\x0b", "\u2028", " ", "0", "&nbsp;"]),
                       max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*"0123456789", "1", "13", "138", "a", " ", "张", "\n", "１", "13800138000"]),
+                max_size=40).map("".join))
+def test_the_mask_hides_every_mobile_standing_alone_and_nothing_else(text: str) -> None:
+    """`mask_text` masks exactly what SPEC §5 names, a mobile number standing alone (no ASCII
+    digit on either side), as the plain pattern with a look-behind in front finds it: the
+    same text for any mix of digits, letters, CJK and full-width digits; the bytes' form
+    (`html_payload`'s) masks the UTF-8 the same."""
+    from pipeline.mail import _MASKED, _PHONE_IN_BYTES
+
+    plain = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
+    expected = plain.sub(r"\1****\3", text)
+    assert mask_text(text) == expected
+    assert _PHONE_IN_BYTES.sub(_MASKED.encode("ascii"), text.encode("utf-8")) == expected.encode("utf-8")
 
 
 @settings(max_examples=300, deadline=None)

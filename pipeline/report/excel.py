@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -206,6 +207,12 @@ def excel_serial(value: Any) -> float:
     return (moment - EXCEL_EPOCH) / DAY
 
 
+@lru_cache(maxsize=1024)   # the same few dozen headers in every statement
+def _header_width(header: str) -> int:
+    """The width a column's header asks for: its display width, at most 24."""
+    return min(display_width(header), 24)
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
@@ -346,7 +353,7 @@ def _lay_out(sheet: Sheet, tuning: Tuning = TUNING) -> _Laid:
         blocks.append(block)
         columns = table.columns
         for col, column in enumerate(columns):
-            width = min(display_width(column.header), 24)
+            width = _header_width(column.header)
             width = max(width, FIXED_WIDTH.get(column.type, 0), widths.get(col, 0))
             widths[col] = width
         if block.rows:
@@ -787,12 +794,17 @@ def _fast_sheet(book: xlsx.Workbook, laid: _Laid, tuning: Tuning, printing: Prin
                 head.append(f'<row r="{n}">{cells}</row>')
         out.write("".join(head))
         for block in laid.blocks:
-            n, header = block.first + 1, _XF["text", "header"]
-            out.write(f'<row r="{n}">' + "".join(
-                f'<c r="{xlsx.col_name(col)}{n}" s="{header}" t="inlineStr">{xlsx.inline_text(column.header)}</c>'
-                for col, column in enumerate(block.table.columns)) + "</row>")
+            out.write(_header_row(tuple(column.header for column in block.table.columns), block.first + 1))
             for rows in _fast_rows(block, tuning):
                 out.write(rows)
+
+
+@lru_cache(maxsize=256)   # each table's header row, the same in every statement
+def _header_row(headers: tuple[str, ...], n: int) -> str:
+    """A table's header row (1-based row `n`): its headers in the header style."""
+    xf = _XF["text", "header"]
+    return f'<row r="{n}">' + "".join(f'<c r="{xlsx.col_name(col)}{n}" s="{xf}" t="inlineStr">{xlsx.inline_text(header)}</c>'
+                                      for col, header in enumerate(headers)) + "</row>"
 
 
 def _write_fast(path: Path, sheets: Iterable[Sheet], created: datetime, level: int | None, wait: bool,

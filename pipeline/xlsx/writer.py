@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -65,6 +66,7 @@ _INNER = "[^&<>\x00-\x08\x0b-\x1f_\ufffe\uffff\ud800-\udfff]"
 is_plain = re.compile(f"{_EDGE}(?:{_INNER}{{0,16380}}{_EDGE})?").fullmatch
 
 
+@lru_cache(maxsize=4096)   # a big week asks for the first few letters tens of thousands of times
 def col_name(col: int) -> str:
     """`A`, `B`, …, `Z`, `AA`, … for a 0-based column."""
     name = ""
@@ -282,6 +284,7 @@ _X14_NS = "http://schemas.microsoft.com/office/spreadsheetml/2009/9/main"
 _MARGINS = '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
 
 
+@lru_cache(maxsize=1024)   # a few dozen widths, in every sheet of every statement
 def _width_xml(width: float) -> str:
     """A column width as xlsxwriter writes it: through pixels of Calibri 11 (7 px a digit, 5 padding)."""
     if width <= 0:
@@ -633,16 +636,7 @@ class Workbook:
                 "</Relationships>")
 
     def _app(self) -> str:
-        titles = "".join(f"<vt:lpstr>{attr(name)}</vt:lpstr>" for name in self.names)
-        return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties" '
-                'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
-                '<Application>Microsoft Excel</Application><DocSecurity>0</DocSecurity><ScaleCrop>false</ScaleCrop>'
-                '<HeadingPairs><vt:vector size="2" baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr>'
-                f'</vt:variant><vt:variant><vt:i4>{len(self.names)}</vt:i4></vt:variant></vt:vector></HeadingPairs>'
-                f'<TitlesOfParts><vt:vector size="{len(self.names)}" baseType="lpstr">{titles}</vt:vector>'
-                '</TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate><SharedDoc>false</SharedDoc>'
-                '<HyperlinksChanged>false</HyperlinksChanged><AppVersion>12.0000</AppVersion></Properties>')
+        return _app_xml(tuple(self.names))
 
     def _core(self) -> str:
         when = self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -683,3 +677,18 @@ class Workbook:
                 f'<Relationships xmlns="{_PKG_REL}">'
                 + "".join(f'<Relationship Id="rId{i}" Type="{kind}" Target="{target}"/>'
                           for i, (kind, target) in enumerate(rels, start=1)) + "</Relationships>")
+
+
+@lru_cache(maxsize=64)   # the same few lists of sheet names in every statement
+def _app_xml(names: tuple[str, ...]) -> str:
+    """docProps/app.xml of a workbook with these sheets."""
+    titles = "".join(f"<vt:lpstr>{attr(name)}</vt:lpstr>" for name in names)
+    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties" '
+            'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+            '<Application>Microsoft Excel</Application><DocSecurity>0</DocSecurity><ScaleCrop>false</ScaleCrop>'
+            '<HeadingPairs><vt:vector size="2" baseType="variant"><vt:variant><vt:lpstr>Worksheets</vt:lpstr>'
+            f'</vt:variant><vt:variant><vt:i4>{len(names)}</vt:i4></vt:variant></vt:vector></HeadingPairs>'
+            f'<TitlesOfParts><vt:vector size="{len(names)}" baseType="lpstr">{titles}</vt:vector>'
+            '</TitlesOfParts><Company></Company><LinksUpToDate>false</LinksUpToDate><SharedDoc>false</SharedDoc>'
+            '<HyperlinksChanged>false</HyperlinksChanged><AppVersion>12.0000</AppVersion></Properties>')
