@@ -29,6 +29,7 @@ from typing import Any
 from . import mail
 from .config import Config
 from .intake import Intake, prepare, shortcut
+from .io import sandbox
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .periods import LogReview, Period, PeriodResults, closed_by, log_review
 from .periods import build as build_period
@@ -49,6 +50,7 @@ from .rules.replay import (
     release_arrow_memory,
     replay,
     roster_view,
+    stores_whole_again,
 )
 from .state import (
     BackingUp,
@@ -60,6 +62,8 @@ from .state import (
     prune_backups,
     restore_backup,
     state_exists,
+    whole_ledger,
+    whole_ledger_into,
 )
 from .texts import t
 from .weeks import NotComputable, Week, choose_weeks, history_start, late_range
@@ -561,6 +565,9 @@ class Job:
     # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables, the snapshot
     # its ledger is chained to or None)
     snapshots: list[tuple[str, str, dict[str, bytes], str | None]] = field(default_factory=list)
+    # the snapshot the replay started from when its ledger is stored whole again
+    # (`stores_whole_again`), and the process making it (None: made at the commit)
+    whole_again: tuple[str, sandbox.Job | None, Path] | None = None
     roster: dict[str, Person] = field(default_factory=dict)
     outcomes: list[WeekOutcome] = field(default_factory=list)
     follow: list[WeekFollowUps] = field(default_factory=list)  # each week's, from the client-visit log
@@ -802,6 +809,9 @@ def _replay(job: Job) -> None:
     week, since = _snapshot_start(job, job.roster)
     start = None if week is None else Carried(since, **state.snapshot(week))
     job.result.replay_from = week
+    if week is not None and start is not None and stores_whole_again(start.owners):
+        _store_whole_again(job, week, start.owners.encoded)
+        start.owners.whole_again = True
     earlier = job.earlier if job.earlier is not None and job.earlier_since == since else _earlier_rows(job, since)
     job.earlier = None
     mine = job.taken.take_kept()
@@ -824,6 +834,8 @@ def _replay(job: Job) -> None:
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
                           registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
                           landings=landings)
+    if start is not None:
+        start.owners.let_go()
     del events, registered, start
     release_arrow_memory()
     # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
@@ -837,6 +849,64 @@ def _replay(job: Job) -> None:
     state.let_go_of_cache()
     release_arrow_memory()
     job.stage("replay")
+
+
+# How long the process storing a snapshot's ledger whole again may take (a quarter-size office's
+# year: about a second).
+WHOLE_AGAIN_SECONDS = 600.0
+
+
+WHOLE_LEDGER_FILE = ".whole-ledger-"  # + the run's id: where the process leaves the ledger it made
+
+
+def _store_whole_again(job: Job, week: str, encoded: tuple[list[bytes], bytes | None]) -> None:
+    """Start making the ledger of the snapshot `week` whole (`whole_ledger_into`) in a process of
+    its own, from the forkserver: it reads the stored ledger a batch at a time while this run
+    replays and writes the reports, and leaves it in a file of the state folder that the commit
+    reads. This run, which holds the week, never holds the year's ledger too. Where no process
+    can be started it is made at the commit, in this one."""
+    for left in job.opts.state.glob(f"{WHOLE_LEDGER_FILE}*"):  # a killed run's
+        left.unlink(missing_ok=True)
+    path = job.opts.state / f"{WHOLE_LEDGER_FILE}{job.result.run_id}"
+    try:
+        worker: sandbox.Job | None = sandbox.Job(whole_ledger_into, str(path), week, *encoded,
+                                                 timeout=WHOLE_AGAIN_SECONDS)
+    except sandbox.SandboxError:
+        worker = None
+    job.whole_again = (week, worker, path)
+
+
+def _whole_again(job: Job) -> None:
+    """The snapshot the replay started from stored whole again (`_store_whole_again`), in the
+    commit's transaction. A process that failed leaves it chained: the next run tries again."""
+    if job.whole_again is None:
+        return
+    week, worker, path = job.whole_again
+    try:
+        if worker is None:
+            owners = whole_ledger(week, *job.state.snapshot_ledger(week))
+        else:
+            size = worker.result()
+            owners = path.read_bytes()
+            if len(owners) != size:
+                return
+    except (sandbox.SandboxError, OSError):
+        return
+    finally:
+        _end_whole_again(job)
+    job.state.store_whole_ledger(week, owners)
+    del owners
+    _crash_point("after_whole_ledger")
+
+
+def _end_whole_again(job: Job) -> None:
+    """The process storing a ledger whole again ended, and its file removed."""
+    if job.whole_again is not None:
+        _, worker, path = job.whole_again
+        job.whole_again = None
+        if worker is not None:
+            worker.close()
+        path.unlink(missing_ok=True)
 
 
 def _follow_up(job: Job) -> None:
@@ -951,6 +1021,7 @@ def _commit(job: Job) -> None:
             _crash_point("after_ledger_delta")
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
+    _whole_again(job)
     if job.snapshots:
         for week, until, data, parent in job.snapshots:
             state.put_snapshot(week, until, max_seq, CARRIED_VERSION, roster_view(job.roster, until), data, parent)
@@ -996,6 +1067,7 @@ def _send_all(job: Job) -> None:
 def _close(job: Job) -> None:
     """Whatever happened: the backup finished (not left half made), the transaction rolled back
     if not committed, the state closed and the run logged."""
+    _end_whole_again(job)  # not committed: its process ended
     if job.backed_up is not None:  # a failed run: the copy is finished, not left half made
         try:
             job.backed_up()

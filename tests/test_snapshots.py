@@ -5,7 +5,10 @@ reference), whatever arrives late and whether or not any snapshot is left."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -283,10 +286,12 @@ def test_big_weeks_from_snapshots_give_the_full_replays_results_and_rerender(tmp
 def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_whole_again(
         tmp_path: Path, store: Store, monkeypatch: Any) -> None:
     """From a snapshot, the next one's ledger holds only the rows of the phones its run walked
-    and names the snapshot it started from; once the chain holds `CHAIN_WEEKS` snapshots the
-    ledger is stored whole again. Each week's ledger.csv is still spliced from the week before's
-    lines, every week's results.json and ledger.csv are a full replay's, every closed week
-    re-renders to its ledger.csv, and the snapshots a kept one is chained to are kept."""
+    and names the snapshot it started from; once a snapshot chained to it would make the chain
+    `CHAIN_WEEKS` long, the run stores the ledger of the one it started from whole again (in a
+    process of its own) and chains its own to it. Each week's ledger.csv is still spliced from
+    the week before's lines, every week's results.json and ledger.csv are a full replay's, every
+    closed week re-renders to its ledger.csv, and the snapshots a kept one is chained to are kept
+    (the older ones, no longer read, are not)."""
     from pipeline.rules import replay
 
     monkeypatch.setattr(replay, "CHAIN_WEEKS", 3)
@@ -306,15 +311,122 @@ def test_a_snapshot_is_chained_to_the_one_it_started_from_until_it_is_stored_who
         parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
         usable = sorted(week for week, *_ in state.snapshots() if state.snapshot(week)["visits"] is not None)
         chained = {week: state.snapshot(week)["owners"] for week in parents}
-    assert parents == {week_of(0): None, week_of(1): week_of(0), week_of(2): week_of(1), week_of(3): None,
-                       week_of(4): week_of(3)}
-    # the newest three are kept whole; the two W50's is chained to, for their ledger rows alone
+    # W51's run started from W50's (chained to W49, to W48): it stored W50's ledger whole again
+    assert parents == {week_of(2): None, week_of(3): week_of(2), week_of(4): week_of(3)}
     assert usable == [week_of(2), week_of(3), week_of(4)]
     # chained: the walked phones' rows alone; the ledger read back whole is the week's ledger.csv's
-    assert chained[week_of(4)].changed_rows == 2 and len(chained[week_of(4)].phones) == 6
+    assert chained[week_of(2)].depth == 0 and chained[week_of(2)].changed_rows == 0
+    assert chained[week_of(3)].changed_rows == 2 and len(chained[week_of(3)].phones) == 6
+    assert chained[week_of(4)].changed_rows == 4 and len(chained[week_of(4)].phones) == 6
     for k, (_, ledger) in enumerate(seen):
+        if week_of(k) not in chained:
+            continue
         lines = ledger.decode("utf-8").splitlines()[1:]
         assert [line.split(",")[0] for line in lines] == chained[week_of(k)].whole().column("phone").to_pylist()
     assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
     assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay")
     assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+
+
+def _cli_run(root: Path, monday: datetime, store: Store, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command line in a process of its own, its chains stored whole again from two
+    snapshots on (`CHAIN_WEEKS`), killed at `crash` (`run._crash_point`) if given."""
+    env = {k: v for k, v in os.environ.items() if k != "PIPELINE_CRASH_AT"}
+    if crash:
+        env["PIPELINE_CRASH_AT"] = crash
+    argv = ["run", "--inbox", str(root / "in"), "--out", str(root / "out"), "--state", str(root / "state"),
+            "--now", f"{(monday + timedelta(days=7)).date()}T08:00:00", "--force", *_office(root, store).args(root)]
+    code = "import sys; from pipeline.rules import replay; replay.CHAIN_WEEKS = 2; from pipeline.cli import cli; cli()"
+    return subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_killed_after_storing_a_ledger_whole_again_loses_nothing(tmp_path: Path, store: Store) -> None:
+    """The third week's run starts from a snapshot chained to the first week's: a process of its
+    own stores that snapshot's ledger whole again. Killed once it is stored (inside the commit's
+    transaction), nothing changed: the next run closes the week as an uninterrupted office does,
+    with the snapshot it started from whole and its own chained to it, and the next week's run
+    starts from there with a full replay's results."""
+    weeks = [
+        ([("registrations", p, 0, 0, 8, i % 2) for i, p in enumerate(PHONES[:3])] + [("leads", PHONES[3], 0, 1, 9, 0)],
+         PEOPLE),
+        ([("visits", PHONES[0], 0, 2, 9, 0), ("leads", PHONES[4], 0, 1, 9, 1)], PEOPLE),
+        ([("rulings", PHONES[1], 0, 1, 9, 0), ("units", PHONES[2], 0, 1, 9, 0)], PEOPLE),
+        ([("leads", PHONES[5], 0, 1, 9, 1), ("visits", PHONES[4], 0, 3, 9, 1)], PEOPLE),
+    ]
+    offices = {"plain": store.other("plain"), "killed": store.other("killed")}
+    for name, office in offices.items():
+        (tmp_path / name / "in").mkdir(parents=True)
+        for k, (rows, people) in enumerate(weeks):
+            _write_inbox(tmp_path / name / "in", k, rows, people)
+            if name == "killed" and k == 2:
+                crashed = _cli_run(tmp_path / name, MONDAYS[k], office, crash="after_whole_ledger")
+                assert crashed.returncode == -9, crashed.stderr
+                with _state(tmp_path / name, office) as state:  # as before the run
+                    assert dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall()) == {
+                        week_of(0): None, week_of(1): week_of(0)}
+            done = _cli_run(tmp_path / name, MONDAYS[k], office)
+            assert done.returncode == 0, done.stderr
+            if k == 2:
+                with _state(tmp_path / name, office) as state:
+                    parents = dict(state.conn.execute("SELECT week, parent FROM snapshots").fetchall())
+                    assert parents == {week_of(0): None, week_of(1): None, week_of(2): week_of(1)}, name
+                    assert state.snapshot(week_of(1))["owners"].depth == 0
+    for k in range(len(weeks)):
+        assert _outputs(tmp_path / "killed", week_of(k)) == _outputs(tmp_path / "plain", week_of(k))
+    full = tmp_path / "full"
+    assert _cron(full, weeks, store, "--full-replay") == [_outputs(tmp_path / "plain", week_of(k))
+                                                          for k in range(len(weeks))]
+
+
+def _ledger_blob(rows: list[tuple[str, ...]], metadata: dict[str, str], step: int) -> bytes:
+    """Rows of a snapshot's ledger encoded as `state.encode_snapshot` stores them, `step` rows a batch."""
+    import pyarrow as pa
+
+    from pipeline.records import Ledger
+    from pipeline.state import _encode_snapshot_table
+
+    table = Ledger.from_rows(rows).table
+    schema = table.schema.with_metadata(metadata)
+    return _encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, table.to_batches(max(step, 1))))
+
+
+ledger_phone = st.one_of(st.integers(13000000000, 13000000060).map(str), st.sampled_from(["+86 1", "甲", "0"]))
+ledger_row = st.tuples(ledger_phone, st.sampled_from(["客户", ""]), st.sampled_from(["张伟", "王强", ""]),
+                       st.sampled_from(["2026-01-05T09:00:00", "2026-02-01T10:30:00"]),
+                       st.sampled_from(["registrations", "leads", "rulings"]),
+                       st.sampled_from([None, "2026-03-01T09:00:00"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.lists(ledger_row, max_size=25, unique_by=lambda r: r[0]),
+       changes=st.lists(st.lists(ledger_row, max_size=8, unique_by=lambda r: r[0]), max_size=3),
+       loose=st.integers(0, 5), step=st.integers(1, 7), stream=st.integers(1, 6), data=st.data())
+def test_a_chained_ledger_read_a_batch_at_a_time_is_the_ledger_read_whole(
+        base: list[tuple[Any, ...]], changes: list[list[tuple[Any, ...]]], loose: int, step: int, stream: int,
+        data: Any, monkeypatch: Any) -> None:
+    """`LedgerChain.batches` (the whole one read a batch at a time, merged with the changes) gives
+    the rows `whole` gives, at any positions: phones of 11 digits or not, batches of any size,
+    and a whole one stored with its last rows in no order (before `SORTED`)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from pipeline import records
+    from pipeline.state import _snapshot_reader
+
+    monkeypatch.setattr(records, "STREAM_STEP", stream)
+    ordered = sorted(base, key=lambda r: r[0].encode("utf-8"))
+    loose = min(loose, len(ordered))
+    kept, tail = ordered[:len(ordered) - loose], ordered[len(ordered) - loose:][::-1]  # the tail in no order
+    metadata = {"ordered": str(len(kept))} if loose else {"ordered": str(len(kept)), "sorted": "1"}
+    blobs = [_ledger_blob(rows, {}, step) for rows in reversed(changes)] + [_ledger_blob(kept + tail, metadata, step)]
+    every = {r[0] for rows in [base, *changes] for r in rows}
+    phones = sorted(every, key=lambda p: p.encode("utf-8"))
+    phones_blob = _ledger_blob([(p, "", "", "", "", None) for p in phones], {}, step) if changes else None
+    chain = records.LedgerChain("2026-W01", blobs, phones_blob, _snapshot_reader)
+    whole = chain.whole()
+    assert whole.column("phone").to_pylist() == phones
+    positions = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(phones) - 1, 0)), max_size=len(phones)))
+                                if phones else []), np.int64)
+    for at in (None, positions):
+        read = pa.Table.from_batches(list(chain.batches(at)), records._ledger_schema())
+        assert read.to_pylist() == chain.whole(at).to_pylist()

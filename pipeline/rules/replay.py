@@ -30,6 +30,7 @@ from ..config import Config
 from ..normalise import unit_key
 from ..records import (
     PHONE,
+    SORTED,
     TIME,
     Event,
     KeptRows,
@@ -865,8 +866,8 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
 
     From a snapshot, the ledger is stored as the rows of the phones this replay walked, chained
     to it (`LedgerChain`): a week's changes, not the year's ledger. Whole (in phone order, made a
-    batch at a time as it is stored: `state.encode_snapshot`) after a full replay, or when the
-    chain grew past `CHAIN_WEEKS` snapshots or its changes past `CHAIN_SHARE` of the whole one."""
+    batch at a time as it is stored: `state.encode_snapshot`) after a full replay, or when this
+    replay's changes pass `CHAIN_SHARE` of the ledger (`_compact`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -881,7 +882,7 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
         phones, parent = _merged_phones(chain.phones, walked.column("phone").combine_chunks(), kept), chain.week
     else:
         # the whole ledger in phone order: a replay starting from it sorts only its own rows
-        metadata = {"ordered": str(len(ledger)), **flags}
+        metadata = {"ordered": str(len(ledger)), SORTED.decode(): "1", **flags}
         owners = pa.RecordBatchReader.from_batches(Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table.schema
                                                    .with_metadata(metadata), ledger.in_order_batches())
     visited = pa.table({"phone": pa.array(list(visited_at), text), "at": pa.array(list(visited_at.values()), text)})
@@ -913,16 +914,30 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
 
 
 # A snapshot's ledger is chained to the one its replay started from (`_carried`) until the chain
-# holds this many snapshots, or its changes this share of the whole ledger it starts from; then it
-# is stored whole again (a quarter-size office's year: whole about every ten weeks).
+# would hold this many snapshots, or its changes pass this share of the whole ledger it starts
+# from; then the run stores the one it started from whole again (`stores_whole_again`; a
+# quarter-size office's year: about every ten weeks).
 CHAIN_WEEKS = 12
 CHAIN_SHARE = 0.5
 
 
 def _compact(chain: LedgerChain, walked: Any) -> bool:
-    """Whether the next snapshot's ledger is stored whole rather than chained to `chain`."""
-    changes = chain.changed_rows + (walked.num_rows if walked is not None else 0)
-    return chain.depth + 1 >= CHAIN_WEEKS or changes > CHAIN_SHARE * max(chain.base_rows, 1)
+    """Whether the next snapshot's ledger is stored whole rather than chained to `chain`: only
+    when the replay's own changes pass `CHAIN_SHARE` of the ledger. A chain grown long is stored
+    whole again by the run, outside the replay (`stores_whole_again`)."""
+    walked_rows = walked.num_rows if walked is not None else 0
+    return walked_rows > CHAIN_SHARE * max(len(chain.phones), 1)
+
+
+def stores_whole_again(chain: LedgerChain) -> bool:
+    """Whether a run starting from the snapshot whose ledger is `chain` stores that ledger whole
+    again (`state.whole_ledger`, a process of its own while the run replays) and chains its own
+    snapshot to it: once a snapshot chained to `chain` would make the chain `CHAIN_WEEKS` long, or
+    its changes pass `CHAIN_SHARE` of the whole one it starts from. The run's own process then
+    never holds the year's ledger to store it."""
+    if not chain.depth:
+        return False
+    return chain.depth + 1 >= CHAIN_WEEKS or chain.changed_rows > CHAIN_SHARE * max(chain.base_rows, 1)
 
 
 def _merged_phones(old: Any, walked: Any, kept: KeptRows) -> Any:
