@@ -467,7 +467,7 @@ class _Side:
         assert context is not None
         self.name, self.claims = name, claims
         self.passed = _side_file(plan.folder, name)
-        self.given = _side_file(plan.folder, f"{name}-plan")
+        self.given = plan.folder / f".side-{os.getpid()}-{name}-plan.pickle"  # what it is given
         given: _Plan | Path = plan
         if context.get_start_method() != "fork":  # a forked writer has it already
             with self.given.open("wb") as fh:
