@@ -264,7 +264,7 @@ def _safe_filename(stem: str, taken: set[str]) -> str:
     return name
 
 
-def _finish(message: EmailMessage, key: str, when: datetime, sender: str) -> tuple[bytes, str]:
+def finish_message(message: EmailMessage, key: str, when: datetime, sender: str) -> tuple[bytes, str]:
     """Fix what would otherwise vary between builds, then serialise: (bytes, sha256).
 
     The boundaries follow `key` (one message of the week each): '=' runs never occur in base64
@@ -426,7 +426,7 @@ for _kind in (bytes, bytearray, memoryview):
 POLICY = _Remembering(linesep="\r\n", header_factory=_Headers(), content_manager=_CONTENT)   # email.policy.SMTP, remembering
 
 
-def _message(sender: str, recipients: Sequence[str], subject: str, text: str, html: str | None,
+def compose_message(sender: str, recipients: Sequence[str], subject: str, text: str, html: str | None,
              attachment: tuple[bytes, str] | None) -> EmailMessage:
     """A text email, with its page as the alternative and its workbook attached when given;
     every phone number standing alone in the bodies masked."""
@@ -445,7 +445,7 @@ def _message(sender: str, recipients: Sequence[str], subject: str, text: str, ht
 
 def mixed_email(sender: str, recipients: Sequence[str], subject: str, text: str, html: str,
                 attachment: tuple[Buffer, str], key: str, when: datetime) -> tuple[bytes, str]:
-    """`_finish(_message(...), key, when, sender)` for an email with a page and a workbook (a
+    """`finish_message(compose_message(...), key, when, sender)` for an email with a page and a workbook (a
     statement's), the same bytes and digest, written directly: the parts' header blocks are the
     email package's own (`_folded`: each header parsed and folded as the package does, the
     message's own ones each time, the others once), around the bodies it would give
@@ -689,8 +689,8 @@ class _Week:
         attachment = (_read(self.folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
         first, *others = self.leaders
         key = f"summary:{first}"
-        message = _message(self.sender, (first,), subject, text, html, attachment)
-        data, digest = _finish(message, f"{report.week}|{key}", self.when, self.sender)
+        message = compose_message(self.sender, (first,), subject, text, html, attachment)
+        data, digest = finish_message(message, f"{report.week}|{key}", self.when, self.sender)
         head = _head(message)
         if not data.startswith(head):  # pragma: no cover - as_bytes writes the headers first
             raise AssertionError("a summary's header block is not where as_bytes put it")
@@ -1048,8 +1048,8 @@ def failure_notice(config: Config, error_text: str, what_to_do: str, now: dateti
     text = _env().get_template("email_failure.txt").render(
         t=partial(t, lang), at=at, error_text=error_text, what_to_do=what_to_do)
     sender = _sender(config)
-    message = _message(sender, admins, subject, text, None, None)
-    _finish(message, f"failure|{moment.isoformat()}|{error_text}", moment, sender)
+    message = compose_message(sender, admins, subject, text, None, None)
+    finish_message(message, f"failure|{moment.isoformat()}|{error_text}", moment, sender)
     return message
 
 
@@ -1132,13 +1132,13 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
     encoded = html_payload(folder / "summary.html", POLICY)
     if encoded is None:   # not UTF-8: as the email package encodes it, what is not replaced
         html = _read(folder / "summary.html").decode("utf-8", errors="replace")
-        message = _message(sender, (leaders[0],), subject, text, html, attachment)
+        message = compose_message(sender, (leaders[0],), subject, text, html, attachment)
         del html
     else:                 # the page's part made with a placeholder, then given its payload
-        message = _message(sender, (leaders[0],), subject, text, "", attachment)
+        message = compose_message(sender, (leaders[0],), subject, text, "", attachment)
         next(p for p in message.walk() if p.get_content_type() == "text/html").set_payload(encoded)
     del encoded, text, attachment
-    data, digest = _finish(message, f"{report.name}|{keys[0]}", when, sender)
+    data, digest = finish_message(message, f"{report.name}|{keys[0]}", when, sender)
     yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
     if len(leaders) == 1:
         return

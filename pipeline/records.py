@@ -357,7 +357,7 @@ class Ledger:
             return self._table
         import pyarrow as pa
 
-        return pa.Table.from_batches(list(self.in_order_batches()), _ledger_schema())
+        return pa.Table.from_batches(list(self.in_order_batches()), ledger_schema())
 
     IN_ORDER_STEP = 131_072  # rows a batch of `in_order_batches`
 
@@ -405,7 +405,7 @@ class Ledger:
         import pyarrow as pa
 
         return cls(pa.table([c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns],
-                            schema=_ledger_schema()))
+                            schema=ledger_schema()))
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str, str | None]]) -> Ledger:
@@ -503,7 +503,7 @@ class LedgerChain:
     def _read(self, blob: bytes) -> Any:
         import pyarrow as pa
 
-        return pa.Table.from_batches([_as_text(b) for b in self._decode(blob)], _ledger_schema())
+        return pa.Table.from_batches([_as_text(b) for b in self._decode(blob)], ledger_schema())
 
     def overlay(self) -> Any:
         """The rows the chain's changes hold, each phone's newest, in no order."""
@@ -520,7 +520,7 @@ class LedgerChain:
                 kept.append(part)
                 seen = part.column("phone").combine_chunks() if seen is None else pa.concat_arrays(
                     [seen, part.column("phone").combine_chunks()])
-            self._overlay = pa.concat_tables(kept).combine_chunks() if kept else _ledger_schema().empty_table()
+            self._overlay = pa.concat_tables(kept).combine_chunks() if kept else ledger_schema().empty_table()
         return self._overlay
 
     def let_go(self) -> None:
@@ -671,7 +671,7 @@ def _rows_after(reader: Any, n: int) -> Any:
         if read + batch.num_rows > n:
             rows.append(_as_text(batch.slice(max(0, n - read))))
         read += batch.num_rows
-    return pa.Table.from_batches(rows, _ledger_schema())
+    return pa.Table.from_batches(rows, ledger_schema())
 
 
 def _interleaved(walked: Any, before: Any, alone: Iterator[Any]) -> Iterator[Any]:
@@ -721,10 +721,10 @@ def _as_text(batch: Any) -> Any:
     import pyarrow as pa
 
     columns = [c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in batch.columns]
-    return pa.RecordBatch.from_arrays(columns, schema=_ledger_schema())
+    return pa.RecordBatch.from_arrays(columns, schema=ledger_schema())
 
 
-def _ledger_schema() -> Any:
+def ledger_schema() -> Any:
     import pyarrow as pa
 
     return pa.schema([(c, pa.string()) for c in Ledger.COLUMNS])

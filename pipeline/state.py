@@ -947,7 +947,7 @@ class State:
         rest = [name for name in SNAPSHOT_TABLES if name != "owners"]
         row = self.conn.execute(f"SELECT {', '.join(rest)} FROM snapshots WHERE week = ?", (week,)).fetchone()
         tables = {name: _decode_snapshot_table(data) if data else None for name, data in zip(rest, row, strict=True)}
-        return {**tables, "owners": LedgerChain(week, *self.snapshot_ledger(week), _snapshot_reader)}
+        return {**tables, "owners": LedgerChain(week, *self.snapshot_ledger(week), snapshot_reader)}
 
     def snapshot_ledger(self, week: str) -> tuple[list[bytes], bytes | None]:
         """What a stored snapshot's ledger is read from (`LedgerChain`): the encoded tables of it
@@ -1061,13 +1061,13 @@ def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
                          for name, c in zip(table.column_names, columns, strict=True)],
                         names=table.column_names, metadata=table.schema.metadata)
 
-    encoded = {name: _encode_snapshot_table(tables[name]) for name in SNAPSHOT_TABLES}
+    encoded = {name: encode_snapshot_table(tables[name]) for name in SNAPSHOT_TABLES}
     if tables.get("phones") is not None:
         encoded["phones"] = _encode_table(pa.table({"phone": tables["phones"]}))
     return encoded
 
 
-def _encode_snapshot_table(table: Any) -> bytes:
+def encode_snapshot_table(table: Any) -> bytes:
     """One of a snapshot's tables (`encode_snapshot`): a table, or a reader of record batches."""
     import pyarrow as pa
 
@@ -1111,13 +1111,13 @@ def whole_ledger(week: str, blobs: list[bytes], phones: bytes | None) -> bytes:
     a process of its own (`run._replay`), it takes a batch's memory and the encoded result."""
     import pyarrow as pa
 
-    chain = LedgerChain(week, blobs, phones, _snapshot_reader)
+    chain = LedgerChain(week, blobs, phones, snapshot_reader)
     metadata = {"ordered": str(len(chain.phones)), SORTED.decode(): "1", **({"lines": "1"} if chain.lines else {})}
     schema = pa.schema([(c, pa.string()) for c in Ledger.COLUMNS], metadata=metadata)
-    return _encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, chain.batches()))
+    return encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, chain.batches()))
 
 
-def _snapshot_reader(data: bytes) -> Any:
+def snapshot_reader(data: bytes) -> Any:
     """A stored snapshot table as a reader of its record batches (`LedgerChain`)."""
     import pyarrow as pa
 

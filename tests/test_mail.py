@@ -741,16 +741,16 @@ def test_a_statement_email_written_directly_is_the_email_packages(
         name: str, subject_tail: str, recipients: list[str], sender: str, text: str, html: str, data: bytes,
         key: str) -> None:
     """`mixed_email` writes a statement's email (text, page, workbook) without the email
-    package's message objects: byte for byte what `_message` and `_finish` make with them, and
+    package's message objects: byte for byte what `compose_message` and `finish_message` make with them, and
     the same digest, for any names, subjects, addresses, bodies (line ends, phone numbers and
     non-BMP characters included) and attachment; the first time and again."""
-    from pipeline.mail import _finish, _message, mixed_email
+    from pipeline.mail import compose_message, finish_message, mixed_email
 
     subject = f"2026-W46 周报 {name}：{subject_tail} 13800138000"
     text = text + " 13912345678\r\nline\rend\n"
     filename = f"2026-W46 周报 {name}.xlsx"
     when = datetime(2026, 11, 16, tzinfo=timezone(timedelta(hours=8)))
-    expected = _finish(_message(sender, recipients, subject, text, html, (data, filename)), key, when, sender)
+    expected = finish_message(compose_message(sender, recipients, subject, text, html, (data, filename)), key, when, sender)
     assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
     assert mixed_email(sender, recipients, subject, text, html, (data, filename), key, when) == expected
 

@@ -383,11 +383,11 @@ def _ledger_blob(rows: list[tuple[str, ...]], metadata: dict[str, str], step: in
     import pyarrow as pa
 
     from pipeline.records import Ledger
-    from pipeline.state import _encode_snapshot_table
+    from pipeline.state import encode_snapshot_table
 
     table = Ledger.from_rows(rows).table
     schema = table.schema.with_metadata(metadata)
-    return _encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, table.to_batches(max(step, 1))))
+    return encode_snapshot_table(pa.RecordBatchReader.from_batches(schema, table.to_batches(max(step, 1))))
 
 
 ledger_phone = st.one_of(st.integers(13000000000, 13000000060).map(str), st.sampled_from(["+86 1", "甲", "0"]))
@@ -411,7 +411,7 @@ def test_a_chained_ledger_read_a_batch_at_a_time_is_the_ledger_read_whole(
     import pyarrow as pa
 
     from pipeline import records
-    from pipeline.state import _snapshot_reader
+    from pipeline.state import snapshot_reader
 
     monkeypatch.setattr(records, "STREAM_STEP", stream)
     ordered = sorted(base, key=lambda r: r[0].encode("utf-8"))
@@ -422,11 +422,11 @@ def test_a_chained_ledger_read_a_batch_at_a_time_is_the_ledger_read_whole(
     every = {r[0] for rows in [base, *changes] for r in rows}
     phones = sorted(every, key=lambda p: p.encode("utf-8"))
     phones_blob = _ledger_blob([(p, "", "", "", "", None) for p in phones], {}, step) if changes else None
-    chain = records.LedgerChain("2026-W01", blobs, phones_blob, _snapshot_reader)
+    chain = records.LedgerChain("2026-W01", blobs, phones_blob, snapshot_reader)
     whole = chain.whole()
     assert whole.column("phone").to_pylist() == phones
     positions = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(phones) - 1, 0)), max_size=len(phones)))
                                 if phones else []), np.int64)
     for at in (None, positions):
-        read = pa.Table.from_batches(list(chain.batches(at)), records._ledger_schema())
+        read = pa.Table.from_batches(list(chain.batches(at)), records.ledger_schema())
         assert read.to_pylist() == chain.whole(at).to_pylist()
