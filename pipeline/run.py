@@ -1,6 +1,7 @@
 """`pipeline run`: the weekly job, as an ordered list of steps around the pure rules.
 
-lock → choose weeks → read inbox → store rows (one transaction) → replay → assess → write each
+lock → choose weeks → read inbox → store rows (one transaction) → back the state up (a thread)
+→ replay → assess → write each
 week's outputs to a temporary folder and rename it into place → commit → move the inputs to
 `INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
 crash after it is finished by the next run (pending moves are part of the committed state).
@@ -648,7 +649,7 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     clock = time.perf_counter()
     try:
         # The integrity check reads the whole database: a run that takes a backup, which copies
-        # every page anyway, checks the copy instead (`_begin`, `_checked`).
+        # every page anyway, checks the copy instead (`_begin`, `_back_up`, `_checked`).
         state = open_office_state(opts.state, config, check=opts.dry_run)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
