@@ -1,9 +1,8 @@
 """`pipeline run`: the weekly job, as an ordered list of steps around the pure rules.
 
 lock → choose weeks → read inbox → store rows (one transaction) → back the state up (a thread)
-→ replay → assess → write each
-week's outputs to a temporary folder and rename it into place → commit → move the inputs to
-`INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
+→ replay → assess → write each week's outputs to a temporary folder and rename it into place →
+commit → move the inputs to `INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
 crash after it is finished by the next run (pending moves are part of the committed state).
 """
 
