@@ -113,6 +113,11 @@ def write_ledger_csv(report: WeekReport, folder: Path) -> None:
                                            _csv_lines(alone.slice(start, stop - start)), before[first:last] - start))
 
 
+def ledger_header(report: WeekReport) -> bytes:
+    """ledger.csv's first line, as written."""
+    return _ledger_header(report).encode("utf-8")
+
+
 def _ledger_header(report: WeekReport) -> str:
     """ledger.csv's first line: the BOM and the header in the office's language."""
     return "\ufeff" + ",".join(_csv_field(h) for h in LEDGER_HEADERS.get(report.lang, LEDGER_HEADERS["zh"])) + "\r\n"
