@@ -347,6 +347,10 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
     import numpy as np
     import pyarrow as pa
 
+    if isinstance(kept, KeptLines):
+        kept = line_positions(old, header, kept.phones)
+        if kept is None:
+            return None
     before = np.asarray(before, np.int64)
     new_data, new_ends = _line_buffer(lines)
     piece, starts, stops = _kept_runs(kept, before)
@@ -421,6 +425,18 @@ def splices(old: bytes, header: bytes, kept: Any) -> bool:
         lines += int(np.count_nonzero(raw == _NEWLINE))
         last = int(raw[-1])
     return not first and last == _NEWLINE and lines >= need
+
+
+class KeptLines:
+    """The kept lines of a `splice` given by their phones (Arrow text, in the file's order), not
+    their positions: found in the week before's file where it is read (`line_positions`), by
+    the process that splices it, not by the run beforehand."""
+
+    def __init__(self, phones: Any) -> None:
+        self.phones = phones
+
+    def __len__(self) -> int:
+        return len(self.phones)
 
 
 def line_positions(old: bytes, header: bytes, phones: Any) -> Any | None:

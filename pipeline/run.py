@@ -1032,16 +1032,13 @@ def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
 
 def _kept_origin(report: WeekReport, before: tuple[str, bytes]) -> tuple[str, Any, int] | None:
     """`Ledger.origin` for a ledger whose rows in phone order are a snapshot's (`KeptRows`) whose
-    lines the ledger.csv `before` holds (`_lines_kept`): where those lines are among its lines
-    (`ledgerstore.line_positions`), or None where they are not all there."""
+    lines the ledger.csv `before` holds (`_lines_kept`): those lines given by their phones
+    (`ledgerstore.KeptLines`), found among its lines by the process that splices it."""
     ordered, _ = report.ledger.parts()
     if not isinstance(ordered, KeptRows) or not ordered.num_rows:
         return None
-    from .report.write import ledger_header
-
-    positions = ledgerstore.line_positions(before[1], ledger_header(report),
-                                           ordered.column("phone").combine_chunks())
-    return None if positions is None else (Week.parse(before[0]).next_start_iso, positions, len(positions))
+    return Week.parse(before[0]).next_start_iso, ledgerstore.KeptLines(ordered.column("phone").combine_chunks()), \
+        ordered.num_rows
 
 
 def _commit(job: Job) -> None:

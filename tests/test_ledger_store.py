@@ -342,3 +342,19 @@ def test_line_positions_in_a_file_not_in_the_order_of_its_bytes(tmp_path: Path) 
     new = HEADER + b"13800000001,b\r\n"
     delta = ledgerstore.make_delta(old, new, "W2")
     assert ledgerstore.line_positions(delta, HEADER, pa.array(["13800000001"])) is None
+
+
+def test_a_splice_given_the_kept_lines_phones_finds_them_in_the_file(tmp_path: Path) -> None:
+    """Kept lines given by their phones (`KeptLines`) splice the file their positions would; a
+    phone with no line in the week before's file makes nothing (ledger.csv is then written whole)."""
+    import pyarrow as pa
+
+    old = ledgerstore.pack(HEADER + b"13800000001,a\r\n13800000002,b\r\n13800000004,d\r\n")
+    new = pa.array(["13800000003,c\r\n"], pa.large_string())
+    by_positions = ledgerstore.splice(old, HEADER, [0, 2], new, [1], tmp_path / "a.csv", "W2")
+    by_phones = ledgerstore.splice(old, HEADER, ledgerstore.KeptLines(pa.array(["13800000001", "13800000004"])), new,
+                                   [1], tmp_path / "b.csv", "W2")
+    assert by_positions is not None and by_phones == by_positions
+    assert (tmp_path / "b.csv").read_bytes() == HEADER + b"13800000001,a\r\n13800000003,c\r\n13800000004,d\r\n"
+    gone = ledgerstore.KeptLines(pa.array(["13800000001", "13800000005"]))
+    assert ledgerstore.splice(old, HEADER, gone, new, [1], tmp_path / "c.csv", "W2") is None
