@@ -1,8 +1,8 @@
 """`pipeline run`: the weekly job, as an ordered list of steps around the pure rules.
 
-lock → choose weeks → read inbox → store rows (one transaction) → replay → assess → write each
-week's outputs to a temporary folder and rename it into place → commit → move the inputs to
-`INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
+lock → choose weeks → read inbox → store rows (one transaction) → back the state up (a thread)
+→ replay → assess → write each week's outputs to a temporary folder and rename it into place →
+commit → move the inputs to `INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
 crash after it is finished by the next run (pending moves are part of the committed state).
 """
 
@@ -557,6 +557,7 @@ class Job:
     first_week: str | None = None
     history_start: str = ""
     late_range: tuple[str, str] | None = None
+    backs_up: bool = False  # whether this run backs the state up (`_begin`, `_back_up`)
     backed_up: BackingUp | None = None  # the backup being copied (and checked), waited for before the commit
     taken: Intake | None = None
     inbox: Inbox | None = None
@@ -619,6 +620,7 @@ def _steps(job: Job) -> RunResult:
         return job.result
     _begin(job)
     _read_and_store(job)
+    _back_up(job)
     _crash_point("after_read")
     _take_roster(job)
     _replay(job)
@@ -646,7 +648,7 @@ def _open(opts: RunOptions, config: Config, echo: Echo) -> Job:
     clock = time.perf_counter()
     try:
         # The integrity check reads the whole database: a run that takes a backup, which copies
-        # every page anyway, checks the copy instead (`_begin`, `_checked`).
+        # every page anyway, checks the copy instead (`_begin`, `_back_up`, `_checked`).
         state = open_office_state(opts.state, config, check=opts.dry_run)
     except StateError as exc:
         raise RunFailed(str(exc)) from None
@@ -725,16 +727,25 @@ def _rerender(job: Job, week: Week) -> None:
 
 
 def _begin(job: Job) -> None:
-    """A backup of the state as it was (copied aside while the run goes on, and checked there),
-    or the state's integrity check; then one transaction."""
+    """The state's integrity check, unless a backup will check its copy (`_back_up`); then one
+    transaction."""
     state = job.state
-    if state.backs_up and not job.opts.dry_run and (job.closed or state.holds_rows()):
-        # waited for before the commit (and on failure); its check before the outputs (`_checked`)
-        job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"),
-                                           check=not state.checked)
-    else:
+    job.backs_up = state.backs_up and not job.opts.dry_run and bool(job.closed or state.holds_rows())
+    if not job.backs_up:
         _checked(job)
     state.begin()
+
+
+def _back_up(job: Job) -> None:
+    """A backup of the state as last committed (copied aside while the run goes on, and checked
+    there): started once the inbox is read. The reading keeps both processors busy with its
+    workers, while the replay leaves one free; the copy reads the state as last committed
+    whatever this run has written since. Waited for before the commit (and on failure); its
+    check before the outputs (`_checked`)."""
+    if job.backs_up and job.backed_up is None:
+        state = job.state
+        job.backed_up = state.backup_aside(job.result.run_id, job.opts.now, partial(_crash_point, "during_backup"),
+                                           check=not state.checked)
 
 
 def _read_and_store(job: Job) -> None:

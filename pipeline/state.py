@@ -201,6 +201,11 @@ CHAINED_ONLY = "chained ledger"
 # The page cache after the rows are stored (`State.let_go_of_cache`): measured on a year's state,
 # the commit took as long with 32 MB as with 256 MB, and the run's peak memory was 100 MB lower.
 SMALL_CACHE_KB = 32_768
+# The page cache of the connections a backup copies and checks through (`make_backup`): it reads
+# each page once. With SQLite's default (2,000 KB) the copy of a year's state held 32 MB more in the
+# run's process, while the run replays; with this it holds 4 MB, and the copy and its check take
+# 0.60 s of CPU instead of 0.68 s.
+BACKUP_CACHE_KB = 256
 SNAPSHOT_TABLES = ("owners", "visited", "visits", "units", "deals", "lapses")
 
 ROW_COLUMNS = ("seq", "run_id", "kind", "at", "phone", "who", "salesperson", "customer", "unit_name",
@@ -421,6 +426,7 @@ class State:
         def work() -> None:
             try:
                 source = sqlite3.connect(self.path)
+                source.execute(f"PRAGMA cache_size=-{BACKUP_CACHE_KB}")  # `make_backup`
                 try:
                     aside.done["path"] = make_backup(source, self.folder, run_id, taken, halfway,
                                                      checked if check else None)
@@ -1267,6 +1273,7 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
         try:
             dest.execute("PRAGMA journal_mode=OFF")  # a temporary file: a crash leaves a .part
             dest.execute("PRAGMA synchronous=OFF")
+            dest.execute(f"PRAGMA cache_size=-{BACKUP_CACHE_KB}")
             source.backup(dest)  # page for page: an unchanged page keeps its number and bytes
             if check is not None:
                 check(dest)

@@ -107,6 +107,35 @@ def test_restore_takes_the_state_back_and_the_week_runs_again_the_same(tmp_path:
     assert office.closed() == after_week2
 
 
+def test_a_run_whose_inbox_cannot_be_read_takes_no_backup_and_the_next_one_does(tmp_path: Path) -> None:
+    """The backup is copied once the inbox is read (the reading has both processors busy): a run
+    that fails while reading changes nothing and leaves no backup; the next run takes one, of
+    the state as last committed, which restores."""
+    office = Office(tmp_path)
+    week(office.inbox, 24)  # 2026-W48
+    assert office.run(WEEK1).returncode == 0
+    after_week1 = office.closed()
+    before = list_backups(office.state)
+    week(office.inbox, 1)  # 2026-W49
+    cut = office.inbox / "号码1.xlsx"
+    good = cut.read_bytes()
+    cut.write_bytes(good[: len(good) // 2])  # a copy interrupted half way
+    done = office.run(WEEK2)
+    assert done.returncode == 1 and "号码1.xlsx" in done.stderr, done.stdout + done.stderr
+    assert office.closed() == after_week1
+    assert list_backups(office.state) == before
+    assert not list((office.state / "backups").rglob("*.part"))
+
+    cut.write_bytes(good)
+    done = office.run(WEEK2)
+    assert done.returncode == 0, done.stderr
+    assert office.closed()[0] == ["2026-W48", "2026-W49"]
+    backups = list_backups(office.state)
+    assert len(backups) == len(before) + 1 and backups[-1].taken == datetime(2026, 12, 7, 8)
+    assert office.cli("restore").returncode == 0
+    assert office.closed() == after_week1
+
+
 def test_restore_refuses_what_it_cannot_use_and_changes_nothing(tmp_path: Path) -> None:
     office = Office(tmp_path)
     week(office.inbox, 24)
