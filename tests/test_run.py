@@ -123,6 +123,31 @@ def test_closed_week_is_rerendered_without_reading(office: Office) -> None:
     assert office.inbox_files() == ["更多号码.xlsx"], "re-render reads no inbox"
 
 
+def test_a_closed_week_is_known_before_the_state_is_opened(office: Office) -> None:
+    """The command line asks `week_closed` whether `--week` names a closed week (a re-render
+    starts no helpers' server): read-only, without opening the state; False wherever it cannot
+    tell, and the run then goes on as it would have."""
+    from pipeline.state import week_closed
+
+    url = office.store.url
+    assert not week_closed(office.state, url, "2026-W48"), "no state yet"
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    db = office.store.contents(office.state)
+    if office.store.engine == "sqlite":
+        assert week_closed(office.state, url, "2026-W48")
+    else:
+        assert not week_closed(office.state, url, "2026-W48"), "a server's state: not peeked at"
+    assert not week_closed(office.state, url, "2026-W49")
+    assert office.store.contents(office.state) == db, "the look changes nothing"
+    result = office.run("--week", "2026-W48", now="2026-12-10T08:00:00")
+    assert result.exit_code == 0 and "re-rendered" in result.output
+    broken = office.root / "broken"
+    broken.mkdir()
+    (broken / "pipeline.db").write_bytes(b"not a database" * 100)
+    assert not week_closed(broken, "", "2026-W48")
+
+
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
     leads(office.inbox / "号码W47.xlsx", [["王强", 13900139000, d("2026-11-17 09:00"), ""]])
     assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47
