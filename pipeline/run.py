@@ -34,6 +34,7 @@ from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .periods import LogReview, Period, PeriodResults, closed_by, log_review
 from .periods import build as build_period
 from .records import Event, Ledger, Person
+from .report.context import index_week
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
 from .report.write import Aside, Stored, forked_writers, gc_paused, indexed_once, set_aside, start_week
@@ -708,11 +709,18 @@ def _rerender(job: Job, week: Week) -> None:
     job.state.let_go_of_cache()
     stored = job.state.week_report(str(week))
     assert stored is not None
+    # Arrow and numpy (the ledger's files, summary.xlsx's long tables) imported once, here, before
+    # the first process is forked: each process forked before imported them anew (the ledger's
+    # process: a third of a second of its CPU, as much as this one's).
+    import pyarrow.compute  # noqa: F401
     tmp = scratch_folder(job.opts.out, str(week), job.result.run_id)
-    with forked_writers():
+    with forked_writers(), indexed_once():
         aside = set_aside(WeekReport.ledger_part(*stored), tmp)
         try:
             report = _decode_week(job.state, str(week), stored)
+            # The week's index made before any writer is forked: each inherits it, where each
+            # made its own (a big week's: a sixth of a second of each process's CPU).
+            index_week(report)
         except BaseException:
             if aside is not None:
                 aside.abandon()
