@@ -35,6 +35,7 @@ from .periods import LogReview, Period, PeriodResults, closed_by, log_review
 from .periods import build as build_period
 from .records import Event, Ledger, Person
 from .report.context import index_week
+from .report.html import prepare_templates
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
 from .report.period import PeriodReport, write_period
 from .report.write import Aside, Stored, forked_writers, gc_paused, indexed_once, set_aside, start_week
@@ -721,6 +722,8 @@ def _rerender(job: Job, week: Week) -> None:
             # The week's index made before any writer is forked: each inherits it, where each
             # made its own (a big week's: a sixth of a second of each process's CPU).
             index_week(report)
+            prepare_templates()       # the pages' templates, compiled once for every process forked below
+            mail.prepare_templates()  # and the emails'
         except BaseException:
             if aside is not None:
                 aside.abandon()
