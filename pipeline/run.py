@@ -8,6 +8,7 @@ crash after it is finished by the next run (pending moves are part of the commit
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -1399,4 +1400,27 @@ def _into_place(tmp: Path, final: Path, old: Path) -> None:
         final.rename(old)
     tmp.rename(final)
     if old.exists():
-        shutil.rmtree(old)
+        remove_folder(old)
+
+
+UNLINKERS = 8   # threads removing a folder's files (`remove_folder`)
+
+
+def remove_folder(folder: Path) -> None:
+    """`shutil.rmtree(folder)`, its files unlinked by `UNLINKERS` threads at once first. Removing
+    a week's folder written a while ago (1,500 files, 450 MB on the big office) one file at a
+    time took seconds of waiting on the file system after each (3.3-4 s measured on a disk
+    mounted with `discard`), a few threads a tenth of that; the CPU is the same."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names]
+    if len(files) >= 2 * UNLINKERS:
+        with ThreadPoolExecutor(UNLINKERS) as pool:
+            for _ in pool.map(_unlink, files, chunksize=16):
+                pass
+    shutil.rmtree(folder)   # the folders, and what a thread could not remove (raising as it does)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -148,6 +148,28 @@ def test_a_closed_week_is_known_before_the_state_is_opened(office: Office) -> No
     assert not week_closed(broken, "", "2026-W48")
 
 
+def test_a_re_rendered_weeks_old_folder_is_removed_whole(office: Office) -> None:
+    """The folder a re-render replaces is removed, its files by several threads at once
+    (`remove_folder`): nothing of it is left beside the week's folder, and a folder holding
+    many files and folders goes as `shutil.rmtree` would take it."""
+    from pipeline.run import remove_folder
+
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    before = sorted(p.relative_to(office.out).as_posix() for p in office.out.rglob("*"))
+    (office.out / "2026-W48" / "stray.txt").write_text("left by someone", encoding="utf-8")
+    assert office.run("--week", "2026-W48", now="2026-12-10T08:00:00").exit_code == 0
+    assert sorted(p.relative_to(office.out).as_posix() for p in office.out.rglob("*")) == before
+    big = office.root / "big"
+    for n in range(60):
+        folder = big / f"d{n % 3}" / ("deeper" if n % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n}.bin").write_bytes(bytes(n))
+    (big / "d0" / "link").symlink_to(big / "d1")
+    remove_folder(big)
+    assert not big.exists()
+
+
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
     leads(office.inbox / "号码W47.xlsx", [["王强", 13900139000, d("2026-11-17 09:00"), ""]])
     assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47
