@@ -1413,12 +1413,13 @@ def remove_folder(folder: Path) -> None:
     mounted with `discard`), a few threads a tenth of that; the CPU is the same."""
     from concurrent.futures import ThreadPoolExecutor
 
-    files = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names]
+    files = [] if folder.is_symlink() else [os.path.join(root, name) for root, _, names in os.walk(folder)
+                                             for name in names]
     if len(files) >= 2 * UNLINKERS:
         with ThreadPoolExecutor(UNLINKERS) as pool:
             for _ in pool.map(_unlink, files, chunksize=16):
                 pass
-    shutil.rmtree(folder)   # the folders, and what a thread could not remove (raising as it does)
+    shutil.rmtree(folder)   # the folders, what a thread could not remove, a link (raising as it does)
 
 
 def _unlink(path: str) -> None:

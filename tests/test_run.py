@@ -166,8 +166,19 @@ def test_a_re_rendered_weeks_old_folder_is_removed_whole(office: Office) -> None
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"f{n}.bin").write_bytes(bytes(n))
     (big / "d0" / "link").symlink_to(big / "d1")
+    kept = office.root / "kept"
+    kept.mkdir()
+    for n in range(40):
+        (kept / f"k{n}.bin").write_bytes(bytes(n))
+    (big / "d2" / "to-kept").symlink_to(kept)
     remove_folder(big)
     assert not big.exists()
+    assert len(list(kept.iterdir())) == 40, "a link's target is not removed"
+    linked = office.root / "linked"
+    linked.symlink_to(kept)
+    with pytest.raises(OSError):
+        remove_folder(linked)   # as shutil.rmtree: a link is not a folder to remove
+    assert len(list(kept.iterdir())) == 40
 
 
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
