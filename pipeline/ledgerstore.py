@@ -347,48 +347,62 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
     import numpy as np
     import pyarrow as pa
 
+    if isinstance(kept, KeptLines):
+        kept = line_positions(old, header, kept.phones)
+        if kept is None:
+            return None
     before = np.asarray(before, np.int64)
     new_data, new_ends = _line_buffer(lines)
     piece, starts, stops = _kept_runs(kept, before)
+    # Each run of kept lines: its old lines [first, last), and the new lines going in before it
+    # [new_from, new_to) (those with `before` up to the run's first position in `kept`).
+    run_first, run_last = piece[starts], piece[stops - 1] + 1 if len(stops) else piece[stops]
+    new_to = np.searchsorted(before, starts, "right")
+    new_from = np.concatenate([np.zeros(1, np.int64), new_to[:-1]]) if len(new_to) else new_to
+    new_begin, new_end = new_ends[new_from], new_ends[new_to]
     source = _OldLines(old, piece)
     sink = pa.BufferOutputStream()
-    size = 0
+    size = run = 0
+    runs = len(starts)
     with open(path, "wb") as fh, pa.CompressedOutputStream(sink, "zstd") as packed:
-        def put(part: memoryview) -> None:
+        def put(parts: list[Any]) -> None:
             nonlocal size
-            fh.write(part)
-            packed.write(part)
-            size += len(part)
-
-        def put_old(p: int, q: int) -> bool:
-            while p < q:
-                while p >= source.last:
-                    if not source.next():
-                        return False
-                upto = min(q, source.last)
-                put(source.bytes(p, upto))
-                p = upto
-            return True
+            data = b"".join(parts)
+            fh.write(data)
+            packed.write(data)
+            size += len(data)
 
         if not source.next() or source.last < 1 or bytes(source.bytes(0, 1)) != header:
             return None
-        put(source.bytes(0, 1))
-        at = 0  # the next new line to write
-        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
-            upto = int(np.searchsorted(before, a, "right"))
-            if upto > at:
-                put(new_data[int(new_ends[at]):int(new_ends[upto])])
-                at = upto
-            if not put_old(int(piece[a]), int(piece[b - 1]) + 1):
-                return None
+        parts: list[Any] = [source.bytes(0, 1)]
+        while True:
+            # the runs with lines in the part at hand: each begun here goes after its new lines
+            first, last, view, ends = source.first, source.last, source.view, source.ends
+            upto = int(np.searchsorted(run_first, last, "left"))
+            if upto > run:
+                span = slice(run, upto)
+                begun = (run_first[span] >= first).tolist()
+                lo = ends[np.maximum(run_first[span], first) - first].tolist()
+                hi = ends[np.minimum(run_last[span], last) - first].tolist()
+                for here, a, b, c, d in zip(begun, new_begin[span].tolist(), new_end[span].tolist(), lo, hi,
+                                            strict=True):
+                    if here and b > a:
+                        parts.append(new_data[a:b])
+                    parts.append(view[c:d])
+                run = upto if run_last[upto - 1] <= last else upto - 1
+            put(parts)
+            parts = []
+            if not source.next():
+                break
+        if run < runs:
+            return None  # the old file has fewer lines than `kept` names
+        at = int(new_to[-1]) if runs else 0
         if at < len(before):
-            put(new_data[int(new_ends[at]):int(new_ends[len(before)])])
-        while source.next():  # the rest of the old file: lines not kept, and its size
-            pass
+            put([new_data[int(new_ends[at]):int(new_ends[len(before)])]])
     if not source.ended_by_newline:
         return None
     whole = b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
-    return whole, _old_as_delta(source, piece, before, new_data, new_ends, base)
+    return whole, _old_as_delta(source, piece, before, lines, base)
 
 
 def splices(old: bytes, header: bytes, kept: Any) -> bool:
@@ -411,6 +425,123 @@ def splices(old: bytes, header: bytes, kept: Any) -> bool:
         lines += int(np.count_nonzero(raw == _NEWLINE))
         last = int(raw[-1])
     return not first and last == _NEWLINE and lines >= need
+
+
+class KeptLines:
+    """The kept lines of a `splice` given by their phones (Arrow text, in the file's order), not
+    their positions: found in the week before's file where it is read (`line_positions`), by
+    the process that splices it, not by the run beforehand."""
+
+    def __init__(self, phones: Any) -> None:
+        self.phones = phones
+
+    def __len__(self) -> int:
+        return len(self.phones)
+
+
+def line_positions(old: bytes, header: bytes, phones: Any) -> Any | None:
+    """Where the lines of `phones` (Arrow text, in the order of the file's lines) are among the
+    lines after the header of `old` (a ledger.csv stored whole, `pack`): numpy int64, ascending,
+    as `splice` takes its `kept`. A line is a phone's when its first cell (up to the first comma)
+    is the phone. None where `old` does not start with `header`, or a phone has no line of its
+    own there, or not in that order: `old` is not a file of those lines. Read a few megabytes at
+    a time; the file's phones alone are held (a year's ledger: a tenth of its size)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if is_delta(old) or not header.endswith(b"\n") or header.count(b"\n") != 1:
+        return None
+    firsts: list[Any] = []
+    first = True
+    for part in _lines_in_parts(_unpacked_parts(old)):
+        pieces = _pieces(part)
+        if first:
+            if bytes(memoryview(part)[:len(header)]) != header:
+                return None
+            pieces, first = pieces.slice(1), False
+        cells = _first_cells(pieces)
+        if cells is None:
+            return None
+        firsts.append(cells)
+    if first:
+        return None
+    every = pa.chunked_array(firsts, pa.large_binary()).combine_chunks() if firsts else pa.array([], pa.large_binary())
+    wanted = pc.cast(phones, pa.large_binary())
+    positions = _sorted_positions(every, wanted)
+    if positions is not None and len(positions) and int(positions.min()) < 0:
+        return None
+    if positions is None:  # not in the order of their bytes: by a hash of each
+        found = pc.index_in(wanted, value_set=every)
+        if found.null_count:
+            return None
+        positions = found.to_numpy(zero_copy_only=False).astype(np.int64)
+    if len(positions) > 1 and not bool(np.all(positions[1:] > positions[:-1])):
+        return None
+    return positions
+
+
+_WIDEST = 32  # cells compared as fixed-width bytes (`_sorted_positions`) up to this size
+
+
+def _sorted_positions(every: Any, wanted: Any) -> Any | None:
+    """Where each of `wanted` is in `every` (both large_binary, `every` in strictly ascending
+    order of its bytes, as a ledger's phones are: numbers of one length, or texts as sorted),
+    by a binary search of fixed-width copies; -1 where one is not there. None where `every` is
+    not so ordered or a cell is wider than `_WIDEST`."""
+    import numpy as np
+
+    def fixed(cells: Any) -> Any | None:
+        offsets = np.frombuffer(cells.buffers()[1], np.int64)[cells.offset:cells.offset + len(cells) + 1]
+        lengths = np.diff(offsets)
+        width = int(lengths.max()) if len(lengths) else 1
+        if width > _WIDEST:
+            return None
+        data = cells.buffers()[2]
+        raw = np.frombuffer(data, np.uint8)[int(offsets[0]):int(offsets[-1])] if data is not None else \
+            np.zeros(0, np.uint8)
+        out = np.zeros((len(cells), max(width, 1)), np.uint8)
+        out[np.arange(out.shape[1])[None, :] < lengths[:, None]] = raw  # row by row, as the bytes lie
+        return out.view(f"S{out.shape[1]}").ravel(), lengths
+
+    made, asked = fixed(every), fixed(wanted)
+    if made is None or asked is None:
+        return None
+    (keys, lengths), (wanted_keys, wanted_lengths) = made, asked
+    width = max(keys.dtype.itemsize, wanted_keys.dtype.itemsize)
+    keys, wanted_keys = keys.astype(f"S{width}"), wanted_keys.astype(f"S{width}")
+    # (a fixed-width copy drops trailing zero bytes: the lengths tell those apart)
+    if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        return None
+    at = np.minimum(np.searchsorted(keys, wanted_keys), max(len(keys) - 1, 0))
+    if not len(keys):
+        return np.full(len(wanted_keys), -1, np.int64) if len(wanted_keys) else at.astype(np.int64)
+    same = (keys[at] == wanted_keys) & (lengths[at] == wanted_lengths)
+    return np.where(same, at, -1).astype(np.int64)
+
+
+def _first_cells(pieces: Any) -> Any | None:
+    """Each piece's bytes up to its first comma (large_binary), or None where one has no comma."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.frombuffer(pieces.buffers()[1], np.int64)[pieces.offset:pieces.offset + len(pieces) + 1]
+    data = pieces.buffers()[2]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    starts = offsets[:-1]
+    commas = np.flatnonzero(raw == 44)  # ","
+    at = np.searchsorted(commas, starts)
+    if len(starts) and (at[-1] >= len(commas)):
+        return None
+    cut = commas[at] if len(starts) else starts
+    if bool(np.any(cut >= offsets[1:])):
+        return None
+    lengths = cut - starts
+    ends = np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths)])
+    take = np.repeat(starts - ends[:-1], lengths) + np.arange(int(ends[-1]), dtype=np.int64)
+    cells = raw[take]
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(starts),
+                                            [None, pa.py_buffer(ends), pa.py_buffer(cells)])
 
 
 def _kept_runs(kept: Any, before: Any) -> tuple[Any, Any, Any]:
@@ -443,13 +574,14 @@ class _OldLines:
         self.size = 0
         self.view: memoryview = memoryview(b"")
         self.ends: Any = np.zeros(1, np.int64)
-        self.gone: list[int] = []       # pieces of the old file not kept (named phones'), and
-        self.gone_bytes: list[bytes] = []  # their bytes
+        self.gone: list[Any] = []       # pieces of the old file not kept (named phones'; numpy), and
+        self.gone_lines: list[Any] = []  # their bytes (large_binary)
         self.ended_by_newline = True
 
     def next(self) -> bool:
         """The next part at hand; False at the end of the file."""
         import numpy as np
+        import pyarrow as pa
 
         part = next(self.parts, None)
         if part is None:
@@ -469,9 +601,11 @@ class _OldLines:
         lost[inside - self.first] = False
         if self.first == 0:
             lost[0] = False  # the header
-        for g in (np.flatnonzero(lost) + self.first).tolist():
-            self.gone.append(g)
-            self.gone_bytes.append(bytes(self.bytes(g, g + 1)))
+        if lost.any():
+            lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(ends),
+                                                     [None, pa.py_buffer(self.ends), pa.py_buffer(self.view)])
+            self.gone.append(np.flatnonzero(lost) + self.first)
+            self.gone_lines.append(lines.filter(pa.array(lost)))  # copied: the part is let go
         return True
 
     def bytes(self, p: int, q: int) -> memoryview:
@@ -479,30 +613,43 @@ class _OldLines:
         return self.view[int(self.ends[p - self.first]):int(self.ends[q - self.first])]
 
 
-def _old_as_delta(source: _OldLines, piece: Any, before: Any, new_data: memoryview, new_ends: Any,
-                  base: str) -> bytes:
+def _old_as_delta(source: _OldLines, piece: Any, before: Any, lines: Any, base: str) -> bytes:
     """The old file (read whole by `source`) as a delta against the one `splice` wrote: its
     header and kept lines are where they went; a line no longer there (a named phone's) is found
-    among the new lines if unchanged, else carried in the delta."""
+    among the new `lines` if unchanged, else carried in the delta."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     positions = np.full(source.last, -1, np.int64)
     positions[0] = 0
     if len(piece):
         positions[piece] = 1 + np.arange(len(piece)) + np.searchsorted(before, np.arange(len(piece)), "right")
-    own: list[bytes] = []
+    own = pa.array([], pa.large_binary())
     if source.gone:
-        at_new = 1 + before + np.arange(len(before))
-        found = {bytes(new_data[int(new_ends[i]):int(new_ends[i + 1])]): int(at_new[i]) for i in range(len(before))}
+        gone = np.concatenate(source.gone)
+        gone_lines = pa.concat_arrays(source.gone_lines)
+        found = np.full(len(gone), -1, np.int64)
+        news = lines.cast(pa.large_binary()) if len(before) else pa.array([], pa.large_binary())
+        if len(news):
+            # by a key of each line's first bytes and length, then confirmed byte for byte (`_delta`)
+            new_keys = _keys(news)
+            order = np.argsort(new_keys, kind="stable")
+            sorted_keys = new_keys[order]
+            keys = _keys(gone_lines)
+            at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+            hit = np.flatnonzero(sorted_keys[at] == keys)
+            if len(hit):
+                candidates = order[at[hit]]
+                same = pc.equal(gone_lines.take(pa.array(hit)), news.take(pa.array(candidates))).to_numpy(
+                    zero_copy_only=False)
+                found[hit[same]] = 1 + candidates[same] + before[candidates[same]]
+        missing = found < 0
         total = 1 + len(piece) + len(before)
-        for g, line in zip(source.gone, source.gone_bytes, strict=True):
-            hit = found.get(line)
-            if hit is None:
-                hit = total + len(own)
-                own.append(line)
-            positions[g] = hit
-    return _delta_blob(positions, pa.array(own, pa.large_binary()), source.size, base)
+        found[missing] = total + np.arange(int(missing.sum()), dtype=np.int64)
+        positions[gone] = found
+        own = gone_lines.filter(pa.array(missing))
+    return _delta_blob(positions, own, source.size, base)
 
 
 def _line_buffer(lines: Any) -> tuple[memoryview, Any]:

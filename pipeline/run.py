@@ -27,14 +27,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import mail
+from . import ledgerstore, mail
 from .config import Config
 from .intake import Intake, prepare, shortcut
 from .io import sandbox
 from .io.read import FileError, InboxFile, Sheet, list_inbox, read_files
 from .periods import LogReview, Period, PeriodResults, closed_by, log_review
 from .periods import build as build_period
-from .records import Event, Ledger, Person
+from .records import Event, KeptRows, Ledger, Person
 from .report.context import index_week
 from .report.html import prepare_templates
 from .report.model import TREND_WEEKS, Lead, Registrations, RunInfo, Unit, Visit, WeekReport
@@ -1015,6 +1015,8 @@ def _write_outputs(job: Job) -> None:
         origin = report.ledger.origin
         if origin is not None and (before is None or Week.parse(before[0]).next_start_iso != origin[0]):
             report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
+        if report.ledger.origin is None and before is not None and _lines_kept(job, before[0], report is job.reports[0]):
+            report.ledger.origin = _kept_origin(report, before)
         job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
                                     None if opts.dry_run else job.kept, with_data=job.sending,
                                     previous=None if before is None else before[1]))
@@ -1028,6 +1030,37 @@ def _write_outputs(job: Job) -> None:
     job.stage("reports")
     job.result.weeks = [r.week for r in job.reports]
     job.result.stats = {**job.stats, "rejected": sum(r.results["stats"]["rejected"] for r in job.reports)}
+
+
+def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
+    """Whether the ledger.csv of the week `closed` (the one before the week being written, closed
+    by an earlier run where `stored`, else by this one) has, for each phone of the snapshot this
+    run's replay started from that no row since names, the line this run writes for it: the
+    snapshot ends no later than that week, and the file was made from the rows stored now
+    (the snapshot's `max_seq`) under this run's configuration. (A run that reads rows dated in
+    the closed week starts before it: its ledger.csv is then spliced from the closed week's
+    lines too, not written from the snapshot's million rows.)"""
+    week = job.result.replay_from
+    if week is None or job.opts.dry_run:
+        return False
+    found = [(until, max_seq) for name, until, max_seq, _, _ in job.state.snapshots() if name == week]
+    if not found or found[0][0] > Week.parse(closed).next_start_iso:
+        return False
+    if not stored:
+        return True  # written by this run, from this replay
+    max_seq, config = job.state.closed_week_source(closed)
+    return max_seq is not None and max_seq == found[0][1] and config == job.config.digest()
+
+
+def _kept_origin(report: WeekReport, before: tuple[str, bytes]) -> tuple[str, Any, int] | None:
+    """`Ledger.origin` for a ledger whose rows in phone order are a snapshot's (`KeptRows`) whose
+    lines the ledger.csv `before` holds (`_lines_kept`): those lines given by their phones
+    (`ledgerstore.KeptLines`), found among its lines by the process that splices it."""
+    ordered, _ = report.ledger.parts()
+    if not isinstance(ordered, KeptRows) or not ordered.num_rows:
+        return None
+    return Week.parse(before[0]).next_start_iso, ledgerstore.KeptLines(ordered.column("phone").combine_chunks()), \
+        ordered.num_rows
 
 
 def _commit(job: Job) -> None:

@@ -624,6 +624,13 @@ class State:
             return None
         return str(row[0]), bytes(row[1])
 
+    def closed_week_source(self, week: str) -> tuple[int | None, str | None]:
+        """(max_seq, config hash) of a closed week: the last row stored when it closed and the
+        configuration of the run that closed it (None where not kept)."""
+        row = self.conn.execute("SELECT w.max_seq, r.config_hash FROM weeks w LEFT JOIN runs r ON r.run_id = w.run_id "
+                                "WHERE w.week = ?", (week,)).fetchone()
+        return (None, None) if row is None else (None if row[0] is None else int(row[0]), row[1])
+
     def set_week_ledger(self, week: str, blob: bytes) -> None:
         """A closed week's ledger.csv stored again, as a delta (`ledgerstore.make_delta`) giving
         the same bytes."""

@@ -303,3 +303,58 @@ def test_splices_says_whether_a_splice_applies(tmp_path_factory: Any, lines: int
         patch.setattr(ledgerstore, "_CHUNK", chunk)
         made = ledgerstore.splice(old, header, kept, pa.array([], pa.large_string()), [], path, "W2")
         assert ledgerstore.splices(old, header, kept) == (made is not None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(phones=st.sets(st.text("0123456789+ab", min_size=1, max_size=40), max_size=30), data=st.data(),
+       chunk=st.sampled_from([1, 7, 64, 1 << 22]))
+def test_line_positions_finds_each_phones_line_in_the_week_befores_file(tmp_path_factory: Any, phones: set[str],
+                                                                       data: Any, chunk: int) -> None:
+    """The lines of some of a ledger.csv's phones, found by their first cell: their positions
+    after the header, in order, whatever the phones (numbers of one length, texts, longer than
+    a fixed-width key) and however the file is read in parts; None where the header is another
+    or a phone has no line there."""
+    import pyarrow as pa
+
+    ordered = sorted(phones, key=lambda p: p.encode())
+    old = HEADER + b"".join(f"{p},客户,张伟\r\n".encode() for p in ordered)
+    kept = sorted(data.draw(st.sets(st.sampled_from(range(len(ordered))) if ordered else st.nothing())))
+    wanted = pa.array([ordered[k] for k in kept], pa.string())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledgerstore, "_CHUNK", chunk)
+        found = ledgerstore.line_positions(ledgerstore.pack(old), HEADER, wanted)
+        assert found is not None and found.tolist() == kept
+        assert ledgerstore.line_positions(ledgerstore.pack(old), "\ufeffphone,customer\r\n".encode(), wanted) is None
+        missing = pa.array([*(ordered[k] for k in kept), "13899999999x"], pa.string())
+        assert ledgerstore.line_positions(ledgerstore.pack(old), HEADER, missing) is None
+
+
+def test_line_positions_in_a_file_not_in_the_order_of_its_bytes(tmp_path: Path) -> None:
+    """Phones not in the order of their bytes (a file another version wrote) are found all the
+    same; a ledger stored as a delta has no lines of its own to find."""
+    import pyarrow as pa
+
+    old = HEADER + b"13800000002,a\r\n13800000001,b\r\n13800000003,c\r\n"
+    found = ledgerstore.line_positions(ledgerstore.pack(old), HEADER, pa.array(["13800000001", "13800000003"]))
+    assert found is not None and found.tolist() == [1, 2]
+    backwards = ledgerstore.line_positions(ledgerstore.pack(old), HEADER, pa.array(["13800000001", "13800000002"]))
+    assert backwards is None  # not in the file's order
+    new = HEADER + b"13800000001,b\r\n"
+    delta = ledgerstore.make_delta(old, new, "W2")
+    assert ledgerstore.line_positions(delta, HEADER, pa.array(["13800000001"])) is None
+
+
+def test_a_splice_given_the_kept_lines_phones_finds_them_in_the_file(tmp_path: Path) -> None:
+    """Kept lines given by their phones (`KeptLines`) splice the file their positions would; a
+    phone with no line in the week before's file makes nothing (ledger.csv is then written whole)."""
+    import pyarrow as pa
+
+    old = ledgerstore.pack(HEADER + b"13800000001,a\r\n13800000002,b\r\n13800000004,d\r\n")
+    new = pa.array(["13800000003,c\r\n"], pa.large_string())
+    by_positions = ledgerstore.splice(old, HEADER, [0, 2], new, [1], tmp_path / "a.csv", "W2")
+    by_phones = ledgerstore.splice(old, HEADER, ledgerstore.KeptLines(pa.array(["13800000001", "13800000004"])), new,
+                                   [1], tmp_path / "b.csv", "W2")
+    assert by_positions is not None and by_phones == by_positions
+    assert (tmp_path / "b.csv").read_bytes() == HEADER + b"13800000001,a\r\n13800000003,c\r\n13800000004,d\r\n"
+    gone = ledgerstore.KeptLines(pa.array(["13800000001", "13800000005"]))
+    assert ledgerstore.splice(old, HEADER, gone, new, [1], tmp_path / "c.csv", "W2") is None

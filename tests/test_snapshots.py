@@ -265,6 +265,33 @@ def test_a_ledger_made_from_the_week_befores_lines_is_the_one_a_full_replay_writ
     assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
 
 
+def test_a_week_whose_rows_reach_into_the_closed_week_has_its_lines_from_that_weeks_file(
+        tmp_path: Path, store: Store, monkeypatch: Any) -> None:
+    """A run whose rows are dated in the week closed before (a cumulative registrations sheet
+    dropped again) replays from the snapshot at that week's start; its ledger.csv is still that
+    closed week's lines for the phones no row since names, with the changed ones put between
+    them: the same bytes as a full replay's, and every closed week re-renders to the bytes it
+    had (its stored ledger a delta against the next week's)."""
+    spliced = tmp_path / "spliced.txt"
+    _writing_in_processes(monkeypatch, spliced)
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("registrations", p, 0, 0, 8, i % 2) for i, p in enumerate(PHONES[:3])] +
+         [("leads", PHONES[3], 0, 1, 9, 0)], PEOPLE),
+        ([("registrations", PHONES[4], 1, 2, 9, 1), ("visits", PHONES[0], 0, 2, 9, 0)], PEOPLE),
+        ([("registrations", PHONES[5], 1, 3, 9, 0), ("rulings", PHONES[1], 0, 1, 9, 0)], PEOPLE),
+        ([("registrations", PHONES[5], 1, 4, 9, 1), ("leads", PHONES[2], 0, 1, 9, 1),
+          ("visits", PHONES[3], 0, 3, 9, 0)], PEOPLE),
+    ]
+    body = "[ownership]\nprotection_days = 3\n"
+    seen = _cron(tmp_path / "snap", weeks, store, body=body)
+    logs = [json.loads(log.read_text(encoding="utf-8")) for log in (tmp_path / "snap" / "state" / "logs").glob("*.json")]
+    assert sorted((log["weeks"], log["replay_from"]) for log in logs) == \
+        [([week_of(0)], None), ([week_of(1)], None), ([week_of(2)], week_of(0)), ([week_of(3)], week_of(1))]
+    assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in (2, 3)]
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay", body=body)
+    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT, NO_LEADER])), min_size=2,
                      max_size=4),

@@ -279,7 +279,7 @@ class Splice(NamedTuple):
     megabytes, where the ledger is a year's rows."""
 
     header: bytes
-    kept: Any      # the old lines' positions (numpy), ascending
+    kept: Any      # the old lines' positions (numpy), ascending, or their phones (`ledgerstore.KeptLines`)
     lines: Any     # this week's changed lines (large_string), in phone order
     before: Any    # for each of them, how many kept lines come before it (numpy)
 
@@ -673,11 +673,14 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
         plan = _Plan(report, folder, store, "others", previous)
         claims = _Claims(len(plan))
         splice = splice_of(report, previous) if leave_here and store and given is None else None
-        if splice is not None and let_go and not (previous is not None and
-                                                   ledgerstore.splices(previous, splice.header, splice.kept)):
+        # Kept lines given by their phones (`ledgerstore.KeptLines`) are found where the file is
+        # spliced: the ledger is kept here, to write it from should they not be there.
+        found_there = splice is not None and isinstance(splice.kept, ledgerstore.KeptLines)
+        if splice is not None and let_go and not found_there and not (
+                previous is not None and ledgerstore.splices(previous, splice.header, splice.kept)):
             splice = None  # not the file its positions are of: written here from the ledger
         if splice is not None:
-            if let_go:  # nothing here needs it any more: the run holds less while the rest is written
+            if let_go and not found_there:  # nothing here needs it any more: the run holds less meanwhile
                 report.ledger = Ledger()
                 _release_arrow_memory()
             # ledger.csv spliced from the week before's by a third process, given the splice's
