@@ -149,17 +149,25 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
     Example: pipeline run --now 2026-11-30T08:00:00
     """
     from .io import READING_MODULES, sandbox
-
-    # The reading workers' imports (with the intake's hooks and this script's), and the report
-    # writers' (`report.write`, `mail`: they start from the same forkserver), beside this process's.
-    sandbox.warm([*READING_MODULES, "pipeline.intake", __name__, *REPORT_MODULES])
-    from . import run as runner
+    from .state import week_closed
 
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
+    asked = _parse_week(week_text)
+    # The reading workers' imports (with the intake's hooks and this script's), and the report
+    # writers' (`report.write`, `mail`: they start from the same forkserver), beside this process's.
+    # A closed week's re-render reads nothing and forks its writers from this process: the server
+    # is not started for it (it would import for nothing, on a core the re-render needs), only
+    # told what to import should anything start it after all.
+    helpers = [*READING_MODULES, "pipeline.intake", __name__, *REPORT_MODULES]
+    if asked is not None and week_closed(state, config.state.url, str(asked)):
+        sandbox.preload(helpers)
+    else:
+        sandbox.warm(helpers)
+    from . import run as runner
+
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=_parse_now(now_text, config),
-                             week=_parse_week(week_text), dry_run=dry_run, force=force, send=send,
-                             full_replay=full_replay)
+                             week=asked, dry_run=dry_run, force=force, send=send, full_replay=full_replay)
     try:
         with _common_exits():
             try:

@@ -52,6 +52,7 @@ from .normalise import mask_phone
 from .records import Person
 from .report.context import History, correction_lines, fix_hint, index_week, manager_history, my_followups
 from .report.html import make_environment
+from .report.html import prepare_templates as prepare
 from .report.model import WeekReport
 from .report.period import PeriodReport
 from .texts import TEXTS, kind_name, t
@@ -156,6 +157,15 @@ def _env() -> jinja2.Environment:
     are built a run of managers at a time). Pages are escaped; plain-text bodies hold no markup,
     so escaping would only garble them."""
     return make_environment(lambda name: name is None or not name.endswith(".txt"))
+
+
+EMAILS = ("email_manager.html", "email_manager.txt", "email_summary.txt")
+
+
+def prepare_templates() -> None:
+    """The week's email templates compiled now (`report.html.prepare_templates`): the processes
+    forked after this to build the emails find them ready."""
+    prepare(_env(), EMAILS)
 
 
 def _money(value: Any) -> str:

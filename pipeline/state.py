@@ -276,6 +276,24 @@ def state_exists(folder: Path, url: str = "", office: str = "") -> bool:
     return office_exists(url, office)
 
 
+def week_closed(folder: Path, url: str, week: str) -> bool:
+    """Whether `week` is a closed week of the embedded database under `folder`, looked up
+    read-only without opening the state (no migration, no check, no lock): the command line's
+    hint, before anything starts, that the run asked for re-renders a closed week. False where
+    it cannot tell (no database yet, a state on a server, a database it cannot read)."""
+    path = folder / DB_NAME
+    if url or not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute("SELECT 1 FROM weeks WHERE week = ?", (week,)).fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 class State:
     engine = "sqlite"
     backs_up = True  # compressed copies under the state folder (`backup`); a server keeps its own

@@ -123,6 +123,64 @@ def test_closed_week_is_rerendered_without_reading(office: Office) -> None:
     assert office.inbox_files() == ["更多号码.xlsx"], "re-render reads no inbox"
 
 
+def test_a_closed_week_is_known_before_the_state_is_opened(office: Office) -> None:
+    """The command line asks `week_closed` whether `--week` names a closed week (a re-render
+    starts no helpers' server): read-only, without opening the state; False wherever it cannot
+    tell, and the run then goes on as it would have."""
+    from pipeline.state import week_closed
+
+    url = office.store.url
+    assert not week_closed(office.state, url, "2026-W48"), "no state yet"
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    db = office.store.contents(office.state)
+    if office.store.engine == "sqlite":
+        assert week_closed(office.state, url, "2026-W48")
+    else:
+        assert not week_closed(office.state, url, "2026-W48"), "a server's state: not peeked at"
+    assert not week_closed(office.state, url, "2026-W49")
+    assert office.store.contents(office.state) == db, "the look changes nothing"
+    result = office.run("--week", "2026-W48", now="2026-12-10T08:00:00")
+    assert result.exit_code == 0 and "re-rendered" in result.output
+    broken = office.root / "broken"
+    broken.mkdir()
+    (broken / "pipeline.db").write_bytes(b"not a database" * 100)
+    assert not week_closed(broken, "", "2026-W48")
+
+
+def test_a_re_rendered_weeks_old_folder_is_removed_whole(office: Office) -> None:
+    """The folder a re-render replaces is removed, its files by several threads at once
+    (`remove_folder`): nothing of it is left beside the week's folder, and a folder holding
+    many files and folders goes as `shutil.rmtree` would take it."""
+    from pipeline.run import remove_folder
+
+    leads(office.inbox / "号码.xlsx", [["张伟", 13800138000, d("2026-11-24 09:00"), ""]])
+    assert office.run(now="2026-11-30T08:00:00").exit_code == 0
+    before = sorted(p.relative_to(office.out).as_posix() for p in office.out.rglob("*"))
+    (office.out / "2026-W48" / "stray.txt").write_text("left by someone", encoding="utf-8")
+    assert office.run("--week", "2026-W48", now="2026-12-10T08:00:00").exit_code == 0
+    assert sorted(p.relative_to(office.out).as_posix() for p in office.out.rglob("*")) == before
+    big = office.root / "big"
+    for n in range(60):
+        folder = big / f"d{n % 3}" / ("deeper" if n % 2 else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{n}.bin").write_bytes(bytes(n))
+    (big / "d0" / "link").symlink_to(big / "d1")
+    kept = office.root / "kept"
+    kept.mkdir()
+    for n in range(40):
+        (kept / f"k{n}.bin").write_bytes(bytes(n))
+    (big / "d2" / "to-kept").symlink_to(kept)
+    remove_folder(big)
+    assert not big.exists()
+    assert len(list(kept.iterdir())) == 40, "a link's target is not removed"
+    linked = office.root / "linked"
+    linked.symlink_to(kept)
+    with pytest.raises(OSError):
+        remove_folder(linked)   # as shutil.rmtree: a link is not a folder to remove
+    assert len(list(kept.iterdir())) == 40
+
+
 def test_catch_up_computes_every_missed_week_oldest_first(office: Office) -> None:
     leads(office.inbox / "号码W47.xlsx", [["王强", 13900139000, d("2026-11-17 09:00"), ""]])
     assert office.run(now="2026-11-23T08:00:00").exit_code == 0  # closes W47

@@ -242,7 +242,7 @@ def _team_order(roster: list[Person], managers: list[dict[str, Any]]) -> list[st
 
 # While a week's files are written, each writer asks for the index; within `indexed_once` the
 # first computes it and the others reuse it (the report does not change while it is written).
-_INDEXES: ContextVar[dict[int, tuple[WeekReport, WeekIndex]] | None] = ContextVar("week_indexes", default=None)
+_INDEXES: ContextVar[dict[int, tuple[tuple[Any, ...], WeekIndex]] | None] = ContextVar("week_indexes", default=None)
 
 
 @contextmanager
@@ -260,13 +260,23 @@ def indexed_once() -> Iterator[None]:
 
 
 def index_week(report: WeekReport) -> WeekIndex:
+    """The week's index (`_index_week`), made once within `indexed_once` for the same report or
+    a copy of it that shares what the index is made of (`WeekReport.without_ledger`, which a
+    writer's process is given: forked, it finds the index made before the fork)."""
     cache = _INDEXES.get()
     if cache is None:
         return _index_week(report)
-    hit = cache.get(id(report))
-    if hit is None or hit[0] is not report:
-        hit = cache[id(report)] = (report, _index_week(report))
+    made_of = _indexed(report)
+    hit = cache.get(id(report.results))
+    if hit is None or any(a is not b for a, b in zip(hit[0], made_of, strict=True)):
+        hit = cache[id(report.results)] = (made_of, _index_week(report))
     return hit[1]
+
+
+def _indexed(report: WeekReport) -> tuple[Any, ...]:
+    """What `_index_week` reads of the report (the cache keeps them, so their identities stay theirs)."""
+    return (report.results, report.roster, report.run, report.leads, report.visits, report.units, report.earlier,
+            report.week)
 
 
 def _index_week(report: WeekReport) -> WeekIndex:

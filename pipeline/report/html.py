@@ -9,11 +9,12 @@ misspelt field fails loudly instead of rendering empty. Templates live in the to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+from jinja2 import nodes
 
 from .context import index_week, manager_page, summary_page
 from .model import WeekReport
@@ -40,6 +41,32 @@ def make_environment(autoescape: bool | Callable[[str | None], bool]) -> jinja2.
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     return make_environment(True)
+
+
+PAGES = ("summary.html", "manager.html")
+
+
+def prepare_templates(env: jinja2.Environment | None = None, names: Iterable[str] = PAGES) -> None:
+    """Templates (by default the week's pages) compiled now in `env` (the pages' by default),
+    with what they extend and import (their macros' modules made): a writer's process forked
+    after this finds them ready, where each compiled its own."""
+    for name in names:
+        _compiled(env or environment(), name)
+
+
+def _compiled(env: jinja2.Environment, name: str) -> None:
+    """`name` compiled in `env`, and every template it extends or imports, their modules made."""
+    template = env.get_template(name)
+    assert template.filename is not None
+    with open(template.filename, encoding="utf-8") as fh:
+        tree = env.parse(fh.read())
+    for node in tree.find_all((nodes.Extends, nodes.Import, nodes.FromImport, nodes.Include)):
+        named = getattr(node, "template", None)
+        if not isinstance(named, nodes.Const):
+            continue
+        used = env.get_template(named.value)
+        if isinstance(node, (nodes.Import, nodes.FromImport)) and not node.with_context:
+            used.module  # noqa: B018 - made once and kept by the template, as an import makes it
 
 
 def render_summary(report: WeekReport) -> str:
