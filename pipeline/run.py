@@ -395,10 +395,8 @@ def publish(report: WeekReport, out: Path, run_id: str, config: Config,
                              let_go=True)
         try:
             if let_go_rows:
-                import pyarrow as pa
-
                 report.leads, report.visits, report.units, report.new_registrations = [], [], [], []
-                pa.default_memory_pool().release_unused()
+                release_arrow_memory()
             with gc_paused():
                 messages = mail.write_messages(report, tmp, config, digests=with_data, meanwhile=writing.run_here)
         except BaseException:

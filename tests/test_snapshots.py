@@ -243,6 +243,14 @@ def _rerendered(root: Path, store: Store, weeks: int) -> list[bytes]:
     return seen
 
 
+def _as_a_full_replay_and_rerendered(tmp_path: Path, weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]],
+                                     store: Store, body: str, seen: list[tuple[str, bytes]]) -> None:
+    """The weeks run in `tmp_path / "snap"` (`seen`) wrote what a full replay of them writes, and
+    every closed week there re-renders to the ledger.csv it had."""
+    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay", body=body)
+    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+
+
 def test_a_ledger_made_from_the_week_befores_lines_is_the_one_a_full_replay_writes(tmp_path: Path, store: Store,
                                                                                    monkeypatch: Any) -> None:
     """Written as a big week is, each week's ledger.csv is the week before's lines with the
@@ -261,8 +269,7 @@ def test_a_ledger_made_from_the_week_befores_lines_is_the_one_a_full_replay_writ
     body = "[ownership]\nprotection_days = 3\n"
     seen = _cron(tmp_path / "snap", weeks, store, body=body)
     assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in range(1, len(weeks))]
-    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay", body=body)
-    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+    _as_a_full_replay_and_rerendered(tmp_path, weeks, store, body, seen)
 
 
 def test_a_week_whose_rows_reach_into_the_closed_week_has_its_lines_from_that_weeks_file(
@@ -288,8 +295,7 @@ def test_a_week_whose_rows_reach_into_the_closed_week_has_its_lines_from_that_we
     assert sorted((log["weeks"], log["replay_from"]) for log in logs) == \
         [([week_of(0)], None), ([week_of(1)], None), ([week_of(2)], week_of(0)), ([week_of(3)], week_of(1))]
     assert spliced.read_text(encoding="utf-8").split() == [week_of(k) for k in (2, 3)]
-    assert seen == _cron(tmp_path / "full", weeks, store, "--full-replay", body=body)
-    assert _rerendered(tmp_path / "snap", store, len(weeks)) == [ledger for _, ledger in seen]
+    _as_a_full_replay_and_rerendered(tmp_path, weeks, store, body, seen)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
