@@ -1307,7 +1307,8 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
             if pages is not None:
                 return pagestore.store_pages(pages, held[1], bytes(held[1]), folder, target, halfway)
         finally:
-            source.execute("ROLLBACK")
+            if source.in_transaction:
+                source.execute("ROLLBACK")
     copy = folder / f"{target.name}.db.part"
     try:
         dest = sqlite3.connect(copy, isolation_level=None)
