@@ -1382,7 +1382,11 @@ def _without_caches(source: sqlite3.Connection, fd: int, page_size: int, page_co
         return None
 
     def read(number: int) -> bytes:
-        page = os.pread(fd, page_size, (number - 1) * page_size)
+        if hasattr(os, "pread"):
+            page = os.pread(fd, page_size, (number - 1) * page_size)
+        else:  # Windows: this thread alone reads through the descriptor
+            os.lseek(fd, (number - 1) * page_size, os.SEEK_SET)
+            page = os.read(fd, page_size)
         if len(page) != page_size:
             raise OSError(f"the database file ends before its page {number}")
         return page
@@ -1422,7 +1426,7 @@ def _raw_file(path: Path) -> int:
         key = _file_key(path)
         fd = _RAW_FILES.get(key)
         if fd is None:
-            fd = _RAW_FILES[key] = os.open(path, os.O_RDONLY)
+            fd = _RAW_FILES[key] = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         return fd
 
 
