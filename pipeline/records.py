@@ -482,6 +482,7 @@ class LedgerChain:
         self._decode = decode  # (bytes) -> a RecordBatchReader of text columns
         self._phones: Any = None
         self._overlay: Any = None
+        self._named: tuple[Any, Any] | None = None  # (phones, which of its phones are among them): `named`
         meta = decode(blobs[0]).schema.metadata or {}
         self.lines = meta.get(b"lines") == b"1"  # its rows are the lines of a closed week's ledger.csv
         self.depth = len(blobs) - 1
@@ -535,22 +536,40 @@ class LedgerChain:
         return int(self.overlay().num_rows)
 
     def lookup(self, phones: Any) -> Any:
-        """The rows of these phones (an Arrow array of text) the ledger holds, in no order."""
+        """The rows of these phones (an Arrow array of text) the ledger holds, in no order. A
+        whole one's phones, read on the way, are kept (`phones`), and where they are in order so
+        is which of them are among these (`named`)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         overlay = self.overlay()
         found = [overlay.filter(pc.is_in(overlay.column("phone"), value_set=phones))]
         rest = pc.filter(phones, pc.invert(pc.is_in(phones, value_set=overlay.column("phone").combine_chunks())))
+        whole = self._phones is None and self._phones_blob is None and self.depth == 0
         every: list[Any] = []
+        hits: list[Any] = []
         for batch in self._decode(self._blobs[-1]):
-            if self._phones_blob is None and self.depth == 0:
+            hit = pc.is_in(batch.column(0), value_set=_within(rest, batch.column(0)))
+            if whole:
                 every.append(batch.column(0))
+                hits.append(hit)
             # the few rows found made text (the managers' names are a dictionary), not the million
-            found.append(pa.Table.from_batches([_as_text(batch.filter(pc.is_in(batch.column(0), value_set=rest)))]))
-        if self._phones is None and self._phones_blob is None and self.depth == 0:
-            self._phones = self._ordered(pa.chunked_array(every, pa.string()).combine_chunks())
+            found.append(pa.Table.from_batches([_as_text(batch.filter(hit))]))
+        if whole:
+            column = pa.chunked_array(every, pa.string()).combine_chunks()
+            self._phones = self._ordered(column)
+            if self._phones is column:  # no overlay: the phones looked up are all of `rest`
+                self._named = (phones, pa.chunked_array(hits, pa.bool_()).combine_chunks())
         return pa.concat_tables(found).combine_chunks()
+
+    def named(self, phones: Any) -> Any:
+        """Which of the ledger's phones (`phones`, in its order) are among these: `pc.is_in`,
+        or what `lookup` of the same array found on the way (a million phones not hashed twice)."""
+        import pyarrow.compute as pc
+
+        if self._named is not None and self._named[0] is phones:
+            return self._named[1]
+        return pc.is_in(self.phones, value_set=phones)
 
     @property
     def phones(self) -> Any:
@@ -714,6 +733,18 @@ def _spliced(alone: Any, walked: Any, before: Any) -> Any:
 def pa_column(reader: Any, name: str) -> Any:
     """One column of what a reader gives, as one Arrow array."""
     return reader.read_all().column(name).combine_chunks()
+
+
+def _within(values: Any, column: Any) -> Any:
+    """Those of `values` (text) between the least and the greatest of `column`: the only ones
+    it can hold. A whole ledger is stored in phone order, its batches each a range of phones, so
+    each is looked up among a part of the phones asked for, not a hash of all of them again."""
+    import pyarrow.compute as pc
+
+    least, greatest = pc.min_max(column).values()
+    if not least.is_valid:
+        return values.slice(0, 0)
+    return values.filter(pc.and_(pc.greater_equal(values, least), pc.less_equal(values, greatest)))
 
 
 def _as_text(batch: Any) -> Any:

@@ -463,3 +463,39 @@ def test_a_chained_ledger_read_a_batch_at_a_time_is_the_ledger_read_whole(
     for at in (None, positions):
         read = pa.Table.from_batches(list(chain.batches(at)), records.ledger_schema())
         assert read.to_pylist() == chain.whole(at).to_pylist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.lists(ledger_row, max_size=25, unique_by=lambda r: r[0]),
+       changes=st.lists(st.lists(ledger_row, max_size=8, unique_by=lambda r: r[0]), max_size=2),
+       loose=st.integers(0, 5), step=st.integers(1, 7),
+       asked=st.lists(st.one_of(ledger_phone, st.sampled_from(["12999999999", "13000000099", "乙"])), max_size=30))
+def test_a_ledger_looks_up_the_rows_of_the_phones_asked_and_says_which_of_its_phones_they_are(
+        base: list[tuple[Any, ...]], changes: list[list[tuple[Any, ...]]], loose: int, step: int,
+        asked: list[str]) -> None:
+    """`LedgerChain.lookup` gives the rows of the phones asked that the ledger holds (each batch
+    of a whole one looked up among the phones asked within its range), and `named` which of the
+    ledger's phones, in its order, were asked: as read from the whole ledger, for a whole one in
+    order, one stored with its last rows in no order, and one chained to changes; phones asked
+    below, between and above the ledger's, or none."""
+    import pyarrow as pa
+
+    from pipeline import records
+    from pipeline.state import snapshot_reader
+
+    ordered = sorted(base, key=lambda r: r[0].encode("utf-8"))
+    loose = min(loose, len(ordered))
+    kept, tail = ordered[:len(ordered) - loose], ordered[len(ordered) - loose:][::-1]
+    metadata = {"ordered": str(len(kept))} if loose else {"ordered": str(len(kept)), "sorted": "1"}
+    blobs = [_ledger_blob(rows, {}, step) for rows in reversed(changes)] + [_ledger_blob(kept + tail, metadata, step)]
+    every = {r[0] for rows in [base, *changes] for r in rows}
+    phones = sorted(every, key=lambda p: p.encode("utf-8"))
+    phones_blob = _ledger_blob([(p, "", "", "", "", None) for p in phones], {}, step) if changes else None
+    whole = records.LedgerChain("2026-W01", blobs, phones_blob, snapshot_reader).whole().to_pylist()
+    chain = records.LedgerChain("2026-W01", blobs, phones_blob, snapshot_reader)
+    wanted = pa.array(sorted(set(asked)), pa.string())
+    found = chain.lookup(wanted).to_pylist()
+    assert sorted(found, key=lambda r: r["phone"]) == sorted((r for r in whole if r["phone"] in set(asked)),
+                                                             key=lambda r: r["phone"])
+    assert chain.named(wanted).to_pylist() == [p in set(asked) for p in phones]
+    assert chain.phones.to_pylist() == phones

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import Config
 from ..normalise import unit_key
@@ -477,42 +477,59 @@ class Carried:
     def tables(self) -> dict[str, Any]:
         return {**{name: getattr(self, name) for name in self.TABLES}, "phones": self.phones}
 
-    def restore(self, state: Replay, phones: Any, units: Any) -> tuple[Any, Any]:
-        """Put into `state` what concerns the phones and unit keys the newer rows name (Arrow
-        arrays of text); returns the positions in `owners` and `visited` of the other phones,
-        which the replay merges as columns (a big office's million phones are never objects)."""
+    def find(self, phones: Any, units: Any) -> _Found:
+        """What concerns the phones and unit keys the newer rows name (Arrow arrays of text), as
+        Arrow tables (`restore` puts them into the replay's state); and the positions in `owners`
+        and `visited` of the other phones, which the replay merges as columns (a big office's
+        million phones are never objects). Arrow alone, which runs without the interpreter lock:
+        `replay` finds them on a thread while it sorts the events."""
         import pyarrow.compute as pc
 
         chain: LedgerChain = self.owners
         found = chain.lookup(phones)  # the ledger's rows of these phones; then its phones' order
-        named = pc.is_in(chain.phones, value_set=phones)
-        for phone, customer, owner, at, via, first in zip(*(found.column(c).to_pylist()
+        named = chain.named(phones)
+        seen = pc.is_in(self.visited.column("phone"), value_set=phones)
+        counted = pc.is_in(self.visits.column("phone"), value_set=phones)
+        kept = pc.is_in(self.units.column("unit_key"), value_set=units)
+        return _Found(found, self.visited.filter(seen), self.visits.filter(counted), self.units.filter(kept),
+                      self.deals.filter(pc.is_in(self.deals.column("phone"), value_set=phones)),
+                      self.lapses.filter(pc.is_in(self.lapses.column("phone"), value_set=phones)),
+                      (pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))))
+
+    def restore(self, state: Replay, found: _Found) -> tuple[Any, Any]:
+        """Put into `state` what `find` found; returns its positions of the other phones."""
+        for phone, customer, owner, at, via, first in zip(*(found.owners.column(c).to_pylist()
                                                             for c in Ledger.COLUMNS), strict=True):
             state.owners[phone] = Owner(owner, at, via, customer, _NOTHING_READ)
             if first is not None:
                 state.visited[phone] = first
-        seen = pc.is_in(self.visited.column("phone"), value_set=phones)
-        state.visited.update(zip(*(self.visited.filter(seen).column(c).to_pylist() for c in ("phone", "at")),
-                                 strict=True))
-        counted = pc.is_in(self.visits.column("phone"), value_set=phones)
-        for manager, phone, at in zip(*(self.visits.filter(counted).column(c).to_pylist()
-                                        for c in ("manager", "phone", "at")), strict=True):
+        state.visited.update(zip(*(found.visited.column(c).to_pylist() for c in ("phone", "at")), strict=True))
+        for manager, phone, at in zip(*(found.visits.column(c).to_pylist() for c in ("manager", "phone", "at")),
+                                      strict=True):
             state.counted_visits[manager, phone] = at
-        kept = pc.is_in(self.units.column("unit_key"), value_set=units)
-        for key, at, who in zip(*(self.units.filter(kept).column(c).to_pylist() for c in ("unit_key", "at", "who")),
-                                strict=True):
+        for key, at, who in zip(*(found.units.column(c).to_pylist() for c in ("unit_key", "at", "who")), strict=True):
             state.counted_units[key] = _NOTHING_READ._replace(kind="units", at=at, who=who, unit_key=key)
-        sold = self.deals.filter(pc.is_in(self.deals.column("phone"), value_set=phones))
-        for values in zip(*(sold.column(c).to_pylist() for c in SOLD_COLUMNS), strict=True):
+        for values in zip(*(found.deals.column(c).to_pylist() for c in SOLD_COLUMNS), strict=True):
             deal = _sold(values)
             state.sold.setdefault(deal.phone, []).append(deal)
-        lapsing = self.lapses.filter(pc.is_in(self.lapses.column("phone"), value_set=phones))
-        for phone, lapse_at, owner in zip(*(lapsing.column(c).to_pylist() for c in ("phone", "lapse_at", "owner")),
+        for phone, lapse_at, owner in zip(*(found.lapses.column(c).to_pylist() for c in ("phone", "lapse_at", "owner")),
                                           strict=True):
             if phone in state.owners:
                 state.owners[phone].lapse_at = lapse_at
                 state.owners[phone].owner = owner
-        return pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))
+        return found.rest
+
+
+class _Found(NamedTuple):
+    """What `Carried.find` found of a snapshot for the phones and unit keys newer rows name."""
+
+    owners: Any
+    visited: Any
+    visits: Any
+    units: Any
+    deals: Any
+    lapses: Any
+    rest: tuple[Any, Any]
 
 
 def roster_view(roster: dict[str, Person], until: str) -> str:
@@ -616,25 +633,28 @@ def replay(events: list[Event], roster: dict[str, Person], weeks: list[Week], hi
     if start is not None:  # a registration after a lapse takes the phone: walked, not alone
         named.update(start.lapses.column("phone").to_pylist())
     lapsing = may_lapse(config)
-    firsts = _Firsts(registered, named, every=lapsing)
-    state = Replay(roster, config, paid_before=paid_before, landings=landings, run_id=run_id, lapsing=lapsing)
-    rest = None
-    if start is not None:
-        rest = start.restore(state, pa.array(list(named), pa.string()),
-                             pa.array(list({e.unit_key for e in events if e.kind == "units"}), pa.string()))
-    events = events + registered.events(firsts.walked)
-    # The lone phones and their columns (`_add_alone`) are found by Arrow on a thread while the
-    # events are walked below: its sorts and takes run without the interpreter lock.
-    columns = (firsts.phone, registered.array("customer"), registered.array("who"), firsts.at)
-
-    def lone(firsts: _Firsts) -> tuple[Any, list[Any]]:
-        alone = firsts.alone()
-        return alone, [column.take(alone) for column in columns]
-
     first_start = weeks[0].start_iso
     before = carry_from_start and (start is None or start.until < first_start)
+    # Arrow finds on a thread what the snapshot holds of the phones named (`Carried.find`) while
+    # the first registrations of those phones are found and the events put in replay order here;
+    # then the lone phones and their columns (`_add_alone`) while the events are walked below:
+    # its sorts, takes and lookups run without the interpreter lock.
     pool = ThreadPoolExecutor(1, thread_name_prefix="alone")
     try:
+        finding = None if start is None else pool.submit(
+            start.find, pa.array(list(named), pa.string()),
+            pa.array(list({e.unit_key for e in events if e.kind == "units"}), pa.string()))
+        firsts = _Firsts(registered, named, every=lapsing)
+        state = Replay(roster, config, paid_before=paid_before, landings=landings, run_id=run_id, lapsing=lapsing)
+        events = sorted(events + registered.events(firsts.walked), key=replay_key)
+        rest = None if finding is None or start is None else start.restore(state, finding.result())
+        del finding
+        columns = (firsts.phone, registered.array("customer"), registered.array("who"), firsts.at)
+
+        def lone(firsts: _Firsts) -> tuple[Any, list[Any]]:
+            alone = firsts.alone()
+            return alone, [column.take(alone) for column in columns]
+
         found = pool.submit(lone, firsts)
         outcomes, early = _walk(events, state, weeks, history_start, run_id, first_start if before else None)
         alone = _add_alone(outcomes, registered, *found.result(), start, rest)
@@ -669,7 +689,7 @@ def _lapses(state: Replay) -> dict[str, tuple[str, str]]:
 
 def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
           run_id: str, take_at: str | None = None) -> tuple[list[WeekOutcome], Taken | None]:
-    """The events in time order (`replay_key`), each week's outcome taken as they pass; with
+    """The events (in time order: `replay_key`), each week's outcome taken as they pass; with
     `take_at`, the walked state as it is then (its ledger, first visits, counted visits and units)."""
     outcomes = [WeekOutcome(w) for w in weeks]
     starts = [w.start_iso for w in weeks]
@@ -689,7 +709,7 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
         return (_ledger(state.owners, state.visited, take_at or ""), dict(state.visited), dict(state.counted_visits),
                 dict(state.counted_units), _sold_rows(state), _lapses(state))
 
-    for event in sorted(events, key=replay_key):
+    for event in events:
         if take_at is not None and taken is None and event.at >= take_at:
             taken = take()
         while snap < len(weeks) and event.at >= snapshot_at[snap]:
