@@ -24,7 +24,7 @@ from pipeline import mail
 from pipeline.config import Config
 from pipeline.records import Ledger, Person, Source
 from pipeline.report.context import bar, manager_stems, mask
-from pipeline.report.excel import display_width
+from pipeline.report.excel import display_width, lead_rows
 from pipeline.report.html import environment, make_environment
 from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
 from pipeline.report.write import statement_paths, write_week
@@ -603,3 +603,18 @@ def test_a_statement_page_draws_its_deals_and_rejections_as_cards(tmp_path: Path
         assert html.count('class="card"') == deals + rejected
         drawn += deals + rejected
     assert drawn >= 2
+
+
+@pytest.mark.parametrize("count", [3, 2_500])
+def test_lead_columns_are_the_leads_fields_in_order(count: int) -> None:
+    """A table's columns from the week's leads (a statement's few or the summary's many): the
+    manager, customer, phone and time, then the source's file, sheet and row, row for row; a
+    row without a source has empty cells for it."""
+    leads = [Lead(f"经理{i % 7}", f"1380013{i:04d}", f"客户{i}", f"2026-11-{10 + i % 7}T09:00:00",
+                  Source(f"号码{i % 3}.xlsx", "第46周", i + 2)) for i in range(count)]
+    leads[-1] = leads[-1]._replace(source=None)  # type: ignore[arg-type]
+    columns = [list(column) for column in lead_rows(leads).data]
+    expected = [[lead.manager, lead.customer, lead.phone, lead.at, *(lead.source or ("", "", None))]
+                for lead in leads]
+    assert [list(row) for row in zip(*columns, strict=True)] == expected
+    assert [list(column) for column in lead_rows(leads, with_manager=False).data] == columns[1:]

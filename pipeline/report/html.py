@@ -60,7 +60,7 @@ def card(title: Any, title_colour: Any, accent: Any, lines: Iterable[Any], foot:
     column, so nothing is squeezed on a phone; wide screens put two cards side by side (the
     `cards` rule of the page's style, which mail clients may ignore). Every value escaped as
     the templates escape it. Made here, not by a Jinja macro: a big week's statements and their
-    emails draw 25,000 cards, and a macro's call was three quarters of their pages' rendering
+    emails draw 25,000 cards, which were two thirds of their pages' rendering by a macro
     (tests/test_reports.py compares the two)."""
     lines = [line for line in lines if line]
     foot = [value for value in foot if value]
