@@ -16,12 +16,16 @@ from typing import Any
 
 import openpyxl
 import pytest
-from markupsafe import escape
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
 
+from pipeline import mail
 from pipeline.config import Config
 from pipeline.records import Ledger, Person, Source
 from pipeline.report.context import bar, manager_stems, mask
-from pipeline.report.excel import display_width
+from pipeline.report.excel import display_width, lead_rows
+from pipeline.report.html import environment, make_environment
 from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
 from pipeline.report.write import statement_paths, write_week
 
@@ -557,3 +561,60 @@ def test_a_report_pickled_for_a_writer_comes_back_whole() -> None:
     assert pickle.loads(pickle.dumps(odd)).leads == odd.leads
     empty = dataclasses.replace(report, leads=[], visits=[], units=[])
     assert pickle.loads(pickle.dumps(empty)) == empty
+
+
+# The card as the pages and emails drew it with a Jinja macro, before `card` made it in Python.
+CARD_MACRO = """{% macro card(title, title_colour, accent, lines, foot) -%}
+<table role="presentation" class="card" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;table-layout:fixed;word-wrap:break-word;margin:0 0 8px 0;border:1px solid #e5e7eb;border-left:4px solid {{ accent }};">
+<tr><td style="padding:6px 10px 2px 10px;font-weight:bold;color:{{ title_colour }};">{{ title }}</td></tr>
+{% for line in lines if line %}<tr><td style="padding:0 10px 2px 10px;">{{ line }}</td></tr>
+{% endfor %}
+<tr><td style="padding:0 10px 6px 10px;font-size:12px;color:#6b7280;">{{ foot|select|join(' · ') }}</td></tr>
+</table>
+{%- endmacro %}
+{% for c in cards %}[{{ card(*c) }}]{% endfor %}"""
+
+_card_value = st.one_of(st.text(max_size=12), st.sampled_from(["", "<b>&\"'", "张伟 · 1", "0"]),
+                        st.integers(-5, 5), st.none(), st.text(max_size=6).map(Markup))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_card_value, _card_value, _card_value, st.lists(_card_value, max_size=3),
+                          st.lists(_card_value, max_size=4)), max_size=3))
+def test_a_card_is_the_macro_it_replaced(cards: list[tuple[Any, ...]]) -> None:
+    """`card` writes what the Jinja macro it replaced wrote, escaped the same way, on the pages'
+    environment and the emails' (where a plain-text template escapes nothing, no card is used)."""
+    reference = make_environment(True).from_string(CARD_MACRO)
+    page = environment().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
+    assert page.render(cards=cards) == reference.render(cards=cards)
+    email_page = mail._env().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
+    assert email_page.render(cards=cards) == reference.render(cards=cards)
+
+
+def test_a_statement_page_draws_its_deals_and_rejections_as_cards(tmp_path: Path) -> None:
+    """The cards of a written statement page: one per deal and per rejected row of the manager's."""
+    report = sample_report()
+    write_week(report, tmp_path)
+    drawn = 0
+    for name, (_, page) in statement_paths(report, tmp_path).items():
+        html = page.read_text(encoding="utf-8")
+        deals = sum(1 for d in report.results["deals"] if d["manager"] == name)
+        rejected = sum(1 for r in report.results["rejections"] if r.get("manager") == name)
+        assert html.count('class="card"') == deals + rejected
+        drawn += deals + rejected
+    assert drawn >= 2
+
+
+@pytest.mark.parametrize("count", [3, 2_500])
+def test_lead_columns_are_the_leads_fields_in_order(count: int) -> None:
+    """A table's columns from the week's leads (a statement's few or the summary's many): the
+    manager, customer, phone and time, then the source's file, sheet and row, row for row; a
+    row without a source has empty cells for it."""
+    leads = [Lead(f"经理{i % 7}", f"1380013{i:04d}", f"客户{i}", f"2026-11-{10 + i % 7}T09:00:00",
+                  Source(f"号码{i % 3}.xlsx", "第46周", i + 2)) for i in range(count)]
+    leads[-1] = leads[-1]._replace(source=None)  # type: ignore[arg-type]
+    columns = [list(column) for column in lead_rows(leads).data]
+    expected = [[lead.manager, lead.customer, lead.phone, lead.at, *(lead.source or ("", "", None))]
+                for lead in leads]
+    assert [list(row) for row in zip(*columns, strict=True)] == expected
+    assert [list(column) for column in lead_rows(leads, with_manager=False).data] == columns[1:]
