@@ -192,6 +192,7 @@ def _frame(value: Any) -> bytes:
 # A message at least this large crosses as a `_Shared` file, where the system has them.
 SHARED_BYTES = 1 << 20
 _answers: list[int] = []  # in a worker: the files of its answers, open until it ends
+_SHARING = [True]  # in the caller: False once a `_Shared` answer could not be read (`Job._mapped`)
 
 
 class _Shared:
@@ -230,11 +231,13 @@ def _pieces(value: Any) -> list[Any]:
     return pieces
 
 
-def _answer(value: Any) -> bytes | _Shared:  # pragma: no cover - runs in the worker
-    """`_frame(value)`; a large one written into a `_Shared` file instead, when the system allows."""
+def _answer(value: Any, shared: bool = True) -> bytes | _Shared:  # pragma: no cover - runs in the worker
+    """`_frame(value)`; a large one written into a `_Shared` file instead, when `shared` and the
+    system allows."""
     pieces = _pieces(value)
     size = sum(memoryview(p).nbytes for p in pieces)
-    if size >= SHARED_BYTES and hasattr(os, "memfd_create") and os.path.isdir(f"/proc/{os.getpid()}/fd"):
+    if (shared and size >= SHARED_BYTES and hasattr(os, "memfd_create")
+            and os.path.isdir(f"/proc/{os.getpid()}/fd")):
         fd = -1
         try:
             fd = os.memfd_create("answer", os.MFD_CLOEXEC)
@@ -264,8 +267,20 @@ def _unframe(message: bytes | memoryview) -> Any:
     return pickle.loads(parts[0], buffers=parts[1:])
 
 
-def _call(fn: Callable[..., Any], *args: Any) -> bytes | _Shared:  # pragma: no cover - runs in the worker
-    return _answer(fn(*args))
+def _piped(fd: int) -> bytes:  # pragma: no cover - runs in the worker
+    """A `_Shared` answer's bytes, read back from its file."""
+    size = os.fstat(fd).st_size
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.pread(fd, size - len(data), len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _call(shared: bool, fn: Callable[..., Any], *args: Any) -> bytes | _Shared:  # pragma: no cover - runs in the worker
+    return _answer(fn(*args), shared)
 
 
 class Job:
@@ -281,7 +296,7 @@ class Job:
         before = set(multiprocessing.active_children())
         try:
             # The worker starts here, in this thread: the process that appears is this job's.
-            self.future = self._pool.submit(_call, fn, *args)
+            self.future = self._pool.submit(_call, _SHARING[0], fn, *args)
         except (OSError, EOFError, RuntimeError, BrokenProcessPool) as exc:
             self._pool.shutdown(wait=False, cancel_futures=True)
             raise NoWorker(str(exc) or type(exc).__name__) from None
@@ -297,8 +312,12 @@ class Job:
         try:
             answer = self.future.result(max(0.0, self.deadline - time.monotonic()))
             if isinstance(answer, _Shared):
-                answer = self._mapped(answer)
-            self._value = _unframe(answer)
+                mapped = self._mapped(answer)
+                if mapped is None:  # the system let the worker make it but not this process read it
+                    return self.result()  # its bytes, asked of the worker again
+                self._value = _unframe(mapped)
+            else:
+                self._value = _unframe(answer)
             return self._value
         except concurrent.futures.TimeoutError:
             self.close()
@@ -308,14 +327,21 @@ class Job:
                 raise TooSlow(f"over {self.timeout:g} seconds") from None
             raise Died("the worker ended without an answer") from None
 
-    def _mapped(self, answer: _Shared) -> memoryview:
-        """A `_Shared` answer mapped, from this job's worker alone; one that cannot be read is none."""
+    def _mapped(self, answer: _Shared) -> memoryview | None:
+        """A `_Shared` answer mapped, from this job's worker alone. None when it cannot be read
+        (a /proc this process may not look into): the worker is asked to send it through the
+        pipe (`_piped`), as every later job will."""
         if answer.pid not in {w.pid for w in self._workers}:
             raise Died("the answer came from another process")
         try:
             return answer.mapped()
         except (OSError, ValueError):
-            raise Died("the worker's answer could not be read") from None
+            _SHARING[0] = False
+            try:
+                self.future = self._pool.submit(_piped, answer.fd)
+            except (OSError, RuntimeError, BrokenProcessPool):
+                raise Died("the worker's answer could not be read") from None
+            return None
 
     def close(self) -> None:
         """End the worker if it is still at work, and wait for it to be gone: then nothing of
