@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 the run failed and changed nothing; 2 bad usage or configu
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,13 @@ import click
 
 from . import config as cfg
 from .weeks import Week
+
+# numpy's OpenBLAS starts an idle thread per core in each process that imports numpy, and that
+# thread spins for a while before it sleeps: on a two-core machine it takes CPU from the reading
+# workers, and the pipeline does no linear algebra. Set before anything imports numpy (this
+# module imports neither numpy nor Arrow); the processes the run starts inherit it; the user's
+# own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
