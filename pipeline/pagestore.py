@@ -8,10 +8,11 @@ size, its pages' SHA-256 in order and a checksum of the whole list; and each pag
 once, compressed, in a *pack* under `backups/pages/` whichever backups hold it. A new backup
 writes one pack with the pages no pack holds yet, so the store grows with what changed.
 
-The copy hashed is made by SQLite's backup API (`state.make_backup`), which keeps every page at
-its number: a page that did not change between two backups has the same bytes, where `VACUUM
-INTO` lays every page out again. Free pages are kept as zeros (SQLite never reads what a free
-page holds), and the caches are deleted from the copy first, their pages zeroed.
+The pages hashed are the database file's own, read while it holds the last commit whole
+(`state.make_backup`; else a copy made by SQLite's backup API), each at its number: a page that
+did not change between two backups has the same bytes, where `VACUUM INTO` lays every page out
+again. Free pages are kept as zeros (SQLite never reads what a free page holds), and the caches'
+b-trees are emptied (`emptied`, as SQLite's `DELETE` would), their pages free.
 
 Crash safety: a pack is written under a temporary name, synced and renamed, before the manifest
 that needs it; the manifest is written the same way, last. A crash leaves at most a pack no
@@ -30,7 +31,7 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -82,7 +83,7 @@ def _codec() -> Any:
 
 
 def free_pages(copy: Path) -> set[int]:
-    """The free pages of the database file `copy` that hold nothing (the freelist's leaves, from
+    """The free pages of the database file `copy` that hold nothing (the free list's leaves, from
     the header and the trunk pages, SQLite's file format §1.4); none when the list does not
     add up, so that a page in use is never taken for a free one."""
     size = copy.stat().st_size
@@ -91,26 +92,15 @@ def free_pages(copy: Path) -> set[int]:
         if len(head) < 100:
             return set()
         page_size = _page_size(head)
-        pages = size // page_size
-        trunk, count = struct.unpack(">II", head[32:40])
-        leaves: set[int] = set()
-        trunks = 0
-        while trunk:
-            if not 1 < trunk <= pages or trunks > count:
-                return set()
-            trunks += 1
-            fh.seek((trunk - 1) * page_size)
-            page = fh.read(page_size)
-            trunk, n = struct.unpack(">II", page[:8])
-            if n > page_size // 4 - 2:
-                return set()
-            found = struct.unpack(f">{n}I", page[8:8 + 4 * n])
-            if any(not 1 < p <= pages for p in found):
-                return set()
-            leaves.update(found)
-    if trunks + len(leaves) != count:
-        return set()
-    return leaves
+        fh.seek(0)
+        head = fh.read(page_size)
+
+        def read(number: int) -> bytes:
+            fh.seek((number - 1) * page_size)
+            return fh.read(page_size)
+
+        found = _free_list(read, head, size // page_size)
+    return set() if found is None else found[1]
 
 
 def _page_size(head: bytes) -> int:
@@ -122,28 +112,37 @@ def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | 
     """The database file `copy` as the backup `target` (a manifest in `folder`), its pages not
     yet in `folder/pages` added there as one new pack. `halfway` is called before the manifest's
     rename (a crash there leaves no backup, at most an unneeded pack)."""
-    pages_folder = folder / PAGES
-    pages_folder.mkdir(exist_ok=True)
-    known = {h for h, _ in _store_entries(pages_folder)}
     with open(copy, "rb") as fh:
         page_size = _page_size(fh.read(100))
     free = free_pages(copy)
     zero = bytes(page_size)
+
+    def pages() -> Iterator[bytes]:
+        with open(copy, "rb") as fh:
+            for number, page in enumerate(iter(lambda: fh.read(page_size), b""), start=1):
+                yield zero if number in free else page
+
+    return store_pages(pages(), page_size, zero, folder, target, halfway)
+
+
+def store_pages(pages: Iterable[bytes], page_size: int, zero: bytes, folder: Path, target: Path,
+                halfway: Callable[[], None] | None = None) -> Path:
+    """`store` of a database given as its pages in order (each `page_size` bytes; the object
+    `zero`, all zeros, for each free page: hashed once)."""
+    pages_folder = folder / PAGES
+    pages_folder.mkdir(exist_ok=True)
+    known = {h for h, _ in _store_entries(pages_folder)}
     zero_hash = hashlib.sha256(zero).digest()
     hashes: list[bytes] = []
     codec = _codec()
     pack = _PackWriter(pages_folder)
     try:
-        with open(copy, "rb") as fh:
-            for number, page in enumerate(iter(lambda: fh.read(page_size), b""), start=1):
-                if number in free:
-                    page, digest = zero, zero_hash
-                else:
-                    digest = hashlib.sha256(page).digest()
-                hashes.append(digest)
-                if digest not in known:
-                    known.add(digest)
-                    pack.add(digest, page, codec)
+        for page in pages:
+            digest = zero_hash if page is zero else hashlib.sha256(page).digest()
+            hashes.append(digest)
+            if digest not in known:
+                known.add(digest)
+                pack.add(digest, page, codec)
         added = pack.close()
     except BaseException:
         pack.abandon()
@@ -160,6 +159,79 @@ def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | 
     os.replace(half, target)
     sync_folder(folder)
     return target
+
+
+def emptied(read: Callable[[int], bytes], page_count: int, roots: Iterable[int], dropped: set[int]
+            ) -> dict[int, bytes] | None:
+    """The pages of a database file that change when the b-trees rooted at `roots` are emptied,
+    as SQLite's `DELETE` of every row does under `secure_delete` (file format §1.4-1.6): each
+    root becomes an empty leaf of its kind, all zeros after its flag; their other pages
+    (`dropped`) join the free pages; the free list is laid out again over them (trunks in page
+    order, each listing up to the number of leaves SQLite itself writes), its leaves all zeros,
+    and page 1's header counts it. `read(n)` gives page `n`. With nothing dropped the free list
+    stays as it is, its leaves zeroed. None when the database's free list does not add up, a page would be
+    freed twice or is out of range, or the file keeps reserved bytes or pointer-map pages (then
+    the caller lets SQLite do it)."""
+    head = read(1)
+    page_size = len(head)
+    if head[20] != 0 or struct.unpack(">I", head[52:56])[0] != 0:  # reserved bytes; auto-vacuum's pointer maps
+        return None
+    found = _free_list(read, head, page_count)
+    if found is None:
+        return None
+    trunks, leaves = found
+    zero = bytes(page_size)
+    roots = list(roots)
+    free = trunks | leaves
+    if (dropped & free or not all(1 < p <= page_count for p in (*dropped, *roots))
+            or set(roots) & (dropped | free) or len(set(roots)) != len(roots)):
+        return None
+    changed: dict[int, bytes] = {}
+    for root in roots:
+        flag = read(root)[0]
+        if flag not in (0x02, 0x05, 0x0A, 0x0D):
+            return None
+        # a leaf of the same kind (table / index), no cells: its content area starts at the page's end
+        leaf = struct.pack(">BHHHB", flag | 0x08, 0, 0, page_size & 0xFFFF, 0)
+        changed[root] = leaf + zero[len(leaf):]
+    if not dropped:
+        changed.update(dict.fromkeys(leaves, zero))
+        return changed
+    order = sorted(free | dropped)
+    per = page_size // 4 - 8  # leaves a trunk lists: SQLite writes no more (older readers)
+    groups = [order[i:i + per + 1] for i in range(0, len(order), per + 1)]
+    for i, group in enumerate(groups):
+        nxt = groups[i + 1][0] if i + 1 < len(groups) else 0
+        body = struct.pack(f">II{len(group) - 1}I", nxt, len(group) - 1, *group[1:])
+        changed[group[0]] = body + zero[len(body):]
+        changed.update(dict.fromkeys(group[1:], zero))
+    first = groups[0][0] if groups else 0
+    changed[1] = head[:32] + struct.pack(">II", first, len(order)) + head[40:]
+    return changed
+
+
+def _free_list(read: Callable[[int], bytes], head: bytes, page_count: int) -> tuple[set[int], set[int]] | None:
+    """The free list's trunk pages and leaves (page 1's header and the trunks); None when it
+    does not add up."""
+    page_size = len(head)
+    trunk, count = struct.unpack(">II", head[32:40])
+    trunks: set[int] = set()
+    leaves: set[int] = set()
+    while trunk:
+        if not 1 < trunk <= page_count or trunk in trunks or len(trunks) > count:
+            return None
+        trunks.add(trunk)
+        page = read(trunk)
+        trunk, n = struct.unpack(">II", page[:8])
+        if n > page_size // 4 - 2:
+            return None
+        found = struct.unpack(f">{n}I", page[8:8 + 4 * n])
+        if any(not 1 < p <= page_count for p in found):
+            return None
+        leaves.update(found)
+    if len(trunks) + len(leaves) != count or trunks & leaves:
+        return None
+    return trunks, leaves
 
 
 class _PackWriter:

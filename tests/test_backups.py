@@ -388,3 +388,54 @@ def test_copies_made_by_earlier_versions_are_listed_kept_by_the_rule_and_restore
     gone = prune_backups(office.state, Backups(keep_last=1, keep_weekly=0, keep_monthly=0))
     assert sorted(p.name for p in gone) == ["20261116T080000_r00.db", "20261123T080000_r0.db.zst"]
     assert [b.path.suffix for b in list_backups(office.state)] == [".pages"]
+
+
+def test_pages_of_emptied_tables_become_a_free_list_sqlite_accepts(tmp_path: Path) -> None:
+    """`pagestore.emptied` gives the pages that change when b-trees are emptied as SQLite's
+    `DELETE` would: written over a copy of the file, the database passes SQLite's integrity
+    check, the emptied table and its index hold nothing, every other row is as it was, and the
+    free pages (more than one trunk page lists, in pages of 512 bytes) are all counted."""
+    import os
+
+    db = tmp_path / "small.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA page_size=512")
+        conn.execute("CREATE TABLE cache (week TEXT PRIMARY KEY, data BLOB)")
+        conn.execute("CREATE TABLE kept (k INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute("CREATE TABLE gone (v BLOB)")
+        conn.executemany("INSERT INTO cache VALUES (?, ?)", [(f"2026-W{i:02d}", os.urandom(3000)) for i in range(60)])
+        conn.executemany("INSERT INTO kept VALUES (?, ?)", [(i, f"row {i}" * 20) for i in range(2000)])
+        conn.executemany("INSERT INTO gone VALUES (?)", [(os.urandom(2000),) for _ in range(100)])
+        conn.commit()
+        conn.execute("DELETE FROM gone")  # a free list before the tables are emptied
+        conn.commit()
+        kept = conn.execute("SELECT * FROM kept ORDER BY k").fetchall()
+        free_before = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        trees = conn.execute("SELECT name, rootpage FROM sqlite_master WHERE tbl_name = 'cache' AND rootpage > 0").fetchall()
+        pages = {name: {p for (p,) in conn.execute("SELECT pageno FROM dbstat WHERE name = ?", (name,))}
+                 for name, _ in trees}
+        page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+    roots = [root for _, root in trees]
+    dropped = set().union(*pages.values()) - set(roots)
+    assert len(roots) == 2 and free_before > 0 and len(dropped) + free_before > 2 * (512 // 4 - 8)
+    data = bytearray(db.read_bytes())
+
+    def read(number: int) -> bytes:
+        return bytes(data[(number - 1) * 512:number * 512])
+
+    changed = pagestore.emptied(read, page_count, roots, dropped)
+    assert changed is not None
+    for number, page in changed.items():
+        data[(number - 1) * 512:number * 512] = page
+    out = tmp_path / "emptied.db"
+    out.write_bytes(bytes(data))
+    with closing(sqlite3.connect(out)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT COUNT(*) FROM cache").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM cache WHERE week = '2026-W01'").fetchone() == (0,)  # by its index
+        assert conn.execute("SELECT * FROM kept ORDER BY k").fetchall() == kept
+        assert conn.execute("PRAGMA freelist_count").fetchone() == (free_before + len(dropped),)
+        conn.execute("INSERT INTO cache VALUES ('2027-W01', zeroblob(5000))")  # the free pages are used again
+        conn.commit()
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert pagestore.emptied(read, page_count, roots, dropped | {roots[0]}) is None  # a page freed twice
