@@ -47,6 +47,19 @@ def test_a_result_crosses_whole() -> None:
     assert gone(job)
 
 
+def test_a_large_result_crosses_whole() -> None:
+    """A result of megabytes (a big ledger's columns) crosses as a shared file, not through the
+    pipe: the same values, and the worker gone once closed."""
+    texts = [f"客户{i:07d}" for i in range(200_000)]
+    numbers = list(range(-100_000, 400_000))
+    job = sandbox.Job(columns, texts, numbers, timeout=60)
+    back = job.result()
+    job.close()
+    assert back["numbers"].nbytes >= sandbox.SHARED_BYTES
+    assert back["texts"].to_pylist() == texts and back["numbers"].to_pylist() == numbers and back["plain"] == texts
+    assert gone(job)
+
+
 def test_what_the_function_raises_is_raised_again() -> None:
     job = sandbox.Job(fail, "该文件无法读取", timeout=60)
     with pytest.raises(ValueError, match="该文件无法读取"):
