@@ -1046,19 +1046,25 @@ def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
     by an earlier run where `stored`, else by this one) has, for each phone of the snapshot this
     run's replay started from that no row since names, the line this run writes for it: the
     snapshot ends no later than that week, and the file was made from the rows stored now
-    (the snapshot's `max_seq`) under this run's configuration. (A run that reads rows dated in
-    the closed week starts before it: its ledger.csv is then spliced from the closed week's
-    lines too, not written from the snapshot's million rows.)"""
+    (the snapshot's `max_seq`) under this run's configuration, and under a roster that decides
+    the rows before its end as this run's does (the view of the snapshot its run stored with
+    it: the roster is not part of the configuration). (A run that reads rows dated in the
+    closed week starts before it: its ledger.csv is then spliced from the closed week's lines
+    too, not written from the snapshot's million rows.)"""
     week = job.result.replay_from
     if week is None or job.opts.dry_run:
         return False
-    found = [(until, max_seq) for name, until, max_seq, _, _ in job.state.snapshots() if name == week]
+    snapshots = job.state.snapshots()
+    found = [(until, max_seq) for name, until, max_seq, _, _ in snapshots if name == week]
     if not found or found[0][0] > Week.parse(closed).next_start_iso:
         return False
     if not stored:
         return True  # written by this run, from this replay
     max_seq, config = job.state.closed_week_source(closed)
-    return max_seq is not None and max_seq == found[0][1] and config == job.config.digest()
+    if max_seq is None or max_seq != found[0][1] or config != job.config.digest():
+        return False
+    assert job.roster is not None
+    return any(name == closed and view == roster_view(job.roster, until) for name, until, _, _, view in snapshots)
 
 
 def _kept_origin(report: WeekReport, before: tuple[str, bytes]) -> tuple[str, Any, int] | None:

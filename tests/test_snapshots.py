@@ -298,6 +298,28 @@ def test_a_week_whose_rows_reach_into_the_closed_week_has_its_lines_from_that_we
     _as_a_full_replay_and_rerendered(tmp_path, weeks, store, body, seen)
 
 
+def test_a_closed_weeks_lines_are_not_kept_when_the_roster_that_made_them_decides_otherwise(
+        tmp_path: Path, store: Store, monkeypatch: Any) -> None:
+    """王强's lead comes before 张伟's registration of the same phone. The roster of the second
+    and fourth weeks says 王强 left before the first week (his lead does not count: 张伟 owns the
+    phone), the third week's that he did not (王强 owns it). The fourth week brings a row dated
+    in the third, so its replay starts from the snapshot of the second week's roster; no row
+    stored since names the phone. The third week's ledger.csv line for it was made by the other
+    roster: the fourth week writes 张伟 as a full replay does, not the third week's line."""
+    _writing_in_processes(monkeypatch)
+    weeks: list[tuple[list[tuple[Any, ...]], list[list[Any]]]] = [
+        ([("leads", PHONES[3], 0, 0, 8, 1), ("registrations", PHONES[3], 0, 0, 16, 0)], PEOPLE),
+        ([], LEFT),
+        ([], PEOPLE),
+        ([("registrations", PHONES[1], 1, 2, 8, 0)], LEFT),
+    ]
+    seen = _cron(tmp_path / "snap", weeks, store)
+    owners = [{line.split(",")[0]: line.split(",")[2] for line in ledger.decode("utf-8").splitlines()[1:]}
+              for _, ledger in seen]
+    assert [o[str(PHONES[3])] for o in owners] == ["王强", "张伟", "王强", "张伟"]
+    _as_a_full_replay_and_rerendered(tmp_path, weeks, store, "", seen)
+
+
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(weeks=st.lists(st.tuples(week_rows, st.sampled_from([PEOPLE, PEOPLE, JOINED, LEFT, NO_LEADER])), min_size=2,
                      max_size=4),
