@@ -1047,24 +1047,22 @@ def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
     run's replay started from that no row since names, the line this run writes for it: the
     snapshot ends no later than that week, and the file was made from the rows stored now
     (the snapshot's `max_seq`) under this run's configuration, and under a roster that decides
-    the rows before its end as this run's does (the view of the snapshot its run stored with
-    it: the roster is not part of the configuration). (A run that reads rows dated in the
-    closed week starts before it: its ledger.csv is then spliced from the closed week's lines
-    too, not written from the snapshot's million rows.)"""
+    the rows before its end as this run's does (the roster's view the week was closed with: the
+    roster is not part of the configuration). (A run that reads rows dated in the closed week
+    starts before it: its ledger.csv is then spliced from the closed week's lines too, not
+    written from the snapshot's million rows.)"""
     week = job.result.replay_from
     if week is None or job.opts.dry_run:
         return False
-    snapshots = job.state.snapshots()
-    found = [(until, max_seq) for name, until, max_seq, _, _ in snapshots if name == week]
-    if not found or found[0][0] > Week.parse(closed).next_start_iso:
+    end = Week.parse(closed).next_start_iso
+    found = [(until, max_seq) for name, until, max_seq, _, _ in job.state.snapshots() if name == week]
+    if not found or found[0][0] > end:
         return False
     if not stored:
         return True  # written by this run, from this replay
-    max_seq, config = job.state.closed_week_source(closed)
-    if max_seq is None or max_seq != found[0][1] or config != job.config.digest():
-        return False
-    assert job.roster is not None
-    return any(name == closed and view == roster_view(job.roster, until) for name, until, _, _, view in snapshots)
+    max_seq, config, roster = job.state.closed_week_source(closed)
+    return max_seq is not None and max_seq == found[0][1] and config == job.config.digest() and \
+        roster == roster_view(job.roster, end)
 
 
 def _kept_origin(report: WeekReport, before: tuple[str, bytes]) -> tuple[str, Any, int] | None:
@@ -1085,7 +1083,7 @@ def _commit(job: Job) -> None:
     max_seq = state.next_seq() - 1
     for report, stored, superseded in zip(job.reports, job.kept, job.superseded, strict=True):
         state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger, max_seq,
-                         report.followups)
+                         report.followups, roster_view(job.roster, Week.parse(report.week).next_start_iso))
         if superseded is not None and stored.previous is not None:
             state.set_week_ledger(superseded, stored.previous)
             _crash_point("after_ledger_delta")

@@ -190,6 +190,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE snapshots ADD COLUMN parent TEXT;
     ALTER TABLE snapshots ADD COLUMN phones BLOB
     """,
+    # Schema 15: the roster's view (`replay.roster_view`) at a closed week's end, under which its
+    # ledger.csv was made: a later run keeps that file's lines only under a roster with the same
+    # view (`run._lines_kept`); weeks closed before it have none, and their lines are not kept.
+    """
+    ALTER TABLE weeks ADD COLUMN roster TEXT
+    """,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -546,13 +552,16 @@ class State:
         return chain[::-1]
 
     def close_week(self, week: str, run_id: str, results: dict[str, Any], report: bytes, ledger: bytes | None,
-                   max_seq: int | None = None, followups: dict[str, Any] | None = None) -> None:
+                   max_seq: int | None = None, followups: dict[str, Any] | None = None,
+                   roster: str | None = None) -> None:
         """`max_seq`: the last row stored when the week closed (what its cancellations could see);
-        `followups`: the week's followups.json (SPEC §9), which the month's review of the log reads."""
+        `followups`: the week's followups.json (SPEC §9), which the month's review of the log reads;
+        `roster`: the roster's view at the week's end its ledger was made under (`closed_week_source`)."""
         self.conn.execute(
-            "INSERT INTO weeks (week, run_id, results, report, ledger, max_seq, followups) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO weeks (week, run_id, results, report, ledger, max_seq, followups, roster) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger, max_seq,
-             None if followups is None else json.dumps(followups, ensure_ascii=False)))
+             None if followups is None else json.dumps(followups, ensure_ascii=False), roster))
         self._keep_streaks(week, results)
 
     def week_followups(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
@@ -635,12 +644,13 @@ class State:
             return None
         return str(row[0]), bytes(row[1])
 
-    def closed_week_source(self, week: str) -> tuple[int | None, str | None]:
-        """(max_seq, config hash) of a closed week: the last row stored when it closed and the
-        configuration of the run that closed it (None where not kept)."""
-        row = self.conn.execute("SELECT w.max_seq, r.config_hash FROM weeks w LEFT JOIN runs r ON r.run_id = w.run_id "
-                                "WHERE w.week = ?", (week,)).fetchone()
-        return (None, None) if row is None else (None if row[0] is None else int(row[0]), row[1])
+    def closed_week_source(self, week: str) -> tuple[int | None, str | None, str | None]:
+        """(max_seq, config hash, roster view) of a closed week: the last row stored when it
+        closed, the configuration of the run that closed it and the view of its roster at the
+        week's end (None where not kept)."""
+        row = self.conn.execute("SELECT w.max_seq, r.config_hash, w.roster FROM weeks w "
+                                "LEFT JOIN runs r ON r.run_id = w.run_id WHERE w.week = ?", (week,)).fetchone()
+        return (None, None, None) if row is None else (None if row[0] is None else int(row[0]), row[1], row[2])
 
     def set_week_ledger(self, week: str, blob: bytes) -> None:
         """A closed week's ledger.csv stored again, as a delta (`ledgerstore.make_delta`) giving
