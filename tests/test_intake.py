@@ -161,6 +161,7 @@ def test_identities_are_ordered_by_day_and_a_state_of_bare_ones_still_knows_its_
     db.execute(f"PRAGMA user_version = {MIGRATIONS.index(BARE_IDENTS)}")
     for column in ("parent", "phones"):  # added by schema 14 (the chained snapshots): not in schema 12
         db.execute(f"ALTER TABLE snapshots DROP COLUMN {column}")
+    db.execute("ALTER TABLE weeks DROP COLUMN roster")  # added by schema 15
     db.close()
 
     state = State(folder, create=False)

@@ -168,7 +168,9 @@ def test_a_state_of_the_previous_schema_is_migrated_to_deltas(tmp_path: Path) ->
 
 def _without_the_client_visit_log(db: sqlite3.Connection) -> None:
     """What the client-visit log's migration (after these) adds, taken away again, and the
-    closed weeks' covering index and the chained snapshots' columns after it."""
+    closed weeks' covering index, the chained snapshots' columns and the closed weeks' roster
+    view after it."""
+    db.execute("ALTER TABLE weeks DROP COLUMN roster")
     db.execute("ALTER TABLE snapshots DROP COLUMN parent")
     db.execute("ALTER TABLE snapshots DROP COLUMN phones")
     db.execute("DROP INDEX weeks_landings")
