@@ -431,13 +431,18 @@ def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview
     carry = b""
     for part in parts:
         view = memoryview(part)
+        found = part.rfind if isinstance(part, (bytes, bytearray)) else None
         for start in range(0, len(view), _CHUNK):
-            window = view[start:start + _CHUNK]
-            ends = np.flatnonzero(np.frombuffer(window, np.uint8) == _NEWLINE)
-            if not len(ends):
+            stop = min(start + _CHUNK, len(view))
+            if found is not None:
+                cut = found(b"\n", start, stop) + 1 - start  # 0: none
+            else:
+                ends = np.flatnonzero(np.frombuffer(view[start:stop], np.uint8) == _NEWLINE)
+                cut = int(ends[-1]) + 1 if len(ends) else 0
+            window = view[start:stop]
+            if not cut:
                 carry += bytes(window)
                 continue
-            cut = int(ends[-1]) + 1
             yield carry + bytes(window[:cut]) if carry else window[:cut]
             carry = bytes(window[cut:])
     if carry:
