@@ -394,7 +394,8 @@ class Before(NamedTuple):
 def before_of(week: str, blob: bytes, file: Path, chain: Callable[[], list[bytes]]) -> Before:
     """`Before` of the closed week `week` whose ledger.csv is stored as `blob`: its folder's
     file `file` where it is there with the size and SHA-256 stored (a blob of this version),
-    else the stored chain (`chain()`: read from the state only then)."""
+    else the stored chain (`blob` alone where stored whole, else `chain()`: read from the state
+    only then)."""
     checked = _checked(blob)
     pieces = None if checked is None else checked[1]
     if checked is not None:
@@ -407,7 +408,7 @@ def before_of(week: str, blob: bytes, file: Path, chain: Callable[[], list[bytes
             same = False
         if same:
             return Before(week, str(file), None, pieces, depth(blob))
-    return Before(week, None, chain(), pieces, depth(blob))
+    return Before(week, None, chain() if is_delta(blob) else [blob], pieces, depth(blob))
 
 
 def _unpacked_parts(blob: bytes) -> Iterator[bytes]:

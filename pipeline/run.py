@@ -1015,11 +1015,12 @@ def _write_outputs(job: Job) -> None:
     # ledger.csv is made from the week before's and stored as a delta against it (`ledgerstore`):
     # storage and time grow with the weeks' changes, not with the weeks.
     found = None if opts.dry_run or not job.reports else job.state.ledger_before(job.reports[0].week)
-    chain_of = None if found is None else partial(job.state.ledger_chain, found[0])
-    before = None if found is None or chain_of is None else _ledger_before(opts.out, *found, chain_of)
+    # (week, stored blob, its stored chain when asked) of the week before the one written next
+    closed = None if found is None else (*found, partial(job.state.ledger_chain, found[0]))
     job.state.let_go_of_cache()  # before the reports' processes are forked: each starts with this one's memory
     release_arrow_memory()
     for report in progress(job.reports, "reports"):
+        before = None if closed is None else _ledger_before(opts.out, *closed)
         origin = report.ledger.origin
         if origin is not None and (before is None or Week.parse(before.week).next_start_iso != origin[0]):
             report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
@@ -1031,8 +1032,7 @@ def _write_outputs(job: Job) -> None:
         _crash_point("after_writing_a_week")  # its ledger.csv in its folder, not yet in the state
         if not opts.dry_run:
             blob = job.kept[-1].ledger
-            chain_of = partial(_chain_after, chain_of, blob) if ledgerstore.is_delta(blob) else partial(list, [blob])
-            before = _ledger_before(opts.out, report.week, blob, chain_of)
+            closed = (report.week, blob, partial(_chain_after, None if closed is None else closed[2], blob))
         # Its files written, the week's ledger (a year's rows) is let go: nothing after needs it,
         # and the run holds less through the next week's files and the commit.
         report.ledger = Ledger()
@@ -1075,8 +1075,10 @@ def _ledger_before(out: Path, week: str, blob: bytes, chain: Callable[[], list[b
 
 
 def _chain_after(earlier: Callable[[], list[bytes]] | None, blob: bytes) -> list[bytes]:
-    """The stored chain of a week this run closed, stored as the delta `blob` against the week
-    before (whose chain `earlier` gives)."""
+    """The stored chain of a week this run closed, stored as `blob`: whole, or a delta against
+    the week before (whose chain `earlier` gives)."""
+    if not ledgerstore.is_delta(blob):
+        return [blob]
     assert earlier is not None
     return [*earlier(), blob]
 
