@@ -601,10 +601,17 @@ class LedgerChain:
         overlay = self.overlay()
         found = [overlay.filter(pc.is_in(overlay.column("phone"), value_set=phones))]
         rest = pc.filter(phones, pc.invert(pc.is_in(phones, value_set=overlay.column("phone").combine_chunks())))
+        if self._phones_blob is not None:  # its phones at hand: only those it holds looked for batch by batch
+            rest = rest.filter(pa.array(among_sorted(phone_keys(rest), self.keys)[0]))
         whole = self._phones is None and self._phones_blob is None and self.depth == 0
         every: list[Any] = []
         hits: list[Any] = []
+        asked = None if whole else _fixed_width(rest)
         for batch in self._decode(self._blobs[-1]):
+            at = None if asked is None else _positions_among(batch.column(0), asked)
+            if at is not None:  # found by binary search among the batch's phones in order
+                found.append(pa.Table.from_batches([_as_text(batch.take(at))]))
+                continue
             hit = pc.is_in(batch.column(0), value_set=_within(rest, batch.column(0)))
             if whole:
                 every.append(batch.column(0))
@@ -846,6 +853,41 @@ def _within(values: Any, column: Any) -> Any:
     if not least.is_valid:
         return values.slice(0, 0)
     return values.filter(pc.and_(pc.greater_equal(values, least), pc.less_equal(values, greatest)))
+
+
+PHONE_BYTES = 11  # a mainland mobile number: the width `_fixed_width` compares phones at
+
+
+def _fixed_width(phones: Any) -> Any:
+    """Phones (Arrow text) of `PHONE_BYTES` bytes as numpy fixed-width bytes, in order (the
+    others cannot be among phones of that width: left out)."""
+    import numpy as np
+
+    encoded = [p.encode("utf-8") for p in phones.to_pylist()]
+    return np.sort(np.array([p for p in encoded if len(p) == PHONE_BYTES], dtype=f"S{PHONE_BYTES}"))
+
+
+def _positions_among(column: Any, asked: Any) -> Any:
+    """Where the phones `asked` (`_fixed_width`) are in `column` (a batch of a stored ledger:
+    Arrow text in phone order, distinct), as numpy int64, ascending; None unless every phone of
+    `column` has `PHONE_BYTES` bytes. Each phone asked is found by a binary search on the
+    batch's bytes as they are: none of its phones hashed or copied (a year's ledger is read
+    this way each week for a few thousand phones)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(column)
+    if not n or column.null_count or not pa.types.is_string(column.type):
+        return None
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, column.offset * 4)
+    if not (np.diff(offsets) == PHONE_BYTES).all():
+        return None
+    data = np.frombuffer(data_buffer, f"S{PHONE_BYTES}", n, int(offsets[0]))
+    lo, hi = np.searchsorted(asked, data[0], "left"), np.searchsorted(asked, data[-1], "right")
+    within = asked[lo:hi]
+    at = np.searchsorted(data, within)
+    return at[data[at] == within].astype(np.int64)
 
 
 def _as_text(batch: Any) -> Any:

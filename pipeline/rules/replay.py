@@ -981,7 +981,13 @@ def _merged_keys(old: Any, walked: Any) -> Any:
     new = np.sort(walked[~among_sorted(walked, old)[0]])
     if not len(new):
         return old
-    return np.insert(old, np.searchsorted(old, new), new)
+    lands = np.searchsorted(old, new) + np.arange(len(new))  # where each new one goes
+    merged = np.empty(len(old) + len(new), old.dtype)
+    merged[lands] = new
+    rest = np.ones(len(merged), bool)
+    rest[lands] = False
+    merged[rest] = old
+    return merged
 
 
 def _chunks(column: Any) -> list[Any]:
