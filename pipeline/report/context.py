@@ -25,8 +25,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from ..normalise import mask_phone
 from ..records import Person
@@ -474,20 +474,63 @@ class History:
 
 def manager_history(lang: str, index: WeekIndex, name: str) -> History:
     """The manager's own last weeks, as the closed weeks' results say (never recomputed)."""
+    words = _history_words(lang)
     weeks = []
     last = len(index.trend) - 1
     for i, (week, by_name) in enumerate(index.trend):
         m = by_name.get(name)
-        assessed = bool(m and m["active_days"])
-        note = t(lang, "report.this_week") if i == last else ""
-        if not assessed:
-            note = t(lang, "report.not_assessed") if i == last else t(lang, "report.absent")
-        bars = [bar(m["achieved"][item], m["targets"][item]) for item in ITEMS] if m and assessed else []
-        fines, net = (money(m["fines"]["total"]), money(m["net"])) if m else (ZERO, ZERO)
-        weeks.append(HistoryWeek(week, note, bars,
-                                 t(lang, "report.history.fines_net", fines=fmt_cny(fines), net=fmt_cny(net)),
-                                 _net_colour(net), i == last))
-    return History(t(lang, "report.h.history", n=TREND_WEEKS), [t(lang, f"report.item.{i}") for i in ITEMS], weeks)
+        if m and m["active_days"]:
+            note = words.this_week if i == last else ""
+            targets, achieved = m["targets"], m["achieved"]
+            bars = [_bar_of(achieved[item], targets[item]) for item in ITEMS]
+        else:
+            note = words.not_assessed if i == last else words.absent
+            bars = []
+        fines, (net, colour) = (_cny_of(m["fines"]["total"]), _net_of(m["net"])) if m else (_ZERO_CNY, _ZERO_NET)
+        weeks.append(HistoryWeek(week, note, bars, words.fines_net.format(fines=fines, net=net), colour, i == last))
+    return History(words.heading, list(words.item_labels), weeks)
+
+
+class _HistoryWords(NamedTuple):
+    """The fixed words of a statement's history in one language."""
+
+    heading: str
+    item_labels: tuple[str, ...]
+    this_week: str
+    not_assessed: str
+    absent: str
+    fines_net: str     # the format of a week's amounts, {fines} and {net}
+
+
+@cache
+def _history_words(lang: str) -> _HistoryWords:
+    entry = TEXTS["report.history.fines_net"]
+    return _HistoryWords(t(lang, "report.h.history", n=TREND_WEEKS), tuple(t(lang, f"report.item.{i}") for i in ITEMS),
+                         t(lang, "report.this_week"), t(lang, "report.not_assessed"), t(lang, "report.absent"),
+                         entry.get(lang, entry["zh"]))
+
+
+@lru_cache(maxsize=4096)
+def _bar_of(achieved: int, target: int) -> Bar:
+    """`bar(achieved, target)`, each made once: a history's bars repeat from manager to manager."""
+    return bar(achieved, target)
+
+
+@lru_cache(maxsize=4096)
+def _cny_of(amount: Any) -> str:
+    """`fmt_cny(money(amount))` of a results.json amount, each made once (fines repeat)."""
+    return fmt_cny(money(amount))
+
+
+@lru_cache(maxsize=4096)
+def _net_of(amount: Any) -> tuple[str, str]:
+    """A net amount as a page shows it, and its colour (`_net_colour`)."""
+    net = money(amount)
+    return fmt_cny(net), _net_colour(net)
+
+
+_ZERO_CNY = fmt_cny(ZERO)
+_ZERO_NET = (_ZERO_CNY, "#111827")
 
 
 @dataclass(frozen=True)
