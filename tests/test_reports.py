@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 from pipeline import mail
 from pipeline.config import Config
 from pipeline.records import Ledger, Person, Source
-from pipeline.report.context import bar, manager_stems, mask
+from pipeline.report.context import Bar, History, HistoryWeek, bar, manager_stems, mask
 from pipeline.report.excel import display_width, lead_rows
 from pipeline.report.html import environment, make_environment
 from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
@@ -589,6 +589,48 @@ def test_a_card_is_the_macro_it_replaced(cards: list[tuple[Any, ...]]) -> None:
     assert page.render(cards=cards) == reference.render(cards=cards)
     email_page = mail._env().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
     assert email_page.render(cards=cards) == reference.render(cards=cards)
+
+
+# A statement's history as the pages and emails drew it with Jinja macros, before `history_table`
+# made it in Python.
+HISTORY_MACRO = """{% macro small_bar(b) -%}
+<table width="100%" cellpadding="0" cellspacing="0" style="background:#e5e7eb;"><tr>
+{%- if b.pct %}<td width="{{ b.pct }}%" height="6" bgcolor="{{ b.colour }}" style="font-size:0;line-height:0;"></td>{% endif %}
+{%- if b.rest %}<td height="6" style="font-size:0;line-height:0;"></td>{% endif -%}
+</tr></table><span style="white-space:nowrap;">{{ b.text }} <span style="color:#6b7280;">{{ b.pct_text }}</span></span>
+{%- endmacro %}
+{% macro history(h) -%}
+<table role="presentation" class="history" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;font-size:12px;">
+<tr style="background:#eff6ff;color:#1e3a8a;">{% for label in h.item_labels %}<th align="left" width="33%" style="width:33%;padding:4px 6px;border-bottom:2px solid #bfdbfe;">{{ label }}</th>{% endfor %}</tr>
+{% for w in h.weeks %}
+<tr{% if w.bold %} style="font-weight:bold;background:#f3f4f6;"{% endif %}><td colspan="3" style="padding:6px 6px 2px;"><span style="white-space:nowrap;">{{ w.week }}</span>{% if w.note %} <span style="font-weight:normal;color:#6b7280;">{{ w.note }}</span>{% endif %} &nbsp; <span style="white-space:nowrap;color:{{ w.net_colour }};">{{ w.amounts }}</span></td></tr>
+<tr{% if w.bold %} style="background:#f3f4f6;"{% endif %}>
+{%- if w.bars %}{% for b in w.bars %}<td style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;">{{ small_bar(b) }}</td>{% endfor %}
+{%- else %}<td colspan="3" style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;font-size:0;line-height:0;">&nbsp;</td>{% endif -%}
+</tr>
+{% endfor %}
+</table>
+{%- endmacro %}
+{% for h in histories %}[{{ history(h) }}]{% endfor %}"""
+
+_history_text = st.one_of(st.text(max_size=8), st.sampled_from(["", "<b>&\"'", "本周", "罚款 1,200.00 · 净额 -3.00"]))
+_history_bar = st.builds(Bar, _history_text, _history_text, st.integers(0, 100), st.integers(0, 100),
+                         st.sampled_from(["#16a34a", "#dc2626", "<x>"]))
+_history_week = st.builds(HistoryWeek, _history_text, _history_text, st.lists(_history_bar, max_size=3), _history_text,
+                          st.sampled_from(["#111827", "#dc2626", "&"]), st.booleans())
+_history = st.builds(History, _history_text, st.lists(_history_text, max_size=3), st.lists(_history_week, max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_history, max_size=3))
+def test_a_history_table_is_the_macro_it_replaced(histories: list[History]) -> None:
+    """`history_table` writes what the Jinja macros it replaced wrote, escaped the same way, on
+    the pages' environment and the emails' (the same drawing: made by `make_environment`)."""
+    reference = make_environment(True).from_string(HISTORY_MACRO)
+    drawn = "{% for h in histories %}[{{ history_table(h) }}]{% endfor %}"
+    assert environment().from_string(drawn).render(histories=histories) == reference.render(histories=histories)
+    email_page = make_environment(lambda name: name is None or not name.endswith(".txt")).from_string(drawn)
+    assert email_page.render(histories=histories) == reference.render(histories=histories)
 
 
 def test_a_statement_page_draws_its_deals_and_rejections_as_cards(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.mail import build_messages
 from pipeline.report.context import attainment, index_week, manager_page, summary_page
-from pipeline.report.write import write_week
+from pipeline.report.write import statement_paths, write_week
 from tests.test_reports import EVIL, WANG, ZHANG, _manager
 from tests.test_run import Office, leads, office  # noqa: F401 - the fixture
 from tests.trend_sample import EARLIER_WEEKS, report_with_history
@@ -109,6 +109,25 @@ def test_emails_carry_the_charts_in_a_form_mail_clients_render(tmp_path: Path) -
     assert statement.index("近8周走势") < statement.index("2026-W41") < statement.index("2026-W47")
     assert "罚款 320.00 · 净额 -320.00" in statement and "60 / 100" in statement
     assert "近8周走势" in plain and "- 2026-W44: 拓展单位 2 / 3; 上门批次 14 / 16; 诚意号码 90 / 100;" in plain
+
+
+def test_a_statement_email_carries_the_history_of_its_page(tmp_path: Path) -> None:
+    """The history table of a statement email's page is the one its statement page shows, byte
+    for byte: eight weeks, each a line of figures and a line of bars."""
+    report = report_with_history()
+    write_week(report, tmp_path)
+    messages = {m.key: m for m in build_messages(report, tmp_path, Config())}
+    compared = 0
+    for name, (_, path) in statement_paths(report, tmp_path).items():
+        page = path.read_text(encoding="utf-8")
+        table = page[page.index('<table role="presentation" class="history"'):]
+        table = table[:table.index("</table>\n</td></tr>") + len("</table>")]
+        assert table.count('<td colspan="3" style="padding:6px 6px 2px;">') == len(WEEKS)
+        assert all(week in table for week in WEEKS)
+        if f"manager:{name}" in messages:
+            assert table in _html_part(messages[f"manager:{name}"].data).replace("\r\n", "\n")
+            compared += 1
+    assert compared >= 2
 
 
 # --- through the command line: weeks closed one run after another -----------------------------
