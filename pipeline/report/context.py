@@ -434,8 +434,29 @@ def _assessed(managers: Any) -> list[dict[str, Any]]:
 
 
 def manager_trend(lang: str, index: WeekIndex, name: str) -> list[TrendBar]:
-    return [trend_bar(lang, week, _assessed([by_name[name]] if name in by_name else []))
-            for week, by_name in index.trend]
+    """`name`'s bar in each week of the trend (`trend_bar` of them alone, when assessed)."""
+    bars = []
+    for week, by_name in index.trend:
+        m = by_name.get(name)
+        if m is None or not m["active_days"]:
+            bars.append(_one_bar(lang, week))
+        else:
+            achieved, targets = m["achieved"], m["targets"]
+            bars.append(_one_bar(lang, week, tuple(achieved[i] for i in ITEMS), tuple(targets[i] for i in ITEMS),
+                                 bool(m["met"])))
+    return bars
+
+
+@lru_cache(maxsize=8192)
+def _one_bar(lang: str, week: str, achieved: tuple[int, ...] = (), targets: tuple[int, ...] = (),
+             met: bool = False) -> TrendBar:
+    """`trend_bar` of one manager (none when `achieved` is empty: not assessed), made once for
+    each week's figures: what it reads of the manager's row, given by value."""
+    if not achieved:
+        return trend_bar(lang, week, [])
+    m = {"achieved": dict(zip(ITEMS, achieved, strict=True)), "targets": dict(zip(ITEMS, targets, strict=True)),
+         "met": met, "active_days": 1}
+    return trend_bar(lang, week, [m])
 
 
 def team_trends(lang: str, index: WeekIndex) -> tuple[dict[str, list[TrendBar]], list[TrendBar]]:

@@ -19,7 +19,7 @@ import jinja2
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from .context import Bar, History, index_week, manager_page, summary_page
+from .context import Bar, History, TrendBar, index_week, manager_page, summary_page
 from .model import WeekReport
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -41,6 +41,7 @@ def make_environment(autoescape: bool | Callable[[str | None], bool]) -> jinja2.
     )
     env.globals["card"] = card
     env.globals["history_table"] = history_table
+    env.globals["sparkline"] = sparkline
     return env
 
 
@@ -137,6 +138,36 @@ def small_bar(b: Bar) -> str:
             f'</tr></table><span style="white-space:nowrap;">{escape(b.text)} '
             f'<span style="color:#6b7280;">{escape(b.pct_text)}</span></span>')
     return made
+
+
+def sparkline(bars: Iterable[TrendBar], bg: str) -> Markup:
+    """A trend of the last weeks (`context.TrendBar`s), one cell per week, for the summary (a
+    template global): a coloured bar under a gap drawn as the cell's top border in the row's
+    background (`bg`, white when none), so that every cell is the same height and no client has
+    to honour a height on a div. No script, no SVG, no image: what Outlook, Gmail and the phone
+    apps keep. Heights, colours and labels come from context.py; every value escaped as the
+    templates escape it. Made here, not by a Jinja macro: a big office's summary draws one for
+    each manager, eight cells each (tests/test_trends.py compares the two)."""
+    gap = escape(bg or "#ffffff")
+    bars = list(bars)
+    parts = ['<table role="img" aria-label="', "; ".join([escape(b.label) for b in bars]),
+             '" class="trend" cellpadding="0" cellspacing="0" border="0" '
+             'style="border-collapse:separate;border-spacing:0;"><tr>']
+    parts += [_trend_cell(b, gap) for b in bars]
+    parts.append("</tr></table>")
+    return Markup("".join(parts))
+
+
+@lru_cache(maxsize=4096)
+def _trend_cell(b: TrendBar, gap: str) -> str:
+    """One week's cell of `sparkline` (`gap`: escaped), made once a process: a summary's bars
+    repeat from manager to manager."""
+    height = escape(b.height)
+    colour = f' bgcolor="{escape(b.colour)}"' if b.height else ""
+    return (f'<td width="8" height="{height}" title="{escape(b.label)}"{colour} style="width:8px;height:{height}px;'
+            f'padding:0;border-top:{escape(b.gap)}px solid {gap};border-left:1px solid {gap};border-right:1px solid '
+            f'{gap};border-bottom:1px solid #9ca3af;background:{escape(b.colour) if b.height else gap};font-size:0;'
+            'line-height:0;mso-line-height-rule:exactly;"></td>')
 
 
 @lru_cache(maxsize=1)
