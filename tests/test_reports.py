@@ -23,7 +23,17 @@ from markupsafe import Markup, escape
 from pipeline import mail
 from pipeline.config import Config
 from pipeline.records import Ledger, Person, Source
-from pipeline.report.context import Bar, History, HistoryWeek, bar, manager_stems, mask
+from pipeline.report.context import (
+    Bar,
+    History,
+    HistoryWeek,
+    bar,
+    index_week,
+    indexed_once,
+    manager_stems,
+    mask,
+    my_followups,
+)
 from pipeline.report.excel import display_width, lead_rows
 from pipeline.report.html import environment, make_environment
 from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
@@ -631,6 +641,36 @@ def test_a_history_table_is_the_macro_it_replaced(histories: list[History]) -> N
     assert environment().from_string(drawn).render(histories=histories) == reference.render(histories=histories)
     email_page = make_environment(lambda name: name is None or not name.endswith(".txt")).from_string(drawn)
     assert email_page.render(histories=histories) == reference.render(histories=histories)
+
+
+_owner = st.sampled_from([ZHANG, WANG, EVIL, "赵六"])
+_item = st.fixed_dictionaries({
+    "source": st.fixed_dictionaries({"file": st.just("走访日志.xlsx"), "sheet": st.just("Sheet1"), "row": st.integers(2, 99)}),
+    "manager": _owner, "client": st.sampled_from(["华信公司", "东方小学", "<b>"]), "contacted_at": st.just("2026-11-20T10:00:00"),
+    "issue": st.just("停车位不足"), "owner": _owner, "due_on": st.sampled_from(["2026-11-27", "2026-11-29", "2026-12-10"]),
+    "state": st.sampled_from(["open", "answered"]), "overdue": st.booleans()})
+_recontact = st.fixed_dictionaries({"manager": _owner, "client": st.sampled_from(["赵先生", "钱先生"]),
+                                    "last_contact": st.sampled_from(["2026-11-02T09:00:00", "2026-10-01T00:00:00"])})
+_birthday = st.fixed_dictionaries({"manager": _owner, "client": st.sampled_from(["孙先生", "周女士"]),
+                                   "birthday": st.sampled_from(["12-01", "12-03"])})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_item, max_size=12), st.lists(_recontact, max_size=6), st.lists(_birthday, max_size=6))
+def test_own_follow_ups_are_the_same_found_in_the_index(items: list[dict[str, Any]], recontact: list[dict[str, Any]],
+                                                         birthdays: list[dict[str, Any]]) -> None:
+    """A person's follow-ups found in the week's index (grouped once for every statement) are
+    those picked from followups.json: the same items in the same order, nothing of another's;
+    and an index made within `indexed_once` follows a report given other follow-ups."""
+    report = sample_report()
+    report.followups = {"schema": 1, "week": report.week, "items": items, "people": [], "contacts": [],
+                        "recontact": recontact, "birthdays": birthdays}
+    with indexed_once():
+        index = index_week(report)
+        for name in [ZHANG, WANG, EVIL, "赵六", "钱七"]:
+            assert my_followups(report, name, index) == my_followups(report, name)
+        report.followups = {**report.followups, "items": items[:1]}
+        assert index_week(report).followup_items_by == ({items[0]["owner"]: items[:1]} if items else {})
 
 
 def test_a_statement_page_draws_its_deals_and_rejections_as_cards(tmp_path: Path) -> None:

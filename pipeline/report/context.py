@@ -213,6 +213,10 @@ class WeekIndex:
     stems: dict[str, str] = field(default_factory=dict)
     # The weeks the trends show, oldest first, this one last: (week, its managers by name).
     trend: list[tuple[str, dict[str, dict[str, Any]]]] = field(default_factory=list)
+    # followups.json's items by owner, its recontacts and birthdays by manager, each in the file's order.
+    followup_items_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    recontact_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    birthdays_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def leaders_text(self, lang: str, team: str) -> str:
         names = self.leaders.get(team) or []
@@ -276,7 +280,7 @@ def index_week(report: WeekReport) -> WeekIndex:
 def _indexed(report: WeekReport) -> tuple[Any, ...]:
     """What `_index_week` reads of the report (the cache keeps them, so their identities stay theirs)."""
     return (report.results, report.roster, report.run, report.leads, report.visits, report.units, report.earlier,
-            report.week)
+            report.week, report.followups)
 
 
 def _index_week(report: WeekReport) -> WeekIndex:
@@ -303,6 +307,9 @@ def _index_week(report: WeekReport) -> WeekIndex:
         stems=manager_stems([m["name"] for m in managers]),
         trend=[(week, {m["name"]: m for m in rows})
                for week, rows in [*report.earlier[-(TREND_WEEKS - 1):], (report.week, managers)]],
+        followup_items_by=_group(report.followups.get("items", []), "owner"),
+        recontact_by=_group(report.followups.get("recontact", []), "manager"),
+        birthdays_by=_group(report.followups.get("birthdays", []), "manager"),
     )
 
 
@@ -832,7 +839,7 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
         deals=deals, rejections=rejections, history=manager_history(lang, index, name),
         corrections=correction_lines(lang, report.results, name),
-        followups=my_followups(report, name),
+        followups=my_followups(report, name, index),
     )
 
 
@@ -943,16 +950,24 @@ def _item_order(item: dict[str, Any]) -> tuple[int, str]:
     return rank, item["due_on"]
 
 
-def my_followups(report: WeekReport, name: str) -> MyFollowUps:
+def my_followups(report: WeekReport, name: str, index: WeekIndex | None = None) -> MyFollowUps:
     """`name`'s own follow-ups: items they own, recontacts and birthdays of their own clients;
-    nothing of anyone else."""
+    nothing of anyone else. With the week's `index`, found there (`WeekIndex.followup_items_by`
+    and the like: open items and recontacts pile up with the weeks, and every statement reads
+    its own), else picked from followups.json."""
     doc, lang = report.followups, report.lang
-    items = sorted((i for i in doc.get("items", []) if i["owner"] == name), key=_item_order)
+    if index is None:
+        items = [i for i in doc.get("items", []) if i["owner"] == name]
+        recontact = [r for r in doc.get("recontact", []) if r["manager"] == name]
+        birthdays = [b for b in doc.get("birthdays", []) if b["manager"] == name]
+    else:
+        items, recontact, birthdays = (index.followup_items_by.get(name, []), index.recontact_by.get(name, []),
+                                       index.birthdays_by.get(name, []))
     return MyFollowUps(
-        [followup_row(lang, i, report.end) for i in items],
+        [followup_row(lang, i, report.end) for i in sorted(items, key=_item_order)],
         [RecontactRow(r["client"], fmt_when(r["last_contact"]), _days_between(r["last_contact"], report.end))
-         for r in doc.get("recontact", []) if r["manager"] == name],
-        [BirthdayRow(b["client"], b["birthday"]) for b in doc.get("birthdays", []) if b["manager"] == name],
+         for r in recontact],
+        [BirthdayRow(b["client"], b["birthday"]) for b in birthdays],
     )
 
 
@@ -960,10 +975,14 @@ def team_followups(report: WeekReport) -> TeamFollowUps:
     """The leaders' view: every overdue item by owner, and each manager's contacts by attitude."""
     doc, lang = report.followups, report.lang
     items = doc.get("items", [])
+    overdue: dict[str, list[dict[str, Any]]] = {}
+    for i in items:
+        if i["overdue"]:
+            overdue.setdefault(i["owner"], []).append(i)
     blocks = []
     for person in doc.get("people", []):
         if person["overdue"]:
-            mine = [followup_row(lang, i, report.end) for i in items if i["owner"] == person["name"] and i["overdue"]]
+            mine = [followup_row(lang, i, report.end) for i in overdue.get(person["name"], [])]
             blocks.append(OwnerBlock(person["name"], person["overdue"], mine))
     contacts = [ContactRow(c["manager"], c["logged"], c["keen"], c["neutral"], c["resistant"], False)
                 for c in doc.get("contacts", [])]
