@@ -272,6 +272,62 @@ def as_number(column: Any, kind: str) -> Any:
         return column
 
 
+def phone_keys(phones: Any) -> Any:
+    """Phones (Arrow text) as a numpy array that sorts and compares as Arrow sorts the texts:
+    int64 where every one is 11 ASCII digits (`as_number`), else the texts themselves (objects:
+    Python compares them by code point, as Arrow does by their UTF-8 bytes). A year's ledger
+    holds a million phones: looked up by `numpy.searchsorted` among its keys in order, not
+    hashed again each week."""
+    import numpy as np
+    import pyarrow as pa
+
+    if isinstance(phones, pa.ChunkedArray):
+        phones = phones.combine_chunks()
+    keys = as_number(phones, PHONE)
+    if pa.types.is_integer(keys.type):
+        return keys.to_numpy()
+    return np.array(keys.to_pylist(), dtype=object)
+
+
+def key_texts(keys: Any) -> Any:
+    """`phone_keys` back to the phones (Arrow text): an integer key is 11 digits, leading zeros
+    put back."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if keys.dtype == object:
+        return pa.array(list(keys), pa.string())
+    return pc.utf8_lpad(pc.cast(pa.array(keys, pa.int64()), pa.string()), 11, "0")
+
+
+def same_kind(a: Any, b: Any) -> tuple[Any, Any]:
+    """Two arrays of `phone_keys` made comparable: both integers, or both texts (an empty one
+    takes the other's kind)."""
+    import numpy as np
+
+    if a.dtype == b.dtype:
+        return a, b
+    if not len(a):
+        return np.empty(0, b.dtype), b
+    if not len(b):
+        return a, np.empty(0, a.dtype)
+    as_text = [np.array(key_texts(k).to_pylist(), dtype=object) if k.dtype != object else k for k in (a, b)]
+    return as_text[0], as_text[1]
+
+
+def among_sorted(asked: Any, keys: Any) -> Any:
+    """Which of `asked` (phone keys, any order) are among `keys` (phone keys, in order, distinct):
+    a numpy bool per asked one, and where it is in `keys` (numpy int64; meaningless where not)."""
+    import numpy as np
+
+    asked, keys = same_kind(asked, keys)
+    at = np.searchsorted(keys, asked)
+    found = np.zeros(len(asked), bool)
+    inside = at < len(keys)
+    found[inside] = keys[at[inside]] == asked[inside]
+    return found, at
+
+
 def replay_key(event: Event) -> tuple[str, int, int]:
     """Time; then registrations before other kinds; then the order read."""
     return (event.at, 0 if event.kind == "registrations" else 1, event.seq)
@@ -324,24 +380,17 @@ class Ledger:
         decoded: a week's ledger.csv spliced from the week before's needs no more)."""
         import numpy
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if self._alone is None:
             return self._table.slice(0, 0), len(self), numpy.zeros(0, numpy.int64)
         walked, alone = self._table, self._alone
-        # One key column for both, so both sides are numbers or both are text (`as_number`).
-        keys = as_number(pa.concat_arrays([walked.column("phone").combine_chunks(),
-                                           alone.column("phone").combine_chunks()]), PHONE)
-        walked_keys, alone_keys = keys[:walked.num_rows], keys[walked.num_rows:]
-        order = pc.sort_indices(walked_keys)
-
-        def as_numpy(column: Any) -> Any:
-            if pa.types.is_integer(column.type):
-                return column.to_numpy()
-            return numpy.array(column.to_pylist(), dtype=object)  # texts compare as Arrow sorts them
-
-        before = numpy.searchsorted(as_numpy(alone_keys), as_numpy(walked_keys.take(order)))
-        return walked.take(order), int(alone.num_rows), before
+        # Both sides numbers or both text (`same_kind`); a snapshot's rows give their keys as
+        # stored, none of their phones made text.
+        alone_keys = alone.keys() if isinstance(alone, KeptRows) else phone_keys(alone.column("phone"))
+        walked_keys, alone_keys = same_kind(phone_keys(walked.column("phone")), alone_keys)
+        order = numpy.argsort(walked_keys, kind="stable")
+        before = numpy.searchsorted(alone_keys, walked_keys[order])
+        return walked.take(pa.array(order, pa.int64())), int(alone.num_rows), before
 
     @property
     def table(self) -> Any:
@@ -456,8 +505,12 @@ class KeptRows:
         if self._phones is None:
             import pyarrow as pa
 
-            self._phones = pa.chunked_array([self.chain.phones.take(pa.array(self.positions))])
+            self._phones = pa.chunked_array([key_texts(self.keys())])
         return self._phones
+
+    def keys(self) -> Any:
+        """Their phones' keys (`phone_keys`), in order: taken from the snapshot's."""
+        return self.chain.keys[self.positions]
 
     def load(self) -> Any:
         return self.chain.whole(self.positions)
@@ -472,8 +525,10 @@ class LedgerChain:
     """A stored snapshot's ledger (`Ledger.COLUMNS`, each row a phone): a whole one (`base`),
     or the rows that changed since the one it started from, chained to it. `blobs` are the
     encoded tables from the snapshot back to its whole one, `phones` the ledger's phones in
-    order (None for a whole one: its own column). A run reads only the rows of the phones it
-    names (`lookup`, the whole one read a batch at a time) and their order (`phones`)."""
+    order (None for a whole one: its own column), stored as their keys (`phone_keys`: int64)
+    where they are numbers, as text otherwise or where an earlier version stored them. A run
+    reads only the rows of the phones it names (`lookup`, the whole one read a batch at a time)
+    and their order (`keys`, `phones`)."""
 
     def __init__(self, week: str, blobs: list[bytes], phones: bytes | None, decode: Any) -> None:
         self.week = week
@@ -481,6 +536,7 @@ class LedgerChain:
         self._phones_blob = phones
         self._decode = decode  # (bytes) -> a RecordBatchReader of text columns
         self._phones: Any = None
+        self._keys: Any = None
         self._overlay: Any = None
         self._named: tuple[Any, Any] | None = None  # (phones, which of its phones are among them): `named`
         meta = decode(blobs[0]).schema.metadata or {}
@@ -545,10 +601,17 @@ class LedgerChain:
         overlay = self.overlay()
         found = [overlay.filter(pc.is_in(overlay.column("phone"), value_set=phones))]
         rest = pc.filter(phones, pc.invert(pc.is_in(phones, value_set=overlay.column("phone").combine_chunks())))
+        if self._phones_blob is not None:  # its phones at hand: only those it holds looked for batch by batch
+            rest = rest.filter(pa.array(among_sorted(phone_keys(rest), self.keys)[0]))
         whole = self._phones is None and self._phones_blob is None and self.depth == 0
         every: list[Any] = []
         hits: list[Any] = []
+        asked = None if whole else _fixed_width(rest)
         for batch in self._decode(self._blobs[-1]):
+            at = None if asked is None else _positions_among(batch.column(0), asked)
+            if at is not None:  # found by binary search among the batch's phones in order
+                found.append(pa.Table.from_batches([_as_text(batch.take(at))]))
+                continue
             hit = pc.is_in(batch.column(0), value_set=_within(rest, batch.column(0)))
             if whole:
                 every.append(batch.column(0))
@@ -563,20 +626,59 @@ class LedgerChain:
         return pa.concat_tables(found).combine_chunks()
 
     def named(self, phones: Any) -> Any:
-        """Which of the ledger's phones (`phones`, in its order) are among these: `pc.is_in`,
-        or what `lookup` of the same array found on the way (a million phones not hashed twice)."""
-        import pyarrow.compute as pc
+        """Which of the ledger's phones (`phones`, in its order) are among these (Arrow text):
+        what `lookup` of the same array found on the way, or each of these found among the
+        ledger's keys in order (`among_sorted`: the few looked up in the million, not the
+        million in a hash of the few)."""
+        import numpy as np
+        import pyarrow as pa
 
         if self._named is not None and self._named[0] is phones:
             return self._named[1]
-        return pc.is_in(self.phones, value_set=phones)
+        keys = self.keys
+        found, at = among_sorted(phone_keys(phones), keys)
+        named = np.zeros(len(keys), bool)
+        named[at[found]] = True
+        return pa.array(named)
+
+    @property
+    def size(self) -> int:
+        """How many phones the ledger holds (from its keys where they are stored)."""
+        if self._keys is not None:
+            return len(self._keys)
+        return len(self.keys) if self._phones_blob is not None else len(self.phones)
+
+    @property
+    def keys(self) -> Any:
+        """The keys of the ledger's phones in its order (`phone_keys`: numpy, ascending)."""
+        if self._keys is None:
+            if self._phones is None and self._phones_blob is not None:
+                stored = self._stored_phones()
+                if pa_is_integer(stored):
+                    self._keys = stored.to_numpy()
+                    return self._keys
+                self._phones = stored
+            self._keys = phone_keys(self.phones)
+        return self._keys
+
+    def _stored_phones(self) -> Any:
+        """The phones stored with a chained one (its `phones`): keys (int64) or text; None for a
+        whole one."""
+        if self._phones_blob is None:
+            return None
+        return pa_column(self._decode(self._phones_blob), "phone")
 
     @property
     def phones(self) -> Any:
         """The ledger's phones in its order (an Arrow array of text)."""
         if self._phones is None:
             if self._phones_blob is not None:
-                self._phones = pa_column(self._decode(self._phones_blob), "phone")
+                stored = self._stored_phones()
+                if pa_is_integer(stored):
+                    self._keys = stored.to_numpy()
+                    self._phones = key_texts(self._keys)
+                else:
+                    self._phones = stored
             elif self.depth == 0:
                 self._phones = self._ordered(self._read(self._blobs[-1]).column("phone").combine_chunks())
             else:
@@ -735,6 +837,12 @@ def pa_column(reader: Any, name: str) -> Any:
     return reader.read_all().column(name).combine_chunks()
 
 
+def pa_is_integer(column: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(column.type))
+
+
 def _within(values: Any, column: Any) -> Any:
     """Those of `values` (text) between the least and the greatest of `column`: the only ones
     it can hold. A whole ledger is stored in phone order, its batches each a range of phones, so
@@ -745,6 +853,41 @@ def _within(values: Any, column: Any) -> Any:
     if not least.is_valid:
         return values.slice(0, 0)
     return values.filter(pc.and_(pc.greater_equal(values, least), pc.less_equal(values, greatest)))
+
+
+PHONE_BYTES = 11  # a mainland mobile number: the width `_fixed_width` compares phones at
+
+
+def _fixed_width(phones: Any) -> Any:
+    """Phones (Arrow text) of `PHONE_BYTES` bytes as numpy fixed-width bytes, in order (the
+    others cannot be among phones of that width: left out)."""
+    import numpy as np
+
+    encoded = [p.encode("utf-8") for p in phones.to_pylist()]
+    return np.sort(np.array([p for p in encoded if len(p) == PHONE_BYTES], dtype=f"S{PHONE_BYTES}"))
+
+
+def _positions_among(column: Any, asked: Any) -> Any:
+    """Where the phones `asked` (`_fixed_width`) are in `column` (a batch of a stored ledger:
+    Arrow text in phone order, distinct), as numpy int64, ascending; None unless every phone of
+    `column` has `PHONE_BYTES` bytes. Each phone asked is found by a binary search on the
+    batch's bytes as they are: none of its phones hashed or copied (a year's ledger is read
+    this way each week for a few thousand phones)."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(column)
+    if not n or column.null_count or not pa.types.is_string(column.type):
+        return None
+    _, offsets_buffer, data_buffer = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, column.offset * 4)
+    if not (np.diff(offsets) == PHONE_BYTES).all():
+        return None
+    data = np.frombuffer(data_buffer, f"S{PHONE_BYTES}", n, int(offsets[0]))
+    lo, hi = np.searchsorted(asked, data[0], "left"), np.searchsorted(asked, data[-1], "right")
+    within = asked[lo:hi]
+    at = np.searchsorted(data, within)
+    return at[data[at] == within].astype(np.int64)
 
 
 def _as_text(batch: Any) -> Any:

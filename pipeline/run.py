@@ -44,6 +44,7 @@ from .results import Corrections, FollowUps, Rejection, Stats, WeekResults, corr
 from .rules.assess import assess
 from .rules.followups import WeekFollowUps, followups
 from .rules.replay import (
+    CARRIED_READ,
     CARRIED_VERSION,
     Carried,
     DealKey,
@@ -806,7 +807,7 @@ def _snapshot_start(job: Job, roster: dict[str, Person] | None) -> tuple[str | N
         return None, ""
     state = job.state
     for week, until, max_seq, version, view in state.snapshots():
-        if version != CARRIED_VERSION or until > job.weeks[0].start_iso:
+        if version not in CARRIED_READ or until > job.weeks[0].start_iso:
             continue
         if roster is not None and view != roster_view(roster, until):
             continue

@@ -39,8 +39,12 @@ from ..records import (
     Person,
     Registered,
     Source,
+    among_sorted,
     as_number,
+    key_texts,
+    phone_keys,
     replay_key,
+    same_kind,
 )
 from ..results import Adjustment, CancelledDeal, Clawback, Deal, Rejection, Ruling
 from ..weeks import Week
@@ -404,7 +408,11 @@ CORRECTIONS = frozenset({"rulings", "cancellations", "adjustments"})
 
 # What a stored snapshot's tag names besides the roster: a snapshot written by another format
 # or another version of the rules is ignored (the replay starts earlier), never trusted.
-CARRIED_VERSION = "carried2 rules2"
+# carried3: a chained ledger's phones stored as their keys (`phone_keys`) where they are numbers.
+CARRIED_VERSION = "carried3 rules2"
+# The versions a replay starts from: this one's, and those whose snapshots it reads as they are
+# (carried2: the same tables, its phones stored as text, which `LedgerChain` still reads).
+CARRIED_READ = frozenset({CARRIED_VERSION, "carried2 rules2"})
 
 _NOTHING_READ = Event(-1, "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", 0)
 
@@ -483,18 +491,19 @@ class Carried:
         and `visited` of the other phones, which the replay merges as columns (a big office's
         million phones are never objects). Arrow alone, which runs without the interpreter lock:
         `replay` finds them on a thread while it sorts the events."""
+        import numpy as np
         import pyarrow.compute as pc
 
         chain: LedgerChain = self.owners
         found = chain.lookup(phones)  # the ledger's rows of these phones; then its phones' order
-        named = chain.named(phones)
+        named = chain.named(phones).to_numpy(zero_copy_only=False)
         seen = pc.is_in(self.visited.column("phone"), value_set=phones)
         counted = pc.is_in(self.visits.column("phone"), value_set=phones)
         kept = pc.is_in(self.units.column("unit_key"), value_set=units)
         return _Found(found, self.visited.filter(seen), self.visits.filter(counted), self.units.filter(kept),
                       self.deals.filter(pc.is_in(self.deals.column("phone"), value_set=phones)),
                       self.lapses.filter(pc.is_in(self.lapses.column("phone"), value_set=phones)),
-                      (pc.indices_nonzero(pc.invert(named)), pc.indices_nonzero(pc.invert(seen))))
+                      (np.flatnonzero(~named), pc.indices_nonzero(pc.invert(seen))))
 
     def restore(self, state: Replay, found: _Found) -> tuple[Any, Any]:
         """Put into `state` what `find` found; returns its positions of the other phones."""
@@ -828,20 +837,18 @@ def _add_alone(outcomes: list[WeekOutcome], registered: Registered, alone: Any, 
     origin = None
     if start is not None and rest is not None:
         chain: LedgerChain = start.owners
-        free = pc.invert(_is_in(phones, chain.phones))
+        free = pa.array(~among_sorted(phone_keys(phones), chain.keys)[0])
         alone, phones, customers, owners, alone_at = (c.filter(free) for c in (alone, phones, customers, owners,
                                                                                 alone_at))
         # a phone visited before the snapshot and registered after it: its first visit is the snapshot's
         visited = start.visited
         first_visit = visited.column("at").combine_chunks().take(
             pc.index_in(phones, value_set=visited.column("phone").combine_chunks()))
-        import numpy as np
-
-        positions = rest[0].to_numpy().astype(np.int64)
+        positions = rest[0]
         base = KeptRows(chain, positions)
         if chain.lines:
             # the snapshot's rows are the lines of the ledger.csv of the week it ends (`_carried`)
-            origin = (start.until, positions, len(chain.phones))
+            origin = (start.until, positions, chain.size)
 
     def until(end: str | None) -> tuple[Any, Any, Ledger]:
         """The lone phones registered before `end` (None: all of them): their positions, times
@@ -895,11 +902,12 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
     flags = {"lines": "1"} if lines else {}
     kept, walked = ledger.parts()
     chain: LedgerChain | None = start.owners if start is not None else None
-    phones = parent = None
+    phones = parent = in_order = None
     if chain is not None and isinstance(kept, KeptRows) and kept.chain is chain and not _compact(chain, walked):
         walked = walked if walked is not None else Ledger.from_columns(*([] for _ in Ledger.COLUMNS)).table
         owners: Any = walked.combine_chunks().replace_schema_metadata(flags)
-        phones, parent = _merged_phones(chain.phones, walked.column("phone").combine_chunks(), kept), chain.week
+        in_order, parent = _merged_keys(chain.keys, phone_keys(walked.column("phone"))), chain.week
+        phones = pa.array(in_order, pa.int64()) if in_order.dtype != object else key_texts(in_order)
     else:
         # the whole ledger in phone order: a replay starting from it sorts only its own rows
         metadata = {"ordered": str(len(ledger)), SORTED.decode(): "1", **flags}
@@ -925,10 +933,13 @@ def _carried(until: str, ledger: Ledger, visited_at: dict[str, str], counted_vis
         keys = pa.array(list(counted_units), text)
         units = pa.concat_tables([units, start.units.filter(pc.invert(pc.is_in(start.units.column("unit_key"),
                                                                                value_set=keys)))])
-    owned = [part.column("phone") for part in ledger.parts() if part is not None]
-    owned_phones = pa.chunked_array([c for o in owned for c in (o.chunks if isinstance(o, pa.ChunkedArray) else [o])],
-                                    text)
-    visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(), owned_phones)))
+    if in_order is not None:  # the ledger's phones in order: the visited looked up among them
+        owned = among_sorted(phone_keys(visited.column("phone")), in_order)[0]
+        visited = visited.filter(pa.array(~owned))
+    else:
+        owned_phones = pa.chunked_array([c for part in ledger.parts() if part is not None
+                                         for c in _chunks(part.column("phone"))], text)
+        visited = visited.filter(pc.invert(_is_in(visited.column("phone").combine_chunks(), owned_phones)))
     return Carried(until, owners, visited.combine_chunks(), visits.combine_chunks(), units.combine_chunks(),
                    deals.combine_chunks(), _lapses_table(lapses), phones, parent)
 
@@ -946,7 +957,7 @@ def _compact(chain: LedgerChain, walked: Any) -> bool:
     when the replay's own changes pass `CHAIN_SHARE` of the ledger. A chain grown long is stored
     whole again by the run, outside the replay (`stores_whole_again`)."""
     walked_rows = walked.num_rows if walked is not None else 0
-    return walked_rows > CHAIN_SHARE * max(len(chain.phones), 1)
+    return walked_rows > CHAIN_SHARE * max(chain.size, 1)
 
 
 def stores_whole_again(chain: LedgerChain) -> bool:
@@ -960,31 +971,29 @@ def stores_whole_again(chain: LedgerChain) -> bool:
     return chain.depth + 1 >= CHAIN_WEEKS or chain.changed_rows > CHAIN_SHARE * max(chain.base_rows, 1)
 
 
-def _merged_phones(old: Any, walked: Any, kept: KeptRows) -> Any:
-    """The phones of a ledger in phone order: `old`'s (in order) and those of `walked` it lacks
-    (`old`'s are those `kept` and a few thousand walked: only those are looked up)."""
+def _merged_keys(old: Any, walked: Any) -> Any:
+    """The keys of a ledger's phones in order (`phone_keys`): `old`'s (in order) and those of
+    `walked` it lacks, each of the week's few looked up among the year's by `searchsorted` and
+    put in its place (the year's copied once)."""
     import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    named = np.ones(len(old), bool)
-    named[kept.positions] = False
-    new = walked.filter(pc.invert(pc.is_in(walked, value_set=old.filter(pa.array(named)))))
+    old, walked = same_kind(old, walked)
+    new = np.sort(walked[~among_sorted(walked, old)[0]])
     if not len(new):
         return old
-    keys = as_number(pa.concat_arrays([old, new]), PHONE)
-    if not pa.types.is_integer(keys.type):  # texts: sorted whole (phones of 11 digits are numbers)
-        both = pa.concat_arrays([old, new])
-        return both.take(pc.sort_indices(both))
-    old_keys, new_keys = keys[:len(old)].to_numpy(), keys[len(old):]
-    order = pc.sort_indices(new_keys)
-    lands = np.searchsorted(old_keys, new_keys.take(order).to_numpy()) + np.arange(len(new))
-    index = np.empty(len(old) + len(new), np.int64)
-    rest = np.ones(len(index), bool)
+    lands = np.searchsorted(old, new) + np.arange(len(new))  # where each new one goes
+    merged = np.empty(len(old) + len(new), old.dtype)
+    merged[lands] = new
+    rest = np.ones(len(merged), bool)
     rest[lands] = False
-    index[lands] = len(old) + np.arange(len(new))
-    index[rest] = np.arange(len(old))
-    return pa.concat_arrays([old, new.take(order)]).take(pa.array(index))
+    merged[rest] = old
+    return merged
+
+
+def _chunks(column: Any) -> list[Any]:
+    import pyarrow as pa
+
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
 
 
 def _is_in(phones: Any, among: Any) -> Any:
