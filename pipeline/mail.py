@@ -50,7 +50,15 @@ import jinja2
 from .config import Config
 from .normalise import mask_phone
 from .records import Person
-from .report.context import History, correction_lines, fix_hint, index_week, manager_history, my_followups
+from .report.context import (
+    History,
+    WeekIndex,
+    correction_lines,
+    fix_hint,
+    index_week,
+    manager_history,
+    my_followups,
+)
 from .report.html import make_environment
 from .report.html import prepare_templates as prepare
 from .report.model import WeekReport
@@ -534,7 +542,8 @@ def _read(path: Path) -> bytes:
 
 def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, lang: str,
                      subject: str, deals_of: dict[str, list[dict[str, Any]]],
-                     rejections_of: dict[str, list[dict[str, Any]]], history: History) -> dict[str, Any]:
+                     rejections_of: dict[str, list[dict[str, Any]]], history: History,
+                     index: WeekIndex | None = None) -> dict[str, Any]:
     name = row["name"]
     tasks = [
         {"label": t(lang, f"mail.task.{task}"), "target": row["targets"][task],
@@ -569,7 +578,7 @@ def _manager_context(report: WeekReport, row: dict[str, Any], person: Person, la
         "dismissal_review": row["dismissal_review"], "deals": deals, "rejections": rejections,
         "history": history,
         "corrections": correction_lines(lang, report.results, name, _mask_any),
-        "followups": my_followups(report, name),
+        "followups": my_followups(report, name, index),
     }
 
 
@@ -674,7 +683,7 @@ class _Week:
             subject = t(lang, "mail.subject.manager", prefix=self.prefix, week=report.week, name=name,
                         net=_money(row["net"]))
             context = _manager_context(report, row, person, lang, subject, self.deals_of, self.rejections_of,
-                                       manager_history(lang, self.index, name))
+                                       manager_history(lang, self.index, name), self.index)
             html, text = (template.render(context) for template in self.templates)
             workbook = _read(self.folder / "managers" / f"{self.stems[name]}.xlsx")
             attachment = (workbook, t(lang, "mail.attach.manager", week=report.week, name=name))

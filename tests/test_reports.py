@@ -23,7 +23,17 @@ from markupsafe import Markup, escape
 from pipeline import mail
 from pipeline.config import Config
 from pipeline.records import Ledger, Person, Source
-from pipeline.report.context import bar, manager_stems, mask
+from pipeline.report.context import (
+    Bar,
+    History,
+    HistoryWeek,
+    bar,
+    index_week,
+    indexed_once,
+    manager_stems,
+    mask,
+    my_followups,
+)
 from pipeline.report.excel import display_width, lead_rows
 from pipeline.report.html import environment, make_environment
 from pipeline.report.model import Lead, LedgerEntry, RunInfo, Unit, Visit, WeekReport
@@ -589,6 +599,78 @@ def test_a_card_is_the_macro_it_replaced(cards: list[tuple[Any, ...]]) -> None:
     assert page.render(cards=cards) == reference.render(cards=cards)
     email_page = mail._env().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
     assert email_page.render(cards=cards) == reference.render(cards=cards)
+
+
+# A statement's history as the pages and emails drew it with Jinja macros, before `history_table`
+# made it in Python.
+HISTORY_MACRO = """{% macro small_bar(b) -%}
+<table width="100%" cellpadding="0" cellspacing="0" style="background:#e5e7eb;"><tr>
+{%- if b.pct %}<td width="{{ b.pct }}%" height="6" bgcolor="{{ b.colour }}" style="font-size:0;line-height:0;"></td>{% endif %}
+{%- if b.rest %}<td height="6" style="font-size:0;line-height:0;"></td>{% endif -%}
+</tr></table><span style="white-space:nowrap;">{{ b.text }} <span style="color:#6b7280;">{{ b.pct_text }}</span></span>
+{%- endmacro %}
+{% macro history(h) -%}
+<table role="presentation" class="history" width="100%" cellpadding="0" cellspacing="0" border="0" style="border-collapse:collapse;width:100%;font-size:12px;">
+<tr style="background:#eff6ff;color:#1e3a8a;">{% for label in h.item_labels %}<th align="left" width="33%" style="width:33%;padding:4px 6px;border-bottom:2px solid #bfdbfe;">{{ label }}</th>{% endfor %}</tr>
+{% for w in h.weeks %}
+<tr{% if w.bold %} style="font-weight:bold;background:#f3f4f6;"{% endif %}><td colspan="3" style="padding:6px 6px 2px;"><span style="white-space:nowrap;">{{ w.week }}</span>{% if w.note %} <span style="font-weight:normal;color:#6b7280;">{{ w.note }}</span>{% endif %} &nbsp; <span style="white-space:nowrap;color:{{ w.net_colour }};">{{ w.amounts }}</span></td></tr>
+<tr{% if w.bold %} style="background:#f3f4f6;"{% endif %}>
+{%- if w.bars %}{% for b in w.bars %}<td style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;">{{ small_bar(b) }}</td>{% endfor %}
+{%- else %}<td colspan="3" style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;font-size:0;line-height:0;">&nbsp;</td>{% endif -%}
+</tr>
+{% endfor %}
+</table>
+{%- endmacro %}
+{% for h in histories %}[{{ history(h) }}]{% endfor %}"""
+
+_history_text = st.one_of(st.text(max_size=8), st.sampled_from(["", "<b>&\"'", "本周", "罚款 1,200.00 · 净额 -3.00"]))
+_history_bar = st.builds(Bar, _history_text, _history_text, st.integers(0, 100), st.integers(0, 100),
+                         st.sampled_from(["#16a34a", "#dc2626", "<x>"]))
+_history_week = st.builds(HistoryWeek, _history_text, _history_text, st.lists(_history_bar, max_size=3), _history_text,
+                          st.sampled_from(["#111827", "#dc2626", "&"]), st.booleans())
+_history = st.builds(History, _history_text, st.lists(_history_text, max_size=3), st.lists(_history_week, max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_history, max_size=3))
+def test_a_history_table_is_the_macro_it_replaced(histories: list[History]) -> None:
+    """`history_table` writes what the Jinja macros it replaced wrote, escaped the same way, on
+    the pages' environment and the emails' (the same drawing: made by `make_environment`)."""
+    reference = make_environment(True).from_string(HISTORY_MACRO)
+    drawn = "{% for h in histories %}[{{ history_table(h) }}]{% endfor %}"
+    assert environment().from_string(drawn).render(histories=histories) == reference.render(histories=histories)
+    email_page = make_environment(lambda name: name is None or not name.endswith(".txt")).from_string(drawn)
+    assert email_page.render(histories=histories) == reference.render(histories=histories)
+
+
+_owner = st.sampled_from([ZHANG, WANG, EVIL, "赵六"])
+_item = st.fixed_dictionaries({
+    "source": st.fixed_dictionaries({"file": st.just("走访日志.xlsx"), "sheet": st.just("Sheet1"), "row": st.integers(2, 99)}),
+    "manager": _owner, "client": st.sampled_from(["华信公司", "东方小学", "<b>"]), "contacted_at": st.just("2026-11-20T10:00:00"),
+    "issue": st.just("停车位不足"), "owner": _owner, "due_on": st.sampled_from(["2026-11-27", "2026-11-29", "2026-12-10"]),
+    "state": st.sampled_from(["open", "answered"]), "overdue": st.booleans()})
+_recontact = st.fixed_dictionaries({"manager": _owner, "client": st.sampled_from(["赵先生", "钱先生"]),
+                                    "last_contact": st.sampled_from(["2026-11-02T09:00:00", "2026-10-01T00:00:00"])})
+_birthday = st.fixed_dictionaries({"manager": _owner, "client": st.sampled_from(["孙先生", "周女士"]),
+                                   "birthday": st.sampled_from(["12-01", "12-03"])})
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_item, max_size=12), st.lists(_recontact, max_size=6), st.lists(_birthday, max_size=6))
+def test_own_follow_ups_are_the_same_found_in_the_index(items: list[dict[str, Any]], recontact: list[dict[str, Any]],
+                                                         birthdays: list[dict[str, Any]]) -> None:
+    """A person's follow-ups found in the week's index (grouped once for every statement) are
+    those picked from followups.json: the same items in the same order, nothing of another's;
+    and an index made within `indexed_once` follows a report given other follow-ups."""
+    report = sample_report()
+    report.followups = {"schema": 1, "week": report.week, "items": items, "people": [], "contacts": [],
+                        "recontact": recontact, "birthdays": birthdays}
+    with indexed_once():
+        index = index_week(report)
+        for name in [ZHANG, WANG, EVIL, "赵六", "钱七"]:
+            assert my_followups(report, name, index) == my_followups(report, name)
+        report.followups = {**report.followups, "items": items[:1]}
+        assert index_week(report).followup_items_by == ({items[0]["owner"]: items[:1]} if items else {})
 
 
 def test_a_statement_page_draws_its_deals_and_rejections_as_cards(tmp_path: Path) -> None:

@@ -13,10 +13,22 @@ from email.policy import default as DEFAULT_POLICY
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.config import Config
 from pipeline.mail import build_messages
-from pipeline.report.context import attainment, index_week, manager_page, summary_page
-from pipeline.report.write import write_week
+from pipeline.report.context import (
+    TrendBar,
+    attainment,
+    index_week,
+    manager_page,
+    manager_trend,
+    summary_page,
+    trend_bar,
+)
+from pipeline.report.html import environment, make_environment
+from pipeline.report.write import statement_paths, write_week
 from tests.test_reports import EVIL, WANG, ZHANG, _manager
 from tests.test_run import Office, leads, office  # noqa: F401 - the fixture
 from tests.trend_sample import EARLIER_WEEKS, report_with_history
@@ -109,6 +121,58 @@ def test_emails_carry_the_charts_in_a_form_mail_clients_render(tmp_path: Path) -
     assert statement.index("近8周走势") < statement.index("2026-W41") < statement.index("2026-W47")
     assert "罚款 320.00 · 净额 -320.00" in statement and "60 / 100" in statement
     assert "近8周走势" in plain and "- 2026-W44: 拓展单位 2 / 3; 上门批次 14 / 16; 诚意号码 90 / 100;" in plain
+
+
+def test_a_statement_email_carries_the_history_of_its_page(tmp_path: Path) -> None:
+    """The history table of a statement email's page is the one its statement page shows, byte
+    for byte: eight weeks, each a line of figures and a line of bars."""
+    report = report_with_history()
+    write_week(report, tmp_path)
+    messages = {m.key: m for m in build_messages(report, tmp_path, Config())}
+    compared = 0
+    for name, (_, path) in statement_paths(report, tmp_path).items():
+        page = path.read_text(encoding="utf-8")
+        table = page[page.index('<table role="presentation" class="history"'):]
+        table = table[:table.index("</table>\n</td></tr>") + len("</table>")]
+        assert table.count('<td colspan="3" style="padding:6px 6px 2px;">') == len(WEEKS)
+        assert all(week in table for week in WEEKS)
+        if f"manager:{name}" in messages:
+            assert table in _html_part(messages[f"manager:{name}"].data).replace("\r\n", "\n")
+            compared += 1
+    assert compared >= 2
+
+
+# The trend cells as the summary drew them with a Jinja macro, before `sparkline` made them in Python.
+SPARKLINE_MACRO = """{% macro sparkline(bars, bg) -%}
+{% set gap = bg or '#ffffff' %}
+<table role="img" aria-label="{{ bars|map(attribute='label')|join('; ') }}" class="trend" cellpadding="0" cellspacing="0" border="0" style="border-collapse:separate;border-spacing:0;"><tr>
+{%- for b in bars %}<td width="8" height="{{ b.height }}" title="{{ b.label }}"{% if b.height %} bgcolor="{{ b.colour }}"{% endif %} style="width:8px;height:{{ b.height }}px;padding:0;border-top:{{ b.gap }}px solid {{ gap }};border-left:1px solid {{ gap }};border-right:1px solid {{ gap }};border-bottom:1px solid #9ca3af;background:{{ b.colour if b.height else gap }};font-size:0;line-height:0;mso-line-height-rule:exactly;"></td>{% endfor -%}
+</tr></table>
+{%- endmacro %}
+{% for bars, bg in lines %}[{{ sparkline(bars, bg) }}]{% endfor %}"""
+
+_trend_text = st.one_of(st.text(max_size=8), st.sampled_from(["", "<b>&\"'", "2026-W48：达成 87%", "#fde2e2"]))
+_trend_bar = st.builds(TrendBar, _trend_text, st.integers(0, 24), st.integers(0, 24), _trend_text, _trend_text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_trend_bar, max_size=8), _trend_text), max_size=3))
+def test_a_sparkline_is_the_macro_it_replaced(lines: list[tuple[list[TrendBar], str]]) -> None:
+    """`sparkline` writes what the Jinja macro it replaced wrote, escaped the same way."""
+    reference = make_environment(True).from_string(SPARKLINE_MACRO)
+    drawn = environment().from_string("{% for bars, bg in lines %}[{{ sparkline(bars, bg) }}]{% endfor %}")
+    assert drawn.render(lines=lines) == reference.render(lines=lines)
+
+
+def test_a_managers_trend_is_the_bar_of_them_alone() -> None:
+    """Each manager's summary trend, week by week, is `trend_bar` of their row alone (none when
+    not assessed), whichever manager's figures it shares."""
+    report = report_with_history()
+    index = index_week(report)
+    for m in index.managers:
+        for (week, by_name), drawn in zip(index.trend, manager_trend("zh", index, m["name"]), strict=True):
+            row = by_name.get(m["name"])
+            assert drawn == trend_bar("zh", week, [row] if row and row["active_days"] else [])
 
 
 # --- through the command line: weeks closed one run after another -----------------------------

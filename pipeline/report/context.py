@@ -25,8 +25,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from ..normalise import mask_phone
 from ..records import Person
@@ -213,6 +213,10 @@ class WeekIndex:
     stems: dict[str, str] = field(default_factory=dict)
     # The weeks the trends show, oldest first, this one last: (week, its managers by name).
     trend: list[tuple[str, dict[str, dict[str, Any]]]] = field(default_factory=list)
+    # followups.json's items by owner, its recontacts and birthdays by manager, each in the file's order.
+    followup_items_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    recontact_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    birthdays_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def leaders_text(self, lang: str, team: str) -> str:
         names = self.leaders.get(team) or []
@@ -276,7 +280,7 @@ def index_week(report: WeekReport) -> WeekIndex:
 def _indexed(report: WeekReport) -> tuple[Any, ...]:
     """What `_index_week` reads of the report (the cache keeps them, so their identities stay theirs)."""
     return (report.results, report.roster, report.run, report.leads, report.visits, report.units, report.earlier,
-            report.week)
+            report.week, report.followups)
 
 
 def _index_week(report: WeekReport) -> WeekIndex:
@@ -303,6 +307,9 @@ def _index_week(report: WeekReport) -> WeekIndex:
         stems=manager_stems([m["name"] for m in managers]),
         trend=[(week, {m["name"]: m for m in rows})
                for week, rows in [*report.earlier[-(TREND_WEEKS - 1):], (report.week, managers)]],
+        followup_items_by=_group(report.followups.get("items", []), "owner"),
+        recontact_by=_group(report.followups.get("recontact", []), "manager"),
+        birthdays_by=_group(report.followups.get("birthdays", []), "manager"),
     )
 
 
@@ -434,8 +441,29 @@ def _assessed(managers: Any) -> list[dict[str, Any]]:
 
 
 def manager_trend(lang: str, index: WeekIndex, name: str) -> list[TrendBar]:
-    return [trend_bar(lang, week, _assessed([by_name[name]] if name in by_name else []))
-            for week, by_name in index.trend]
+    """`name`'s bar in each week of the trend (`trend_bar` of them alone, when assessed)."""
+    bars = []
+    for week, by_name in index.trend:
+        m = by_name.get(name)
+        if m is None or not m["active_days"]:
+            bars.append(_one_bar(lang, week))
+        else:
+            achieved, targets = m["achieved"], m["targets"]
+            bars.append(_one_bar(lang, week, tuple(achieved[i] for i in ITEMS), tuple(targets[i] for i in ITEMS),
+                                 bool(m["met"])))
+    return bars
+
+
+@lru_cache(maxsize=8192)
+def _one_bar(lang: str, week: str, achieved: tuple[int, ...] = (), targets: tuple[int, ...] = (),
+             met: bool = False) -> TrendBar:
+    """`trend_bar` of one manager (none when `achieved` is empty: not assessed), made once for
+    each week's figures: what it reads of the manager's row, given by value."""
+    if not achieved:
+        return trend_bar(lang, week, [])
+    m = {"achieved": dict(zip(ITEMS, achieved, strict=True)), "targets": dict(zip(ITEMS, targets, strict=True)),
+         "met": met, "active_days": 1}
+    return trend_bar(lang, week, [m])
 
 
 def team_trends(lang: str, index: WeekIndex) -> tuple[dict[str, list[TrendBar]], list[TrendBar]]:
@@ -474,20 +502,63 @@ class History:
 
 def manager_history(lang: str, index: WeekIndex, name: str) -> History:
     """The manager's own last weeks, as the closed weeks' results say (never recomputed)."""
+    words = _history_words(lang)
     weeks = []
     last = len(index.trend) - 1
     for i, (week, by_name) in enumerate(index.trend):
         m = by_name.get(name)
-        assessed = bool(m and m["active_days"])
-        note = t(lang, "report.this_week") if i == last else ""
-        if not assessed:
-            note = t(lang, "report.not_assessed") if i == last else t(lang, "report.absent")
-        bars = [bar(m["achieved"][item], m["targets"][item]) for item in ITEMS] if m and assessed else []
-        fines, net = (money(m["fines"]["total"]), money(m["net"])) if m else (ZERO, ZERO)
-        weeks.append(HistoryWeek(week, note, bars,
-                                 t(lang, "report.history.fines_net", fines=fmt_cny(fines), net=fmt_cny(net)),
-                                 _net_colour(net), i == last))
-    return History(t(lang, "report.h.history", n=TREND_WEEKS), [t(lang, f"report.item.{i}") for i in ITEMS], weeks)
+        if m and m["active_days"]:
+            note = words.this_week if i == last else ""
+            targets, achieved = m["targets"], m["achieved"]
+            bars = [_bar_of(achieved[item], targets[item]) for item in ITEMS]
+        else:
+            note = words.not_assessed if i == last else words.absent
+            bars = []
+        fines, (net, colour) = (_cny_of(m["fines"]["total"]), _net_of(m["net"])) if m else (_ZERO_CNY, _ZERO_NET)
+        weeks.append(HistoryWeek(week, note, bars, words.fines_net.format(fines=fines, net=net), colour, i == last))
+    return History(words.heading, list(words.item_labels), weeks)
+
+
+class _HistoryWords(NamedTuple):
+    """The fixed words of a statement's history in one language."""
+
+    heading: str
+    item_labels: tuple[str, ...]
+    this_week: str
+    not_assessed: str
+    absent: str
+    fines_net: str     # the format of a week's amounts, {fines} and {net}
+
+
+@cache
+def _history_words(lang: str) -> _HistoryWords:
+    entry = TEXTS["report.history.fines_net"]
+    return _HistoryWords(t(lang, "report.h.history", n=TREND_WEEKS), tuple(t(lang, f"report.item.{i}") for i in ITEMS),
+                         t(lang, "report.this_week"), t(lang, "report.not_assessed"), t(lang, "report.absent"),
+                         entry.get(lang, entry["zh"]))
+
+
+@lru_cache(maxsize=4096)
+def _bar_of(achieved: int, target: int) -> Bar:
+    """`bar(achieved, target)`, each made once: a history's bars repeat from manager to manager."""
+    return bar(achieved, target)
+
+
+@lru_cache(maxsize=4096)
+def _cny_of(amount: Any) -> str:
+    """`fmt_cny(money(amount))` of a results.json amount, each made once (fines repeat)."""
+    return fmt_cny(money(amount))
+
+
+@lru_cache(maxsize=4096)
+def _net_of(amount: Any) -> tuple[str, str]:
+    """A net amount as a page shows it, and its colour (`_net_colour`)."""
+    net = money(amount)
+    return fmt_cny(net), _net_colour(net)
+
+
+_ZERO_CNY = fmt_cny(ZERO)
+_ZERO_NET = (_ZERO_CNY, "#111827")
 
 
 @dataclass(frozen=True)
@@ -768,7 +839,7 @@ def manager_page(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> Man
         targets=targets, fines_total=fmt_cny(money(m["fines"]["total"])), amounts=amounts,
         deals=deals, rejections=rejections, history=manager_history(lang, index, name),
         corrections=correction_lines(lang, report.results, name),
-        followups=my_followups(report, name),
+        followups=my_followups(report, name, index),
     )
 
 
@@ -879,16 +950,24 @@ def _item_order(item: dict[str, Any]) -> tuple[int, str]:
     return rank, item["due_on"]
 
 
-def my_followups(report: WeekReport, name: str) -> MyFollowUps:
+def my_followups(report: WeekReport, name: str, index: WeekIndex | None = None) -> MyFollowUps:
     """`name`'s own follow-ups: items they own, recontacts and birthdays of their own clients;
-    nothing of anyone else."""
+    nothing of anyone else. With the week's `index`, found there (`WeekIndex.followup_items_by`
+    and the like: open items and recontacts pile up with the weeks, and every statement reads
+    its own), else picked from followups.json."""
     doc, lang = report.followups, report.lang
-    items = sorted((i for i in doc.get("items", []) if i["owner"] == name), key=_item_order)
+    if index is None:
+        items = [i for i in doc.get("items", []) if i["owner"] == name]
+        recontact = [r for r in doc.get("recontact", []) if r["manager"] == name]
+        birthdays = [b for b in doc.get("birthdays", []) if b["manager"] == name]
+    else:
+        items, recontact, birthdays = (index.followup_items_by.get(name, []), index.recontact_by.get(name, []),
+                                       index.birthdays_by.get(name, []))
     return MyFollowUps(
-        [followup_row(lang, i, report.end) for i in items],
+        [followup_row(lang, i, report.end) for i in sorted(items, key=_item_order)],
         [RecontactRow(r["client"], fmt_when(r["last_contact"]), _days_between(r["last_contact"], report.end))
-         for r in doc.get("recontact", []) if r["manager"] == name],
-        [BirthdayRow(b["client"], b["birthday"]) for b in doc.get("birthdays", []) if b["manager"] == name],
+         for r in recontact],
+        [BirthdayRow(b["client"], b["birthday"]) for b in birthdays],
     )
 
 
@@ -896,10 +975,14 @@ def team_followups(report: WeekReport) -> TeamFollowUps:
     """The leaders' view: every overdue item by owner, and each manager's contacts by attitude."""
     doc, lang = report.followups, report.lang
     items = doc.get("items", [])
+    overdue: dict[str, list[dict[str, Any]]] = {}
+    for i in items:
+        if i["overdue"]:
+            overdue.setdefault(i["owner"], []).append(i)
     blocks = []
     for person in doc.get("people", []):
         if person["overdue"]:
-            mine = [followup_row(lang, i, report.end) for i in items if i["owner"] == person["name"] and i["overdue"]]
+            mine = [followup_row(lang, i, report.end) for i in overdue.get(person["name"], [])]
             blocks.append(OwnerBlock(person["name"], person["overdue"], mine))
     contacts = [ContactRow(c["manager"], c["logged"], c["keen"], c["neutral"], c["resistant"], False)
                 for c in doc.get("contacts", [])]

@@ -1082,7 +1082,7 @@ def _followup_sheet(report: WeekReport, key: str, items: list[dict[str, Any]]) -
                  [Table(followup_columns(report.lang), followup_rows(report, items))])
 
 
-def _my_followup_sheet(report: WeekReport, name: str) -> Sheet:
+def _my_followup_sheet(report: WeekReport, index: WeekIndex, name: str) -> Sheet:
     """A person's own follow-ups: the items they follow up, then their keen clients to visit
     again and their clients' birthdays next week (SPEC §9)."""
     lang = report.lang
@@ -1090,8 +1090,8 @@ def _my_followup_sheet(report: WeekReport, name: str) -> Sheet:
     def fu(key: str) -> str:
         return t(lang, f"report.fu.col.{key}")
 
-    mine = my_followups(report, name)
-    items = [i for i in report.followups.get("items", []) if i["owner"] == name]
+    mine = my_followups(report, name, index)
+    items = index.followup_items_by.get(name, [])
     return Sheet(t(lang, "report.sheet.my_followups"), [
         Table(followup_columns(lang), followup_rows(report, items)),
         Table([Column(t(lang, "report.fu.h.recontact")), Column(fu("last_contact")), Column(fu("days"), "int")],
@@ -1236,7 +1236,7 @@ def manager_sheets(report: WeekReport, index: WeekIndex, m: dict[str, Any]) -> l
         Sheet(sheet("units"), [Table(unit_columns(lang, False), unit_rows(index.units_by.get(name, []), False))]),
         Sheet(sheet("rejections"), [Table(manager_rejection_columns(lang), rejections)]),
         *_corrections_sheets(lang, report.results, name),
-        _my_followup_sheet(report, name),
+        _my_followup_sheet(report, index, name),
     ]
 
 

@@ -19,7 +19,7 @@ import jinja2
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from .context import index_week, manager_page, summary_page
+from .context import Bar, History, TrendBar, index_week, manager_page, summary_page
 from .model import WeekReport
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -40,6 +40,8 @@ def make_environment(autoescape: bool | Callable[[str | None], bool]) -> jinja2.
         auto_reload=False,
     )
     env.globals["card"] = card
+    env.globals["history_table"] = history_table
+    env.globals["sparkline"] = sparkline
     return env
 
 
@@ -76,6 +78,96 @@ def card(title: Any, title_colour: Any, accent: Any, lines: Iterable[Any], foot:
         parts += (_CARD_LINE, escape(line), "</td></tr>\n")
     parts += (_CARD_FOOT, " · ".join([escape(value) for value in foot]), "</td></tr>\n</table>")
     return Markup("".join(parts))
+
+
+# `history_table`'s fixed text, around the values it places
+_HISTORY_OPEN = ('<table role="presentation" class="history" width="100%" cellpadding="0" cellspacing="0" border="0" '
+                 'style="border-collapse:collapse;width:100%;font-size:12px;">\n'
+                 '<tr style="background:#eff6ff;color:#1e3a8a;">')
+_HISTORY_TH = '<th align="left" width="33%" style="width:33%;padding:4px 6px;border-bottom:2px solid #bfdbfe;">'
+_HISTORY_WEEK = ('><td colspan="3" style="padding:6px 6px 2px;"><span style="white-space:nowrap;">', '</span>',
+                 ' <span style="font-weight:normal;color:#6b7280;">',
+                 ' &nbsp; <span style="white-space:nowrap;color:', ';">', '</span></td></tr>\n<tr')
+_HISTORY_BOLD = (' style="font-weight:bold;background:#f3f4f6;"', ' style="background:#f3f4f6;"')
+_HISTORY_TD = '<td style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;">'
+_HISTORY_EMPTY = ('<td colspan="3" style="padding:0 6px 6px;border-bottom:1px solid #e5e7eb;font-size:0;line-height:0;">'
+                  '&nbsp;</td>')
+
+
+def history_table(h: History) -> Markup:
+    """A manager's last weeks (`context.History`), for the statement pages and their emails (a
+    template global): per week a line with the week, its note, its fines and net, then a line of
+    one small bar per task (`small_bar`), or an empty cell when not assessed. Narrow first: three
+    columns at most, so it reads on a 390 px phone. Every value escaped as the templates escape
+    it. Made here, not by a Jinja macro: from the eighth week every statement and its email
+    carry eight weeks of it, which were a third of their rendering by a macro
+    (tests/test_reports.py compares the two)."""
+    week_open, week_close, note_open, net_open, net_mid, week_end = _HISTORY_WEEK
+    parts = [_HISTORY_OPEN]
+    for label in h.item_labels:
+        parts += (_HISTORY_TH, escape(label), "</th>")
+    parts.append("</tr>\n")
+    for w in h.weeks:
+        parts += ("<tr", _HISTORY_BOLD[0] if w.bold else "", week_open, escape(w.week), week_close)
+        if w.note:
+            parts += (note_open, escape(w.note), "</span>")
+        parts += (net_open, escape(w.net_colour), net_mid, escape(w.amounts), week_end,
+                  _HISTORY_BOLD[1] if w.bold else "", ">")
+        if w.bars:
+            for b in w.bars:
+                parts += (_HISTORY_TD, small_bar(b), "</td>")
+        else:
+            parts.append(_HISTORY_EMPTY)
+        parts.append("</tr>\n")
+    parts.append("</table>")
+    return Markup("".join(parts))
+
+
+_SMALL_BARS: dict[Bar, str] = {}   # each bar drawn once a process: a week's 12,000 are a few hundred
+
+
+def small_bar(b: Bar) -> str:
+    """A bar of a history (`Bar`) in few bytes, the text in the table's font: its markup, escaped."""
+    made = _SMALL_BARS.get(b)
+    if made is None:
+        fill = (f'<td width="{escape(b.pct)}%" height="6" bgcolor="{escape(b.colour)}" '
+                f'style="font-size:0;line-height:0;"></td>') if b.pct else ""
+        rest = '<td height="6" style="font-size:0;line-height:0;"></td>' if b.rest else ""
+        made = _SMALL_BARS[b] = (
+            f'<table width="100%" cellpadding="0" cellspacing="0" style="background:#e5e7eb;"><tr>{fill}{rest}'
+            f'</tr></table><span style="white-space:nowrap;">{escape(b.text)} '
+            f'<span style="color:#6b7280;">{escape(b.pct_text)}</span></span>')
+    return made
+
+
+def sparkline(bars: Iterable[TrendBar], bg: str) -> Markup:
+    """A trend of the last weeks (`context.TrendBar`s), one cell per week, for the summary (a
+    template global): a coloured bar under a gap drawn as the cell's top border in the row's
+    background (`bg`, white when none), so that every cell is the same height and no client has
+    to honour a height on a div. No script, no SVG, no image: what Outlook, Gmail and the phone
+    apps keep. Heights, colours and labels come from context.py; every value escaped as the
+    templates escape it. Made here, not by a Jinja macro: a big office's summary draws one for
+    each manager, eight cells each (tests/test_trends.py compares the two)."""
+    gap = escape(bg or "#ffffff")
+    bars = list(bars)
+    parts = ['<table role="img" aria-label="', "; ".join([escape(b.label) for b in bars]),
+             '" class="trend" cellpadding="0" cellspacing="0" border="0" '
+             'style="border-collapse:separate;border-spacing:0;"><tr>']
+    parts += [_trend_cell(b, gap) for b in bars]
+    parts.append("</tr></table>")
+    return Markup("".join(parts))
+
+
+@lru_cache(maxsize=4096)
+def _trend_cell(b: TrendBar, gap: str) -> str:
+    """One week's cell of `sparkline` (`gap`: escaped), made once a process: a summary's bars
+    repeat from manager to manager."""
+    height = escape(b.height)
+    colour = f' bgcolor="{escape(b.colour)}"' if b.height else ""
+    return (f'<td width="8" height="{height}" title="{escape(b.label)}"{colour} style="width:8px;height:{height}px;'
+            f'padding:0;border-top:{escape(b.gap)}px solid {gap};border-left:1px solid {gap};border-right:1px solid '
+            f'{gap};border-bottom:1px solid #9ca3af;background:{escape(b.colour) if b.height else gap};font-size:0;'
+            'line-height:0;mso-line-height-rule:exactly;"></td>')
 
 
 @lru_cache(maxsize=1)
