@@ -1,5 +1,5 @@
-"""A closed week's ledger.csv as the state keeps it: whole (packed), or as its difference from a
-later closed week's.
+"""A closed week's ledger.csv as the state keeps it: whole (packed), or as its difference from
+another closed week's.
 
 A year of weeks each storing its whole ledger grows with the square of the weeks (the ledger of
 week 52 is the whole year's); yet from one week to the next only the week's new phones and its
@@ -14,16 +14,27 @@ A delta names the week it is against (`delta_base`): a re-render walks from the 
 the newest, and `resolve` applies the deltas back from the whole file, composing the positions
 as integers and taking the lines once.
 
-Shared by the state (which stores the blobs and moves old ones to deltas) and the report writer
-(which unpacks them where ledger.csv is written): imports neither.
+A week closed now is stored as a delta against the week before's (made from the positions its
+`splice` copied lines from: nothing is compressed whole), with its size, its pieces, the number
+of deltas a re-render resolves through and the SHA-256 of its bytes; every `MAX_CHAIN + 1`-th
+week is stored whole again, so that a re-render resolves at most `MAX_CHAIN` deltas. The next
+week reads the week before's lines from that week's own ledger.csv where its size and SHA-256
+are still those stored (`Before`), and from the state otherwise. Weeks closed by earlier
+versions keep their deltas against the week after them (the newest whole): `resolve` follows a
+chain in either direction.
+
+Shared by the state (which stores the blobs) and the report writer (which unpacks them where
+ledger.csv is written): imports neither.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # The whole file: zstd (through Arrow's codec) after a marker and the size; weeks closed by
 # earlier versions kept it as zlib, which is still read. A big office's 72 MB ledger compresses
@@ -33,6 +44,17 @@ _ZSTD_MARK = b"\x00zstd1\x1e"
 # 8-byte sizes (the file's bytes, its pieces, its own pieces, the compressed positions) and the
 # compressed parts: positions, own pieces' lengths, own pieces' bytes.
 _DELTA_MARK = b"\x00ldelta1\x1e"
+# The same as written since (`splice`, `stored_file`), each with what the next week checks the
+# file it finds against and how far its chain goes: the whole file with its size, its pieces and
+# its SHA-256 (`_WHOLE_HEAD`); a delta with, after the four sizes, the deltas a re-render
+# resolves through (its own included) and the file's SHA-256 (`_DELTA_TAIL`).
+_ZSTD2_MARK = b"\x00zstd2\x1e"
+_DELTA2_MARK = b"\x00ldelta2\x1e"
+_WHOLE_HEAD = len(_ZSTD2_MARK) + 8 + 8 + 32
+_DELTA_TAIL = 8 + 32
+# A week is stored whole again where its delta would be the 13th since a whole one: a re-render
+# resolves at most this many deltas (a year's ledger: 12 of about a megabyte each).
+MAX_CHAIN = 12
 _NEWLINE = 10
 _CHUNK = 1 << 22  # files scanned, compared and decompressed 4 MB at a time: little memory whatever their size
 
@@ -47,17 +69,40 @@ def pack(data: bytes | Any) -> bytes:
 
 def pack_file(path: Path) -> bytes:
     """`pack` of a file, read and compressed a few megabytes at a time into one zstd frame: a
-    year's ledger.csv is never in the run's memory whole (mapped, its pages counted there)."""
+    year's ledger.csv is never in the run's memory whole (mapped, its pages counted there);
+    with its pieces and SHA-256 (`Before`)."""
     import pyarrow as pa
 
     sink = pa.BufferOutputStream()
-    size = 0
+    size = newlines = 0
+    digest = hashlib.sha256()
+    last = _NEWLINE
     with open(path, "rb") as source, pa.CompressedOutputStream(sink, "zstd") as packed:  # Arrow's zstd: level 1
         buffer = bytearray(1 << 22)
         while read := source.readinto(buffer):
-            packed.write(memoryview(buffer)[:read])
+            view = memoryview(buffer)[:read]
+            packed.write(view)
+            digest.update(view)
+            newlines += buffer.count(b"\n", 0, read)
+            last = buffer[read - 1]
             size += read
-    return b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
+    return _whole_blob(sink.getvalue(), size, newlines + (last != _NEWLINE), digest.digest())
+
+
+def _whole_blob(frame: Any, size: int, pieces: int, digest: bytes) -> bytes:
+    return b"".join((_ZSTD2_MARK, size.to_bytes(8, "little"), pieces.to_bytes(8, "little"), digest,
+                     memoryview(frame)))
+
+
+def _frame_at(blob: bytes | memoryview) -> int | None:
+    """Where a whole stored file's zstd frame starts (after its marker and header); None for
+    zlib (as the first versions kept it)."""
+    mark = bytes(blob[:len(_ZSTD_MARK)])
+    if mark == _ZSTD_MARK:
+        return len(_ZSTD_MARK) + 8
+    if mark == _ZSTD2_MARK:
+        return _WHOLE_HEAD
+    return None
 
 
 def unpack(blob: bytes | Sequence[bytes]) -> bytes:
@@ -66,13 +111,13 @@ def unpack(blob: bytes | Sequence[bytes]) -> bytes:
         return resolve(list(blob))
     if is_delta(blob):
         raise ValueError("a ledger delta alone cannot be unpacked: resolve it with the weeks after it")
-    if not bytes(blob[:len(_ZSTD_MARK)]) == _ZSTD_MARK:
+    at = _frame_at(blob)
+    if at is None:
         return zlib.decompress(blob)
     import pyarrow as pa
 
     size = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
-    data: bytes = pa.Codec("zstd").decompress(memoryview(blob)[len(_ZSTD_MARK) + 8:], decompressed_size=size,
-                                              asbytes=True)
+    data: bytes = pa.Codec("zstd").decompress(memoryview(blob)[at:], decompressed_size=size, asbytes=True)
     return data
 
 
@@ -90,8 +135,9 @@ def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
     if is_delta(blob):
         raise ValueError("a ledger delta alone cannot be unpacked: resolve it with the weeks after it")
     written = 0
+    at = _frame_at(blob)
     with open(path, "wb") as out:
-        if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+        if at is None:
             stream = zlib.decompressobj()
             view = memoryview(blob)
             for start in range(0, len(view), _CHUNK):
@@ -101,7 +147,7 @@ def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
         import pyarrow as pa
 
         expected = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
-        source = pa.BufferReader(pa.py_buffer(memoryview(blob)[len(_ZSTD_MARK) + 8:]))
+        source = pa.BufferReader(pa.py_buffer(memoryview(blob)[at:]))
         with pa.CompressedInputStream(source, "zstd") as packed:
             while chunk := packed.read(_CHUNK):
                 written += out.write(memoryview(chunk))
@@ -117,13 +163,40 @@ def size(blob: bytes | Sequence[bytes]) -> int:
     if is_delta(blob):
         at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
         return int.from_bytes(blob[at:at + 8], "little")
-    if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+    if _frame_at(blob) is None:
         return 0
     return int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
 
 
 def is_delta(blob: bytes | memoryview) -> bool:
-    return bytes(blob[:len(_DELTA_MARK)]) == _DELTA_MARK
+    return bytes(blob[:len(_DELTA_MARK)]) in (_DELTA_MARK, _DELTA2_MARK)
+
+
+def _checked(blob: bytes | memoryview) -> tuple[int, int, bytes] | None:
+    """(size, pieces, SHA-256) of the file a blob written by this version stores; None for one
+    written by an earlier version (which kept no digest)."""
+    mark = bytes(blob[:len(_DELTA_MARK)])
+    if mark == _DELTA2_MARK:
+        at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
+        size, pieces = (int.from_bytes(blob[at + 8 * i:at + 8 * i + 8], "little") for i in range(2))
+        return size, pieces, bytes(blob[at + 48:at + 48 + 32])
+    if bytes(blob[:len(_ZSTD2_MARK)]) == _ZSTD2_MARK:
+        at = len(_ZSTD2_MARK)
+        size, pieces = (int.from_bytes(blob[at + 8 * i:at + 8 * i + 8], "little") for i in range(2))
+        return size, pieces, bytes(blob[at + 16:at + 48])
+    return None
+
+
+def depth(blob: bytes | memoryview) -> int:
+    """How many deltas a re-render of the week stored so resolves (0: stored whole). A delta of
+    an earlier version (against the week after it) counts as `MAX_CHAIN`: the week after it is
+    stored whole."""
+    if not is_delta(blob):
+        return 0
+    if bytes(blob[:len(_DELTA_MARK)]) != _DELTA2_MARK:
+        return MAX_CHAIN
+    at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)] + 40
+    return int.from_bytes(blob[at:at + 8], "little")
 
 
 def delta_base(blob: bytes | memoryview) -> str:
@@ -209,19 +282,40 @@ def delta_of_stored(old: bytes, new: bytes | Any, base: str) -> bytes:
     return _delta(_unpacked_parts(old), new, base)
 
 
-def delta_of_file(old: bytes, path: Path, base: str) -> bytes:
-    """`delta_of_stored` against the file at `path`, mapped in memory and let go of a few
-    megabytes at a time (its pages are not held in the run's memory)."""
+def stored_file(path: Path, before: Before | None, scratch: Path) -> bytes:
+    """The stored form of the ledger.csv at `path` made otherwise than by `splice` (written from
+    the ledger): whole where `whole_due`, else a delta against the week before's (`before`),
+    found by comparing the two files (`_delta`), the week before's mapped in memory and let go
+    of a few megabytes at a time (its pages are not held in the run's memory). `scratch`: where
+    the week before's file is resolved to when it is not in its folder as stored."""
+    if whole_due(before):
+        return pack_file(path)
+    assert before is not None
+    digest = hashlib.sha256()
+
+    def read() -> Iterator[bytes]:
+        for part in _file_parts(path):
+            digest.update(part)
+            yield part
+
+    with before.opened(scratch) as old:
+        blob = _mapped(old, lambda mapped, release: _delta(read(), mapped, before.week, release,
+                                                           before.depth + 1, digest))
+    return blob
+
+
+def _mapped(path: Path, use: Callable[[Any, Callable[[], Any] | None], bytes]) -> bytes:
+    """`use(the file mapped, a function letting go of its pages)` (an empty file: b"")."""
     import mmap
 
     if not path.stat().st_size:
-        return delta_of_stored(old, b"", base)
+        return use(b"", None)
     with open(path, "rb") as fh:
         mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         try:
             release = (lambda: mapped.madvise(mmap.MADV_DONTNEED)) if hasattr(mapped, "madvise") and \
                 hasattr(mmap, "MADV_DONTNEED") else None
-            return _delta(_unpacked_parts(old), mapped, base, release)
+            return use(mapped, release)
         finally:
             try:
                 mapped.close()
@@ -229,13 +323,102 @@ def delta_of_file(old: bytes, path: Path, base: str) -> bytes:
                 pass
 
 
+def _file_parts(path: Path | str) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while part := fh.read(_CHUNK):
+            yield part
+
+
+def whole_due(before: Before | None) -> bool:
+    """Whether the week after `before` is stored whole: there is no week before to be a delta
+    against, or its delta would be more than `MAX_CHAIN` from a whole."""
+    return before is None or before.depth >= MAX_CHAIN
+
+
+class Before(NamedTuple):
+    """The ledger.csv of the week before the one written, which that one's is made from
+    (`splice`) and stored against (`stored_file`): read from the file the week before wrote
+    (`file`) where its size and SHA-256 are still those stored when it closed (`before_of`; an
+    admin may have opened it in Excel and saved it, or the folder may be gone), else resolved
+    from what the state keeps (`chain`, `resolve`)."""
+
+    week: str
+    file: str | None            # its ledger.csv as written, checked
+    chain: list[bytes] | None   # else its stored chain
+    pieces: int | None          # its pieces (lines), where the stored form says
+    depth: int                  # deltas its stored form resolves through (0: whole)
+
+    @property
+    def resolves(self) -> bool:
+        """Whether it is read from a chain resolved first (not from a file, nor a whole stored one)."""
+        return self.file is None and self.chain is not None and len(self.chain) > 1
+
+    def parts(self, scratch: Path) -> Iterator[bytes]:
+        """Its bytes a few megabytes at a time: from the file, a whole stored file decompressed
+        as a stream, or a chain resolved into `scratch` first (removed after)."""
+        if self.file is not None:
+            yield from _file_parts(self.file)
+            return
+        assert self.chain is not None
+        if len(self.chain) == 1:
+            yield from _unpacked_parts(self.chain[0])
+            return
+        with self.opened(scratch.with_name(f".{scratch.name}.before")) as path:
+            yield from _file_parts(path)
+
+    @contextmanager
+    def opened(self, scratch: Path) -> Iterator[Path]:
+        """Its bytes as a file: the one checked, or `scratch` resolved from the stored chain
+        (removed after)."""
+        if self.file is not None:
+            yield Path(self.file)
+            return
+        assert self.chain is not None
+        try:
+            unpack_to(self.chain, scratch)
+            yield scratch
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    @contextmanager
+    def resolved(self, scratch: Path) -> Iterator[Before]:
+        """This, read in one pass however often it is read (`parts`): a chain resolved into
+        `scratch` once (removed after)."""
+        if not self.resolves:
+            yield self
+            return
+        with self.opened(scratch) as path:
+            yield self._replace(file=str(path), chain=None)
+
+
+def before_of(week: str, blob: bytes, file: Path, chain: Callable[[], list[bytes]]) -> Before:
+    """`Before` of the closed week `week` whose ledger.csv is stored as `blob`: its folder's
+    file `file` where it is there with the size and SHA-256 stored (a blob of this version),
+    else the stored chain (`blob` alone where stored whole, else `chain()`: read from the state
+    only then)."""
+    checked = _checked(blob)
+    pieces = None if checked is None else checked[1]
+    if checked is not None:
+        try:
+            same = file.stat().st_size == checked[0]
+            if same:
+                with open(file, "rb") as fh:
+                    same = hashlib.file_digest(fh, "sha256").digest() == checked[2]
+        except OSError:
+            same = False
+        if same:
+            return Before(week, str(file), None, pieces, depth(blob))
+    return Before(week, None, chain() if is_delta(blob) else [blob], pieces, depth(blob))
+
+
 def _unpacked_parts(blob: bytes) -> Iterator[bytes]:
-    if bytes(blob[:len(_ZSTD_MARK)]) != _ZSTD_MARK:
+    at = _frame_at(blob)
+    if at is None:
         yield unpack(blob)
         return
     import pyarrow as pa
 
-    frame = pa.BufferReader(pa.py_buffer(memoryview(blob)[len(_ZSTD_MARK) + 8:]))
+    frame = pa.BufferReader(pa.py_buffer(memoryview(blob)[at:]))
     with pa.CompressedInputStream(frame, "zstd") as stream:
         while part := stream.read(_CHUNK):
             yield part
@@ -249,13 +432,18 @@ def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview
     carry = b""
     for part in parts:
         view = memoryview(part)
+        found = part.rfind if isinstance(part, (bytes, bytearray)) else None
         for start in range(0, len(view), _CHUNK):
-            window = view[start:start + _CHUNK]
-            ends = np.flatnonzero(np.frombuffer(window, np.uint8) == _NEWLINE)
-            if not len(ends):
+            stop = min(start + _CHUNK, len(view))
+            if found is not None:
+                cut = found(b"\n", start, stop) + 1 - start  # 0: none
+            else:
+                ends = np.flatnonzero(np.frombuffer(view[start:stop], np.uint8) == _NEWLINE)
+                cut = int(ends[-1]) + 1 if len(ends) else 0
+            window = view[start:stop]
+            if not cut:
                 carry += bytes(window)
                 continue
-            cut = int(ends[-1]) + 1
             yield carry + bytes(window[:cut]) if carry else window[:cut]
             carry = bytes(window[cut:])
     if carry:
@@ -263,9 +451,10 @@ def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview
 
 
 def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str,
-           release: Callable[[], Any] | None = None) -> bytes:
+           release: Callable[[], Any] | None = None, depth: int | None = None, digest: Any = None) -> bytes:
     """`make_delta`; `release` (if any) lets go of `new`'s pages in memory (a mapped file's),
-    called after each few megabytes read from it."""
+    called after each few megabytes read from it. With `depth`, written as this version's
+    delta (`_DELTA2_MARK`) with the SHA-256 `digest` (hashlib's, of `old_parts`, taken at the end)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -306,14 +495,16 @@ def _delta(old_parts: Iterable[bytes | Any], new: bytes | Any, base: str,
     all_positions = np.concatenate(positions) if positions else np.zeros(0, np.int64)
     own = pa.concat_arrays(owns) if owns else pa.array([], pa.large_binary())
     del news, order, sorted_keys, positions, owns
-    blob = _delta_blob(all_positions, own, size, base)
+    blob = _delta_blob(all_positions, own, size, base, depth, None if digest is None else digest.digest())
     pa.default_memory_pool().release_unused()  # what Arrow's allocator kept of the parts compared
     return blob
 
 
-def _delta_blob(positions: Any, own: Any, size: int, base: str) -> bytes:
+def _delta_blob(positions: Any, own: Any, size: int, base: str, depth: int | None = None,
+                digest: bytes | None = None) -> bytes:
     """A delta (`make_delta`) of a file of `size` bytes: each of its pieces' position (numpy
-    int64) in the file of `base`, or past its end one of `own` (large_binary, in order)."""
+    int64) in the file of `base`, or past its end one of `own` (large_binary, in order). With
+    `depth` and `digest`, as this version writes it (`_DELTA2_MARK`)."""
     import numpy as np
 
     steps = np.diff(positions, prepend=-1) - 1
@@ -326,24 +517,42 @@ def _delta_blob(positions: Any, own: Any, size: int, base: str) -> bytes:
              _compress(bytes(own_bytes))]
     name = base.encode("utf-8")
     sizes = [size, len(positions), len(own), len(parts[0]), len(parts[1])]
-    return b"".join([_DELTA_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes), *parts])
+    if depth is None or digest is None:
+        return b"".join([_DELTA_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes), *parts])
+    return b"".join([_DELTA2_MARK, bytes([len(name)]), name, *(s.to_bytes(8, "little") for s in sizes),
+                     depth.to_bytes(8, "little"), digest, *parts])
 
 
-def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: Path,
-           base: str) -> tuple[bytes, bytes] | None:
-    """A week's ledger.csv written to `path` from the week before's (`old`, as stored whole
-    (`pack`): its header line, then one line per phone in phone order) and this week's changes,
-    at the speed of copying bytes: the header `header`, the old lines at `kept` (their positions
-    among its lines, ascending: the phones no newer row named) and the new `lines` (large_string
-    or large_binary, in phone order, each ending with its newline), new line i before kept line
-    `before[i]` (non-decreasing). A year's ledger is a million lines; a week changes thousands.
-    The old file is read a few megabytes at a time, in order: never whole in memory.
+def stored_before(week: str, blob: bytes) -> Before:
+    """`Before` of a week from its stored form alone (a whole file, or a chain: a list)."""
+    chain = [blob] if isinstance(blob, (bytes, bytearray, memoryview)) else list(blob)
+    checked = _checked(chain[-1])
+    return Before(week, None, chain, None if checked is None else checked[1], depth(chain[-1]))
 
-    Returns what `pack_file` and `make_delta` would give for it (the file packed whole, and
-    `old` as a delta against it, `base` being this week), made from the same positions instead
-    of comparing two files; None when `old` does not start with `header` or has fewer lines than
-    `kept` names (it is not the file those positions are of): what was written is then not
-    ledger.csv, and the caller writes it another way."""
+
+def splice(old: Before | bytes, header: bytes, kept: Any, lines: Any, before: Any, path: Path,
+           base: str | None = None, whole: bool = False) -> bytes | None:
+    """A week's ledger.csv written to `path` from the week before's (`old`: its header line,
+    then one line per phone in phone order; as stored, a blob, when not a `Before`, `base`
+    naming its week) and this week's changes, at the speed of copying bytes: the header
+    `header`, the old lines at `kept` (their positions among its lines, ascending: the phones no
+    newer row named) and the new `lines` (large_string or large_binary, in phone order, each
+    ending with its newline), new line i before kept line `before[i]` (non-decreasing). A year's
+    ledger is a million lines; a week changes thousands. The old file is read a few megabytes at
+    a time, in order: never whole in memory.
+
+    Returns its stored form: a delta against the week before's made from the same positions
+    (the old lines it takes, and the new `lines` as its own), or with `whole` the file packed
+    whole as it is written (`pack_file`); None when `old` does not start with `header` or has
+    fewer lines than `kept` names (it is not the file those positions are of): what was written
+    is then not ledger.csv, and the caller writes it another way."""
+    if not isinstance(old, Before):
+        old = stored_before(base or "", old)
+    with old.resolved(path.with_name(f".{path.name}.before")) as ready:
+        return _splice(ready, header, kept, lines, before, path, whole)
+
+
+def _splice(old: Before, header: bytes, kept: Any, lines: Any, before: Any, path: Path, whole: bool) -> bytes | None:
     import numpy as np
     import pyarrow as pa
 
@@ -360,16 +569,19 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
     new_to = np.searchsorted(before, starts, "right")
     new_from = np.concatenate([np.zeros(1, np.int64), new_to[:-1]]) if len(new_to) else new_to
     new_begin, new_end = new_ends[new_from], new_ends[new_to]
-    source = _OldLines(old, piece)
+    source = _OldLines(old.parts(path), piece)
     sink = pa.BufferOutputStream()
+    digest = hashlib.sha256()
     size = run = 0
     runs = len(starts)
-    with open(path, "wb") as fh, pa.CompressedOutputStream(sink, "zstd") as packed:
+    with open(path, "wb") as fh, (pa.CompressedOutputStream(sink, "zstd") if whole else nullcontext()) as packed:
         def put(parts: list[Any]) -> None:
             nonlocal size
             data = b"".join(parts)
             fh.write(data)
-            packed.write(data)
+            digest.update(data)
+            if packed is not None:
+                packed.write(data)
             size += len(data)
 
         if not source.next() or source.last < 1 or bytes(source.bytes(0, 1)) != header:
@@ -401,23 +613,52 @@ def splice(old: bytes, header: bytes, kept: Any, lines: Any, before: Any, path: 
             put([new_data[int(new_ends[at]):int(new_ends[len(before)])]])
     if not source.ended_by_newline:
         return None
-    whole = b"".join((_ZSTD_MARK, size.to_bytes(8, "little"), memoryview(sink.getvalue())))
-    return whole, _old_as_delta(source, piece, before, lines, base)
+    pieces = 1 + len(piece) + len(before)
+    if whole:
+        return _whole_blob(sink.getvalue(), size, pieces, digest.digest())
+    # the new file's pieces as positions in the old one's: its header, the kept lines where they
+    # were, the new lines past the old file's end (its own, in order)
+    positions = np.empty(pieces, np.int64)
+    positions[0] = 0
+    positions[1 + np.arange(len(piece)) + np.searchsorted(before, np.arange(len(piece)), "right")] = piece
+    positions[1 + before + np.arange(len(before))] = source.last + np.arange(len(before))
+    own = lines.cast(pa.large_binary()) if len(lines) else pa.array([], pa.large_binary())
+    return _delta_blob(positions, own, size, old.week, old.depth + 1, digest.digest())
 
 
-def splices(old: bytes, header: bytes, kept: Any) -> bool:
+def splices(old: Before | bytes, header: bytes, kept: Any) -> bool:
     """Whether `splice` writes a file from `old` with the positions `kept` (rather than returning
-    None): `old` is stored whole, its first line is `header`, it ends with a newline and has a
-    line at each of `kept` past the header. Read a few megabytes at a time, as `splice` reads it;
-    False where in doubt. (A caller that checks this first can let go of what it would write
-    ledger.csv from otherwise.)"""
+    None): its first line is `header`, it ends with a newline and has a line at each of `kept`
+    past the header. A file checked as stored (`before_of`) is asked its first line and last
+    byte, its lines being stored; a file stored whole is read a few megabytes at a time, as
+    `splice` reads it; a chain (the week before's folder is not as it wrote it) is not resolved
+    here: False, as where in doubt. (A caller that checks this first can let go of what it
+    would write ledger.csv from otherwise.)"""
     import numpy as np
 
-    if is_delta(old) or not header.endswith(b"\n") or header.count(b"\n") != 1:
+    if not isinstance(old, Before):
+        if is_delta(old):
+            return False
+        old = stored_before("", old)
+    if not header.endswith(b"\n") or header.count(b"\n") != 1:
         return False
     need = int(np.max(kept)) + 2 if len(kept) else 1
+    if old.file is not None and old.pieces is not None:
+        try:
+            with open(old.file, "rb") as fh:
+                head = fh.read(len(header))
+                fh.seek(0, 2)
+                if not fh.tell():
+                    return False
+                fh.seek(-1, 2)
+                end = fh.read(1)
+        except OSError:
+            return False
+        return head == header and end == b"\n" and old.pieces >= need
+    if old.chain is None or len(old.chain) != 1:
+        return False
     lines, first, last = 0, True, 0
-    for part in _lines_in_parts(_unpacked_parts(old)):
+    for part in _lines_in_parts(old.parts(Path())):
         raw = np.frombuffer(memoryview(part), np.uint8)
         if first and bytes(raw[:len(header)]) != header:
             return False
@@ -439,7 +680,7 @@ class KeptLines:
         return len(self.phones)
 
 
-def line_positions(old: bytes, header: bytes, phones: Any) -> Any | None:
+def line_positions(old: Before | bytes, header: bytes, phones: Any) -> Any | None:
     """Where the lines of `phones` (Arrow text, in the order of the file's lines) are among the
     lines after the header of `old` (a ledger.csv stored whole, `pack`): numpy int64, ascending,
     as `splice` takes its `kept`. A line is a phone's when its first cell (up to the first comma)
@@ -450,11 +691,15 @@ def line_positions(old: bytes, header: bytes, phones: Any) -> Any | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if is_delta(old) or not header.endswith(b"\n") or header.count(b"\n") != 1:
+    if not isinstance(old, Before):
+        if is_delta(old):
+            return None
+        old = stored_before("", old)
+    if not header.endswith(b"\n") or header.count(b"\n") != 1 or (old.file is None and len(old.chain or ()) != 1):
         return None
     firsts: list[Any] = []
     first = True
-    for part in _lines_in_parts(_unpacked_parts(old)):
+    for part in _lines_in_parts(old.parts(Path())):
         pieces = _pieces(part)
         if first:
             if bytes(memoryview(part)[:len(header)]) != header:
@@ -562,26 +807,22 @@ def _kept_runs(kept: Any, before: Any) -> tuple[Any, Any, Any]:
 
 class _OldLines:
     """The week before's ledger.csv read in order a part at a time (`splice`): the part at hand
-    holds its lines `first` to `last` (exclusive) and their ends; the lines not among `piece`
-    (the named phones', the header excepted) are kept aside with their bytes as they pass."""
+    holds its lines `first` to `last` (exclusive) and their ends."""
 
-    def __init__(self, old: bytes, piece: Any) -> None:
+    def __init__(self, parts: Iterator[bytes], piece: Any) -> None:
         import numpy as np
 
         self.piece = piece
-        self.parts = _lines_in_parts(_unpacked_parts(old))
+        self.parts = _lines_in_parts(parts)
         self.first = self.last = 0
         self.size = 0
         self.view: memoryview = memoryview(b"")
         self.ends: Any = np.zeros(1, np.int64)
-        self.gone: list[Any] = []       # pieces of the old file not kept (named phones'; numpy), and
-        self.gone_lines: list[Any] = []  # their bytes (large_binary)
         self.ended_by_newline = True
 
     def next(self) -> bool:
         """The next part at hand; False at the end of the file."""
         import numpy as np
-        import pyarrow as pa
 
         part = next(self.parts, None)
         if part is None:
@@ -595,61 +836,11 @@ class _OldLines:
         self.ends = np.concatenate([np.zeros(1, np.int64), ends.astype(np.int64)])
         self.first, self.last = self.last, self.last + len(ends)
         self.size += len(raw)
-        piece = self.piece
-        inside = piece[np.searchsorted(piece, self.first):np.searchsorted(piece, self.last)]
-        lost = np.ones(len(ends), bool)
-        lost[inside - self.first] = False
-        if self.first == 0:
-            lost[0] = False  # the header
-        if lost.any():
-            lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(ends),
-                                                     [None, pa.py_buffer(self.ends), pa.py_buffer(self.view)])
-            self.gone.append(np.flatnonzero(lost) + self.first)
-            self.gone_lines.append(lines.filter(pa.array(lost)))  # copied: the part is let go
         return True
 
     def bytes(self, p: int, q: int) -> memoryview:
         """Lines p to q (exclusive) of the part at hand."""
         return self.view[int(self.ends[p - self.first]):int(self.ends[q - self.first])]
-
-
-def _old_as_delta(source: _OldLines, piece: Any, before: Any, lines: Any, base: str) -> bytes:
-    """The old file (read whole by `source`) as a delta against the one `splice` wrote: its
-    header and kept lines are where they went; a line no longer there (a named phone's) is found
-    among the new `lines` if unchanged, else carried in the delta."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    positions = np.full(source.last, -1, np.int64)
-    positions[0] = 0
-    if len(piece):
-        positions[piece] = 1 + np.arange(len(piece)) + np.searchsorted(before, np.arange(len(piece)), "right")
-    own = pa.array([], pa.large_binary())
-    if source.gone:
-        gone = np.concatenate(source.gone)
-        gone_lines = pa.concat_arrays(source.gone_lines)
-        found = np.full(len(gone), -1, np.int64)
-        news = lines.cast(pa.large_binary()) if len(before) else pa.array([], pa.large_binary())
-        if len(news):
-            # by a key of each line's first bytes and length, then confirmed byte for byte (`_delta`)
-            new_keys = _keys(news)
-            order = np.argsort(new_keys, kind="stable")
-            sorted_keys = new_keys[order]
-            keys = _keys(gone_lines)
-            at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-            hit = np.flatnonzero(sorted_keys[at] == keys)
-            if len(hit):
-                candidates = order[at[hit]]
-                same = pc.equal(gone_lines.take(pa.array(hit)), news.take(pa.array(candidates))).to_numpy(
-                    zero_copy_only=False)
-                found[hit[same]] = 1 + candidates[same] + before[candidates[same]]
-        missing = found < 0
-        total = 1 + len(piece) + len(before)
-        found[missing] = total + np.arange(int(missing.sum()), dtype=np.int64)
-        positions[gone] = found
-        own = gone_lines.filter(pa.array(missing))
-    return _delta_blob(positions, own, source.size, base)
 
 
 def _line_buffer(lines: Any) -> tuple[memoryview, Any]:
@@ -670,7 +861,7 @@ def _read_delta(blob: bytes | memoryview) -> tuple[int, Any, Any]:
     view = memoryview(blob)
     at = len(_DELTA_MARK) + 1 + view[len(_DELTA_MARK)]
     size, count, own, first, second = (int.from_bytes(view[at + 8 * i:at + 8 * i + 8], "little") for i in range(5))
-    at += 40
+    at += 40 + (_DELTA_TAIL if bytes(view[:len(_DELTA2_MARK)]) == _DELTA2_MARK else 0)
     codec = pa.Codec("zstd")
     steps = np.frombuffer(codec.decompress(view[at:at + first], decompressed_size=8 * count), np.int64)
     lengths = np.frombuffer(codec.decompress(view[at + first:at + first + second], decompressed_size=8 * own), np.int64)

@@ -373,13 +373,13 @@ def scratch_folder(out: Path, week: str, run_id: str) -> Path:
 
 def publish(report: WeekReport, out: Path, run_id: str, config: Config,
             stored: list[Stored] | None = None, with_data: bool = True,
-            aside: Aside | None = None, previous: bytes | None = None,
+            aside: Aside | None = None, previous: ledgerstore.Before | None = None,
             let_go_rows: bool = False) -> list[mail.Outgoing]:
     """Write the week's folder (reports, then the emails built from them into its outbox) beside
     its final place (`scratch_folder`), then swap it in with renames. Returns the week's
     messages, so sending does not build them again; without `with_data` (a run that sends
     nothing), none. With `stored`, the week's stored form (`write.stored_form`; with
-    `previous`, the week before's whole ledger.csv, that one as a delta) is appended to it.
+    `previous`, the week before's ledger.csv, this week's as a delta against it) is appended to it.
     With `aside`, the ledger's files are being written into the scratch folder already
     (`write.set_aside`). With `let_go_rows` (a re-render, whose email builders are forked from
     this process), the report's rows are let go once the files are written, and what Arrow's
@@ -586,8 +586,6 @@ class Job:
     reports: list[WeekReport] = field(default_factory=list)
     outboxes: list[list[mail.Outgoing]] = field(default_factory=list)
     kept: list[Stored] = field(default_factory=list)  # each week's stored form
-    # the closed week whose ledger.csv each week's stored form holds as a delta (`Stored.previous`)
-    superseded: list[str | None] = field(default_factory=list)
     periods: list[tuple[PeriodReport, list[mail.Outgoing]]] = field(default_factory=list)  # closed months, quarters
     stats: dict[str, int] = field(default_factory=dict)  # the intake's counters
     empty_weeks: list[tuple[Week, int]] = field(default_factory=list)  # (week, managers assessed): EMPTY_WEEK
@@ -1015,22 +1013,27 @@ def _write_outputs(job: Job) -> None:
     opts = job.opts
     job.state.write_blocks()  # before the reports fork their second process (`write_blocks_aside`)
     # The emails' bytes are read back from the outbox only when they are to be sent. Each week's
-    # ledger.csv is stored whole, and the one of the closed week before it becomes a delta
-    # against it (`ledgerstore`): storage grows with the weeks' changes, not with the weeks.
-    before = None if opts.dry_run or not job.reports else job.state.whole_ledger_before(job.reports[0].week)
+    # ledger.csv is made from the week before's and stored as a delta against it (`ledgerstore`):
+    # storage and time grow with the weeks' changes, not with the weeks.
+    found = None if opts.dry_run or not job.reports else job.state.ledger_before(job.reports[0].week)
+    # (week, stored blob, its stored chain when asked) of the week before the one written next
+    closed = None if found is None else (*found, partial(job.state.ledger_chain, found[0]))
     job.state.let_go_of_cache()  # before the reports' processes are forked: each starts with this one's memory
     release_arrow_memory()
     for report in progress(job.reports, "reports"):
-        job.superseded.append(None if before is None else before[0])
+        before = None if closed is None else _ledger_before(opts.out, *closed)
         origin = report.ledger.origin
-        if origin is not None and (before is None or Week.parse(before[0]).next_start_iso != origin[0]):
+        if origin is not None and (before is None or Week.parse(before.week).next_start_iso != origin[0]):
             report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
-        if report.ledger.origin is None and before is not None and _lines_kept(job, before[0], report is job.reports[0]):
-            report.ledger.origin = _kept_origin(report, before)
+        if report.ledger.origin is None and before is not None and _lines_kept(job, before.week,
+                                                                                report is job.reports[0]):
+            report.ledger.origin = _kept_origin(report, before.week)
         job.outboxes.append(publish(report, opts.out, job.result.run_id, job.config,
-                                    None if opts.dry_run else job.kept, with_data=job.sending,
-                                    previous=None if before is None else before[1]))
-        before = None if opts.dry_run else (report.week, job.kept[-1].ledger)
+                                    None if opts.dry_run else job.kept, with_data=job.sending, previous=before))
+        _crash_point("after_writing_a_week")  # its ledger.csv in its folder, not yet in the state
+        if not opts.dry_run:
+            blob = job.kept[-1].ledger
+            closed = (report.week, blob, partial(_chain_after, None if closed is None else closed[2], blob))
         # Its files written, the week's ledger (a year's rows) is let go: nothing after needs it,
         # and the run holds less through the next week's files and the commit.
         report.ledger = Ledger()
@@ -1066,14 +1069,29 @@ def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
         roster == roster_view(job.roster, end)
 
 
-def _kept_origin(report: WeekReport, before: tuple[str, bytes]) -> tuple[str, Any, int] | None:
+def _ledger_before(out: Path, week: str, blob: bytes, chain: Callable[[], list[bytes]]) -> ledgerstore.Before:
+    """The ledger.csv of the closed week `week` (stored as `blob`) that the next week's is made
+    from: its folder's file where that is as the week wrote it, else the stored chain."""
+    return ledgerstore.before_of(week, blob, out / week / "ledger.csv", chain)
+
+
+def _chain_after(earlier: Callable[[], list[bytes]] | None, blob: bytes) -> list[bytes]:
+    """The stored chain of a week this run closed, stored as `blob`: whole, or a delta against
+    the week before (whose chain `earlier` gives)."""
+    if not ledgerstore.is_delta(blob):
+        return [blob]
+    assert earlier is not None
+    return [*earlier(), blob]
+
+
+def _kept_origin(report: WeekReport, before: str) -> tuple[str, Any, int] | None:
     """`Ledger.origin` for a ledger whose rows in phone order are a snapshot's (`KeptRows`) whose
     lines the ledger.csv `before` holds (`_lines_kept`): those lines given by their phones
     (`ledgerstore.KeptLines`), found among its lines by the process that splices it."""
     ordered, _ = report.ledger.parts()
     if not isinstance(ordered, KeptRows) or not ordered.num_rows:
         return None
-    return Week.parse(before[0]).next_start_iso, ledgerstore.KeptLines(ordered.column("phone").combine_chunks()), \
+    return Week.parse(before).next_start_iso, ledgerstore.KeptLines(ordered.column("phone").combine_chunks()), \
         ordered.num_rows
 
 
@@ -1082,12 +1100,10 @@ def _commit(job: Job) -> None:
     assert job.inbox is not None
     state, opts, result = job.state, job.opts, job.result
     max_seq = state.next_seq() - 1
-    for report, stored, superseded in zip(job.reports, job.kept, job.superseded, strict=True):
+    for report, stored in zip(job.reports, job.kept, strict=True):
         state.close_week(report.week, result.run_id, report.results, stored.report, stored.ledger, max_seq,
                          report.followups, roster_view(job.roster, Week.parse(report.week).next_start_iso))
-        if superseded is not None and stored.previous is not None:
-            state.set_week_ledger(superseded, stored.previous)
-            _crash_point("after_ledger_delta")
+        _crash_point("after_closing_a_week")
     if not job.first_week:
         state.set_meta("first_week", str(job.weeks[0]))
     _whole_again(job)

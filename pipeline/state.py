@@ -634,15 +634,20 @@ class State:
         for week, text in self.conn.execute("SELECT week, results FROM weeks ORDER BY week").fetchall():
             self._keep_streaks(week, json.loads(text))
 
-    def whole_ledger_before(self, week: str) -> tuple[str, bytes] | None:
-        """(week, blob) of the newest closed week before `week`, if its ledger.csv is stored
-        whole: a run closing `week` stores that one as a delta against `week`'s
-        (`set_week_ledger`)."""
+    def ledger_before(self, week: str) -> tuple[str, bytes] | None:
+        """(week, blob) of the newest closed week before `week`, if its ledger.csv is stored:
+        a run closing `week` makes `week`'s from it and stores it as a delta against it
+        (`ledgerstore.Before`)."""
         row = self.conn.execute("SELECT week, ledger FROM weeks WHERE week < ? ORDER BY week DESC LIMIT 1",
                                 (week,)).fetchone()
-        if row is None or row[1] is None or ledgerstore.is_delta(row[1]):
+        if row is None or row[1] is None:
             return None
         return str(row[0]), bytes(row[1])
+
+    def ledger_chain(self, week: str) -> list[bytes]:
+        """A closed week's stored ledger.csv as a chain (`week_report`'s), [] where it has none."""
+        row = self.conn.execute("SELECT ledger FROM weeks WHERE week = ?", (week,)).fetchone()
+        return [] if row is None or row[0] is None else self._ledger_chain(bytes(row[0]))
 
     def closed_week_source(self, week: str) -> tuple[int | None, str | None, str | None]:
         """(max_seq, config hash, roster view) of a closed week: the last row stored when it

@@ -247,10 +247,12 @@ def test_killed_while_storing_the_snapshot_of_a_second_week_loses_nothing(tmp_pa
         state.close()
 
 
-def test_killed_after_storing_the_week_befores_ledger_as_a_delta_loses_nothing(tmp_path: Path) -> None:
-    """The week before's ledger.csv becomes a delta in the run's one transaction: killed there,
-    nothing is committed (the week before still keeps its whole file), the next run closes the
-    week as an unbroken run does, and the week before re-renders to its first bytes."""
+@pytest.mark.parametrize("crash", ["after_writing_a_week", "after_closing_a_week"])
+def test_killed_after_writing_a_weeks_ledger_loses_nothing(tmp_path: Path, crash: str) -> None:
+    """A week's ledger.csv is written into its folder, made from the week before's, then stored
+    as a delta against it in the run's one transaction: killed after either, nothing is
+    committed (the week is not closed), the next run closes the week as an unbroken run does
+    (reading the week before's file again), and both weeks re-render to their first bytes."""
     from pipeline import ledgerstore
 
     later = "2026-12-07T08:00:00"
@@ -260,20 +262,24 @@ def test_killed_after_storing_the_week_befores_ledger_as_a_delta_loses_nothing(t
         second_week(root / "in")
     first = (tmp_path / "killed" / "out" / "2026-W48" / "ledger.csv").read_bytes()
     assert run(tmp_path / "plain", now=later).returncode == 0
-    assert run(tmp_path / "killed", crash="after_ledger_delta", now=later).returncode == -9
+    assert run(tmp_path / "killed", crash=crash, now=later).returncode == -9
 
-    def w48_ledger() -> bytes:
+    def ledgers() -> dict[str, bytes]:
         with sqlite3.connect(tmp_path / "killed" / "state" / "pipeline.db") as db:
-            return bytes(db.execute("SELECT ledger FROM weeks WHERE week = '2026-W48'").fetchone()[0])
+            return {week: bytes(blob) for week, blob in db.execute("SELECT week, ledger FROM weeks")}
 
-    assert not ledgerstore.is_delta(w48_ledger()), "nothing committed"
+    assert list(ledgers()) == ["2026-W48"], "nothing committed"
     assert run(tmp_path / "killed", now=later).returncode == 0
-    assert ledgerstore.is_delta(w48_ledger())
+    stored = ledgers()
+    assert not ledgerstore.is_delta(stored["2026-W48"]) and ledgerstore.delta_base(stored["2026-W49"]) == "2026-W48"
     for week in ("2026-W48", "2026-W49"):
-        assert (tmp_path / "killed" / "out" / week / "results.json").read_bytes() == \
-            (tmp_path / "plain" / "out" / week / "results.json").read_bytes()
+        for name in ("results.json", "ledger.csv"):
+            assert (tmp_path / "killed" / "out" / week / name).read_bytes() == \
+                (tmp_path / "plain" / "out" / week / name).read_bytes()
     assert stored_rows(tmp_path / "killed") == stored_rows(tmp_path / "plain")
-    rerender = run_cli("run", "--inbox", str(tmp_path / "killed" / "in"), "--out", str(tmp_path / "killed" / "out"),
-                       "--state", str(tmp_path / "killed" / "state"), "--now", later, "--week", "2026-W48")
-    assert rerender.returncode == 0 and "re-rendered" in rerender.stdout, rerender.stdout + rerender.stderr
-    assert (tmp_path / "killed" / "out" / "2026-W48" / "ledger.csv").read_bytes() == first
+    second = (tmp_path / "killed" / "out" / "2026-W49" / "ledger.csv").read_bytes()
+    for week, data in (("2026-W48", first), ("2026-W49", second)):
+        rerender = run_cli("run", "--inbox", str(tmp_path / "killed" / "in"), "--out", str(tmp_path / "killed" / "out"),
+                           "--state", str(tmp_path / "killed" / "state"), "--now", later, "--week", week)
+        assert rerender.returncode == 0 and "re-rendered" in rerender.stdout, rerender.stdout + rerender.stderr
+        assert (tmp_path / "killed" / "out" / week / "ledger.csv").read_bytes() == data

@@ -349,7 +349,8 @@ def test_the_writers_process_is_given_the_report_without_the_ledger(tmp_path: Pa
     assert len(report.ledger)
     from pipeline import ledgerstore
 
-    previous = ledgerstore.pack("\ufeffphone,customer\r\n13800000000,someone\r\n".encode())
+    previous = ledgerstore.stored_before("2026-W47",
+                                         ledgerstore.pack("\ufeffphone,customer\r\n13800000000,someone\r\n".encode()))
     write.write_week(report, tmp_path / "week", parallel=True, store=True, previous=previous)
     [(light, given_previous, writers)] = given
     assert len(light.ledger) == 0 and light.ledger_stored is None and given_previous is None
@@ -388,7 +389,7 @@ def test_a_splice_that_does_not_apply_is_written_here_from_the_ledger(tmp_path: 
     from pipeline.report import write
 
     report = sample_report()
-    previous = ledgerstore.pack("\ufeffnot,the,header\r\n".encode())
+    previous = ledgerstore.stored_before("2026-W47", ledgerstore.pack("\ufeffnot,the,header\r\n".encode()))
     one = write.write_week(report, tmp_path / "one", parallel=False, store=True, previous=previous).stored
     import pyarrow as pa
 
@@ -405,7 +406,7 @@ def test_a_splice_that_does_not_apply_is_written_here_from_the_ledger(tmp_path: 
     monkeypatch.setattr(write.Aside, "result", seen)
     two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=previous).wait().stored
     assert told == [write.UNSPLICED]
-    assert one is not None and two is not None and (two.ledger, two.previous) == (one.ledger, one.previous)
+    assert one is not None and two is not None and two.ledger == one.ledger and ledgerstore.is_delta(two.ledger)
     assert (tmp_path / "two" / "ledger.csv").read_bytes() == (tmp_path / "one" / "ledger.csv").read_bytes()
 
 
@@ -428,16 +429,18 @@ def test_the_ledger_is_let_go_once_a_splice_is_checked_to_apply(tmp_path: Path,
     same = write.Splice(written[:written.index(b"\n") + 1], numpy.arange(rows, dtype=numpy.int64),
                         pa.array([], pa.large_string()), numpy.zeros(0, numpy.int64))
     monkeypatch.setattr(write, "splice_of", lambda report, previous: same)
-    two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=one.ledger,
+    previous = ledgerstore.stored_before("2026-W47", one.ledger)
+    two = write.start_week(report, tmp_path / "two", parallel=True, store=True, previous=previous,
                            let_go=True).wait().stored
     assert len(report.ledger) == 0 and report.ledger.origin is None
-    assert two is not None and two.ledger == one.ledger
+    assert two is not None and ledgerstore.delta_base(two.ledger) == "2026-W47"
+    assert ledgerstore.resolve([one.ledger, two.ledger]) == written
     assert {p.name: p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()} == \
         {p.name: p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
     report = sample_report()
     monkeypatch.setattr(ledgerstore, "splices", lambda old, header, kept: True)
     monkeypatch.setattr(write, "splice_of", lambda report, previous: same._replace(header=b"another\r\n"))
-    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=one.ledger, let_go=True)
+    writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=previous, let_go=True)
     with pytest.raises(RuntimeError, match="could not be made from the week before's"):
         writing.wait()
 
@@ -487,34 +490,34 @@ def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, m
     write.start_week(again, tmp_path / "again", parallel=True, aside=aside).abandon()
 
 
-def test_the_process_aside_makes_the_week_befores_ledger_a_delta(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """With `previous` (the week before's ledger.csv stored whole), the process that writes
-    ledger.csv aside also makes that one a delta against this week's: the same bytes as one
-    process makes, resolving back to the week before's file; its size is read from the header,
-    and a re-render set aside writes the week before's file back from the chain."""
+def test_the_process_aside_stores_the_weeks_ledger_as_a_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `previous` (the week before's ledger.csv), the process that writes ledger.csv aside
+    stores it as a delta against that one: the same bytes as one process makes, resolving to
+    this week's file from the week before's; its size is read from the header, and a re-render
+    set aside writes this week's file back from the chain."""
     from pipeline import ledgerstore
     from pipeline.report import write
 
     report = sample_report()
     alone = write.write_week(report, tmp_path / "one", parallel=False, store=True)
-    assert alone.stored is not None and alone.stored.previous is None
-    lines = unpack_ledger_csv(alone.stored.ledger).splitlines(keepends=True)
+    assert alone.stored is not None and not ledgerstore.is_delta(alone.stored.ledger)
+    written = unpack_ledger_csv(alone.stored.ledger)
+    lines = written.splitlines(keepends=True)
     before = b"".join([*lines[:-1], b"13800000000,changed\r\n"])
-    previous = ledgerstore.pack(before)
+    previous = ledgerstore.stored_before("2026-W47", ledgerstore.pack(before))
     one = write.write_week(report, tmp_path / "two", parallel=False, store=True, previous=previous).stored
     writing = write.start_week(report, tmp_path / "three", parallel=True, store=True, previous=previous)
     three = writing.wait().stored
-    assert one is not None and three is not None and three.previous is not None
-    assert three.previous == one.previous and three.ledger == one.ledger
-    assert ledgerstore.resolve([three.ledger, three.previous]) == before
-    assert write.ledger_csv_size([three.ledger, three.previous]) == len(before)
-    assert write.ledger_csv_size(three.ledger) == len(b"".join(lines))
+    assert one is not None and three is not None and three.ledger == one.ledger
+    assert ledgerstore.delta_base(three.ledger) == "2026-W47"
+    chain = [ledgerstore.pack(before), three.ledger]
+    assert ledgerstore.resolve(chain) == written
+    assert write.ledger_csv_size(chain) == len(written)
     monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
-    part = WeekReport.ledger_part(three.report, [three.ledger, three.previous])
+    part = WeekReport.ledger_part(three.report, chain)
     aside = write.set_aside(part, tmp_path / "four")
     assert aside is not None and aside.result() is None
-    assert (tmp_path / "four" / "ledger.csv").read_bytes() == before
+    assert (tmp_path / "four" / "ledger.csv").read_bytes() == written
 
 
 @pytest.mark.parametrize("parallel", [True, False])

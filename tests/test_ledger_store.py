@@ -1,10 +1,13 @@
-"""Closed weeks' ledger.csv kept as deltas: only the newest closed week stores its whole file, each
-earlier one the difference from the week after it, and a re-render of any closed week writes the
-bytes it wrote when it closed; states of earlier versions are migrated so."""
+"""Closed weeks' ledger.csv kept as deltas: a week closed stores the difference from the week
+before's (a whole file again every `MAX_CHAIN + 1` weeks), made from that week's own file where it
+is as written, and a re-render of any closed week writes the bytes it wrote when it closed; weeks
+closed by earlier versions (deltas against the week after them) still re-render, and states of
+earlier versions are migrated."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,16 @@ from hypothesis import strategies as st
 from pipeline import ledgerstore
 from pipeline.state import MIGRATIONS, STREAKS, State
 from tests.conftest import Store
-from tests.test_snapshots import MONDAYS, PEOPLE, PHONES, _outputs, _run, _write_inbox, week_of
+from tests.test_snapshots import (
+    MONDAYS,
+    PEOPLE,
+    PHONES,
+    _outputs,
+    _run,
+    _write_inbox,
+    _writing_in_processes,
+    week_of,
+)
 
 # Pieces of a file: lines as ledger.csv has them, lines without CRLF, and a few that repeat.
 piece = st.one_of(st.sampled_from(["13800138000,张三,王强,2026-11-24T09:00:00,leads,\r\n", "\ufeff手机号码\r\n", "\n",
@@ -98,19 +110,21 @@ def _stored_ledgers(state: Path) -> dict[str, bytes]:
         return {week: bytes(blob) for week, blob in db.execute("SELECT week, ledger FROM weeks ORDER BY week")}
 
 
+_FIVE: list[list[tuple[Any, ...]]] = [
+    [("registrations", PHONES[0], 0, 1, 9, 0), ("leads", PHONES[1], 0, 2, 9, 1)],
+    [("visits", PHONES[1], 0, 1, 9, 1), ("leads", PHONES[2], 0, 1, 10, 0)],
+    [("registrations", PHONES[3], 1, 2, 9, 1), ("visits", PHONES[0], 0, 2, 9, 0)],
+    [("leads", PHONES[4], 0, 3, 9, 0), ("deals", PHONES[1], 0, 4, 9, 1)],
+    [("visits", PHONES[4], 0, 1, 9, 0), ("leads", PHONES[5], 0, 1, 12, 1)],
+]
+
+
 def _five_weeks(root: Path) -> list[bytes]:
     """Five weeks closed one run each, with new phones, visits and a late registration: the
     ledger.csv each run wrote."""
     (root / "in").mkdir(parents=True)
-    plans: list[list[tuple[Any, ...]]] = [
-        [("registrations", PHONES[0], 0, 1, 9, 0), ("leads", PHONES[1], 0, 2, 9, 1)],
-        [("visits", PHONES[1], 0, 1, 9, 1), ("leads", PHONES[2], 0, 1, 10, 0)],
-        [("registrations", PHONES[3], 1, 2, 9, 1), ("visits", PHONES[0], 0, 2, 9, 0)],
-        [("leads", PHONES[4], 0, 3, 9, 0), ("deals", PHONES[1], 0, 4, 9, 1)],
-        [("visits", PHONES[4], 0, 1, 9, 0), ("leads", PHONES[5], 0, 1, 12, 1)],
-    ]
     first = []
-    for k, rows in enumerate(plans):
+    for k, rows in enumerate(_FIVE):
         _write_inbox(root / "in", k, rows, PEOPLE)
         result = _run(root, MONDAYS[k], SQLITE)
         assert result.exit_code == 0, result.output
@@ -129,18 +143,118 @@ def _rerender_all(root: Path) -> list[bytes]:
 
 
 def test_closed_weeks_keep_deltas_and_re_render_byte_identical(tmp_path: Path) -> None:
-    """After five weeks only the newest keeps its whole ledger.csv; the earlier ones are deltas,
-    each against the week after it; a re-render of every week writes the bytes of its first
-    render."""
+    """After five weeks the first keeps its whole ledger.csv and each later one is a delta
+    against the week before it; a re-render of every week writes the bytes of its first render."""
     first = _five_weeks(tmp_path)
     assert len(set(first)) == len(first), "each week's ledger differs from the others"
     stored = _stored_ledgers(tmp_path / "state")
     weeks = [week_of(k) for k in range(len(MONDAYS))]
     assert list(stored) == weeks
-    for week, later in zip(weeks, weeks[1:], strict=False):
-        assert ledgerstore.is_delta(stored[week]) and ledgerstore.delta_base(stored[week]) == later
-    assert not ledgerstore.is_delta(stored[weeks[-1]])
+    assert not ledgerstore.is_delta(stored[weeks[0]])
+    for k, (earlier, week) in enumerate(zip(weeks, weeks[1:], strict=False)):
+        assert ledgerstore.is_delta(stored[week]) and ledgerstore.delta_base(stored[week]) == earlier
+        assert ledgerstore.depth(stored[week]) == k + 1
     assert _rerender_all(tmp_path) == first
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["compared", "spliced"])
+def test_a_week_befores_ledger_gone_or_edited_is_read_from_the_state(tmp_path: Path, monkeypatch: Any,
+                                                                     big: bool) -> None:
+    """The week before's ledger.csv is read from its folder only as it was written: with the
+    folder gone, or the file edited (opened and saved in Excel: the same size, a line broken in
+    two), each week is made from the state's copy and writes what an untouched run writes;
+    every week re-renders to those bytes. Small weeks store ledger.csv by comparing it with the
+    week before's; big ones splice it from the week before's lines (`spliced`), the folder gone
+    or not, in the same weeks as the untouched run."""
+    spliced = tmp_path / "spliced.txt"
+    if big:
+        _writing_in_processes(monkeypatch, spliced)
+    plain = _five_weeks(tmp_path / "plain")
+    plain_spliced = spliced.read_text().split() if big else []
+    spliced.unlink(missing_ok=True)
+    root = tmp_path / "touched"
+    (root / "in").mkdir(parents=True)
+    made = []
+    for k, rows in enumerate(_FIVE):
+        if k == 4:
+            shutil.rmtree(root / "out" / week_of(3))
+        if k == 3:
+            edited = root / "out" / week_of(2) / "ledger.csv"
+            data = bytearray(edited.read_bytes())
+            data[data.index(b"\n") + 5] = ord("\n")
+            edited.write_bytes(bytes(data))
+        _write_inbox(root / "in", k, rows, PEOPLE)
+        result = _run(root, MONDAYS[k], SQLITE)
+        assert result.exit_code == 0, result.output
+        made.append(_outputs(root, week_of(k))[1])
+    assert made == plain
+    if big:
+        assert {week_of(3), week_of(4)} <= set(plain_spliced) and spliced.read_text().split() == plain_spliced
+    assert _rerender_all(root) == plain
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["compared", "spliced"])
+def test_a_state_whose_weeks_are_deltas_against_the_week_after_runs_on(tmp_path: Path, monkeypatch: Any,
+                                                                      big: bool) -> None:
+    """A state an earlier version left (each closed week a delta against the week after it, the
+    newest whole, with no digest to check a folder's file against) upgrades in place: the next
+    weeks are made from the state's copy of the newest and chained to it, write what an
+    untouched run writes, and every week, old and new, re-renders to its first bytes."""
+    spliced = tmp_path / "spliced.txt"
+    if big:
+        _writing_in_processes(monkeypatch, spliced)
+    plain = _five_weeks(tmp_path / "plain")
+    root = tmp_path / "old"
+    (root / "in").mkdir(parents=True)
+    made = []
+    for k, rows in enumerate(_FIVE):
+        if k == 3:  # as the earlier version stored the three weeks closed so far
+            weeks = [week_of(j) for j in range(3)]
+            with sqlite3.connect(root / "state" / "pipeline.db") as db:
+                db.execute("UPDATE weeks SET ledger = ? WHERE week = ?", (ledgerstore.pack(made[2]), weeks[2]))
+                for j in (1, 0):
+                    db.execute("UPDATE weeks SET ledger = ? WHERE week = ?",
+                               (ledgerstore.make_delta(made[j], made[j + 1], weeks[j + 1]), weeks[j]))
+            assert [ledgerstore.is_delta(b) for b in _stored_ledgers(root / "state").values()] == [True, True, False]
+        _write_inbox(root / "in", k, rows, PEOPLE)
+        result = _run(root, MONDAYS[k], SQLITE)
+        assert result.exit_code == 0, result.output
+        made.append(_outputs(root, week_of(k))[1])
+    assert made == plain
+    if big:  # made from the newest old week's lines, decompressed from the state
+        assert {week_of(3), week_of(4)} <= set(spliced.read_text().split())
+    stored = _stored_ledgers(root / "state")
+    assert ledgerstore.delta_base(stored[week_of(3)]) == week_of(2) and ledgerstore.depth(stored[week_of(4)]) == 2
+    assert _rerender_all(root) == plain
+
+
+def test_a_whole_ledger_is_stored_again_after_max_chain_deltas(tmp_path: Path) -> None:
+    """Weeks made one from the other's file: each a delta against the week before until the
+    chain reaches `MAX_CHAIN`, then one whole again; each resolves from its chain to its bytes."""
+    import pyarrow as pa
+
+    folder = tmp_path / "W0"
+    folder.mkdir()
+    files = [HEADER + b"13800000000,a\r\n"]
+    (folder / "ledger.csv").write_bytes(files[0])
+    blobs = {"W0": ledgerstore.pack_file(folder / "ledger.csv")}
+    chains = {"W0": [blobs["W0"]]}
+    for k in range(1, ledgerstore.MAX_CHAIN + 3):
+        week, earlier = f"W{k}", f"W{k - 1}"
+        before = ledgerstore.before_of(earlier, blobs[earlier], tmp_path / earlier / "ledger.csv",
+                                       lambda: pytest.fail("read from its file"))
+        (tmp_path / week).mkdir()
+        line = pa.array([f"13800{k:06d},b\r\n"], pa.large_string())
+        blob = ledgerstore.splice(before, HEADER, list(range(k)), line, [k], tmp_path / week / "ledger.csv",
+                                  whole=ledgerstore.whole_due(before))
+        assert blob is not None
+        files.append(files[-1] + f"13800{k:06d},b\r\n".encode())
+        assert (tmp_path / week / "ledger.csv").read_bytes() == files[-1]
+        blobs[week] = blob
+        chains[week] = [*chains[earlier], blob] if ledgerstore.is_delta(blob) else [blob]
+        assert ledgerstore.resolve(chains[week]) == files[-1]
+    assert [ledgerstore.depth(blobs[f"W{k}"]) for k in range(ledgerstore.MAX_CHAIN + 3)] == \
+        [*range(ledgerstore.MAX_CHAIN + 1), 0, 1]
 
 
 def test_a_state_of_the_previous_schema_is_migrated_to_deltas(tmp_path: Path) -> None:
@@ -185,9 +299,9 @@ def _ledger_deltas_migration() -> str:
 
 
 def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> None:
-    """A run that catches up two weeks at once: the week closed before becomes a delta against
-    the first of them, that one against the second, which keeps its whole file; each
-    re-renders to its first bytes."""
+    """A run that catches up two weeks at once: the first is a delta against the week closed
+    before (which keeps its whole file), the second against the first; each re-renders to its
+    first bytes."""
     (tmp_path / "in").mkdir(parents=True)
     first: dict[str, bytes] = {}
     for k, week in ((0, 0), (2, 2)):
@@ -199,7 +313,7 @@ def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> Non
             first.setdefault(week_of(j), _outputs(tmp_path, week_of(j))[1])
     stored = _stored_ledgers(tmp_path / "state")
     assert {w: ledgerstore.is_delta(b) and ledgerstore.delta_base(b) for w, b in stored.items()} == {
-        "2026-W48": "2026-W49", "2026-W49": "2026-W50", "2026-W50": False}
+        "2026-W48": False, "2026-W49": "2026-W48", "2026-W50": "2026-W49"}
     later = datetime(2027, 1, 4)
     for week, data in first.items():
         result = _run(tmp_path, later, SQLITE, "--week", week)
@@ -262,16 +376,27 @@ def test_a_spliced_ledger_is_the_week_befores_lines_with_the_weeks_own(tmp_path_
     path = tmp_path_factory.mktemp("splice") / "ledger.csv"
     import pyarrow as pa
 
-    with pytest.MonkeyPatch.context() as patch:  # the old file read in parts of `chunk` bytes
-        patch.setattr(ledgerstore, "_CHUNK", chunk)
-        made = ledgerstore.splice(ledgerstore.pack(old), HEADER, kept, pa.array(new_lines, pa.large_string()),
-                                  before, path, "W2")
-    assert made is not None
     expected = HEADER + b"".join(sorted([old_lines[k] for k in kept] + [line.encode() for line in new_lines]))
-    assert path.read_bytes() == expected
-    whole, delta = made
-    assert ledgerstore.unpack(whole) == expected and ledgerstore.size(whole) == len(expected)
-    assert ledgerstore.delta_base(delta) == "W2" and ledgerstore.resolve([whole, delta]) == old
+    file = path.with_name("before.csv")
+    file.write_bytes(old)
+    packed = ledgerstore.pack(old)
+    from_file = ledgerstore.before_of("W1", ledgerstore.pack_file(file), file, lambda: [])
+    assert from_file.file == str(file)  # its size and SHA-256 as stored
+    for source in (packed, from_file):
+        with pytest.MonkeyPatch.context() as patch:  # the old file read in parts of `chunk` bytes
+            patch.setattr(ledgerstore, "_CHUNK", chunk)
+            delta = ledgerstore.splice(source, HEADER, kept, pa.array(new_lines, pa.large_string()), before, path,
+                                       "W1")
+        assert delta is not None and path.read_bytes() == expected
+        assert ledgerstore.delta_base(delta) == "W1" and ledgerstore.resolve([packed, delta]) == expected
+        assert ledgerstore.size(delta) == len(expected) and ledgerstore.depth(delta) == 1
+        whole = ledgerstore.splice(source, HEADER, kept, pa.array(new_lines, pa.large_string()), before, path, "W1",
+                                   whole=True)
+        assert whole is not None and not ledgerstore.is_delta(whole) and path.read_bytes() == expected
+        assert ledgerstore.unpack(whole) == expected and ledgerstore.size(whole) == len(expected)
+        # what the next week checks the file against: both stored forms name it
+        for stored in (delta, whole):
+            assert ledgerstore.before_of("W2", stored, path, lambda: []).file == str(path)
 
 
 def test_a_splice_refuses_a_file_that_is_not_the_one_its_positions_are_of(tmp_path: Path) -> None:
@@ -298,13 +423,17 @@ def test_splices_says_whether_a_splice_applies(tmp_path_factory: Any, lines: int
     positions name, the last line ended."""
     import pyarrow as pa
 
-    old = ledgerstore.pack(HEADER + b"".join(f"138{p:08d},a\r\n".encode() for p in range(lines)) + tail)
+    data = HEADER + b"".join(f"138{p:08d},a\r\n".encode() for p in range(lines)) + tail
     kept = sorted(kept)
     path = tmp_path_factory.mktemp("splices") / "ledger.csv"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ledgerstore, "_CHUNK", chunk)
-        made = ledgerstore.splice(old, header, kept, pa.array([], pa.large_string()), [], path, "W2")
-        assert ledgerstore.splices(old, header, kept) == (made is not None)
+    file = path.with_name("before.csv")
+    file.write_bytes(data)
+    # stored whole (read through), and its file checked as stored (asked its ends: its lines are stored)
+    for old in (ledgerstore.pack(data), ledgerstore.before_of("W1", ledgerstore.pack_file(file), file, lambda: [])):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ledgerstore, "_CHUNK", chunk)
+            made = ledgerstore.splice(old, header, kept, pa.array([], pa.large_string()), [], path, "W1")
+            assert ledgerstore.splices(old, header, kept) == (made is not None)
 
 
 @settings(max_examples=150, deadline=None)
@@ -353,10 +482,10 @@ def test_a_splice_given_the_kept_lines_phones_finds_them_in_the_file(tmp_path: P
 
     old = ledgerstore.pack(HEADER + b"13800000001,a\r\n13800000002,b\r\n13800000004,d\r\n")
     new = pa.array(["13800000003,c\r\n"], pa.large_string())
-    by_positions = ledgerstore.splice(old, HEADER, [0, 2], new, [1], tmp_path / "a.csv", "W2")
+    by_positions = ledgerstore.splice(old, HEADER, [0, 2], new, [1], tmp_path / "a.csv", "W1")
     by_phones = ledgerstore.splice(old, HEADER, ledgerstore.KeptLines(pa.array(["13800000001", "13800000004"])), new,
-                                   [1], tmp_path / "b.csv", "W2")
+                                   [1], tmp_path / "b.csv", "W1")
     assert by_positions is not None and by_phones == by_positions
     assert (tmp_path / "b.csv").read_bytes() == HEADER + b"13800000001,a\r\n13800000003,c\r\n13800000004,d\r\n"
     gone = ledgerstore.KeptLines(pa.array(["13800000001", "13800000005"]))
-    assert ledgerstore.splice(old, HEADER, gone, new, [1], tmp_path / "c.csv", "W2") is None
+    assert ledgerstore.splice(old, HEADER, gone, new, [1], tmp_path / "c.csv", "W1") is None

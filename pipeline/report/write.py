@@ -233,45 +233,41 @@ class Stored(NamedTuple):
     """What the state keeps of a closed week (`stored_form`)."""
 
     report: bytes
+    # its ledger.csv: whole, or a delta against the week before's (`write_week`'s `previous`)
     ledger: bytes
-    # the week before's ledger.csv (given whole: `write_week`'s `previous`) as a delta against
-    # this week's (`ledgerstore.make_delta`), which the state keeps in its place
-    previous: bytes | None = None
 
 
 class Written(NamedTuple):
     stored: Stored | None  # `stored_form`, when asked for
 
 
-def stored_form(report: WeekReport, folder: Path, previous: bytes | None = None) -> Stored:
+def stored_form(report: WeekReport, folder: Path, previous: ledgerstore.Before | None = None) -> Stored:
     """What the state keeps of a closed week, compressed: the report (for re-rendering) and the
     ledger.csv just written (a re-render writes these bytes back: the ledger is not replayed),
-    and with `previous` (the week before's ledger.csv as stored whole) that one as a delta
-    against this one. A big week makes the parts in different processes (`write_week`)."""
-    return Stored(report.to_bytes(), *_stored_ledger(report, folder, previous))
+    with `previous` (the week before's ledger.csv) as a delta against that one. A big week makes
+    the parts in different processes (`write_week`)."""
+    return Stored(report.to_bytes(), _stored_ledger(report, folder, previous))
 
 
-def _stored_ledger(report: WeekReport, folder: Path, previous: bytes | None) -> tuple[bytes, bytes | None]:
-    """ledger.csv just written, compressed, and `previous` as a delta against it: read a few
-    megabytes at a time (`ledgerstore.pack_file`, `delta_of_file`), so that a year's ledger is
-    not held in the writer's memory (mapped whole, its 100 MB of pages counted there)."""
-    path = folder / "ledger.csv"
-    delta = None if previous is None else ledgerstore.delta_of_file(previous, path, report.week)
-    return ledgerstore.pack_file(path), delta
+def _stored_ledger(report: WeekReport, folder: Path, previous: ledgerstore.Before | None) -> bytes:
+    """ledger.csv just written as the state keeps it: whole, or a delta against `previous`
+    (`ledgerstore.stored_file`), read a few megabytes at a time, so that a year's ledger is not
+    held in the writer's memory (mapped whole, its 100 MB of pages counted there)."""
+    return ledgerstore.stored_file(folder / "ledger.csv", previous, folder / ".ledger-before.csv")
 
 
-def _spliced_ledger(report: WeekReport, folder: Path, previous: bytes | None,
-                    given: Splice | None = None) -> tuple[bytes, bytes] | None:
-    """ledger.csv written from the week before's (`previous`, stored whole) where this week's
-    ledger is that one's rows less the phones named since plus this week's (`Ledger.origin`):
-    the old lines copied as they are, the changed ones made and put between them
-    (`ledgerstore.splice`), and the stored form made from the same positions (`_stored_ledger`
-    gives the same). None, writing nothing, where that is not so. `given`: what `splice_of`
-    made of the ledger (in a process given that instead of the ledger)."""
+def _spliced_ledger(report: WeekReport, folder: Path, previous: ledgerstore.Before | None,
+                    given: Splice | None = None) -> bytes | None:
+    """ledger.csv written from the week before's (`previous`) where this week's ledger is that
+    one's rows less the phones named since plus this week's (`Ledger.origin`): the old lines
+    copied as they are, the changed ones made and put between them (`ledgerstore.splice`), and
+    the stored form made from the same positions (a delta against the week before's, or whole
+    every so often: `ledgerstore.whole_due`). None, writing nothing, where that is not so.
+    `given`: what `splice_of` made of the ledger (in a process given that instead of the ledger)."""
     splice = given if given is not None else splice_of(report, previous)
     if previous is None or splice is None:
         return None
-    return ledgerstore.splice(previous, *splice, folder / "ledger.csv", report.week)
+    return ledgerstore.splice(previous, *splice, folder / "ledger.csv", whole=ledgerstore.whole_due(previous))
 
 
 class Splice(NamedTuple):
@@ -284,10 +280,10 @@ class Splice(NamedTuple):
     before: Any    # for each of them, how many kept lines come before it (numpy)
 
 
-def splice_of(report: WeekReport, previous: bytes | None) -> Splice | None:
+def splice_of(report: WeekReport, previous: ledgerstore.Before | None) -> Splice | None:
     """What `_spliced_ledger` needs of the week's ledger, or None where it cannot splice."""
     origin = report.ledger.origin
-    if previous is None or origin is None or report.ledger_stored is not None or ledgerstore.is_delta(previous):
+    if previous is None or origin is None or report.ledger_stored is not None:
         return None
     walked, alone, before = report.ledger.walked_runs()  # the rows the week before's lines give: not read
     if alone != len(origin[1]):
@@ -326,7 +322,7 @@ class _Plan:
     or of all but them (`others`) is a part of it."""
 
     def __init__(self, report: WeekReport, folder: Path, store: bool, part: str = "all",
-                 previous: bytes | None = None) -> None:
+                 previous: ledgerstore.Before | None = None) -> None:
         self.report, self.folder, self.store, self.previous = report, folder, store, previous
         self.splice: Splice | None = None  # given instead of the ledger (`Aside`): ledger.csv spliced from it
         fixed = [job for job in JOBS if part == "all" or (set(job[0]) <= set(ASIDE)) == (part == "aside")]
@@ -531,30 +527,30 @@ def statement_paths(report: WeekReport, folder: Path) -> dict[str, tuple[Path, P
 
 
 def write_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               previous: bytes | None = None) -> Written:
+               previous: ledgerstore.Before | None = None) -> Written:
     """Run every writer into `folder`. With `parallel`, in two processes (see `JOBS`); without,
     in this one; by default, two from `PARALLEL_FROM_ROWS` rows of leads, new registrations and
     rejections. With `store`, the week's `stored_form` comes back too (with `previous`, the
-    week before's ledger.csv stored whole, that one as a delta against this week's)."""
+    week before's ledger.csv, this week's as a delta against it)."""
     return start_week(report, folder, parallel, store, aside=False, previous=previous).wait()
 
 
 class Aside:
     """The process writing a re-rendered week's `ASIDE` files (`set_aside`), started from the
     forkserver with what they need (`WeekReport.ledger_part`: the head, the new registrations
-    and the stored ledger.csv); with `store`, it also packs the ledger.csv it wrote, and makes
-    `previous` (the week before's ledger.csv stored whole) a delta against it (`_stored_ledger`)."""
+    and the stored ledger.csv); with `store`, it also makes the stored form of the ledger.csv it
+    wrote, against `previous` (the week before's ledger.csv: `_stored_ledger`)."""
 
-    def __init__(self, report: WeekReport, folder: Path, store: bool = False, previous: bytes | None = None,
-                 splice: Splice | None = None) -> None:
+    def __init__(self, report: WeekReport, folder: Path, store: bool = False,
+                 previous: ledgerstore.Before | None = None, splice: Splice | None = None) -> None:
         self.plan = _Plan(report, folder, store, "aside", previous)
         self.plan.splice = splice
         self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
-        self._ledger: tuple[tuple[bytes, bytes | None] | str | None] | None = None
+        self._ledger: tuple[bytes | str | None] | None = None
 
-    def result(self) -> tuple[bytes, bytes | None] | str | None:
-        """Wait for it (once); the stored ledger and the previous week's delta, when asked for
-        (`UNSPLICED` from a process given a `Splice` that did not apply)."""
+    def result(self) -> bytes | str | None:
+        """Wait for it (once); the stored ledger, when asked for (`UNSPLICED` from a process given
+        a `Splice` that did not apply)."""
         if self._ledger is None:
             self._ledger = (self.plan.follow(self.side.result(), "stored_ledger"),)
         return self._ledger[0]
@@ -589,7 +585,7 @@ class Writing:
                  stored: Stored | None = None, here: _Plan | None = None) -> None:
         self._plan, self._done, self._aside, self._stored = plan, done, aside, stored
         self._here = here
-        self._here_ledger: tuple[bytes, bytes | None] | str | None = None
+        self._here_ledger: bytes | str | None = None
 
     def run_here(self) -> None:
         """The ledger's files `start_week` left to this process, written now (the caller runs
@@ -621,7 +617,7 @@ class Writing:
         ledger: Any = plan.follow(self._done, "stored_ledger") or aside_ledger
         if ledger is None:   # written by a process set aside without being asked to store it
             ledger = _stored_ledger(plan.report, plan.folder, plan.previous)
-        return Written(Stored(plan.follow(self._done, "stored_report"), *ledger))
+        return Written(Stored(plan.follow(self._done, "stored_report"), ledger))
 
     def abandon(self) -> None:
         """Wait for the process of its own without taking its result, and leave what was left
@@ -633,7 +629,8 @@ class Writing:
 
 
 def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, store: bool = False,
-               aside: bool | Aside | None = True, previous: bytes | None = None, let_go: bool = False) -> Writing:
+               aside: bool | Aside | None = True, previous: ledgerstore.Before | None = None,
+               let_go: bool = False) -> Writing:
     """`write_week`, but a big week's `ASIDE` files are left to be written while the caller
     builds the emails from the others: by the process `set_aside` started (`aside`), or else by
     this one when the caller runs `Writing.run_here` (or `wait`), which holds the ledger they
@@ -653,7 +650,7 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
 
 
 def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, leave_here: bool,
-                given: Aside | None, previous: bytes | None, let_go: bool = False) -> Writing:
+                given: Aside | None, previous: ledgerstore.Before | None, let_go: bool = False) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
     if parallel is None:
         # the new registrations counted last: a stored week's are decoded when first used
@@ -674,8 +671,10 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
         claims = _Claims(len(plan))
         splice = splice_of(report, previous) if leave_here and store and given is None else None
         # Kept lines given by their phones (`ledgerstore.KeptLines`) are found where the file is
-        # spliced: the ledger is kept here, to write it from should they not be there.
-        found_there = splice is not None and isinstance(splice.kept, ledgerstore.KeptLines)
+        # spliced, and a week before's file resolved from the state's chain (its folder not as it
+        # wrote it) is read there: the ledger is kept here, to write it from should they not be there.
+        found_there = splice is not None and (isinstance(splice.kept, ledgerstore.KeptLines) or
+                                              (previous is not None and previous.resolves))
         if splice is not None and let_go and not found_there and not (
                 previous is not None and ledgerstore.splices(previous, splice.header, splice.kept)):
             splice = None  # not the file its positions are of: written here from the ledger
