@@ -40,13 +40,13 @@ from typing import Any, NamedTuple
 # earlier versions kept it as zlib, which is still read. A big office's 72 MB ledger compresses
 # in 0.2 s this way, against 0.8 s with zlib at level 1.
 _ZSTD_MARK = b"\x00zstd1\x1e"
-# A delta (`make_delta`): marker, the base week's name (a length byte, then UTF-8), then four
-# 8-byte sizes (the file's bytes, its pieces, its own pieces, the compressed positions) and the
-# compressed parts: positions, own pieces' lengths, own pieces' bytes.
+# A delta (`make_delta`): marker, the base week's name (a length byte, then UTF-8), then five
+# 8-byte sizes (the file's bytes, its pieces, its own pieces, the compressed positions, the
+# compressed lengths) and the compressed parts: positions, own pieces' lengths, own pieces' bytes.
 _DELTA_MARK = b"\x00ldelta1\x1e"
 # The same as written since (`splice`, `stored_file`), each with what the next week checks the
 # file it finds against and how far its chain goes: the whole file with its size, its pieces and
-# its SHA-256 (`_WHOLE_HEAD`); a delta with, after the four sizes, the deltas a re-render
+# its SHA-256 (`_WHOLE_HEAD`); a delta with, after the five sizes, the deltas a re-render
 # resolves through (its own included) and the file's SHA-256 (`_DELTA_TAIL`).
 _ZSTD2_MARK = b"\x00zstd2\x1e"
 _DELTA2_MARK = b"\x00ldelta2\x1e"
@@ -116,7 +116,7 @@ def unpack(blob: bytes | Sequence[bytes]) -> bytes:
         return zlib.decompress(blob)
     import pyarrow as pa
 
-    size = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
+    size = _field(blob, 0)
     data: bytes = pa.Codec("zstd").decompress(memoryview(blob)[at:], decompressed_size=size, asbytes=True)
     return data
 
@@ -146,7 +146,7 @@ def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
             return
         import pyarrow as pa
 
-        expected = int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
+        expected = _field(blob, 0)
         source = pa.BufferReader(pa.py_buffer(memoryview(blob)[at:]))
         with pa.CompressedInputStream(source, "zstd") as packed:
             while chunk := packed.read(_CHUNK):
@@ -160,31 +160,40 @@ def size(blob: bytes | Sequence[bytes]) -> int:
     its last blob's); 0 when not known without unpacking (zlib, as earlier versions kept it)."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):
         return size(blob[-1]) if len(blob) else 0
-    if is_delta(blob):
-        at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
-        return int.from_bytes(blob[at:at + 8], "little")
-    if _frame_at(blob) is None:
+    if not is_delta(blob) and _frame_at(blob) is None:
         return 0
-    return int.from_bytes(blob[len(_ZSTD_MARK):len(_ZSTD_MARK) + 8], "little")
+    return _field(blob, 0)
 
 
 def is_delta(blob: bytes | memoryview) -> bool:
     return bytes(blob[:len(_DELTA_MARK)]) in (_DELTA_MARK, _DELTA2_MARK)
 
 
+def _fields_at(blob: bytes | memoryview) -> int:
+    """Where a blob's 8-byte fields start: after a delta's marker and its base week's name, or
+    after a whole file's marker (`pack`, `_whole_blob`)."""
+    if is_delta(blob):
+        return len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
+    return len(_ZSTD_MARK)
+
+
+def _field(blob: bytes | memoryview, i: int) -> int:
+    """A blob's `i`-th 8-byte field (`_fields_at`): for both kinds the first is the file's size."""
+    at = _fields_at(blob) + 8 * i
+    return int.from_bytes(blob[at:at + 8], "little")
+
+
 def _checked(blob: bytes | memoryview) -> tuple[int, int, bytes] | None:
     """(size, pieces, SHA-256) of the file a blob written by this version stores; None for one
     written by an earlier version (which kept no digest)."""
-    mark = bytes(blob[:len(_DELTA_MARK)])
-    if mark == _DELTA2_MARK:
-        at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)]
-        size, pieces = (int.from_bytes(blob[at + 8 * i:at + 8 * i + 8], "little") for i in range(2))
-        return size, pieces, bytes(blob[at + 48:at + 48 + 32])
-    if bytes(blob[:len(_ZSTD2_MARK)]) == _ZSTD2_MARK:
-        at = len(_ZSTD2_MARK)
-        size, pieces = (int.from_bytes(blob[at + 8 * i:at + 8 * i + 8], "little") for i in range(2))
-        return size, pieces, bytes(blob[at + 16:at + 48])
-    return None
+    if bytes(blob[:len(_DELTA_MARK)]) == _DELTA2_MARK:
+        fields = 6  # size, pieces, own pieces, two compressed parts' sizes, depth
+    elif bytes(blob[:len(_ZSTD2_MARK)]) == _ZSTD2_MARK:
+        fields = 2  # size, pieces
+    else:
+        return None
+    at = _fields_at(blob) + 8 * fields
+    return _field(blob, 0), _field(blob, 1), bytes(blob[at:at + 32])
 
 
 def depth(blob: bytes | memoryview) -> int:
@@ -195,8 +204,7 @@ def depth(blob: bytes | memoryview) -> int:
         return 0
     if bytes(blob[:len(_DELTA_MARK)]) != _DELTA2_MARK:
         return MAX_CHAIN
-    at = len(_DELTA_MARK) + 1 + blob[len(_DELTA_MARK)] + 40
-    return int.from_bytes(blob[at:at + 8], "little")
+    return _field(blob, 5)
 
 
 def delta_base(blob: bytes | memoryview) -> str:
@@ -859,9 +867,8 @@ def _read_delta(blob: bytes | memoryview) -> tuple[int, Any, Any]:
     import pyarrow as pa
 
     view = memoryview(blob)
-    at = len(_DELTA_MARK) + 1 + view[len(_DELTA_MARK)]
-    size, count, own, first, second = (int.from_bytes(view[at + 8 * i:at + 8 * i + 8], "little") for i in range(5))
-    at += 40 + (_DELTA_TAIL if bytes(view[:len(_DELTA2_MARK)]) == _DELTA2_MARK else 0)
+    size, count, own, first, second = (_field(view, i) for i in range(5))
+    at = _fields_at(view) + 40 + (_DELTA_TAIL if bytes(view[:len(_DELTA2_MARK)]) == _DELTA2_MARK else 0)
     codec = pa.Codec("zstd")
     steps = np.frombuffer(codec.decompress(view[at:at + first], decompressed_size=8 * count), np.int64)
     lengths = np.frombuffer(codec.decompress(view[at + first:at + first + second], decompressed_size=8 * own), np.int64)

@@ -652,33 +652,30 @@ class LedgerChain:
     def keys(self) -> Any:
         """The keys of the ledger's phones in its order (`phone_keys`: numpy, ascending)."""
         if self._keys is None:
-            if self._phones is None and self._phones_blob is not None:
-                stored = self._stored_phones()
-                if pa_is_integer(stored):
-                    self._keys = stored.to_numpy()
-                    return self._keys
-                self._phones = stored
-            self._keys = phone_keys(self.phones)
+            self._read_stored_phones()
+            if self._keys is None:
+                self._keys = phone_keys(self.phones)
         return self._keys
 
-    def _stored_phones(self) -> Any:
-        """The phones stored with a chained one (its `phones`): keys (int64) or text; None for a
-        whole one."""
-        if self._phones_blob is None:
-            return None
-        return pa_column(self._decode(self._phones_blob), "phone")
+    def _read_stored_phones(self) -> None:
+        """The phones stored with a chained one, read once: as keys (int64, `_keys`) where stored
+        so, else as text (`_phones`, as earlier versions stored them). A whole one has none."""
+        if self._phones_blob is None or self._keys is not None or self._phones is not None:
+            return
+        stored = pa_column(self._decode(self._phones_blob), "phone")
+        if pa_is_integer(stored):
+            self._keys = stored.to_numpy()
+        else:
+            self._phones = stored
 
     @property
     def phones(self) -> Any:
         """The ledger's phones in its order (an Arrow array of text)."""
         if self._phones is None:
             if self._phones_blob is not None:
-                stored = self._stored_phones()
-                if pa_is_integer(stored):
-                    self._keys = stored.to_numpy()
+                self._read_stored_phones()
+                if self._phones is None:
                     self._phones = key_texts(self._keys)
-                else:
-                    self._phones = stored
             elif self.depth == 0:
                 self._phones = self._ordered(self._read(self._blobs[-1]).column("phone").combine_chunks())
             else:
