@@ -123,21 +123,16 @@ def history_table(h: History) -> Markup:
     return Markup("".join(parts))
 
 
-_SMALL_BARS: dict[Bar, str] = {}   # each bar drawn once a process: a week's 12,000 are a few hundred
-
-
+@lru_cache(maxsize=4096)
 def small_bar(b: Bar) -> str:
-    """A bar of a history (`Bar`) in few bytes, the text in the table's font: its markup, escaped."""
-    made = _SMALL_BARS.get(b)
-    if made is None:
-        fill = (f'<td width="{escape(b.pct)}%" height="6" bgcolor="{escape(b.colour)}" '
-                f'style="font-size:0;line-height:0;"></td>') if b.pct else ""
-        rest = '<td height="6" style="font-size:0;line-height:0;"></td>' if b.rest else ""
-        made = _SMALL_BARS[b] = (
-            f'<table width="100%" cellpadding="0" cellspacing="0" style="background:#e5e7eb;"><tr>{fill}{rest}'
+    """A bar of a history (`Bar`) in few bytes, the text in the table's font: its markup,
+    escaped; made once a process (a week's 12,000 bars are a few hundred distinct ones)."""
+    fill = (f'<td width="{escape(b.pct)}%" height="6" bgcolor="{escape(b.colour)}" '
+            f'style="font-size:0;line-height:0;"></td>') if b.pct else ""
+    rest = '<td height="6" style="font-size:0;line-height:0;"></td>' if b.rest else ""
+    return (f'<table width="100%" cellpadding="0" cellspacing="0" style="background:#e5e7eb;"><tr>{fill}{rest}'
             f'</tr></table><span style="white-space:nowrap;">{escape(b.text)} '
             f'<span style="color:#6b7280;">{escape(b.pct_text)}</span></span>')
-    return made
 
 
 def sparkline(bars: Iterable[TrendBar], bg: str) -> Markup:
