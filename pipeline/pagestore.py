@@ -125,10 +125,19 @@ def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | 
     return store_pages(pages(), page_size, zero, folder, target, halfway)
 
 
-def store_pages(pages: Iterable[bytes], page_size: int, zero: bytes, folder: Path, target: Path,
-                halfway: Callable[[], None] | None = None) -> Path:
+@dataclass(frozen=True)
+class Same:
+    """A page that has not changed since a backup that holds it: its hash there, and its number
+    (to read it should the store no longer hold those bytes)."""
+    digest: bytes
+    number: int
+
+
+def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, folder: Path, target: Path,
+                halfway: Callable[[], None] | None = None, read: Callable[[int], bytes] | None = None) -> Path:
     """`store` of a database given as its pages in order (each `page_size` bytes; the object
-    `zero`, all zeros, for each free page: hashed once)."""
+    `zero`, all zeros, for each free page: hashed once). A page given as `Same` is not read nor
+    hashed again when the store holds its hash; otherwise `read(number)` gives its bytes."""
     pages_folder = folder / PAGES
     pages_folder.mkdir(exist_ok=True)
     known = {h for h, _ in _store_entries(pages_folder)}
@@ -138,6 +147,13 @@ def store_pages(pages: Iterable[bytes], page_size: int, zero: bytes, folder: Pat
     pack = _PackWriter(pages_folder)
     try:
         for page in pages:
+            if isinstance(page, Same):
+                if page.digest in known:
+                    hashes.append(page.digest)
+                    continue
+                if read is None:
+                    raise ValueError("a page given as unchanged needs `read` when the store lacks it")
+                page = read(page.number)
             digest = zero_hash if page is zero else hashlib.sha256(page).digest()
             hashes.append(digest)
             if digest not in known:
@@ -171,7 +187,8 @@ def emptied(read: Callable[[int], bytes], page_count: int, roots: Iterable[int],
     and page 1's header counts it. `read(n)` gives page `n`. With nothing dropped the free list
     stays as it is, its leaves zeroed. None when the database's free list does not add up, a page would be
     freed twice or is out of range, or the file keeps reserved bytes or pointer-map pages (then
-    the caller lets SQLite do it)."""
+    the caller lets SQLite do it). Page 1 and the free list's pages are always among those
+    returned, even where they stay as they are."""
     head = read(1)
     page_size = len(head)
     if head[20] != 0 or struct.unpack(">I", head[52:56])[0] != 0:  # reserved bytes; auto-vacuum's pointer maps
@@ -196,6 +213,11 @@ def emptied(read: Callable[[int], bytes], page_count: int, roots: Iterable[int],
         changed[root] = leaf + zero[len(leaf):]
     if not dropped:
         changed.update(dict.fromkeys(leaves, zero))
+        # As they are, but listed: a backup that reuses the hashes of pages not written since the
+        # one before (`Same`) takes every page listed here afresh, and in the backup before these
+        # were laid out again if its emptying dropped pages.
+        changed.update({trunk: read(trunk) for trunk in trunks})
+        changed.setdefault(1, head)
         return changed
     order = sorted(free | dropped)
     per = page_size // 4 - 8  # leaves a trunk lists: SQLite writes no more (older readers)
@@ -460,3 +482,88 @@ def sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ---- what was written since the last backup
+
+
+WRITTEN = "written.json"        # beside the manifests: the pages written since the last backup
+_WAL_HEADER = struct.Struct(">IIIIII")  # magic, format, page size, checkpoint sequence, salt-1, salt-2
+_WAL_FRAME = struct.Struct(">II8s")     # page number, size after a commit, the salts
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The pages of the database file written since the backup `base` was taken from it, and the
+    file's stamp (`file_stamp`) when they were last counted. A page not among them still has the
+    bytes `base` lists for it, as long as the file still has that stamp: the pages reach the file
+    only by checkpoints, and the state counts the log's pages before each of its own
+    (`State.close`, `state.make_backup`). Any other write (another program, a restore) changes
+    the stamp, and the next backup reads and hashes every page again."""
+    base: str
+    stamp: tuple[int, ...]
+    pages: frozenset[int]
+
+
+def file_stamp(path: Path) -> tuple[int, ...]:
+    """What changes whenever a file is written or replaced: device, inode, size, times."""
+    found = os.stat(path)
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns
+
+
+def log_pages(wal: Path) -> set[int]:
+    """The page numbers the write-ahead log `wal` holds frames of (SQLite's file format §4): every
+    frame of its current generation (salts as in its header), committed or not, so never fewer
+    than a checkpoint may write back. Empty for a missing or empty log."""
+    try:
+        fh = open(wal, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return set()
+    with fh:
+        head = fh.read(32)
+        if len(head) < 32:
+            return set()
+        magic, _, page_size, _, salt1, salt2 = _WAL_HEADER.unpack(head[:24])
+        if magic not in _WAL_MAGIC:
+            return set()
+        salts = struct.pack(">II", salt1, salt2)
+        size = os.fstat(fh.fileno()).st_size
+        frame = 24 + page_size
+        found: set[int] = set()
+        for at in range(32, size - frame + 1, frame):
+            fh.seek(at)
+            number, _, frame_salts = _WAL_FRAME.unpack(fh.read(_WAL_FRAME.size))
+            if frame_salts != salts:
+                break  # the rest is left from an earlier generation
+            found.add(number)
+        return found
+
+
+def read_written(folder: Path) -> Written | None:
+    """The record `write_written` left in the backups' folder; None when there is none or it
+    cannot be read (then every page is read again)."""
+    try:
+        data = json.loads((folder / WRITTEN).read_bytes())
+        return Written(str(data["base"]), tuple(int(v) for v in data["stamp"]),
+                       frozenset(int(p) for p in data["pages"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_written(folder: Path, written: Written) -> None:
+    """The record, whole or not at all (a temporary file renamed; a crash leaves a `.part`
+    that `clear_halves` deletes)."""
+    body = json.dumps({"base": written.base, "stamp": list(written.stamp),
+                       "pages": sorted(written.pages)}).encode()
+    half = folder / (WRITTEN + ".part")
+    with open(half, "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(half, folder / WRITTEN)
+
+
+def forget_written(folder: Path) -> None:
+    """No record: the next backup reads and hashes every page."""
+    (folder / WRITTEN).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -319,6 +319,9 @@ class State:
             # in 0.17-0.19 s (both the same file size).
             self.conn.execute("PRAGMA page_size=65536")
             self.conn.execute("PRAGMA journal_mode=WAL")
+            # The log is written back into the database file only where the state counts its
+            # pages first (`close`, `make_backup`): the next backup reads only the pages written.
+            self.conn.execute("PRAGMA wal_autocheckpoint=0")
             self.conn.execute("PRAGMA synchronous=FULL")
             # The identity index takes random keys: a big page cache keeps a million inserts in memory.
             self.conn.execute("PRAGMA cache_size=-262144")  # 256 MB
@@ -488,10 +491,36 @@ class State:
 
     def close(self) -> None:
         self._drop_unwritten()
+        counted = self._count_written()
         self.conn.close()
+        if counted is not None:
+            try:
+                pagestore.write_written(self.folder / BACKUPS,
+                                        replace(counted, stamp=pagestore.file_stamp(self.path)))
+            except OSError:
+                pagestore.forget_written(self.folder / BACKUPS)
         if self._file is not None:
             _state_closed(self._file)
             self._file = None
+
+    def _count_written(self) -> pagestore.Written | None:
+        """The log written back into the database file (a checkpoint) once its pages are added
+        to those written since the last backup (`pagestore.Written`); the record to keep, its
+        stamp taken once the connection is closed. None, and no record kept, where the file was
+        written otherwise since it was counted (its stamp differs)."""
+        folder = self.folder / BACKUPS
+        written = pagestore.read_written(folder)
+        if written is None:
+            return None
+        try:
+            if pagestore.file_stamp(self.path) != written.stamp:
+                raise OSError("written by another hand")
+            pages = written.pages | pagestore.log_pages(self.path.with_name(self.path.name + "-wal"))
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except (OSError, sqlite3.Error):
+            pagestore.forget_written(folder)
+            return None
+        return replace(written, pages=frozenset(pages))
 
     # ---- transactions
 
@@ -1321,12 +1350,17 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
             if check is not None:
                 check(source)
                 check = None
-            pages = _without_caches(source, *held)
+            read = _page_reader(held.fd, held.page_size)
+            pages = _without_caches(source, read, held.page_count, _unchanged(folder, held))
             if pages is not None:
-                return pagestore.store_pages(pages, held[1], bytes(held[1]), folder, target, halfway)
+                made = pagestore.store_pages(pages, held.page_size, bytes(held.page_size), folder, target,
+                                             halfway, read)
+                pagestore.write_written(folder, pagestore.Written(made.name, held.stamp, frozenset()))
+                return made
         finally:
             if source.in_transaction:
                 source.execute("ROLLBACK")
+    pagestore.forget_written(folder)  # SQLite's copy: the next backup reads every page again
     copy = folder / f"{target.name}.db.part"
     try:
         dest = sqlite3.connect(copy, isolation_level=None)
@@ -1345,15 +1379,26 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
         copy.unlink(missing_ok=True)
 
 
-def _hold_committed(source: sqlite3.Connection) -> tuple[int, int, int] | None:
+@dataclass(frozen=True)
+class Held:
+    """The database file held as last committed (`_hold_committed`)."""
+    fd: int                  # a descriptor of the file (`_raw_file`)
+    page_size: int
+    page_count: int
+    before: tuple[int, ...]  # the file's stamp before the log was written back into it (`pagestore.file_stamp`)
+    logged: set[int]         # the pages the log held then (`pagestore.log_pages`)
+    stamp: tuple[int, ...]   # its stamp while held
+
+
+def _hold_committed(source: sqlite3.Connection) -> Held | None:
     """A read transaction begun on `source` in which its database file, as it is on disk, is
     the database as last committed, and stays so until it ends (ROLLBACK): the log's committed
     pages all written back into the file (a passive checkpoint, which waits for no one), and no
     commit since. While it lasts no checkpoint writes into the file (it would need this
-    reader's lock); the run's own connection writes only to the log until it commits. Returns
-    (a descriptor of the file, page size, page count); None, with no transaction begun, where
-    that cannot be had: a database not in WAL mode, a log another reader keeps from being
-    written back, a commit meanwhile."""
+    reader's lock); the run's own connection writes only to the log until it commits. The
+    log's pages are counted before they are written back (`Held.logged`). None, with no
+    transaction begun, where that cannot be had: a database not in WAL mode, a log another
+    reader keeps from being written back, a commit meanwhile."""
     if source.in_transaction:
         return None
     try:
@@ -1361,6 +1406,8 @@ def _hold_committed(source: sqlite3.Connection) -> tuple[int, int, int] | None:
         if not path or source.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             return None
         (before,) = source.execute("PRAGMA data_version").fetchone()
+        stamp_before = pagestore.file_stamp(Path(path))
+        logged = pagestore.log_pages(Path(path + "-wal"))
         busy, log, written = source.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if busy or log != written:
             return None
@@ -1373,19 +1420,53 @@ def _hold_committed(source: sqlite3.Connection) -> tuple[int, int, int] | None:
             if after != before or os.fstat(fd).st_size != page_size * page_count:
                 source.execute("ROLLBACK")
                 return None
+            stamp = pagestore.file_stamp(Path(path))
         except BaseException:
             source.execute("ROLLBACK")
             raise
     except (sqlite3.Error, OSError):
         return None
-    return fd, page_size, page_count
+    return Held(fd, page_size, page_count, stamp_before, logged, stamp)
 
 
-def _without_caches(source: sqlite3.Connection, fd: int, page_size: int, page_count: int) -> Iterator[bytes] | None:
-    """The pages of the database file `fd` (held as last committed, `_hold_committed`) as
+def _unchanged(folder: Path, held: Held) -> tuple[list[bytes], set[int]] | None:
+    """The hashes the last backup lists for its pages, and the pages written since
+    (`pagestore.Written`), where its record holds for the file as it was before this backup
+    wrote the log back; None where every page is to be read again."""
+    written = pagestore.read_written(folder)
+    if written is None or written.stamp != held.before:
+        return None
+    try:
+        base = pagestore.read_manifest(folder / written.base)
+    except (OSError, pagestore.DamagedBackup):
+        return None
+    if base.page_size != held.page_size:
+        return None
+    return base.hashes, set(written.pages) | held.logged
+
+
+def _page_reader(fd: int, page_size: int) -> Callable[[int], bytes]:
+    def read(number: int) -> bytes:
+        if hasattr(os, "pread"):
+            page = os.pread(fd, page_size, (number - 1) * page_size)
+        else:  # Windows: this thread alone reads through the descriptor
+            os.lseek(fd, (number - 1) * page_size, os.SEEK_SET)
+            page = os.read(fd, page_size)
+        if len(page) != page_size:
+            raise OSError(f"the database file ends before its page {number}")
+        return page
+
+    return read
+
+
+def _without_caches(source: sqlite3.Connection, read: Callable[[int], bytes], page_count: int,
+                    unchanged: tuple[list[bytes], set[int]] | None = None) -> Iterator[bytes | pagestore.Same] | None:
+    """The pages of the database file `read` reads (held as last committed, `_hold_committed`) as
     `_drop_caches` leaves a copy of it: the snapshots' b-trees emptied, their pages free, free
-    pages as zeros (`pagestore.emptied`). None where it cannot say which pages those are (a
-    build of SQLite without the `dbstat` table, a free list that does not add up)."""
+    pages as zeros (`pagestore.emptied`). With `unchanged` (`_unchanged`), a page not written
+    since the last backup and not one the emptying decides is given as its hash there
+    (`pagestore.Same`), not read. None where it cannot say which pages those are (a build of
+    SQLite without the `dbstat` table, a free list that does not add up)."""
     try:
         trees = source.execute("SELECT name, rootpage FROM sqlite_master "
                                "WHERE tbl_name = 'snapshots' AND rootpage > 0").fetchall()
@@ -1399,28 +1480,21 @@ def _without_caches(source: sqlite3.Connection, fd: int, page_size: int, page_co
     except sqlite3.Error:
         return None
 
-    def read(number: int) -> bytes:
-        if hasattr(os, "pread"):
-            page = os.pread(fd, page_size, (number - 1) * page_size)
-        else:  # Windows: this thread alone reads through the descriptor
-            os.lseek(fd, (number - 1) * page_size, os.SEEK_SET)
-            page = os.read(fd, page_size)
-        if len(page) != page_size:
-            raise OSError(f"the database file ends before its page {number}")
-        return page
-
     changed = pagestore.emptied(read, page_count, roots, dropped)
     if changed is None:
         return None
-    zero = bytes(page_size)
+    zero = bytes(len(read(1)))
+    hashes, written = unchanged if unchanged is not None else ([], set())
 
-    def pages() -> Iterator[bytes]:
+    def pages() -> Iterator[bytes | pagestore.Same]:
         for number in range(1, page_count + 1):
             page = changed.get(number)
-            if page is None:
-                yield read(number)
-            else:
+            if page is not None:
                 yield zero if page == zero else page
+            elif number <= len(hashes) and number not in written:
+                yield pagestore.Same(hashes[number - 1], number)
+            else:
+                yield read(number)
 
     return pages()
 
@@ -1575,6 +1649,7 @@ def restore_backup(state_folder: Path, backup: Path, stamp: str) -> Path | None:
                 os.replace(side, aside.with_name(aside.name + extra))
     os.replace(incoming, db)
     pagestore.sync_folder(state_folder)
+    pagestore.forget_written(state_folder / BACKUPS)  # another file: every page is read again
     return aside
 
 

@@ -439,3 +439,72 @@ def test_pages_of_emptied_tables_become_a_free_list_sqlite_accepts(tmp_path: Pat
         conn.commit()
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     assert pagestore.emptied(read, page_count, roots, dropped | {roots[0]}) is None  # a page freed twice
+
+
+def test_a_backup_reads_only_the_pages_written_since_the_last_and_lists_what_a_full_read_lists(tmp_path: Path) -> None:
+    """Seeded sequences of what happens to a state between backups (rows added and deleted,
+    snapshots put and emptied, a week's ledger replaced, the state closed and opened again,
+    another program writing into the database): each backup made from the pages written since
+    the last (`pagestore.Written`) lists exactly the hashes a backup that reads every page lists,
+    restores to the state's content, and after a small change has only a few pages to read."""
+    import random
+
+    for seed in range(4):
+        rng = random.Random(seed)
+        folder = tmp_path / f"state{seed}"
+        state = State(folder)
+        registrations(state, "r0", 1, 20_000)
+        taken = datetime(2026, 1, 5, 8)
+        state.backup("b0", taken)
+        first = 100_000
+        for step in range(12):
+            action = rng.choice(["add", "add", "delete", "snapshot", "ledger", "reopen", "other", "none"])
+            if action == "add":
+                registrations(state, f"r{step}", first, rng.choice([50, 3_000, 20_000]))
+                first += 100_000
+            elif action == "delete":
+                state.begin()
+                state.conn.execute("DELETE FROM registrations WHERE rowid % 7 = ?", (rng.randrange(7),))
+                state.commit()
+            elif action == "snapshot":
+                state.begin()
+                state.conn.execute("DELETE FROM snapshots")
+                state.put_snapshot(f"2026-W{10 + step:02d}", "2026-03-02T00:00:00", 1, "v", "roster",
+                                   {"owners": rng.randbytes(rng.choice([1_000, 300_000])), "visited": b"",
+                                    "visits": b"", "units": b"", "deals": b"", "lapses": b""})
+                state.commit()
+            elif action == "ledger":
+                state.begin()
+                state.close_week(f"2026-W{10 + step:02d}", "r", {"managers": []}, b"report", rng.randbytes(200_000))
+                state.commit()
+            elif action == "reopen":
+                state.close()
+                state = State(folder)
+            elif action == "other":  # another program: its close writes the log back, unseen by the state
+                state.close()
+                with closing(sqlite3.connect(folder / "pipeline.db")) as db:
+                    db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{step}", "v"))
+                    db.commit()
+                state = State(folder)
+            taken += timedelta(weeks=1)
+            before = pagestore.read_written(folder / "backups")
+            assert before is not None
+            # the record holds (the pages written since are counted) unless another program wrote
+            assert (before.stamp == pagestore.file_stamp(folder / "pipeline.db")) == (action != "other")
+            made = state.backup(f"b{step}", taken)
+            record = pagestore.read_written(folder / "backups")
+            assert record is not None and record.base == made.name and record.pages == frozenset()
+            pagestore.forget_written(folder / "backups")
+            full = state.backup(f"f{step}", taken + timedelta(hours=1))  # every page read and hashed
+            assert pagestore.read_manifest(made).hashes == pagestore.read_manifest(full).hashes, (seed, step, action)
+        registrations(state, "last", first, 50)
+        state.close()
+        record = pagestore.read_written(folder / "backups")
+        pages = (folder / "pipeline.db").stat().st_size // 65536
+        assert record is not None and 0 < len(record.pages) < pages / 4, "a small change: a few pages to read"
+        expected = content(folder / "pipeline.db")
+        state = State(folder)
+        last = state.backup("last", taken + timedelta(weeks=1))
+        state.close()
+        assert restore_backup(tmp_path / f"check{seed}", last, "check") is None
+        assert content(tmp_path / f"check{seed}" / "pipeline.db") == expected
