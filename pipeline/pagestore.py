@@ -500,10 +500,12 @@ class Written:
     bytes `base` lists for it, as long as the file still has that stamp: the pages reach the file
     only by checkpoints, and the state counts the log's pages before each of its own
     (`State.close`, `state.make_backup`). Any other write (another program, a restore) changes
-    the stamp, and the next backup reads and hashes every page again."""
+    the stamp, and the next backup reads and hashes every page again. `checked`: when (the
+    run's clock, ISO) a backup last made the whole integrity check, "" for never."""
     base: str
     stamp: tuple[int, ...]
     pages: frozenset[int]
+    checked: str = ""
 
 
 def file_stamp(path: Path) -> tuple[int, ...]:
@@ -546,7 +548,7 @@ def read_written(folder: Path) -> Written | None:
     try:
         data = json.loads((folder / WRITTEN).read_bytes())
         return Written(str(data["base"]), tuple(int(v) for v in data["stamp"]),
-                       frozenset(int(p) for p in data["pages"]))
+                       frozenset(int(p) for p in data["pages"]), str(data.get("checked", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -554,7 +556,7 @@ def read_written(folder: Path) -> Written | None:
 def write_written(folder: Path, written: Written) -> None:
     """The record, whole or not at all (a temporary file renamed; a crash leaves a `.part`
     that `clear_halves` deletes)."""
-    body = json.dumps({"base": written.base, "stamp": list(written.stamp),
+    body = json.dumps({"base": written.base, "stamp": list(written.stamp), "checked": written.checked,
                        "pages": sorted(written.pages)}).encode()
     half = folder / (WRITTEN + ".part")
     with open(half, "wb") as out:

@@ -22,7 +22,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ from .weeks import Week
 
 DB_NAME = "pipeline.db"
 BACKUPS = "backups"
+# The longest a backup goes without the whole integrity check while the database file is written
+# by the state alone (`_vouched_for`): about monthly, as the monthly backups are kept.
+CHECK_EVERY = timedelta(days=28)
 
 # Schema 7: a closed week's ledger.csv is kept whole only for the newest closed week; each
 # earlier one as a delta against the week after it (`ledgerstore`), which earlier versions
@@ -442,9 +445,10 @@ class State:
         waits for it, and a damaged database makes no backup and raises `StateError`."""
         aside = BackingUp()
 
-        def checked(copy: sqlite3.Connection) -> None:
+        def checked(copy: sqlite3.Connection | None) -> None:
             try:
-                quick_check(copy)
+                if copy is not None:  # None: vouched for by the last check (`_vouched_for`)
+                    quick_check(copy)
             except sqlite3.DatabaseError as exc:
                 aside.damage = StateError(self._corrupt_message(str(exc)))
                 aside.checking.set()
@@ -1329,12 +1333,13 @@ def list_backups(state_folder: Path) -> list[Backup]:
 
 def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, taken: datetime,
                 halfway: Callable[[], None] | None = None,
-                check: Callable[[sqlite3.Connection], None] | None = None) -> Path:
+                check: Callable[[sqlite3.Connection | None], None] | None = None) -> Path:
     """The database `source` reads, as last committed, into the backup `backups/<taken>_<run>.pages`
     (its new pages into the store, `pagestore.store`). Until it is whole it has a `.part` name: a
     crash leaves nothing that looks like a backup (and the next backup clears what it left).
     `halfway` is called before the rename; `check` with a connection that reads the database
-    as last committed, before its pages are stored: what it raises leaves no backup.
+    as last committed, before its pages are stored (what it raises leaves no backup), or with
+    None where the last whole check vouches for the file (`_vouched_for`).
 
     The pages are read from the database file itself when it holds the last commit whole
     (`_hold_committed`), the caches left out as `_drop_caches` would (`_without_caches`);
@@ -1347,15 +1352,23 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
     held = _hold_committed(source)
     if held is not None:
         try:
+            record = pagestore.read_written(folder)
+            if record is not None and record.stamp != held.before:
+                record = None  # the file was written otherwise since: nothing it says holds
+            checked = record.checked if record is not None else ""
             if check is not None:
-                check(source)
+                if _vouched_for(checked, taken):
+                    check(None)
+                else:
+                    check(source)
+                    checked = taken.isoformat()
                 check = None
             read = _page_reader(held.fd, held.page_size)
-            pages = _without_caches(source, read, held.page_count, _unchanged(folder, held))
+            pages = _without_caches(source, read, held.page_count, _unchanged(folder, record, held))
             if pages is not None:
                 made = pagestore.store_pages(pages, held.page_size, bytes(held.page_size), folder, target,
                                              halfway, read)
-                pagestore.write_written(folder, pagestore.Written(made.name, held.stamp, frozenset()))
+                pagestore.write_written(folder, pagestore.Written(made.name, held.stamp, frozenset(), checked))
                 return made
         finally:
             if source.in_transaction:
@@ -1429,12 +1442,25 @@ def _hold_committed(source: sqlite3.Connection) -> Held | None:
     return Held(fd, page_size, page_count, stamp_before, logged, stamp)
 
 
-def _unchanged(folder: Path, held: Held) -> tuple[list[bytes], set[int]] | None:
+def _vouched_for(checked: str, taken: datetime) -> bool:
+    """Whether the whole integrity check (SQLite's quick check: it reads every page, 0.7 s of a
+    year's database and growing with the history) may be left out of this backup: the last one
+    passed less than `CHECK_EVERY` before (by the run's clock) and the database file has been
+    written by nothing but the state's own connections since (the caller's `pagestore.Written`,
+    whose stamp changes with any other write: a damaged or replaced file is checked at once)."""
+    if not checked:
+        return False
+    try:
+        return timedelta(0) <= taken - datetime.fromisoformat(checked) < CHECK_EVERY
+    except (ValueError, TypeError):
+        return False
+
+
+def _unchanged(folder: Path, written: pagestore.Written | None, held: Held) -> tuple[list[bytes], set[int]] | None:
     """The hashes the last backup lists for its pages, and the pages written since
-    (`pagestore.Written`), where its record holds for the file as it was before this backup
-    wrote the log back; None where every page is to be read again."""
-    written = pagestore.read_written(folder)
-    if written is None or written.stamp != held.before:
+    (`pagestore.Written`, its record as it holds for the file before this backup wrote the log
+    back); None where every page is to be read again."""
+    if written is None:
         return None
     try:
         base = pagestore.read_manifest(folder / written.base)

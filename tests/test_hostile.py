@@ -17,7 +17,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -486,6 +486,46 @@ def test_the_backups_copy_is_checked_and_a_damaged_state_makes_no_backup(tmp_pat
     assert list_backups(office.state) == before
     assert not list((office.state / "backups").rglob("*.part"))
     assert (office.state / "pipeline.db").read_bytes() == corrupt
+
+
+def test_the_whole_check_is_made_monthly_and_at_once_when_the_file_was_written_otherwise(tmp_path: Path) -> None:
+    """The backup's whole integrity check is left out while the last one is less than 28 days old
+    (by the run's clock) and the database file was written by the state alone since: the record
+    beside the backups keeps when it was made. A week later it is vouched for; four weeks after
+    it is made again; a page overwritten since the last run (the file's stamp changes) is found
+    by the very next run, however recent the last check."""
+    from pipeline import pagestore
+
+    office = Office(tmp_path)
+    backups = office.state / "backups"
+
+    def week(n: int, now: str) -> None:
+        saturday = datetime.fromisoformat(now) - timedelta(days=2)  # in the week the run closes
+        workbook(office.inbox / f"号码{n}.xlsx", {"号码": (LEADS, [["张伟", f"1370013{n:04d}", f"{saturday:%Y-%m-%d} 09:00", ""]])})
+        done = office.run(now=now)
+        assert done.returncode == 0, done.stderr
+
+    week(1, "2026-11-30T08:00:00")
+    week(2, "2026-12-07T08:00:00")  # its backup: the first with a record before it, so checked
+    record = pagestore.read_written(backups)
+    assert record is not None and record.checked == "2026-12-07T08:00:00"
+    for n, now in ((3, "2026-12-14T08:00:00"), (4, "2026-12-21T08:00:00"), (5, "2026-12-28T08:00:00")):
+        week(n, now)
+        record = pagestore.read_written(backups)
+        assert record is not None and record.checked == "2026-12-07T08:00:00", now  # vouched for
+    week(6, "2027-01-04T08:00:00")  # 28 days after the last check: made again
+    record = pagestore.read_written(backups)
+    assert record is not None and record.checked == "2027-01-04T08:00:00"
+
+    week(7, "2027-01-11T08:00:00")  # vouched for, a week after the check
+    last = list_backups(office.state)[-1].path
+    corrupt = _damage_middle_page(office.state / "pipeline.db")
+    workbook(office.inbox / "号码8.xlsx", {"号码": (LEADS, [["张伟", "13600136000", "2027-01-16 09:00", ""]])})
+    done = office.run(now="2027-01-18T08:00:00")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "damaged" in done.stderr and str(last) in done.stderr and "pipeline state restore" in done.stderr
+    assert (office.state / "pipeline.db").read_bytes() == corrupt
+    assert list_backups(office.state)[-1].path == last
 
 
 @pytest.mark.parametrize("how", ["dry run", "nothing to compute"])
