@@ -512,6 +512,8 @@ class State:
         to those written since the last backup (`pagestore.Written`); the record to keep, its
         stamp taken once the connection is closed. None, and no record kept, where the file was
         written otherwise since it was counted (its stamp differs)."""
+        if self.engine != "sqlite":
+            return None  # a server's database: no file, no backups here
         folder = self.folder / BACKUPS
         written = pagestore.read_written(folder)
         if written is None:
