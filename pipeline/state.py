@@ -511,9 +511,12 @@ class State:
         """The log written back into the database file (a checkpoint) once its pages are added
         to those written since the last backup (`pagestore.Written`); the record to keep, its
         stamp taken once the connection is closed. None, and no record kept, where the file was
-        written otherwise since it was counted (its stamp differs)."""
-        if self.engine != "sqlite":
-            return None  # a server's database: no file, no backups here
+        written otherwise since it was counted (its stamp differs). A connection that wrote
+        nothing (`pipeline status`, which takes no lock and may close while a run goes on)
+        neither counts nor writes back: what it leaves is for the writer's own close, and
+        SQLite's last-connection checkpoint, if any, changes the stamp."""
+        if self.engine != "sqlite" or not self.conn.total_changes:
+            return None  # a server's database has no file here; a reader leaves the record alone
         folder = self.folder / BACKUPS
         written = pagestore.read_written(folder)
         if written is None:

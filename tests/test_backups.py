@@ -508,3 +508,34 @@ def test_a_backup_reads_only_the_pages_written_since_the_last_and_lists_what_a_f
         state.close()
         assert restore_backup(tmp_path / f"check{seed}", last, "check") is None
         assert content(tmp_path / f"check{seed}" / "pipeline.db") == expected
+
+
+def test_a_command_that_only_reads_leaves_the_record_of_written_pages_alone(tmp_path: Path) -> None:
+    """`pipeline status` takes no lock and may close while a run goes on: it neither counts the
+    log's pages nor writes the log back for the record, so the record stays as the run left it,
+    byte for byte, even with a log full of a killed run's commit; and the next run's backup
+    restores to the state it was taken of."""
+    import os
+
+    office = Office(tmp_path)
+    week(office.inbox, 24)
+    assert office.run(WEEK1).returncode == 0
+    week(office.inbox, 1)
+    env = {**os.environ, "PIPELINE_CRASH_AT": "after_commit"}  # its commit left in the log, uncounted
+    killed = run_cli("run", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state),
+                     "--now", WEEK2, env=env)
+    assert killed.returncode == -9, killed.stderr
+    assert pagestore.log_pages(office.state / "pipeline.db-wal")
+    record = office.state / "backups" / pagestore.WRITTEN
+    before = record.read_bytes()
+    done = run_cli("status", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state))
+    assert done.returncode == 0, done.stderr
+    assert record.read_bytes() == before
+    expected = content(office.state / "pipeline.db")
+    week(office.inbox, 8)
+    assert office.run("2026-12-14T08:00:00").returncode == 0
+    last = list_backups(office.state)[-1]
+    assert restore_backup(tmp_path / "check", last.path, "check") is None
+    restored, expected = content(tmp_path / "check" / "pipeline.db"), {**expected}
+    restored.pop("pending_moves"), expected.pop("pending_moves")  # the next run finished the moves first
+    assert restored == expected
