@@ -514,12 +514,13 @@ def file_stamp(path: Path) -> tuple[int, ...]:
     return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns
 
 
-def log_pages(wal: Path) -> set[int]:
-    """The page numbers the write-ahead log `wal` holds frames of (SQLite's file format §4): every
-    frame of its current generation (salts as in its header), committed or not, so never fewer
-    than a checkpoint may write back. Empty for a missing or empty log."""
+def log_pages(db: Path) -> set[int]:
+    """The page numbers the write-ahead log of the database file `db` (`<db>-wal`) holds frames
+    of (SQLite's file format §4): every frame of its current generation (salts as in its header),
+    committed or not, so never fewer than a checkpoint may write back. Empty for a missing or
+    empty log."""
     try:
-        fh = open(wal, "rb")  # noqa: SIM115 - closed below
+        fh = open(db.with_name(db.name + "-wal"), "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         return set()
     with fh:

@@ -524,7 +524,7 @@ class State:
         try:
             if pagestore.file_stamp(self.path) != written.stamp:
                 raise OSError("written by another hand")
-            pages = written.pages | pagestore.log_pages(self.path.with_name(self.path.name + "-wal"))
+            pages = written.pages | pagestore.log_pages(self.path)
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except (OSError, sqlite3.Error):
             pagestore.forget_written(folder)
@@ -1425,7 +1425,7 @@ def _hold_committed(source: sqlite3.Connection) -> Held | None:
             return None
         (before,) = source.execute("PRAGMA data_version").fetchone()
         stamp_before = pagestore.file_stamp(Path(path))
-        logged = pagestore.log_pages(Path(path + "-wal"))
+        logged = pagestore.log_pages(Path(path))
         busy, log, written = source.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if busy or log != written:
             return None
@@ -1514,7 +1514,7 @@ def _without_caches(source: sqlite3.Connection, read: Callable[[int], bytes], pa
     changed = pagestore.emptied(read, page_count, roots, dropped)
     if changed is None:
         return None
-    zero = bytes(len(read(1)))
+    zero = bytes(len(changed[1]))  # page 1 is always among them (`pagestore.emptied`)
     hashes, written = unchanged if unchanged is not None else ([], set())
 
     def pages() -> Iterator[bytes | pagestore.Same]:

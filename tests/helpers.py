@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 
 def results(out: Path, week: str) -> dict[str, Any]:
     return json.loads((out / week / "results.json").read_text(encoding="utf-8"))
+
+
+def db_content(db: Path, leave_out: tuple[str, ...] = ("snapshots",)) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows of the SQLite database `db` in a stable order, but the tables left out
+    (the snapshots: a cache a backup leaves out)."""
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                             "AND name NOT LIKE 'sqlite_%'") if r[0] not in leave_out]
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()

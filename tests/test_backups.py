@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline import pagestore
 from pipeline.config import Backups
 from pipeline.state import Backup, State, kept_backups, list_backups, prune_backups, restore_backup
-from tests.helpers import LEADS, roster, run_cli, workbook
+from tests.helpers import LEADS, db_content, roster, run_cli, workbook
 
 PEOPLE = [["张伟", "大客户经理", "一组", "", None, None], ["王强", "大客户经理", "二组", "", None, None]]
 WEEK1, WEEK2 = "2026-11-30T08:00:00", "2026-12-07T08:00:00"
@@ -221,10 +221,7 @@ def old_backup(db: Path, target: Path) -> Path:
 
 def content(db: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every table's rows but the snapshots' (a cache a backup leaves out), in a stable order."""
-    with closing(sqlite3.connect(db)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'snapshots'")]
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    return db_content(db)
 
 
 def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command_line(tmp_path: Path) -> None:
@@ -525,7 +522,7 @@ def test_a_command_that_only_reads_leaves_the_record_of_written_pages_alone(tmp_
     killed = run_cli("run", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state),
                      "--now", WEEK2, env=env)
     assert killed.returncode == -9, killed.stderr
-    assert pagestore.log_pages(office.state / "pipeline.db-wal")
+    assert pagestore.log_pages(office.state / "pipeline.db")
     record = office.state / "backups" / pagestore.WRITTEN
     before = record.read_bytes()
     done = run_cli("status", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state))

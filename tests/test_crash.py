@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.state import open_state
 from tests.conftest import Store
-from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, roster, run_cli, workbook
+from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, db_content, roster, run_cli, workbook
 
 NOW = "2026-11-30T08:00:00"
 PEOPLE = [
@@ -145,16 +145,12 @@ def test_the_backup_after_a_killed_run_restores_the_state_it_was_taken_of(tmp_pa
     backup reads every page; otherwise the record holds. Either way the next run's backup
     restores to the state as it was when that run began."""
     import shutil
-    from contextlib import closing
 
     from pipeline import pagestore
     from pipeline.state import list_backups, restore_backup
 
     def content(db: Path) -> dict[str, list[tuple[object, ...]]]:
-        with closing(sqlite3.connect(db)) as conn:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                                 "AND name NOT IN ('snapshots', 'pending_moves')")]
-            return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+        return db_content(db, ("snapshots", "pending_moves"))
 
     state, backups = tmp_path / "state", tmp_path / "state" / "backups"
     make_inbox(tmp_path / "in")
@@ -166,7 +162,7 @@ def test_the_backup_after_a_killed_run_restores_the_state_it_was_taken_of(tmp_pa
     assert crashed.returncode == -9, crashed.stderr
     record = pagestore.read_written(backups)
     assert record is not None
-    log = pagestore.log_pages(state / "pipeline.db-wal")
+    log = pagestore.log_pages(state / "pipeline.db")
     if crash == "after_commit":  # the commit is in the log, not yet counted; the record still holds
         assert log and record.stamp == pagestore.file_stamp(state / "pipeline.db")
         fourth_week(tmp_path / "in")
