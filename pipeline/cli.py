@@ -197,6 +197,8 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
         sys.exit(EXIT_FAILED)
     if result.rerendered:
         click.echo(f"re-rendered closed week {result.rerendered}: {opts.out / result.rerendered}")
+        if result.kept:
+            click.echo("  its folder is as the run that wrote it left it, for the same program and settings: kept")
     for week in result.weeks:
         click.echo(f"{'previewed' if dry_run else 'closed'} {week}: {opts.out / week}")
     for period in result.periods:

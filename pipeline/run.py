@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import ledgerstore, mail
+from . import ledgerstore, mail, rendered
 from .config import Config
 from .intake import Intake, prepare, shortcut
 from .io import sandbox
@@ -110,6 +110,7 @@ class RunResult:
     run_id: str
     weeks: list[str] = field(default_factory=list)
     rerendered: str | None = None
+    kept: bool = False  # the re-rendered week's folder was still as written, and kept (`rendered`)
     stats: dict[str, int] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
     mail_failures: list[tuple[str, str, str]] = field(default_factory=list)
@@ -716,6 +717,8 @@ def _rerender(job: Job, week: Week) -> None:
     process too: started at once, where the process server may still be importing the
     modules of a weekly run's reading (half a second at the start of a big office's
     re-render), and handed the stored ledger without its tens of MB pickled."""
+    if _kept_as_written(job, week):
+        return
     job.state.let_go_of_cache()
     stored = job.state.week_report(str(week))
     assert stored is not None
@@ -739,10 +742,33 @@ def _rerender(job: Job, week: Week) -> None:
             raise
         messages = publish(report, job.opts.out, job.result.run_id, job.config, with_data=job.sending, aside=aside,
                            let_go_rows=True)
+    if not job.opts.dry_run:
+        _seal(job, str(week))
     job.stage("reports")
     job.result.rerendered = str(week)
     if job.sending:
         _send(report, messages, job.config, job.state, False, job.result, job.opts.now.isoformat())
+
+
+def _kept_as_written(job: Job, week: Week) -> bool:
+    """A re-render that would write the same bytes over a folder still as a run wrote it keeps
+    the folder (`rendered`): a big office's week is three to four seconds of writing. One that
+    sends writes it, for its messages."""
+    if job.sending:
+        return False
+    recorded = job.state.meta(rendered.meta_key(str(week)))
+    if recorded is None or rendered.seal(job.opts.out / str(week), job.config.digest()) != recorded:
+        return False
+    job.stage("reports")
+    job.result.rerendered, job.result.kept = str(week), True
+    return True
+
+
+def _seal(job: Job, week: str) -> None:
+    """The seal of a week's folder as this run leaves it, for a later re-render (`rendered`)."""
+    found = rendered.seal(job.opts.out / week, job.config.digest())
+    if found is not None:
+        job.state.set_meta(rendered.meta_key(week), found)
 
 
 def _begin(job: Job) -> None:
@@ -1117,6 +1143,8 @@ def _commit(job: Job) -> None:
     state.log_run(result.run_id, job.started, finished, opts.now.isoformat(timespec="seconds"), result.weeks,
                   job.config.digest(), files, "ok")
     state.add_pending_moves(result.run_id, files)
+    for report in job.reports:
+        _seal(job, report.week)
     if job.backed_up is not None:
         job.backed_up()
         job.backed_up = None
@@ -1310,6 +1338,7 @@ def _write_log(folder: Path, result: RunResult, started: str) -> None:
     logs.mkdir(exist_ok=True)
     (logs / f"{result.run_id}.json").write_text(json.dumps({
         "run_id": result.run_id, "started": started, "weeks": result.weeks, "rerendered": result.rerendered,
+        "kept": result.kept,
         "stats": result.stats, "stages": result.stages, "replay_from": result.replay_from, "mail_sent": result.mail_sent,
         "mail_failures": result.mail_failures, "periods": result.periods,
     }, ensure_ascii=False, indent=2), encoding="utf-8")

@@ -49,6 +49,16 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
                           cwd=cwd, env=env, timeout=300)
 
 
+def written_anew(folder: Path) -> None:
+    """A closed week's folder removed, so that its re-render writes every file from the stored
+    week: a folder still as its run left it is kept as it is (`pipeline.rendered`), which would
+    make a comparison of its bytes with the first render's compare the folder with itself."""
+    import shutil
+
+    if folder.exists():
+        shutil.rmtree(folder)
+
+
 def results(out: Path, week: str) -> dict[str, Any]:
     return json.loads((out / week / "results.json").read_text(encoding="utf-8"))
 

@@ -13,7 +13,17 @@ import pytest
 
 from pipeline.state import open_state
 from tests.conftest import Store
-from tests.helpers import DEALS, LEADS, REGISTRATIONS, VISITS, db_content, roster, run_cli, workbook
+from tests.helpers import (
+    DEALS,
+    LEADS,
+    REGISTRATIONS,
+    VISITS,
+    db_content,
+    roster,
+    run_cli,
+    workbook,
+    written_anew,
+)
 
 NOW = "2026-11-30T08:00:00"
 PEOPLE = [
@@ -331,6 +341,7 @@ def test_killed_after_writing_a_weeks_ledger_loses_nothing(tmp_path: Path, crash
     assert stored_rows(tmp_path / "killed") == stored_rows(tmp_path / "plain")
     second = (tmp_path / "killed" / "out" / "2026-W49" / "ledger.csv").read_bytes()
     for week, data in (("2026-W48", first), ("2026-W49", second)):
+        written_anew(tmp_path / "killed" / "out" / week)
         rerender = run_cli("run", "--inbox", str(tmp_path / "killed" / "in"), "--out", str(tmp_path / "killed" / "out"),
                            "--state", str(tmp_path / "killed" / "state"), "--now", later, "--week", week)
         assert rerender.returncode == 0 and "re-rendered" in rerender.stdout, rerender.stdout + rerender.stderr

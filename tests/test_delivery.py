@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from tests.conftest import Store
-from tests.helpers import LEADS, roster, workbook
+from tests.helpers import LEADS, roster, workbook, written_anew
 
 PEOPLE = [
     ["张伟", "大客户经理", "一组", "zhangwei@example.com", None, None],
@@ -152,6 +152,7 @@ def test_a_week_rendered_again_writes_the_same_emails_byte_for_byte(tmp_path: Pa
     first = {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()}
     assert len(first) == 4 and all(name.endswith(".eml") for name in first)
 
+    written_anew(folder)
     again = invoke("run", "--inbox", str(tmp_path / "in"), *common, "--now", NOW, "--week", "2026-W48")
     assert again.exit_code == 0, again.output
     assert {p.name: p.read_bytes() for p in (folder / "outbox").iterdir()} == first

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from pipeline import ledgerstore
 from pipeline.state import MIGRATIONS, STREAKS, State
 from tests.conftest import Store
+from tests.helpers import written_anew
 from tests.test_snapshots import (
     MONDAYS,
     PEOPLE,
@@ -136,6 +137,7 @@ def _rerender_all(root: Path) -> list[bytes]:
     again = []
     later = MONDAYS[-1] + timedelta(weeks=1)
     for k in range(len(MONDAYS)):
+        written_anew(root / "out" / week_of(k))
         result = _run(root, later, SQLITE, "--week", week_of(k))
         assert result.exit_code == 0 and "re-rendered" in result.output, result.output
         again.append(_outputs(root, week_of(k))[1])
@@ -316,6 +318,7 @@ def test_a_run_closing_several_weeks_chains_their_ledgers(tmp_path: Path) -> Non
         "2026-W48": False, "2026-W49": "2026-W48", "2026-W50": "2026-W49"}
     later = datetime(2027, 1, 4)
     for week, data in first.items():
+        written_anew(tmp_path / "out" / week)
         result = _run(tmp_path, later, SQLITE, "--week", week)
         assert result.exit_code == 0 and "re-rendered" in result.output, result.output
         assert _outputs(tmp_path, week)[1] == data

@@ -33,6 +33,7 @@ from tests.helpers import (
     VISITS,
     roster,
     workbook,
+    written_anew,
 )
 
 PEOPLE = [
@@ -279,6 +280,7 @@ def _rerendered(root: Path, store: Store, weeks: int) -> list[bytes]:
     """Each closed week's ledger.csv as a re-render writes it from the state."""
     seen = []
     for k in range(weeks):
+        written_anew(root / "out" / week_of(k))
         assert _run(root, MONDAYS[-1], store, "--week", week_of(k)).exit_code == 0
         seen.append((root / "out" / week_of(k) / "ledger.csv").read_bytes())
     return seen

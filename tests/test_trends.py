@@ -29,6 +29,7 @@ from pipeline.report.context import (
 )
 from pipeline.report.html import environment, make_environment
 from pipeline.report.write import statement_paths, write_week
+from tests.helpers import written_anew
 from tests.test_reports import EVIL, WANG, ZHANG, _manager
 from tests.test_run import Office, leads, office  # noqa: F401 - the fixture
 from tests.trend_sample import EARLIER_WEEKS, report_with_history
@@ -208,6 +209,7 @@ def test_weeks_closed_by_cron_show_their_history_and_rerender_the_same(office: O
     # W44: 50 leads of 100, nothing else: (50 + 0 + 0) / 3 = 16 %
     assert "2026-W44：达成 16%" in first["2026-W49"].decode()
     for week in ("2026-W42", "2026-W46"):
+        written_anew(office.out / week)
         assert office.run("--week", week, now="2026-12-20T08:00:00").exit_code == 0
         assert (office.out / week / "summary.html").read_bytes() == first[week]
 
