@@ -1144,12 +1144,6 @@ def encode_snapshot(tables: dict[str, Any]) -> dict[str, bytes]:
     them; `snapshot` reads them back as they were (metadata included)."""
     import pyarrow as pa
 
-    def compact(table: Any) -> Any:
-        columns = [table.column(c).combine_chunks() for c in table.column_names]
-        return pa.table([c.dictionary_encode() if name in _SNAPSHOT_WORDS else c
-                         for name, c in zip(table.column_names, columns, strict=True)],
-                        names=table.column_names, metadata=table.schema.metadata)
-
     encoded = {name: encode_snapshot_table(tables[name]) for name in SNAPSHOT_TABLES}
     if tables.get("phones") is not None:
         encoded["phones"] = _encode_table(pa.table({"phone": tables["phones"]}))
