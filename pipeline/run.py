@@ -764,6 +764,14 @@ def _kept_as_written(job: Job, week: Week) -> bool:
     return True
 
 
+def _sealed(job: Job, week: str) -> bool:
+    """Whether a week closed by an earlier run still has the folder that run wrote (`rendered`)."""
+    if any(report.week == week for report in job.reports):
+        return False  # written by this run: its seal is made at the commit
+    recorded = job.state.meta(rendered.meta_key(week))
+    return recorded is not None and rendered.seal(job.opts.out / week, job.config.digest()) == recorded
+
+
 def _seal(job: Job, week: str) -> None:
     """The seal of a week's folder as this run leaves it, for a later re-render (`rendered`)."""
     found = rendered.seal(job.opts.out / week, job.config.digest())
@@ -1047,7 +1055,7 @@ def _write_outputs(job: Job) -> None:
     job.state.let_go_of_cache()  # before the reports' processes are forked: each starts with this one's memory
     release_arrow_memory()
     for report in progress(job.reports, "reports"):
-        before = None if closed is None else _ledger_before(opts.out, *closed)
+        before = None if closed is None else _ledger_before(opts.out, *closed, as_written=_sealed(job, closed[0]))
         origin = report.ledger.origin
         if origin is not None and (before is None or Week.parse(before.week).next_start_iso != origin[0]):
             report.ledger.origin = None  # its rows are not the lines of the ledger.csv given
@@ -1095,10 +1103,11 @@ def _lines_kept(job: Job, closed: str, stored: bool) -> bool:
         roster == roster_view(job.roster, end)
 
 
-def _ledger_before(out: Path, week: str, blob: bytes, chain: Callable[[], list[bytes]]) -> ledgerstore.Before:
+def _ledger_before(out: Path, week: str, blob: bytes, chain: Callable[[], list[bytes]],
+                   as_written: bool = False) -> ledgerstore.Before:
     """The ledger.csv of the closed week `week` (stored as `blob`) that the next week's is made
     from: its folder's file where that is as the week wrote it, else the stored chain."""
-    return ledgerstore.before_of(week, blob, out / week / "ledger.csv", chain)
+    return ledgerstore.before_of(week, blob, out / week / "ledger.csv", chain, as_written)
 
 
 def _chain_after(earlier: Callable[[], list[bytes]] | None, blob: bytes) -> list[bytes]:
