@@ -754,10 +754,7 @@ def _kept_as_written(job: Job, week: Week) -> bool:
     """A re-render that would write the same bytes over a folder still as a run wrote it keeps
     the folder (`rendered`): a big office's week is three to four seconds of writing. One that
     sends writes it, for its messages."""
-    if job.sending:
-        return False
-    recorded = job.state.meta(rendered.meta_key(str(week)))
-    if recorded is None or rendered.seal(job.opts.out / str(week), job.config.digest()) != recorded:
+    if job.sending or not _sealed(job, str(week)):
         return False
     job.stage("reports")
     job.result.rerendered, job.result.kept = str(week), True
@@ -765,7 +762,8 @@ def _kept_as_written(job: Job, week: Week) -> bool:
 
 
 def _sealed(job: Job, week: str) -> bool:
-    """Whether a week closed by an earlier run still has the folder that run wrote (`rendered`)."""
+    """Whether a week closed by an earlier run still has its folder as the run that last wrote
+    it left it, for this program and configuration (`rendered`)."""
     if any(report.week == week for report in job.reports):
         return False  # written by this run: its seal is made at the commit
     recorded = job.state.meta(rendered.meta_key(week))
