@@ -8,8 +8,9 @@ good (the run that closes it, a re-render) records the folder's `seal`: one SHA-
 - what the bytes are made from besides the stored week (`making`): this package's source and
   templates, the versions of the libraries whose output lands in the files (jinja2's escaping,
   the deflate of the workbooks), the office's configuration and the folder's own path; and
-- every file under the folder with its size, modification and change times (nanoseconds) and
-  inode, as the run left them.
+- every file and folder under it with its stamp as the run left it (`pagestore.file_stamp`, the
+  stamp the backups' record keeps of the database file: device, inode, size, modification and
+  change times in nanoseconds).
 
 A later re-render computes the seal again; when it is the recorded one the folder is kept as it
 is. Any change since breaks it: a file written, replaced, added, removed, renamed or restored
@@ -29,6 +30,8 @@ import sys
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+
+from . import pagestore
 
 # The distributions whose version can change the bytes written: the product, its page templates'
 # engine and escaping, the workbooks' deflate, the columns the ledger's files are made from.
@@ -68,22 +71,20 @@ def making(config_digest: str, folder: Path) -> bytes:
 
 
 def seal(folder: Path, config_digest: str) -> str | None:
-    """The folder's seal as it is now (None: there is no such folder)."""
+    """The folder's seal as it is now: every file and folder under it by name with its stamp
+    (`pagestore.file_stamp`). None where there is no such folder, or it changes while read."""
     if not folder.is_dir():
         return None
     h = hashlib.sha256(making(config_digest, folder))
-    for line in sorted(_stamps(folder)):
-        h.update(line)
+    try:
+        for name, stamp in sorted(_stamps(folder)):
+            h.update(name + b"\0" + repr(stamp).encode() + b"\n")
+    except OSError:  # a file removed or replaced meanwhile: no seal, the week is written again
+        return None
     return h.hexdigest()
 
 
-def _stamps(folder: Path) -> list[bytes]:
-    lines = []
-    for root, dirs, files in os.walk(folder):
-        for name in [*files, *dirs]:
-            path = os.path.join(root, name)
-            st = os.lstat(path)
-            rel = os.fsencode(os.path.relpath(path, folder))
-            lines.append(b"%s\0%o %d %d %d %d\n" % (rel, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                                   st.st_ino))
-    return lines
+def _stamps(folder: Path) -> list[tuple[bytes, tuple[int, ...]]]:
+    return [(os.fsencode(os.path.relpath(os.path.join(root, name), folder)),
+             pagestore.file_stamp(Path(root, name)))
+            for root, dirs, files in os.walk(folder) for name in (*files, *dirs)]

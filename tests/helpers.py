@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -53,8 +54,6 @@ def written_anew(folder: Path) -> None:
     """A closed week's folder removed, so that its re-render writes every file from the stored
     week: a folder still as its run left it is kept as it is (`pipeline.rendered`), which would
     make a comparison of its bytes with the first render's compare the folder with itself."""
-    import shutil
-
     if folder.exists():
         shutil.rmtree(folder)
 

@@ -219,11 +219,6 @@ def old_backup(db: Path, target: Path) -> Path:
     return target
 
 
-def content(db: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every table's rows but the snapshots' (a cache a backup leaves out), in a stable order."""
-    return db_content(db)
-
-
 def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command_line(tmp_path: Path) -> None:
     """Three weeks run: a backup after the first commit and one before each later run. The second
     adds the page or two the first run changed after its backup (its files marked archived), the
@@ -235,7 +230,7 @@ def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command
         week(office.inbox, day)
         done = office.run(now)
         assert done.returncode == 0, done.stderr
-        states.append(content(office.state / "pipeline.db"))
+        states.append(db_content(office.state / "pipeline.db"))
     backups = list_backups(office.state)
     assert [b.taken.isoformat() for b in backups] == [WEEK1, WEEK2, "2026-12-14T08:00:00"]
     first, second, third = backups
@@ -260,7 +255,7 @@ def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command
         assert done.returncode == 0, done.stderr
         if undo is None:
             [undo] = (office.state / "replaced").glob("*.db")
-        restored = content(office.state / "pipeline.db")
+        restored = db_content(office.state / "pipeline.db")
         if b is first:
             assert sorted(name for _, name, _ in restored.pop("pending_moves")) == sorted(["名单.xlsx", "号码24.xlsx"])
             expected = {**expected}
@@ -272,7 +267,7 @@ def test_backups_keep_each_page_once_and_each_restores_whole_through_the_command
     # (the names kept aside are dated to the second with a random suffix: restores within one
     # second do not sort in the order they were made)
     assert undo is not None and office.cli("restore", str(undo)).returncode == 0
-    assert content(office.state / "pipeline.db") == states[2]
+    assert db_content(office.state / "pipeline.db") == states[2]
 
 
 def registrations(state: State, run: str, first: int, n: int) -> None:
@@ -295,13 +290,13 @@ def test_pruning_deletes_the_pages_no_backup_needs_and_keeps_the_others_restorab
     folder = tmp_path / "state"
     state = State(folder)
     registrations(state, "r1", 1, 60_000)
-    first = content(state.path)
+    first = db_content(state.path)
     state.backup("r1", datetime(2026, 11, 2, 8))
     state.begin()
     state.conn.execute("DELETE FROM registrations")  # its pages freed: a later backup keeps them as zeros
     state.commit()
     registrations(state, "r2", 100_000, 60_000)
-    second = content(state.path)
+    second = db_content(state.path)
     state.backup("r2", datetime(2026, 11, 9, 8))
     state.backup("r3", datetime(2026, 11, 16, 8))
     state.close()
@@ -319,12 +314,12 @@ def test_pruning_deletes_the_pages_no_backup_needs_and_keeps_the_others_restorab
     assert pagestore.stored(folder / "backups") == after
     for i, b in enumerate(backups[1:]):
         assert restore_backup(tmp_path / f"check{i}", b.path, "check") is None
-        assert content(tmp_path / f"check{i}" / "pipeline.db") == second
+        assert db_content(tmp_path / f"check{i}" / "pipeline.db") == second
 
     # the last backup deleted too: nothing is left in the store
     assert prune_backups(folder, Backups(keep_last=1, keep_weekly=0, keep_monthly=0)) == [backups[1].path]
     restore_backup(tmp_path / "last", backups[2].path, "check")
-    assert content(tmp_path / "last" / "pipeline.db") == second
+    assert db_content(tmp_path / "last" / "pipeline.db") == second
 
 
 def test_a_backup_holds_no_byte_of_the_snapshots_and_pages_the_run_freed_as_zeros(tmp_path: Path) -> None:
@@ -499,12 +494,12 @@ def test_a_backup_reads_only_the_pages_written_since_the_last_and_lists_what_a_f
         record = pagestore.read_written(folder / "backups")
         pages = (folder / "pipeline.db").stat().st_size // 65536
         assert record is not None and 0 < len(record.pages) < pages / 4, "a small change: a few pages to read"
-        expected = content(folder / "pipeline.db")
+        expected = db_content(folder / "pipeline.db")
         state = State(folder)
         last = state.backup("last", taken + timedelta(weeks=1))
         state.close()
         assert restore_backup(tmp_path / f"check{seed}", last, "check") is None
-        assert content(tmp_path / f"check{seed}" / "pipeline.db") == expected
+        assert db_content(tmp_path / f"check{seed}" / "pipeline.db") == expected
 
 
 def test_a_command_that_only_reads_leaves_the_record_of_written_pages_alone(tmp_path: Path) -> None:
@@ -528,11 +523,11 @@ def test_a_command_that_only_reads_leaves_the_record_of_written_pages_alone(tmp_
     done = run_cli("status", "--inbox", str(office.inbox), "--out", str(office.out), "--state", str(office.state))
     assert done.returncode == 0, done.stderr
     assert record.read_bytes() == before
-    expected = content(office.state / "pipeline.db")
+    expected = db_content(office.state / "pipeline.db")
     week(office.inbox, 8)
     assert office.run("2026-12-14T08:00:00").returncode == 0
     last = list_backups(office.state)[-1]
     assert restore_backup(tmp_path / "check", last.path, "check") is None
-    restored, expected = content(tmp_path / "check" / "pipeline.db"), {**expected}
+    restored, expected = db_content(tmp_path / "check" / "pipeline.db"), {**expected}
     restored.pop("pending_moves"), expected.pop("pending_moves")  # the next run finished the moves first
     assert restored == expected
