@@ -607,8 +607,12 @@ class LedgerChain:
         every: list[Any] = []
         hits: list[Any] = []
         asked = None if whole else _fixed_width(rest)
+        # rows past the first `ordered` in no order (stored so by earlier versions): not searched
+        ordered = None if self._base_meta.get(SORTED) == b"1" else int(self._base_meta.get(b"ordered", b"0"))
+        read = 0
         for batch in self._decode(self._blobs[-1]):
-            at = None if asked is None else _positions_among(batch.column(0), asked)
+            in_order = ordered is None or (read := read + batch.num_rows) <= ordered
+            at = None if asked is None or not in_order else _positions_among(batch.column(0), asked)
             if at is not None:  # found by binary search among the batch's phones in order
                 found.append(pa.Table.from_batches([_as_text(batch.take(at))]))
                 continue
