@@ -698,18 +698,12 @@ def _lapses(state: Replay) -> dict[str, tuple[str, str]]:
 
 def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: str,
           run_id: str, take_at: str | None = None) -> tuple[list[WeekOutcome], Taken | None]:
-    """The events (in time order: `replay_key`), each week's outcome taken as they pass; with
-    `take_at`, the walked state as it is then (its ledger, first visits, counted visits and units)."""
-    outcomes = [WeekOutcome(w) for w in weeks]
-    starts = [w.start_iso for w in weeks]
-    first_start = starts[0]
-    stop = weeks[-1].next_start_iso
-
-    def week_index(at: str) -> int | None:
-        if at < first_start or at >= stop:
-            return None
-        return bisect.bisect_right(starts, at) - 1
-
+    """The events (in time order: `replay_key`), each landed in the week of its date
+    (`_Landing`: one method per kind), each week's outcome taken as they pass; with `take_at`,
+    the walked state as it is then (its ledger, first visits, counted visits and units)."""
+    landing = _Landing(state, weeks, history_start, run_id)
+    outcomes, stop = landing.outcomes, landing.stop
+    lands = landing.by_kind()
     snapshot_at = [w.next_start_iso for w in weeks]
     snap = 0
     taken: Taken | None = None
@@ -726,71 +720,106 @@ def _walk(events: list[Event], state: Replay, weeks: list[Week], history_start: 
             snap += 1
         if event.at >= stop:
             break
-        index = week_index(event.at)
-        out = outcomes[index] if index is not None else None
-        kind = event.kind
-        if kind == "registrations":
-            took = state.registration(event)
-            if took is not None and out is not None:
-                out.new_registrations.append(took)
-        elif kind == "leads":
-            owner, problem = state.lead(event)
-            if out is not None:
-                if problem:
-                    out.rejections.append((event.seq, problem))
-                elif owner is not None:
-                    out.counts[event.who]["leads"] += 1
-                    out.leads.append(event)
-                    out.new_registrations.append(owner)
-        elif kind == "visits" or kind == "units":
-            problem = state.visit(event) if kind == "visits" else state.unit(event)
-            if out is not None:
-                if problem:
-                    out.rejections.append((event.seq, problem))
-                else:
-                    out.counts[event.who][kind] += 1
-                    (out.visits if kind == "visits" else out.units).append(event)
-        elif kind == "deals":
-            late = out is None and event.run_id == run_id and history_start <= event.at < first_start
-            if out is None and late:
-                out = outcomes[0]
-            # what a later cancellation claws back: what it pays now; nothing for a history deal;
-            # for a deal paid in a week closed before, what that week showed (looked up if asked)
-            known: tuple[str | None, Decimal] | None = (None, NOTHING) if event.at < history_start else None
-            if out is not None:
-                paid = state.deal(event, late)
-                out.deals.append(paid)
-                if paid.manager is not None and paid.kind is not None:
-                    out.commission[paid.manager][paid.kind] += paid.manager_commission
-                known = (paid.manager, paid.manager_commission)
-            state.sold.setdefault(event.phone, []).append(
-                Sold(event, known))
-        elif kind in CORRECTIONS:
-            # §7: a correction lands in the week of its date; one of this run dated in a week
-            # closed before lands in the first week computed, late; others only take effect
-            late = out is None and event.run_id == run_id and history_start <= event.at < first_start
-            if late:
-                out = outcomes[0]
-            if kind == "rulings":
-                decided: Any = state.ruling(event, late)
-                landed: list[Any] | None = out.rulings if out is not None else None
-            elif kind == "cancellations":
-                decided = state.cancellation(event, late)
-                landed = out.clawbacks if out is not None else None
-            else:
-                decided = state.adjustment(event, late)
-                landed = out.adjustments if out is not None else None
-            if out is not None and landed is not None:
-                if isinstance(decided, Rejection):
-                    out.rejections.append((event.seq, decided))
-                else:
-                    landed.append(decided)
+        land = lands.get(event.kind)
+        if land is not None:
+            land(event, landing.week_of(event.at))
     if take_at is not None and taken is None:
         taken = take()
     while snap < len(weeks):
         outcomes[snap].ledger = _ledger(state.owners, state.visited, snapshot_at[snap])
         snap += 1
     return outcomes, taken
+
+
+class _Landing:
+    """Where each event of a walk lands (`_walk`): the rule of its kind applied to the walked
+    state (`Replay`), and what it decided added to the outcome of the week of its date (`out`;
+    None for an event dated before the weeks computed, which only changes the state)."""
+
+    def __init__(self, state: Replay, weeks: list[Week], history_start: str, run_id: str) -> None:
+        self.state, self.history_start, self.run_id = state, history_start, run_id
+        self.outcomes = [WeekOutcome(w) for w in weeks]
+        self.starts = [w.start_iso for w in weeks]
+        self.first_start, self.stop = self.starts[0], weeks[-1].next_start_iso
+
+    def by_kind(self) -> dict[str, Callable[[Event, WeekOutcome | None], None]]:
+        return {"registrations": self.registration, "leads": self.lead, "visits": self.counted,
+                "units": self.counted, "deals": self.deal, **dict.fromkeys(CORRECTIONS, self.correction)}
+
+    def week_of(self, at: str) -> WeekOutcome | None:
+        if at < self.first_start or at >= self.stop:
+            return None
+        return self.outcomes[bisect.bisect_right(self.starts, at) - 1]
+
+    def _late(self, event: Event, out: WeekOutcome | None) -> bool:
+        """SPEC §3, §7: a row of this run dated in a week closed before lands in the first week
+        computed, late."""
+        return out is None and event.run_id == self.run_id and self.history_start <= event.at < self.first_start
+
+    def registration(self, event: Event, out: WeekOutcome | None) -> None:
+        took = self.state.registration(event)
+        if took is not None and out is not None:
+            out.new_registrations.append(took)
+
+    def lead(self, event: Event, out: WeekOutcome | None) -> None:
+        owner, problem = self.state.lead(event)
+        if out is None:
+            return
+        if problem:
+            out.rejections.append((event.seq, problem))
+        elif owner is not None:
+            out.counts[event.who]["leads"] += 1
+            out.leads.append(event)
+            out.new_registrations.append(owner)
+
+    def counted(self, event: Event, out: WeekOutcome | None) -> None:
+        """A visit (批) or a unit canvassed."""
+        kind = event.kind
+        problem = self.state.visit(event) if kind == "visits" else self.state.unit(event)
+        if out is None:
+            return
+        if problem:
+            out.rejections.append((event.seq, problem))
+        else:
+            out.counts[event.who][kind] += 1
+            (out.visits if kind == "visits" else out.units).append(event)
+
+    def deal(self, event: Event, out: WeekOutcome | None) -> None:
+        late = self._late(event, out)
+        if late:
+            out = self.outcomes[0]
+        # what a later cancellation claws back: what it pays now; nothing for a history deal;
+        # for a deal paid in a week closed before, what that week showed (looked up if asked)
+        known: tuple[str | None, Decimal] | None = (None, NOTHING) if event.at < self.history_start else None
+        if out is not None:
+            paid = self.state.deal(event, late)
+            out.deals.append(paid)
+            if paid.manager is not None and paid.kind is not None:
+                out.commission[paid.manager][paid.kind] += paid.manager_commission
+            known = (paid.manager, paid.manager_commission)
+        self.state.sold.setdefault(event.phone, []).append(Sold(event, known))
+
+    def correction(self, event: Event, out: WeekOutcome | None) -> None:
+        """§7: a correction lands in the week of its date; one of this run dated in a week closed
+        before lands in the first week computed, late; others only take effect."""
+        late = self._late(event, out)
+        if late:
+            out = self.outcomes[0]
+        decided: Any
+        if event.kind == "rulings":
+            decided = self.state.ruling(event, late)
+            landed: list[Any] | None = out.rulings if out is not None else None
+        elif event.kind == "cancellations":
+            decided = self.state.cancellation(event, late)
+            landed = out.clawbacks if out is not None else None
+        else:
+            decided = self.state.adjustment(event, late)
+            landed = out.adjustments if out is not None else None
+        if out is not None and landed is not None:
+            if isinstance(decided, Rejection):
+                out.rejections.append((event.seq, decided))
+            else:
+                landed.append(decided)
 
 
 def release_arrow_memory() -> None:
