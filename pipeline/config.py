@@ -16,6 +16,7 @@ import json
 import os
 import tomllib
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -339,7 +340,8 @@ def _monday(key: str, value: Any) -> date:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    """Validate a parsed TOML document into a `Config`."""
+    """Validate a parsed TOML document into a `Config`: each table by its own reader
+    (`_SECTIONS`), the rule changes against the rules the rest gives."""
     for key in data:
         if key not in TOP_KEYS:
             raise ConfigError(f"{key}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
@@ -349,79 +351,107 @@ def from_dict(data: dict[str, Any]) -> Config:
     if "lang" in data:
         kw["lang"] = _str("lang", data["lang"], ("zh", "en"))
     if "timezone" in data:
-        tz = _str("timezone", data["timezone"])
-        try:
-            zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"timezone: unknown time zone {tz!r}") from None
-        kw["timezone"] = tz
+        kw["timezone"] = _timezone(data["timezone"])
     if "holidays" in data:
         kw["holidays"] = _holidays(data["holidays"])
-
     if "paths" in data:
-        t = _table("paths", data["paths"], {"inbox", "out", "state"})
-        kw["paths"] = Paths(**{k: _str(f"paths.{k}", v) for k, v in t.items()})
+        kw["paths"] = _paths(data["paths"])
     for name in DATED:
         if name in data:
             kw[name] = _dated(name, name, data[name])
-    if "assessment" in data:
-        t = _table("assessment", data["assessment"], {"dismissal_after_weeks"})
-        kw["assessment"] = Assessment(
-            **{k: _int(f"assessment.{k}", v, minimum=1) for k, v in t.items()}
-        )
-    if "followups" in data:
-        t = _table("followups", data["followups"], {"answer_days", "recontact_days"})
-        kw["followups"] = Followups(**{k: _int(f"followups.{k}", v, minimum=0 if k == "answer_days" else 1,
-                                               maximum=3650) for k, v in t.items()})
-    if "mail" in data:
-        t = _table("mail", data["mail"], {"from", "summary_to", "admin_to"})
-        m: dict[str, Any] = {}
-        if "from" in t:
-            m["from_"] = _str("mail.from", t["from"])
-        for k in ("summary_to", "admin_to"):
-            if k in t:
-                m[k] = _str_list(f"mail.{k}", t[k])
-        kw["mail"] = Mail(**m)
-    if "smtp" in data:
-        t = _table("smtp", data["smtp"], {"host", "port", "security", "user", "password"})
-        if "password" in t:
-            raise ConfigError(f"smtp.password: never put the password in the file; set {PASSWORD_ENV}")
-        s: dict[str, Any] = {}
-        if "host" in t:
-            s["host"] = _str("smtp.host", t["host"])
-        if "port" in t:
-            s["port"] = _int("smtp.port", t["port"], 1, 65535)
-        if "security" in t:
-            s["security"] = _str("smtp.security", t["security"], ("none", "starttls", "ssl"))
-        if "user" in t:
-            s["user"] = _str("smtp.user", t["user"])
-        kw["smtp"] = Smtp(**s)
-    if "limits" in data:
-        t = _table("limits", data["limits"], {"max_file_mb", "max_unzipped_mb", "settle_seconds", "settle_wait"})
-        lim: dict[str, Any] = {}
-        for k in ("max_file_mb", "max_unzipped_mb"):
-            if k in t:
-                lim[k] = _int(f"limits.{k}", t[k], minimum=1)
-        if "settle_seconds" in t:
-            lim["settle_seconds"] = _int("limits.settle_seconds", t["settle_seconds"], 0, 3600)
-        if "settle_wait" in t:
-            lim["settle_wait"] = _bool("limits.settle_wait", t["settle_wait"])
-        kw["limits"] = Limits(**lim)
-    if "backups" in data:
-        t = _table("backups", data["backups"], {"keep_last", "keep_weekly", "keep_monthly"})
-        kw["backups"] = Backups(**{k: _int(f"backups.{k}", v, minimum=1 if k == "keep_last" else 0)
-                                   for k, v in t.items()})
-    if "state" in data:
-        t = _table("state", data["state"], {"url"})
-        kw["state"] = StateStore(url=check_state_url("state.url", _str("state.url", t.get("url", ""))))
-        if kw["state"].url and not kw.get("office", "").strip():
-            raise ConfigError("office: must name the office when [state] url is set: it names the office's part "
-                              "of the shared database, e.g. office = \"滨江壹号\"")
+    for name, read in _SECTIONS.items():
+        if name in data:
+            kw[name] = read(data[name])
+    if kw.get("state") is not None and kw["state"].url and not kw.get("office", "").strip():
+        raise ConfigError("office: must name the office when [state] url is set: it names the office's part "
+                          "of the shared database, e.g. office = \"滨江壹号\"")
     if "changes" in data:
         base = Config(**kw)
         kw["changes"] = _changes(data["changes"], InForce(None, base.targets, base.fines, base.commission,
                                                           base.ownership))
     return Config(**kw)
+
+
+def _timezone(value: Any) -> str:
+    tz = _str("timezone", value)
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone: unknown time zone {tz!r}") from None
+    return tz
+
+
+def _paths(value: Any) -> Paths:
+    t = _table("paths", value, {"inbox", "out", "state"})
+    return Paths(**{k: _str(f"paths.{k}", v) for k, v in t.items()})
+
+
+def _assessment(value: Any) -> Assessment:
+    t = _table("assessment", value, {"dismissal_after_weeks"})
+    return Assessment(**{k: _int(f"assessment.{k}", v, minimum=1) for k, v in t.items()})
+
+
+def _followups(value: Any) -> Followups:
+    t = _table("followups", value, {"answer_days", "recontact_days"})
+    return Followups(**{k: _int(f"followups.{k}", v, minimum=0 if k == "answer_days" else 1, maximum=3650)
+                        for k, v in t.items()})
+
+
+def _mail(value: Any) -> Mail:
+    t = _table("mail", value, {"from", "summary_to", "admin_to"})
+    m: dict[str, Any] = {}
+    if "from" in t:
+        m["from_"] = _str("mail.from", t["from"])
+    for k in ("summary_to", "admin_to"):
+        if k in t:
+            m[k] = _str_list(f"mail.{k}", t[k])
+    return Mail(**m)
+
+
+def _smtp(value: Any) -> Smtp:
+    t = _table("smtp", value, {"host", "port", "security", "user", "password"})
+    if "password" in t:
+        raise ConfigError(f"smtp.password: never put the password in the file; set {PASSWORD_ENV}")
+    s: dict[str, Any] = {}
+    if "host" in t:
+        s["host"] = _str("smtp.host", t["host"])
+    if "port" in t:
+        s["port"] = _int("smtp.port", t["port"], 1, 65535)
+    if "security" in t:
+        s["security"] = _str("smtp.security", t["security"], ("none", "starttls", "ssl"))
+    if "user" in t:
+        s["user"] = _str("smtp.user", t["user"])
+    return Smtp(**s)
+
+
+def _limits(value: Any) -> Limits:
+    t = _table("limits", value, {"max_file_mb", "max_unzipped_mb", "settle_seconds", "settle_wait"})
+    lim: dict[str, Any] = {}
+    for k in ("max_file_mb", "max_unzipped_mb"):
+        if k in t:
+            lim[k] = _int(f"limits.{k}", t[k], minimum=1)
+    if "settle_seconds" in t:
+        lim["settle_seconds"] = _int("limits.settle_seconds", t["settle_seconds"], 0, 3600)
+    if "settle_wait" in t:
+        lim["settle_wait"] = _bool("limits.settle_wait", t["settle_wait"])
+    return Limits(**lim)
+
+
+def _backups(value: Any) -> Backups:
+    t = _table("backups", value, {"keep_last", "keep_weekly", "keep_monthly"})
+    return Backups(**{k: _int(f"backups.{k}", v, minimum=1 if k == "keep_last" else 0) for k, v in t.items()})
+
+
+def _state(value: Any) -> StateStore:
+    t = _table("state", value, {"url"})
+    return StateStore(url=check_state_url("state.url", _str("state.url", t.get("url", ""))))
+
+
+# The configuration's tables after the rules', each read and checked by its own function (`from_dict`).
+_SECTIONS: dict[str, Callable[[Any], Any]] = {
+    "assessment": _assessment, "followups": _followups, "mail": _mail, "smtp": _smtp,
+    "limits": _limits, "backups": _backups, "state": _state,
+}
 
 
 def check_state_url(key: str, url: str) -> str:
