@@ -618,7 +618,9 @@ def _summary_text(env: jinja2.Environment, report: WeekReport, lang: str, subjec
         lines=lines, totals=total_line, followups=follow)
 
 
-def _summary_recipients(report: WeekReport, config: Config) -> list[str]:
+def _summary_recipients(report: WeekReport | PeriodReport, config: Config) -> list[str]:
+    """Who gets the team summary (a week's or a period's): the roster's leaders with an address,
+    and `mail.summary_to`; each address once, as first written."""
     found: dict[str, str] = {}
     cells = [p.email for p in report.roster if p.role == "leader"] + list(config.mail.summary_to)
     for cell in cells:
@@ -1127,45 +1129,61 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
 
     Every leader's email is the same message but for To, Message-ID and the multipart
     boundaries (each follows the email's key), and the body (the page and the workbook, tens of
-    MB on a big office) is built and serialised once: the others are the first's body with
-    their own boundaries, under their own header block. Without `digests` (nothing is to be
-    sent), the others' digests are left empty (each is a hash of those tens of MB)."""
-    lang = report.lang
-    sender = _sender(config)
-    found: dict[str, str] = {}
-    for cell in [p.email for p in report.roster if p.role == "leader"] + list(config.mail.summary_to):
-        for address in addresses(cell):
-            found.setdefault(address.casefold(), address)
-    leaders = list(found.values())
+    MB on a big office) is built and serialised once (`_period_message`): the others are the
+    first's body with their own boundaries, under their own header block (`_period_copies`).
+    Without `digests` (nothing is to be sent), the others' digests are left empty (each is a
+    hash of those tens of MB)."""
+    leaders = _summary_recipients(report, config)
     if not leaders:
         return
+    sender = _sender(config)
+    keys = [f"summary:{a}" for a in leaders]
+    names = dict(zip(keys, _file_names(report.name, keys), strict=True))
+    message = _period_message(report, folder, config, sender, leaders[0])
     tz = zoneinfo.ZoneInfo(config.timezone)
     when = datetime.combine(date.fromisoformat(report.results.end) + timedelta(days=1), dtime(0, 0), tzinfo=tz)
+    data, digest = finish_message(message, f"{report.name}|{keys[0]}", when, sender)
+    yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
+    for (address, key), parts in zip(zip(leaders[1:], keys[1:], strict=True),
+                                     _period_copies(report, message, data, keys, sender), strict=True):
+        checked = ""
+        if digests:
+            whole = hashlib.sha256()
+            for chunk in parts:
+                whole.update(chunk)
+            checked = whole.hexdigest()
+        yield Outgoing(key, (address,), None, checked, names[key]), parts
+
+
+def _period_message(report: PeriodReport, folder: Path, config: Config, sender: str, first: str) -> EmailMessage:
+    """The period summary's email to the first leader: summary.html as the body (its bytes
+    given as the part's payload, not decoded and encoded again, where it is UTF-8), the
+    workbook attached."""
+    lang = report.lang
     kind = "quarter" if report.is_quarter else "month"
     subject = t(lang, f"mail.subject.period.{kind}", prefix=_prefix(lang, config.office or report.office),
                 period=report.name)
     text = _period_text(report, lang, subject)
     attachment = (_read(folder / "summary.xlsx"), t(lang, "mail.attach.period", period=report.name))
-    keys = [f"summary:{a}" for a in leaders]
-    names = dict(zip(keys, _file_names(report.name, keys), strict=True))
     encoded = html_payload(folder / "summary.html", POLICY)
     if encoded is None:   # not UTF-8: as the email package encodes it, what is not replaced
         html = _read(folder / "summary.html").decode("utf-8", errors="replace")
-        message = compose_message(sender, (leaders[0],), subject, text, html, attachment)
-        del html
-    else:                 # the page's part made with a placeholder, then given its payload
-        message = compose_message(sender, (leaders[0],), subject, text, "", attachment)
-        next(p for p in message.walk() if p.get_content_type() == "text/html").set_payload(encoded)
-    del encoded, text, attachment
-    data, digest = finish_message(message, f"{report.name}|{keys[0]}", when, sender)
-    yield Outgoing(keys[0], (leaders[0],), None, digest, names[keys[0]]), [data]
-    if len(leaders) == 1:
-        return
+        return compose_message(sender, (first,), subject, text, html, attachment)
+    # the page's part made with a placeholder, then given its payload
+    message = compose_message(sender, (first,), subject, text, "", attachment)
+    next(p for p in message.walk() if p.get_content_type() == "text/html").set_payload(encoded)
+    return message
+
+
+def _period_copies(report: PeriodReport, message: EmailMessage, data: bytes, keys: list[str],
+                   sender: str) -> Iterator[list[Buffer]]:
+    """The bytes (in pieces) of the period summary's email to each leader after the first
+    (`keys[1:]`), from the first's `message` and its bytes `data`: its body split where its
+    boundaries stand (a run of '=' never occurs in its base64 parts), joined by each one's own
+    boundaries under each one's header block. `message` keeps only its headers after."""
     head = _head(message)
     if not data.startswith(head):  # pragma: no cover - as_bytes writes the headers first
         raise AssertionError("a period summary's header block is not where as_bytes put it")
-    # The body split where the first email's boundaries stand (a run of '=' never occurs in its
-    # base64 parts): the others' bodies are these pieces joined by their own boundaries.
     mark = _boundary_mark(f"{report.name}|{keys[0]}")
     pieces: list[Buffer] = []
     at, view = len(head), memoryview(data)
@@ -1179,9 +1197,9 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
         if not part.is_multipart():
             part.set_payload("")
     domain = _domain(sender)
-    for address, key in zip(leaders[1:], keys[1:], strict=True):
+    for key in keys[1:]:
         seed = f"{report.name}|{key}"
-        message.replace_header("To", address)
+        message.replace_header("To", key.partition(":")[2])
         for index, part in enumerate(message.walk()):
             if part.is_multipart():
                 part.set_boundary(_boundary(seed, index))
@@ -1189,18 +1207,11 @@ def period_messages(report: PeriodReport, folder: Path, config: Config,
         for payload in payloads:
             hashed.update(payload)
         message.replace_header("Message-ID", f"<{hashed.hexdigest()[:32]}@{domain}>")
-        own = _head(message)
         mine = _boundary_mark(seed)
-        parts: list[Buffer] = [own, pieces[0]]
+        parts: list[Buffer] = [_head(message), pieces[0]]
         for piece in pieces[1:]:
             parts += [mine, piece]
-        checked = ""
-        if digests:
-            whole = hashlib.sha256()
-            for chunk in parts:
-                whole.update(chunk)
-            checked = whole.hexdigest()
-        yield Outgoing(key, (address,), None, checked, names[key]), parts
+        yield parts
 
 
 def write_period_messages(report: PeriodReport, folder: Path, config: Config,
