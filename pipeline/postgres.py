@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import DB_PASSWORD_ENV
-from .state import MIGRATIONS, STORED_COLUMNS, BackingUp, State, StateError
+from .state import MIGRATIONS, PAID_DEALS, STORED_COLUMNS, BackingUp, State, StateError
 
 OFFICES = "public.pipeline_offices"
 # The key of the lock taken while an office's schema is made (two first runs at once).
@@ -283,6 +283,8 @@ class PgState(State):
             with raw.transaction():
                 for sql in pg_migration(MIGRATIONS[step]):
                     raw.execute(sql)
+                if MIGRATIONS[step] is PAID_DEALS:  # an office migrated from schema 15 keeps its clawbacks
+                    self._fill_paid_deals()
                 raw.execute(f"UPDATE {OFFICES} SET version = %s WHERE office = %s", (step + 1, self.office))
 
     def _check(self) -> None:

@@ -981,16 +981,8 @@ def _follow_up(job: Job) -> None:
 
 def _paid_before(state: State) -> Callable[[DealKey], tuple[str | None, str] | None]:
     """What a deal paid in a closed week, by its identity (SPEC §7.3), from the stored results:
-    read once, and only when a cancellation asks."""
-    found: dict[DealKey, tuple[str | None, str]] | None = None
-
-    def paid(key: DealKey) -> tuple[str | None, str] | None:
-        nonlocal found
-        if found is None:
-            found = state.paid_deals()
-        return found.get(key)
-
-    return paid
+    looked up when a cancellation asks (`State.paid_deal`), never the whole history read."""
+    return state.paid_deal
 
 
 def _assess(job: Job) -> None:

@@ -53,6 +53,18 @@ STREAKS = """
     CREATE TABLE IF NOT EXISTS streaks (name TEXT PRIMARY KEY, week TEXT NOT NULL, streak INTEGER NOT NULL)
     """
 
+# Schema 16: each deal a closed week paid, by its identity (SPEC §2.4), with what it paid its
+# manager then: what a cancellation claws back (§7.3). A run read every closed week's results
+# for it (a year's 65,000 deals: 0.7 s each run that met a cancellation); now it looks up the
+# deal cancelled. Kept as weeks close (`close_week`); filled from the closed weeks when
+# migrating (`State._fill_paid_deals`, on both engines).
+PAID_DEALS = """
+    CREATE TABLE IF NOT EXISTS paid_deals (
+        phone TEXT, deal_at TEXT, room TEXT, salesperson TEXT, commission TEXT, week TEXT NOT NULL,
+        manager TEXT, manager_commission TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS paid_deals_key ON paid_deals (phone, deal_at, room, salesperson, commission, week)
+    """
+
 # Schema 13: a row's identity is stored after its day (`intake.row_identity`), so that a week's
 # new rows go to one end of the identity index instead of every page of it (a year's index is
 # 47 MB; each week's 29,000 random keys rewrote all of it). Rows stored before keep their bare
@@ -199,6 +211,7 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE weeks ADD COLUMN roster TEXT
     """,
+    PAID_DEALS,
 ]
 
 # The snapshots kept: the newest few closed weeks' (a row dated in one of them, a late
@@ -490,6 +503,8 @@ class State:
                 self._delta_ledgers()
             elif MIGRATIONS[step] is STREAKS:
                 self._fill_streaks()
+            elif MIGRATIONS[step] is PAID_DEALS:
+                self._fill_paid_deals()
             self.conn.execute(f"PRAGMA user_version = {step + 1}")
             self.conn.execute("COMMIT")
 
@@ -601,6 +616,7 @@ class State:
             (week, run_id, json.dumps(results, ensure_ascii=False), report, ledger, max_seq,
              None if followups is None else json.dumps(followups, ensure_ascii=False), roster))
         self._keep_streaks(week, results)
+        self._keep_paid_deals(week, results)
 
     def week_followups(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
         """The followups.json (SPEC §9) of these closed weeks, oldest first; weeks closed before
@@ -627,16 +643,30 @@ class State:
             firsts.setdefault(run_id, start)
         return bounds, firsts
 
-    def paid_deals(self) -> dict[tuple[str, str, str, str, str], tuple[str | None, str]]:
-        """Every deal the closed weeks paid, by its identity (phone, deal_at, room, salesperson,
-        commission: SPEC §2.4), with the manager and the manager commission it showed then: what
-        a cancellation claws back (§7.3), whatever the rules would decide about it today."""
-        paid: dict[tuple[str, str, str, str, str], tuple[str | None, str]] = {}
-        for (text,) in self.conn.execute("SELECT results FROM weeks ORDER BY week"):
-            for d in json.loads(text)["deals"]:
-                key = (d["phone"], d["deal_at"], d["room"] or "", d["salesperson"], d["salesperson_commission"])
-                paid[key] = (d["manager"], d["manager_commission"])
-        return paid
+    def paid_deal(self, key: tuple[str, str, str, str, str]) -> tuple[str | None, str] | None:
+        """What the closed weeks paid for the deal of this identity (phone, deal_at, room,
+        salesperson, commission: SPEC §2.4): the manager and the manager commission the newest of
+        them showed; None if none paid it. What a cancellation claws back (§7.3), whatever the
+        rules would decide about the deal today."""
+        row = self.conn.execute(
+            "SELECT manager, manager_commission FROM paid_deals WHERE phone = ? AND deal_at = ? AND room = ? "
+            "AND salesperson = ? AND commission = ? ORDER BY week DESC LIMIT 1", key).fetchone()
+        return None if row is None else (row[0], str(row[1]))
+
+    def _keep_paid_deals(self, week: str, results: dict[str, Any]) -> None:
+        """The deals a closed week paid (`paid_deal`), from its results (none where they list none)."""
+        self.conn.executemany(
+            "INSERT INTO paid_deals (phone, deal_at, room, salesperson, commission, week, manager, manager_commission) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(d["phone"], d["deal_at"], d["room"] or "", d["salesperson"], d["salesperson_commission"], week,
+              d["manager"], d["manager_commission"]) for d in results.get("deals") or ()])
+
+    def _fill_paid_deals(self) -> None:
+        """Schema 16: the paid deals from the closed weeks' results (those of a step run again
+        replaced)."""
+        self.conn.execute("DELETE FROM paid_deals")
+        for week, text in self.conn.execute("SELECT week, results FROM weeks ORDER BY week").fetchall():
+            self._keep_paid_deals(week, json.loads(text))
 
     def week_managers(self, weeks: Iterable[str]) -> list[dict[str, Any]]:
         """What a month or quarter is made of (SPEC §8): `{"week", "managers"}` of each closed

@@ -179,3 +179,56 @@ def test_reports_show_each_correction(tmp_path: Path) -> None:
         clawed.replace("138****8000", "13800138000"), adjusted, ruled.replace("138****8000", "13800138000")]
     assert "王强: 刘总 于 2026-12-03 裁定客户 138****8000 归属您（原归属 张伟）。" in \
         (folder / "summary.html").read_text(encoding="utf-8")
+
+
+def _paid(phone: str, room: str | None, manager: str | None, paid: str) -> dict[str, Any]:
+    """A deal of a closed week's results.json, as far as what it paid is concerned."""
+    return {"phone": phone, "deal_at": "2026-11-25T00:00:00", "room": room, "salesperson": "李娜",
+            "salesperson_commission": "3000.00", "manager": manager, "manager_commission": paid}
+
+
+def test_what_a_closed_week_paid_is_found_by_the_deal_and_survives_the_migration(tmp_path: Path,
+                                                                              store: Any) -> None:
+    """SPEC §7.3: a cancellation claws back what the closed week paid for the deal, found by the
+    deal's identity (phone, deal_at, room, salesperson, commission) as weeks close; where two
+    closed weeks paid the same deal, the newer one's. A state of schema 15, which kept no such
+    record, gets it from its closed weeks' results when migrated, on either engine."""
+    from pipeline.postgres import OFFICES
+    from pipeline.state import MIGRATIONS, PAID_DEALS, open_state
+
+    folder = tmp_path / "state"
+    state = open_state(folder, store.url, store.office)
+    state.begin()
+    state.close_week("2026-W48", "r1", {"managers": [], "deals": [_paid("13800000001", "A-1", "张伟", "1500.00"),
+                                                                   _paid("13800000002", None, None, "0.00")]},
+                     b"", None, 1)
+    state.close_week("2026-W49", "r2", {"managers": [], "deals": [_paid("13800000001", "A-1", "王强", "200.00")]},
+                     b"", None, 2)
+    state.commit()
+    key = ("13800000001", "2026-11-25T00:00:00", "A-1", "李娜", "3000.00")
+    unpaid = ("13800000002", "2026-11-25T00:00:00", "", "李娜", "3000.00")
+    expected = {key: ("王强", "200.00"), unpaid: (None, "0.00"),
+                ("13800000001", "2026-11-25T00:00:00", "A-2", "李娜", "3000.00"): None}
+    assert {k: state.paid_deal(k) for k in expected} == expected
+    # back to schema 15: no record of the deals paid
+    if store.engine == "sqlite":
+        state.close()
+        import sqlite3
+
+        db = sqlite3.connect(folder / "pipeline.db")
+        db.execute("DROP TABLE paid_deals")
+        db.execute(f"PRAGMA user_version = {MIGRATIONS.index(PAID_DEALS)}")
+        db.commit()
+        db.close()
+    else:
+        state.begin()
+        state.conn.execute("DROP TABLE paid_deals")
+        state.conn.raw.execute(f"UPDATE {OFFICES} SET version = %s WHERE office = %s",
+                               (MIGRATIONS.index(PAID_DEALS), store.office))
+        state.commit()
+        state.close()
+    state = open_state(folder, store.url, store.office, create=False)
+    try:
+        assert {k: state.paid_deal(k) for k in expected} == expected
+    finally:
+        state.close()
