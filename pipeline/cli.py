@@ -13,13 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from . import config as cfg
 from .weeks import Week
+
+if TYPE_CHECKING:  # the run's module is imported when a command needs it (start-up time)
+    from .run import RunResult
 
 # numpy's OpenBLAS starts an idle thread per core in each process that imports numpy, and that
 # thread spins for a while before it sleeps: on a two-core machine it takes CPU from the reading
@@ -156,22 +159,12 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
 
     Example: pipeline run --now 2026-11-30T08:00:00
     """
-    from .io import READING_MODULES, sandbox
-    from .state import week_closed
+    from .io import sandbox
 
     config = _config(config_path)
     inbox_dir, out_dir, state = _paths(config, inbox, out, state_dir)
     asked = _parse_week(week_text)
-    # The reading workers' imports (with the intake's hooks and this script's), and the report
-    # writers' (`report.write`, `mail`: they start from the same forkserver), beside this process's.
-    # A closed week's re-render reads nothing and forks its writers from this process: the server
-    # is not started for it (it would import for nothing, on a core the re-render needs), only
-    # told what to import should anything start it after all.
-    helpers = [*READING_MODULES, "pipeline.intake", __name__, *REPORT_MODULES]
-    if asked is not None and week_closed(state, config.state.url, str(asked)):
-        sandbox.preload(helpers)
-    else:
-        sandbox.warm(helpers)
+    _start_helpers(state, config, asked)
     from . import run as runner
 
     opts = runner.RunOptions(inbox=inbox_dir, out=out_dir, state=state, now=_parse_now(now_text, config),
@@ -195,20 +188,42 @@ def run(week_text: str | None, inbox: Path | None, out: Path | None, state_dir: 
         click.echo(f"run failed, nothing was committed: {message} (rerun with --debug for the traceback)", err=True)
         runner.notify_failure(config, message, opts.now)
         sys.exit(EXIT_FAILED)
+    _say_what_ran(result, opts.out, dry_run)
+    if send:
+        _mail_outcome(result)
+
+
+def _start_helpers(state: Path, config: cfg.Config, asked: Week | None) -> None:
+    """The reading workers' imports (with the intake's hooks and this script's), and the report
+    writers' (`report.write`, `mail`: they start from the same forkserver), beside this
+    process's. A closed week's re-render reads nothing and forks its writers from this process:
+    the server is not started for it (it would import for nothing, on a core the re-render
+    needs), only told what to import should anything start it after all."""
+    from .io import READING_MODULES, sandbox
+    from .state import week_closed
+
+    helpers = [*READING_MODULES, "pipeline.intake", __name__, *REPORT_MODULES]
+    if asked is not None and week_closed(state, config.state.url, str(asked)):
+        sandbox.preload(helpers)
+    else:
+        sandbox.warm(helpers)
+
+
+def _say_what_ran(result: RunResult, out: Path, dry_run: bool) -> None:
+    """What `run` did, on stdout: the week re-rendered (kept or written), the weeks closed (or
+    previewed) and the periods written, with where; the rows' counters."""
     if result.rerendered:
-        click.echo(f"re-rendered closed week {result.rerendered}: {opts.out / result.rerendered}")
+        click.echo(f"re-rendered closed week {result.rerendered}: {out / result.rerendered}")
         if result.kept:
             click.echo("  its folder is as the run that wrote it left it, for the same program and settings: kept")
     for week in result.weeks:
-        click.echo(f"{'previewed' if dry_run else 'closed'} {week}: {opts.out / week}")
+        click.echo(f"{'previewed' if dry_run else 'closed'} {week}: {out / week}")
     for period in result.periods:
-        click.echo(f"wrote {period}: {opts.out / period}")
+        click.echo(f"wrote {period}: {out / period}")
     if result.weeks:
         s = result.stats
         click.echo(f"rows read {s['rows_read']}, stored {s['rows_stored']}, duplicates dropped "
                    f"{s['duplicates_dropped']}, rejected {s['rejected']}")
-    if send:
-        _mail_outcome(result)
 
 
 @cli.command()
