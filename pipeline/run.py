@@ -47,7 +47,6 @@ from .rules.replay import (
     CARRIED_READ,
     CARRIED_VERSION,
     Carried,
-    DealKey,
     Landings,
     Owner,
     WeekOutcome,
@@ -894,7 +893,7 @@ def _replay(job: Job) -> None:
     state.let_go_of_cache()
     release_arrow_memory()
     job.outcomes = replay(events, job.roster, job.weeks, job.history_start, job.result.run_id, job.config,
-                          registered, start, carry_from_start=reached_back, paid_before=_paid_before(state),
+                          registered, start, carry_from_start=reached_back, paid_before=state.paid_deal,
                           landings=landings)
     if start is not None:
         start.owners.let_go()
@@ -977,12 +976,6 @@ def _follow_up(job: Job) -> None:
     job.follow = followups(visits, job.roster, job.weeks, job.history_start, job.result.run_id,
                            job.config.followups)
     job.stage("replay")
-
-
-def _paid_before(state: State) -> Callable[[DealKey], tuple[str | None, str] | None]:
-    """What a deal paid in a closed week, by its identity (SPEC §7.3), from the stored results:
-    looked up when a cancellation asks (`State.paid_deal`), never the whole history read."""
-    return state.paid_deal
 
 
 def _assess(job: Job) -> None:
