@@ -56,7 +56,7 @@ _DELTA_TAIL = 8 + 32
 # resolves at most this many deltas (a year's ledger: 12 of about a megabyte each).
 MAX_CHAIN = 12
 _NEWLINE = 10
-_CHUNK = 1 << 22  # files scanned, compared and decompressed 4 MB at a time: little memory whatever their size
+CHUNK = 1 << 22  # files scanned, compared and decompressed 4 MB at a time: little memory whatever their size
 
 
 def pack(data: bytes | Any) -> bytes:
@@ -140,8 +140,8 @@ def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
         if at is None:
             stream = zlib.decompressobj()
             view = memoryview(blob)
-            for start in range(0, len(view), _CHUNK):
-                written += out.write(stream.decompress(view[start:start + _CHUNK]))
+            for start in range(0, len(view), CHUNK):
+                written += out.write(stream.decompress(view[start:start + CHUNK]))
             written += out.write(stream.flush())
             return
         import pyarrow as pa
@@ -149,7 +149,7 @@ def unpack_to(blob: bytes | Sequence[bytes], path: Path) -> None:
         expected = _field(blob, 0)
         source = pa.BufferReader(pa.py_buffer(memoryview(blob)[at:]))
         with pa.CompressedInputStream(source, "zstd") as packed:
-            while chunk := packed.read(_CHUNK):
+            while chunk := packed.read(CHUNK):
                 written += out.write(memoryview(chunk))
     if written != expected:
         raise ValueError(f"a stored ledger did not unpack to its size ({written} bytes, not {expected})")
@@ -222,8 +222,8 @@ def _pieces(data: Any, release: Callable[[], Any] | None = None) -> Any:
     buffer = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
     raw = np.frombuffer(buffer, np.uint8)
     ends = [np.zeros(1, np.int64)]
-    for start in range(0, len(raw), _CHUNK):
-        ends.append(np.flatnonzero(raw[start:start + _CHUNK] == _NEWLINE).astype(np.int64) + (start + 1))
+    for start in range(0, len(raw), CHUNK):
+        ends.append(np.flatnonzero(raw[start:start + CHUNK] == _NEWLINE).astype(np.int64) + (start + 1))
         if release is not None:
             release()
     if len(raw) and raw[-1] != _NEWLINE:
@@ -333,7 +333,7 @@ def _mapped(path: Path, use: Callable[[Any, Callable[[], Any] | None], bytes]) -
 
 def _file_parts(path: Path | str) -> Iterator[bytes]:
     with open(path, "rb") as fh:
-        while part := fh.read(_CHUNK):
+        while part := fh.read(CHUNK):
             yield part
 
 
@@ -431,12 +431,12 @@ def _unpacked_parts(blob: bytes) -> Iterator[bytes]:
 
     frame = pa.BufferReader(pa.py_buffer(memoryview(blob)[at:]))
     with pa.CompressedInputStream(frame, "zstd") as stream:
-        while part := stream.read(_CHUNK):
+        while part := stream.read(CHUNK):
             yield part
 
 
 def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview]:
-    """The bytes of `parts` again, in parts of at most about `_CHUNK` bytes, each cut after a
+    """The bytes of `parts` again, in parts of at most about `CHUNK` bytes, each cut after a
     newline (the last as the bytes end)."""
     import numpy as np
 
@@ -444,8 +444,8 @@ def _lines_in_parts(parts: Iterable[bytes | Any]) -> Iterator[bytes | memoryview
     for part in parts:
         view = memoryview(part)
         found = part.rfind if isinstance(part, (bytes, bytearray)) else None
-        for start in range(0, len(view), _CHUNK):
-            stop = min(start + _CHUNK, len(view))
+        for start in range(0, len(view), CHUNK):
+            stop = min(start + CHUNK, len(view))
             if found is not None:
                 cut = found(b"\n", start, stop) + 1 - start  # 0: none
             else:
@@ -902,7 +902,7 @@ def _chain_pieces(chain: list[bytes]) -> tuple[Any, Any, int]:
     return pa.chunked_array(pool, pa.large_binary()), where, size
 
 
-_TAKE = 1 << 17  # lines a chain's file is taken and written at a time (`unpack_to`)
+TAKE = 1 << 17  # lines a chain's file is taken and written at a time (`unpack_to`)
 
 
 def _resolve_to(chain: list[bytes], path: Path) -> None:
@@ -917,8 +917,8 @@ def _resolve_to(chain: list[bytes], path: Path) -> None:
     firsts = np.cumsum([0, *(len(piece) for piece in pool.chunks)])  # each file's first piece in the pool
     written = 0
     with open(path, "wb") as out:
-        for start in range(0, len(where), _TAKE):
-            taken = where[start:start + _TAKE]
+        for start in range(0, len(where), TAKE):
+            taken = where[start:start + TAKE]
             file = np.searchsorted(firsts, taken, "right") - 1
             line = taken - firsts[file]
             cuts = np.flatnonzero((np.diff(file) != 0) | (np.diff(line) != 1)) + 1

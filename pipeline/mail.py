@@ -160,7 +160,7 @@ class SendReport:
 # --- building -------------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     """One environment per process, so each template is compiled once (the statements' emails
     are built a run of managers at a time). Pages are escaped; plain-text bodies hold no markup,
     so escaping would only garble them."""
@@ -173,7 +173,7 @@ EMAILS = ("email_manager.html", "email_manager.txt", "email_summary.txt")
 def prepare_templates() -> None:
     """The week's email templates compiled now (`report.html.prepare_templates`): the processes
     forked after this to build the emails find them ready."""
-    prepare(_env(), EMAILS)
+    prepare(environment(), EMAILS)
 
 
 def _money(value: Any) -> str:
@@ -670,7 +670,7 @@ class _Week:
         self.leaders = _summary_recipients(report, config)
         keys = [f"manager:{name}" for name in self.getting] + [f"summary:{a}" for a in self.leaders]
         self.names = dict(zip(keys, _file_names(report.week, keys), strict=True))
-        env = _env()
+        env = environment()
         self.templates = env.get_template("email_manager.html"), env.get_template("email_manager.txt")
 
     def statements(self, span: tuple[int, int]) -> list[Outgoing]:
@@ -706,7 +706,7 @@ class _Week:
             return
         subject = t(lang, "mail.subject.summary", prefix=self.prefix, week=report.week)
         html = _read(self.folder / "summary.html").decode("utf-8", errors="replace")
-        text = _summary_text(_env(), report, lang, subject)
+        text = _summary_text(environment(), report, lang, subject)
         attachment = (_read(self.folder / "summary.xlsx"), t(lang, "mail.attach.summary", week=report.week))
         first, *others = self.leaders
         key = f"summary:{first}"
@@ -1066,7 +1066,7 @@ def failure_notice(config: Config, error_text: str, what_to_do: str, now: dateti
     moment = now if now.tzinfo else now.replace(tzinfo=zoneinfo.ZoneInfo(config.timezone))
     at = moment.strftime("%Y-%m-%d %H:%M")
     subject = t(lang, "mail.subject.failure", prefix=_prefix(lang, config.office), at=at)
-    text = _env().get_template("email_failure.txt").render(
+    text = environment().get_template("email_failure.txt").render(
         t=partial(t, lang), at=at, error_text=error_text, what_to_do=what_to_do)
     sender = _sender(config)
     message = compose_message(sender, admins, subject, text, None, None)
@@ -1111,7 +1111,7 @@ def _period_text(report: PeriodReport, lang: str, subject: str) -> str:
     totals = t(lang, "mail.period.totals", managers=o.managers, weeks_met=o.weeks_met,
                commission=_money(o.figures.commission.total), fines=_money(o.figures.fines.total),
                net=_money(o.figures.net))
-    return _env().get_template("email_period.txt").render(
+    return environment().get_template("email_period.txt").render(
         t=partial(t, lang), title=subject, lines=lines, totals=totals, intro=t(lang, "mail.period.intro", period=r.period, start=r.start, end=r.end))
 
 

@@ -125,13 +125,13 @@ MIGRATIONS: list[str] = [
         data BLOB NOT NULL
     );
     """,
-    # Schema 3 writes registration blocks as text columns (`_encode_block`), which earlier
+    # Schema 3 writes registration blocks as text columns (`encode_block`), which earlier
     # versions cannot read: the version number makes them refuse the state instead of failing.
     """
     CREATE TABLE IF NOT EXISTS block_formats (format TEXT PRIMARY KEY, since TEXT NOT NULL);
     INSERT OR IGNORE INTO block_formats (format, since) VALUES ('cols1', 'schema 3')
     """,
-    # Schema 4 writes registration blocks as compressed Arrow streams (`_encode_block`).
+    # Schema 4 writes registration blocks as compressed Arrow streams (`encode_block`).
     """
     INSERT OR IGNORE INTO block_formats (format, since) VALUES ('arrow1', 'schema 4')
     """,
@@ -785,7 +785,7 @@ class State:
             return
         import pyarrow.compute as pc
 
-        table = _block_table([seq, at, phone, who, customer, note, row])
+        table = block_table([seq, at, phone, who, customer, note, row])
         first_at, last_at = pc.min_max(table.column("at")).values()
         # The data is written later in the transaction (`write_blocks`): encoded on a thread
         # while the run goes on, where it asks (`write_blocks_aside`).
@@ -810,7 +810,7 @@ class State:
 
         def work() -> None:
             for block, table in blocks.items():
-                done[block] = _encode_block(table)
+                done[block] = encode_block(table)
 
         thread = threading.Thread(target=work, name="state-blocks", daemon=True)
         thread.start()
@@ -828,7 +828,7 @@ class State:
         for block, table in sorted(self._unwritten.items()):
             data = done.get(block)
             self.conn.execute("UPDATE registrations SET data = ? WHERE block = ?",
-                              (data if data is not None else _encode_block(table), block))
+                              (data if data is not None else encode_block(table), block))
         self._unwritten.clear()
 
     def _drop_unwritten(self) -> None:
@@ -851,7 +851,7 @@ class State:
             table = self._fresh.get(block, self._unwritten.get(block))
             if table is None:
                 (data,) = self.conn.execute("SELECT data FROM registrations WHERE block = ?", (block,)).fetchone()
-                table = self._fresh[block] = _decode_block(data)
+                table = self._fresh[block] = decode_block(data)
             if last_at >= until:
                 table = table.filter(pc.less(table.column("at"), pa.scalar(until, pa.string())))
             if first_at < since:
@@ -886,7 +886,7 @@ class State:
                 phones_only = _block_phones(data)
                 if phones_only is not None and not pc.any(pc.is_in(phones_only, value_set=wanted)).as_py():
                     continue
-                table = _decode_block(data)
+                table = decode_block(data)
             table = table.filter(pc.is_in(pc.cast(table.column("phone"), pa.string()), value_set=wanted))
             if table.num_rows:
                 parts.append(table.append_column("file", _same_text(file, table.num_rows))
@@ -1774,7 +1774,7 @@ def _sync_file(path: Path) -> None:
 # columns the replay sorts. Blocks of schema 3 (text columns: each column's values joined by
 # NUL, the columns by RS, after their marker) and earlier (JSON) are still read.
 _ARROW_MARK = b"\x00arrow1\x1e"
-_BLOCK_MARK = b"\x00cols1\x1e"
+BLOCK_MARK = b"\x00cols1\x1e"
 
 
 def _block_schema() -> Any:
@@ -1785,7 +1785,7 @@ def _block_schema() -> Any:
                       ("note", text), ("row", pa.int64())])
 
 
-def _block_table(columns: list[Any]) -> Any:
+def block_table(columns: list[Any]) -> Any:
     """A block's seven columns (lists or Arrow arrays) as an Arrow table."""
     import pyarrow as pa
 
@@ -1794,7 +1794,7 @@ def _block_table(columns: list[Any]) -> Any:
                     schema=schema)
 
 
-def _encode_block(table: Any) -> bytes:
+def encode_block(table: Any) -> bytes:
     return _encode_table(table)
 
 
@@ -1815,18 +1815,18 @@ def _decode_table(data: bytes) -> Any:
     return pa.ipc.open_stream(pa.py_buffer(memoryview(data)[len(_ARROW_MARK):])).read_all().combine_chunks()
 
 
-def _decode_block(data: bytes) -> Any:
+def decode_block(data: bytes) -> Any:
     """A stored block as an Arrow table, whichever format it was written in."""
     import pyarrow as pa
 
     if data.startswith(_ARROW_MARK):
         return pa.ipc.open_stream(pa.py_buffer(memoryview(data)[len(_ARROW_MARK):])).read_all().combine_chunks()
-    return _block_table(_decode_old_block(zlib.decompress(data)))
+    return block_table(_decode_old_block(zlib.decompress(data)))
 
 
 def _block_phones(data: bytes) -> Any:
     """The phones of a stored block (Arrow text), decoded alone; None for a block of an older
-    format (`_decode_block` reads it whole)."""
+    format (`decode_block` reads it whole)."""
     import pyarrow as pa
 
     if not data.startswith(_ARROW_MARK):
@@ -1837,9 +1837,9 @@ def _block_phones(data: bytes) -> Any:
 
 def _decode_old_block(data: bytes) -> list[list[Any]]:
     """A block of schema 3 (text columns) or earlier (JSON), zlib-decompressed, as lists."""
-    if not data.startswith(_BLOCK_MARK):
+    if not data.startswith(BLOCK_MARK):
         return list(json.loads(data))
-    parts = data[len(_BLOCK_MARK):].decode("utf-8").split("\x1e")
+    parts = data[len(BLOCK_MARK):].decode("utf-8").split("\x1e")
     seq, row = ([int(v) for v in p.split(",")] if p else [] for p in parts[:2])
     at, phone, who, customer, note = (p.split("\x00") for p in parts[2:])
     return [seq, at, phone, who, customer, note, row]

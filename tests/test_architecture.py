@@ -113,3 +113,52 @@ def test_no_two_parts_import_each_other() -> None:
         return None
 
     assert [c for p in PARTS if (c := cycle_from(p, (p,)))] == []
+
+
+TESTS = Path(__file__).parent
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_names_used(source: str) -> list[str]:
+    """The product's private names a test module reaches: imported (`from pipeline.x import _y`),
+    read or replaced on one of the product's modules (`write._side`, `setattr(write, "_side", …)`)."""
+    tree = ast.parse(source)
+    modules: set[str] = set()  # local names bound to the product's modules
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pipeline":
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in MODULES:
+                    modules.add(alias.asname or alias.name)
+                elif _private(alias.name):
+                    found.append(f"{node.module}.{alias.name} (line {node.lineno})")
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname for a in node.names if a.asname and a.name.split(".")[0] == "pipeline")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules \
+                and _private(node.attr):
+            found.append(f"{node.value.id}.{node.attr} (line {node.lineno})")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setattr" \
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Name) and node.args[0].id in modules \
+                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
+                and _private(node.args[1].value):
+            found.append(f"{node.args[0].id}.{node.args[1].value} (line {node.lineno})")
+    return found
+
+
+def test_the_tests_reach_the_product_through_its_public_names() -> None:
+    """A test that reaches a private name breaks when the code is tidied, not when it is wrong:
+    the tests use what each module offers (its public functions, classes and settings) and the
+    command line."""
+    used = {p.name: private_names_used(p.read_text(encoding="utf-8")) for p in sorted(TESTS.glob("*.py"))}
+    assert {name: found for name, found in used.items() if found} == {}
+
+
+def test_the_check_for_private_names_finds_each_way_in() -> None:
+    source = ("from pipeline.report import write\nimport pipeline.run as run\nfrom pipeline.mail import _MASKED, mask_text\n"
+              "write._side_file\nrun.publish\nmonkeypatch.setattr(write, '_Claims', None)\nwrite.__doc__\n")
+    assert private_names_used(source) == ["pipeline.mail._MASKED (line 3)", "write._side_file (line 4)",
+                                          "write._Claims (line 6)"]

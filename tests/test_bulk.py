@@ -24,7 +24,7 @@ from pipeline.io.read import Problem, parse_row, read_file, read_unguarded
 from pipeline.records import PHONE, Event, Ledger, Registered, Source, as_number
 from pipeline.report import write
 from pipeline.report.model import WeekReport
-from pipeline.report.write import LEDGER_HEADERS, _safe_csv, write_ledger_csv
+from pipeline.report.write import LEDGER_HEADERS, safe_csv, write_ledger_csv
 from pipeline.rules.replay import WeekOutcome, replay
 from pipeline.weeks import Week
 from tests.helpers import REGISTRATIONS, workbook
@@ -272,7 +272,7 @@ def test_ledger_csv_matches_the_csv_module(tmp_path_factory: Any, rows: list[tup
     expected = io.StringIO(newline="")
     out = csv.writer(expected)
     out.writerow(LEDGER_HEADERS["zh"])
-    out.writerows((p, _safe_csv(c), _safe_csv(o), at, via, fv or "") for p, c, o, at, via, fv in ledger.rows())
+    out.writerows((p, safe_csv(c), safe_csv(o), at, via, fv or "") for p, c, o, at, via, fv in ledger.rows())
     assert (folder / "ledger.csv").read_bytes() == expected.getvalue().encode("utf-8-sig")
 
 
@@ -615,17 +615,17 @@ def test_a_registration_block_decodes_to_what_was_encoded(rows: list[tuple[Any, 
     import json
     import zlib
 
-    from pipeline.state import _BLOCK_MARK, _block_table, _decode_block, _encode_block
+    from pipeline.state import BLOCK_MARK, block_table, decode_block, encode_block
 
     columns = [list(c) for c in zip(*rows, strict=True)]
-    table = _decode_block(_encode_block(_block_table(columns)))
+    table = decode_block(encode_block(block_table(columns)))
     assert [table.column(n).to_pylist() for n in table.column_names] == columns
-    assert _decode_block(zlib.compress(json.dumps(columns, ensure_ascii=False).encode())).equals(table)
+    assert decode_block(zlib.compress(json.dumps(columns, ensure_ascii=False).encode())).equals(table)
     texts = columns[1:6]
     if not any("\x00" in v or "\x1e" in v for c in texts for v in c):  # what schema 3 wrote as text columns
         numbers = [",".join(map(str, columns[0])), ",".join(map(str, columns[6]))]
-        old = _BLOCK_MARK + "\x1e".join(numbers + ["\x00".join(c) for c in texts]).encode("utf-8")
-        assert _decode_block(zlib.compress(old)).equals(table)
+        old = BLOCK_MARK + "\x1e".join(numbers + ["\x00".join(c) for c in texts]).encode("utf-8")
+        assert decode_block(zlib.compress(old)).equals(table)
 
 
 # ---- the replay sorts phones and times as integers where that sorts them the same
@@ -796,19 +796,19 @@ _NAME_CHARS = st.sampled_from(list("张伟王芳李娜ab Z9_-.") + ["\u3000", "\
 @given(texts=st.lists(st.one_of(st.none(), st.text(_NAME_CHARS, max_size=8)), max_size=12))
 @example(texts=["张伟", "a ", " 王芳", "ｚ１", "\u3000李娜", None, ""])
 def test_a_big_sheets_text_columns_are_cleaned_as_cell_by_cell(texts: list[str | None]) -> None:
-    """A big registrations sheet's names are cleaned as columns (`columnar._clean_text`): a
+    """A big registrations sheet's names are cleaned as columns (`columnar.clean_text`): a
     quick pattern passes texts that NFKC and trimming leave alone, the others are normalised.
     For any names (ASCII, CJK, full- and half-width forms, combining marks, spaces of every kind
     at either end, blanks) it gives what `nz.text` gives cell by cell."""
     import pyarrow as pa
 
     from pipeline import normalise as nz
-    from pipeline.io.columnar import _clean_text
+    from pipeline.io.columnar import clean_text
 
-    cleaned = _clean_text(pa.array(texts, pa.string()), len(texts))
+    cleaned = clean_text(pa.array(texts, pa.string()), len(texts))
     assert cleaned.to_pylist() == [nz.text(v) for v in texts]
     for v in texts:  # each alone too: a column whose every text passes the quick pattern
-        assert _clean_text(pa.array([v], pa.string()), 1).to_pylist() == [nz.text(v)]
+        assert clean_text(pa.array([v], pa.string()), 1).to_pylist() == [nz.text(v)]
 
 
 @settings(max_examples=80, deadline=None)

@@ -324,7 +324,7 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
     as a week with files missing (here it cannot leave what its jobs returned: its last step)."""
     from pipeline.report import write
 
-    monkeypatch.setattr(write, "_side_file", lambda folder, name: folder / "gone" / f"{name}.pickle")
+    monkeypatch.setattr(write, "side_file", lambda folder, name: folder / "gone" / f"{name}.pickle")
     with pytest.raises(RuntimeError, match="second report writer failed: FileNotFoundError: .*gone"):
         write.write_week(sample_report(), tmp_path / "week", parallel=True)
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
@@ -338,13 +338,13 @@ def test_the_writers_process_is_given_the_report_without_the_ledger(tmp_path: Pa
     from pipeline.report import write
 
     given = []
-    real = write._Side.__init__
+    real = write.Side.__init__
 
     def side(self: Any, plan: Any, claims: Any, name: str = "second") -> None:
         given.append((plan.report, plan.previous, [w for job in plan.fixed for w in job[0]]))
         real(self, plan, claims, name)
 
-    monkeypatch.setattr(write._Side, "__init__", side)
+    monkeypatch.setattr(write.Side, "__init__", side)
     report = sample_report()
     assert len(report.ledger)
     from pipeline import ledgerstore
@@ -475,8 +475,8 @@ def test_a_failing_third_writer_fails_the_week_when_waited_for(tmp_path: Path, m
     assert built.stored is not None
     part = WeekReport.ledger_part(built.stored.report, built.stored.ledger)
     monkeypatch.setattr(write, "ASIDE_FROM_BYTES", 0)
-    real = write._side_file
-    monkeypatch.setattr(write, "_side_file",
+    real = write.side_file
+    monkeypatch.setattr(write, "side_file",
                         lambda folder, name: folder / "gone" / "third" if name == "third" else real(folder, name))
     aside = write.set_aside(part, tmp_path / "week")
     assert aside is not None

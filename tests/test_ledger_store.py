@@ -55,12 +55,12 @@ def test_a_chain_of_deltas_gives_back_every_files_bytes(tmp_path_factory: Any, f
         chain = stored[i:][::-1]
         assert ledgerstore.resolve(chain) == expected
         assert ledgerstore.unpack(chain) == expected
-        taking = ledgerstore._TAKE
+        taking = ledgerstore.TAKE
         try:
-            ledgerstore._TAKE = 3   # the lines taken three at a time
+            ledgerstore.TAKE = 3   # the lines taken three at a time
             ledgerstore.unpack_to(chain, path)
         finally:
-            ledgerstore._TAKE = taking
+            ledgerstore.TAKE = taking
         assert path.read_bytes() == expected
 
 
@@ -75,7 +75,7 @@ def test_a_whole_ledger_is_written_as_stored_in_every_form(tmp_path: Path) -> No
     lines = [f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d},客户{i},经理{i % 50},2026-11-24T09:00:00,leads,\r\n"
              for i in range(160_000)]
     big = ("\ufeff手机号码,客户\r\n" + "".join(lines)).encode("utf-8")
-    assert len(big) > 2 * ledgerstore._CHUNK
+    assert len(big) > 2 * ledgerstore.CHUNK
     source = tmp_path / "source.csv"
     out = tmp_path / "ledger.csv"
     for data in (big, b"", b"no newline at the end"):
@@ -387,7 +387,7 @@ def test_a_spliced_ledger_is_the_week_befores_lines_with_the_weeks_own(tmp_path_
     assert from_file.file == str(file)  # its size and SHA-256 as stored
     for source in (packed, from_file):
         with pytest.MonkeyPatch.context() as patch:  # the old file read in parts of `chunk` bytes
-            patch.setattr(ledgerstore, "_CHUNK", chunk)
+            patch.setattr(ledgerstore, "CHUNK", chunk)
             delta = ledgerstore.splice(source, HEADER, kept, pa.array(new_lines, pa.large_string()), before, path,
                                        "W1")
         assert delta is not None and path.read_bytes() == expected
@@ -434,7 +434,7 @@ def test_splices_says_whether_a_splice_applies(tmp_path_factory: Any, lines: int
     # stored whole (read through), and its file checked as stored (asked its ends: its lines are stored)
     for old in (ledgerstore.pack(data), ledgerstore.before_of("W1", ledgerstore.pack_file(file), file, lambda: [])):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(ledgerstore, "_CHUNK", chunk)
+            patch.setattr(ledgerstore, "CHUNK", chunk)
             made = ledgerstore.splice(old, header, kept, pa.array([], pa.large_string()), [], path, "W1")
             assert ledgerstore.splices(old, header, kept) == (made is not None)
 
@@ -455,7 +455,7 @@ def test_line_positions_finds_each_phones_line_in_the_week_befores_file(tmp_path
     kept = sorted(data.draw(st.sets(st.sampled_from(range(len(ordered))) if ordered else st.nothing())))
     wanted = pa.array([ordered[k] for k in kept], pa.string())
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ledgerstore, "_CHUNK", chunk)
+        patch.setattr(ledgerstore, "CHUNK", chunk)
         found = ledgerstore.line_positions(ledgerstore.pack(old), HEADER, wanted)
         assert found is not None and found.tolist() == kept
         assert ledgerstore.line_positions(ledgerstore.pack(old), "\ufeffphone,customer\r\n".encode(), wanted) is None

@@ -837,17 +837,24 @@ _PAGE_TEXT = st.lists(st.sampled_from(["<td>", "张伟", "13800138000", "1380013
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from([*"0123456789", "1", "13", "138", "a", " ", "张", "\n", "１", "13800138000"]),
                 max_size=40).map("".join))
-def test_the_mask_hides_every_mobile_standing_alone_and_nothing_else(text: str) -> None:
+def test_the_mask_hides_every_mobile_standing_alone_and_nothing_else(tmp_path_factory: pytest.TempPathFactory,
+                                                                     text: str) -> None:
     """`mask_text` masks exactly what SPEC §5 names, a mobile number standing alone (no ASCII
     digit on either side), as the plain pattern with a look-behind in front finds it: the
-    same text for any mix of digits, letters, CJK and full-width digits; the bytes' form
-    (`html_payload`'s) masks the UTF-8 the same."""
-    from pipeline.mail import _MASKED, _PHONE_IN_BYTES
+    same text for any mix of digits, letters, CJK and full-width digits; a page's payload
+    (`html_payload`, which masks the UTF-8 bytes) holds the same text, its lines ended by the
+    policy's."""
+    import base64
 
     plain = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
     expected = plain.sub(r"\1****\3", text)
     assert mask_text(text) == expected
-    assert _PHONE_IN_BYTES.sub(_MASKED.encode("ascii"), text.encode("utf-8")) == expected.encode("utf-8")
+    path = tmp_path_factory.mktemp("page") / "page.html"
+    path.write_bytes(text.encode("utf-8"))
+    payload = html_payload(path, POLICY)
+    assert payload is not None
+    lines = expected.splitlines() if expected else [""]
+    assert base64.b64decode(payload).decode("utf-8") == "".join(line + POLICY.linesep for line in lines)
 
 
 @settings(max_examples=300, deadline=None)

@@ -597,7 +597,7 @@ def test_a_card_is_the_macro_it_replaced(cards: list[tuple[Any, ...]]) -> None:
     reference = make_environment(True).from_string(CARD_MACRO)
     page = environment().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
     assert page.render(cards=cards) == reference.render(cards=cards)
-    email_page = mail._env().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
+    email_page = mail.environment().from_string("{% for c in cards %}[{{ card(*c) }}]{% endfor %}")
     assert email_page.render(cards=cards) == reference.render(cards=cards)
 
 

@@ -236,7 +236,7 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
         iso = [nz.quick_time(v) for v in when.to_pylist()]  # text times: the same check as cell by cell
         when_text = pa.array(iso, pa.string())
         quick_when = pc.is_valid(when_text)
-    texts = {c: _clean_text(batch.column(at[c]), n) if c in at else None for c in ("registered_by", "customer", "note")}
+    texts = {c: clean_text(batch.column(at[c]), n) if c in at else None for c in ("registered_by", "customer", "note")}
     who_text = texts["registered_by"]
     assert who_text is not None
     quick = pc.fill_null(pc.and_(pc.and_(quick_phone, quick_when), pc.greater(pc.utf8_length(who_text), 0)), False)
@@ -273,7 +273,7 @@ def _columns(batch: Any, at: dict[str, int], first: int, file: str, sheet: str, 
     return _merged(block, slow) if len(slow) else block
 
 
-def _clean_text(column: Any, n: int) -> Any:
+def clean_text(column: Any, n: int) -> Any:
     """A text column as `nz.text` gives it (NFKC, trimmed; empty for a blank cell): the cells
     that need it go through `nz.text` in Python, the others (nearly all) are kept as they are."""
     import pyarrow as pa

@@ -73,8 +73,8 @@ def write_payout_csv(report: WeekReport, folder: Path) -> None:
         out = csv.writer(fh)
         out.writerow(PAYOUT_HEADER)
         for m in report.results["managers"]:
-            out.writerow([report.results["week"], _safe_csv(m["name"]), _safe_csv(m["team"]),
-                          _safe_csv(emails.get(m["name"], "")), m["commission"]["visit"], m["commission"]["lead"],
+            out.writerow([report.results["week"], safe_csv(m["name"]), safe_csv(m["team"]),
+                          safe_csv(emails.get(m["name"], "")), m["commission"]["visit"], m["commission"]["lead"],
                           m["clawback"], m["adjustment"], m["fines"]["total"], m["net"]])
 
 
@@ -177,13 +177,13 @@ _CARE = f"[{_QUOTED}]|^[{_FORMULA_START.replace('-', chr(92) + '-')}]"
 
 
 def _csv_field(value: str) -> str:
-    value = _safe_csv(value)
+    value = safe_csv(value)
     if any(c in value for c in _QUOTED):
         return '"' + value.replace('"', '""') + '"'
     return value
 
 
-def _safe_csv(value: str) -> str:
+def safe_csv(value: str) -> str:
     """A CSV cell that Excel would open as a formula, prefixed with ' (shown as text)."""
     return "'" + value if value.startswith(tuple(_FORMULA_START)) else value
 
@@ -420,13 +420,13 @@ def _release_arrow_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _side_file(folder: Path, name: str) -> Path:
+def side_file(folder: Path, name: str) -> Path:
     """Where a writer's process leaves what its jobs returned (pickled), beside the week's outputs."""
     return folder / f".side-{os.getpid()}-{name}.pickle"
 
 
 def _side_main(given: _Plan | Path, claims: _Claims, passed: Path, errors: Any) -> None:  # pragma: no cover - a child
-    """A writer's process (`_Side`): its plan (or read from the file `given`, pickled there by
+    """A writer's process (`Side`): its plan (or read from the file `given`, pickled there by
     the caller, which goes on with its own jobs meanwhile), the jobs it takes, their results
     pickled into `passed`; its error, if any, back through `errors` as text, and exit status 1."""
     import sys
@@ -449,7 +449,7 @@ def _side_main(given: _Plan | Path, claims: _Claims, passed: Path, errors: Any) 
     errors.close()
 
 
-class _Side:
+class Side:
     """A writer of its own process (the second, or the third of `Aside`), started from the
     forkserver (`writers_context`) with its plan pickled (the report without the ledger unless it
     writes the ledger's files: `_for_writer`) into a file beside the week's outputs, which it
@@ -462,7 +462,7 @@ class _Side:
         context = writers_context()
         assert context is not None
         self.name, self.claims = name, claims
-        self.passed = _side_file(plan.folder, name)
+        self.passed = side_file(plan.folder, name)
         self.given = plan.folder / f".side-{os.getpid()}-{name}-plan.pickle"  # what it is given
         given: _Plan | Path = plan
         if context.get_start_method() != "fork":  # a forked writer has it already
@@ -545,7 +545,7 @@ class Aside:
                  previous: ledgerstore.Before | None = None, splice: Splice | None = None) -> None:
         self.plan = _Plan(report, folder, store, "aside", previous)
         self.plan.splice = splice
-        self.side = _Side(self.plan, _Claims(len(self.plan)), "third")
+        self.side = Side(self.plan, _Claims(len(self.plan)), "third")
         self._ledger: tuple[bytes | str | None] | None = None
 
     def result(self) -> bytes | str | None:
@@ -689,7 +689,7 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
                                                                                         previous))
         done: dict[int, Any] = {}
         try:
-            side = _Side(_for_writer(plan), claims)
+            side = Side(_for_writer(plan), claims)
             try:
                 if not leave_here:
                     writing.run_here()
