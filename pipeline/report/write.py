@@ -29,8 +29,8 @@ from .model import WeekReport, ledger_csv_size
 
 Writer = Callable[[WeekReport, Path], None]
 
-__all__ = ["WRITERS", "Aside", "Writer", "Writing", "indexed_once", "manager_stems", "set_aside", "start_week",
-           "statement_paths", "write_week"]
+__all__ = ["WRITERS", "Aside", "Side", "Writer", "Writing", "indexed_once", "manager_stems", "safe_csv", "set_aside",
+           "side_file", "start_week", "statement_paths", "write_week"]
 
 
 def write_results(report: WeekReport, folder: Path) -> None:
