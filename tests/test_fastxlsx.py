@@ -330,6 +330,31 @@ def test_a_failing_second_writer_fails_the_week(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "week" / "results.json").exists()  # this process's jobs ran; the run fails anyway
 
 
+def test_a_writers_plan_is_pickled_without_the_memo_and_a_cycle_the_usual_way() -> None:
+    """`dump_plan` gives the writer's process what the plan holds, written without pickle's
+    memo; an object the fast mode refuses (a cycle) is written the usual way, whole."""
+    import pickle
+
+    from pipeline.report import write
+
+    report = sample_report()
+    fh = io.BytesIO()
+    write.dump_plan(report, fh)  # type: ignore[arg-type]  # any picklable object goes the same way
+    again = pickle.loads(fh.getvalue())
+    assert again.results == report.results and again.week == report.week
+    assert list(again.leads) == list(report.leads) and list(again.new_registrations) == list(report.new_registrations)
+    cyclic: list[Any] = ["a week"]
+    cyclic.append(cyclic)
+    with pytest.raises(ValueError, match="cyclic"):  # what the fast mode says of it
+        fast = pickle.Pickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
+        fast.fast = True
+        fast.dump(cyclic)
+    fh = io.BytesIO(b"left from before")
+    write.dump_plan(cyclic, fh)  # type: ignore[arg-type]
+    loaded = pickle.loads(fh.getvalue())
+    assert loaded[0] == "a week" and loaded[1] is loaded
+
+
 def test_the_writers_process_is_given_the_report_without_the_ledger(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The second writer starts from the forkserver, not forked from this process (which holds
