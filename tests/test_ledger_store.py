@@ -91,6 +91,34 @@ def test_a_whole_ledger_is_written_as_stored_in_every_form(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="did not unpack to its size"):
         ledgerstore.unpack_to(wrong, out)
 
+def test_a_file_packed_in_frames_reads_back_in_every_way(tmp_path: Path, monkeypatch: Any) -> None:
+    """`pack_file` compresses a file a part at a time, each part a zstd frame of its own: the
+    frames together read back whole (`unpack`, `unpack_to`, a week before's parts as the next
+    week's splice and delta read them), and the next week stored as a delta against it
+    resolves to that week's bytes; the size, pieces and digest it records are the file's."""
+    import hashlib
+    import random
+
+    monkeypatch.setattr(ledgerstore, "FRAME", 4096)
+    rng = random.Random(11)
+    lines = [f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d},客户{i},经理{i % 7}\r\n" for i in range(3000)]
+    data = ("\ufeff手机号码,客户,归属人\r\n" + "".join(lines)).encode("utf-8")
+    source = tmp_path / "ledger.csv"
+    source.write_bytes(data)
+    blob = ledgerstore.pack_file(source)
+    assert blob.count(b"\x28\xb5\x2f\xfd") > len(data) // 4096  # a zstd frame's magic number, one a part
+    assert ledgerstore.unpack(blob) == data and ledgerstore.size(blob) == len(data)
+    ledgerstore.unpack_to(blob, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes() == data
+    before = ledgerstore.stored_before("2026-W47", blob)
+    assert b"".join(before.parts(tmp_path / "scratch")) == data and before.pieces == data.count(b"\n")
+    assert blob[len(b"\x00zstd2\x1e") + 16:len(b"\x00zstd2\x1e") + 48] == hashlib.sha256(data).digest()
+    after = data + "13800000000,新客户,经理1\r\n".encode()
+    source.write_bytes(after)
+    delta = ledgerstore.stored_file(source, before, tmp_path / "scratch.csv")
+    assert ledgerstore.is_delta(delta) and ledgerstore.resolve([blob, delta]) == after
+
+
 SQLITE = Store("sqlite")  # these tests read the SQLite file itself
 
 
