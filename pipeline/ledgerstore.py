@@ -61,49 +61,81 @@ CHUNK = 1 << 22  # files scanned, compared and decompressed 4 MB at a time: litt
 
 def pack(data: bytes | Any) -> bytes:
     """ledger.csv (bytes, or an Arrow buffer) as the state keeps it whole."""
-    import pyarrow as pa
-
-    packed = pa.Codec("zstd", compression_level=1).compress(data)
-    return b"".join((_ZSTD_MARK, len(data).to_bytes(8, "little"), memoryview(packed)))  # one copy of the bytes
+    return b"".join((_ZSTD_MARK, len(data).to_bytes(8, "little"), _zstd_frame(data)))
 
 
 def pack_file(path: Path) -> bytes:
-    """`pack` of a file, read `FRAME` bytes at a time, each part compressed as a zstd frame of
-    its own on one of two threads (Arrow's codec compresses without the interpreter lock) while
-    this one hashes and counts the next: the frames one after another are one zstd stream, which
-    `unpack`, `unpack_to` and every stream reader here read whole. A year's ledger.csv is never
-    in the run's memory whole (a few parts are); with its pieces and SHA-256 (`Before`).
-    Measured on the big office's 72 MB ledger.csv, which its first run packs at the end of its
-    reports with a core to spare: 0.27 s as one frame streamed, 0.15 s so, 0.07 % larger."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
+    """`pack` of a file, read `FRAME` bytes at a time and compressed as zstd frames (`_Frames`)
+    while this thread hashes and counts the next part: a year's ledger.csv is never in the
+    run's memory whole (a few parts are); with its pieces and SHA-256 (`Before`)."""
     size = newlines = 0
     digest = hashlib.sha256()
     last = _NEWLINE
-    frames: list[bytes] = []
-    pending: list[Future[bytes]] = []
-    with open(path, "rb") as source, ThreadPoolExecutor(2, thread_name_prefix="ledger-frames") as pool:
-        while True:
-            part = source.read(FRAME)
-            if not part and size:
-                break
-            pending.append(pool.submit(_zstd_frame, part))
+    with open(path, "rb") as source, _Frames() as frames:
+        while part := source.read(FRAME):
+            frames.write(part)
             digest.update(part)
             newlines += part.count(b"\n")
-            last = part[-1] if part else last
+            last = part[-1]
             size += len(part)
-            while len(pending) > 2:  # at most three parts held
-                frames.append(pending.pop(0).result())
-            if not part:  # an empty file: one empty frame
-                break
-        frames += [future.result() for future in pending]
-    return _whole_blob(b"".join(frames), size, newlines + (last != _NEWLINE), digest.digest())
+    return _whole_blob(frames.packed, size, newlines + (last != _NEWLINE), digest.digest())
 
 
-FRAME = 1 << 23  # bytes of a file compressed as one zstd frame (`pack_file`)
+FRAME = 1 << 23  # bytes of a whole file compressed as one zstd frame (`_Frames`)
 
 
-def _zstd_frame(data: bytes) -> bytes:
+class _Frames:
+    """A whole file's bytes, written in order (`write`, bytes that stay as they are), compressed
+    as zstd frames of `FRAME` bytes, each on one of two threads (Arrow's codec compresses without
+    the interpreter lock) while the writer goes on; `packed`, once the block is left, is the
+    frames one after another: one zstd stream, which `unpack`, `unpack_to` and every stream
+    reader here read whole. At most a few parts are held. Measured on the big office's 72 MB
+    ledger.csv, which its first run packs at the end of its reports with a core to spare: 0.27 s
+    as one frame streamed through Arrow's CompressedOutputStream, 0.15 s so, 0.07 % larger."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="ledger-frames")
+        self._pending: list[Future[bytes]] = []
+        self._frames: list[bytes] = []
+        self._buffer = bytearray()
+        self.packed = b""
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        if self._buffer:
+            take = FRAME - len(self._buffer)
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) < FRAME:
+                return
+            self._submit(bytes(self._buffer))
+            self._buffer = bytearray()
+        while len(view) >= FRAME:
+            self._submit(view[:FRAME])
+            view = view[FRAME:]
+        self._buffer += view
+
+    def _submit(self, part: Any) -> None:
+        self._pending.append(self._pool.submit(_zstd_frame, part))
+        while len(self._pending) > 2:
+            self._frames.append(self._pending.pop(0).result())
+
+    def __enter__(self) -> _Frames:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                if self._buffer or not (self._frames or self._pending):  # an empty file: one empty frame
+                    self._submit(bytes(self._buffer))
+                self.packed = b"".join([*self._frames, *(future.result() for future in self._pending)])
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _zstd_frame(data: Any) -> bytes:
     import pyarrow as pa
 
     frame: bytes = pa.Codec("zstd", compression_level=1).compress(data, asbytes=True)
@@ -602,11 +634,11 @@ def _splice(old: Before, header: bytes, kept: Any, lines: Any, before: Any, path
     new_from = np.concatenate([np.zeros(1, np.int64), new_to[:-1]]) if len(new_to) else new_to
     new_begin, new_end = new_ends[new_from], new_ends[new_to]
     source = _OldLines(old.parts(path), piece)
-    sink = pa.BufferOutputStream()
     digest = hashlib.sha256()
     size = run = 0
     runs = len(starts)
-    with open(path, "wb") as fh, (pa.CompressedOutputStream(sink, "zstd") if whole else nullcontext()) as packed:
+    frames = _Frames() if whole else None
+    with open(path, "wb") as fh, (frames if frames is not None else nullcontext()) as packed:
         def put(parts: list[Any]) -> None:
             nonlocal size
             data = b"".join(parts)
@@ -646,8 +678,8 @@ def _splice(old: Before, header: bytes, kept: Any, lines: Any, before: Any, path
     if not source.ended_by_newline:
         return None
     pieces = 1 + len(piece) + len(before)
-    if whole:
-        return _whole_blob(sink.getvalue(), size, pieces, digest.digest())
+    if frames is not None:
+        return _whole_blob(frames.packed, size, pieces, digest.digest())
     # the new file's pieces as positions in the old one's: its header, the kept lines where they
     # were, the new lines past the old file's end (its own, in order)
     positions = np.empty(pieces, np.int64)

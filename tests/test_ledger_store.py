@@ -421,8 +421,10 @@ def test_a_spliced_ledger_is_the_week_befores_lines_with_the_weeks_own(tmp_path_
         assert delta is not None and path.read_bytes() == expected
         assert ledgerstore.delta_base(delta) == "W1" and ledgerstore.resolve([packed, delta]) == expected
         assert ledgerstore.size(delta) == len(expected) and ledgerstore.depth(delta) == 1
-        whole = ledgerstore.splice(source, HEADER, kept, pa.array(new_lines, pa.large_string()), before, path, "W1",
-                                   whole=True)
+        with pytest.MonkeyPatch.context() as patch:  # stored whole as frames of 37 bytes: parts cut across writes
+            patch.setattr(ledgerstore, "FRAME", 37)
+            whole = ledgerstore.splice(source, HEADER, kept, pa.array(new_lines, pa.large_string()), before, path,
+                                       "W1", whole=True)
         assert whole is not None and not ledgerstore.is_delta(whole) and path.read_bytes() == expected
         assert ledgerstore.unpack(whole) == expected and ledgerstore.size(whole) == len(expected)
         # what the next week checks the file against: both stored forms name it
