@@ -666,6 +666,26 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
         raise
 
 
+def _splice_aside(report: WeekReport, folder: Path, store: bool, previous: ledgerstore.Before | None,
+                  let_go: bool) -> Aside | None:
+    """The third process that splices ledger.csv from the week before's (`Aside`, given the
+    `Splice`'s few megabytes and the new registrations for ledger.xlsx, not the ledger),
+    started; None where this process writes the ledger's files from the ledger instead."""
+    splice = splice_of(report, previous)
+    if splice is None:
+        return None
+    # Kept lines given by their phones (`ledgerstore.KeptLines`) are found where the file is
+    # spliced, and a week before's file resolved from the state's chain (its folder not as it
+    # wrote it) is read there: the ledger is kept here, to write it from should they not be there.
+    found_there = isinstance(splice.kept, ledgerstore.KeptLines) or (previous is not None and previous.resolves)
+    if let_go and not found_there:
+        if not (previous is not None and ledgerstore.splices(previous, splice.header, splice.kept)):
+            return None  # not the file its positions are of: written here from the ledger
+        report.ledger = Ledger()  # nothing here needs it any more: the run holds less meanwhile
+        _release_arrow_memory()
+    return Aside(report.ledger_head(), folder, store, previous, splice)
+
+
 def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: bool, leave_here: bool,
                 given: Aside | None, previous: ledgerstore.Before | None, let_go: bool = False) -> Writing:
     folder.mkdir(parents=True, exist_ok=True)
@@ -686,36 +706,25 @@ def _start_week(report: WeekReport, folder: Path, parallel: bool | None, store: 
         # ledger) first, or when the caller asks (`leave_here`), unless `given` writes them.
         plan = _Plan(report, folder, store, "others", previous)
         claims = _Claims(len(plan))
-        splice = splice_of(report, previous) if leave_here and store and given is None else None
-        # Kept lines given by their phones (`ledgerstore.KeptLines`) are found where the file is
-        # spliced, and a week before's file resolved from the state's chain (its folder not as it
-        # wrote it) is read there: the ledger is kept here, to write it from should they not be there.
-        found_there = splice is not None and (isinstance(splice.kept, ledgerstore.KeptLines) or
-                                              (previous is not None and previous.resolves))
-        if splice is not None and let_go and not found_there and not (
-                previous is not None and ledgerstore.splices(previous, splice.header, splice.kept)):
-            splice = None  # not the file its positions are of: written here from the ledger
-        if splice is not None:
-            if let_go and not found_there:  # nothing here needs it any more: the run holds less meanwhile
-                report.ledger = Ledger()
-                _release_arrow_memory()
-            # ledger.csv spliced from the week before's by a third process, given the splice's
-            # few megabytes and the new registrations (ledger.xlsx), not the ledger.
-            given = Aside(report.ledger_head(), folder, store, previous, splice)
-        writing = Writing(plan, {}, given, here=None if given is not None else _Plan(report, folder, store, "aside",
-                                                                                        previous))
+        # The second process starts first, and takes jobs while this one works out whether
+        # ledger.csv is spliced (a year's ledger: a few tenths of a second with a core idle).
+        side = Side(_for_writer(plan), claims)
+        started: Aside | None = None
         done: dict[int, Any] = {}
         try:
-            side = Side(_for_writer(plan), claims)
             try:
+                if leave_here and store and given is None:
+                    given = started = _splice_aside(report, folder, store, previous, let_go)
+                writing = Writing(plan, {}, given, here=None if given is not None else _Plan(report, folder, store,
+                                                                                                "aside", previous))
                 if not leave_here:
                     writing.run_here()
                 done = _work(plan, claims)
             finally:
                 done.update(side.result())
         except BaseException:
-            if splice is not None:
-                writing.abandon()  # the third process started here (the caller's is abandoned by it)
+            if started is not None:
+                started.abandon()  # the third process started here (the caller's is abandoned by it)
             raise
         writing._done = done
         return writing
