@@ -656,7 +656,7 @@ def start_week(report: WeekReport, folder: Path, parallel: bool | None = None, s
     this returns. `previous`: as `write_week`'s (made a delta where ledger.csv is written).
     With `let_go`, the report's ledger (a year's rows) is let go (`report.ledger` emptied) as
     soon as it is not needed: when ledger.csv is spliced by a process of its own, the splice
-    checked to apply (`ledgerstore.splices`) before the rest is written."""
+    checked to apply (`ledgerstore.splices`) before this process writes its share of the rest."""
     given = aside if isinstance(aside, Aside) else None
     try:
         return _start_week(report, folder, parallel, store, aside is True, given, previous, let_go)
