@@ -135,10 +135,12 @@ class _Frames:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _zstd_frame(data: Any) -> bytes:
+def _zstd_frame(data: Any, level: int = 1) -> bytes:
+    """`data` as one zstd frame (Arrow's codec, which runs without the interpreter lock): at
+    level 1 for a whole ledger.csv (`pack`, `_Frames`), 3 for a delta's small parts (`_delta`)."""
     import pyarrow as pa
 
-    frame: bytes = pa.Codec("zstd", compression_level=1).compress(data, asbytes=True)
+    frame: bytes = pa.Codec("zstd", compression_level=level).compress(data, asbytes=True)
     return frame
 
 
@@ -322,12 +324,6 @@ def _slice_keys(pieces: Any, offsets: Any) -> Any:
         key ^= (values & mask) * np.uint64(0x9E3779B97F4A7C15 if word == 0 else 0x165667B19E3779F9)
         key = (key << np.uint64(31)) | (key >> np.uint64(33))
     return key
-
-
-def _compress(data: Any) -> bytes:
-    import pyarrow as pa
-
-    return bytes(pa.Codec("zstd", compression_level=3).compress(data))
 
 
 def make_delta(old: bytes | Any, new: bytes | Any, base: str) -> bytes:
@@ -577,8 +573,8 @@ def _delta_blob(positions: Any, own: Any, size: int, base: str, depth: int | Non
     own_data = own.buffers()[2]
     own_bytes = b"" if own_data is None or not len(own) else \
         memoryview(own_data)[int(own_offsets[0]):int(own_offsets[-1])]
-    parts = [_compress(steps.astype(np.int64).tobytes()), _compress(lengths.astype(np.int64).tobytes()),
-             _compress(bytes(own_bytes))]
+    parts = [_zstd_frame(steps.astype(np.int64).tobytes(), 3), _zstd_frame(lengths.astype(np.int64).tobytes(), 3),
+             _zstd_frame(bytes(own_bytes), 3)]
     name = base.encode("utf-8")
     sizes = [size, len(positions), len(own), len(parts[0]), len(parts[1])]
     if depth is None or digest is None:

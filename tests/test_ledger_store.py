@@ -91,6 +91,7 @@ def test_a_whole_ledger_is_written_as_stored_in_every_form(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="did not unpack to its size"):
         ledgerstore.unpack_to(wrong, out)
 
+
 def test_a_file_packed_in_frames_reads_back_in_every_way(tmp_path: Path, monkeypatch: Any) -> None:
     """`pack_file` compresses a file a part at a time, each part a zstd frame of its own: the
     frames together read back whole (`unpack`, `unpack_to`, a week before's parts as the next
