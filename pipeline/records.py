@@ -580,6 +580,13 @@ class LedgerChain:
             self._overlay = pa.concat_tables(kept).combine_chunks() if kept else ledger_schema().empty_table()
         return self._overlay
 
+    def read_ahead(self) -> None:
+        """Read now what `lookup` reads whatever the phones: the changes (`overlay`) and a
+        chained one's stored phones (`keys`)."""
+        self.overlay()
+        if self._phones_blob is not None:
+            self._read_stored_phones()
+
     def let_go(self) -> None:
         """Let go of what was decoded of the changes (`overlay`): after the replay only the
         phones are read (a ledger.csv spliced from the week before's), and the changes of a long
