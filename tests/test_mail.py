@@ -811,6 +811,63 @@ def test_bodies_are_encoded_as_the_email_package_encodes_them(text: str, size: i
     assert build(POLICY) == build(SMTP_POLICY)
 
 
+def test_the_leaders_summaries_copied_between_files_are_the_emails_built(report: WeekReport, folder: Path,
+                                                                          monkeypatch: Any) -> None:
+    """Every leader's summary after the first takes its body from the first's file (copied by
+    the kernel, as a big office's tens of MB are): each file is still byte for byte the email
+    `build_messages` builds."""
+    import os
+
+    import pipeline.mail as mail
+
+    real, copied = os.copy_file_range, []
+
+    def counting(*args: Any) -> int:
+        copied.append(real(*args))
+        return copied[-1]
+
+    # The test's summary is small: a body of a few KB counts as large, a header block does not.
+    monkeypatch.setattr(mail, "COPIED_FROM_BYTES", 1024)
+    monkeypatch.setattr(os, "copy_file_range", counting)
+    config = _config()
+    whole = build_messages(report, folder, config)
+    summaries = [m for m in whole if m.key.startswith("summary:")]
+    assert len(summaries) == 2 and len(summaries[1].data) > 2048
+    write_messages(report, folder, config, processes=1)
+    assert sum(copied) == len(summaries[1].data) - summaries[1].data.index(b"\r\n\r\n") - 4
+    for item in whole:
+        assert (folder / "outbox" / item.filename).read_bytes() == item.data
+
+
+def test_where_files_cannot_be_copied_the_summaries_are_written(report: WeekReport, folder: Path,
+                                                                monkeypatch: Any) -> None:
+    """A system that copies part of a body and then refuses (another file system, an old
+    kernel): the rest is written from memory, and no later summary tries again; the files are
+    the emails built."""
+    import os
+
+    import pipeline.mail as mail
+
+    real, calls = os.copy_file_range, []
+
+    def refusing(src: int, dst: int, count: int, offset_src: int | None = None, *rest: Any) -> int:
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(18, "Invalid cross-device link")
+        return real(src, dst, min(count, 7), offset_src, *rest)
+
+    monkeypatch.setattr(mail, "COPIED_FROM_BYTES", 1024)   # as above
+    monkeypatch.setattr(os, "copy_file_range", refusing)
+    config = replace(_config(), mail=Mail(from_="pipeline@example.com",
+                                          summary_to=("a@example.com", "b@example.com", "c@example.com")))
+    whole = build_messages(report, folder, config)
+    assert sum(m.key.startswith("summary:") for m in whole) >= 3
+    write_messages(report, folder, config, processes=1)
+    assert len(calls) == 2   # 7 bytes copied, then refused; the third leader's is not tried
+    for item in whole:
+        assert (folder / "outbox" / item.filename).read_bytes() == item.data
+
+
 def test_a_run_that_sends_nothing_writes_the_same_emails(tmp_path: Path, report: WeekReport, folder: Path) -> None:
     """Without `digests` (a run that sends nothing) the outbox holds the same files, byte for
     byte: only the digests of the leaders' summaries after the first are left out."""
