@@ -828,6 +828,17 @@ def _read_and_store(job: Job) -> None:
     stages["store"] = round(taken.seconds, 3)
 
 
+def _start_from(job: Job, week: str | None, since: str) -> Carried | None:
+    """The snapshot the replay starts from (None: the whole history): as read while the run
+    waited if it is the same one, else read now (the roster read since can make it another)."""
+    ahead, job.start_ahead = job.start_ahead, None
+    if week is None:
+        return None
+    if ahead is not None and ahead[0] == week and ahead[1].until == since:
+        return ahead[1]
+    return _carried(job, week, since)
+
+
 def _carried(job: Job, week: str, since: str) -> Carried:
     """The stored snapshot `week` (ending at `since`), decoded, and what of its ledger does not
     depend on the phones looked up (`LedgerChain.read_ahead`). Read while the run waits for the
@@ -885,14 +896,7 @@ def _replay(job: Job) -> None:
     assert job.taken is not None
     state = job.state
     week, since = _snapshot_start(job, job.roster)
-    ahead, job.start_ahead = job.start_ahead, None
-    if week is None:
-        start = None
-    elif ahead is not None and ahead[0] == week and ahead[1].until == since:
-        start = ahead[1]
-    else:
-        start = _carried(job, week, since)
-    del ahead
+    start = _start_from(job, week, since)
     job.result.replay_from = week
     if week is not None and start is not None and stores_whole_again(start.owners):
         _store_whole_again(job, week, start.owners.encoded)
