@@ -813,9 +813,12 @@ def _read_and_store(job: Job) -> None:
         week, job.earlier_since = _snapshot_start(job, None)
         job.earlier = _earlier_rows(job, job.earlier_since)
         if week is not None:
+            # A snapshot whose bytes do not decode (Arrow's errors are ValueError and OSError) is
+            # left to the replay, which may start from another; a database error is not caught:
+            # on a server it ends the transaction, and the run fails with it as it would later.
             try:
                 job.start_ahead = (week, _carried(job, week, job.earlier_since))
-            except Exception:  # noqa: BLE001 - a cache read early: the replay reads it again, and fails there if it must
+            except (ValueError, OSError):
                 job.start_ahead = None
 
     job.inbox = read_inbox(job.opts.inbox, job.config, job.echo, time.time(), on_file=taken.store, idle=ahead,
