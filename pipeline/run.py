@@ -1,7 +1,7 @@
 """`pipeline run`: the weekly job, as an ordered list of steps around the pure rules.
 
 lock → choose weeks → read inbox → store rows (one transaction) → back the state up (a thread)
-→ replay → assess → write each week's outputs to a temporary folder and rename it into place →
+→ replay → assess (the replay's snapshot encoded meanwhile, a thread) → write each week's outputs to a temporary folder and rename it into place →
 commit → move the inputs to `INBOX/archive/<run>/` → send mail. A failure before the commit rolls back and moves nothing; a
 crash after it is finished by the next run (pending moves are part of the committed state).
 """
@@ -20,6 +20,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -551,6 +552,11 @@ def _forget_state(folder: Path, config: Config, folder_was: bool) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# A snapshot to store (`State.put_snapshot`): (week, until, encoded tables, the snapshot its
+# ledger is chained to or None)
+Snapshot = tuple[str, str, dict[str, bytes], str | None]
+
+
 @dataclass
 class Job:
     """What passes from one step of a run to the next."""
@@ -575,9 +581,8 @@ class Job:
     earlier: list[Event] | None = None  # the earlier runs' rows, once read ahead
     earlier_since: str = ""  # from when `earlier` holds them
     start_ahead: tuple[str, Carried] | None = None  # the snapshot (week, decoded) read while the run waited
-    # the snapshots to store (`State.put_snapshot`): (week, until, encoded tables, the snapshot
-    # its ledger is chained to or None)
-    snapshots: list[tuple[str, str, dict[str, bytes], str | None]] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
+    encoding: Future[list[Snapshot]] | None = None  # the snapshots being encoded (`_encode_aside`)
     # the snapshot the replay started from when its ledger is stored whole again
     # (`stores_whole_again`), and the process making it (None: made at the commit)
     whole_again: tuple[str, sandbox.Job | None, Path] | None = None
@@ -638,6 +643,7 @@ def _steps(job: Job) -> RunResult:
     _assess(job)
     _checked(job)  # before anything is written outside the transaction
     _refuse_empty_weeks(job)
+    _encoded(job)
     _write_outputs(job)
     _crash_point("after_outputs")
     if opts.dry_run:
@@ -930,17 +936,46 @@ def _replay(job: Job) -> None:
         start.owners.let_go()
     del events, registered, start
     release_arrow_memory()
-    # Encoded now (compressed, a tenth of the size), and the tables let go before the reports.
+    # Encoded (compressed, a tenth of the size) on a thread while the weeks are assessed, and
+    # the tables let go before the reports (`_encoded`).
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
     carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
-    while carried:
-        snapshot = carried.pop(0)
-        job.snapshots.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables()),
-                              snapshot.parent))
-        del snapshot
+    job.encoding = _encode_aside(carried, names)
     state.let_go_of_cache()
-    release_arrow_memory()
     job.stage("replay")
+
+
+def _encode_aside(carried: list[Carried], names: dict[str, str]) -> Future[list[Snapshot]]:
+    """The snapshots the replay carried, encoded (`encode_snapshot`) on a thread of their own:
+    Arrow's sorts, dictionaries and zstd run without the interpreter lock, so a big office's
+    ledger (half a second) is encoded on the core the assessment leaves idle. Each snapshot's
+    tables are let go once encoded."""
+
+    def encode() -> list[Snapshot]:
+        encoded = []
+        while carried:
+            snapshot = carried.pop(0)
+            encoded.append((names[snapshot.until], snapshot.until, encode_snapshot(snapshot.tables()),
+                            snapshot.parent))
+            del snapshot
+        release_arrow_memory()
+        return encoded
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="snapshot")
+    try:
+        return pool.submit(encode)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _encoded(job: Job) -> None:
+    """The snapshots' encoding (`_encode_aside`) waited for, before anything starts a process
+    (a process forked while a thread holds one of Arrow's locks could wait on it for ever)."""
+    if job.encoding is not None:
+        encoding, job.encoding = job.encoding, None
+        job.snapshots.extend(encoding.result())
+        job.state.let_go_of_cache()
+        release_arrow_memory()
 
 
 # How long the process storing a snapshot's ledger whole again may take (a quarter-size office's
@@ -1204,6 +1239,9 @@ def _close(job: Job) -> None:
     """Whatever happened: the backup finished (not left half made), the transaction rolled back
     if not committed, the state closed and the run logged."""
     _end_whole_again(job)  # not committed: its process ended
+    if job.encoding is not None:  # a failed run: the thread finished, not left running
+        with contextlib.suppress(Exception):
+            job.encoding.result()
     if job.backed_up is not None:  # a failed run: the copy is finished, not left half made
         try:
             job.backed_up()
@@ -1536,8 +1574,6 @@ def remove_folder(folder: Path) -> None:
     a week's folder written a while ago (1,500 files, 450 MB on the big office) one file at a
     time took seconds of waiting on the file system after each (3.3-4 s measured on a disk
     mounted with `discard`), a few threads a tenth of that; the CPU is the same."""
-    from concurrent.futures import ThreadPoolExecutor
-
     files = [] if folder.is_symlink() else [os.path.join(root, name) for root, _, names in os.walk(folder)
                                              for name in names]
     if len(files) >= 2 * UNLINKERS:
