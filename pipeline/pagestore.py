@@ -143,22 +143,26 @@ def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, fold
     known = {h for h, _ in _store_entries(pages_folder)}
     zero_hash = hashlib.sha256(zero).digest()
     hashes: list[bytes] = []
-    codec = _codec()
     pack = _PackWriter(pages_folder)
-    try:
+
+    def given() -> Iterator[bytes | Same]:
         for page in pages:
             if isinstance(page, Same):
                 if page.digest in known:
-                    hashes.append(page.digest)
+                    yield page
                     continue
                 if read is None:
                     raise ValueError("a page given as unchanged needs `read` when the store lacks it")
                 page = read(page.number)
-            digest = zero_hash if page is zero else hashlib.sha256(page).digest()
+            yield page
+
+    try:
+        for digest, packed in _hashed(given(), zero, zero_hash, known):
             hashes.append(digest)
             if digest not in known:
                 known.add(digest)
-                pack.add(digest, page, codec)
+                assert packed is not None  # compressed unless the store held it when hashed
+                pack.add_stored(digest, *packed)
         added = pack.close()
     except BaseException:
         pack.abandon()
@@ -175,6 +179,52 @@ def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, fold
     os.replace(half, target)
     sync_folder(folder)
     return target
+
+
+HASHERS = 2              # threads hashing and compressing a backup's pages (`_hashed`)
+_HASHED_STEP = 64        # pages a thread takes at a time
+
+
+def _hashed(pages: Iterator[bytes | Same], zero: bytes, zero_hash: bytes, known: set[bytes]
+            ) -> Iterator[tuple[bytes, tuple[bytes, int] | None]]:
+    """(its hash, its stored bytes and codec) for each of `pages` in order; a `Same`
+    page's hash is its own, and a page the store held when it was hashed is not compressed
+    (None). Hashed and compressed `_HASHED_STEP` pages at a time by `HASHERS` threads (SHA-256
+    and zstd run without the interpreter lock): a first backup of a big office's week reads
+    every page, 0.3 s on one core. At most `2 * HASHERS` steps are held at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(step: list[bytes | Same]) -> list[tuple[bytes, tuple[bytes, int] | None]]:
+        codec = _codec()
+        done: list[tuple[bytes, tuple[bytes, int] | None]] = []
+        for page in step:
+            if isinstance(page, Same):
+                done.append((page.digest, None))
+                continue
+            digest = zero_hash if page is zero else hashlib.sha256(page).digest()
+            done.append((digest, None if digest in known else _packed(page, codec)))
+        return done
+
+    with ThreadPoolExecutor(HASHERS, thread_name_prefix="backup-pages") as pool:
+        pending: list[Any] = []
+        step: list[bytes | Same] = []
+        for page in pages:
+            step.append(page)
+            if len(step) == _HASHED_STEP:
+                pending.append(pool.submit(work, step))
+                step = []
+                if len(pending) > 2 * HASHERS:
+                    yield from pending.pop(0).result()
+        if step:
+            pending.append(pool.submit(work, step))
+        for future in pending:
+            yield from future.result()
+
+
+def _packed(page: bytes, codec: Any) -> tuple[bytes, int]:
+    """A page as a pack stores it: compressed, or as it is when that is not smaller."""
+    packed = codec.compress(page, asbytes=True)
+    return (page, _RAW) if len(packed) >= len(page) else (packed, _ZSTD)
 
 
 def emptied(read: Callable[[int], bytes], page_count: int, roots: Iterable[int], dropped: set[int]
@@ -266,13 +316,6 @@ class _PackWriter:
         self.out: BinaryIO | None = None
         self.index: list[bytes] = []
         self.offset = len(_PACK_MAGIC)
-
-    def add(self, digest: bytes, page: bytes, codec: Any) -> None:
-        packed = codec.compress(page, asbytes=True)
-        kind = _ZSTD
-        if len(packed) >= len(page):
-            packed, kind = page, _RAW
-        self.add_stored(digest, packed, kind)
 
     def add_stored(self, digest: bytes, data: bytes, kind: int) -> None:
         if self.out is None:
