@@ -381,8 +381,7 @@ def _stored_before_file(state: State, sheets: list[Sheet], known: list[Known]) -
     import pyarrow.compute as pc
 
     blocks = [s.registrations for s in sheets if s.registrations is not None]
-    both = Registered(**{c: pa.concat_arrays([b.array(c) for b in blocks]) for c in ("row", *REGISTRATION_IDENTITY)})
-    numbers = as_number(both.array("phone"), PHONE)
+    numbers = _numbers(blocks)
     prefixes = [_read_before(state, s, b) for s, b in zip(sheets, blocks, strict=True)]
     seen = pa.concat_arrays([pa.concat_arrays([pa.repeat(pa.scalar(True), n), pa.repeat(pa.scalar(False), len(b) - n)])
                              for b, n in zip(blocks, prefixes, strict=True)])
@@ -390,7 +389,7 @@ def _stored_before_file(state: State, sheets: list[Sheet], known: list[Known]) -
     others = None
     stored_any = len(rest) > 0 and state.has_registrations()  # none on an office's first run
     if stored_any or (len(rest) and known):
-        block = both.take(rest)
+        block = _rows_of(blocks, rest)
         stored = state.registrations_of(pc.unique(block.array("phone"))) if stored_any else Registered()
         keyed = [Known.of(stored, registration_keys(stored))] if len(stored) else []
         others = stored_before(block, numbers.take(rest), keyed + known)
@@ -403,6 +402,31 @@ def _stored_before_file(state: State, sheets: list[Sheet], known: list[Known]) -
         out[id(sheet)] = (numbers.slice(start, len(block)), None if old is None else old.slice(start, len(block)))
         start += len(block)
     return out
+
+
+def _numbers(blocks: list[Registered]) -> Any:
+    """The phones of the blocks one after another, `as_number`: each block's made alone (a
+    million-row ledger's columns are not copied into one first), unless they differ in kind."""
+    import pyarrow as pa
+
+    each = [as_number(b.array("phone"), PHONE) for b in blocks]
+    if len({a.type for a in each}) == 1:
+        return each[0] if len(each) == 1 else pa.concat_arrays(each)
+    return as_number(pa.concat_arrays([b.array("phone") for b in blocks]), PHONE)
+
+
+def _rows_of(blocks: list[Registered], rows: Any) -> Registered:
+    """The rows at the positions `rows` (ascending) of the blocks one after another, with the
+    columns an identity needs: taken from each block, only the rows asked for copied."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts, start = [], 0
+    for block in blocks:
+        mine = rows.filter(pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + len(block))))
+        parts.append(block.take(pc.subtract(mine, pa.scalar(start, mine.type))))
+        start += len(block)
+    return Registered(**{c: pa.concat_arrays([p.array(c) for p in parts]) for c in ("row", *REGISTRATION_IDENTITY)})
 
 
 def prefix_digest(block: Registered, rows: int) -> bytes:
