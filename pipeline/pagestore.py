@@ -108,7 +108,8 @@ def _page_size(head: bytes) -> int:
     return 65536 if size == 1 else size
 
 
-def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | None = None) -> Path:
+def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | None = None,
+          hashers: int = 1) -> Path:
     """The database file `copy` as the backup `target` (a manifest in `folder`), its pages not
     yet in `folder/pages` added there as one new pack. `halfway` is called before the manifest's
     rename (a crash there leaves no backup, at most an unneeded pack)."""
@@ -122,7 +123,7 @@ def store(copy: Path, folder: Path, target: Path, halfway: Callable[[], None] | 
             for number, page in enumerate(iter(lambda: fh.read(page_size), b""), start=1):
                 yield zero if number in free else page
 
-    return store_pages(pages(), page_size, zero, folder, target, halfway)
+    return store_pages(pages(), page_size, zero, folder, target, halfway, hashers=hashers)
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,13 @@ class Same:
 
 
 def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, folder: Path, target: Path,
-                halfway: Callable[[], None] | None = None, read: Callable[[int], bytes] | None = None) -> Path:
+                halfway: Callable[[], None] | None = None, read: Callable[[int], bytes] | None = None,
+                hashers: int = 1) -> Path:
     """`store` of a database given as its pages in order (each `page_size` bytes; the object
     `zero`, all zeros, for each free page: hashed once). A page given as `Same` is not read nor
-    hashed again when the store holds its hash; otherwise `read(number)` gives its bytes."""
+    hashed again when the store holds its hash; otherwise `read(number)` gives its bytes.
+    `hashers`: threads hashing and compressing the pages (`_hashed`); one, this thread, for a
+    backup made beside a run's other work, two where the run waits for it."""
     pages_folder = folder / PAGES
     pages_folder.mkdir(exist_ok=True)
     known = {h for h, _ in _store_entries(pages_folder)}
@@ -157,7 +161,7 @@ def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, fold
             yield page
 
     try:
-        for digest, packed in _hashed(given(), zero, zero_hash, known):
+        for digest, packed in _hashed(given(), zero, zero_hash, known, hashers):
             hashes.append(digest)
             if digest not in known:
                 known.add(digest)
@@ -181,31 +185,36 @@ def store_pages(pages: Iterable[bytes | Same], page_size: int, zero: bytes, fold
     return target
 
 
-HASHERS = 2              # threads hashing and compressing a backup's pages (`_hashed`)
-_HASHED_STEP = 64        # pages a thread takes at a time
+_HASHED_STEP = 64        # pages a thread takes at a time (`_hashed`)
 
 
-def _hashed(pages: Iterator[bytes | Same], zero: bytes, zero_hash: bytes, known: set[bytes]
+def _hashed(pages: Iterator[bytes | Same], zero: bytes, zero_hash: bytes, known: set[bytes], hashers: int
             ) -> Iterator[tuple[bytes, tuple[bytes, int] | None]]:
     """(its hash, its stored bytes and codec) for each of `pages` in order; a `Same`
     page's hash is its own, and a page the store held when it was hashed is not compressed
-    (None). Hashed and compressed `_HASHED_STEP` pages at a time by `HASHERS` threads (SHA-256
-    and zstd run without the interpreter lock): a first backup of a big office's week reads
-    every page, 0.3 s on one core. At most `2 * HASHERS` steps are held at once."""
+    (None). With `hashers` above one, hashed and compressed `_HASHED_STEP` pages at a time by
+    that many threads (SHA-256 and zstd run without the interpreter lock): a first run's backup
+    of a big office's week, which the run waits for, reads every page (0.3 s on one core). At
+    most `2 * hashers` steps are held at once."""
     from concurrent.futures import ThreadPoolExecutor
+
+    def one(page: bytes | Same, codec: Any) -> tuple[bytes, tuple[bytes, int] | None]:
+        if isinstance(page, Same):
+            return page.digest, None
+        digest = zero_hash if page is zero else hashlib.sha256(page).digest()
+        return digest, None if digest in known else _packed(page, codec)
+
+    if hashers <= 1:
+        codec = _codec()
+        for page in pages:
+            yield one(page, codec)
+        return
 
     def work(step: list[bytes | Same]) -> list[tuple[bytes, tuple[bytes, int] | None]]:
         codec = _codec()
-        done: list[tuple[bytes, tuple[bytes, int] | None]] = []
-        for page in step:
-            if isinstance(page, Same):
-                done.append((page.digest, None))
-                continue
-            digest = zero_hash if page is zero else hashlib.sha256(page).digest()
-            done.append((digest, None if digest in known else _packed(page, codec)))
-        return done
+        return [one(page, codec) for page in step]
 
-    with ThreadPoolExecutor(HASHERS, thread_name_prefix="backup-pages") as pool:
+    with ThreadPoolExecutor(hashers, thread_name_prefix="backup-pages") as pool:
         pending: list[Any] = []
         step: list[bytes | Same] = []
         for page in pages:
@@ -213,7 +222,7 @@ def _hashed(pages: Iterator[bytes | Same], zero: bytes, zero_hash: bytes, known:
             if len(step) == _HASHED_STEP:
                 pending.append(pool.submit(work, step))
                 step = []
-                if len(pending) > 2 * HASHERS:
+                if len(pending) > 2 * hashers:
                     yield from pending.pop(0).result()
         if step:
             pending.append(pool.submit(work, step))

@@ -443,8 +443,9 @@ class State:
                 f"Move it aside and rerun with the archived inputs to rebuild the history.")
 
     def backup(self, run_id: str, taken: datetime, halfway: Callable[[], None] | None = None) -> Path:
-        """A compressed copy of the state as last committed (`make_backup`), dated `taken` (the run's clock)."""
-        return make_backup(self.conn, self.folder, run_id, taken, halfway)
+        """A compressed copy of the state as last committed (`make_backup`), dated `taken` (the
+        run's clock). The caller waits for it: its pages are hashed by `BACKUP_HASHERS` threads."""
+        return make_backup(self.conn, self.folder, run_id, taken, halfway, hashers=BACKUP_HASHERS)
 
     def backup_aside(self, run_id: str, taken: datetime, halfway: Callable[[], None] | None = None,
                      check: bool = False) -> BackingUp:
@@ -1360,9 +1361,14 @@ def list_backups(state_folder: Path) -> list[Backup]:
     return sorted(found, key=lambda b: (b.taken, b.path.name))
 
 
+# Threads hashing and compressing a backup's pages where the run waits for it (`State.backup`, a
+# first run's at its end); one, its own, for a backup made beside the run's reading (`backup_aside`).
+BACKUP_HASHERS = 2
+
+
 def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, taken: datetime,
                 halfway: Callable[[], None] | None = None,
-                check: Callable[[sqlite3.Connection | None], None] | None = None) -> Path:
+                check: Callable[[sqlite3.Connection | None], None] | None = None, hashers: int = 1) -> Path:
     """The database `source` reads, as last committed, into the backup `backups/<taken>_<run>.pages`
     (its new pages into the store, `pagestore.store`). Until it is whole it has a `.part` name: a
     crash leaves nothing that looks like a backup (and the next backup clears what it left).
@@ -1373,7 +1379,8 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
     The pages are read from the database file itself when it holds the last commit whole
     (`_hold_committed`), the caches left out as `_drop_caches` would (`_without_caches`);
     otherwise (another reader keeps the log from being written back, a database whose free
-    list does not add up) SQLite's backup API copies it into a temporary file first."""
+    list does not add up) SQLite's backup API copies it into a temporary file first. `hashers`:
+    the threads hashing and compressing the pages (`pagestore.store_pages`)."""
     folder = state_folder / BACKUPS
     folder.mkdir(exist_ok=True)
     pagestore.clear_halves(folder)  # half copies of runs that crashed (one run at a time: the lock)
@@ -1396,7 +1403,7 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
             pages = _without_caches(source, read, held.page_count, _unchanged(folder, record, held))
             if pages is not None:
                 made = pagestore.store_pages(pages, held.page_size, bytes(held.page_size), folder, target,
-                                             halfway, read)
+                                             halfway, read, hashers)
                 pagestore.write_written(folder, pagestore.Written(made.name, held.stamp, frozenset(), checked))
                 return made
         finally:
@@ -1416,7 +1423,7 @@ def make_backup(source: sqlite3.Connection, state_folder: Path, run_id: str, tak
         finally:
             dest.close()
         _drop_caches(copy)
-        return pagestore.store(copy, folder, target, halfway)
+        return pagestore.store(copy, folder, target, halfway, hashers)
     finally:
         copy.unlink(missing_ok=True)
 
