@@ -476,18 +476,26 @@ def all_distinct(block: Registered, numbers: Any, rows: Any = None) -> bool:
     """Whether no identity key repeats among the block's `rows` (None: all of them; `numbers`:
     the block's phones, `as_number`). A key includes its phone, so only the rows whose phone
     repeats can repeat a key, and only those are compared whole: hashing a million keys took
-    0.4 s, counting their phones a tenth of it."""
+    0.4 s, counting their phones a tenth of it. Phones as integers are sorted instead (numpy's
+    sort of 855,000 of them: 5 ms, where Arrow's hash table takes 65-80 ms)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if rows is not None:
         numbers = numbers.take(rows)
-    coded = pc.dictionary_encode(numbers)  # counted by their codes: half the time of value_counts
-    if len(coded.dictionary) == len(numbers):
-        return True
-    counts = np.bincount(coded.indices.to_numpy(zero_copy_only=False), minlength=len(coded.dictionary))
-    repeated = coded.dictionary.take(pa.array(np.flatnonzero(counts > 1)))
+    if pa.types.is_integer(numbers.type) and not numbers.null_count:
+        ordered = np.sort(numbers.to_numpy(zero_copy_only=False))
+        same = ordered[1:] == ordered[:-1]
+        if not same.any():
+            return True
+        repeated = pa.array(np.unique(ordered[1:][same]), numbers.type)
+    else:
+        coded = pc.dictionary_encode(numbers)  # counted by their codes: half the time of value_counts
+        if len(coded.dictionary) == len(numbers):
+            return True
+        counts = np.bincount(coded.indices.to_numpy(zero_copy_only=False), minlength=len(coded.dictionary))
+        repeated = coded.dictionary.take(pa.array(np.flatnonzero(counts > 1)))
     subset = pc.indices_nonzero(pc.is_in(numbers, value_set=repeated))
     keys = registration_keys(block.take(subset if rows is None else rows.take(subset)))
     return len(pc.unique(keys)) == len(keys)
