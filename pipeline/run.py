@@ -913,9 +913,8 @@ def _replay(job: Job) -> None:
     week, since = _snapshot_start(job, job.roster)
     start = _start_from(job, week, since)
     job.result.replay_from = week
-    if week is not None and start is not None and stores_whole_again(start.owners):
-        _store_whole_again(job, week, start.owners.encoded)
-        start.owners.whole_again = True
+    if week is not None and start is not None and not job.opts.dry_run and stores_whole_again(start.owners):
+        _store_whole_again(job, week, start.owners.encoded)  # for the commit: a dry run has none
     earlier = job.earlier if job.earlier is not None and job.earlier_since == since else _earlier_rows(job, since)
     job.earlier = None
     mine = job.taken.take_kept()
@@ -942,11 +941,13 @@ def _replay(job: Job) -> None:
         start.owners.let_go()
     del events, registered, start
     release_arrow_memory()
-    # Encoded (compressed, a tenth of the size) on a thread while the weeks are assessed, and
-    # the tables let go before the reports (`_encoded`).
+    # Encoded (compressed, a tenth of the size) on a thread through the assessment and the
+    # reports, for the commit (`_encoded`); a dry run stores none, and lets them go.
     names = {w.next_start_iso: str(w) for w in (job.weeks[0].previous(), *job.weeks)}
     carried, job.outcomes[-1].carried = job.outcomes[-1].carried, []
-    job.encoding = _encode_aside(carried, names)
+    if not job.opts.dry_run:
+        job.encoding = _encode_aside(carried, names)
+    del carried
     state.let_go_of_cache()
     job.stage("replay")
 
