@@ -543,9 +543,6 @@ class LedgerChain:
         self.lines = meta.get(b"lines") == b"1"  # its rows are the lines of a closed week's ledger.csv
         self.depth = len(blobs) - 1
         self._base_meta = decode(blobs[-1]).schema.metadata or {}
-        # Set where the run stores this ledger whole again (`rules.replay.stores_whole_again`): a
-        # snapshot chained to it then starts a new chain.
-        self.whole_again = False
 
     @property
     def encoded(self) -> tuple[list[bytes], bytes | None]:
